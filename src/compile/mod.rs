@@ -1,0 +1,316 @@
+//! Stage 3: many validated patterns -> one matching structure.
+//!
+//! Every field path any rule names becomes a node of a path trie (keys split on `.`, so
+//! `{"a": {"b": ..}}` and `{"a.b": ..}` meet at the same node) carrying a [`Field`]: the value
+//! tests of every rule on that path, indexed so an event value is looked up, not compared with
+//! each rule. Each conjunction ([`crate::ir::Term`]) of each rule gets a term id; a value test
+//! that passes yields `(term, slot)` targets. The matcher then checks which terms got every slot
+//! filled by array-consistent values.
+//!
+//! The structure is updated in place by [`Compiled::add`] and [`Compiled::remove`].
+
+use std::fmt;
+
+use rustc_hash::FxHashMap;
+
+use crate::ir::{
+    fold_case, parse_ip, AnythingBut, Cidr, Literal, Matcher, Range, Term, Wildcard,
+};
+
+/// Index of a term (one conjunction of one rule).
+pub(crate) type TermId = u32;
+
+/// What a passing value test feeds: slot `slot` of term `term`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub term: TermId,
+    pub slot: u16,
+}
+
+/// How a slot of a term is satisfied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotKind {
+    /// A value on the path must pass.
+    Value,
+    /// The path must be absent (`exists: false` alone).
+    Absent,
+    /// A value must pass, or the path be absent (`exists: false` beside other tests).
+    ValueOrAbsent,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct TermInfo {
+    pub rule: u32,
+    pub alive: bool,
+    /// Per slot: its kind and field.
+    pub slots: Vec<(SlotKind, u32)>,
+}
+
+/// The value tests of every rule on one field path.
+#[derive(Default, Debug)]
+pub(crate) struct Field {
+    pub path: String,
+    pub strings: FxHashMap<Box<[u8]>, Vec<Target>>,
+    /// Numbers that name a double exactly, by the double's bits (`-0` stored as `0`).
+    pub numbers: FxHashMap<u64, Vec<Target>>,
+    /// Numbers compared by text: over-precise literals and the numbers-as-strings option.
+    pub number_texts: FxHashMap<Box<[u8]>, Vec<Target>>,
+    pub ips: FxHashMap<[u8; 16], Vec<Target>>,
+    pub trues: Vec<Target>,
+    pub falses: Vec<Target>,
+    pub nulls: Vec<Target>,
+    /// `exists: true`: any value.
+    pub any: Vec<Target>,
+    pub folded: FxHashMap<String, Vec<Target>>,
+    /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr).
+    pub scans: Vec<(Scan, Target)>,
+}
+
+/// A value test that is not a lookup.
+#[derive(Debug)]
+pub(crate) enum Scan {
+    Prefix(Box<[u8]>),
+    Suffix(Box<[u8]>),
+    PrefixFolded(String),
+    SuffixFolded(String),
+    Wildcard(Wildcard),
+    Numeric(Range),
+    Cidr(Cidr),
+    Not(AnythingBut),
+}
+
+impl Scan {
+    pub fn needs_fold(&self) -> bool {
+        matches!(
+            self,
+            Scan::PrefixFolded(_)
+                | Scan::SuffixFolded(_)
+                | Scan::Not(AnythingBut::EqualsIgnoreCase(_))
+        )
+    }
+}
+
+/// A node of the path trie.
+#[derive(Default, Debug)]
+pub(crate) struct Node {
+    pub children: FxHashMap<Box<[u8]>, u32>,
+    pub field: Option<u32>,
+}
+
+/// Every rule's tests, indexed for lookup.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub nodes: Vec<Node>,
+    pub fields: Vec<Field>,
+    pub terms: Vec<TermInfo>,
+    /// Terms with no `Value` slot: checked for every event.
+    pub unconditional: Vec<TermId>,
+    /// One more than the largest rule id registered.
+    pub rule_slots: usize,
+}
+
+impl Default for Compiled {
+    fn default() -> Compiled {
+        Compiled {
+            nodes: vec![Node::default()],
+            fields: Vec::new(),
+            terms: Vec::new(),
+            unconditional: Vec::new(),
+            rule_slots: 0,
+        }
+    }
+}
+
+impl Compiled {
+    fn field_for(&mut self, path: &str) -> u32 {
+        let mut node = 0usize;
+        for segment in path.split('.') {
+            let next = self.nodes.len() as u32;
+            let child = *self.nodes[node]
+                .children
+                .entry(segment.as_bytes().into())
+                .or_insert(next);
+            if child == next {
+                self.nodes.push(Node::default());
+            }
+            node = child as usize;
+        }
+        match self.nodes[node].field {
+            Some(f) => f,
+            None => {
+                let f = self.fields.len() as u32;
+                self.fields.push(Field {
+                    path: path.to_string(),
+                    ..Field::default()
+                });
+                self.nodes[node].field = Some(f);
+                f
+            }
+        }
+    }
+
+    /// Registers the terms of one rule; returns their ids.
+    pub fn add(&mut self, rule: u32, terms: &[Term]) -> Vec<TermId> {
+        let mut ids = Vec::with_capacity(terms.len());
+        self.rule_slots = self.rule_slots.max(rule as usize + 1);
+        for term in terms {
+            let id = self.terms.len() as TermId;
+            let mut slots = Vec::with_capacity(term.leaves.len());
+            for (slot, leaf) in term.leaves.iter().enumerate() {
+                let field = self.field_for(&leaf.path);
+                let kind = if leaf.is_absence() {
+                    SlotKind::Absent
+                } else if leaf.allows_absence() {
+                    SlotKind::ValueOrAbsent
+                } else {
+                    SlotKind::Value
+                };
+                slots.push((kind, field));
+                let target = Target {
+                    term: id,
+                    slot: slot as u16,
+                };
+                for m in &leaf.matchers {
+                    self.fields[field as usize].add(m, target);
+                }
+            }
+            if !slots.iter().any(|(k, _)| *k == SlotKind::Value) {
+                self.unconditional.push(id);
+            }
+            self.terms.push(TermInfo {
+                rule,
+                alive: true,
+                slots,
+            });
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Unregisters terms.
+    pub fn remove(&mut self, ids: &[TermId]) {
+        let mut fields: Vec<u32> = Vec::new();
+        for &id in ids {
+            let info = &mut self.terms[id as usize];
+            info.alive = false;
+            fields.extend(info.slots.iter().map(|s| s.1));
+        }
+        fields.sort_unstable();
+        fields.dedup();
+        let dead = |t: &Target| ids.contains(&t.term);
+        for f in fields {
+            self.fields[f as usize].retain(|t| !dead(t));
+        }
+        self.unconditional.retain(|t| !ids.contains(t));
+    }
+}
+
+fn push_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<Target>>, key: K, t: Target) {
+    map.entry(key).or_default().push(t);
+}
+
+fn retain_map<K>(map: &mut FxHashMap<K, Vec<Target>>, keep: &impl Fn(&Target) -> bool) {
+    map.retain(|_, v| {
+        v.retain(keep);
+        !v.is_empty()
+    });
+}
+
+impl Field {
+    fn add(&mut self, m: &Matcher, t: Target) {
+        match m {
+            Matcher::Exact(Literal::String(s)) => {
+                if let Some(ip) = parse_ip(s) {
+                    push_to(&mut self.ips, ip, t);
+                }
+                push_to(&mut self.strings, s.as_bytes().into(), t);
+            }
+            Matcher::Exact(Literal::Number(n)) => match n.value() {
+                Some(v) => push_to(&mut self.numbers, v.to_bits(), t),
+                None => push_to(&mut self.number_texts, n.text().as_bytes().into(), t),
+            },
+            Matcher::Exact(Literal::NumberText(text)) => {
+                push_to(&mut self.number_texts, text.as_bytes().into(), t)
+            }
+            Matcher::Exact(Literal::Bool(true)) => self.trues.push(t),
+            Matcher::Exact(Literal::Bool(false)) => self.falses.push(t),
+            Matcher::Exact(Literal::Null) => self.nulls.push(t),
+            Matcher::EqualsIgnoreCase(s) => push_to(&mut self.folded, s.clone(), t),
+            Matcher::Exists(true) => self.any.push(t),
+            Matcher::Exists(false) => {}
+            Matcher::Prefix(p) => self.scans.push((Scan::Prefix(p.as_bytes().into()), t)),
+            Matcher::Suffix(p) => self.scans.push((Scan::Suffix(p.as_bytes().into()), t)),
+            Matcher::PrefixIgnoreCase(p) => self.scans.push((Scan::PrefixFolded(p.clone()), t)),
+            Matcher::SuffixIgnoreCase(p) => self.scans.push((Scan::SuffixFolded(p.clone()), t)),
+            Matcher::Wildcard(w) => self.scans.push((Scan::Wildcard(w.clone()), t)),
+            Matcher::Numeric(r) => self.scans.push((Scan::Numeric(*r), t)),
+            Matcher::Cidr(c) => self.scans.push((Scan::Cidr(c.clone()), t)),
+            Matcher::AnythingBut(ab) => {
+                let ab = match ab {
+                    AnythingBut::EqualsIgnoreCase(v) => {
+                        AnythingBut::EqualsIgnoreCase(v.iter().map(|s| fold_case(s)).collect())
+                    }
+                    other => other.clone(),
+                };
+                self.scans.push((Scan::Not(ab), t))
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Target) -> bool) {
+        retain_map(&mut self.strings, &keep);
+        retain_map(&mut self.numbers, &keep);
+        retain_map(&mut self.number_texts, &keep);
+        retain_map(&mut self.ips, &keep);
+        retain_map(&mut self.folded, &keep);
+        self.trues.retain(&keep);
+        self.falses.retain(&keep);
+        self.nulls.retain(&keep);
+        self.any.retain(&keep);
+        self.scans.retain(|(_, t)| keep(t));
+    }
+
+    /// Whether any test on this field looks at folded strings.
+    pub fn needs_fold(&self) -> bool {
+        !self.folded.is_empty() || self.scans.iter().any(|(s, _)| s.needs_fold())
+    }
+
+    fn test_count(&self) -> usize {
+        let maps = self.strings.values().map(Vec::len).sum::<usize>()
+            + self.numbers.values().map(Vec::len).sum::<usize>()
+            + self.number_texts.values().map(Vec::len).sum::<usize>()
+            + self.folded.values().map(Vec::len).sum::<usize>();
+        maps + self.trues.len() + self.falses.len() + self.nulls.len() + self.any.len() + self.scans.len()
+    }
+}
+
+impl fmt::Display for Compiled {
+    /// The form `weir debug matcher` prints: the path trie with each field's tests.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let alive = self.terms.iter().filter(|t| t.alive).count();
+        writeln!(
+            f,
+            "{} trie nodes, {} fields, {} live terms ({} unconditional)",
+            self.nodes.len(),
+            self.fields.len(),
+            alive,
+            self.unconditional.len()
+        )?;
+        for field in &self.fields {
+            writeln!(
+                f,
+                "field {}: {} tests ({} strings, {} numbers, {} folded, {} scanned)",
+                field.path,
+                field.test_count(),
+                field.strings.len(),
+                field.numbers.len() + field.number_texts.len(),
+                field.folded.len(),
+                field.scans.len()
+            )?;
+            for (scan, t) in &field.scans {
+                writeln!(f, "  scan {scan:?} -> term {} slot {}", t.term, t.slot)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,37 @@
+//! EventBridge's check that a test event carries its envelope.
+
+use crate::error::EventError;
+
+/// The fields `TestEventPattern` requires of an event.
+pub const ENVELOPE_FIELDS: [&str; 6] = ["id", "source", "detail-type", "account", "region", "time"];
+
+/// Checks what EventBridge's `TestEventPattern` checks of an event before matching: a JSON
+/// object carrying the envelope fields [`ENVELOPE_FIELDS`] (any JSON value). AWS answers a failure
+/// with `Parameter Event is not valid.`; the error here also names the missing field.
+///
+/// # Example
+/// ```
+/// assert!(weir::check_envelope(br#"{"testEvent": "value"}"#).is_err());
+/// let ok = br#"{"id": "1", "source": "s", "detail-type": "t", "account": "1", "region": "r", "time": "t"}"#;
+/// assert!(weir::check_envelope(ok).is_ok());
+/// ```
+pub fn check_envelope(event: &[u8]) -> Result<(), EventError> {
+    let value = crate::reference::parse_event(event)?;
+    let Some(map) = value.as_object() else {
+        return Err(EventError::new(
+            "Parameter Event is not valid. (the event is not a JSON object)",
+            event,
+            0,
+        ));
+    };
+    for field in ENVELOPE_FIELDS {
+        if !map.contains_key(field) {
+            return Err(EventError::new(
+                format!("Parameter Event is not valid. (missing field \"{field}\")"),
+                event,
+                0,
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1042 @@
+//! Stage 2: syntax tree -> validated pattern (field paths and operators).
+//!
+//! Validation follows AWS EventBridge (event-ruler) rule by rule, with AWS's reason texts. The
+//! result is a [`Pattern`]: a tree of [`Group`]s (leaves ANDed, `$or` alternatives ORed) and
+//! its disjunctive normal form, the list of [`Term`]s the matchers work on.
+
+mod value;
+
+use std::fmt;
+
+pub use value::{
+    exact_f64, fold_case, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX,
+};
+pub(crate) use value::fold_char;
+
+use crate::error::{PatternError, PatternErrorKind};
+use crate::syntax::{self, Member, Node, NodeKind};
+
+/// How patterns are read. The defaults follow EventBridge.
+///
+/// # Example
+/// ```
+/// let strict = weir::Options::new().lambda_strict(true);
+/// let err = weir::Pattern::parse_with(r#"{"a": [{"wildcard": "x*"}]}"#, &strict).unwrap_err();
+/// assert_eq!(err.kind(), weir::PatternErrorKind::Unsupported);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    lambda_strict: bool,
+    numbers_as_strings: bool,
+    max_length: usize,
+    max_fields: usize,
+    max_terms: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            lambda_strict: false,
+            numbers_as_strings: false,
+            max_length: 4096,
+            max_fields: 256,
+            max_terms: 16_384,
+        }
+    }
+}
+
+impl Options {
+    /// EventBridge defaults: every operator, numbers compared numerically, AWS's limits.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::Options::new(), weir::Options::default());
+    /// ```
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// Reject what Lambda event filtering does not support (`wildcard` and the `anything-but`
+    /// variants), and let a repeated key's last value win outright, as Lambda documents.
+    ///
+    /// # Example
+    /// ```
+    /// let o = weir::Options::new().lambda_strict(true);
+    /// assert!(weir::Pattern::parse_with(r#"{"a": [{"anything-but": {"prefix": "x"}}]}"#, &o).is_err());
+    /// ```
+    pub fn lambda_strict(mut self, yes: bool) -> Options {
+        self.lambda_strict = yes;
+        self
+    }
+
+    /// Compare number literals by their text, the old Lambda rule (`300` does not match `300.0`).
+    ///
+    /// # Example
+    /// ```
+    /// let o = weir::Options::new().numbers_as_strings(true);
+    /// let p = weir::Pattern::parse_with(r#"{"n": [300]}"#, &o)?;
+    /// assert!(!p.matches_json(r#"{"n": 300.0}"#)?);
+    /// assert!(p.matches_json(r#"{"n": 300}"#)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn numbers_as_strings(mut self, yes: bool) -> Options {
+        self.numbers_as_strings = yes;
+        self
+    }
+
+    /// Longest pattern text accepted, in characters (AWS: 4096).
+    ///
+    /// # Example
+    /// ```
+    /// let o = weir::Options::new().max_length(10);
+    /// assert!(weir::Pattern::parse_with(r#"{"abc": ["defgh"]}"#, &o).is_err());
+    /// ```
+    pub fn max_length(mut self, chars: usize) -> Options {
+        self.max_length = chars;
+        self
+    }
+
+    /// Most leaf fields one pattern may name (event-ruler: 256).
+    ///
+    /// # Example
+    /// ```
+    /// let o = weir::Options::new().max_fields(1);
+    /// assert!(weir::Pattern::parse_with(r#"{"a": [1], "b": [2]}"#, &o).is_err());
+    /// ```
+    pub fn max_fields(mut self, fields: usize) -> Options {
+        self.max_fields = fields;
+        self
+    }
+
+    /// Most alternatives the `$or`s of one pattern may expand to.
+    ///
+    /// # Example
+    /// ```
+    /// let o = weir::Options::new().max_terms(1);
+    /// let err = weir::Pattern::parse_with(r#"{"$or": [{"a": [1]}, {"b": [2]}]}"#, &o).unwrap_err();
+    /// assert_eq!(err.kind(), weir::PatternErrorKind::Limit);
+    /// ```
+    pub fn max_terms(mut self, terms: usize) -> Options {
+        self.max_terms = terms;
+        self
+    }
+
+    /// Whether Lambda-strict mode is on.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(!weir::Options::new().is_lambda_strict());
+    /// ```
+    pub fn is_lambda_strict(&self) -> bool {
+        self.lambda_strict
+    }
+}
+
+/// A literal match value.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"a": [null]}"#)?;
+/// assert_eq!(p.terms()[0].leaves[0].matchers[0], weir::ir::Matcher::Exact(weir::ir::Literal::Null));
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Literal {
+    /// A string, byte for byte.
+    String(String),
+    /// A number, compared numerically (or by text when it names no double exactly).
+    Number(Number),
+    /// A number compared by its text only (the numbers-as-strings option).
+    NumberText(String),
+    /// `true` or `false`.
+    Bool(bool),
+    /// `null`.
+    Null,
+}
+
+/// A numeric range; `None` bounds are open.
+///
+/// # Example
+/// ```
+/// let r = weir::ir::Range { lower: Some((0.0, false)), upper: Some((5.0, true)) };
+/// assert!(r.contains(5.0) && !r.contains(0.0));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Range {
+    /// Lower bound and whether it is inclusive.
+    pub lower: Option<(f64, bool)>,
+    /// Upper bound and whether it is inclusive.
+    pub upper: Option<(f64, bool)>,
+}
+
+impl Range {
+    /// Whether `x` lies in the range.
+    ///
+    /// # Example
+    /// ```
+    /// let r = weir::ir::Range { lower: None, upper: Some((1.0, false)) };
+    /// assert!(r.contains(-1e300) && !r.contains(1.0));
+    /// ```
+    pub fn contains(&self, x: f64) -> bool {
+        let lower_ok = match self.lower {
+            None => true,
+            Some((b, true)) => x >= b,
+            Some((b, false)) => x > b,
+        };
+        let upper_ok = match self.upper {
+            None => true,
+            Some((b, true)) => x <= b,
+            Some((b, false)) => x < b,
+        };
+        lower_ok && upper_ok
+    }
+}
+
+/// What an `anything-but` excludes.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"a": [{"anything-but": {"prefix": "x"}}]}"#)?;
+/// let weir::ir::Matcher::AnythingBut(ab) = &p.terms()[0].leaves[0].matchers[0] else { panic!() };
+/// assert_eq!(ab, &weir::ir::AnythingBut::Prefix(vec!["x".into()]));
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum AnythingBut {
+    /// Values (all strings or all numbers) the field must not equal.
+    Literals(Vec<Literal>),
+    /// Prefixes a string must not start with.
+    Prefix(Vec<String>),
+    /// Suffixes a string must not end with.
+    Suffix(Vec<String>),
+    /// Strings a string must not equal, ignoring case.
+    EqualsIgnoreCase(Vec<String>),
+    /// Wildcards a string must not match.
+    Wildcard(Vec<Wildcard>),
+}
+
+/// One match condition inside a leaf array.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"a": [{"prefix": "us-"}]}"#)?;
+/// assert_eq!(p.terms()[0].leaves[0].matchers[0], weir::ir::Matcher::Prefix("us-".into()));
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Matcher {
+    /// A literal, or `{"exactly": ...}`.
+    Exact(Literal),
+    /// `{"prefix": "..."}`.
+    Prefix(String),
+    /// `{"prefix": {"equals-ignore-case": "..."}}` (operand case-folded).
+    PrefixIgnoreCase(String),
+    /// `{"suffix": "..."}`.
+    Suffix(String),
+    /// `{"suffix": {"equals-ignore-case": "..."}}` (operand case-folded).
+    SuffixIgnoreCase(String),
+    /// `{"equals-ignore-case": "..."}` (operand case-folded).
+    EqualsIgnoreCase(String),
+    /// `{"wildcard": "..."}`.
+    Wildcard(Wildcard),
+    /// `{"anything-but": ...}`.
+    AnythingBut(AnythingBut),
+    /// `{"numeric": [...]}`.
+    Numeric(Range),
+    /// `{"cidr": "..."}`.
+    Cidr(Cidr),
+    /// `{"exists": true|false}`.
+    Exists(bool),
+}
+
+/// A leaf: a dot-joined field path and the match conditions ORed on it.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"detail": {"state": ["on", "off"]}}"#)?;
+/// let leaf = &p.terms()[0].leaves[0];
+/// assert_eq!(leaf.path, "detail.state");
+/// assert_eq!(leaf.matchers.len(), 2);
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Leaf {
+    /// Event field path, keys joined with `.`.
+    pub path: String,
+    /// Conditions, ORed.
+    pub matchers: Vec<Matcher>,
+    /// Byte range of the leaf's array in the pattern text.
+    pub span: (usize, usize),
+}
+
+impl Leaf {
+    /// Whether the leaf is `[{"exists": false}]` alone: satisfied by absence, not by a value.
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Pattern::parse(r#"{"a": [{"exists": false}]}"#)?;
+    /// assert!(p.terms()[0].leaves[0].is_absence());
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn is_absence(&self) -> bool {
+        self.matchers
+            .iter()
+            .all(|m| matches!(m, Matcher::Exists(false)))
+    }
+
+    /// Whether the leaf can also be satisfied by the field's absence (`exists: false` among
+    /// other conditions).
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Pattern::parse(r#"{"a": ["x", {"exists": false}]}"#)?;
+    /// assert!(p.terms()[0].leaves[0].allows_absence());
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn allows_absence(&self) -> bool {
+        self.matchers.contains(&Matcher::Exists(false))
+    }
+}
+
+/// A conjunction of leaves and `$or` groups, as written.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"a": [1], "$or": [{"b": [2]}, {"c": [3]}]}"#)?;
+/// assert_eq!(p.group().leaves.len(), 1);
+/// assert_eq!(p.group().ors[0].len(), 2);
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Group {
+    /// Leaves, ANDed.
+    pub leaves: Vec<Leaf>,
+    /// `$or` groups, ANDed; each is a list of alternatives, ORed.
+    pub ors: Vec<Vec<Group>>,
+}
+
+/// One alternative of a pattern's disjunctive normal form: leaves, all ANDed.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"$or": [{"b": [2]}, {"c": [3]}]}"#)?;
+/// assert_eq!(p.terms().len(), 2);
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Term {
+    /// Leaves, ANDed.
+    pub leaves: Vec<Leaf>,
+}
+
+/// A validated pattern.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"detail": {"size": [{"numeric": [">", 10]}]}}"#)?;
+/// assert!(p.matches_json(r#"{"detail": {"size": 11}}"#)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pattern {
+    text: String,
+    group: Group,
+    terms: Vec<Term>,
+}
+
+impl Pattern {
+    /// Parses and validates a pattern with EventBridge defaults.
+    ///
+    /// # Example
+    /// ```
+    /// let err = weir::Pattern::parse(r#"{"a": "x"}"#).unwrap_err();
+    /// assert_eq!(err.reason(), r#""a" must be an object or an array"#);
+    /// ```
+    pub fn parse(text: &str) -> Result<Pattern, PatternError> {
+        Pattern::parse_with(text, &Options::default())
+    }
+
+    /// Parses and validates a pattern with the given options.
+    ///
+    /// # Example
+    /// ```
+    /// let o = weir::Options::new().lambda_strict(true);
+    /// assert!(weir::Pattern::parse_with(r#"{"a": [{"prefix": "x"}]}"#, &o).is_ok());
+    /// ```
+    pub fn parse_with(text: &str, options: &Options) -> Result<Pattern, PatternError> {
+        let length = text.chars().count();
+        if length > options.max_length {
+            return Err(PatternError::new(
+                PatternErrorKind::Limit,
+                format!(
+                    "Member must have length less than or equal to {} (the pattern has {length} characters)",
+                    options.max_length
+                ),
+                text,
+                None,
+                "",
+            ));
+        }
+        let ast = syntax::parse(text)?;
+        Pattern::from_ast(text, &ast, options)
+    }
+
+    /// Validates an already parsed syntax tree of `text`.
+    ///
+    /// # Example
+    /// ```
+    /// let text = r#"{"a": [true]}"#;
+    /// let ast = weir::syntax::parse(text)?;
+    /// let p = weir::Pattern::from_ast(text, &ast, &weir::Options::new())?;
+    /// assert_eq!(p.terms().len(), 1);
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn from_ast(text: &str, ast: &Node, options: &Options) -> Result<Pattern, PatternError> {
+        let v = Validator { text, options };
+        let NodeKind::Object(members) = &ast.kind else {
+            return Err(v.err(PatternErrorKind::Invalid, "Filter is not an object", ast, ""));
+        };
+        let group = v.group(members, "", "")?;
+        let fields = count_fields(&group);
+        if fields > options.max_fields {
+            return Err(v.err(
+                PatternErrorKind::Limit,
+                format!(
+                    "Pattern has {fields} fields; at most {} are allowed",
+                    options.max_fields
+                ),
+                ast,
+                "",
+            ));
+        }
+        let terms = expand(&group, options.max_terms).ok_or_else(|| {
+            v.err(
+                PatternErrorKind::Limit,
+                format!(
+                    "Rule is too complex - its $or alternatives expand to more than {} combinations",
+                    options.max_terms
+                ),
+                ast,
+                "",
+            )
+        })?;
+        Ok(Pattern {
+            text: text.to_string(),
+            group,
+            terms,
+        })
+    }
+
+    /// The pattern text.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::Pattern::parse("{}")?.text(), "{}");
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The pattern as written: leaves and `$or` groups.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir::Pattern::parse("{}")?.group().leaves.is_empty());
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn group(&self) -> &Group {
+        &self.group
+    }
+
+    /// The disjunctive normal form: the pattern matches when any term does.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::Pattern::parse("{}")?.terms().len(), 1);
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn terms(&self) -> &[Term] {
+        &self.terms
+    }
+
+    /// Every distinct field path the pattern names.
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Pattern::parse(r#"{"a": {"b": [1]}, "c.d": [2]}"#)?;
+    /// assert_eq!(p.paths(), vec!["a.b", "c.d"]);
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn paths(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for term in &self.terms {
+            for leaf in &term.leaves {
+                if !out.contains(&leaf.path.as_str()) {
+                    out.push(&leaf.path);
+                }
+            }
+        }
+        out
+    }
+
+    /// Matches one JSON event with the reference interpreter (see [`crate::reference`]).
+    /// For many rules or many events, use a [`crate::Matcher`].
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Pattern::parse(r#"{"a": [{"prefix": "x"}]}"#)?;
+    /// assert!(p.matches_json(r#"{"a": ["y", "xy"]}"#)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn matches_json(&self, event: &str) -> Result<bool, crate::EventError> {
+        crate::reference::matches_text(self, event.as_bytes())
+    }
+}
+
+fn count_fields(group: &Group) -> usize {
+    group.leaves.len()
+        + group
+            .ors
+            .iter()
+            .flatten()
+            .map(count_fields)
+            .sum::<usize>()
+}
+
+/// Disjunctive normal form, or `None` when it would exceed `max` terms.
+fn expand(group: &Group, max: usize) -> Option<Vec<Term>> {
+    let mut terms = vec![Term {
+        leaves: group.leaves.clone(),
+    }];
+    for or in &group.ors {
+        let mut alternatives = Vec::new();
+        for alt in or {
+            alternatives.extend(expand(alt, max)?);
+            if alternatives.len() > max {
+                return None;
+            }
+        }
+        if terms.len().saturating_mul(alternatives.len()) > max {
+            return None;
+        }
+        let mut next = Vec::with_capacity(terms.len() * alternatives.len());
+        for t in &terms {
+            for a in &alternatives {
+                let mut leaves = t.leaves.clone();
+                leaves.extend(a.leaves.iter().cloned());
+                next.push(Term { leaves });
+            }
+        }
+        terms = next;
+    }
+    Some(terms)
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    options: &'a Options,
+}
+
+/// How the members of one key combine.
+enum Entry<'n> {
+    Leaf(&'n Node),
+    Objects(Vec<&'n Node>),
+}
+
+const ANYTHING_BUT_SHAPE: &str =
+    "Value of anything-but must be an array or single string/number value.";
+
+impl<'a> Validator<'a> {
+    fn err(
+        &self,
+        kind: PatternErrorKind,
+        reason: impl Into<String>,
+        node: &Node,
+        jpath: &str,
+    ) -> PatternError {
+        PatternError::new(kind, reason, self.text, Some((node.start, node.end)), jpath)
+    }
+
+    fn invalid(&self, reason: impl Into<String>, node: &Node, jpath: &str) -> PatternError {
+        self.err(PatternErrorKind::Invalid, reason, node, jpath)
+    }
+
+    fn unsupported(&self, what: &str, node: &Node, jpath: &str) -> PatternError {
+        self.err(
+            PatternErrorKind::Unsupported,
+            format!("{what} is not supported by Lambda event filtering"),
+            node,
+            jpath,
+        )
+    }
+
+    fn group(&self, members: &[Member], prefix: &str, jpath: &str) -> Result<Group, PatternError> {
+        let mut group = Group::default();
+        let mut entries: Vec<(&str, Entry<'_>, usize)> = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            if m.key == "$or" {
+                if let NodeKind::Array(alts) = &m.value.kind {
+                    if alts.len() >= 2 && alts.iter().all(|a| matches!(a.kind, NodeKind::Object(_))) {
+                        entries.push(("$or", Entry::Leaf(&m.value), i));
+                        continue;
+                    }
+                }
+            }
+            let existing = entries
+                .iter()
+                .position(|(k, e, _)| *k == m.key && !(m.key == "$or" && is_or(e)));
+            let merge = !self.options.lambda_strict
+                && matches!(m.value.kind, NodeKind::Object(_))
+                && matches!(existing.map(|p| &entries[p].1), Some(Entry::Objects(_)));
+            match existing {
+                Some(p) if merge => {
+                    if let Entry::Objects(list) = &mut entries[p].1 {
+                        list.push(&m.value);
+                    }
+                }
+                _ => {
+                    if let Some(p) = existing {
+                        entries.remove(p);
+                    }
+                    let entry = match m.value.kind {
+                        NodeKind::Object(_) => Entry::Objects(vec![&m.value]),
+                        _ => Entry::Leaf(&m.value),
+                    };
+                    entries.push((&m.key, entry, i));
+                }
+            }
+        }
+        for (key, entry, _) in entries {
+            let path = if prefix.is_empty() {
+                key.to_string()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            let here = join_key(jpath, key);
+            match entry {
+                Entry::Leaf(node) if key == "$or" && is_or(&Entry::Leaf(node)) => {
+                    let NodeKind::Array(alts) = &node.kind else {
+                        unreachable!()
+                    };
+                    let mut alternatives = Vec::with_capacity(alts.len());
+                    for (i, alt) in alts.iter().enumerate() {
+                        let NodeKind::Object(inner) = &alt.kind else {
+                            unreachable!()
+                        };
+                        alternatives.push(self.group(inner, prefix, &format!("{here}[{i}]"))?);
+                    }
+                    group.ors.push(alternatives);
+                }
+                Entry::Leaf(node) => match &node.kind {
+                    NodeKind::Array(values) => group.leaves.push(self.leaf(path, node, values, &here)?),
+                    _ => {
+                        return Err(self.invalid(
+                            format!("\"{key}\" must be an object or an array"),
+                            node,
+                            &here,
+                        ))
+                    }
+                },
+                Entry::Objects(nodes) => {
+                    let merged: Vec<Member> = nodes
+                        .iter()
+                        .flat_map(|n| match &n.kind {
+                            NodeKind::Object(ms) => ms.clone(),
+                            _ => Vec::new(),
+                        })
+                        .collect();
+                    let inner = self.group(&merged, &path, &here)?;
+                    group.leaves.extend(inner.leaves);
+                    group.ors.extend(inner.ors);
+                }
+            }
+        }
+        Ok(group)
+    }
+
+    fn leaf(&self, path: String, node: &Node, values: &[Node], jpath: &str) -> Result<Leaf, PatternError> {
+        if values.is_empty() {
+            return Err(self.invalid("Empty arrays are not allowed", node, jpath));
+        }
+        let mut matchers = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let here = format!("{jpath}[{i}]");
+            let m = match &v.kind {
+                NodeKind::Object(members) => self.operator(members, v, &here)?,
+                NodeKind::Array(_) => {
+                    return Err(self.invalid(
+                        "Match value must be String, number, true, false, or null",
+                        v,
+                        &here,
+                    ))
+                }
+                _ => Matcher::Exact(self.literal(v).expect("scalar node")),
+            };
+            matchers.push(m);
+        }
+        Ok(Leaf {
+            path,
+            matchers,
+            span: (node.start, node.end),
+        })
+    }
+
+    fn literal(&self, v: &Node) -> Option<Literal> {
+        Some(match &v.kind {
+            NodeKind::String(s) => Literal::String(s.clone()),
+            NodeKind::Number(n) if self.options.numbers_as_strings => Literal::NumberText(n.clone()),
+            NodeKind::Number(n) => Literal::Number(Number::new(n)),
+            NodeKind::Bool(b) => Literal::Bool(*b),
+            NodeKind::Null => Literal::Null,
+            _ => return None,
+        })
+    }
+
+    fn operator(&self, members: &[Member], node: &Node, jpath: &str) -> Result<Matcher, PatternError> {
+        let m = match members {
+            [m] => m,
+            [] => return Err(self.invalid("Empty objects are not allowed", node, jpath)),
+            _ => return Err(self.invalid("Only one key allowed in match expression", node, jpath)),
+        };
+        let here = join_key(jpath, &m.key);
+        let arg = &m.value;
+        let strict = self.options.lambda_strict;
+        Ok(match m.key.as_str() {
+            "prefix" | "suffix" => {
+                let is_prefix = m.key == "prefix";
+                match &arg.kind {
+                    NodeKind::String(s) if is_prefix => Matcher::Prefix(s.clone()),
+                    NodeKind::String(s) => Matcher::Suffix(s.clone()),
+                    NodeKind::Object(inner) if matches!(inner.as_slice(), [i] if i.key == "equals-ignore-case") => {
+                        let inner = &inner[0];
+                        let NodeKind::String(s) = &inner.value.kind else {
+                            return Err(self.invalid(
+                                "equals-ignore-case match pattern must be a string",
+                                &inner.value,
+                                &join_key(&here, &inner.key),
+                            ));
+                        };
+                        if is_prefix {
+                            Matcher::PrefixIgnoreCase(fold_case(s))
+                        } else {
+                            Matcher::SuffixIgnoreCase(fold_case(s))
+                        }
+                    }
+                    _ => return Err(self.invalid(format!("{} match pattern must be a string", m.key), arg, &here)),
+                }
+            }
+            "equals-ignore-case" => match &arg.kind {
+                NodeKind::String(s) => Matcher::EqualsIgnoreCase(fold_case(s)),
+                _ => return Err(self.invalid("equals-ignore-case match pattern must be a string", arg, &here)),
+            },
+            "wildcard" => {
+                if strict {
+                    return Err(self.unsupported("wildcard", arg, &here));
+                }
+                Matcher::Wildcard(self.wildcard(arg, &here)?)
+            }
+            "anything-but" => Matcher::AnythingBut(self.anything_but(arg, &here)?),
+            "numeric" => Matcher::Numeric(self.numeric(arg, &here)?),
+            "cidr" => match &arg.kind {
+                NodeKind::String(s) => Matcher::Cidr(Cidr::parse(s).map_err(|r| self.invalid(r, arg, &here))?),
+                _ => return Err(self.invalid("prefix match pattern must be a string", arg, &here)),
+            },
+            "exists" => match arg.kind {
+                NodeKind::Bool(b) => Matcher::Exists(b),
+                _ => return Err(self.invalid("exists match pattern must be either true or false.", arg, &here)),
+            },
+            "exactly" => match &arg.kind {
+                NodeKind::String(s) => Matcher::Exact(Literal::String(s.clone())),
+                _ => return Err(self.invalid("exactly match pattern must be a string", arg, &here)),
+            },
+            other => {
+                let key = Node {
+                    kind: NodeKind::String(other.to_string()),
+                    start: m.key_start,
+                    end: m.key_end,
+                };
+                return Err(self.invalid(format!("Unrecognized match type {other}"), &key, &here));
+            }
+        })
+    }
+
+    fn wildcard(&self, arg: &Node, jpath: &str) -> Result<Wildcard, PatternError> {
+        match &arg.kind {
+            NodeKind::String(s) => Wildcard::parse(s).map_err(|r| {
+                let kind = if r == TOO_COMPLEX {
+                    PatternErrorKind::Limit
+                } else {
+                    PatternErrorKind::Invalid
+                };
+                self.err(kind, r, arg, jpath)
+            }),
+            _ => Err(self.invalid("wildcard match pattern must be a string", arg, jpath)),
+        }
+    }
+
+    /// A string or a list of strings; `bad` is the reason for anything else.
+    fn strings<'n>(&self, arg: &'n Node, jpath: &str, bad: &str) -> Result<Vec<(&'n str, &'n Node, String)>, PatternError> {
+        match &arg.kind {
+            NodeKind::String(s) => Ok(vec![(s.as_str(), arg, jpath.to_string())]),
+            NodeKind::Array(items) if !items.is_empty() => items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| match &it.kind {
+                    NodeKind::String(s) => Ok((s.as_str(), it, format!("{jpath}[{i}]"))),
+                    _ => Err(self.invalid(bad, it, &format!("{jpath}[{i}]"))),
+                })
+                .collect(),
+            NodeKind::Array(_) => Err(self.invalid("Empty arrays are not allowed", arg, jpath)),
+            _ => Err(self.invalid(bad, arg, jpath)),
+        }
+    }
+
+    fn anything_but(&self, arg: &Node, jpath: &str) -> Result<AnythingBut, PatternError> {
+        match &arg.kind {
+            NodeKind::String(_) | NodeKind::Number(_) => {
+                Ok(AnythingBut::Literals(vec![self.literal(arg).expect("scalar")]))
+            }
+            NodeKind::Array(items) => {
+                if items.is_empty() {
+                    return Err(self.invalid("Empty arrays are not allowed", arg, jpath));
+                }
+                let mut out = Vec::with_capacity(items.len());
+                let (mut strings, mut numbers) = (false, false);
+                for (i, it) in items.iter().enumerate() {
+                    match it.kind {
+                        NodeKind::String(_) => strings = true,
+                        NodeKind::Number(_) => numbers = true,
+                        _ => {
+                            return Err(self.invalid(
+                                "Inside anything but list, start|null|boolean is not supported.",
+                                it,
+                                &format!("{jpath}[{i}]"),
+                            ))
+                        }
+                    }
+                    out.push(self.literal(it).expect("scalar"));
+                }
+                if strings && numbers {
+                    return Err(self.invalid(
+                        "Inside anything but list, either all values are number or string, mixed type is not supported",
+                        arg,
+                        jpath,
+                    ));
+                }
+                Ok(AnythingBut::Literals(out))
+            }
+            NodeKind::Object(members) => {
+                let m = match members.as_slice() {
+                    [m] => m,
+                    [] => return Err(self.invalid(ANYTHING_BUT_SHAPE, arg, jpath)),
+                    _ => return Err(self.invalid("Only one key allowed in match expression", arg, jpath)),
+                };
+                let here = join_key(jpath, &m.key);
+                let v = &m.value;
+                if self.options.lambda_strict {
+                    return Err(self.unsupported(&format!("anything-but/{}", m.key), arg, jpath));
+                }
+                match m.key.as_str() {
+                    "prefix" | "suffix" => {
+                        if matches!(v.kind, NodeKind::Object(_)) {
+                            return Err(self.invalid(ANYTHING_BUT_SHAPE, v, &here));
+                        }
+                        let items = self.strings(v, &here, "prefix/suffix match pattern must be a string")?;
+                        let mut out = Vec::with_capacity(items.len());
+                        for (s, node, p) in items {
+                            if s.is_empty() {
+                                return Err(self.invalid("Null prefix/suffix not allowed", node, &p));
+                            }
+                            out.push(s.to_string());
+                        }
+                        Ok(if m.key == "prefix" {
+                            AnythingBut::Prefix(out)
+                        } else {
+                            AnythingBut::Suffix(out)
+                        })
+                    }
+                    "equals-ignore-case" => {
+                        let items = self.strings(
+                            v,
+                            &here,
+                            "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
+                        )?;
+                        Ok(AnythingBut::EqualsIgnoreCase(items.into_iter().map(|(s, _, _)| fold_case(s)).collect()))
+                    }
+                    "wildcard" => {
+                        let items = self.strings(v, &here, "wildcard match pattern must be a string")?;
+                        let mut out = Vec::with_capacity(items.len());
+                        for (_, node, p) in items {
+                            out.push(self.wildcard(node, &p)?);
+                        }
+                        Ok(AnythingBut::Wildcard(out))
+                    }
+                    other => Err(self.invalid(format!("Unsupported anything-but pattern: {other}"), arg, jpath)),
+                }
+            }
+            _ => Err(self.invalid(ANYTHING_BUT_SHAPE, arg, jpath)),
+        }
+    }
+
+    fn numeric(&self, arg: &Node, jpath: &str) -> Result<Range, PatternError> {
+        let NodeKind::Array(items) = &arg.kind else {
+            return Err(self.invalid("Value of numeric must be an array.", arg, jpath));
+        };
+        let op_at = |i: usize| -> Result<&str, PatternError> {
+            let node = &items[i];
+            match &node.kind {
+                NodeKind::String(s) if matches!(s.as_str(), "=" | "<" | "<=" | ">" | ">=") => Ok(s.as_str()),
+                NodeKind::String(s) => Err(self.invalid(
+                    format!("Unrecognized numeric range operator: {s}"),
+                    node,
+                    &format!("{jpath}[{i}]"),
+                )),
+                _ => Err(self.invalid(
+                    "Value of numeric must be an array of operators and numbers",
+                    node,
+                    &format!("{jpath}[{i}]"),
+                )),
+            }
+        };
+        let value_at = |i: usize, op: &str| -> Result<f64, PatternError> {
+            let Some(node) = items.get(i) else {
+                return Err(self.invalid(format!("Value of {op} must be numeric"), arg, jpath));
+            };
+            match &node.kind {
+                NodeKind::Number(n) => match n.parse::<f64>() {
+                    Ok(x) if x.is_finite() => Ok(if x == 0.0 { 0.0 } else { x }),
+                    _ => Err(self.invalid(format!("Value of {op} must be numeric"), node, &format!("{jpath}[{i}]"))),
+                },
+                _ => Err(self.invalid(format!("Value of {op} must be numeric"), node, &format!("{jpath}[{i}]"))),
+            }
+        };
+        let too_many = |i: usize| self.invalid("Too many elements in numeric expression", &items[i], &format!("{jpath}[{i}]"));
+        if items.is_empty() {
+            return Err(self.invalid("Empty arrays are not allowed", arg, jpath));
+        }
+        let op = op_at(0)?;
+        let v = value_at(1, op)?;
+        let mut range = Range { lower: None, upper: None };
+        match op {
+            "=" => {
+                range.lower = Some((v, true));
+                range.upper = Some((v, true));
+            }
+            "<" | "<=" => range.upper = Some((v, op == "<=")),
+            _ => range.lower = Some((v, op == ">=")),
+        }
+        if items.len() > 2 {
+            if range.upper.is_some() {
+                return Err(too_many(2));
+            }
+            let op2 = op_at(2)?;
+            if !matches!(op2, "<" | "<=") {
+                return Err(self.invalid(format!("Bad numeric range operator: {op2}"), &items[2], &format!("{jpath}[2]")));
+            }
+            let top = value_at(3, op2)?;
+            if items.len() > 4 {
+                return Err(too_many(4));
+            }
+            if v >= top {
+                return Err(self.invalid("Bottom must be less than top", arg, jpath));
+            }
+            range.upper = Some((top, op2 == "<="));
+        }
+        Ok(range)
+    }
+}
+
+fn is_or(entry: &Entry<'_>) -> bool {
+    matches!(entry, Entry::Leaf(n) if matches!(&n.kind, NodeKind::Array(a) if a.len() >= 2 && a.iter().all(|x| matches!(x.kind, NodeKind::Object(_)))))
+}
+
+fn join_key(jpath: &str, key: &str) -> String {
+    let simple = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '$');
+    match (jpath.is_empty(), simple) {
+        (true, true) => key.to_string(),
+        (false, true) => format!("{jpath}.{key}"),
+        (_, false) => format!("{jpath}[{}]", serde_json::Value::String(key.to_string())),
+    }
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::String(s) => write!(f, "{}", serde_json::Value::String(s.clone())),
+            Literal::Number(n) => write!(f, "{}", n.text()),
+            Literal::NumberText(t) => write!(f, "{t} (as text)"),
+            Literal::Bool(b) => write!(f, "{b}"),
+            Literal::Null => write!(f, "null"),
+        }
+    }
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+        let list = |v: &[String]| v.iter().map(|s| quoted(s)).collect::<Vec<_>>().join(", ");
+        match self {
+            Matcher::Exact(l) => write!(f, "{l}"),
+            Matcher::Prefix(s) => write!(f, "prefix {}", quoted(s)),
+            Matcher::PrefixIgnoreCase(s) => write!(f, "prefix-ignore-case {}", quoted(s)),
+            Matcher::Suffix(s) => write!(f, "suffix {}", quoted(s)),
+            Matcher::SuffixIgnoreCase(s) => write!(f, "suffix-ignore-case {}", quoted(s)),
+            Matcher::EqualsIgnoreCase(s) => write!(f, "equals-ignore-case {}", quoted(s)),
+            Matcher::Wildcard(w) => write!(f, "wildcard {}", quoted(w.text())),
+            Matcher::AnythingBut(ab) => match ab {
+                AnythingBut::Literals(l) => write!(
+                    f,
+                    "anything-but [{}]",
+                    l.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+                AnythingBut::Prefix(v) => write!(f, "anything-but prefix [{}]", list(v)),
+                AnythingBut::Suffix(v) => write!(f, "anything-but suffix [{}]", list(v)),
+                AnythingBut::EqualsIgnoreCase(v) => write!(f, "anything-but equals-ignore-case [{}]", list(v)),
+                AnythingBut::Wildcard(v) => write!(
+                    f,
+                    "anything-but wildcard [{}]",
+                    v.iter().map(|w| quoted(w.text())).collect::<Vec<_>>().join(", ")
+                ),
+            },
+            Matcher::Numeric(r) => {
+                let lo = match r.lower {
+                    Some((v, true)) => format!("[{v}"),
+                    Some((v, false)) => format!("({v}"),
+                    None => "(-inf".into(),
+                };
+                let hi = match r.upper {
+                    Some((v, true)) => format!("{v}]"),
+                    Some((v, false)) => format!("{v})"),
+                    None => "+inf)".into(),
+                };
+                write!(f, "numeric {lo}, {hi}")
+            }
+            Matcher::Cidr(c) => write!(f, "cidr {}", c.text()),
+            Matcher::Exists(b) => write!(f, "exists {b}"),
+        }
+    }
+}
+
+impl fmt::Display for Pattern {
+    /// One line per leaf, terms separated: the form `weir debug ir` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, term) in self.terms.iter().enumerate() {
+            writeln!(f, "term {i}:")?;
+            if term.leaves.is_empty() {
+                writeln!(f, "  (matches every event)")?;
+            }
+            for leaf in &term.leaves {
+                let ms: Vec<String> = leaf.matchers.iter().map(|m| m.to_string()).collect();
+                writeln!(f, "  {} : {}", leaf.path, ms.join(" | "))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,469 @@
+//! Value helpers shared by validation and matching: numbers, IP addresses, case folding,
+//! wildcards.
+
+use std::net::Ipv6Addr;
+
+/// A JSON number from a pattern or an event: its text, and its value when the text denotes a
+/// double exactly (`300`, `3e2`, `0.1`; not `0.10000000000000001` or `1e400`).
+///
+/// # Example
+/// ```
+/// use weir::ir::Number;
+/// assert_eq!(Number::new("3e2").value(), Some(300.0));
+/// assert_eq!(Number::new("0.10000000000000001").value(), None);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Number {
+    text: String,
+    value: Option<f64>,
+}
+
+impl Number {
+    /// Reads a JSON number's text.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::ir::Number::new("-0").value(), Some(0.0));
+    /// ```
+    pub fn new(text: &str) -> Number {
+        Number {
+            text: text.to_string(),
+            value: exact_f64(text),
+        }
+    }
+
+    /// The number as written.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::ir::Number::new("1.50").text(), "1.50");
+    /// ```
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The number's value, when the text names a double exactly (see the type's docs).
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::ir::Number::new("1.50").value(), Some(1.5));
+    /// ```
+    pub fn value(&self) -> Option<f64> {
+        self.value
+    }
+}
+
+/// The double a JSON number text names, when the text is the exact decimal value of the
+/// double's shortest round-trip form; `-0` is `0`. Huge or over-precise texts give `None`.
+///
+/// # Example
+/// ```
+/// assert_eq!(weir::ir::exact_f64("1E+2"), Some(100.0));
+/// assert_eq!(weir::ir::exact_f64("1e400"), None);
+/// ```
+pub fn exact_f64(text: &str) -> Option<f64> {
+    let parsed: f64 = text.parse().ok()?;
+    if !parsed.is_finite() {
+        return None;
+    }
+    let wanted = decimal(text)?;
+    let shortest = decimal(&format!("{parsed:e}"))?;
+    if wanted == shortest || (wanted.1.is_empty() && shortest.1.is_empty()) {
+        Some(if parsed == 0.0 { 0.0 } else { parsed })
+    } else {
+        None
+    }
+}
+
+/// (negative, significant digits without leading/trailing zeros, exponent of the last digit).
+fn decimal(text: &str) -> Option<(bool, Vec<u8>, i64)> {
+    let (neg, rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, "0"),
+    };
+    let exp: i64 = exp
+        .trim_start_matches('+')
+        .parse()
+        .unwrap_or(if exp.starts_with('-') {
+            i64::MIN / 2
+        } else {
+            i64::MAX / 2
+        });
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    let mut exp = exp.saturating_sub(frac.len() as i64);
+    let lead = digits.iter().take_while(|&&d| d == b'0').count();
+    digits.drain(..lead);
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+        exp = exp.saturating_add(1);
+    }
+    if digits.is_empty() {
+        return Some((false, digits, 0));
+    }
+    Some((neg, digits, exp))
+}
+
+/// Parses an IP address the way event-ruler does: dotted IPv4 (leading zeros allowed, each
+/// part at most 255) or any standard IPv6 form (hex in either case). Returns the 16-byte
+/// IPv6 form (IPv4 mapped).
+///
+/// # Example
+/// ```
+/// assert_eq!(weir::ir::parse_ip("010.000.000.001"), weir::ir::parse_ip("10.0.0.1"));
+/// assert_eq!(weir::ir::parse_ip("2001:DB8::1"), weir::ir::parse_ip("2001:db8:0:0::1"));
+/// assert_eq!(weir::ir::parse_ip("10.0.0"), None);
+/// ```
+pub fn parse_ip(text: &str) -> Option<[u8; 16]> {
+    if let Some(v4) = parse_ipv4(text) {
+        let mut out = [0u8; 16];
+        out[10] = 0xff;
+        out[11] = 0xff;
+        out[12..].copy_from_slice(&v4);
+        return Some(out);
+    }
+    if text.contains(':') {
+        return text.parse::<Ipv6Addr>().ok().map(|a| a.octets());
+    }
+    None
+}
+
+pub(crate) fn parse_ipv4(text: &str) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    let mut parts = text.split('.');
+    for slot in &mut out {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: u16 = part.parse().ok()?;
+        *slot = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// An IP network from a `cidr` operator.
+///
+/// # Example
+/// ```
+/// let net = weir::ir::Cidr::parse("10.0.0.0/24").unwrap();
+/// assert!(net.contains("10.0.0.255"));
+/// assert!(!net.contains("10.0.1.0"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    text: String,
+    net: [u8; 16],
+    /// Prefix length in the 128-bit space.
+    bits: u32,
+    v4: bool,
+}
+
+impl Cidr {
+    /// Parses `ADDRESS/BITS`; the error is AWS's reason text.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(
+    ///     weir::ir::Cidr::parse("bad-filter").unwrap_err(),
+    ///     "Malformed CIDR, one '/' required"
+    /// );
+    /// ```
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let mut parts = text.split('/');
+        let (Some(addr), Some(bits), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("Malformed CIDR, one '/' required".into());
+        };
+        let bits: u32 = bits
+            .parse()
+            .map_err(|_| "Malformed CIDR, mask bits must be an integer".to_string())?;
+        let v4 = parse_ipv4(addr).is_some();
+        let net = parse_ip(addr).ok_or_else(|| format!("Nonstandard IP address: {addr}"))?;
+        let max = if v4 { 32 } else { 128 };
+        if bits >= max {
+            return Err(format!(
+                "Malformed CIDR, mask bits must be less than {max}"
+            ));
+        }
+        let bits = if v4 { bits + 96 } else { bits };
+        Ok(Cidr {
+            text: text.to_string(),
+            net: mask(net, bits),
+            bits,
+            v4,
+        })
+    }
+
+    /// Whether the string is an IP address inside this network.
+    ///
+    /// # Example
+    /// ```
+    /// let net = weir::ir::Cidr::parse("2001:db8::/32").unwrap();
+    /// assert!(net.contains("2001:DB8:ffff::1"));
+    /// assert!(!net.contains("not an ip"));
+    /// ```
+    pub fn contains(&self, value: &str) -> bool {
+        if self.v4 && parse_ipv4(value).is_none() {
+            return false;
+        }
+        match parse_ip(value) {
+            Some(ip) => mask(ip, self.bits) == self.net,
+            None => false,
+        }
+    }
+
+    /// The CIDR as written.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::ir::Cidr::parse("10.0.0.0/8").unwrap().text(), "10.0.0.0/8");
+    /// ```
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+fn mask(ip: [u8; 16], bits: u32) -> [u8; 16] {
+    let v = u128::from_be_bytes(ip);
+    let m = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+    (v & m).to_be_bytes()
+}
+
+/// Simple case folding of one character (`É` -> `é`); characters whose lower case is more
+/// than one character fold to themselves.
+///
+/// # Example
+/// ```
+/// assert_eq!(weir::ir::fold_case("ÉtÉ"), "été");
+/// ```
+pub fn fold_case(s: &str) -> String {
+    s.chars().map(fold_char).collect()
+}
+
+pub(crate) fn fold_char(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// One piece of a wildcard pattern.
+///
+/// # Example
+/// ```
+/// use weir::ir::{Wildcard, WildcardPiece};
+/// let w = Wildcard::parse(r"a\**").unwrap();
+/// assert_eq!(w.pieces(), &[WildcardPiece::Literal("a*".into()), WildcardPiece::Star]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WildcardPiece {
+    /// Characters that must appear as they are.
+    Literal(String),
+    /// `*`: zero or more characters.
+    Star,
+}
+
+/// A parsed `wildcard` operand.
+///
+/// # Example
+/// ```
+/// let w = weir::ir::Wildcard::parse("dir/*.png").unwrap();
+/// assert!(w.matches("dir/a.png"));
+/// assert!(!w.matches("dir/a.jpg"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wildcard {
+    text: String,
+    pieces: Vec<WildcardPiece>,
+}
+
+/// How many stars may be followed by the same character before a wildcard is "too complex".
+const MAX_REPEATED_STAR_FOLLOWERS: usize = 3;
+
+/// AWS's reason for a wildcard that is too complex.
+pub const TOO_COMPLEX: &str = "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character";
+
+impl Wildcard {
+    /// Parses a wildcard operand; the error is AWS's reason text.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(
+    ///     weir::ir::Wildcard::parse("a**").unwrap_err(),
+    ///     "Consecutive wildcard characters at pos 2"
+    /// );
+    /// ```
+    pub fn parse(text: &str) -> Result<Wildcard, String> {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.chars().enumerate().peekable();
+        let mut last_was_star = false;
+        while let Some((pos, c)) = chars.next() {
+            match c {
+                '*' => {
+                    if last_was_star {
+                        return Err(format!("Consecutive wildcard characters at pos {pos}"));
+                    }
+                    if !literal.is_empty() {
+                        pieces.push(WildcardPiece::Literal(std::mem::take(&mut literal)));
+                    }
+                    pieces.push(WildcardPiece::Star);
+                    last_was_star = true;
+                    continue;
+                }
+                '\\' => match chars.next() {
+                    Some((_, e @ ('*' | '\\'))) => literal.push(e),
+                    _ => return Err(format!("Invalid escape character at pos {pos}")),
+                },
+                other => literal.push(other),
+            }
+            last_was_star = false;
+        }
+        if !literal.is_empty() {
+            pieces.push(WildcardPiece::Literal(literal));
+        }
+        let mut followers: std::collections::HashMap<char, usize> = Default::default();
+        for pair in pieces.windows(2) {
+            if let [WildcardPiece::Star, WildcardPiece::Literal(l)] = pair {
+                let first = l.chars().next().unwrap_or_default();
+                let n = followers.entry(first).or_default();
+                *n += 1;
+                if *n > MAX_REPEATED_STAR_FOLLOWERS {
+                    return Err(TOO_COMPLEX.into());
+                }
+            }
+        }
+        Ok(Wildcard {
+            text: text.to_string(),
+            pieces,
+        })
+    }
+
+    /// The operand as written.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::ir::Wildcard::parse("a*").unwrap().text(), "a*");
+    /// ```
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The pieces: literals and stars.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::ir::Wildcard::parse("*").unwrap().pieces().len(), 1);
+    /// ```
+    pub fn pieces(&self) -> &[WildcardPiece] {
+        &self.pieces
+    }
+
+    /// Whether `s` matches: literals in order, stars spanning anything. Linear-time greedy
+    /// matching (each star extends to the leftmost next literal).
+    ///
+    /// # Example
+    /// ```
+    /// let w = weir::ir::Wildcard::parse("*a*b").unwrap();
+    /// assert!(w.matches("xaxb") && w.matches("ab") && !w.matches("ba"));
+    /// ```
+    pub fn matches(&self, s: &str) -> bool {
+        let mut rest = s;
+        let mut pieces = self.pieces.as_slice();
+        // Leading literal must be a prefix.
+        if let Some(WildcardPiece::Literal(l)) = pieces.first() {
+            match rest.strip_prefix(l.as_str()) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+            pieces = &pieces[1..];
+        }
+        if pieces.is_empty() {
+            return rest.is_empty();
+        }
+        // Trailing literal must be a suffix (after a star).
+        let tail = match pieces.last() {
+            Some(WildcardPiece::Literal(l)) => {
+                if rest.len() < l.len() || !rest.ends_with(l.as_str()) {
+                    return false;
+                }
+                rest = &rest[..rest.len() - l.len()];
+                pieces = &pieces[..pieces.len() - 1];
+                true
+            }
+            _ => false,
+        };
+        let _ = tail;
+        // Middle literals: leftmost occurrence, in order.
+        for piece in pieces {
+            if let WildcardPiece::Literal(l) = piece {
+                match rest.find(l.as_str()) {
+                    Some(i) => rest = &rest[i + l.len()..],
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactness() {
+        assert_eq!(exact_f64("300"), Some(300.0));
+        assert_eq!(exact_f64("300.000"), Some(300.0));
+        assert_eq!(exact_f64("3.0e2"), Some(300.0));
+        assert_eq!(exact_f64("0.1"), Some(0.1));
+        assert_eq!(exact_f64("-0.0"), Some(0.0));
+        assert_eq!(exact_f64("0e999999999999999999999"), Some(0.0));
+        assert_eq!(exact_f64("0.10000000000000001"), None);
+        assert_eq!(exact_f64("9007199254740993"), None);
+        assert_eq!(exact_f64("9007199254740992"), Some(9007199254740992.0));
+        assert_eq!(exact_f64("1e-400"), None);
+        assert_eq!(exact_f64("1e99999999999999999999"), None);
+        assert_eq!(exact_f64("1.7976931348623157e308"), Some(f64::MAX));
+    }
+
+    #[test]
+    fn cidr_rules() {
+        assert!(Cidr::parse("10.0.0.0/32").is_err());
+        assert!(Cidr::parse("::/128").is_err());
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("255.1.2.3"));
+        assert!(!Cidr::parse("0.0.0.0/0").unwrap().contains("::1"));
+        assert_eq!(
+            Cidr::parse("xx.11.xx/8").unwrap_err(),
+            "Nonstandard IP address: xx.11.xx"
+        );
+        assert_eq!(
+            Cidr::parse("bad-/64filter").unwrap_err(),
+            "Malformed CIDR, mask bits must be an integer"
+        );
+    }
+
+    #[test]
+    fn wildcard_edges() {
+        let w = Wildcard::parse("").unwrap();
+        assert!(w.matches("") && !w.matches("a"));
+        let w = Wildcard::parse("a*a").unwrap();
+        assert!(w.matches("aa") && !w.matches("a") && w.matches("aba"));
+        let w = Wildcard::parse(r"\\*").unwrap();
+        assert!(w.matches("\\") && w.matches("\\x") && !w.matches("x"));
+        assert!(Wildcard::parse(r"\a").is_err());
+        assert_eq!(Wildcard::parse("*:*:*:*:*:event-bus/*").unwrap_err(), TOO_COMPLEX);
+        assert!(Wildcard::parse("arn:aws:events:us-east-1:*:event-bus/*").is_ok());
+    }
+}

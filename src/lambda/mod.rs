@@ -1,0 +1,1 @@
+//! Lambda event filtering: FilterCriteria and the per-source record rules.

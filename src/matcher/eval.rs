@@ -1,0 +1,134 @@
+//! After an event is read: which terms got every slot filled, consistently.
+
+use crate::compile::{Compiled, SlotKind, TermInfo};
+
+use super::scan::{Hit, Scratch};
+
+/// Appends to `out` the ids of the rules whose terms the scanned event satisfies, ascending.
+pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
+    out.clear();
+    s.stamp = s.stamp.wrapping_add(1);
+    if s.stamp == 0 {
+        s.present.iter_mut().for_each(|x| *x = 0);
+        s.term_stamp.iter_mut().for_each(|x| *x = 0);
+        s.rule_stamp.iter_mut().for_each(|x| *x = 0);
+        s.stamp = 1;
+    }
+    let stamp = s.stamp;
+    if s.present.len() < c.fields.len() {
+        s.present.resize(c.fields.len(), 0);
+    }
+    if s.term_stamp.len() < c.terms.len() {
+        s.term_stamp.resize(c.terms.len(), 0);
+    }
+    if s.rule_stamp.len() < c.rule_slots {
+        s.rule_stamp.resize(c.rule_slots, 0);
+    }
+    for leaf in s.leaves.iter().filter(|l| l.alive) {
+        s.present[leaf.field as usize] = stamp;
+    }
+    let leaves = &s.leaves;
+    s.hits.retain(|h| leaves[h.leaf as usize].alive);
+    s.hits.sort_unstable();
+    s.hits.dedup();
+
+    let mut i = 0;
+    while i < s.hits.len() {
+        let term = s.hits[i].term;
+        let mut j = i + 1;
+        while j < s.hits.len() && s.hits[j].term == term {
+            j += 1;
+        }
+        s.term_stamp[term as usize] = stamp;
+        let info = &c.terms[term as usize];
+        if info.alive && term_matches(info, &s.hits[i..j], s, stamp) {
+            mark(s, info.rule, stamp, out);
+        }
+        i = j;
+    }
+    for &term in &c.unconditional {
+        if s.term_stamp[term as usize] == stamp {
+            continue;
+        }
+        let info = &c.terms[term as usize];
+        if info.alive && term_matches(info, &[], s, stamp) {
+            mark(s, info.rule, stamp, out);
+        }
+    }
+    out.sort_unstable();
+}
+
+fn mark(s: &mut Scratch, rule: u32, stamp: u32, out: &mut Vec<u32>) {
+    if s.rule_stamp[rule as usize] != stamp {
+        s.rule_stamp[rule as usize] = stamp;
+        out.push(rule);
+    }
+}
+
+/// `hits` are this term's, sorted by slot.
+fn term_matches(info: &TermInfo, hits: &[Hit], s: &Scratch, stamp: u32) -> bool {
+    // Candidate ranges per slot that needs a value.
+    let mut choices: Vec<&[Hit]> = Vec::new();
+    let mut h = 0;
+    for (slot, &(kind, field)) in info.slots.iter().enumerate() {
+        let start = h;
+        while h < hits.len() && hits[h].slot as usize == slot {
+            h += 1;
+        }
+        let mine = &hits[start..h];
+        let present = s.present[field as usize] == stamp;
+        match kind {
+            SlotKind::Absent => {
+                if present {
+                    return false;
+                }
+            }
+            SlotKind::ValueOrAbsent if !present => {}
+            _ => {
+                if mine.is_empty() {
+                    return false;
+                }
+                choices.push(mine);
+            }
+        }
+    }
+    let flat = choices
+        .iter()
+        .all(|c| c.iter().all(|h| s.leaves[h.leaf as usize].trail_len == 0));
+    flat || choose(&choices, &mut Vec::new(), s)
+}
+
+fn trail(s: &Scratch, leaf: u32) -> &[(u32, u32)] {
+    let l = &s.leaves[leaf as usize];
+    &s.trails[l.trail_start as usize..(l.trail_start + l.trail_len) as usize]
+}
+
+/// Two values are array-consistent unless they sit in different elements of one array.
+fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x.0 != y.0 {
+            return true;
+        }
+        if x.1 != y.1 {
+            return false;
+        }
+    }
+    true
+}
+
+fn choose(choices: &[&[Hit]], chosen: &mut Vec<u32>, s: &Scratch) -> bool {
+    let Some((first, rest)) = choices.split_first() else {
+        return true;
+    };
+    for h in first.iter() {
+        let t = trail(s, h.leaf);
+        if chosen.iter().all(|&o| consistent(trail(s, o), t)) {
+            chosen.push(h.leaf);
+            if choose(rest, chosen, s) {
+                return true;
+            }
+            chosen.pop();
+        }
+    }
+    false
+}

@@ -1,0 +1,555 @@
+//! Reads an event's bytes once, without building a tree: walks the path trie alongside the
+//! JSON, validates everything, and for each scalar on a path some rule names runs that
+//! field's value tests, recording hits.
+
+use crate::compile::{Compiled, Field, Scan, Target};
+use crate::error::EventError;
+use crate::ir::{exact_f64, fold_char, parse_ip, AnythingBut, Literal};
+
+/// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
+/// the matcher agree).
+pub const MAX_EVENT_DEPTH: usize = 127;
+
+/// A scalar found on a rule's path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeafRec {
+    pub field: u32,
+    pub trail_start: u32,
+    pub trail_len: u32,
+    pub alive: bool,
+}
+
+/// A value test that passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Hit {
+    pub term: u32,
+    pub slot: u16,
+    pub leaf: u32,
+}
+
+/// Per-thread working memory, reused from event to event.
+#[derive(Default, Debug)]
+pub(crate) struct Scratch {
+    pub leaves: Vec<LeafRec>,
+    pub trails: Vec<(u32, u32)>,
+    pub hits: Vec<Hit>,
+    stack: Vec<(u32, u32)>,
+    next_array: u32,
+    buf: Vec<u8>,
+    keybuf: Vec<u8>,
+    fold: String,
+    /// (key offset, key length, first leaf, end leaf) of needed keys of open objects.
+    seen_keys: Vec<(u32, u32, u32, u32)>,
+    pub present: Vec<u32>,
+    pub term_stamp: Vec<u32>,
+    pub rule_stamp: Vec<u32>,
+    pub stamp: u32,
+}
+
+impl Scratch {
+    pub fn reset(&mut self) {
+        self.leaves.clear();
+        self.trails.clear();
+        self.hits.clear();
+        self.stack.clear();
+        self.seen_keys.clear();
+        self.next_array = 0;
+    }
+}
+
+pub(crate) fn scan(c: &Compiled, s: &mut Scratch, bytes: &[u8]) -> Result<(), EventError> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(EventError::new(
+            "invalid UTF-8",
+            bytes,
+            e.valid_up_to(),
+        ));
+    }
+    s.reset();
+    let mut r = Reader { b: bytes, pos: 0, c, s };
+    r.ws();
+    r.value(Some(0), 0)?;
+    r.ws();
+    if r.pos != bytes.len() {
+        return Err(r.err("trailing characters after the JSON value"));
+    }
+    Ok(())
+}
+
+struct Reader<'a, 'c> {
+    b: &'a [u8],
+    pos: usize,
+    c: &'c Compiled,
+    s: &'c mut Scratch,
+}
+
+impl Reader<'_, '_> {
+    fn err(&self, reason: &str) -> EventError {
+        EventError::new(reason, self.b, self.pos)
+    }
+
+    fn eof(&self) -> EventError {
+        EventError::new("unexpected end of input", self.b, self.b.len())
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            if matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Result<u8, EventError> {
+        self.b.get(self.pos).copied().ok_or_else(|| self.eof())
+    }
+
+    fn value(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
+        match self.peek()? {
+            b'{' => self.object(node, depth + 1),
+            b'[' => self.array(node, depth + 1),
+            b'"' => {
+                let (start, end, escaped) = self.string()?;
+                if let Some(f) = self.field_of(node) {
+                    if escaped {
+                        let mut buf = std::mem::take(&mut self.s.buf);
+                        unescape(&self.b[start..end], &mut buf)
+                            .map_err(|off| EventError::new("invalid escape in string", self.b, start + off))?;
+                        self.string_leaf(f, &buf);
+                        self.s.buf = buf;
+                    } else {
+                        let raw = &self.b[start..end];
+                        self.string_leaf(f, raw);
+                    }
+                }
+                Ok(())
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = self.pos;
+                self.number()?;
+                if let Some(f) = self.field_of(node) {
+                    let text = &self.b[start..self.pos];
+                    self.number_leaf(f, text);
+                }
+                Ok(())
+            }
+            b't' => self.literal(b"true", node),
+            b'f' => self.literal(b"false", node),
+            b'n' => self.literal(b"null", node),
+            _ => Err(self.err("expected a JSON value")),
+        }
+    }
+
+    #[inline]
+    fn field_of(&self, node: Option<u32>) -> Option<u32> {
+        self.c.nodes[node? as usize].field
+    }
+
+    fn literal(&mut self, word: &[u8], node: Option<u32>) -> Result<(), EventError> {
+        if self.b.get(self.pos..self.pos + word.len()) != Some(word) {
+            return Err(self.err("expected a JSON value"));
+        }
+        self.pos += word.len();
+        if let Some(fi) = self.field_of(node) {
+            {
+                let field: &Field = &self.c.fields[fi as usize];
+                let leaf = self.leaf(fi);
+                let list = match word[0] {
+                    b't' => &field.trues,
+                    b'f' => &field.falses,
+                    _ => &field.nulls,
+                };
+                push(&mut self.s.hits, list, leaf);
+                push(&mut self.s.hits, &field.any, leaf);
+                for (scan, t) in &field.scans {
+                    // anything-but of any kind matches booleans and null; nothing else does.
+                    if matches!(scan, Scan::Not(_)) {
+                        self.s.hits.push(hit(*t, leaf));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn leaf(&mut self, field: u32) -> u32 {
+        let idx = self.s.leaves.len() as u32;
+        let trail_start = self.s.trails.len() as u32;
+        self.s.trails.extend_from_slice(&self.s.stack);
+        self.s.leaves.push(LeafRec {
+            field,
+            trail_start,
+            trail_len: self.s.stack.len() as u32,
+            alive: true,
+        });
+        idx
+    }
+
+    fn object(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
+        if depth > MAX_EVENT_DEPTH {
+            return Err(self.err("nesting deeper than 127 levels"));
+        }
+        self.pos += 1;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Ok(());
+        }
+        let seen_base = self.s.seen_keys.len();
+        loop {
+            if self.peek()? != b'"' {
+                return Err(self.err("expected a string key"));
+            }
+            let (start, end, escaped) = self.string()?;
+            self.ws();
+            if self.peek()? != b':' {
+                return Err(self.err("expected ':' after an object key"));
+            }
+            self.pos += 1;
+            self.ws();
+            let child = match node {
+                Some(n) => self.child(n, start, end, escaped)?,
+                None => None,
+            };
+            if child.is_some() {
+                let first = self.s.leaves.len() as u32;
+                self.value(child, depth)?;
+                let last = self.s.leaves.len() as u32;
+                self.note_key(seen_base, start, end, first, last);
+            } else {
+                self.value(None, depth)?;
+            }
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return Err(self.err("expected ',' or '}' in an object")),
+            }
+        }
+        self.s.seen_keys.truncate(seen_base);
+        Ok(())
+    }
+
+    /// A repeated key: the last value wins, as in the JSON readers AWS uses.
+    fn note_key(&mut self, base: usize, start: usize, end: usize, first: u32, last: u32) {
+        let key = &self.b[start..end];
+        for i in base..self.s.seen_keys.len() {
+            let (ks, kl, f, l) = self.s.seen_keys[i];
+            if &self.b[ks as usize..(ks + kl) as usize] == key {
+                for leaf in &mut self.s.leaves[f as usize..l as usize] {
+                    leaf.alive = false;
+                }
+                self.s.seen_keys[i] = (start as u32, (end - start) as u32, first, last);
+                return;
+            }
+        }
+        self.s
+            .seen_keys
+            .push((start as u32, (end - start) as u32, first, last));
+    }
+
+    fn child(&mut self, node: u32, start: usize, end: usize, escaped: bool) -> Result<Option<u32>, EventError> {
+        let mut keybuf = std::mem::take(&mut self.s.keybuf);
+        let key: &[u8] = if escaped {
+            unescape(&self.b[start..end], &mut keybuf)
+                .map_err(|off| EventError::new("invalid escape in key", self.b, start + off))?;
+            &keybuf
+        } else {
+            &self.b[start..end]
+        };
+        let mut n = node;
+        let mut found = true;
+        for segment in key.split(|&b| b == b'.') {
+            match self.c.nodes[n as usize].children.get(segment) {
+                Some(&c) => n = c,
+                None => {
+                    found = false;
+                    break;
+                }
+            }
+        }
+        self.s.keybuf = keybuf;
+        Ok(found.then_some(n))
+    }
+
+    fn array(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
+        if depth > MAX_EVENT_DEPTH {
+            return Err(self.err("nesting deeper than 127 levels"));
+        }
+        self.pos += 1;
+        self.ws();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Ok(());
+        }
+        let id = self.s.next_array;
+        self.s.next_array += 1;
+        let mut index = 0u32;
+        loop {
+            if node.is_some() {
+                self.s.stack.push((id, index));
+                self.value(node, depth)?;
+                self.s.stack.pop();
+            } else {
+                self.value(None, depth)?;
+            }
+            index += 1;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.ws();
+                }
+                b']' => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err("expected ',' or ']' in an array")),
+            }
+        }
+    }
+
+    /// Reads a string; returns the byte range of its contents and whether it has escapes.
+    fn string(&mut self) -> Result<(usize, usize, bool), EventError> {
+        let start = self.pos + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[i..]) else {
+                self.pos = self.b.len();
+                return Err(self.eof());
+            };
+            let stop = i + off;
+            if let Some(bad) = self.b[i..stop].iter().position(|&c| c < 0x20) {
+                self.pos = i + bad;
+                return Err(self.err("control character in string"));
+            }
+            if self.b[stop] == b'"' {
+                self.pos = stop + 1;
+                return Ok((start, stop, escaped));
+            }
+            escaped = true;
+            // Skip the escaped character; unescape() checks the escape itself.
+            i = stop + 2;
+            if i > self.b.len() {
+                self.pos = self.b.len();
+                return Err(self.eof());
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<(), EventError> {
+        let b = self.b;
+        let mut i = self.pos;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(b.get(i), Some(b'0'..=b'9')) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.pos = i;
+                return Err(self.err("invalid number"));
+            }
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+                self.pos = i;
+                return Err(self.err("invalid number"));
+            }
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+                self.pos = i;
+                return Err(self.err("invalid number"));
+            }
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        self.pos = i;
+        Ok(())
+    }
+
+    fn string_leaf(&mut self, fi: u32, bytes: &[u8]) {
+        let field = &self.c.fields[fi as usize];
+        let leaf = self.leaf(fi);
+        let hits = &mut self.s.hits;
+        if let Some(list) = field.strings.get(bytes) {
+            push(hits, list, leaf);
+        }
+        push(hits, &field.any, leaf);
+        // Valid UTF-8: the whole event was checked, and unescaping writes UTF-8.
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        if !field.ips.is_empty() {
+            if let Some(list) = parse_ip(text).and_then(|ip| field.ips.get(&ip)) {
+                push(hits, list, leaf);
+            }
+        }
+        let folded = if field.needs_fold() {
+            self.s.fold.clear();
+            self.s.fold.extend(text.chars().map(fold_char));
+            if let Some(list) = field.folded.get(self.s.fold.as_str()) {
+                push(hits, list, leaf);
+            }
+            self.s.fold.as_str()
+        } else {
+            ""
+        };
+        for (scan, t) in &field.scans {
+            let pass = match scan {
+                Scan::Prefix(p) => bytes.starts_with(p),
+                Scan::Suffix(p) => bytes.ends_with(p),
+                Scan::PrefixFolded(p) => folded.starts_with(p.as_str()),
+                Scan::SuffixFolded(p) => folded.ends_with(p.as_str()),
+                Scan::Wildcard(w) => w.matches(text),
+                Scan::Numeric(_) => false,
+                Scan::Cidr(c) => c.contains(text),
+                Scan::Not(ab) => match ab {
+                    AnythingBut::Literals(lits) => !lits.iter().any(|l| match l {
+                        Literal::String(s) => {
+                            s.as_bytes() == bytes
+                                || matches!((parse_ip(s), parse_ip(text)), (Some(a), Some(b)) if a == b)
+                        }
+                        _ => false,
+                    }),
+                    AnythingBut::Prefix(ps) => !ps.iter().any(|p| bytes.starts_with(p.as_bytes())),
+                    AnythingBut::Suffix(ps) => !ps.iter().any(|p| bytes.ends_with(p.as_bytes())),
+                    AnythingBut::EqualsIgnoreCase(ps) => !ps.iter().any(|p| p == folded),
+                    AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text)),
+                },
+            };
+            if pass {
+                hits.push(hit(*t, leaf));
+            }
+        }
+    }
+
+    fn number_leaf(&mut self, fi: u32, text: &[u8]) {
+        let field = &self.c.fields[fi as usize];
+        let leaf = self.leaf(fi);
+        let hits = &mut self.s.hits;
+        let value = exact_f64(std::str::from_utf8(text).unwrap_or_default());
+        if let Some(v) = value {
+            if let Some(list) = field.numbers.get(&v.to_bits()) {
+                push(hits, list, leaf);
+            }
+        }
+        if !field.number_texts.is_empty() {
+            if let Some(list) = field.number_texts.get(text) {
+                push(hits, list, leaf);
+            }
+        }
+        push(hits, &field.any, leaf);
+        for (scan, t) in &field.scans {
+            let pass = match scan {
+                Scan::Numeric(r) => value.is_some_and(|v| r.contains(v)),
+                Scan::Not(AnythingBut::Literals(lits)) => !lits.iter().any(|l| match l {
+                    Literal::Number(n) => match (n.value(), value) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => n.text().as_bytes() == text,
+                    },
+                    Literal::NumberText(t) => t.as_bytes() == text,
+                    _ => false,
+                }),
+                Scan::Not(_) => true,
+                _ => false,
+            };
+            if pass {
+                hits.push(hit(*t, leaf));
+            }
+        }
+    }
+}
+
+#[inline]
+fn hit(t: Target, leaf: u32) -> Hit {
+    Hit {
+        term: t.term,
+        slot: t.slot,
+        leaf,
+    }
+}
+
+#[inline]
+fn push(hits: &mut Vec<Hit>, targets: &[Target], leaf: u32) {
+    hits.extend(targets.iter().map(|&t| hit(t, leaf)));
+}
+
+/// Unescapes a JSON string body into `out`; on a bad escape returns its offset in `raw`.
+pub(crate) fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
+    out.clear();
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        if c != b'\\' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let e = *raw.get(i + 1).ok_or(i)?;
+        i += 2;
+        match e {
+            b'"' => out.push(b'"'),
+            b'\\' => out.push(b'\\'),
+            b'/' => out.push(b'/'),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'u' => {
+                let unit = hex4(raw, i).ok_or(i - 2)?;
+                i += 4;
+                let cp = if (0xD800..0xDC00).contains(&unit) {
+                    if raw.get(i) != Some(&b'\\') || raw.get(i + 1) != Some(&b'u') {
+                        return Err(i - 6);
+                    }
+                    let low = hex4(raw, i + 2).ok_or(i)?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return Err(i);
+                    }
+                    i += 6;
+                    0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00..0xE000).contains(&unit) {
+                    return Err(i - 6);
+                } else {
+                    unit
+                };
+                let ch = char::from_u32(cp).ok_or(i)?;
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+            }
+            _ => return Err(i - 2),
+        }
+    }
+    Ok(())
+}
+
+fn hex4(raw: &[u8], at: usize) -> Option<u32> {
+    let digits = raw.get(at..at + 4)?;
+    let s = std::str::from_utf8(digits).ok()?;
+    u32::from_str_radix(s, 16).ok()
+}

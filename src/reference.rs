@@ -1,0 +1,233 @@
+//! The reference interpreter: the plainest possible reading of the rules, over
+//! `serde_json::Value`. It is slow and obvious on purpose; tests use it as the oracle for the
+//! compiled [`crate::Matcher`].
+//!
+//! 1. Flatten the event into leaves: (dot-joined path, scalar value, the array elements it
+//!    sits in).
+//! 2. A pattern matches when one of its terms does. A term matches when every leaf of the term
+//!    can be given one event leaf that satisfies it, all the chosen event leaves "array
+//!    consistent" (no two from different elements of one array); `exists: false` asks that no
+//!    event leaf has the path.
+//!
+//! The value tests below are written independently of the compiled matcher's.
+
+use serde_json::Value;
+
+use crate::error::EventError;
+use crate::ir::{AnythingBut, Literal, Matcher, Pattern, Term, WildcardPiece};
+
+/// A scalar of the event, with its place.
+struct EventLeaf<'v> {
+    path: String,
+    value: &'v Value,
+    /// (array id, element index) for every array enclosing the value, outermost first.
+    trail: Vec<(usize, usize)>,
+}
+
+/// Whether `pattern` matches the event.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"e": {"f": ["Anna"], "l": ["Jones"]}}"#)?;
+/// let event = serde_json::json!({"e": [{"f": "Anna", "l": "Smith"}, {"f": "Peter", "l": "Jones"}]});
+/// assert!(!weir::reference::matches(&p, &event));
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+pub fn matches(pattern: &Pattern, event: &Value) -> bool {
+    let mut leaves = Vec::new();
+    let mut next_array = 0;
+    flatten(event, String::new(), &mut Vec::new(), &mut next_array, &mut leaves);
+    pattern.terms().iter().any(|t| term_matches(t, &leaves))
+}
+
+/// Parses `event` with serde_json and matches it.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"a": [1]}"#)?;
+/// assert!(weir::reference::matches_text(&p, br#"{"a": 1.0}"#)?);
+/// assert!(weir::reference::matches_text(&p, b"{").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn matches_text(pattern: &Pattern, event: &[u8]) -> Result<bool, EventError> {
+    let value = parse_event(event)?;
+    Ok(matches(pattern, &value))
+}
+
+/// Parses an event with serde_json, mapping its error to an [`EventError`].
+pub(crate) fn parse_event(event: &[u8]) -> Result<Value, EventError> {
+    serde_json::from_slice(event).map_err(|e| {
+        let offset = offset_of(event, e.line(), e.column());
+        let msg = e.to_string();
+        let reason = msg
+            .rsplit_once(" at line ")
+            .map_or(msg.as_str(), |(r, _)| r)
+            .to_string();
+        EventError::new(reason, event, offset)
+    })
+}
+
+fn offset_of(bytes: &[u8], line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for _ in 1..line {
+        match bytes[offset..].iter().position(|&b| b == b'\n') {
+            Some(i) => offset += i + 1,
+            None => return bytes.len(),
+        }
+    }
+    (offset + column.saturating_sub(1)).min(bytes.len())
+}
+
+fn flatten<'v>(
+    value: &'v Value,
+    path: String,
+    trail: &mut Vec<(usize, usize)>,
+    next_array: &mut usize,
+    out: &mut Vec<EventLeaf<'v>>,
+) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                flatten(v, child, trail, next_array, out);
+            }
+        }
+        Value::Array(items) => {
+            let id = *next_array;
+            *next_array += 1;
+            for (i, v) in items.iter().enumerate() {
+                trail.push((id, i));
+                flatten(v, path.clone(), trail, next_array, out);
+                trail.pop();
+            }
+        }
+        scalar => out.push(EventLeaf {
+            path,
+            value: scalar,
+            trail: trail.clone(),
+        }),
+    }
+}
+
+fn consistent(a: &[(usize, usize)], b: &[(usize, usize)]) -> bool {
+    a.iter()
+        .all(|(id, i)| b.iter().all(|(id2, j)| id != id2 || i == j))
+}
+
+fn term_matches(term: &Term, leaves: &[EventLeaf<'_>]) -> bool {
+    // For every pattern leaf: None = satisfied by absence, Some(candidates) otherwise.
+    let mut options: Vec<Vec<usize>> = Vec::new();
+    for leaf in &term.leaves {
+        let present = leaves.iter().any(|l| l.path == leaf.path);
+        if !present && leaf.allows_absence() {
+            continue;
+        }
+        if leaf.is_absence() {
+            return false;
+        }
+        let candidates: Vec<usize> = (0..leaves.len())
+            .filter(|&i| {
+                leaves[i].path == leaf.path
+                    && leaf.matchers.iter().any(|m| value_matches(m, leaves[i].value))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        options.push(candidates);
+    }
+    choose(&options, &mut Vec::new(), leaves)
+}
+
+fn choose(options: &[Vec<usize>], chosen: &mut Vec<usize>, leaves: &[EventLeaf<'_>]) -> bool {
+    let Some((first, rest)) = options.split_first() else {
+        return true;
+    };
+    for &c in first {
+        if chosen
+            .iter()
+            .all(|&o| consistent(&leaves[o].trail, &leaves[c].trail))
+        {
+            chosen.push(c);
+            if choose(rest, chosen, leaves) {
+                return true;
+            }
+            chosen.pop();
+        }
+    }
+    false
+}
+
+fn number_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn literal_matches(lit: &Literal, v: &Value) -> bool {
+    match (lit, v) {
+        (Literal::String(s), Value::String(e)) => {
+            s == e
+                || matches!((crate::ir::parse_ip(s), crate::ir::parse_ip(e)), (Some(a), Some(b)) if a == b)
+        }
+        (Literal::Number(n), Value::Number(_)) => {
+            let text = number_text(v).unwrap_or_default();
+            let ev = crate::ir::exact_f64(&text);
+            match (n.value(), ev) {
+                (Some(a), Some(b)) => a == b,
+                _ => n.text() == text,
+            }
+        }
+        (Literal::NumberText(t), Value::Number(_)) => number_text(v).as_deref() == Some(t),
+        (Literal::Bool(b), Value::Bool(e)) => b == e,
+        (Literal::Null, Value::Null) => true,
+        _ => false,
+    }
+}
+
+fn lower(s: &str) -> String {
+    crate::ir::fold_case(s)
+}
+
+/// Plain recursive wildcard matching, the textbook way.
+fn wildcard(pieces: &[WildcardPiece], s: &str) -> bool {
+    match pieces.split_first() {
+        None => s.is_empty(),
+        Some((WildcardPiece::Literal(l), rest)) => {
+            s.starts_with(l.as_str()) && wildcard(rest, &s[l.len()..])
+        }
+        Some((WildcardPiece::Star, rest)) => {
+            (0..=s.len()).any(|i| s.is_char_boundary(i) && wildcard(rest, &s[i..]))
+        }
+    }
+}
+
+fn value_matches(m: &Matcher, v: &Value) -> bool {
+    let s = v.as_str();
+    match m {
+        Matcher::Exact(lit) => literal_matches(lit, v),
+        Matcher::Prefix(p) => s.is_some_and(|s| s.starts_with(p.as_str())),
+        Matcher::PrefixIgnoreCase(p) => s.is_some_and(|s| lower(s).starts_with(p.as_str())),
+        Matcher::Suffix(p) => s.is_some_and(|s| s.ends_with(p.as_str())),
+        Matcher::SuffixIgnoreCase(p) => s.is_some_and(|s| lower(s).ends_with(p.as_str())),
+        Matcher::EqualsIgnoreCase(p) => s.is_some_and(|s| lower(s) == *p),
+        Matcher::Wildcard(w) => s.is_some_and(|s| wildcard(w.pieces(), s)),
+        Matcher::AnythingBut(ab) => match ab {
+            AnythingBut::Literals(lits) => !lits.iter().any(|l| literal_matches(l, v)),
+            AnythingBut::Prefix(ps) => s.is_none_or(|s| !ps.iter().any(|p| s.starts_with(p.as_str()))),
+            AnythingBut::Suffix(ps) => s.is_none_or(|s| !ps.iter().any(|p| s.ends_with(p.as_str()))),
+            AnythingBut::EqualsIgnoreCase(ps) => s.is_none_or(|s| !ps.contains(&lower(s))),
+            AnythingBut::Wildcard(ws) => s.is_none_or(|s| !ws.iter().any(|w| wildcard(w.pieces(), s))),
+        },
+        Matcher::Numeric(range) => number_text(v)
+            .and_then(|t| crate::ir::exact_f64(&t))
+            .is_some_and(|x| range.contains(x)),
+        Matcher::Cidr(c) => s.is_some_and(|s| c.contains(s)),
+        Matcher::Exists(exists) => *exists,
+    }
+}
