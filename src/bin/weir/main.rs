@@ -1,0 +1,224 @@
+//! `weir`: test, filter and route JSON events with AWS EventBridge / Lambda event patterns.
+//!
+//! Exit codes follow grep: 0 when something matched (or every file is valid), 1 when nothing
+//! matched, 2 on any error. Results go to stdout, errors to stderr.
+
+mod check;
+mod filter;
+mod input;
+mod report;
+mod route;
+mod rules;
+mod test_event;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use weir::lambda::{Source, DEFAULT_MAX_FILTERS};
+use weir::Options;
+
+use report::{Format, Out, Reporter, Stop};
+
+/// Exit code: something matched, or everything checked is valid.
+pub const MATCHED: u8 = 0;
+/// Exit code: nothing matched.
+pub const NO_MATCH: u8 = 1;
+/// Exit code: an error (bad pattern, bad input, unreadable file, bad flag).
+pub const FAILED: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "weir",
+    version,
+    about = "Test, filter and route JSON events with AWS EventBridge / Lambda event patterns",
+    long_about = "Test, filter and route JSON events with AWS EventBridge / Lambda event patterns, \
+                  with AWS's exact semantics.\n\n\
+                  Exit status: 0 if something matched (or every file is valid), 1 if nothing \
+                  matched, 2 on any error.",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Args, Debug)]
+struct Global {
+    /// How errors are printed on stderr.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    format: Format,
+    /// Reject what Lambda event filtering does not support (wildcard, anything-but
+    /// prefix/suffix/equals-ignore-case/wildcard); a repeated key's last value wins.
+    #[arg(long, global = true)]
+    lambda_strict: bool,
+    /// Compare number literals by their text, the old Lambda rule (300 does not match 300.0).
+    #[arg(long, global = true)]
+    numbers_as_strings: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Test one event against one pattern, like `aws events test-event-pattern`: prints
+    /// {"Result":true} or {"Result":false}.
+    Test(TestArgs),
+    /// Print the events that match a pattern or FilterCriteria, as JSONL (grep for events).
+    Filter(FilterArgs),
+    /// Print, for each event, the names of the rules it matches.
+    Route(RouteArgs),
+    /// Validate pattern and FilterCriteria files.
+    Check(CheckArgs),
+    /// Print a pattern at each stage of the pipeline.
+    Debug(DebugArgs),
+}
+
+#[derive(Args, Debug)]
+struct TestArgs {
+    /// The pattern: JSON text, file://PATH, or - for stdin.
+    #[arg(long, value_name = "JSON|file://PATH")]
+    event_pattern: String,
+    /// The event: JSON text, file://PATH, or - for stdin.
+    #[arg(long, value_name = "JSON|file://PATH")]
+    event: String,
+    /// Refuse events without EventBridge's envelope (id, source, detail-type, account,
+    /// region, time), as TestEventPattern does.
+    #[arg(long)]
+    require_envelope: bool,
+}
+
+/// Where `filter` takes its pattern from.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+struct PatternSource {
+    /// The pattern as JSON text (or file://PATH).
+    #[arg(long, value_name = "JSON")]
+    pattern: Option<String>,
+    /// A file holding the pattern.
+    #[arg(long, value_name = "PATH")]
+    pattern_file: Option<PathBuf>,
+    /// A Lambda FilterCriteria file: {"Filters": [{"Pattern": "..."}]}.
+    #[arg(long, value_name = "PATH")]
+    filter_criteria: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct FilterArgs {
+    #[command(flatten)]
+    source: PatternSource,
+    /// Print only the number of selected events.
+    #[arg(short = 'c', long)]
+    count: bool,
+    /// Select the events that do not match.
+    #[arg(short = 'v', long)]
+    invert: bool,
+    /// Print nothing; the exit status tells whether something was selected.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Treat events as Lambda records of this event source and apply its record rules
+    /// (sqs, kinesis, dynamodb, kafka, mq).
+    #[arg(long, value_name = "SOURCE", value_parser = parse_source)]
+    lambda: Option<Source>,
+    /// Most filters a FilterCriteria may hold (Lambda: 5, or 10 with a raised quota).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FILTERS)]
+    max_filters: usize,
+    /// Files of events: one JSON event, a JSON array of events, or JSONL; - is stdin
+    /// (the default).
+    #[arg(value_name = "EVENTS")]
+    events: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct RouteArgs {
+    /// A JSON object mapping rule names to patterns (objects, or strings holding pattern
+    /// JSON).
+    #[arg(long, value_name = "RULES.json")]
+    rules: PathBuf,
+    /// Print one JSON object counting the matching events of every rule instead.
+    #[arg(short = 'c', long)]
+    count: bool,
+    /// Files of events, as for `filter`; - is stdin (the default).
+    #[arg(value_name = "EVENTS")]
+    events: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Pattern or FilterCriteria files (a top-level object with a "Filters" key is a
+    /// FilterCriteria); - is stdin.
+    #[arg(value_name = "PATTERN_FILES", required = true)]
+    files: Vec<PathBuf>,
+    /// Most filters a FilterCriteria may hold.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FILTERS)]
+    max_filters: usize,
+}
+
+/// A stage of the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Stage {
+    /// The syntax tree, with byte spans.
+    Ast,
+    /// The validated pattern: field paths and operators.
+    Ir,
+    /// The compiled matcher.
+    Matcher,
+}
+
+#[derive(Args, Debug)]
+struct DebugArgs {
+    /// Which stage to print.
+    #[arg(value_enum)]
+    stage: Stage,
+    /// The pattern: JSON text, file://PATH, or - for stdin.
+    #[arg(long, value_name = "JSON|file://PATH")]
+    pattern: String,
+}
+
+fn parse_source(text: &str) -> Result<Source, String> {
+    text.parse::<Source>().map_err(|_| {
+        format!("unknown event source {text:?} (expected sqs, kinesis, dynamodb, kafka or mq)")
+    })
+}
+
+/// What every command works with.
+pub struct Ctx {
+    /// Pattern options from the flags.
+    pub options: Options,
+    /// Errors to stderr.
+    pub report: Reporter,
+    /// Results to stdout.
+    pub out: Out,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut ctx = Ctx {
+        options: Options::new()
+            .lambda_strict(cli.global.lambda_strict)
+            .numbers_as_strings(cli.global.numbers_as_strings),
+        report: Reporter::new(cli.global.format),
+        out: Out::new(),
+    };
+    let result = match &cli.command {
+        Command::Test(args) => test_event::run(args, &mut ctx),
+        Command::Filter(args) => filter::run(args, &mut ctx),
+        Command::Route(args) => route::run(args, &mut ctx),
+        Command::Check(args) => check::check(args, &mut ctx),
+        Command::Debug(args) => check::debug(args, &mut ctx),
+    };
+    let result = result.and_then(|code| ctx.out.flush().map(|()| code));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        // A closed pipe means the reader has seen enough.
+        Err(Stop::BrokenPipe) => ExitCode::from(MATCHED),
+        Err(Stop::Output(e)) => {
+            ctx.report.message(
+                "io",
+                &format!("cannot write output: {}", input::io_reason(&e)),
+            );
+            ExitCode::from(FAILED)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `weir route`: which rules each event matches.
+
+use weir::{BatchResults, Matcher};
+
+use crate::filter::{event_paths, event_reason, match_events};
+use crate::input::{read_path, split, LineIndex};
+use crate::report::Stop;
+use crate::{rules, Ctx, RouteArgs, FAILED, MATCHED, NO_MATCH};
+
+pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
+    let Some((matcher, names)) = load(args, ctx) else {
+        return Ok(FAILED);
+    };
+    let mut counts = vec![0usize; names.len()];
+    let mut any = false;
+    let mut results = BatchResults::new();
+    let mut line = Vec::new();
+    for path in event_paths(&args.events) {
+        let input = match read_path(path) {
+            Ok(input) => input,
+            Err(message) => {
+                ctx.report.message("io", &message);
+                continue;
+            }
+        };
+        let (layout, events) = split(&input.bytes);
+        match_events(&matcher, &input, layout, &events, &mut results);
+        let mut index = None;
+        for (event, result) in events.iter().zip(results.iter()) {
+            let ids = match result {
+                Ok(ids) => ids,
+                Err(e) => {
+                    let index = index.get_or_insert_with(|| LineIndex::new(&input.bytes));
+                    let reason = event_reason(event, e.reason());
+                    ctx.report
+                        .event(&input.name, index, event.offset + e.offset(), reason);
+                    continue;
+                }
+            };
+            any |= !ids.is_empty();
+            if args.count {
+                for id in ids {
+                    counts[id.index()] += 1;
+                }
+            } else {
+                let matched: Vec<&str> = ids.iter().map(|&id| names[id.index()].as_str()).collect();
+                line.clear();
+                // Serializing a list of strings cannot fail.
+                serde_json::to_writer(&mut line, &matched).unwrap_or_default();
+                ctx.out.line(&line)?;
+            }
+        }
+    }
+    if args.count {
+        // Written by hand to keep the rules file's order.
+        let mut ordered = String::from("{");
+        for (i, (name, count)) in names.iter().zip(&counts).enumerate() {
+            if i > 0 {
+                ordered.push(',');
+            }
+            ordered.push_str(&serde_json::Value::from(name.as_str()).to_string());
+            ordered.push(':');
+            ordered.push_str(&count.to_string());
+        }
+        ordered.push('}');
+        ctx.out.line(ordered.as_bytes())?;
+    }
+    Ok(if ctx.report.errors() > 0 {
+        FAILED
+    } else if any {
+        MATCHED
+    } else {
+        NO_MATCH
+    })
+}
+
+/// The matcher of every rule of the rules file, and the rule names by rule id. Reports every
+/// bad rule.
+fn load(args: &RouteArgs, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
+    let input = read_path(&args.rules)
+        .map_err(|m| ctx.report.message("io", &m))
+        .ok()?;
+    let rules = rules::parse(&input)
+        .map_err(|m| ctx.report.message("rules", &m))
+        .ok()?;
+    let index = LineIndex::new(&input.bytes);
+    let mut matcher = Matcher::with_options(ctx.options.clone());
+    let mut names = Vec::with_capacity(rules.len());
+    let mut ok = true;
+    for rule in rules {
+        match matcher.add_rule(rule.name.as_str(), &rule.text) {
+            Ok(id) => {
+                if names.len() <= id.index() {
+                    names.resize(id.index() + 1, String::new());
+                }
+                names[id.index()] = rule.name;
+            }
+            Err(e) => {
+                ok = false;
+                match rule.base {
+                    Some(base) => ctx.report.pattern_in(&input.name, &e, &index, base),
+                    None => ctx.report.pattern(
+                        &format!(
+                            "{} (the pattern string of rule {:?})",
+                            input.name, rule.name
+                        ),
+                        &e,
+                    ),
+                }
+            }
+        }
+    }
+    ok.then_some((matcher, names))
+}
