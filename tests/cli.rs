@@ -926,6 +926,13 @@ fn check_files() {
         (e["kind"].as_str(), e["filter"].as_u64()),
         (Some("unsupported"), Some(0))
     );
+    let r = weir_in(dir.path(), &["check", "--lambda-strict", &fc], None);
+    assert!(
+        r.stderr
+            .starts_with("weir: fc.json (the pattern string of filter 0): "),
+        "{}",
+        r.stderr
+    );
     // A malformed FilterCriteria document.
     let doc = write(
         dir.path(),

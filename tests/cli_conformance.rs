@@ -191,7 +191,8 @@ fn lambda_sqs_cases_through_weir_filter() {
                 ],
             );
             assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{id}");
-            assert!(r.stderr.contains("fc.json: "), "{id}: {}", r.stderr);
+            assert!(r.stderr.starts_with("weir: fc.json"), "{id}: {}", r.stderr);
+            assert!(r.stderr.contains("filter 0"), "{id}: {}", r.stderr);
             let r = weir(dir.path(), &["check", "fc.json"]);
             assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{id}");
             error_cases += 1;

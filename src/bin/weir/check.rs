@@ -6,7 +6,7 @@ use weir::lambda::FilterCriteria;
 use weir::{Matcher, Pattern};
 
 use crate::input::{read_arg, read_path};
-use crate::report::Stop;
+use crate::report::{criteria_origin, Stop};
 use crate::{CheckArgs, Ctx, DebugArgs, Stage, FAILED, MATCHED};
 
 pub fn check(args: &CheckArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
@@ -30,13 +30,17 @@ pub fn check(args: &CheckArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             Ok(Value::Object(map)) if map.contains_key("Filters")
         );
         let result = if is_criteria {
-            FilterCriteria::parse_with(text, &ctx.options, args.max_filters).map(|_| ())
+            FilterCriteria::parse_with(text, &ctx.options, args.max_filters)
+                .map(|_| ())
+                .map_err(|e| (criteria_origin(&input.name, &e), e))
         } else {
-            Pattern::parse_with(text, &ctx.options).map(|_| ())
+            Pattern::parse_with(text, &ctx.options)
+                .map(|_| ())
+                .map_err(|e| (input.name.clone(), e))
         };
         match result {
             Ok(()) => ctx.out.line(format!("ok: {}", input.name).as_bytes())?,
-            Err(e) => ctx.report.pattern(&input.name, &e),
+            Err((origin, e)) => ctx.report.pattern(&origin, &e),
         }
     }
     Ok(if ctx.report.errors() > 0 {

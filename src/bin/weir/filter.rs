@@ -7,7 +7,7 @@ use weir::lambda::{FilterCriteria, RecordVerdict, Source};
 use weir::{BatchResults, Matcher, Pattern};
 
 use crate::input::{compact, lines, read_arg, read_path, split, Event, Input, Layout, LineIndex};
-use crate::report::Stop;
+use crate::report::{criteria_origin, Stop};
 use crate::{Ctx, FilterArgs, FAILED, MATCHED, NO_MATCH};
 
 /// What decides whether an event is selected.
@@ -120,7 +120,7 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
             .map_err(|m| ctx.report.message("pattern", &m))
             .ok()?;
         let criteria = FilterCriteria::parse_with(text, &ctx.options, args.max_filters)
-            .map_err(|e| ctx.report.pattern(&input.name, &e))
+            .map_err(|e| ctx.report.pattern(&criteria_origin(&input.name, &e), &e))
             .ok()?;
         return Some(match args.lambda {
             Some(source) => Selector::Lambda(Box::new(criteria), source),

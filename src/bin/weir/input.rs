@@ -168,7 +168,7 @@ fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
 /// structure only: brackets balance outside strings. Validity is left to the matcher, which
 /// reports a positioned error.
 pub fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
-    match bytes[start] {
+    match *bytes.get(start)? {
         b'"' => string_end(bytes, start),
         b'{' | b'[' => {
             let mut depth = 0usize;

@@ -66,8 +66,14 @@ enum Command {
     /// {"Result":true} or {"Result":false}.
     Test(TestArgs),
     /// Print the events that match a pattern or FilterCriteria, as JSONL (grep for events).
+    ///
+    /// Each input holds one JSON event, a JSON array of events, or JSONL. Events are printed
+    /// as written (multi-line events compacted onto one line). With --lambda, records that
+    /// Lambda would drop are reported on stderr with the reason.
     Filter(FilterArgs),
-    /// Print, for each event, the names of the rules it matches.
+    /// Print, for each event, the JSON array of the names of the rules it matches.
+    ///
+    /// Events that cannot be read are reported on stderr and get no line.
     Route(RouteArgs),
     /// Validate pattern and FilterCriteria files.
     Check(CheckArgs),

@@ -205,6 +205,17 @@ impl Reporter {
     }
 }
 
+/// How to name the place of an error from a FilterCriteria file: an error inside a filter's
+/// pattern has positions in the pattern's text, not in the file.
+pub fn criteria_origin(file: &str, err: &PatternError) -> String {
+    match err.filter() {
+        Some(i) if err.kind() != PatternErrorKind::FilterCriteria => {
+            format!("{file} (the pattern string of filter {i})")
+        }
+        _ => file.to_string(),
+    }
+}
+
 fn kind_name(kind: PatternErrorKind) -> &'static str {
     match kind {
         PatternErrorKind::Syntax => "syntax",
