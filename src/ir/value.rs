@@ -62,53 +62,106 @@ impl Number {
 /// assert_eq!(weir::ir::exact_f64("1e400"), None);
 /// ```
 pub fn exact_f64(text: &str) -> Option<f64> {
+    let wanted = Decimal::read(text.as_bytes())?;
     let parsed: f64 = text.parse().ok()?;
     if !parsed.is_finite() {
         return None;
     }
-    let wanted = decimal(text)?;
-    let shortest = decimal(&format!("{parsed:e}"))?;
-    if wanted == shortest || (wanted.1.is_empty() && shortest.1.is_empty()) {
-        Some(if parsed == 0.0 { 0.0 } else { parsed })
-    } else {
-        None
+    if wanted.len == 0 {
+        return Some(0.0);
     }
+    // Up to 15 significant digits always survive decimal -> double -> shortest decimal
+    // (DBL_DIG), away from the subnormal and overflow ends.
+    if wanted.len <= 15 && (1e-290..1e290).contains(&parsed.abs()) {
+        return Some(parsed);
+    }
+    let mut buf = ryu::Buffer::new();
+    let shortest = Decimal::read(buf.format_finite(parsed).as_bytes())?;
+    (wanted == shortest).then_some(parsed)
 }
 
-/// (negative, significant digits without leading/trailing zeros, exponent of the last digit).
-fn decimal(text: &str) -> Option<(bool, Vec<u8>, i64)> {
-    let (neg, rest) = match text.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, text),
-    };
-    let (mantissa, exp) = match rest.find(['e', 'E']) {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, "0"),
-    };
-    let exp: i64 = exp
-        .trim_start_matches('+')
-        .parse()
-        .unwrap_or(if exp.starts_with('-') {
-            i64::MIN / 2
-        } else {
-            i64::MAX / 2
-        });
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
+/// A decimal as (sign, significant digits, exponent of the last digit), digits without
+/// leading or trailing zeros; at most 24 significant digits (more cannot name a double
+/// exactly).
+#[derive(PartialEq, Eq)]
+struct Decimal {
+    neg: bool,
+    digits: [u8; 24],
+    len: usize,
+    exp: i64,
+}
+
+impl Decimal {
+    fn read(text: &[u8]) -> Option<Decimal> {
+        let (neg, rest) = match text.split_first() {
+            Some((b'-', r)) => (true, r),
+            _ => (false, text),
+        };
+        let mut d = Decimal {
+            neg,
+            digits: [0; 24],
+            len: 0,
+            exp: 0,
+        };
+        let mut pending_zeros = 0usize;
+        let mut frac_len = 0i64;
+        let mut in_frac = false;
+        let mut i = 0;
+        while i < rest.len() {
+            let c = rest[i];
+            match c {
+                b'0'..=b'9' => {
+                    if in_frac {
+                        frac_len += 1;
+                    }
+                    if c == b'0' {
+                        if d.len > 0 {
+                            pending_zeros += 1;
+                        }
+                    } else {
+                        if d.len + pending_zeros + 1 > d.digits.len() {
+                            return None;
+                        }
+                        d.len += pending_zeros;
+                        pending_zeros = 0;
+                        d.digits[d.len] = c;
+                        d.len += 1;
+                    }
+                }
+                b'.' if !in_frac => in_frac = true,
+                b'e' | b'E' => break,
+                _ => return None,
+            }
+            i += 1;
+        }
+        let mut exp: i64 = 0;
+        if i < rest.len() {
+            let e = &rest[i + 1..];
+            let (eneg, digits) = match e.split_first() {
+                Some((b'-', r)) => (true, r),
+                Some((b'+', r)) => (false, r),
+                _ => (false, e),
+            };
+            if digits.is_empty() {
+                return None;
+            }
+            for &c in digits {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                exp = (exp * 10 + i64::from(c - b'0')).min(1 << 40);
+            }
+            if eneg {
+                exp = -exp;
+            }
+        }
+        if d.len == 0 {
+            d.neg = false;
+            return Some(d);
+        }
+        d.exp = exp - frac_len + pending_zeros as i64;
+        Some(d)
     }
-    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-    let mut exp = exp.saturating_sub(frac.len() as i64);
-    let lead = digits.iter().take_while(|&&d| d == b'0').count();
-    digits.drain(..lead);
-    while digits.last() == Some(&b'0') {
-        digits.pop();
-        exp = exp.saturating_add(1);
-    }
-    if digits.is_empty() {
-        return Some((false, digits, 0));
-    }
-    Some((neg, digits, exp))
 }
 
 /// Parses an IP address the way event-ruler does: dotted IPv4 (leading zeros allowed, each

@@ -3,6 +3,7 @@
 
 mod eval;
 mod scan;
+mod skip;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -44,6 +45,32 @@ impl RuleId {
     }
 }
 
+/// How much of each event the matcher reads and checks.
+///
+/// # Example
+/// ```
+/// let mut m = weir::Matcher::new();
+/// m.add_rule("r", r#"{"a": [1]}"#)?;
+/// let truncated = br#"{"a": 1, "b": [1, 2"#;
+/// assert!(m.is_match(truncated).is_err());
+/// m.set_reading(weir::EventReading::Lazy);
+/// assert!(m.is_match(truncated)?); // stops after "a": the tail is never read
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EventReading {
+    /// Read and validate the whole event (JSON grammar, UTF-8, nesting); a malformed event is
+    /// an error. A key repeated in one object keeps its last value.
+    #[default]
+    Validate,
+    /// Read only what the rules need: skip unneeded values without validating them and stop
+    /// once every key the rules name at the top level has been seen. Malformed or repeated
+    /// content the rules never reach goes unnoticed; the verdict on well-formed events with
+    /// distinct keys is the same as with [`EventReading::Validate`].
+    Lazy,
+}
+
 #[derive(Debug)]
 struct Rule {
     name: String,
@@ -71,6 +98,7 @@ struct Rule {
 #[derive(Default)]
 pub struct Matcher {
     options: Options,
+    reading: EventReading,
     rules: Vec<Option<Rule>>,
     by_name: FxHashMap<String, u32>,
     compiled: Compiled,
@@ -103,6 +131,28 @@ impl Matcher {
             options,
             ..Matcher::default()
         }
+    }
+
+    /// Chooses how events are read (see [`EventReading`]).
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// m.set_reading(weir::EventReading::Lazy);
+    /// assert_eq!(m.reading(), weir::EventReading::Lazy);
+    /// ```
+    pub fn set_reading(&mut self, reading: EventReading) {
+        self.reading = reading;
+    }
+
+    /// How events are read.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir::Matcher::new().reading(), weir::EventReading::Validate);
+    /// ```
+    pub fn reading(&self) -> EventReading {
+        self.reading
     }
 
     /// The options patterns are read with.
@@ -380,7 +430,7 @@ impl Matcher {
     }
 
     fn run(&self, s: &mut Scratch, event: &[u8], out: &mut Vec<u32>) -> Result<(), EventError> {
-        scan::scan(&self.compiled, s, event)?;
+        scan::scan(&self.compiled, s, event, self.reading == EventReading::Lazy)?;
         eval::evaluate(&self.compiled, s, out);
         Ok(())
     }
@@ -404,6 +454,7 @@ impl fmt::Debug for Matcher {
         f.debug_struct("Matcher")
             .field("rules", &self.rule_count())
             .field("options", &self.options)
+            .field("reading", &self.reading)
             .finish_non_exhaustive()
     }
 }

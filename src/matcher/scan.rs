@@ -57,18 +57,29 @@ impl Scratch {
     }
 }
 
-pub(crate) fn scan(c: &Compiled, s: &mut Scratch, bytes: &[u8]) -> Result<(), EventError> {
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(EventError::new(
-            "invalid UTF-8",
-            bytes,
-            e.valid_up_to(),
-        ));
+/// Reads `bytes` as one JSON event. With `lazy`, only what rules need is read and checked:
+/// unneeded values are skipped without validation and reading stops once every needed key of
+/// the top-level object has been seen.
+pub(crate) fn scan(c: &Compiled, s: &mut Scratch, bytes: &[u8], lazy: bool) -> Result<(), EventError> {
+    if !lazy {
+        if let Err(e) = std::str::from_utf8(bytes) {
+            return Err(EventError::new("invalid UTF-8", bytes, e.valid_up_to()));
+        }
     }
     s.reset();
-    let mut r = Reader { b: bytes, pos: 0, c, s };
+    let mut r = Reader {
+        b: bytes,
+        pos: 0,
+        c,
+        s,
+        lazy,
+        done: false,
+    };
     r.ws();
     r.value(Some(0), 0)?;
+    if r.done {
+        return Ok(());
+    }
     r.ws();
     if r.pos != bytes.len() {
         return Err(r.err("trailing characters after the JSON value"));
@@ -76,11 +87,27 @@ pub(crate) fn scan(c: &Compiled, s: &mut Scratch, bytes: &[u8]) -> Result<(), Ev
     Ok(())
 }
 
+/// Bytes that end the fast part of a string: quote, backslash, control characters.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 struct Reader<'a, 'c> {
     b: &'a [u8],
     pos: usize,
     c: &'c Compiled,
     s: &'c mut Scratch,
+    lazy: bool,
+    /// Lazy reading found everything it needs: unwind without reading further.
+    done: bool,
 }
 
 impl Reader<'_, '_> {
@@ -109,12 +136,19 @@ impl Reader<'_, '_> {
     }
 
     fn value(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
+        if node.is_none() && self.lazy {
+            self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+            return Ok(());
+        }
         match self.peek()? {
             b'{' => self.object(node, depth + 1),
             b'[' => self.array(node, depth + 1),
             b'"' => {
                 let (start, end, escaped) = self.string()?;
                 if let Some(f) = self.field_of(node) {
+                    if let Err(e) = std::str::from_utf8(&self.b[start..end]) {
+                        return Err(EventError::new("invalid UTF-8", self.b, start + e.valid_up_to()));
+                    }
                     if escaped {
                         let mut buf = std::mem::take(&mut self.s.buf);
                         unescape(&self.b[start..end], &mut buf)
@@ -200,6 +234,7 @@ impl Reader<'_, '_> {
             return Ok(());
         }
         let seen_base = self.s.seen_keys.len();
+        let mut direct_seen = 0usize;
         loop {
             if self.peek()? != b'"' {
                 return Err(self.err("expected a string key"));
@@ -215,11 +250,28 @@ impl Reader<'_, '_> {
                 Some(n) => self.child(n, start, end, escaped)?,
                 None => None,
             };
-            if child.is_some() {
+            if let Some((child, direct)) = child {
                 let first = self.s.leaves.len() as u32;
-                self.value(child, depth)?;
+                self.value(Some(child), depth)?;
+                if self.done {
+                    return Ok(());
+                }
                 let last = self.s.leaves.len() as u32;
-                self.note_key(seen_base, start, end, first, last);
+                let new_key = self.note_key(seen_base, start, end, first, last);
+                if new_key && direct && self.lazy {
+                    direct_seen += 1;
+                    let wanted = node.map_or(0, |n| self.c.nodes[n as usize].children.len());
+                    if direct_seen == wanted {
+                        self.s.seen_keys.truncate(seen_base);
+                        if depth == 1 {
+                            self.done = true;
+                            return Ok(());
+                        }
+                        self.pos = super::skip::skip_in_container(self.b, self.pos, 1)
+                            .ok_or_else(|| self.eof())?;
+                        return Ok(());
+                    }
+                }
             } else {
                 self.value(None, depth)?;
             }
@@ -240,8 +292,9 @@ impl Reader<'_, '_> {
         Ok(())
     }
 
-    /// A repeated key: the last value wins, as in the JSON readers AWS uses.
-    fn note_key(&mut self, base: usize, start: usize, end: usize, first: u32, last: u32) {
+    /// A repeated key: the last value wins, as in the JSON readers AWS uses. Returns whether
+    /// the key is new in this object.
+    fn note_key(&mut self, base: usize, start: usize, end: usize, first: u32, last: u32) -> bool {
         let key = &self.b[start..end];
         for i in base..self.s.seen_keys.len() {
             let (ks, kl, f, l) = self.s.seen_keys[i];
@@ -250,15 +303,17 @@ impl Reader<'_, '_> {
                     leaf.alive = false;
                 }
                 self.s.seen_keys[i] = (start as u32, (end - start) as u32, first, last);
-                return;
+                return false;
             }
         }
         self.s
             .seen_keys
             .push((start as u32, (end - start) as u32, first, last));
+        true
     }
 
-    fn child(&mut self, node: u32, start: usize, end: usize, escaped: bool) -> Result<Option<u32>, EventError> {
+    /// The trie node an object key leads to from `node`, and whether the key is one segment.
+    fn child(&mut self, node: u32, start: usize, end: usize, escaped: bool) -> Result<Option<(u32, bool)>, EventError> {
         let mut keybuf = std::mem::take(&mut self.s.keybuf);
         let key: &[u8] = if escaped {
             unescape(&self.b[start..end], &mut keybuf)
@@ -269,6 +324,7 @@ impl Reader<'_, '_> {
         };
         let mut n = node;
         let mut found = true;
+        let direct = !key.contains(&b'.');
         for segment in key.split(|&b| b == b'.') {
             match self.c.nodes[n as usize].children.get(segment) {
                 Some(&c) => n = c,
@@ -279,7 +335,7 @@ impl Reader<'_, '_> {
             }
         }
         self.s.keybuf = keybuf;
-        Ok(found.then_some(n))
+        Ok(found.then_some((n, direct)))
     }
 
     fn array(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
@@ -300,6 +356,9 @@ impl Reader<'_, '_> {
                 self.s.stack.push((id, index));
                 self.value(node, depth)?;
                 self.s.stack.pop();
+                if self.done {
+                    return Ok(());
+                }
             } else {
                 self.value(None, depth)?;
             }
@@ -321,29 +380,32 @@ impl Reader<'_, '_> {
 
     /// Reads a string; returns the byte range of its contents and whether it has escapes.
     fn string(&mut self) -> Result<(usize, usize, bool), EventError> {
+        let b = self.b;
         let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
         loop {
-            let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[i..]) else {
-                self.pos = self.b.len();
-                return Err(self.eof());
-            };
-            let stop = i + off;
-            if let Some(bad) = self.b[i..stop].iter().position(|&c| c < 0x20) {
-                self.pos = i + bad;
-                return Err(self.err("control character in string"));
+            while i < b.len() && !STRING_STOP[b[i] as usize] {
+                i += 1;
             }
-            if self.b[stop] == b'"' {
-                self.pos = stop + 1;
-                return Ok((start, stop, escaped));
-            }
-            escaped = true;
-            // Skip the escaped character; unescape() checks the escape itself.
-            i = stop + 2;
-            if i > self.b.len() {
-                self.pos = self.b.len();
-                return Err(self.eof());
+            match b.get(i) {
+                None => {
+                    self.pos = b.len();
+                    return Err(self.eof());
+                }
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok((start, i, escaped));
+                }
+                Some(b'\\') => {
+                    // unescape() checks the escape itself.
+                    escaped = true;
+                    i += 2;
+                }
+                Some(_) => {
+                    self.pos = i;
+                    return Err(self.err("control character in string"));
+                }
             }
         }
     }

@@ -1,0 +1,205 @@
+//! Fast skipping of JSON the rules do not need (lazy reading).
+//!
+//! Containers are skipped 64 bytes at a time: per block, bit masks of quotes and brackets
+//! (loops the compiler turns into vector compares), the in-string mask from a prefix XOR of
+//! the quotes, and the bracket depth from population counts; only a block where the depth may
+//! reach zero is walked bit by bit. A block holding a backslash is walked byte by byte.
+//! Nothing is validated beyond what finding the end needs.
+
+const BLOCK: usize = 64;
+
+/// Where a skip ended: the position after the value, or `None` when the input ends first.
+pub(crate) type Skip = Option<usize>;
+
+#[inline]
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+struct Masks {
+    quote: u64,
+    backslash: u64,
+    open: u64,
+    close: u64,
+}
+
+/// Bit masks of one block, 16 bytes at a time with portable SIMD compares (`wide`: SSE2,
+/// NEON or WASM simd128 where the target has them).
+#[inline]
+fn masks(block: &[u8; BLOCK]) -> Masks {
+    use wide::u8x16;
+    let (q, bs, op, cl, case) = (
+        u8x16::splat(b'"'),
+        u8x16::splat(b'\\'),
+        u8x16::splat(b'{'),
+        u8x16::splat(b'}'),
+        u8x16::splat(0x20),
+    );
+    let (mut quote, mut backslash, mut open, mut close) = (0u64, 0u64, 0u64, 0u64);
+    for (k, lane) in block.chunks_exact(16).enumerate() {
+        let v = u8x16::new(lane.try_into().expect("16 bytes"));
+        let folded = v | case;
+        let shift = 16 * k as u32;
+        quote |= u64::from(v.simd_eq(q).to_bitmask()) << shift;
+        backslash |= u64::from(v.simd_eq(bs).to_bitmask()) << shift;
+        open |= u64::from(folded.simd_eq(op).to_bitmask()) << shift;
+        close |= u64::from(folded.simd_eq(cl).to_bitmask()) << shift;
+    }
+    Masks {
+        quote,
+        backslash,
+        open,
+        close,
+    }
+}
+
+/// Skips the rest of a container whose opening bracket is already consumed: `pos` is inside
+/// it at nesting `depth` (1 = directly inside), not inside a string. Returns the position
+/// after the closing bracket that brings the depth to 0.
+pub(crate) fn skip_in_container(b: &[u8], mut pos: usize, mut depth: u64) -> Skip {
+    let mut in_string = false;
+    let mut padded = [b' '; BLOCK];
+    while pos < b.len() {
+        let block: &[u8; BLOCK] = match b.get(pos..pos + BLOCK) {
+            Some(s) => s.try_into().expect("64 bytes"),
+            None => {
+                let rest = &b[pos..];
+                padded[..rest.len()].copy_from_slice(rest);
+                padded[rest.len()..].fill(b' ');
+                &padded
+            }
+        };
+        let m = masks(block);
+        if m.backslash != 0 {
+            // Rare: walk this block byte by byte.
+            let end = (pos + BLOCK).min(b.len());
+            let mut i = pos;
+            while i < end {
+                let c = b[i];
+                if in_string {
+                    if c == b'\\' {
+                        i += 1;
+                    } else if c == b'"' {
+                        in_string = false;
+                    }
+                } else {
+                    match c {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(i + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                i += 1;
+            }
+            // An escape may run past the block: continue from where the walk stopped.
+            pos = i;
+            continue;
+        }
+        let carry = if in_string { u64::MAX } else { 0 };
+        let strings = prefix_xor(m.quote) ^ carry;
+        in_string = strings >> 63 == 1;
+        let open = m.open & !strings;
+        let close = m.close & !strings;
+        let closes = u64::from(close.count_ones());
+        if closes < depth {
+            depth = depth + u64::from(open.count_ones()) - closes;
+        } else {
+            let mut brackets = open | close;
+            while brackets != 0 {
+                let bit = brackets.trailing_zeros();
+                if open >> bit & 1 == 1 {
+                    depth += 1;
+                } else {
+                    depth -= 1;
+                    if depth == 0 {
+                        let end = pos + bit as usize + 1;
+                        return (end <= b.len()).then_some(end);
+                    }
+                }
+                brackets &= brackets - 1;
+            }
+        }
+        pos += BLOCK;
+    }
+    None
+}
+
+/// Skips one value starting at `pos` (no leading whitespace).
+pub(crate) fn skip_value(b: &[u8], pos: usize) -> Skip {
+    match *b.get(pos)? {
+        b'{' | b'[' => skip_in_container(b, pos + 1, 1),
+        b'"' => skip_string(b, pos + 1),
+        _ => {
+            let mut i = pos;
+            while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                i += 1;
+            }
+            (i > pos).then_some(i)
+        }
+    }
+}
+
+/// Skips a string body starting after its opening quote; returns the position after the
+/// closing quote.
+pub(crate) fn skip_string(b: &[u8], mut pos: usize) -> Skip {
+    loop {
+        let off = memchr::memchr2(b'"', b'\\', &b[pos..])?;
+        let at = pos + off;
+        if b[at] == b'"' {
+            return Some(at + 1);
+        }
+        pos = at + 2;
+        if pos > b.len() {
+            return None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end_of(s: &str) -> Skip {
+        skip_value(s.as_bytes(), 0)
+    }
+
+    #[test]
+    fn finds_the_end_of_each_kind() {
+        assert_eq!(end_of(r#"{"a": [1, 2]} tail"#), Some(13));
+        assert_eq!(end_of(r#""x\"y" tail"#), Some(6));
+        assert_eq!(end_of("-12.5e3, 1"), Some(7));
+        assert_eq!(end_of("[[[]]]"), Some(6));
+        assert_eq!(end_of("[[["), None);
+        assert_eq!(end_of(r#""open"#), None);
+    }
+
+    #[test]
+    fn brackets_in_strings_and_escapes_across_blocks() {
+        for pad in 0..140 {
+            let filler = "x".repeat(pad);
+            let s = format!(r#"[{{"k": "{filler}]}}\\\"\\", "v": ["]", "{{"]}}, 3] tail"#);
+            let want = s.find(" tail").unwrap();
+            assert_eq!(end_of(&s), Some(want), "pad {pad}");
+        }
+    }
+
+    #[test]
+    fn long_arrays_with_many_blocks() {
+        let inner: Vec<String> = (0..500).map(|i| format!(r#"{{"x": {i}, "s": "a]b"}}"#)).collect();
+        let s = format!("[{}] tail", inner.join(","));
+        assert_eq!(end_of(&s), Some(s.len() - 5));
+        assert_eq!(skip_in_container(s.as_bytes(), 1, 1), Some(s.len() - 5));
+    }
+}
