@@ -111,7 +111,11 @@ pub enum PatternErrorKind {
 /// assert!(shown.contains("^^"), "{shown}");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PatternError {
+pub struct PatternError(Box<Inner>);
+
+/// The fields of a [`PatternError`], boxed so `Result<_, PatternError>` stays small.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Inner {
     kind: PatternErrorKind,
     reason: String,
     span: Option<Span>,
@@ -137,7 +141,7 @@ impl PatternError {
                 .map_or(text.len(), |i| sp.start.offset + i);
             text[start..end].trim_end_matches('\r').to_string()
         });
-        PatternError {
+        PatternError(Box::new(Inner {
             kind,
             reason: reason.into(),
             span,
@@ -145,7 +149,7 @@ impl PatternError {
             source_line,
             filter: None,
             rule: None,
-        }
+        }))
     }
 
     /// The kind of mistake.
@@ -156,7 +160,7 @@ impl PatternError {
     /// assert_eq!(err.kind(), weir::PatternErrorKind::Invalid);
     /// ```
     pub fn kind(&self) -> PatternErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The reason, in AWS's words where AWS has them (without AWS's
@@ -168,7 +172,7 @@ impl PatternError {
     /// assert_eq!(err.reason(), "Unrecognized match type FOO");
     /// ```
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.0.reason
     }
 
     /// Where in the pattern text the problem is, when it has a place.
@@ -179,7 +183,7 @@ impl PatternError {
     /// assert_eq!(err.span().unwrap().start.offset, 8);
     /// ```
     pub fn span(&self) -> Option<Span> {
-        self.span
+        self.0.span
     }
 
     /// The JSON path of the offending node, such as `detail.state[0]`; empty for the root.
@@ -190,7 +194,7 @@ impl PatternError {
     /// assert_eq!(err.path(), "a.b[1].prefix");
     /// ```
     pub fn path(&self) -> &str {
-        &self.path
+        &self.0.path
     }
 
     /// For an error inside a FilterCriteria, the 0-based index of the filter.
@@ -202,7 +206,7 @@ impl PatternError {
     /// assert_eq!(err.filter(), Some(1));
     /// ```
     pub fn filter(&self) -> Option<usize> {
-        self.filter
+        self.0.filter
     }
 
     /// For an error met while adding a named rule, the rule's name.
@@ -214,7 +218,7 @@ impl PatternError {
     /// assert_eq!(err.rule(), Some("broken"));
     /// ```
     pub fn rule(&self) -> Option<&str> {
-        self.rule.as_deref()
+        self.0.rule.as_deref()
     }
 
     /// The message AWS EventBridge would give: `Event pattern is not valid. Reason: ...`.
@@ -225,49 +229,52 @@ impl PatternError {
     /// assert_eq!(err.aws_message(), "Event pattern is not valid. Reason: Empty arrays are not allowed");
     /// ```
     pub fn aws_message(&self) -> String {
-        format!("Event pattern is not valid. Reason: {}", self.reason)
+        format!("Event pattern is not valid. Reason: {}", self.0.reason)
     }
 
     pub(crate) fn in_filter(mut self, index: usize) -> PatternError {
-        self.filter = Some(index);
+        self.0.filter = Some(index);
         self
     }
 
     pub(crate) fn in_rule(mut self, name: &str) -> PatternError {
-        self.rule = Some(name.to_string());
+        self.0.rule = Some(name.to_string());
         self
     }
 }
 
 impl fmt::Display for PatternError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.reason)?;
+        write!(f, "{}", self.0.reason)?;
         let mut context = Vec::new();
-        if let Some(rule) = &self.rule {
+        if let Some(rule) = &self.0.rule {
             context.push(format!("rule {rule:?}"));
         }
-        if let Some(filter) = self.filter {
+        if let Some(filter) = self.0.filter {
             context.push(format!("filter {filter}"));
         }
-        if let Some(span) = self.span {
+        if let Some(span) = self.0.span {
             context.push(format!(
                 "line {}, column {} (byte {})",
                 span.start.line, span.start.column, span.start.offset
             ));
         }
-        if !self.path.is_empty() {
-            context.push(format!("at {}", self.path));
+        if !self.0.path.is_empty() {
+            context.push(format!("at {}", self.0.path));
         }
         if !context.is_empty() {
             write!(f, "\n  --> {}", context.join(", "))?;
         }
-        if let (Some(span), Some(line)) = (self.span, &self.source_line) {
+        if let (Some(span), Some(line)) = (self.0.span, &self.0.source_line) {
             let gutter = span.start.line.to_string();
             let pad = " ".repeat(gutter.len());
             let width = if span.end.line == span.start.line {
                 span.end.column.saturating_sub(span.start.column).max(1)
             } else {
-                line.chars().count().saturating_sub(span.start.column - 1).max(1)
+                line.chars()
+                    .count()
+                    .saturating_sub(span.start.column - 1)
+                    .max(1)
             };
             write!(
                 f,

@@ -24,7 +24,7 @@
 //!
 //! The pipeline, one module a stage: [`syntax`] (text -> tree with spans) -> [`ir`]
 //! (validated [`Pattern`]) -> `compile` (many rules -> one structure) -> [`Matcher`] (events
-//! -> matching rules), beside [`reference`] (the plain interpreter tests compare against) and
+//! -> matching rules), beside [`reference`](mod@reference) (the plain interpreter tests compare against) and
 //! [`lambda`] (FilterCriteria and per-source record rules).
 
 #![deny(missing_docs)]
@@ -43,3 +43,8 @@ pub use envelope::{check_envelope, ENVELOPE_FIELDS};
 pub use error::{EventError, PatternError, PatternErrorKind, Position, Span};
 pub use ir::{Options, Pattern};
 pub use matcher::{BatchResults, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
+
+/// The README's Rust examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

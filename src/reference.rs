@@ -36,7 +36,13 @@ struct EventLeaf<'v> {
 pub fn matches(pattern: &Pattern, event: &Value) -> bool {
     let mut leaves = Vec::new();
     let mut next_array = 0;
-    flatten(event, String::new(), &mut Vec::new(), &mut next_array, &mut leaves);
+    flatten(
+        event,
+        String::new(),
+        &mut Vec::new(),
+        &mut next_array,
+        &mut leaves,
+    );
     pattern.terms().iter().any(|t| term_matches(t, &leaves))
 }
 
@@ -132,7 +138,10 @@ fn term_matches(term: &Term, leaves: &[EventLeaf<'_>]) -> bool {
         let candidates: Vec<usize> = (0..leaves.len())
             .filter(|&i| {
                 leaves[i].path == leaf.path
-                    && leaf.matchers.iter().any(|m| value_matches(m, leaves[i].value))
+                    && leaf
+                        .matchers
+                        .iter()
+                        .any(|m| value_matches(m, leaves[i].value))
             })
             .collect();
         if candidates.is_empty() {
@@ -233,10 +242,16 @@ fn value_matches(m: &Matcher, v: &Value) -> bool {
         Matcher::Wildcard(w) => s.is_some_and(|s| wildcard(w.pieces(), s)),
         Matcher::AnythingBut(ab) => match ab {
             AnythingBut::Literals(lits) => !lits.iter().any(|l| literal_matches(l, v)),
-            AnythingBut::Prefix(ps) => s.is_none_or(|s| !ps.iter().any(|p| s.starts_with(p.as_str()))),
-            AnythingBut::Suffix(ps) => s.is_none_or(|s| !ps.iter().any(|p| s.ends_with(p.as_str()))),
+            AnythingBut::Prefix(ps) => {
+                s.is_none_or(|s| !ps.iter().any(|p| s.starts_with(p.as_str())))
+            }
+            AnythingBut::Suffix(ps) => {
+                s.is_none_or(|s| !ps.iter().any(|p| s.ends_with(p.as_str())))
+            }
             AnythingBut::EqualsIgnoreCase(ps) => s.is_none_or(|s| !ps.contains(&lower(s))),
-            AnythingBut::Wildcard(ws) => s.is_none_or(|s| !ws.iter().any(|w| wildcard(w.pieces(), s))),
+            AnythingBut::Wildcard(ws) => {
+                s.is_none_or(|s| !ws.iter().any(|w| wildcard(w.pieces(), s)))
+            }
         },
         Matcher::Numeric(range) => number_text(v)
             .and_then(|t| crate::ir::exact_f64(&t))

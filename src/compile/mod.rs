@@ -13,9 +13,7 @@ use std::fmt;
 
 use rustc_hash::FxHashMap;
 
-use crate::ir::{
-    fold_case, parse_ip, AnythingBut, Cidr, Literal, Matcher, Range, Term, Wildcard,
-};
+use crate::ir::{fold_case, parse_ip, AnythingBut, Cidr, Literal, Matcher, Range, Term, Wildcard};
 
 /// Index of a term (one conjunction of one rule).
 pub(crate) type TermId = u32;
@@ -280,7 +278,11 @@ impl Field {
             + self.numbers.values().map(Vec::len).sum::<usize>()
             + self.number_texts.values().map(Vec::len).sum::<usize>()
             + self.folded.values().map(Vec::len).sum::<usize>();
-        maps + self.trues.len() + self.falses.len() + self.nulls.len() + self.any.len() + self.scans.len()
+        maps + self.trues.len()
+            + self.falses.len()
+            + self.nulls.len()
+            + self.any.len()
+            + self.scans.len()
     }
 }
 

@@ -8,10 +8,10 @@ mod value;
 
 use std::fmt;
 
+pub(crate) use value::fold_char;
 pub use value::{
     exact_f64, fold_case, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX,
 };
-pub(crate) use value::fold_char;
 
 use crate::error::{PatternError, PatternErrorKind};
 use crate::syntax::{self, Member, Node, NodeKind};
@@ -397,7 +397,12 @@ impl Pattern {
     pub fn from_ast(text: &str, ast: &Node, options: &Options) -> Result<Pattern, PatternError> {
         let v = Validator { text, options };
         let NodeKind::Object(members) = &ast.kind else {
-            return Err(v.err(PatternErrorKind::Invalid, "Filter is not an object", ast, ""));
+            return Err(v.err(
+                PatternErrorKind::Invalid,
+                "Filter is not an object",
+                ast,
+                "",
+            ));
         };
         let group = v.group(members, "", "")?;
         let fields = count_fields(&group);
@@ -498,13 +503,7 @@ impl Pattern {
 }
 
 fn count_fields(group: &Group) -> usize {
-    group.leaves.len()
-        + group
-            .ors
-            .iter()
-            .flatten()
-            .map(count_fields)
-            .sum::<usize>()
+    group.leaves.len() + group.ors.iter().flatten().map(count_fields).sum::<usize>()
 }
 
 /// Disjunctive normal form, or `None` when it would exceed `max` terms.
@@ -580,7 +579,8 @@ impl<'a> Validator<'a> {
         for (i, m) in members.iter().enumerate() {
             if m.key == "$or" {
                 if let NodeKind::Array(alts) = &m.value.kind {
-                    if alts.len() >= 2 && alts.iter().all(|a| matches!(a.kind, NodeKind::Object(_))) {
+                    if alts.len() >= 2 && alts.iter().all(|a| matches!(a.kind, NodeKind::Object(_)))
+                    {
                         entries.push(("$or", Entry::Leaf(&m.value), i));
                         continue;
                     }
@@ -632,7 +632,9 @@ impl<'a> Validator<'a> {
                     group.ors.push(alternatives);
                 }
                 Entry::Leaf(node) => match &node.kind {
-                    NodeKind::Array(values) => group.leaves.push(self.leaf(path, node, values, &here)?),
+                    NodeKind::Array(values) => {
+                        group.leaves.push(self.leaf(path, node, values, &here)?)
+                    }
                     _ => {
                         return Err(self.invalid(
                             format!("\"{key}\" must be an object or an array"),
@@ -658,7 +660,13 @@ impl<'a> Validator<'a> {
         Ok(group)
     }
 
-    fn leaf(&self, path: String, node: &Node, values: &[Node], jpath: &str) -> Result<Leaf, PatternError> {
+    fn leaf(
+        &self,
+        path: String,
+        node: &Node,
+        values: &[Node],
+        jpath: &str,
+    ) -> Result<Leaf, PatternError> {
         if values.is_empty() {
             return Err(self.invalid("Empty arrays are not allowed", node, jpath));
         }
@@ -688,7 +696,9 @@ impl<'a> Validator<'a> {
     fn literal(&self, v: &Node) -> Option<Literal> {
         Some(match &v.kind {
             NodeKind::String(s) => Literal::String(s.clone()),
-            NodeKind::Number(n) if self.options.numbers_as_strings => Literal::NumberText(n.clone()),
+            NodeKind::Number(n) if self.options.numbers_as_strings => {
+                Literal::NumberText(n.clone())
+            }
             NodeKind::Number(n) => Literal::Number(Number::new(n)),
             NodeKind::Bool(b) => Literal::Bool(*b),
             NodeKind::Null => Literal::Null,
@@ -696,7 +706,12 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn operator(&self, members: &[Member], node: &Node, jpath: &str) -> Result<Matcher, PatternError> {
+    fn operator(
+        &self,
+        members: &[Member],
+        node: &Node,
+        jpath: &str,
+    ) -> Result<Matcher, PatternError> {
         let m = match members {
             [m] => m,
             [] => return Err(self.invalid("Empty objects are not allowed", node, jpath)),
@@ -711,7 +726,8 @@ impl<'a> Validator<'a> {
                 match &arg.kind {
                     NodeKind::String(s) if is_prefix => Matcher::Prefix(s.clone()),
                     NodeKind::String(s) => Matcher::Suffix(s.clone()),
-                    NodeKind::Object(inner) if matches!(inner.as_slice(), [i] if i.key == "equals-ignore-case") => {
+                    NodeKind::Object(inner) if matches!(inner.as_slice(), [i] if i.key == "equals-ignore-case") =>
+                    {
                         let inner = &inner[0];
                         let NodeKind::String(s) = &inner.value.kind else {
                             return Err(self.invalid(
@@ -726,12 +742,24 @@ impl<'a> Validator<'a> {
                             Matcher::SuffixIgnoreCase(fold_case(s))
                         }
                     }
-                    _ => return Err(self.invalid(format!("{} match pattern must be a string", m.key), arg, &here)),
+                    _ => {
+                        return Err(self.invalid(
+                            format!("{} match pattern must be a string", m.key),
+                            arg,
+                            &here,
+                        ))
+                    }
                 }
             }
             "equals-ignore-case" => match &arg.kind {
                 NodeKind::String(s) => Matcher::EqualsIgnoreCase(fold_case(s)),
-                _ => return Err(self.invalid("equals-ignore-case match pattern must be a string", arg, &here)),
+                _ => {
+                    return Err(self.invalid(
+                        "equals-ignore-case match pattern must be a string",
+                        arg,
+                        &here,
+                    ))
+                }
             },
             "wildcard" => {
                 if strict {
@@ -742,16 +770,26 @@ impl<'a> Validator<'a> {
             "anything-but" => Matcher::AnythingBut(self.anything_but(arg, &here)?),
             "numeric" => Matcher::Numeric(self.numeric(arg, &here)?),
             "cidr" => match &arg.kind {
-                NodeKind::String(s) => Matcher::Cidr(Cidr::parse(s).map_err(|r| self.invalid(r, arg, &here))?),
+                NodeKind::String(s) => {
+                    Matcher::Cidr(Cidr::parse(s).map_err(|r| self.invalid(r, arg, &here))?)
+                }
                 _ => return Err(self.invalid("prefix match pattern must be a string", arg, &here)),
             },
             "exists" => match arg.kind {
                 NodeKind::Bool(b) => Matcher::Exists(b),
-                _ => return Err(self.invalid("exists match pattern must be either true or false.", arg, &here)),
+                _ => {
+                    return Err(self.invalid(
+                        "exists match pattern must be either true or false.",
+                        arg,
+                        &here,
+                    ))
+                }
             },
             "exactly" => match &arg.kind {
                 NodeKind::String(s) => Matcher::Exact(Literal::String(s.clone())),
-                _ => return Err(self.invalid("exactly match pattern must be a string", arg, &here)),
+                _ => {
+                    return Err(self.invalid("exactly match pattern must be a string", arg, &here))
+                }
             },
             other => {
                 let key = Node {
@@ -779,7 +817,12 @@ impl<'a> Validator<'a> {
     }
 
     /// A string or a list of strings; `bad` is the reason for anything else.
-    fn strings<'n>(&self, arg: &'n Node, jpath: &str, bad: &str) -> Result<Vec<(&'n str, &'n Node, String)>, PatternError> {
+    fn strings<'n>(
+        &self,
+        arg: &'n Node,
+        jpath: &str,
+        bad: &str,
+    ) -> Result<Vec<(&'n str, &'n Node, String)>, PatternError> {
         match &arg.kind {
             NodeKind::String(s) => Ok(vec![(s.as_str(), arg, jpath.to_string())]),
             NodeKind::Array(items) if !items.is_empty() => items
@@ -797,9 +840,9 @@ impl<'a> Validator<'a> {
 
     fn anything_but(&self, arg: &Node, jpath: &str) -> Result<AnythingBut, PatternError> {
         match &arg.kind {
-            NodeKind::String(_) | NodeKind::Number(_) => {
-                Ok(AnythingBut::Literals(vec![self.literal(arg).expect("scalar")]))
-            }
+            NodeKind::String(_) | NodeKind::Number(_) => Ok(AnythingBut::Literals(vec![self
+                .literal(arg)
+                .expect("scalar")])),
             NodeKind::Array(items) => {
                 if items.is_empty() {
                     return Err(self.invalid("Empty arrays are not allowed", arg, jpath));
@@ -833,7 +876,13 @@ impl<'a> Validator<'a> {
                 let m = match members.as_slice() {
                     [m] => m,
                     [] => return Err(self.invalid(ANYTHING_BUT_SHAPE, arg, jpath)),
-                    _ => return Err(self.invalid("Only one key allowed in match expression", arg, jpath)),
+                    _ => {
+                        return Err(self.invalid(
+                            "Only one key allowed in match expression",
+                            arg,
+                            jpath,
+                        ))
+                    }
                 };
                 let here = join_key(jpath, &m.key);
                 let v = &m.value;
@@ -845,11 +894,16 @@ impl<'a> Validator<'a> {
                         if matches!(v.kind, NodeKind::Object(_)) {
                             return Err(self.invalid(ANYTHING_BUT_SHAPE, v, &here));
                         }
-                        let items = self.strings(v, &here, "prefix/suffix match pattern must be a string")?;
+                        let items =
+                            self.strings(v, &here, "prefix/suffix match pattern must be a string")?;
                         let mut out = Vec::with_capacity(items.len());
                         for (s, node, p) in items {
                             if s.is_empty() {
-                                return Err(self.invalid("Null prefix/suffix not allowed", node, &p));
+                                return Err(self.invalid(
+                                    "Null prefix/suffix not allowed",
+                                    node,
+                                    &p,
+                                ));
                             }
                             out.push(s.to_string());
                         }
@@ -865,17 +919,24 @@ impl<'a> Validator<'a> {
                             &here,
                             "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
                         )?;
-                        Ok(AnythingBut::EqualsIgnoreCase(items.into_iter().map(|(s, _, _)| fold_case(s)).collect()))
+                        Ok(AnythingBut::EqualsIgnoreCase(
+                            items.into_iter().map(|(s, _, _)| fold_case(s)).collect(),
+                        ))
                     }
                     "wildcard" => {
-                        let items = self.strings(v, &here, "wildcard match pattern must be a string")?;
+                        let items =
+                            self.strings(v, &here, "wildcard match pattern must be a string")?;
                         let mut out = Vec::with_capacity(items.len());
                         for (_, node, p) in items {
                             out.push(self.wildcard(node, &p)?);
                         }
                         Ok(AnythingBut::Wildcard(out))
                     }
-                    other => Err(self.invalid(format!("Unsupported anything-but pattern: {other}"), arg, jpath)),
+                    other => Err(self.invalid(
+                        format!("Unsupported anything-but pattern: {other}"),
+                        arg,
+                        jpath,
+                    )),
                 }
             }
             _ => Err(self.invalid(ANYTHING_BUT_SHAPE, arg, jpath)),
@@ -889,7 +950,9 @@ impl<'a> Validator<'a> {
         let op_at = |i: usize| -> Result<&str, PatternError> {
             let node = &items[i];
             match &node.kind {
-                NodeKind::String(s) if matches!(s.as_str(), "=" | "<" | "<=" | ">" | ">=") => Ok(s.as_str()),
+                NodeKind::String(s) if matches!(s.as_str(), "=" | "<" | "<=" | ">" | ">=") => {
+                    Ok(s.as_str())
+                }
                 NodeKind::String(s) => Err(self.invalid(
                     format!("Unrecognized numeric range operator: {s}"),
                     node,
@@ -909,18 +972,35 @@ impl<'a> Validator<'a> {
             match &node.kind {
                 NodeKind::Number(n) => match n.parse::<f64>() {
                     Ok(x) if x.is_finite() => Ok(if x == 0.0 { 0.0 } else { x }),
-                    _ => Err(self.invalid(format!("Value of {op} must be numeric"), node, &format!("{jpath}[{i}]"))),
+                    _ => Err(self.invalid(
+                        format!("Value of {op} must be numeric"),
+                        node,
+                        &format!("{jpath}[{i}]"),
+                    )),
                 },
-                _ => Err(self.invalid(format!("Value of {op} must be numeric"), node, &format!("{jpath}[{i}]"))),
+                _ => Err(self.invalid(
+                    format!("Value of {op} must be numeric"),
+                    node,
+                    &format!("{jpath}[{i}]"),
+                )),
             }
         };
-        let too_many = |i: usize| self.invalid("Too many elements in numeric expression", &items[i], &format!("{jpath}[{i}]"));
+        let too_many = |i: usize| {
+            self.invalid(
+                "Too many elements in numeric expression",
+                &items[i],
+                &format!("{jpath}[{i}]"),
+            )
+        };
         if items.is_empty() {
             return Err(self.invalid("Empty arrays are not allowed", arg, jpath));
         }
         let op = op_at(0)?;
         let v = value_at(1, op)?;
-        let mut range = Range { lower: None, upper: None };
+        let mut range = Range {
+            lower: None,
+            upper: None,
+        };
         match op {
             "=" => {
                 range.lower = Some((v, true));
@@ -935,7 +1015,11 @@ impl<'a> Validator<'a> {
             }
             let op2 = op_at(2)?;
             if !matches!(op2, "<" | "<=") {
-                return Err(self.invalid(format!("Bad numeric range operator: {op2}"), &items[2], &format!("{jpath}[2]")));
+                return Err(self.invalid(
+                    format!("Bad numeric range operator: {op2}"),
+                    &items[2],
+                    &format!("{jpath}[2]"),
+                ));
             }
             let top = value_at(3, op2)?;
             if items.len() > 4 {
@@ -955,7 +1039,10 @@ fn is_or(entry: &Entry<'_>) -> bool {
 }
 
 fn join_key(jpath: &str, key: &str) -> String {
-    let simple = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '$');
+    let simple = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '$');
     match (jpath.is_empty(), simple) {
         (true, true) => key.to_string(),
         (false, true) => format!("{jpath}.{key}"),
@@ -991,15 +1078,23 @@ impl fmt::Display for Matcher {
                 AnythingBut::Literals(l) => write!(
                     f,
                     "anything-but [{}]",
-                    l.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+                    l.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 AnythingBut::Prefix(v) => write!(f, "anything-but prefix [{}]", list(v)),
                 AnythingBut::Suffix(v) => write!(f, "anything-but suffix [{}]", list(v)),
-                AnythingBut::EqualsIgnoreCase(v) => write!(f, "anything-but equals-ignore-case [{}]", list(v)),
+                AnythingBut::EqualsIgnoreCase(v) => {
+                    write!(f, "anything-but equals-ignore-case [{}]", list(v))
+                }
                 AnythingBut::Wildcard(v) => write!(
                     f,
                     "anything-but wildcard [{}]",
-                    v.iter().map(|w| quoted(w.text())).collect::<Vec<_>>().join(", ")
+                    v.iter()
+                        .map(|w| quoted(w.text()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             },
             Matcher::Numeric(r) => {

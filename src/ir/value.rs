@@ -241,9 +241,7 @@ impl Cidr {
         let net = parse_ip(addr).ok_or_else(|| format!("Nonstandard IP address: {addr}"))?;
         let max = if v4 { 32 } else { 128 };
         if bits >= max {
-            return Err(format!(
-                "Malformed CIDR, mask bits must be less than {max}"
-            ));
+            return Err(format!("Malformed CIDR, mask bits must be less than {max}"));
         }
         let bits = if v4 { bits + 96 } else { bits };
         Ok(Cidr {
@@ -285,7 +283,11 @@ impl Cidr {
 
 fn mask(ip: [u8; 16], bits: u32) -> [u8; 16] {
     let v = u128::from_be_bytes(ip);
-    let m = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+    let m = if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits)
+    };
     (v & m).to_be_bytes()
 }
 
@@ -516,7 +518,10 @@ mod tests {
         let w = Wildcard::parse(r"\\*").unwrap();
         assert!(w.matches("\\") && w.matches("\\x") && !w.matches("x"));
         assert!(Wildcard::parse(r"\a").is_err());
-        assert_eq!(Wildcard::parse("*:*:*:*:*:event-bus/*").unwrap_err(), TOO_COMPLEX);
+        assert_eq!(
+            Wildcard::parse("*:*:*:*:*:event-bus/*").unwrap_err(),
+            TOO_COMPLEX
+        );
         assert!(Wildcard::parse("arn:aws:events:us-east-1:*:event-bus/*").is_ok());
     }
 }

@@ -72,9 +72,6 @@
 //! it is dropped if some filter dropped it (the reason names the first such filter), and
 //! filtered out if not.
 
-// `PatternError` is large; the API returns it by value like the rest of the crate.
-#![allow(clippy::result_large_err)]
-
 mod document;
 mod record;
 mod strip;

@@ -14,8 +14,8 @@ use crate::compile::{Compiled, TermId};
 use crate::error::{EventError, PatternError};
 use crate::ir::{Options, Pattern};
 
-pub use scan::MAX_EVENT_DEPTH;
 pub(crate) use scan::Scratch;
+pub use scan::MAX_EVENT_DEPTH;
 
 /// A rule's handle inside one [`Matcher`]; stable while the rule exists.
 ///
@@ -176,7 +176,11 @@ impl Matcher {
     /// assert!(m.is_match(br#"{"b": "y"}"#)?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn add_rule(&mut self, name: impl Into<String>, pattern: &str) -> Result<RuleId, PatternError> {
+    pub fn add_rule(
+        &mut self,
+        name: impl Into<String>,
+        pattern: &str,
+    ) -> Result<RuleId, PatternError> {
         let name = name.into();
         let pattern = Pattern::parse_with(pattern, &self.options).map_err(|e| e.in_rule(&name))?;
         Ok(self.add_pattern(name, pattern))
@@ -284,7 +288,10 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn rule_name(&self, id: RuleId) -> Option<&str> {
-        self.rules.get(id.index())?.as_ref().map(|r| r.name.as_str())
+        self.rules
+            .get(id.index())?
+            .as_ref()
+            .map(|r| r.name.as_str())
     }
 
     /// The patterns of rule `name`.
@@ -298,7 +305,9 @@ impl Matcher {
     /// ```
     pub fn rule_patterns(&self, name: &str) -> Option<&[Pattern]> {
         let id = *self.by_name.get(name)?;
-        self.rules[id as usize].as_ref().map(|r| r.patterns.as_slice())
+        self.rules[id as usize]
+            .as_ref()
+            .map(|r| r.patterns.as_slice())
     }
 
     /// The names of the rules the event matches, in the order the rules were added.
@@ -524,8 +533,12 @@ impl BatchResults {
     fn append(&mut self, other: BatchResults) {
         let base = self.ids.len();
         self.ids.extend(other.ids);
-        self.ends
-            .extend(other.ends.into_iter().map(|r| r.map(|(s, e)| (s + base, e + base))));
+        self.ends.extend(
+            other
+                .ends
+                .into_iter()
+                .map(|r| r.map(|(s, e)| (s + base, e + base))),
+        );
         self.lines.extend(other.lines);
     }
 
@@ -607,6 +620,8 @@ impl BatchResults {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn matched_count(&self) -> usize {
-        self.iter().filter(|r| r.is_ok_and(|ids| !ids.is_empty())).count()
+        self.iter()
+            .filter(|r| r.is_ok_and(|ids| !ids.is_empty()))
+            .count()
     }
 }

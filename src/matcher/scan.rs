@@ -60,7 +60,12 @@ impl Scratch {
 /// Reads `bytes` as one JSON event. With `lazy`, only what rules need is read and checked:
 /// unneeded values are skipped without validation and reading stops once every needed key of
 /// the top-level object has been seen.
-pub(crate) fn scan(c: &Compiled, s: &mut Scratch, bytes: &[u8], lazy: bool) -> Result<(), EventError> {
+pub(crate) fn scan(
+    c: &Compiled,
+    s: &mut Scratch,
+    bytes: &[u8],
+    lazy: bool,
+) -> Result<(), EventError> {
     if !lazy {
         if let Err(e) = std::str::from_utf8(bytes) {
             return Err(EventError::new("invalid UTF-8", bytes, e.valid_up_to()));
@@ -147,12 +152,17 @@ impl Reader<'_, '_> {
                 let (start, end, escaped) = self.string()?;
                 if let Some(f) = self.field_of(node) {
                     if let Err(e) = std::str::from_utf8(&self.b[start..end]) {
-                        return Err(EventError::new("invalid UTF-8", self.b, start + e.valid_up_to()));
+                        return Err(EventError::new(
+                            "invalid UTF-8",
+                            self.b,
+                            start + e.valid_up_to(),
+                        ));
                     }
                     if escaped {
                         let mut buf = std::mem::take(&mut self.s.buf);
-                        unescape(&self.b[start..end], &mut buf)
-                            .map_err(|off| EventError::new("invalid escape in string", self.b, start + off))?;
+                        unescape(&self.b[start..end], &mut buf).map_err(|off| {
+                            EventError::new("invalid escape in string", self.b, start + off)
+                        })?;
                         self.string_leaf(f, &buf);
                         self.s.buf = buf;
                     } else {
@@ -313,7 +323,13 @@ impl Reader<'_, '_> {
     }
 
     /// The trie node an object key leads to from `node`, and whether the key is one segment.
-    fn child(&mut self, node: u32, start: usize, end: usize, escaped: bool) -> Result<Option<(u32, bool)>, EventError> {
+    fn child(
+        &mut self,
+        node: u32,
+        start: usize,
+        end: usize,
+        escaped: bool,
+    ) -> Result<Option<(u32, bool)>, EventError> {
         let mut keybuf = std::mem::take(&mut self.s.keybuf);
         let key: &[u8] = if escaped {
             unescape(&self.b[start..end], &mut keybuf)

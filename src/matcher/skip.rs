@@ -143,7 +143,8 @@ pub(crate) fn skip_value(b: &[u8], pos: usize) -> Skip {
         b'"' => skip_string(b, pos + 1),
         _ => {
             let mut i = pos;
-            while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+            while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            {
                 i += 1;
             }
             (i > pos).then_some(i)
@@ -197,7 +198,9 @@ mod tests {
 
     #[test]
     fn long_arrays_with_many_blocks() {
-        let inner: Vec<String> = (0..500).map(|i| format!(r#"{{"x": {i}, "s": "a]b"}}"#)).collect();
+        let inner: Vec<String> = (0..500)
+            .map(|i| format!(r#"{{"x": {i}, "s": "a]b"}}"#))
+            .collect();
         let s = format!("[{}] tail", inner.join(","));
         assert_eq!(end_of(&s), Some(s.len() - 5));
         assert_eq!(skip_in_container(s.as_bytes(), 1, 1), Some(s.len() - 5));

@@ -261,7 +261,9 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> PatternError {
     };
     let token_len: usize = rest
         .char_indices()
-        .find(|&(_, ch)| !(ch.is_alphanumeric() || ch == '_' || ch == '$' || ch == '-' || ch == '.'))
+        .find(|&(_, ch)| {
+            !(ch.is_alphanumeric() || ch == '_' || ch == '$' || ch == '-' || ch == '.')
+        })
         .map_or(rest.len(), |(i, _)| i);
     let (reason, len) = if expects_key {
         (
@@ -273,7 +275,10 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> PatternError {
         )
     } else if c.is_alphabetic() && token_len > 0 {
         (
-            format!("Unrecognized token '{}': {EXPECTING_VALUE}", &rest[..token_len]),
+            format!(
+                "Unrecognized token '{}': {EXPECTING_VALUE}",
+                &rest[..token_len]
+            ),
             token_len,
         )
     } else if c.is_control() {
@@ -296,7 +301,10 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> PatternError {
             _ => "was expecting comma, colon or close marker".to_string(),
         };
         (
-            format!("Unexpected character ('{c}' (code {})): {expecting}", c as u32),
+            format!(
+                "Unexpected character ('{c}' (code {})): {expecting}",
+                c as u32
+            ),
             c.len_utf8(),
         )
     };
