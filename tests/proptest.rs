@@ -1,0 +1,817 @@
+//! Property tests: generated patterns (every operator, nested objects, `$or` at several
+//! levels, dotted keys) against generated events (nested objects, arrays of objects and of
+//! scalars, nulls, numbers written several ways), over a small vocabulary so that matches
+//! actually happen. The reference interpreter is the oracle for the compiled matcher.
+//!
+//! Properties:
+//! (a) one pattern: compiled `Matcher` == reference interpreter (default, Lambda-strict and
+//!     numbers-as-strings options);
+//! (b) many rules: `matching_rule_ids` == the set the reference interpreter gives;
+//! (c) `match_batch`, `match_jsonl` and `par_match_batch` == per-event `matching_rule_ids`;
+//! (d) pattern text -> JSON value -> text (compact and pretty) parses to the same pattern;
+//! (e) `remove_rule` then matching == a matcher built without that rule.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{json, Map, Value};
+use weir::{BatchResults, Matcher, Options, Pattern, PatternErrorKind};
+
+// ---------------------------------------------------------------- vocabulary
+
+const KEYS: &[&str] = &["a", "b", "c", "a.b"];
+const EVENT_KEYS: &[&str] = &["a", "b", "c", "a.b", "d"];
+const STRINGS: &[&str] = &[
+    "x",
+    "xy",
+    "yx",
+    "X",
+    "Xy",
+    "",
+    "ab",
+    "a*b",
+    "é",
+    "É",
+    "été",
+    "10.0.0.1",
+    "010.000.000.001",
+    "10.0.1.5",
+    "2001:db8::1",
+    "2001:DB8:0::1",
+    "3",
+    "null",
+];
+/// Numbers as JSON texts: the same values written differently, plus texts that name no
+/// double exactly. Each inexact value is spelled one way only (see
+/// `exponent_spelling_in_text_comparisons` in tests/operators.rs).
+const NUMBERS: &[&str] = &[
+    "0",
+    "-0",
+    "0.0",
+    "1",
+    "1.0",
+    "1e0",
+    "10e-1",
+    "-1",
+    "-1.5",
+    "3",
+    "300",
+    "3e2",
+    "300.0",
+    "0.5",
+    "5e-1",
+    "42",
+    "1e400",
+    "0.10000000000000001",
+    "9007199254740993",
+];
+/// Finite numbers for `numeric` operands.
+const BOUNDS: &[f64] = &[-1.5, -1.0, 0.0, 0.5, 1.0, 3.0, 42.0, 300.0];
+const WILDCARDS: &[&str] = &["*", "x*", "*y", "x*y", "", "a\\*b", "*b*", "é*", "10.*"];
+const CIDRS: &[&str] = &["10.0.0.0/24", "10.0.0.0/8", "2001:db8::/32", "0.0.0.0/0"];
+
+fn number(text: &str) -> Value {
+    Value::Number(serde_json::from_str(text).expect("vocabulary number"))
+}
+
+fn string() -> impl Strategy<Value = Value> + Clone {
+    select(STRINGS).prop_map(|s| Value::String(s.to_string()))
+}
+
+fn nonempty_string() -> impl Strategy<Value = Value> + Clone {
+    select(
+        STRINGS
+            .iter()
+            .copied()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>(),
+    )
+    .prop_map(|s| Value::String(s.to_string()))
+}
+
+fn num() -> impl Strategy<Value = Value> + Clone {
+    select(NUMBERS).prop_map(number)
+}
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => string(),
+        4 => num(),
+        1 => any::<bool>().prop_map(Value::Bool),
+        1 => Just(Value::Null),
+    ]
+}
+
+fn wildcard() -> impl Strategy<Value = Value> + Clone {
+    select(WILDCARDS).prop_map(|s| Value::String(s.to_string()))
+}
+
+fn one_or_list<S: Strategy<Value = Value> + Clone>(s: S) -> impl Strategy<Value = Value> {
+    prop_oneof![
+        s.clone(),
+        prop::collection::vec(s, 1..=3).prop_map(Value::Array),
+    ]
+}
+
+fn bound() -> impl Strategy<Value = Value> + Clone {
+    select(BOUNDS).prop_map(|x| json!(x))
+}
+
+fn numeric() -> impl Strategy<Value = Value> {
+    let single =
+        (select(&["=", "<", "<=", ">", ">="][..]), bound()).prop_map(|(op, v)| json!([op, v]));
+    let range = (
+        select(&[">", ">="][..]),
+        select(&["<", "<="][..]),
+        prop::sample::subsequence(BOUNDS.to_vec(), 2),
+    )
+        .prop_map(|(lo, hi, pair)| json!([lo, pair[0], hi, pair[1]]));
+    prop_oneof![single, range].prop_map(|args| json!({ "numeric": args }))
+}
+
+fn anything_but() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        string(),
+        num(),
+        prop::collection::vec(string(), 1..=3).prop_map(Value::Array),
+        prop::collection::vec(num(), 1..=3).prop_map(Value::Array),
+        one_or_list(nonempty_string()).prop_map(|v| json!({ "prefix": v })),
+        one_or_list(nonempty_string()).prop_map(|v| json!({ "suffix": v })),
+        one_or_list(string()).prop_map(|v| json!({ "equals-ignore-case": v })),
+        one_or_list(wildcard()).prop_map(|v| json!({ "wildcard": v })),
+    ]
+    .prop_map(|v| json!({ "anything-but": v }))
+}
+
+/// One element of a leaf array: a literal or an operator.
+fn match_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => scalar(),
+        1 => string().prop_map(|s| json!({ "prefix": s })),
+        1 => string().prop_map(|s| json!({ "suffix": s })),
+        1 => string().prop_map(|s| json!({ "prefix": { "equals-ignore-case": s } })),
+        1 => string().prop_map(|s| json!({ "suffix": { "equals-ignore-case": s } })),
+        1 => string().prop_map(|s| json!({ "equals-ignore-case": s })),
+        1 => wildcard().prop_map(|w| json!({ "wildcard": w })),
+        3 => anything_but(),
+        2 => numeric(),
+        1 => select(CIDRS).prop_map(|c| json!({ "cidr": c })),
+        2 => any::<bool>().prop_map(|b| json!({ "exists": b })),
+        1 => string().prop_map(|s| json!({ "exactly": s })),
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop::collection::vec(match_value(), 1..=3).prop_map(Value::Array)
+}
+
+/// A pattern object: 1–2 fields (leaves or nested objects) and, above the innermost level,
+/// sometimes an `$or` of 2–3 sub-patterns.
+fn pattern_object(depth: u32) -> BoxedStrategy<Map<String, Value>> {
+    let field = if depth == 0 {
+        leaf().boxed()
+    } else {
+        prop_oneof![3 => leaf(), 1 => pattern_object(depth - 1).prop_map(Value::Object)].boxed()
+    };
+    let fields = prop::collection::vec((select(KEYS), field), 1..=2);
+    if depth == 0 {
+        return fields
+            .prop_map(|kv| kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            .boxed();
+    }
+    let or = prop::option::weighted(0.3, prop::collection::vec(pattern_object(depth - 1), 2..=3));
+    (fields, or)
+        .prop_map(|(kv, or)| {
+            let mut map: Map<String, Value> =
+                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            if let Some(alts) = or {
+                map.insert(
+                    "$or".into(),
+                    Value::Array(alts.into_iter().map(Value::Object).collect()),
+                );
+            }
+            map
+        })
+        .boxed()
+}
+
+fn pattern_value() -> impl Strategy<Value = Value> {
+    pattern_object(2).prop_map(Value::Object)
+}
+
+fn pattern() -> impl Strategy<Value = String> {
+    pattern_value().prop_map(|v| serde_json::to_string(&v).unwrap())
+}
+
+fn event_scalar() -> impl Strategy<Value = Value> {
+    let hot_strings =
+        select(&["x", "xy", "X", "10.0.0.1", "é"][..]).prop_map(|s| Value::String(s.to_string()));
+    let hot_numbers = select(&["1", "1.0", "3e2", "0"][..]).prop_map(number);
+    prop_oneof![3 => hot_strings, 2 => hot_numbers, 4 => scalar()]
+}
+
+fn event_value() -> impl Strategy<Value = Value> {
+    event_scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..=3).prop_map(Value::Array),
+            prop::collection::vec((select(EVENT_KEYS), inner), 0..=3).prop_map(|kv| Value::Object(
+                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            )),
+        ]
+    })
+}
+
+/// An event: an object of 0–4 fields (and now and then something else).
+fn event() -> impl Strategy<Value = String> {
+    let object = prop::collection::vec((select(EVENT_KEYS), event_value()), 0..=5)
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+    prop_oneof![19 => object, 1 => event_value()].prop_map(|v| serde_json::to_string(&v).unwrap())
+}
+
+/// `n` patterns and events for them: random events, and "witnesses" built from the patterns
+/// (each meant to satisfy one pattern, then sometimes disturbed), so that about half the
+/// pairs match and the other half fail near the edge.
+fn rules_and_events(
+    n: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = (Vec<String>, Vec<String>)> {
+    (
+        prop::collection::vec(pattern_value(), n),
+        prop::collection::vec(any::<u64>(), 2..=6),
+        prop::collection::vec(event(), 0..=3),
+    )
+        .prop_map(|(patterns, seeds, mut events)| {
+            for seed in seeds {
+                let mut r = Rng(seed);
+                let p = r.pick(&patterns);
+                events.push(serde_json::to_string(&witness(p, &mut r)).unwrap());
+            }
+            let texts = patterns
+                .iter()
+                .map(|p| serde_json::to_string(p).unwrap())
+                .collect();
+            (texts, events)
+        })
+}
+
+/// The same event spelled differently: escapes for plain characters (also in keys) and
+/// exact numbers with another exponent marker. Only numbers that name a double exactly are
+/// respelled (see `exponent_spelling_in_text_comparisons` in tests/operators.rs).
+fn respell(event: &str) -> String {
+    event
+        .replace("\"x\"", "\"\\u0078\"")
+        .replace("\"a.b\":", "\"a\\u002eb\":")
+        .replace("\"b\":", "\"\\u0062\":")
+        .replace('é', "\\u00e9")
+        .replace("3e+2", "3E2")
+        .replace("5e-1", "5E-1")
+        .replace("1e+0", "1e0")
+}
+
+/// Every event, and every event respelled.
+fn with_respellings(events: Vec<String>) -> Vec<String> {
+    let respelled: Vec<String> = events
+        .iter()
+        .map(|e| respell(e))
+        .filter(|r| !events.contains(r))
+        .collect();
+    events.into_iter().chain(respelled).collect()
+}
+
+/// A small deterministic generator (SplitMix64) for building witnesses from a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn percent(&mut self, p: u64) -> bool {
+        self.next() % 100 < p
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn scalar(&mut self) -> Value {
+        match self.below(10) {
+            0..=3 => Value::String(self.pick(STRINGS).to_string()),
+            4..=7 => number(self.pick::<&str>(NUMBERS)),
+            8 => Value::Bool(self.percent(50)),
+            _ => Value::Null,
+        }
+    }
+
+    fn value(&mut self, depth: u32) -> Value {
+        match self.below(if depth == 0 { 1 } else { 4 }) {
+            0 | 1 => self.scalar(),
+            2 => Value::Array((0..self.below(3)).map(|_| self.value(depth - 1)).collect()),
+            _ => {
+                let mut m = Map::new();
+                for _ in 0..self.below(3) {
+                    m.insert(self.pick(EVENT_KEYS).to_string(), self.value(depth - 1));
+                }
+                Value::Object(m)
+            }
+        }
+    }
+}
+
+/// An event meant to satisfy pattern `p` (it may not: a later field can overwrite an
+/// earlier one), disturbed now and then.
+fn witness(p: &Value, r: &mut Rng) -> Value {
+    let mut event = Map::new();
+    if let Value::Object(p) = p {
+        witness_object(p, r, &mut event);
+    }
+    if r.percent(25) && !event.is_empty() {
+        let keys: Vec<String> = event.keys().cloned().collect();
+        let k = r.pick(&keys).clone();
+        let v = r.value(2);
+        event.insert(k, v);
+    }
+    if r.percent(25) {
+        event.insert(r.pick(EVENT_KEYS).to_string(), r.value(2));
+    }
+    if r.percent(10) && !event.is_empty() {
+        let keys: Vec<String> = event.keys().cloned().collect();
+        let k = r.pick(&keys).clone();
+        event.remove(&k);
+    }
+    Value::Object(event)
+}
+
+fn witness_object(p: &Map<String, Value>, r: &mut Rng, out: &mut Map<String, Value>) {
+    for (key, v) in p {
+        match v {
+            Value::Array(alts)
+                if key == "$or" && alts.len() >= 2 && alts.iter().all(Value::is_object) =>
+            {
+                if let Value::Object(alt) = r.pick(alts) {
+                    witness_object(alt, r, out);
+                }
+            }
+            Value::Array(leaf) => {
+                if let Some(value) = witness_value(r.pick(leaf), r) {
+                    let value = if r.percent(15) {
+                        Value::Array(vec![r.scalar(), value])
+                    } else {
+                        value
+                    };
+                    insert(out, key, value, r);
+                }
+            }
+            Value::Object(inner) => {
+                let mut sub = Map::new();
+                witness_object(inner, r, &mut sub);
+                let sub = if r.percent(15) {
+                    Value::Array(vec![Value::Object(sub), r.value(1)])
+                } else {
+                    Value::Object(sub)
+                };
+                insert(out, key, sub, r);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Inserts `value` under `key`, spelling a dotted key as nested objects half the time and
+/// merging objects that meet.
+fn insert(out: &mut Map<String, Value>, key: &str, value: Value, r: &mut Rng) {
+    if let Some((head, rest)) = key.split_once('.') {
+        if r.percent(50) {
+            let mut inner = Map::new();
+            insert(&mut inner, rest, value, r);
+            return insert(out, head, Value::Object(inner), r);
+        }
+    }
+    match (out.get_mut(key), value) {
+        (Some(Value::Object(existing)), Value::Object(new)) => {
+            for (k, v) in new {
+                insert(existing, &k, v, r);
+            }
+        }
+        (_, value) => {
+            out.insert(key.to_string(), value);
+        }
+    }
+}
+
+/// A value satisfying one element of a leaf array; `None` when absence satisfies it.
+fn witness_value(m: &Value, r: &mut Rng) -> Option<Value> {
+    let Value::Object(op) = m else {
+        return Some(m.clone());
+    };
+    let (name, arg) = op.iter().next()?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    Some(match (name.as_str(), arg) {
+        ("prefix", Value::Object(ic)) => Value::String(format!(
+            "{}{}",
+            text(&ic["equals-ignore-case"]).to_uppercase(),
+            r.pick(&["", "z", "é"])
+        )),
+        ("suffix", Value::Object(ic)) => Value::String(format!(
+            "{}{}",
+            r.pick(&["", "z", "É"]),
+            text(&ic["equals-ignore-case"]).to_uppercase()
+        )),
+        ("prefix", s) => Value::String(format!("{}{}", text(s), r.pick(&["", "z", "x"]))),
+        ("suffix", s) => Value::String(format!("{}{}", r.pick(&["", "z", "x"]), text(s))),
+        ("equals-ignore-case", s) => Value::String(if r.percent(50) {
+            text(s).to_uppercase()
+        } else {
+            text(s)
+        }),
+        ("wildcard", w) => {
+            let fill = *r.pick(&["", "q", "x*y"]);
+            Value::String(
+                text(w)
+                    .replace("\\*", "\u{0}")
+                    .replace('*', fill)
+                    .replace('\u{0}', "*"),
+            )
+        }
+        ("numeric", Value::Array(args)) => {
+            let v = args[1].as_f64().unwrap_or_default();
+            json!(v + *r.pick(&[0.0, 0.25, -0.25, 1.0]))
+        }
+        ("cidr", c) => Value::String(
+            match c.as_str() {
+                Some("10.0.0.0/24") => *r.pick(&["10.0.0.9", "010.000.000.255", "10.0.1.0"]),
+                Some("10.0.0.0/8") => *r.pick(&["10.200.0.1", "11.0.0.0"]),
+                Some("2001:db8::/32") => *r.pick(&["2001:DB8::7", "2001:db9::"]),
+                _ => *r.pick(&["8.8.8.8", "::1"]),
+            }
+            .to_string(),
+        ),
+        ("exists", Value::Bool(false)) => return None,
+        ("exactly", s) => s.clone(),
+        _ => r.scalar(),
+    })
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+fn fail(msg: String) -> TestCaseError {
+    TestCaseError::fail(msg)
+}
+
+fn parse(text: &str, options: &Options) -> Result<Pattern, TestCaseError> {
+    Pattern::parse_with(text, options)
+        .map_err(|e| fail(format!("generated pattern refused: {text}\n{e}")))
+}
+
+/// The reference interpreter's verdict.
+fn reference(p: &Pattern, event: &str) -> Result<bool, TestCaseError> {
+    p.matches_json(event)
+        .map_err(|e| fail(format!("generated event refused: {event}: {e}")))
+}
+
+/// A matcher holding `texts` as rules `r0`, `r1`, ...
+fn matcher_of(texts: &[String], options: &Options) -> Result<Matcher, TestCaseError> {
+    let mut m = Matcher::with_options(options.clone());
+    for (i, t) in texts.iter().enumerate() {
+        m.add_rule(format!("r{i}"), t)
+            .map_err(|e| fail(format!("{t}: {e}")))?;
+    }
+    Ok(m)
+}
+
+/// Agreement of the compiled matcher with the reference, for one pattern and `options`;
+/// counts matching pairs.
+fn agree_one(
+    text: &str,
+    events: &[String],
+    options: &Options,
+    matched: &AtomicUsize,
+) -> Result<(), TestCaseError> {
+    let p = parse(text, options)?;
+    let m = matcher_of(&[text.to_string()], options)?;
+    for e in events {
+        let want = reference(&p, e)?;
+        let got = m
+            .is_match(e.as_bytes())
+            .map_err(|err| fail(format!("{e}: {err}")))?;
+        prop_assert_eq!(
+            got,
+            want,
+            "pattern {}\nevent {}\noptions {:?}",
+            text,
+            e,
+            options
+        );
+        if want {
+            matched.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+fn without_spans(p: &Pattern) -> Vec<weir::ir::Term> {
+    let mut terms = p.terms().to_vec();
+    for t in &mut terms {
+        for l in &mut t.leaves {
+            l.span = (0, 0);
+        }
+    }
+    terms
+}
+
+fn assert_rate(name: &str, matched: &AtomicUsize, total: &AtomicUsize) {
+    let (m, t) = (
+        matched.load(Ordering::Relaxed),
+        total.load(Ordering::Relaxed),
+    );
+    assert!(t > 0);
+    let rate = m as f64 / t as f64;
+    eprintln!(
+        "{name}: {m} of {t} generated (pattern, event) pairs match ({:.1}%)",
+        rate * 100.0
+    );
+    assert!(
+        rate > 0.05,
+        "{name}: only {m} of {t} generated (pattern, event) pairs match"
+    );
+    assert!(
+        rate < 0.95,
+        "{name}: {m} of {t} generated (pattern, event) pairs match"
+    );
+}
+
+// ---------------------------------------------------------------- properties
+
+/// (a) One pattern: the compiled matcher agrees with the reference interpreter.
+#[test]
+fn compiled_matches_reference() {
+    let (matched, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    runner(2000)
+        .run(&rules_and_events(1..=1), |(texts, events)| {
+            let text = &texts[0];
+            let events = with_respellings(events);
+            total.fetch_add(events.len(), Ordering::Relaxed);
+            agree_one(text, &events, &Options::new(), &matched)
+        })
+        .unwrap();
+    assert_rate("default options", &matched, &total);
+}
+
+/// (a) With Lambda-strict mode: the pattern is refused as unsupported (and then the matcher
+/// refuses it too) or means the same as in EventBridge mode (generated patterns repeat no
+/// key), and both engines agree.
+#[test]
+fn compiled_matches_reference_lambda_strict() {
+    let strict = Options::new().lambda_strict(true);
+    let (matched, total, refused) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    runner(700)
+        .run(&rules_and_events(1..=1), |(texts, events)| {
+            let text = &texts[0];
+            match Pattern::parse_with(text, &strict) {
+                Err(e) => {
+                    prop_assert_eq!(e.kind(), PatternErrorKind::Unsupported, "{}: {}", text, e);
+                    prop_assert!(Matcher::with_options(strict.clone())
+                        .add_rule("r", text)
+                        .is_err());
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Ok(p) => {
+                    let default = parse(text, &Options::new())?;
+                    prop_assert_eq!(p.terms(), default.terms());
+                    total.fetch_add(events.len(), Ordering::Relaxed);
+                    agree_one(text, &events, &strict, &matched)
+                }
+            }
+        })
+        .unwrap();
+    assert!(refused.load(Ordering::Relaxed) > 0);
+    assert_rate("lambda-strict", &matched, &total);
+}
+
+/// (a) With numbers compared by their text.
+#[test]
+fn compiled_matches_reference_numbers_as_strings() {
+    let o = Options::new().numbers_as_strings(true);
+    let (matched, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    runner(700)
+        .run(&rules_and_events(1..=1), |(texts, events)| {
+            let text = &texts[0];
+            total.fetch_add(events.len(), Ordering::Relaxed);
+            agree_one(text, &events, &o, &matched)
+        })
+        .unwrap();
+    assert_rate("numbers as strings", &matched, &total);
+}
+
+/// (b) Many rules in one matcher: exactly the rules the reference interpreter matches, in
+/// the order they were added.
+#[test]
+fn multi_rule_matcher_matches_reference() {
+    let (matched, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    runner(400)
+        .run(&rules_and_events(1..=10), |(texts, events)| {
+            let events = with_respellings(events);
+            let o = Options::new();
+            let m = matcher_of(&texts, &o)?;
+            let patterns = texts
+                .iter()
+                .map(|t| parse(t, &o))
+                .collect::<Result<Vec<_>, _>>()?;
+            for e in &events {
+                let mut want = Vec::new();
+                for (i, p) in patterns.iter().enumerate() {
+                    if reference(p, e)? {
+                        want.push(m.rule_id(&format!("r{i}")).unwrap());
+                    }
+                }
+                total.fetch_add(patterns.len(), Ordering::Relaxed);
+                matched.fetch_add(want.len(), Ordering::Relaxed);
+                let got = m
+                    .matching_rule_ids(e.as_bytes())
+                    .map_err(|err| fail(format!("{e}: {err}")))?;
+                prop_assert_eq!(&got, &want, "event {}\nrules {:#?}", e, texts);
+                let names: Vec<String> = want
+                    .iter()
+                    .map(|&id| m.rule_name(id).unwrap().to_string())
+                    .collect();
+                prop_assert_eq!(m.matching_rules(e.as_bytes()).unwrap(), names);
+                prop_assert_eq!(m.is_match(e.as_bytes()).unwrap(), !want.is_empty());
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_rate("multi-rule", &matched, &total);
+}
+
+/// Events for the batch paths: generated ones, with now and then a malformed one.
+fn batch_events() -> impl Strategy<Value = Vec<String>> {
+    let broken = select(
+        &[
+            "{",
+            "{\"a\": tru}",
+            "[1,]",
+            "{\"a\": \"x\" \"b\"}",
+            "nul",
+            "{}}",
+        ][..],
+    )
+    .prop_map(str::to_string);
+    prop::collection::vec(prop_oneof![9 => event(), 1 => broken], 0..=16)
+}
+
+/// (c) The batch paths give what matching each event alone gives.
+#[test]
+fn batch_paths_equal_single_matches() {
+    runner(300)
+        .run(
+            &(rules_and_events(1..=6), batch_events()),
+            |((texts, mut events), more)| {
+                events.extend(more);
+                let m = matcher_of(&texts, &Options::new())?;
+                let singles: Vec<_> = events
+                    .iter()
+                    .map(|e| m.matching_rule_ids(e.as_bytes()))
+                    .collect();
+                let bytes: Vec<&[u8]> = events.iter().map(|e| e.as_bytes()).collect();
+
+                let mut batch = BatchResults::new();
+                m.match_batch(bytes.iter().copied(), &mut batch);
+                let par = m.par_match_batch(&bytes);
+                let mut jsonl = Vec::new();
+                for e in &events {
+                    jsonl.extend_from_slice(e.as_bytes());
+                    jsonl.push(b'\n');
+                }
+                let mut lines = BatchResults::new();
+                m.match_jsonl(&jsonl, &mut lines);
+                let numbers: Vec<usize> = (1..=events.len()).collect();
+                prop_assert_eq!(lines.lines(), numbers.as_slice());
+
+                for results in [&batch, &par, &lines] {
+                    prop_assert_eq!(results.len(), events.len());
+                    for (i, single) in singles.iter().enumerate() {
+                        match (single, results.get(i)) {
+                            (Ok(want), Ok(got)) => {
+                                prop_assert_eq!(got, want.as_slice(), "event {}", events[i])
+                            }
+                            (Err(want), Err(got)) => {
+                                prop_assert_eq!(got, want, "event {}", events[i])
+                            }
+                            (want, got) => prop_assert!(
+                                false,
+                                "event {}: single {:?}, batch {:?}",
+                                events[i],
+                                want,
+                                got
+                            ),
+                        }
+                    }
+                    let matched = singles
+                        .iter()
+                        .filter(|r| r.as_ref().is_ok_and(|ids| !ids.is_empty()))
+                        .count();
+                    prop_assert_eq!(results.matched_count(), matched);
+                }
+                // Reusing the results for a second, smaller batch leaves nothing of the first.
+                m.match_batch(bytes.iter().copied().take(1), &mut batch);
+                prop_assert_eq!(batch.len(), events.len().min(1));
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+/// (d) Pattern text -> JSON value -> text, compact or pretty, parses to the same pattern.
+#[test]
+fn pattern_text_round_trips() {
+    runner(2000)
+        .run(&pattern(), |text| {
+            // Pretty printing may take a pattern past the 4096-character limit.
+            let o = Options::new().max_length(1 << 20);
+            let p = parse(&text, &o)?;
+            prop_assert_eq!(p.text(), text.as_str());
+            let value: Value = serde_json::from_str(&text).unwrap();
+            let compact = serde_json::to_string(&value).unwrap();
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            for again in [&compact, &pretty] {
+                let q = parse(again, &o)?;
+                prop_assert_eq!(without_spans(&q), without_spans(&p), "{}", again);
+                prop_assert_eq!(q.paths(), p.paths());
+                prop_assert_eq!(q.to_string(), p.to_string());
+            }
+            // The compact rendering of a value rendered compactly is the text itself.
+            prop_assert_eq!(&compact, &text);
+            // Spans point at each leaf's array in the text.
+            for term in p.terms() {
+                for leaf in &term.leaves {
+                    let (s, e) = leaf.span;
+                    let slice = &text[s..e];
+                    prop_assert!(slice.starts_with('[') && slice.ends_with(']'), "{}", slice);
+                    prop_assert!(serde_json::from_str::<Value>(slice).is_ok(), "{}", slice);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// (e) Removing a rule gives what a matcher built without it gives; adding it back gives
+/// the full set again.
+#[test]
+fn remove_rule_equals_never_added() {
+    runner(300)
+        .run(
+            &(rules_and_events(1..=8), any::<prop::sample::Index>()),
+            |((texts, events), which)| {
+                let o = Options::new();
+                let k = which.index(texts.len());
+                let mut m = matcher_of(&texts, &o)?;
+                let full = matcher_of(&texts, &o)?;
+                let name = format!("r{k}");
+                prop_assert!(m.remove_rule(&name));
+                prop_assert!(!m.remove_rule(&name));
+                prop_assert_eq!(m.rule_count(), texts.len() - 1);
+                let mut without = Matcher::new();
+                for (i, t) in texts.iter().enumerate().filter(|&(i, _)| i != k) {
+                    without.add_rule(format!("r{i}"), t).unwrap();
+                }
+                for e in &events {
+                    let got = m.matching_rules(e.as_bytes()).unwrap();
+                    let want = without.matching_rules(e.as_bytes()).unwrap();
+                    prop_assert_eq!(&got, &want, "event {} after removing r{}", e, k);
+                }
+                m.add_rule(name, &texts[k]).unwrap();
+                for e in &events {
+                    let mut got = m.matching_rules(e.as_bytes()).unwrap();
+                    let mut want = full.matching_rules(e.as_bytes()).unwrap();
+                    got.sort_unstable();
+                    want.sort_unstable();
+                    prop_assert_eq!(got, want, "event {} after re-adding r{}", e, k);
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}
