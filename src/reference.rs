@@ -178,18 +178,6 @@ fn number_text(v: &Value) -> Option<String> {
     }
 }
 
-/// A number text spelled the way serde_json keeps event numbers: the exponent marker as `e`
-/// with an explicit sign (`1E400` -> `1e+400`), so pattern and event texts compare alike.
-fn serde_spelling(text: &str) -> String {
-    match text.find(['e', 'E']) {
-        Some(i) if !text[i + 1..].starts_with(['+', '-']) => {
-            format!("{}e+{}", &text[..i], &text[i + 1..])
-        }
-        Some(i) => format!("{}e{}", &text[..i], &text[i + 1..]),
-        None => text.to_string(),
-    }
-}
-
 fn literal_matches(lit: &Literal, v: &Value) -> bool {
     match (lit, v) {
         (Literal::String(s), Value::String(e)) => {
@@ -201,11 +189,11 @@ fn literal_matches(lit: &Literal, v: &Value) -> bool {
             let ev = crate::ir::exact_f64(&text);
             match (n.value(), ev) {
                 (Some(a), Some(b)) => a == b,
-                _ => serde_spelling(n.text()) == text,
+                _ => crate::ir::number_spelling(n.text()) == text,
             }
         }
         (Literal::NumberText(t), Value::Number(_)) => {
-            number_text(v).is_some_and(|e| e == serde_spelling(t))
+            number_text(v).is_some_and(|e| e == crate::ir::number_spelling(t))
         }
         (Literal::Bool(b), Value::Bool(e)) => b == e,
         (Literal::Null, Value::Null) => true,

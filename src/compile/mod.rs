@@ -13,7 +13,10 @@ use std::fmt;
 
 use rustc_hash::FxHashMap;
 
-use crate::ir::{fold_case, parse_ip, AnythingBut, Cidr, Literal, Matcher, Range, Term, Wildcard};
+use crate::ir::{
+    fold_case, number_spelling, parse_ip, AnythingBut, Cidr, Literal, Matcher, Range, Term,
+    Wildcard,
+};
 
 /// Index of a term (one conjunction of one rule).
 pub(crate) type TermId = u32;
@@ -91,8 +94,56 @@ impl Scan {
 /// A node of the path trie.
 #[derive(Default, Debug)]
 pub(crate) struct Node {
-    pub children: FxHashMap<Box<[u8]>, u32>,
+    pub children: Children,
     pub field: Option<u32>,
+}
+
+/// Up to this many children are searched in a list; more go into a hash map.
+const SMALL_CHILDREN: usize = 8;
+
+/// The children of a trie node by key segment: a short list (most nodes have a handful of
+/// children, and comparing a few short keys beats hashing) or a hash map.
+#[derive(Debug)]
+pub(crate) enum Children {
+    Few(Vec<(Box<[u8]>, u32)>),
+    Many(FxHashMap<Box<[u8]>, u32>),
+}
+
+impl Default for Children {
+    fn default() -> Children {
+        Children::Few(Vec::new())
+    }
+}
+
+impl Children {
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<u32> {
+        match self {
+            Children::Few(list) => list.iter().find(|(k, _)| **k == *key).map(|&(_, c)| c),
+            Children::Many(map) => map.get(key).copied(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Children::Few(list) => list.len(),
+            Children::Many(map) => map.len(),
+        }
+    }
+
+    fn insert(&mut self, key: &[u8], child: u32) {
+        match self {
+            Children::Few(list) if list.len() < SMALL_CHILDREN => list.push((key.into(), child)),
+            Children::Few(list) => {
+                let mut map: FxHashMap<Box<[u8]>, u32> = list.drain(..).collect();
+                map.insert(key.into(), child);
+                *self = Children::Many(map);
+            }
+            Children::Many(map) => {
+                map.insert(key.into(), child);
+            }
+        }
+    }
 }
 
 /// Every rule's tests, indexed for lookup.
@@ -123,14 +174,15 @@ impl Compiled {
     fn field_for(&mut self, path: &str) -> u32 {
         let mut node = 0usize;
         for segment in path.split('.') {
-            let next = self.nodes.len() as u32;
-            let child = *self.nodes[node]
-                .children
-                .entry(segment.as_bytes().into())
-                .or_insert(next);
-            if child == next {
-                self.nodes.push(Node::default());
-            }
+            let child = match self.nodes[node].children.get(segment.as_bytes()) {
+                Some(c) => c,
+                None => {
+                    let next = self.nodes.len() as u32;
+                    self.nodes[node].children.insert(segment.as_bytes(), next);
+                    self.nodes.push(Node::default());
+                    next
+                }
+            };
             node = child as usize;
         }
         match self.nodes[node].field {
@@ -203,6 +255,10 @@ impl Compiled {
     }
 }
 
+fn spelled(text: &str) -> Box<[u8]> {
+    number_spelling(text).as_bytes().into()
+}
+
 fn push_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<Target>>, key: K, t: Target) {
     map.entry(key).or_default().push(t);
 }
@@ -225,10 +281,10 @@ impl Field {
             }
             Matcher::Exact(Literal::Number(n)) => match n.value() {
                 Some(v) => push_to(&mut self.numbers, v.to_bits(), t),
-                None => push_to(&mut self.number_texts, n.text().as_bytes().into(), t),
+                None => push_to(&mut self.number_texts, spelled(n.text()), t),
             },
             Matcher::Exact(Literal::NumberText(text)) => {
-                push_to(&mut self.number_texts, text.as_bytes().into(), t)
+                push_to(&mut self.number_texts, spelled(text), t)
             }
             Matcher::Exact(Literal::Bool(true)) => self.trues.push(t),
             Matcher::Exact(Literal::Bool(false)) => self.falses.push(t),

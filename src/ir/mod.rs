@@ -8,7 +8,7 @@ mod value;
 
 use std::fmt;
 
-pub(crate) use value::fold_char;
+pub(crate) use value::{finite_f64, fold_char, is_exact, number_spelling};
 pub use value::{
     exact_f64, fold_case, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX,
 };

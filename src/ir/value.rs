@@ -62,22 +62,55 @@ impl Number {
 /// assert_eq!(weir::ir::exact_f64("1e400"), None);
 /// ```
 pub fn exact_f64(text: &str) -> Option<f64> {
-    let wanted = Decimal::read(text.as_bytes())?;
+    let parsed = finite_f64(text)?;
+    is_exact(text, parsed).then_some(parsed)
+}
+
+/// A number text in one spelling for text comparisons: the exponent marker as `e` with an
+/// explicit sign (`1E400` and `1e400` -> `1e+400`), as serde_json prints kept number texts.
+pub(crate) fn number_spelling(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.find(['e', 'E']) {
+        Some(i) if !text[i + 1..].starts_with(['+', '-']) => {
+            format!("{}e+{}", &text[..i], &text[i + 1..]).into()
+        }
+        Some(i) if text.as_bytes()[i] == b'E' => format!("{}e{}", &text[..i], &text[i + 1..]).into(),
+        _ => text.into(),
+    }
+}
+
+/// The double nearest to a JSON number text, if finite (`-0` as `0`); whether the text names
+/// it exactly is [`is_exact`]'s question.
+pub(crate) fn finite_f64(text: &str) -> Option<f64> {
     let parsed: f64 = text.parse().ok()?;
     if !parsed.is_finite() {
         return None;
     }
-    if wanted.len == 0 {
-        return Some(0.0);
-    }
-    // Up to 15 significant digits always survive decimal -> double -> shortest decimal
-    // (DBL_DIG), away from the subnormal and overflow ends.
-    if wanted.len <= 15 && (1e-290..1e290).contains(&parsed.abs()) {
-        return Some(parsed);
+    Some(if parsed == 0.0 { 0.0 } else { parsed })
+}
+
+/// Whether `text` is exactly the shortest round-trip form of `parsed` (its nearest double).
+pub(crate) fn is_exact(text: &str, parsed: f64) -> bool {
+    let bytes = text.as_bytes();
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    // Plain integers of up to 15 digits: always exact (DBL_DIG).
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        return true;
     }
     let mut buf = ryu::Buffer::new();
-    let shortest = Decimal::read(buf.format_finite(parsed).as_bytes())?;
-    (wanted == shortest).then_some(parsed)
+    let shortest = buf.format_finite(parsed);
+    // Most texts in the wild are already the shortest form.
+    if shortest.as_bytes() == bytes {
+        return true;
+    }
+    let Some(wanted) = Decimal::read(bytes) else {
+        return false;
+    };
+    // Zero, and up to 15 significant digits away from the subnormal and overflow ends,
+    // always survive decimal -> double -> shortest decimal (DBL_DIG).
+    if wanted.len == 0 || (wanted.len <= 15 && (1e-290..1e290).contains(&parsed.abs())) {
+        return true;
+    }
+    Decimal::read(shortest.as_bytes()).is_some_and(|s| s == wanted)
 }
 
 /// A decimal as (sign, significant digits, exponent of the last digit), digits without

@@ -4,7 +4,9 @@
 
 use crate::compile::{Compiled, Field, Scan, Target};
 use crate::error::EventError;
-use crate::ir::{exact_f64, fold_char, parse_ip, AnythingBut, Literal};
+use crate::ir::{
+    finite_f64, fold_char, is_exact, number_spelling, parse_ip, AnythingBut, Literal,
+};
 
 /// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
 /// the matcher agree).
@@ -338,20 +340,18 @@ impl Reader<'_, '_> {
         } else {
             &self.b[start..end]
         };
-        let mut n = node;
-        let mut found = true;
-        let direct = !key.contains(&b'.');
-        for segment in key.split(|&b| b == b'.') {
-            match self.c.nodes[n as usize].children.get(segment) {
-                Some(&c) => n = c,
-                None => {
-                    found = false;
-                    break;
-                }
+        let nodes = &self.c.nodes;
+        let mut found = nodes[node as usize].children.get(key).map(|c| (c, true));
+        if found.is_none() && memchr::memchr(b'.', key).is_some() {
+            // A dotted event key walks several levels: "a.b" is {"a": {"b": ..}}.
+            let mut n = Some(node);
+            for segment in key.split(|&b| b == b'.') {
+                n = n.and_then(|n| nodes[n as usize].children.get(segment));
             }
+            found = n.map(|c| (c, false));
         }
         self.s.keybuf = keybuf;
-        Ok(found.then_some((n, direct)))
+        Ok(found)
     }
 
     fn array(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
@@ -411,6 +411,14 @@ impl Reader<'_, '_> {
                 }
                 Some(b'"') => {
                     self.pos = i + 1;
+                    if escaped && !self.lazy {
+                        let mut buf = std::mem::take(&mut self.s.buf);
+                        let checked = unescape(&b[start..i], &mut buf);
+                        self.s.buf = buf;
+                        checked.map_err(|off| {
+                            EventError::new("invalid escape in string", b, start + off)
+                        })?;
+                    }
                     return Ok((start, i, escaped));
                 }
                 Some(b'\\') => {
@@ -529,27 +537,34 @@ impl Reader<'_, '_> {
         let field = &self.c.fields[fi as usize];
         let leaf = self.leaf(fi);
         let hits = &mut self.s.hits;
-        let value = exact_f64(std::str::from_utf8(text).unwrap_or_default());
-        if let Some(v) = value {
+        let text_str = std::str::from_utf8(text).unwrap_or_default();
+        // The nearest double; whether the text names it exactly is only asked when a test
+        // would pass (it costs a shortest-form print).
+        let approx = finite_f64(text_str);
+        let mut exact_memo: Option<bool> = None;
+        let mut exact = |v: f64| *exact_memo.get_or_insert_with(|| is_exact(text_str, v));
+        if let Some(v) = approx {
             if let Some(list) = field.numbers.get(&v.to_bits()) {
-                push(hits, list, leaf);
+                if exact(v) {
+                    push(hits, list, leaf);
+                }
             }
         }
         if !field.number_texts.is_empty() {
-            if let Some(list) = field.number_texts.get(text) {
+            if let Some(list) = field.number_texts.get(number_spelling(text_str).as_bytes()) {
                 push(hits, list, leaf);
             }
         }
         push(hits, &field.any, leaf);
         for (scan, t) in &field.scans {
             let pass = match scan {
-                Scan::Numeric(r) => value.is_some_and(|v| r.contains(v)),
+                Scan::Numeric(r) => approx.is_some_and(|v| r.contains(v) && exact(v)),
                 Scan::Not(AnythingBut::Literals(lits)) => !lits.iter().any(|l| match l {
-                    Literal::Number(n) => match (n.value(), value) {
-                        (Some(a), Some(b)) => a == b,
-                        _ => n.text().as_bytes() == text,
+                    Literal::Number(n) => match (n.value(), approx) {
+                        (Some(a), Some(b)) if a == b => exact(b),
+                        _ => number_spelling(n.text()) == number_spelling(text_str),
                     },
-                    Literal::NumberText(t) => t.as_bytes() == text,
+                    Literal::NumberText(t) => number_spelling(t) == number_spelling(text_str),
                     _ => false,
                 }),
                 Scan::Not(_) => true,
