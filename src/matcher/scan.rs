@@ -325,6 +325,7 @@ impl Reader<'_, '_> {
     }
 
     /// The trie node an object key leads to from `node`, and whether the key is one segment.
+    #[inline]
     fn child(
         &mut self,
         node: u32,
@@ -332,26 +333,15 @@ impl Reader<'_, '_> {
         end: usize,
         escaped: bool,
     ) -> Result<Option<(u32, bool)>, EventError> {
-        let mut keybuf = std::mem::take(&mut self.s.keybuf);
-        let key: &[u8] = if escaped {
-            unescape(&self.b[start..end], &mut keybuf)
-                .map_err(|off| EventError::new("invalid escape in key", self.b, start + off))?;
-            &keybuf
-        } else {
-            &self.b[start..end]
-        };
-        let nodes = &self.c.nodes;
-        let mut found = nodes[node as usize].children.get(key).map(|c| (c, true));
-        if found.is_none() && memchr::memchr(b'.', key).is_some() {
-            // A dotted event key walks several levels: "a.b" is {"a": {"b": ..}}.
-            let mut n = Some(node);
-            for segment in key.split(|&b| b == b'.') {
-                n = n.and_then(|n| nodes[n as usize].children.get(segment));
-            }
-            found = n.map(|c| (c, false));
+        if !escaped {
+            return Ok(lookup(self.c, node, &self.b[start..end]));
         }
+        let mut keybuf = std::mem::take(&mut self.s.keybuf);
+        let r = unescape(&self.b[start..end], &mut keybuf)
+            .map(|()| lookup(self.c, node, &keybuf))
+            .map_err(|off| EventError::new("invalid escape in key", self.b, start + off));
         self.s.keybuf = keybuf;
-        Ok(found)
+        r
     }
 
     fn array(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
@@ -575,6 +565,24 @@ impl Reader<'_, '_> {
             }
         }
     }
+}
+
+/// The trie node `key` leads to from `node` (a dotted key walks several levels, as
+/// `{"a.b": ..}` is `{"a": {"b": ..}}`), and whether it is a single segment.
+#[inline]
+fn lookup(c: &Compiled, node: u32, key: &[u8]) -> Option<(u32, bool)> {
+    let nodes = &c.nodes;
+    if let Some(child) = nodes[node as usize].children.get(key) {
+        return Some((child, true));
+    }
+    if !key.contains(&b'.') {
+        return None;
+    }
+    let mut n = node;
+    for segment in key.split(|&b| b == b'.') {
+        n = nodes[n as usize].children.get(segment)?;
+    }
+    Some((n, false))
 }
 
 #[inline]

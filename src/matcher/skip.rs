@@ -156,12 +156,18 @@ pub(crate) fn skip_value(b: &[u8], pos: usize) -> Skip {
 /// closing quote.
 pub(crate) fn skip_string(b: &[u8], mut pos: usize) -> Skip {
     loop {
-        let off = memchr::memchr2(b'"', b'\\', &b[pos..])?;
-        let at = pos + off;
-        if b[at] == b'"' {
-            return Some(at + 1);
+        // Short strings are the common case: a plain loop beats a vector search's set-up.
+        let end = (pos + 32).min(b.len());
+        while pos < end && b[pos] != b'"' && b[pos] != b'\\' {
+            pos += 1;
         }
-        pos = at + 2;
+        if pos == end {
+            pos += memchr::memchr2(b'"', b'\\', b.get(pos..)?)?;
+        }
+        if b[pos] == b'"' {
+            return Some(pos + 1);
+        }
+        pos += 2;
         if pos > b.len() {
             return None;
         }
