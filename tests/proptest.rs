@@ -44,8 +44,7 @@ const STRINGS: &[&str] = &[
     "null",
 ];
 /// Numbers as JSON texts: the same values written differently, plus texts that name no
-/// double exactly. Each inexact value is spelled one way only (see
-/// `exponent_spelling_in_text_comparisons` in tests/operators.rs).
+/// double exactly (compared by text).
 const NUMBERS: &[&str] = &[
     "0",
     "-0",
@@ -256,8 +255,8 @@ fn rules_and_events(
 }
 
 /// The same event spelled differently: escapes for plain characters (also in keys) and
-/// exact numbers with another exponent marker. Only numbers that name a double exactly are
-/// respelled (see `exponent_spelling_in_text_comparisons` in tests/operators.rs).
+/// numbers with another exponent marker (serde_json writes `e+`; both engines compare
+/// number texts in that one spelling).
 fn respell(event: &str) -> String {
     event
         .replace("\"x\"", "\"\\u0078\"")
@@ -267,6 +266,7 @@ fn respell(event: &str) -> String {
         .replace("3e+2", "3E2")
         .replace("5e-1", "5E-1")
         .replace("1e+0", "1e0")
+        .replace("1e+400", "1E400")
 }
 
 /// Every event, and every event respelled.
@@ -618,6 +618,7 @@ fn compiled_matches_reference_numbers_as_strings() {
     runner(700)
         .run(&rules_and_events(1..=1), |(texts, events)| {
             let text = &texts[0];
+            let events = with_respellings(events);
             total.fetch_add(events.len(), Ordering::Relaxed);
             agree_one(text, &events, &o, &matched)
         })

@@ -162,8 +162,9 @@ fn build(pair: pest::iterators::Pair<'_, Rule>) -> Node {
     let kind = match pair.as_rule() {
         Rule::object => NodeKind::Object(
             pair.into_inner()
+                .filter(|p| p.as_rule() == Rule::member)
                 .map(|member| {
-                    let mut inner = member.into_inner();
+                    let mut inner = member.into_inner().filter(|p| p.as_rule() != Rule::colon);
                     let key = inner.next().expect("grammar: member key");
                     let value = inner.next().expect("grammar: member value");
                     let key_span = key.as_span();
@@ -176,7 +177,12 @@ fn build(pair: pest::iterators::Pair<'_, Rule>) -> Node {
                 })
                 .collect(),
         ),
-        Rule::array => NodeKind::Array(pair.into_inner().map(build).collect()),
+        Rule::array => NodeKind::Array(
+            pair.into_inner()
+                .filter(|p| !matches!(p.as_rule(), Rule::array_sep | Rule::array_end))
+                .map(build)
+                .collect(),
+        ),
         Rule::string => NodeKind::String(unescape(
             pair.into_inner().next().map_or("", |c| c.as_str()),
         )),
@@ -236,6 +242,64 @@ pub(crate) fn unescape(raw: &str) -> String {
     out
 }
 
+/// The first mistake in the string starting at byte `open` (its opening quote), in the JSON
+/// reader's words: a control character, a bad escape, or the end of the text.
+fn string_problem(text: &str, open: usize) -> Option<(usize, usize, String)> {
+    let mut chars = text[open + 1..]
+        .char_indices()
+        .map(|(i, c)| (open + 1 + i, c));
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return None,
+            '\\' => match chars.next() {
+                Some((_, '"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't')) => {}
+                Some((_, 'u')) => {
+                    for _ in 0..4 {
+                        match chars.next() {
+                            Some((_, h)) if h.is_ascii_hexdigit() => {}
+                            Some((j, h)) => {
+                                return Some((
+                                    j,
+                                    j + h.len_utf8(),
+                                    format!(
+                                        "Unexpected character ('{h}' (code {})): expected a hex-digit for character escape sequence",
+                                        h as u32
+                                    ),
+                                ))
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                Some((j, e)) => {
+                    return Some((
+                        i,
+                        j + e.len_utf8(),
+                        format!("Unrecognized character escape '{e}' (code {})", e as u32),
+                    ))
+                }
+                None => break,
+            },
+            c if (c as u32) < 0x20 => {
+                return Some((
+                    i,
+                    i + 1,
+                    format!(
+                        "Illegal unquoted character ((CTRL-CHAR, code {})): has to be escaped using backslash to be included in string value",
+                        c as u32
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Some((
+        text.len(),
+        text.len(),
+        "Unexpected end-of-input: the JSON text is incomplete".to_string(),
+    ))
+}
+
 const EXPECTING_VALUE: &str =
     "was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')";
 
@@ -245,10 +309,37 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> PatternError {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let expects_key = matches!(
-        &err.variant,
-        pest::error::ErrorVariant::ParsingError { positives, .. } if positives.contains(&Rule::key)
-    );
+    let positives: &[Rule] = match &err.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => positives,
+        _ => &[],
+    };
+    let expects_key = positives.contains(&Rule::key);
+    // An error at the very start is reported against the whole `pattern`.
+    let expects_value = positives.iter().any(|r| {
+        matches!(
+            r,
+            Rule::pattern
+                | Rule::object
+                | Rule::array
+                | Rule::string
+                | Rule::number
+                | Rule::true_lit
+                | Rule::false_lit
+                | Rule::null_lit
+        )
+    });
+    // pest places a mistake inside a string at the string's opening quote: find it.
+    if text[pos..].starts_with('"') && (expects_value || expects_key) {
+        if let Some((start, end, reason)) = string_problem(text, pos) {
+            return PatternError::new(
+                PatternErrorKind::Syntax,
+                reason,
+                text,
+                Some((start, end)),
+                "",
+            );
+        }
+    }
     let rest = &text[pos..];
     let Some(c) = rest.chars().next() else {
         return PatternError::new(
@@ -273,7 +364,7 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> PatternError {
             ),
             c.len_utf8(),
         )
-    } else if c.is_alphabetic() && token_len > 0 {
+    } else if c.is_alphabetic() && token_len > 0 && (expects_value || positives.is_empty()) {
         (
             format!(
                 "Unrecognized token '{}': {EXPECTING_VALUE}",
@@ -290,15 +381,16 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> PatternError {
             c.len_utf8(),
         )
     } else {
-        let expecting = match &err.variant {
-            pest::error::ErrorVariant::ParsingError { positives, .. }
-                if positives.iter().any(|r| {
-                    matches!(r, Rule::object | Rule::array | Rule::string | Rule::number)
-                }) =>
-            {
-                "was expecting a JSON value".to_string()
-            }
-            _ => "was expecting comma, colon or close marker".to_string(),
+        let expecting = if expects_value {
+            "was expecting a JSON value"
+        } else if positives.contains(&Rule::colon) {
+            "was expecting a colon to separate field name and value"
+        } else if positives.contains(&Rule::array_sep) {
+            "was expecting comma to separate Array entries"
+        } else if positives.contains(&Rule::object_sep) {
+            "was expecting comma to separate Object entries"
+        } else {
+            "was expecting comma, colon or close marker"
         };
         (
             format!(
