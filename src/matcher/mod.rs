@@ -73,8 +73,9 @@ pub enum EventReading {
 
 #[derive(Debug)]
 struct Rule {
-    name: String,
-    patterns: Vec<Pattern>,
+    name: Box<str>,
+    /// The texts of the rule's patterns (the compiled structure holds their tests).
+    patterns: Vec<Box<str>>,
     terms: Vec<TermId>,
 }
 
@@ -100,7 +101,7 @@ pub struct Matcher {
     options: Options,
     reading: EventReading,
     rules: Vec<Option<Rule>>,
-    by_name: FxHashMap<String, u32>,
+    by_name: FxHashMap<Box<str>, u32>,
     compiled: Compiled,
 }
 
@@ -198,23 +199,23 @@ impl Matcher {
     /// ```
     pub fn add_pattern(&mut self, name: impl Into<String>, pattern: Pattern) -> RuleId {
         let name = name.into();
-        let id = match self.by_name.get(&name) {
+        let id = match self.by_name.get(name.as_str()) {
             Some(&id) => id,
             None => {
                 let id = self.rules.len() as u32;
                 self.rules.push(Some(Rule {
-                    name: name.clone(),
+                    name: name.as_str().into(),
                     patterns: Vec::new(),
                     terms: Vec::new(),
                 }));
-                self.by_name.insert(name, id);
+                self.by_name.insert(name.into_boxed_str(), id);
                 id
             }
         };
         let terms = self.compiled.add(id, pattern.terms());
         let rule = self.rules[id as usize].as_mut().expect("live rule");
         rule.terms.extend(terms);
-        rule.patterns.push(pattern);
+        rule.patterns.push(pattern.text().into());
         RuleId(id)
     }
 
@@ -262,7 +263,7 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().flatten().map(|r| r.name.as_str())
+        self.rules.iter().flatten().map(|r| &*r.name)
     }
 
     /// The id of rule `name`.
@@ -291,23 +292,23 @@ impl Matcher {
         self.rules
             .get(id.index())?
             .as_ref()
-            .map(|r| r.name.as_str())
+            .map(|r| &*r.name)
     }
 
-    /// The patterns of rule `name`.
+    /// The pattern texts of rule `name`, in the order they were added.
     ///
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
     /// m.add_rule("r", r#"{"a": [1]}"#)?;
-    /// assert_eq!(m.rule_patterns("r").unwrap()[0].text(), r#"{"a": [1]}"#);
+    /// assert_eq!(m.rule_patterns("r").unwrap().collect::<Vec<_>>(), vec![r#"{"a": [1]}"#]);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
-    pub fn rule_patterns(&self, name: &str) -> Option<&[Pattern]> {
+    pub fn rule_patterns(&self, name: &str) -> Option<impl Iterator<Item = &str>> {
         let id = *self.by_name.get(name)?;
         self.rules[id as usize]
             .as_ref()
-            .map(|r| r.patterns.as_slice())
+            .map(|r| r.patterns.iter().map(|p| &**p))
     }
 
     /// The names of the rules the event matches, in the order the rules were added.
