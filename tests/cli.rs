@@ -1082,3 +1082,39 @@ fn no_panics_on_odd_input() {
         }
     }
 }
+
+#[test]
+fn lazy_reading_trades_validation_for_speed() {
+    // Same verdicts on well-formed events.
+    let full = weir(&["filter", "--pattern-file", "pattern.json", "events.jsonl"]);
+    let lazy = weir(&[
+        "filter",
+        "--lazy",
+        "--pattern-file",
+        "pattern.json",
+        "events.jsonl",
+    ]);
+    assert_eq!(lazy.code, 0, "{}", lazy.stderr);
+    assert_eq!(ids(&lazy), ids(&full));
+    let counts = weir(&[
+        "route",
+        "--lazy",
+        "--rules",
+        "rules.json",
+        "--count",
+        "events.jsonl",
+    ]);
+    let validated = weir(&["route", "--rules", "rules.json", "--count", "events.jsonl"]);
+    assert_eq!(counts.stdout, validated.stdout);
+    // A tail the rule never needs is not read with --lazy, and is an error without it.
+    let truncated = "{\"a\": 1, \"b\": [1,\n";
+    let r = weir_stdin(&["filter", "--pattern", r#"{"a": [1]}"#], truncated);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unexpected end of input"), "{}", r.stderr);
+    let r = weir_stdin(
+        &["filter", "--lazy", "--pattern", r#"{"a": [1]}"#],
+        truncated,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.lines(), [truncated.trim_end()]);
+}

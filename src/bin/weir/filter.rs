@@ -128,6 +128,7 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
                 // Over plain events a FilterCriteria is its patterns ORed; with none, every
                 // event passes.
                 let mut matcher = Matcher::with_options(ctx.options.clone());
+                matcher.set_reading(ctx.reading);
                 for pattern in criteria.patterns() {
                     matcher.add_pattern("criteria", pattern.clone());
                 }
@@ -157,6 +158,7 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
     match args.lambda {
         None => {
             let mut matcher = Matcher::with_options(ctx.options.clone());
+            matcher.set_reading(ctx.reading);
             matcher.add_pattern("pattern", pattern);
             Some(Selector::Pattern(matcher))
         }

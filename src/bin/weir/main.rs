@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use weir::lambda::{Source, DEFAULT_MAX_FILTERS};
-use weir::Options;
+use weir::{EventReading, Options};
 
 use report::{Format, Out, Reporter, Stop};
 
@@ -58,6 +58,10 @@ struct Global {
     /// Compare number literals by their text, the old Lambda rule (300 does not match 300.0).
     #[arg(long, global = true)]
     numbers_as_strings: bool,
+    /// Read only what the rules need from each event (fastest): values no rule names are
+    /// skipped unvalidated, so malformed content there goes unnoticed.
+    #[arg(long, global = true)]
+    lazy: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -192,6 +196,8 @@ fn parse_source(text: &str) -> Result<Source, String> {
 pub struct Ctx {
     /// Pattern options from the flags.
     pub options: Options,
+    /// How matchers read events (`--lazy`).
+    pub reading: EventReading,
     /// Errors to stderr.
     pub report: Reporter,
     /// Results to stdout.
@@ -204,6 +210,11 @@ fn main() -> ExitCode {
         options: Options::new()
             .lambda_strict(cli.global.lambda_strict)
             .numbers_as_strings(cli.global.numbers_as_strings),
+        reading: if cli.global.lazy {
+            EventReading::Lazy
+        } else {
+            EventReading::Validate
+        },
         report: Reporter::new(cli.global.format),
         out: Out::new(),
     };

@@ -85,6 +85,7 @@ fn load(args: &RouteArgs, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
         .ok()?;
     let index = LineIndex::new(&input.bytes);
     let mut matcher = Matcher::with_options(ctx.options.clone());
+    matcher.set_reading(ctx.reading);
     let mut names = Vec::with_capacity(rules.len());
     let mut ok = true;
     for rule in rules {
