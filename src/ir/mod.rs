@@ -8,10 +8,10 @@ mod value;
 
 use std::fmt;
 
-pub(crate) use value::{finite_f64, fold_char, is_exact, number_spelling};
 pub use value::{
     exact_f64, fold_case, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX,
 };
+pub(crate) use value::{finite_f64, fold_char, is_exact, number_spelling};
 
 use crate::error::{PatternError, PatternErrorKind};
 use crate::syntax::{self, Member, Node, NodeKind};

@@ -73,7 +73,9 @@ pub(crate) fn number_spelling(text: &str) -> std::borrow::Cow<'_, str> {
         Some(i) if !text[i + 1..].starts_with(['+', '-']) => {
             format!("{}e+{}", &text[..i], &text[i + 1..]).into()
         }
-        Some(i) if text.as_bytes()[i] == b'E' => format!("{}e{}", &text[..i], &text[i + 1..]).into(),
+        Some(i) if text.as_bytes()[i] == b'E' => {
+            format!("{}e{}", &text[..i], &text[i + 1..]).into()
+        }
         _ => text.into(),
     }
 }

@@ -289,10 +289,7 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn rule_name(&self, id: RuleId) -> Option<&str> {
-        self.rules
-            .get(id.index())?
-            .as_ref()
-            .map(|r| &*r.name)
+        self.rules.get(id.index())?.as_ref().map(|r| &*r.name)
     }
 
     /// The pattern texts of rule `name`, in the order they were added.

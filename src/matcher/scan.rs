@@ -4,9 +4,7 @@
 
 use crate::compile::{Compiled, Field, Scan, Target};
 use crate::error::EventError;
-use crate::ir::{
-    finite_f64, fold_char, is_exact, number_spelling, parse_ip, AnythingBut, Literal,
-};
+use crate::ir::{finite_f64, fold_char, is_exact, number_spelling, parse_ip, AnythingBut, Literal};
 
 /// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
 /// the matcher agree).
