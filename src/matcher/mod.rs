@@ -4,6 +4,7 @@
 mod eval;
 mod scan;
 mod skip;
+mod validate;
 
 use std::cell::RefCell;
 use std::fmt;

@@ -92,19 +92,6 @@ pub(crate) fn scan(
     Ok(())
 }
 
-/// Bytes that end the fast part of a string: quote, backslash, control characters.
-static STRING_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
 struct Reader<'a, 'c> {
     b: &'a [u8],
     pos: usize,
@@ -141,8 +128,15 @@ impl Reader<'_, '_> {
     }
 
     fn value(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
-        if node.is_none() && self.lazy {
-            self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+        if node.is_none() {
+            if self.lazy {
+                self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+            } else {
+                let mut buf = std::mem::take(&mut self.s.buf);
+                let end = super::validate::value(self.b, self.pos, depth, &mut buf);
+                self.s.buf = buf;
+                self.pos = end.map_err(|(at, reason)| EventError::new(reason, self.b, at))?;
+            }
             return Ok(());
         }
         match self.peek()? {
@@ -389,9 +383,7 @@ impl Reader<'_, '_> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            while i < b.len() && !STRING_STOP[b[i] as usize] {
-                i += 1;
-            }
+            i = super::validate::string_stop(b, i);
             match b.get(i) {
                 None => {
                     self.pos = b.len();
@@ -423,48 +415,16 @@ impl Reader<'_, '_> {
     }
 
     fn number(&mut self) -> Result<(), EventError> {
-        let b = self.b;
-        let mut i = self.pos;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while matches!(b.get(i), Some(b'0'..=b'9')) {
-                    i += 1;
-                }
+        match super::validate::number(self.b, self.pos) {
+            Ok(end) => {
+                self.pos = end;
+                Ok(())
             }
-            _ => {
-                self.pos = i;
-                return Err(self.err("invalid number"));
+            Err((at, reason)) => {
+                self.pos = at;
+                Err(self.err(reason))
             }
         }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                self.pos = i;
-                return Err(self.err("invalid number"));
-            }
-            while matches!(b.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
-        }
-        if matches!(b.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            if matches!(b.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                self.pos = i;
-                return Err(self.err("invalid number"));
-            }
-            while matches!(b.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
-        }
-        self.pos = i;
-        Ok(())
     }
 
     fn string_leaf(&mut self, fi: u32, bytes: &[u8]) {
