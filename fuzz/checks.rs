@@ -1,0 +1,445 @@
+// The checks of the fuzz targets, shared word for word by the targets (fuzz/fuzz_targets/*.rs)
+// and by the stable regression test (tests/fuzz_regressions.rs), which both `include!` this file.
+// A saved input is therefore replayed through exactly the code that found it.
+//
+// Every check panics with a message that carries the input in printable form, so a failure
+// report is a reproducer on its own.
+
+use serde_json::Value;
+use weir::{BatchResults, Matcher, Options, Pattern, PatternError};
+
+/// The option sets every pattern text is read with.
+pub fn option_sets() -> [(&'static str, Options); 4] {
+    [
+        ("default", Options::new()),
+        ("lambda_strict", Options::new().lambda_strict(true)),
+        (
+            "numbers_as_strings",
+            Options::new().numbers_as_strings(true),
+        ),
+        (
+            "lambda_strict+numbers_as_strings",
+            Options::new().lambda_strict(true).numbers_as_strings(true),
+        ),
+    ]
+}
+
+/// Small events every valid pattern from `parse_pattern` is matched against, compiled vs
+/// reference. They use the short keys the fuzz dictionary offers.
+pub const PROBE_EVENTS: &[&str] = &[
+    r#"{}"#,
+    r#"{"a": 1}"#,
+    r#"{"a": "x", "b": null}"#,
+    r#"{"a": [null, true, "10.0.0.1", 3e2]}"#,
+    r#"{"a": {"b": ["x.png", {"c": -0.5}]}, "a.b": "Ab"}"#,
+];
+
+/// The printable form of fuzz bytes: the text when it is UTF-8, Rust-escaped either way.
+pub fn printable(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(s) => format!("{s:?}"),
+        Err(_) => format!("bytes {:?}", String::from_utf8_lossy(data)),
+    }
+}
+
+/// Checks a pattern error: its span lies inside the text, on character boundaries, and every
+/// way of showing it works.
+pub fn check_pattern_error(text: &str, err: &PatternError, context: &str) {
+    assert!(
+        !err.reason().is_empty(),
+        "{context}: empty reason for {text:?}"
+    );
+    if let Some(span) = err.span() {
+        let (s, e) = (span.start.offset, span.end.offset);
+        assert!(
+            s <= e && e <= text.len(),
+            "{context}: span {s}..{e} outside the text (len {}) for {text:?}: {err:?}",
+            text.len()
+        );
+        assert!(
+            text.is_char_boundary(s) && text.is_char_boundary(e),
+            "{context}: span {s}..{e} splits a character in {text:?}"
+        );
+        assert!(
+            span.start.line >= 1 && span.start.column >= 1,
+            "{context}: {span:?}"
+        );
+    }
+    let shown = err.to_string();
+    assert!(
+        shown.contains(err.reason()),
+        "{context}: Display lacks the reason: {shown}"
+    );
+    let _ = err.aws_message();
+    let _ = err.path();
+}
+
+/// Target `parse_pattern`: arbitrary bytes as a pattern text, read with every option set.
+/// Never panics; a valid pattern shows, compiles, and matches the probe events exactly as the
+/// reference interpreter says; an invalid one has a sound error, and `add_rule` agrees.
+pub fn check_pattern_bytes(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for (name, options) in option_sets() {
+        let parsed = Pattern::parse_with(text, &options);
+        let mut matcher = Matcher::with_options(options.clone());
+        let added = matcher.add_rule("p", text);
+        match (&parsed, &added) {
+            (Ok(_), Ok(_)) => {}
+            (Err(a), Err(b)) => assert_eq!(a.reason(), b.reason(), "{name}: {text:?}"),
+            _ => panic!(
+                "{name}: parse_with and add_rule disagree on {text:?}: {parsed:?} vs {added:?}"
+            ),
+        }
+        match parsed {
+            Ok(pattern) => {
+                let _ = pattern.to_string();
+                for event in PROBE_EVENTS {
+                    let value: Value = serde_json::from_str(event).expect("probe events are JSON");
+                    let want = weir::reference::matches(&pattern, &value);
+                    let got = matcher
+                        .is_match(event.as_bytes())
+                        .expect("probe events are valid");
+                    assert_eq!(
+                        got, want,
+                        "{name}: compiled (left) vs reference (right) for pattern {text:?} on event {event}\n{pattern}"
+                    );
+                }
+            }
+            Err(err) => check_pattern_error(text, &err, name),
+        }
+    }
+}
+
+/// The rules of target `match_event`: every operator, over field names the conformance events
+/// use (so seeds from them reach the rules).
+pub const EVENT_RULES: &[(&str, &str)] = &[
+    ("lit_string", r#"{"source": ["test-source", "aws.ec2"]}"#),
+    ("lit_null_bool", r#"{"detail": {"state": [null, true]}}"#),
+    (
+        "lit_number",
+        r#"{"detail": {"c-count": [5, 300, -1.5e2, 0]}}"#,
+    ),
+    (
+        "lit_number_inexact",
+        r#"{"number": [0.10000000000000001, 9007199254740993]}"#,
+    ),
+    (
+        "lit_string_not_number",
+        r#"{"detail": {"amount": ["3", ""]}}"#,
+    ),
+    (
+        "lit_ip",
+        r#"{"detail": {"sourceIPAddress": ["10.0.0.1", "2001:db8::1"]}}"#,
+    ),
+    ("exactly", r#"{"account": [{"exactly": "123456789012"}]}"#),
+    ("prefix", r#"{"region": [{"prefix": "us-"}]}"#),
+    (
+        "prefix_empty",
+        r#"{"detail": {"FileName": [{"prefix": ""}]}}"#,
+    ),
+    (
+        "prefix_ignore_case",
+        r#"{"detail-type": [{"prefix": {"equals-ignore-case": "TEST"}}]}"#,
+    ),
+    (
+        "suffix",
+        r#"{"detail": {"FileName": [{"suffix": ".png"}]}}"#,
+    ),
+    (
+        "suffix_ignore_case",
+        r#"{"FileName": [{"suffix": {"equals-ignore-case": ".PNG"}}]}"#,
+    ),
+    (
+        "equals_ignore_case",
+        r#"{"detail": {"state": [{"equals-ignore-case": "RUNNING"}]}}"#,
+    ),
+    (
+        "equals_ignore_case_unicode",
+        r#"{"detail": {"user": [{"equals-ignore-case": "Élan"}]}}"#,
+    ),
+    (
+        "wildcard",
+        r#"{"detail": {"FilePath": [{"wildcard": "dir/*.png"}]}}"#,
+    ),
+    (
+        "wildcard_multi",
+        r#"{"detail": {"FileName": [{"wildcard": "*a*b*"}]}}"#,
+    ),
+    (
+        "wildcard_escapes",
+        r#"{"id": [{"wildcard": "x\\*y*\\\\"}]}"#,
+    ),
+    (
+        "anything_but_string",
+        r#"{"detail": {"state": [{"anything-but": "stopped"}]}}"#,
+    ),
+    (
+        "anything_but_number",
+        r#"{"detail": {"x-limit": [{"anything-but": 0}]}}"#,
+    ),
+    (
+        "anything_but_string_3",
+        r#"{"detail": {"amount": [{"anything-but": "3"}]}}"#,
+    ),
+    (
+        "anything_but_strings",
+        r#"{"region": [{"anything-but": ["us-east-1", "eu-west-1"]}]}"#,
+    ),
+    (
+        "anything_but_numbers",
+        r#"{"detail": {"d-count": [{"anything-but": [1, 2.0, 3e0]}]}}"#,
+    ),
+    (
+        "anything_but_prefix",
+        r#"{"source": [{"anything-but": {"prefix": "aws."}}]}"#,
+    ),
+    (
+        "anything_but_suffix",
+        r#"{"detail": {"FileName": [{"anything-but": {"suffix": [".txt", ".log"]}}]}}"#,
+    ),
+    (
+        "anything_but_ignore_case",
+        r#"{"detail": {"state": [{"anything-but": {"equals-ignore-case": ["Pending", "STOPPED"]}}]}}"#,
+    ),
+    (
+        "anything_but_wildcard",
+        r#"{"detail": {"FilePath": [{"anything-but": {"wildcard": ["*/lib/*", "tmp*"]}}]}}"#,
+    ),
+    (
+        "numeric_single",
+        r#"{"detail": {"c-count": [{"numeric": [">", 0]}]}}"#,
+    ),
+    (
+        "numeric_range",
+        r#"{"detail": {"x-limit": [{"numeric": [">=", -1e3, "<", 3.018e2]}]}}"#,
+    ),
+    ("numeric_equal", r#"{"number": [{"numeric": ["=", 5]}]}"#),
+    (
+        "numeric_upper",
+        r#"{"detail": {"d-count": [{"numeric": ["<=", -0.5]}]}}"#,
+    ),
+    (
+        "cidr_v4",
+        r#"{"detail": {"sourceIPAddress": [{"cidr": "10.0.0.0/24"}]}}"#,
+    ),
+    (
+        "cidr_v6",
+        r#"{"detail": {"ip": [{"cidr": "2001:DB8::/32"}]}}"#,
+    ),
+    (
+        "exists_true",
+        r#"{"detail": {"state": [{"exists": true}]}}"#,
+    ),
+    (
+        "exists_false",
+        r#"{"detail": {"eventVersion": [{"exists": false}]}}"#,
+    ),
+    (
+        "exists_false_or_value",
+        r#"{"version": ["0", {"exists": false}]}"#,
+    ),
+    (
+        "or_top",
+        r#"{"$or": [{"source": ["test-source"]}, {"detail": {"c-count": [{"numeric": ["<", 10]}]}}]}"#,
+    ),
+    (
+        "or_nested",
+        r#"{"detail": {"$or": [{"state": ["running"]}, {"env": [{"prefix": "prod"}]}], "user": [{"exists": true}]}}"#,
+    ),
+    (
+        "array_consistency",
+        r#"{"detail": {"admins": {"name": ["Anna"], "role": ["owner"]}}}"#,
+    ),
+    ("dotted_key", r#"{"detail.level1.level2": ["x", 1]}"#),
+    (
+        "dotted_nested",
+        r#"{"detail": {"level1": {"level2": {"level3.level4": [true]}}}}"#,
+    ),
+    (
+        "merged_duplicate_keys",
+        r#"{"detail": {"state": ["on"]}, "detail": {"env": ["prod"]}}"#,
+    ),
+    (
+        "mixed_leaf",
+        r#"{"detail": {"value": ["a", 1, null, false, {"prefix": "b"}, {"numeric": ["<", 0]}, {"cidr": "192.168.0.0/16"}]}}"#,
+    ),
+    ("everything", r#"{}"#),
+];
+
+/// The loaded matcher of target `match_event` plus each rule's parsed pattern.
+pub struct EventRig {
+    /// Every rule of [`EVENT_RULES`].
+    pub matcher: Matcher,
+    /// Rule name and pattern, in the order added.
+    pub rules: Vec<(&'static str, Pattern)>,
+}
+
+/// Builds the `match_event` rig. Panics if a rule of [`EVENT_RULES`] does not parse.
+pub fn event_rig() -> EventRig {
+    let mut matcher = Matcher::new();
+    let mut rules = Vec::new();
+    for &(name, text) in EVENT_RULES {
+        let pattern = Pattern::parse(text).unwrap_or_else(|e| panic!("rule {name}: {e}"));
+        matcher.add_rule(name, text).expect("parses as above");
+        rules.push((name, pattern));
+    }
+    EventRig { matcher, rules }
+}
+
+/// The names of the rules a matcher says an event matches, or the error text.
+fn compiled_names(matcher: &Matcher, event: &[u8]) -> Result<Vec<String>, String> {
+    match matcher.matching_rule_ids(event) {
+        Ok(ids) => Ok(ids
+            .into_iter()
+            .map(|id| {
+                matcher
+                    .rule_name(id)
+                    .expect("matched rules exist")
+                    .to_string()
+            })
+            .collect()),
+        Err(e) => {
+            assert!(
+                e.offset() <= event.len(),
+                "error offset past the end: {e:?}"
+            );
+            let _ = e.to_string();
+            Err(e.reason().to_string())
+        }
+    }
+}
+
+/// Compares one loaded matcher with the reference interpreter on one event: agreement on
+/// validity with serde_json, the same rules matched, and `match_batch` over `[event, event]`
+/// giving the same answer twice. Returns the matched rule names, or the event's error.
+pub fn check_rules_on_event(
+    matcher: &Matcher,
+    rules: &[(&str, Pattern)],
+    event: &[u8],
+    what: &str,
+) -> Result<Vec<String>, String> {
+    let compiled = compiled_names(matcher, event);
+    let parsed: Result<Value, _> = serde_json::from_slice(event);
+    match (&compiled, &parsed) {
+        (Ok(got), Ok(value)) => {
+            let want: Vec<&str> = rules
+                .iter()
+                .filter(|(_, p)| weir::reference::matches(p, value))
+                .map(|(n, _)| *n)
+                .collect();
+            if *got != want {
+                let mut diff = String::new();
+                for (name, pattern) in rules {
+                    let g = got.iter().any(|n| n == name);
+                    let w = want.contains(name);
+                    if g != w {
+                        diff.push_str(&format!(
+                            "\n  rule {name}: compiled {g}, reference {w}; pattern {:?}",
+                            pattern.text()
+                        ));
+                    }
+                }
+                panic!(
+                    "compiled vs reference differ on event {}{diff}\n({what})",
+                    printable(event)
+                );
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (Ok(got), Err(e)) => panic!(
+            "matcher accepted an event serde_json rejects ({e}): {} -> {got:?} ({what})",
+            printable(event)
+        ),
+        (Err(e), Ok(_)) => panic!(
+            "matcher rejected an event serde_json accepts ({e}): {} ({what})",
+            printable(event)
+        ),
+    }
+    assert_eq!(
+        matcher.is_match(event).ok(),
+        compiled.as_ref().ok().map(|n| !n.is_empty()),
+        "is_match vs matching_rule_ids on {} ({what})",
+        printable(event)
+    );
+    let mut results = BatchResults::new();
+    matcher.match_batch([event, event], &mut results);
+    assert_eq!(results.len(), 2);
+    for i in 0..2 {
+        let batch: Result<Vec<String>, String> = match results.get(i) {
+            Ok(ids) => Ok(ids
+                .iter()
+                .map(|&id| {
+                    matcher
+                        .rule_name(id)
+                        .expect("matched rules exist")
+                        .to_string()
+                })
+                .collect()),
+            Err(e) => Err(e.reason().to_string()),
+        };
+        assert_eq!(
+            batch,
+            compiled,
+            "match_batch item {i} vs matching_rule_ids on {} ({what})",
+            printable(event)
+        );
+    }
+    compiled
+}
+
+/// Target `match_event`: arbitrary bytes as an event against the [`EVENT_RULES`] matcher.
+pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
+    let _ = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event rules");
+}
+
+/// Target `structured_match`, after rendering: one pattern text and one event text. When the
+/// pattern is valid (with `numbers_as_strings` as given), the compiled matcher and the reference
+/// must agree on the event; when it is not, `add_rule` must refuse it too. Returns whether the
+/// pattern matched, `None` when the pattern or the event is invalid.
+pub fn check_pattern_on_event(
+    pattern: &str,
+    event: &str,
+    numbers_as_strings: bool,
+) -> Option<bool> {
+    let options = Options::new().numbers_as_strings(numbers_as_strings);
+    let mut matcher = Matcher::with_options(options.clone());
+    let added = matcher.add_rule("p", pattern);
+    match Pattern::parse_with(pattern, &options) {
+        Ok(p) => {
+            assert!(
+                added.is_ok(),
+                "add_rule refused a pattern parse_with accepts: {pattern:?}"
+            );
+            let _ = p.to_string();
+            let what = format!(
+                "pattern {pattern:?}, numbers_as_strings {numbers_as_strings}; replay with \
+                 {{\"pattern\": {}, \"event\": {}, \"numbers_as_strings\": {numbers_as_strings}}}",
+                Value::String(pattern.to_string()),
+                Value::String(event.to_string())
+            );
+            check_rules_on_event(&matcher, &[("p", p)], event.as_bytes(), &what)
+                .ok()
+                .map(|names| !names.is_empty())
+        }
+        Err(e) => {
+            assert!(
+                added.is_err(),
+                "add_rule accepted a pattern parse_with refuses: {pattern:?}"
+            );
+            check_pattern_error(pattern, &e, "structured");
+            None
+        }
+    }
+}
+
+/// Replays a saved `structured_match` input: `{"pattern": "...", "event": "...",
+/// "numbers_as_strings": bool}` (texts kept as strings so they replay byte for byte).
+pub fn check_structured_json(saved: &[u8]) -> Option<bool> {
+    let v: Value = serde_json::from_slice(saved).expect("a saved structured_match input is JSON");
+    let pattern = v["pattern"].as_str().expect("\"pattern\" is a string");
+    let event = v["event"].as_str().expect("\"event\" is a string");
+    let nas = v["numbers_as_strings"].as_bool().unwrap_or(false);
+    check_pattern_on_event(pattern, event, nas)
+}
