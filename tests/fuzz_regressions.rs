@@ -17,10 +17,9 @@ mod checks {
 
 /// Findings still open: (target, file name). The inputs are replayed by the `#[ignore]`d test
 /// of each finding, not by the `*_replay_clean` tests; the fuzz targets step over them.
-const OPEN: &[(&str, &str)] = &[
-    ("match_event", "plus-sign-in-unicode-escape"),
-    ("match_event", "plus-sign-in-unicode-escape-on-rule-path"),
-];
+/// (None at present: the last one, a sign after `\u` read as an escape, is fixed and its
+/// inputs are replayed with the others.)
+const OPEN: &[(&str, &str)] = &[];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -111,29 +110,4 @@ fn checks_fail_on_a_disagreement() {
     let right = [("r", weir::Pattern::parse(r#"{"a": [1]}"#).unwrap())];
     let names = checks::check_rules_on_event(&matcher, &right, br#"{"a": 1}"#, "self-test");
     assert_eq!(names, Ok(vec!["r".to_string()]));
-}
-
-#[test]
-fn open_findings_have_saved_inputs() {
-    for (target, name) in OPEN {
-        let path = root()
-            .join("tests/data/fuzz-regressions")
-            .join(target)
-            .join(name);
-        assert!(path.is_file(), "missing {}", path.display());
-    }
-}
-
-#[test]
-#[ignore = "open finding in src/matcher/scan.rs: `\\u+e00` is read as an escape (hex4 uses from_str_radix, which takes a sign)"]
-fn open_plus_sign_in_unicode_escape() {
-    for name in [
-        "plus-sign-in-unicode-escape",
-        "plus-sign-in-unicode-escape-on-rule-path",
-    ] {
-        let path = root()
-            .join("tests/data/fuzz-regressions/match_event")
-            .join(name);
-        replay("match_event", &std::fs::read(path).expect("saved input"));
-    }
 }

@@ -607,8 +607,10 @@ pub(crate) fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
     Ok(())
 }
 
+/// Four hex digits (exactly: no sign, no spaces).
 fn hex4(raw: &[u8], at: usize) -> Option<u32> {
-    let digits = raw.get(at..at + 4)?;
-    let s = std::str::from_utf8(digits).ok()?;
-    u32::from_str_radix(s, 16).ok()
+    raw.get(at..at + 4)?.iter().try_fold(0u32, |acc, &c| {
+        let d = (c as char).to_digit(16)?;
+        Some(acc << 4 | d)
+    })
 }
