@@ -32,6 +32,10 @@ fn prepare() {
     let mut text = lines.join(&b'\n');
     text.push(b'\n');
     let path = slice_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    }
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     let mut oracle = common::Oracle::for_lines(&lines, false);
     for suite in common::suites() {
