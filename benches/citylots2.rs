@@ -179,6 +179,14 @@ impl Filter {
             Some(f) => id.contains(f.as_str()),
         }
     }
+
+    /// Whether some benchmark of `group` may be selected (conservative).
+    fn group(&self, group: &str) -> bool {
+        match &self.0 {
+            None => true,
+            Some(f) => self.selects(group) || f.contains(group) || f.contains('/'),
+        }
+    }
 }
 
 /// The commit measured (best effort, for the output).
@@ -358,8 +366,9 @@ fn threads(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, s
         .filter(|s| s.name == "EXACT" || s.name == "COMBO")
         .collect();
     for suite in &picked {
-        if !run.filter.selects(&format!("{GROUP}/")) {
-            break;
+        let ids = ["match_batch", "par_1", "par_2"].map(|f| format!("{GROUP}/{f}/{}", suite.name));
+        if !ids.iter().any(|id| run.filter.selects(id)) {
+            continue;
         }
         let expected = oracle.expected(suite);
         let m = common::suite_matcher(suite);
@@ -472,7 +481,7 @@ fn mapblklot_counts(data: &Data) -> (Vec<String>, HashMap<String, u64>) {
 /// One pass over the data with 1 .. 100k exact rules, counts checked against a naive count.
 fn scaling_exact(c: &mut Criterion, run: &mut Run, data: &Data) {
     const GROUP: &str = "scaling_exact";
-    if !run.filter.selects(&format!("{GROUP}/")) {
+    if !run.filter.group(GROUP) {
         return;
     }
     let lines = &data.lines;
@@ -549,7 +558,7 @@ fn scaling_mixed(
     suites: &[Suite],
 ) {
     const GROUP: &str = "scaling_mixed";
-    if !run.filter.selects(&format!("{GROUP}/")) {
+    if !run.filter.group(GROUP) {
         return;
     }
     let lines = &data.lines;
@@ -613,7 +622,7 @@ fn scaling_table(run: &mut Run, group: &str, title: &str, sizes: &[usize], event
 /// Time to add N rules to an empty matcher (rules/s).
 fn compile(c: &mut Criterion, run: &mut Run, data: &Data, suites: &[Suite]) {
     const GROUP: &str = "compile";
-    if !run.filter.selects(&format!("{GROUP}/")) {
+    if !run.filter.group(GROUP) {
         return;
     }
     let (order, _) = mapblklot_counts(data);
@@ -670,7 +679,7 @@ fn compile(c: &mut Criterion, run: &mut Run, data: &Data, suites: &[Suite]) {
 
 /// Bytes a matcher keeps per rule, counted by the global allocator (not timed by criterion).
 fn memory(run: &mut Run, data: &Data, suites: &[Suite]) {
-    if !run.filter.selects("memory/") {
+    if !run.filter.group("memory") {
         return;
     }
     let (order, _) = mapblklot_counts(data);
