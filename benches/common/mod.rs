@@ -115,7 +115,11 @@ fn generate(path: &Path) {
     let dir = path.parent().expect("cache path has a parent");
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data/gen_citylots2.py");
-    let tmp = path.with_extension("partial");
+    // Same file name in a side directory: gzip records the name, and the bytes should not vary.
+    let side = dir.join("partial");
+    std::fs::create_dir_all(&side)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", side.display()));
+    let tmp = side.join(path.file_name().expect("cache path has a file name"));
     eprintln!(
         "citylots2: generating {} (about 30 s, once)",
         path.display()
