@@ -63,8 +63,13 @@ pub(crate) struct Field {
     /// `exists: true`: any value.
     pub any: Vec<Target>,
     pub folded: FxHashMap<String, Vec<Target>>,
-    /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr).
-    pub scans: Vec<(Scan, Target)>,
+    /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr), each
+    /// distinct test once with every target it feeds.
+    pub scans: Vec<(Scan, Vec<Target>)>,
+    /// Where each distinct scanned test is in `scans`, by its printed form.
+    scan_index: FxHashMap<String, usize>,
+    /// Whether any test looks at case-folded strings.
+    pub needs_fold: bool,
 }
 
 /// A value test that is not a lookup.
@@ -292,13 +297,13 @@ impl Field {
             Matcher::EqualsIgnoreCase(s) => push_to(&mut self.folded, s.clone(), t),
             Matcher::Exists(true) => self.any.push(t),
             Matcher::Exists(false) => {}
-            Matcher::Prefix(p) => self.scans.push((Scan::Prefix(p.as_bytes().into()), t)),
-            Matcher::Suffix(p) => self.scans.push((Scan::Suffix(p.as_bytes().into()), t)),
-            Matcher::PrefixIgnoreCase(p) => self.scans.push((Scan::PrefixFolded(p.clone()), t)),
-            Matcher::SuffixIgnoreCase(p) => self.scans.push((Scan::SuffixFolded(p.clone()), t)),
-            Matcher::Wildcard(w) => self.scans.push((Scan::Wildcard(w.clone()), t)),
-            Matcher::Numeric(r) => self.scans.push((Scan::Numeric(*r), t)),
-            Matcher::Cidr(c) => self.scans.push((Scan::Cidr(c.clone()), t)),
+            Matcher::Prefix(p) => self.add_scan(Scan::Prefix(p.as_bytes().into()), t),
+            Matcher::Suffix(p) => self.add_scan(Scan::Suffix(p.as_bytes().into()), t),
+            Matcher::PrefixIgnoreCase(p) => self.add_scan(Scan::PrefixFolded(p.clone()), t),
+            Matcher::SuffixIgnoreCase(p) => self.add_scan(Scan::SuffixFolded(p.clone()), t),
+            Matcher::Wildcard(w) => self.add_scan(Scan::Wildcard(w.clone()), t),
+            Matcher::Numeric(r) => self.add_scan(Scan::Numeric(*r), t),
+            Matcher::Cidr(c) => self.add_scan(Scan::Cidr(c.clone()), t),
             Matcher::AnythingBut(ab) => {
                 let ab = match ab {
                     AnythingBut::EqualsIgnoreCase(v) => {
@@ -306,7 +311,19 @@ impl Field {
                     }
                     other => other.clone(),
                 };
-                self.scans.push((Scan::Not(ab), t))
+                self.add_scan(Scan::Not(ab), t)
+            }
+        }
+    }
+
+    fn add_scan(&mut self, scan: Scan, t: Target) {
+        self.needs_fold |= scan.needs_fold();
+        let key = format!("{scan:?}");
+        match self.scan_index.get(&key) {
+            Some(&i) => self.scans[i].1.push(t),
+            None => {
+                self.scan_index.insert(key, self.scans.len());
+                self.scans.push((scan, vec![t]));
             }
         }
     }
@@ -321,12 +338,21 @@ impl Field {
         self.falses.retain(&keep);
         self.nulls.retain(&keep);
         self.any.retain(&keep);
-        self.scans.retain(|(_, t)| keep(t));
+        self.scans.retain_mut(|(_, targets)| {
+            targets.retain(&keep);
+            !targets.is_empty()
+        });
+        self.scan_index = self
+            .scans
+            .iter()
+            .enumerate()
+            .map(|(i, (scan, _))| (format!("{scan:?}"), i))
+            .collect();
     }
 
     /// Whether any test on this field looks at folded strings.
     pub fn needs_fold(&self) -> bool {
-        !self.folded.is_empty() || self.scans.iter().any(|(s, _)| s.needs_fold())
+        !self.folded.is_empty() || self.needs_fold
     }
 
     fn test_count(&self) -> usize {
@@ -338,7 +364,7 @@ impl Field {
             + self.falses.len()
             + self.nulls.len()
             + self.any.len()
-            + self.scans.len()
+            + self.scans.iter().map(|(_, t)| t.len()).sum::<usize>()
     }
 }
 
@@ -365,8 +391,12 @@ impl fmt::Display for Compiled {
                 field.folded.len(),
                 field.scans.len()
             )?;
-            for (scan, t) in &field.scans {
-                writeln!(f, "  scan {scan:?} -> term {} slot {}", t.term, t.slot)?;
+            for (scan, targets) in &field.scans {
+                let to: Vec<String> = targets
+                    .iter()
+                    .map(|t| format!("term {} slot {}", t.term, t.slot))
+                    .collect();
+                writeln!(f, "  scan {scan:?} -> {}", to.join(", "))?;
             }
         }
         Ok(())

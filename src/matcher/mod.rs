@@ -65,10 +65,12 @@ pub enum EventReading {
     /// an error. A key repeated in one object keeps its last value.
     #[default]
     Validate,
-    /// Read only what the rules need: skip unneeded values without validating them and stop
-    /// once every key the rules name at the top level has been seen. Malformed or repeated
-    /// content the rules never reach goes unnoticed; the verdict on well-formed events with
-    /// distinct keys is the same as with [`EventReading::Validate`].
+    /// Read only what the rules need: skip unneeded values without validating them, and stop
+    /// reading an object (at the top level: the event) once every key the rules name in it has
+    /// been seen by its own name. Malformed or repeated content the rules never reach goes
+    /// unnoticed, and so does a later key that reaches a needed field through dots (`"a.b"`
+    /// after `"a"` was read); on other well-formed events the verdict is the same as with
+    /// [`EventReading::Validate`].
     Lazy,
 }
 

@@ -81,7 +81,7 @@ pub(crate) fn scan(
         done: false,
     };
     r.ws();
-    r.value(Some(0), 0)?;
+    r.value(Some(0), 0, true)?;
     if r.done {
         return Ok(());
     }
@@ -127,7 +127,10 @@ impl Reader<'_, '_> {
         self.b.get(self.pos).copied().ok_or_else(|| self.eof())
     }
 
-    fn value(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
+    /// Reads one value. `last`: in lazy reading, once this value is read every key the rules
+    /// need has been seen (no array encloses it and no needed key follows it), so reading can
+    /// stop as soon as its own needed keys are seen.
+    fn value(&mut self, node: Option<u32>, depth: usize, last: bool) -> Result<(), EventError> {
         if node.is_none() {
             if self.lazy {
                 self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
@@ -140,7 +143,7 @@ impl Reader<'_, '_> {
             return Ok(());
         }
         match self.peek()? {
-            b'{' => self.object(node, depth + 1),
+            b'{' => self.object(node, depth + 1, last),
             b'[' => self.array(node, depth + 1),
             b'"' => {
                 let (start, end, escaped) = self.string()?;
@@ -203,10 +206,10 @@ impl Reader<'_, '_> {
                 };
                 push(&mut self.s.hits, list, leaf);
                 push(&mut self.s.hits, &field.any, leaf);
-                for (scan, t) in &field.scans {
+                for (scan, targets) in &field.scans {
                     // anything-but of any kind matches booleans and null; nothing else does.
                     if matches!(scan, Scan::Not(_)) {
-                        self.s.hits.push(hit(*t, leaf));
+                        push(&mut self.s.hits, targets, leaf);
                     }
                 }
             }
@@ -227,7 +230,7 @@ impl Reader<'_, '_> {
         idx
     }
 
-    fn object(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
+    fn object(&mut self, node: Option<u32>, depth: usize, last: bool) -> Result<(), EventError> {
         if depth > MAX_EVENT_DEPTH {
             return Err(self.err("nesting deeper than 127 levels"));
         }
@@ -255,19 +258,22 @@ impl Reader<'_, '_> {
                 None => None,
             };
             if let Some((child, direct)) = child {
+                let wanted = node.map_or(0, |n| self.c.nodes[n as usize].children.len());
+                let seen = self.seen_key(seen_base, start, end);
+                let final_key =
+                    last && self.lazy && direct && seen.is_none() && direct_seen + 1 == wanted;
                 let first = self.s.leaves.len() as u32;
-                self.value(Some(child), depth)?;
+                self.value(Some(child), depth, final_key)?;
                 if self.done {
                     return Ok(());
                 }
-                let last = self.s.leaves.len() as u32;
-                let new_key = self.note_key(seen_base, start, end, first, last);
-                if new_key && direct && self.lazy {
+                let end_leaf = self.s.leaves.len() as u32;
+                self.note_key(seen, start, end, first, end_leaf);
+                if seen.is_none() && direct && self.lazy {
                     direct_seen += 1;
-                    let wanted = node.map_or(0, |n| self.c.nodes[n as usize].children.len());
                     if direct_seen == wanted {
                         self.s.seen_keys.truncate(seen_base);
-                        if depth == 1 {
+                        if last {
                             self.done = true;
                             return Ok(());
                         }
@@ -277,7 +283,7 @@ impl Reader<'_, '_> {
                     }
                 }
             } else {
-                self.value(None, depth)?;
+                self.value(None, depth, false)?;
             }
             self.ws();
             match self.peek()? {
@@ -296,24 +302,30 @@ impl Reader<'_, '_> {
         Ok(())
     }
 
-    /// A repeated key: the last value wins, as in the JSON readers AWS uses. Returns whether
-    /// the key is new in this object.
-    fn note_key(&mut self, base: usize, start: usize, end: usize, first: u32, last: u32) -> bool {
+    /// Where the needed key `start..end` was seen before in the object whose keys start at
+    /// `base` of `seen_keys`.
+    fn seen_key(&self, base: usize, start: usize, end: usize) -> Option<usize> {
         let key = &self.b[start..end];
-        for i in base..self.s.seen_keys.len() {
-            let (ks, kl, f, l) = self.s.seen_keys[i];
-            if &self.b[ks as usize..(ks + kl) as usize] == key {
+        (base..self.s.seen_keys.len()).find(|&i| {
+            let (ks, kl, _, _) = self.s.seen_keys[i];
+            &self.b[ks as usize..(ks + kl) as usize] == key
+        })
+    }
+
+    /// Records a needed key and the leaves its value produced. A repeated key: the last value
+    /// wins, as in the JSON readers AWS uses, so the earlier value's leaves are dropped.
+    fn note_key(&mut self, seen: Option<usize>, start: usize, end: usize, first: u32, last: u32) {
+        let entry = (start as u32, (end - start) as u32, first, last);
+        match seen {
+            Some(i) => {
+                let (_, _, f, l) = self.s.seen_keys[i];
                 for leaf in &mut self.s.leaves[f as usize..l as usize] {
                     leaf.alive = false;
                 }
-                self.s.seen_keys[i] = (start as u32, (end - start) as u32, first, last);
-                return false;
+                self.s.seen_keys[i] = entry;
             }
+            None => self.s.seen_keys.push(entry),
         }
-        self.s
-            .seen_keys
-            .push((start as u32, (end - start) as u32, first, last));
-        true
     }
 
     /// The trie node an object key leads to from `node`, and whether the key is one segment.
@@ -352,13 +364,13 @@ impl Reader<'_, '_> {
         loop {
             if node.is_some() {
                 self.s.stack.push((id, index));
-                self.value(node, depth)?;
+                self.value(node, depth, false)?;
                 self.s.stack.pop();
                 if self.done {
                     return Ok(());
                 }
             } else {
-                self.value(None, depth)?;
+                self.value(None, depth, false)?;
             }
             index += 1;
             self.ws();
@@ -452,7 +464,7 @@ impl Reader<'_, '_> {
         } else {
             ""
         };
-        for (scan, t) in &field.scans {
+        for (scan, targets) in &field.scans {
             let pass = match scan {
                 Scan::Prefix(p) => bytes.starts_with(p),
                 Scan::Suffix(p) => bytes.ends_with(p),
@@ -476,7 +488,7 @@ impl Reader<'_, '_> {
                 },
             };
             if pass {
-                hits.push(hit(*t, leaf));
+                push(hits, targets, leaf);
             }
         }
     }
@@ -504,7 +516,7 @@ impl Reader<'_, '_> {
             }
         }
         push(hits, &field.any, leaf);
-        for (scan, t) in &field.scans {
+        for (scan, targets) in &field.scans {
             let pass = match scan {
                 Scan::Numeric(r) => approx.is_some_and(|v| r.contains(v) && exact(v)),
                 Scan::Not(AnythingBut::Literals(lits)) => !lits.iter().any(|l| match l {
@@ -519,7 +531,7 @@ impl Reader<'_, '_> {
                 _ => false,
             };
             if pass {
-                hits.push(hit(*t, leaf));
+                push(hits, targets, leaf);
             }
         }
     }
