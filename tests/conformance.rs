@@ -22,7 +22,8 @@ fn text_of(case: &Value, raw: &str, parsed: &str) -> String {
 }
 
 fn cases() -> Vec<Case> {
-    let doc: Value = serde_json::from_str(include_str!("data/conformance/eventbridge-aws.json")).unwrap();
+    let doc: Value =
+        serde_json::from_str(include_str!("data/conformance/eventbridge-aws.json")).unwrap();
     doc["cases"]
         .as_array()
         .unwrap()
@@ -32,7 +33,10 @@ fn cases() -> Vec<Case> {
             expected: c["expected"].as_str().unwrap().to_string(),
             pattern: text_of(c, "pattern_raw", "pattern"),
             event: text_of(c, "event_raw", "event"),
-            aws_error: c.get("aws_error_message").and_then(Value::as_str).map(str::to_string),
+            aws_error: c
+                .get("aws_error_message")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
         .collect()
 }
@@ -45,13 +49,21 @@ fn is_envelope_case(c: &Case) -> bool {
 #[test]
 fn error_cases_fail_with_aws_reason() {
     let mut checked = 0;
-    for c in cases().iter().filter(|c| c.expected == "error" && !is_envelope_case(c)) {
+    for c in cases()
+        .iter()
+        .filter(|c| c.expected == "error" && !is_envelope_case(c))
+    {
         let err = match Pattern::parse(&c.pattern) {
             Err(e) => e,
             Ok(p) => panic!("{}: pattern accepted: {p}", c.name),
         };
         let aws = c.aws_error.as_deref().unwrap();
-        let want = aws.strip_prefix(AWS_PREFIX).unwrap().lines().next().unwrap();
+        let want = aws
+            .strip_prefix(AWS_PREFIX)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap();
         assert_eq!(err.reason(), want, "{}", c.name);
         assert!(err.span().is_some(), "{}: error without a position", c.name);
         // Adding it to a matcher fails the same way and names the rule.
@@ -71,7 +83,11 @@ fn envelope_cases_have_valid_patterns_and_bad_envelopes() {
     assert_eq!(envelope.len(), 3);
     for c in envelope {
         Pattern::parse(&c.pattern).unwrap();
-        assert!(weir::check_envelope(c.event.as_bytes()).is_err(), "{}", c.name);
+        assert!(
+            weir::check_envelope(c.event.as_bytes()).is_err(),
+            "{}",
+            c.name
+        );
     }
 }
 
@@ -86,28 +102,56 @@ fn match_cases_agree_in_every_engine() {
         let pattern = Pattern::parse(&c.pattern).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         weir::check_envelope(c.event.as_bytes()).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         // Reference interpreter.
-        assert_eq!(pattern.matches_json(&c.event).unwrap(), want, "reference: {}", c.name);
+        assert_eq!(
+            pattern.matches_json(&c.event).unwrap(),
+            want,
+            "reference: {}",
+            c.name
+        );
         // Compiled, one rule.
         let mut m = Matcher::new();
         m.add_rule(c.name.clone(), &c.pattern).unwrap();
-        assert_eq!(m.is_match(c.event.as_bytes()).unwrap(), want, "compiled: {}", c.name);
+        assert_eq!(
+            m.is_match(c.event.as_bytes()).unwrap(),
+            want,
+            "compiled: {}",
+            c.name
+        );
         // Batch of three copies.
         let mut results = BatchResults::new();
         let e = c.event.as_bytes();
         m.match_batch([e, e, e], &mut results);
-        assert!(results.iter().all(|r| r.unwrap().is_empty() != want), "batch: {}", c.name);
+        assert!(
+            results.iter().all(|r| r.unwrap().is_empty() != want),
+            "batch: {}",
+            c.name
+        );
         multi.add_rule(c.name.clone(), &c.pattern).unwrap();
     }
     // All rules in one matcher: each event must match its own rule iff expected, and every
     // rule it matches must agree with the reference interpreter.
-    let patterns: Vec<Pattern> = verdicts.iter().map(|c| Pattern::parse(&c.pattern).unwrap()).collect();
+    let patterns: Vec<Pattern> = verdicts
+        .iter()
+        .map(|c| Pattern::parse(&c.pattern).unwrap())
+        .collect();
     let mut jsonl = Vec::new();
     for c in &verdicts {
         let got = multi.matching_rules(c.event.as_bytes()).unwrap();
-        assert_eq!(got.contains(&c.name.as_str()), c.expected == "match", "multi: {}", c.name);
+        assert_eq!(
+            got.contains(&c.name.as_str()),
+            c.expected == "match",
+            "multi: {}",
+            c.name
+        );
         for (other, p) in verdicts.iter().zip(&patterns) {
             let want = p.matches_json(&c.event).unwrap();
-            assert_eq!(got.contains(&other.name.as_str()), want, "multi: rule {} on event of {}", other.name, c.name);
+            assert_eq!(
+                got.contains(&other.name.as_str()),
+                want,
+                "multi: rule {} on event of {}",
+                other.name,
+                c.name
+            );
         }
         let compact: Value = serde_json::from_str(&c.event).unwrap();
         jsonl.extend(serde_json::to_vec(&compact).unwrap());
@@ -117,7 +161,16 @@ fn match_cases_agree_in_every_engine() {
     multi.match_jsonl(&jsonl, &mut results);
     assert_eq!(results.len(), verdicts.len());
     for (c, r) in verdicts.iter().zip(results.iter()) {
-        let names: Vec<&str> = r.unwrap().iter().filter_map(|&id| multi.rule_name(id)).collect();
-        assert_eq!(names, multi.matching_rules(c.event.as_bytes()).unwrap(), "jsonl: {}", c.name);
+        let names: Vec<&str> = r
+            .unwrap()
+            .iter()
+            .filter_map(|&id| multi.rule_name(id))
+            .collect();
+        assert_eq!(
+            names,
+            multi.matching_rules(c.event.as_bytes()).unwrap(),
+            "jsonl: {}",
+            c.name
+        );
     }
 }
