@@ -148,12 +148,15 @@ impl Reader<'_, '_> {
             b'"' => {
                 let (start, end, escaped) = self.string()?;
                 if let Some(f) = self.field_of(node) {
-                    if let Err(e) = std::str::from_utf8(&self.b[start..end]) {
-                        return Err(EventError::new(
-                            "invalid UTF-8",
-                            self.b,
-                            start + e.valid_up_to(),
-                        ));
+                    let raw = &self.b[start..end];
+                    if self.lazy && !raw.is_ascii() {
+                        if let Err(e) = std::str::from_utf8(raw) {
+                            return Err(EventError::new(
+                                "invalid UTF-8",
+                                self.b,
+                                start + e.valid_up_to(),
+                            ));
+                        }
                     }
                     if escaped {
                         let mut buf = std::mem::take(&mut self.s.buf);
@@ -447,16 +450,17 @@ impl Reader<'_, '_> {
             push(hits, list, leaf);
         }
         push(hits, &field.any, leaf);
-        // Valid UTF-8: the whole event was checked, and unescaping writes UTF-8.
-        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        // Valid UTF-8 (checked when read; unescaping writes UTF-8): the text is made only for
+        // the tests that need characters.
+        let text = || std::str::from_utf8(bytes).unwrap_or_default();
         if !field.ips.is_empty() {
-            if let Some(list) = parse_ip(text).and_then(|ip| field.ips.get(&ip)) {
+            if let Some(list) = parse_ip(text()).and_then(|ip| field.ips.get(&ip)) {
                 push(hits, list, leaf);
             }
         }
         let folded = if field.needs_fold() {
             self.s.fold.clear();
-            self.s.fold.extend(text.chars().map(fold_char));
+            self.s.fold.extend(text().chars().map(fold_char));
             if let Some(list) = field.folded.get(self.s.fold.as_str()) {
                 push(hits, list, leaf);
             }
@@ -470,21 +474,21 @@ impl Reader<'_, '_> {
                 Scan::Suffix(p) => bytes.ends_with(p),
                 Scan::PrefixFolded(p) => folded.starts_with(p.as_str()),
                 Scan::SuffixFolded(p) => folded.ends_with(p.as_str()),
-                Scan::Wildcard(w) => w.matches(text),
+                Scan::Wildcard(w) => w.matches(text()),
                 Scan::Numeric(_) => false,
-                Scan::Cidr(c) => c.contains(text),
+                Scan::Cidr(c) => c.contains(text()),
                 Scan::Not(ab) => match ab {
                     AnythingBut::Literals(lits) => !lits.iter().any(|l| match l {
                         Literal::String(s) => {
                             s.as_bytes() == bytes
-                                || matches!((parse_ip(s), parse_ip(text)), (Some(a), Some(b)) if a == b)
+                                || parse_ip(s).is_some_and(|a| parse_ip(text()) == Some(a))
                         }
                         _ => false,
                     }),
                     AnythingBut::Prefix(ps) => !ps.iter().any(|p| bytes.starts_with(p.as_bytes())),
                     AnythingBut::Suffix(ps) => !ps.iter().any(|p| bytes.ends_with(p.as_bytes())),
                     AnythingBut::EqualsIgnoreCase(ps) => !ps.iter().any(|p| p == folded),
-                    AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text)),
+                    AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text())),
                 },
             };
             if pass {
@@ -545,11 +549,10 @@ fn lookup(c: &Compiled, node: u32, key: &[u8]) -> Option<(u32, bool)> {
     if let Some(child) = nodes[node as usize].children.get(key) {
         return Some((child, true));
     }
-    if !key.contains(&b'.') {
-        return None;
-    }
-    let mut n = node;
-    for segment in key.split(|&b| b == b'.') {
+    // A dotted key can only lead somewhere if its first segment does.
+    let dot = key.iter().position(|&b| b == b'.')?;
+    let mut n = nodes[node as usize].children.get(&key[..dot])?;
+    for segment in key[dot + 1..].split(|&b| b == b'.') {
         n = nodes[n as usize].children.get(segment)?;
     }
     Some((n, false))
