@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use common::{Data, Oracle, Suite};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-use weir::BatchResults;
+use weir::{BatchResults, EventReading};
 
 /// Counts every allocation of this bench binary, for the memory-per-rule report.
 #[global_allocator]
@@ -256,12 +256,21 @@ fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, sui
     let mut quamina_status: Vec<(String, String)> = Vec::new();
     for suite in suites {
         let expected = oracle.expected(suite);
-        let id = format!("weir/{}", suite.name);
-        if run.filter.selects(&format!("{GROUP}/{id}")) {
-            let m = common::suite_matcher(suite);
+        // weir twice: validating every event (the default) and reading lazily (only what
+        // the rules need, as quamina does).
+        for (label, reading) in [
+            ("weir", EventReading::Validate),
+            ("weir-lazy", EventReading::Lazy),
+        ] {
+            let id = format!("{label}/{}", suite.name);
+            if !run.filter.selects(&format!("{GROUP}/{id}")) {
+                continue;
+            }
+            let mut m = common::suite_matcher(suite);
+            m.set_reading(reading);
             let mut checked = false;
             let mut results = BatchResults::new();
-            g.bench_function(BenchmarkId::new("weir", &suite.name), |b| {
+            g.bench_function(BenchmarkId::new(label, &suite.name), |b| {
                 if !checked {
                     common::check_weir(suite, &m, lines, &expected);
                     checked = true;
@@ -308,30 +317,41 @@ fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, sui
     let mut rows = Vec::new();
     for suite in suites {
         let w = run.median(GROUP, &format!("weir/{}", suite.name));
+        let l = run.median(GROUP, &format!("weir-lazy/{}", suite.name));
         let q = run.median(GROUP, &format!("quamina/{}", suite.name));
-        if w.is_none() && q.is_none() {
+        if w.is_none() && l.is_none() && q.is_none() {
             continue;
         }
         let rate =
             |d: Option<Duration>| d.map_or("-".into(), |d| fmt_rate(per_sec(lines.len(), d)));
-        let ratio = match (w, q) {
+        let unsupported = quamina_status
+            .iter()
+            .any(|(n, s)| *n == suite.name && s.starts_with("unsupported"));
+        let ratio = |w: Option<Duration>| match (w, q) {
             (Some(w), Some(q)) => format!("{:.2}", q.as_secs_f64() / w.as_secs_f64()),
-            _ => quamina_status
-                .iter()
-                .find(|(n, _)| *n == suite.name)
-                .map_or("-".into(), |(_, s)| {
-                    if s.starts_with("unsupported") {
-                        "unsupported".into()
-                    } else {
-                        "-".into()
-                    }
-                }),
+            _ if unsupported => "unsupported".into(),
+            _ => "-".into(),
         };
-        rows.push(vec![suite.name.clone(), rate(w), rate(q), ratio]);
+        rows.push(vec![
+            suite.name.clone(),
+            rate(w),
+            rate(l),
+            rate(q),
+            ratio(w),
+            ratio(l),
+        ]);
     }
     run.table(
-        "Banks: events/s (median of this run) and weir/quamina speed ratio (>1: weir faster)",
-        &["bank", "weir events/s", "quamina events/s", "weir/quamina"],
+        "Banks: events/s (median of this run) and speed ratios to quamina (>1: weir faster); \
+         weir validates every event, weir-lazy reads only what the rules need",
+        &[
+            "bank",
+            "weir events/s",
+            "weir-lazy events/s",
+            "quamina events/s",
+            "weir/quamina",
+            "weir-lazy/quamina",
+        ],
         &rows,
     );
     let unsupported: Vec<Vec<String>> = quamina_status

@@ -1,5 +1,6 @@
 //! Instruction counts (gungraun on valgrind's callgrind) of one `Matcher::match_batch` pass over
-//! a fixed 2,000-line slice of CityLots2 for every bank and combo. Instruction counts barely
+//! a fixed 2,000-line slice of CityLots2 for every bank and combo, validating (`bank`) and
+//! reading lazily (`bank_lazy`). Instruction counts barely
 //! move with machine noise, so `scripts/check-instructions` compares them with the committed
 //! baseline `benches/baseline/instructions.json`.
 //!
@@ -13,7 +14,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use gungraun::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
-use weir::{BatchResults, Matcher};
+use weir::{BatchResults, EventReading, Matcher};
 
 /// Lines in the slice: every k-th line of the data set, spread over all of it.
 const SLICE_LINES: usize = 2_000;
@@ -39,8 +40,11 @@ fn prepare() {
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     let mut oracle = common::Oracle::for_lines(&lines, false);
     for suite in common::suites() {
-        let m = common::suite_matcher(&suite);
-        common::check_weir(&suite, &m, &lines, &oracle.expected(&suite));
+        let mut m = common::suite_matcher(&suite);
+        let expected = oracle.expected(&suite);
+        common::check_weir(&suite, &m, &lines, &expected);
+        m.set_reading(EventReading::Lazy);
+        common::check_weir(&suite, &m, &lines, &expected);
     }
     eprintln!(
         "instructions: {} lines of {}: every rule's count equals weir::reference's",
@@ -49,8 +53,17 @@ fn prepare() {
     );
 }
 
-/// The matcher of `name`, the slice, and reusable results (set-up: not counted).
+/// The validating matcher of `name`, the slice, and reusable results (set-up: not counted).
 fn setup(name: &str) -> (Matcher, Vec<&'static [u8]>, BatchResults) {
+    setup_reading(name, EventReading::Validate)
+}
+
+/// The same with lazy reading.
+fn setup_lazy(name: &str) -> (Matcher, Vec<&'static [u8]>, BatchResults) {
+    setup_reading(name, EventReading::Lazy)
+}
+
+fn setup_reading(name: &str, reading: EventReading) -> (Matcher, Vec<&'static [u8]>, BatchResults) {
     let path = slice_path();
     let text =
         std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -63,7 +76,8 @@ fn setup(name: &str) -> (Matcher, Vec<&'static [u8]>, BatchResults) {
         .into_iter()
         .find(|s| s.name == name)
         .unwrap_or_else(|| panic!("no bank {name}"));
-    let m = common::suite_matcher(&suite);
+    let mut m = common::suite_matcher(&suite);
+    m.set_reading(reading);
     let mut results = BatchResults::new();
     // Warm the thread-local scratch and the results' buffers, as in a long-running matcher.
     m.match_batch(lines.iter().copied(), &mut results);
@@ -97,7 +111,34 @@ fn bank(
     (m, lines, results)
 }
 
-library_benchmark_group!(name = banks, benchmarks = bank);
+// One pass with lazy reading.
+#[library_benchmark]
+#[bench::exact_lazy(setup = setup_lazy, args = ("EXACT"))]
+#[bench::wildcard_lazy(setup = setup_lazy, args = ("WILDCARD"))]
+#[bench::prefix_lazy(setup = setup_lazy, args = ("PREFIX"))]
+#[bench::prefix_equals_ignore_case_lazy(setup = setup_lazy, args = ("PREFIX_EQUALS_IGNORE_CASE"))]
+#[bench::suffix_lazy(setup = setup_lazy, args = ("SUFFIX"))]
+#[bench::suffix_equals_ignore_case_lazy(setup = setup_lazy, args = ("SUFFIX_EQUALS_IGNORE_CASE"))]
+#[bench::equals_ignore_case_lazy(setup = setup_lazy, args = ("EQUALS_IGNORE_CASE"))]
+#[bench::complex_arrays_lazy(setup = setup_lazy, args = ("COMPLEX_ARRAYS"))]
+#[bench::numeric_lazy(setup = setup_lazy, args = ("NUMERIC"))]
+#[bench::anything_but_lazy(setup = setup_lazy, args = ("ANYTHING_BUT"))]
+#[bench::anything_but_ignore_case_lazy(setup = setup_lazy, args = ("ANYTHING_BUT_IGNORE_CASE"))]
+#[bench::anything_but_prefix_lazy(setup = setup_lazy, args = ("ANYTHING_BUT_PREFIX"))]
+#[bench::anything_but_suffix_lazy(setup = setup_lazy, args = ("ANYTHING_BUT_SUFFIX"))]
+#[bench::anything_but_wildcard_lazy(setup = setup_lazy, args = ("ANYTHING_BUT_WILDCARD"))]
+#[bench::partial_combo_lazy(setup = setup_lazy, args = ("PARTIAL_COMBO"))]
+#[bench::combo_lazy(setup = setup_lazy, args = ("COMBO"))]
+fn bank_lazy(
+    input: (Matcher, Vec<&'static [u8]>, BatchResults),
+) -> (Matcher, Vec<&'static [u8]>, BatchResults) {
+    let (m, lines, mut results) = input;
+    m.match_batch(black_box(lines.iter().copied()), &mut results);
+    black_box(results.len());
+    (m, lines, results)
+}
+
+library_benchmark_group!(name = banks, benchmarks = [bank, bank_lazy]);
 
 main!(
     config = LibraryBenchmarkConfig::default().pass_through_envs([
