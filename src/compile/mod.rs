@@ -41,7 +41,8 @@ pub(crate) enum SlotKind {
 
 #[derive(Clone, Debug)]
 pub(crate) struct TermInfo {
-    pub rule: u32,
+    /// The rules this term belongs to (several when rules share an identical term).
+    pub rules: Vec<u32>,
     pub alive: bool,
     /// Per slot: its kind and field.
     pub slots: Vec<(SlotKind, u32)>,
@@ -161,6 +162,9 @@ pub(crate) struct Compiled {
     pub unconditional: Vec<TermId>,
     /// One more than the largest rule id registered.
     pub rule_slots: usize,
+    /// Live terms holding a scanned test, by their printed form: a rule repeating such a term
+    /// shares it (one check feeds every rule), as scanned tests are the costly ones.
+    shared: FxHashMap<String, TermId>,
 }
 
 impl Default for Compiled {
@@ -171,6 +175,7 @@ impl Default for Compiled {
             terms: Vec::new(),
             unconditional: Vec::new(),
             rule_slots: 0,
+            shared: FxHashMap::default(),
         }
     }
 }
@@ -209,6 +214,15 @@ impl Compiled {
         let mut ids = Vec::with_capacity(terms.len());
         self.rule_slots = self.rule_slots.max(rule as usize + 1);
         for term in terms {
+            let key = share_key(term);
+            if let Some(&id) = key.as_ref().and_then(|k| self.shared.get(k)) {
+                let rules = &mut self.terms[id as usize].rules;
+                if !rules.contains(&rule) {
+                    rules.push(rule);
+                }
+                ids.push(id);
+                continue;
+            }
             let id = self.terms.len() as TermId;
             let mut slots = Vec::with_capacity(term.leaves.len());
             for (slot, leaf) in term.leaves.iter().enumerate() {
@@ -233,31 +247,63 @@ impl Compiled {
                 self.unconditional.push(id);
             }
             self.terms.push(TermInfo {
-                rule,
+                rules: vec![rule],
                 alive: true,
                 slots,
             });
+            if let Some(key) = key {
+                self.shared.insert(key, id);
+            }
             ids.push(id);
         }
         ids
     }
 
-    /// Unregisters terms.
-    pub fn remove(&mut self, ids: &[TermId]) {
+    /// Unregisters the terms `ids` of `rule`; a term shared with other rules stays for them.
+    pub fn remove(&mut self, rule: u32, ids: &[TermId]) {
         let mut fields: Vec<u32> = Vec::new();
+        let mut dead: Vec<TermId> = Vec::new();
         for &id in ids {
             let info = &mut self.terms[id as usize];
-            info.alive = false;
-            fields.extend(info.slots.iter().map(|s| s.1));
+            info.rules.retain(|&r| r != rule);
+            if info.rules.is_empty() && info.alive {
+                info.alive = false;
+                fields.extend(info.slots.iter().map(|s| s.1));
+                dead.push(id);
+            }
+        }
+        if dead.is_empty() {
+            return;
         }
         fields.sort_unstable();
         fields.dedup();
-        let dead = |t: &Target| ids.contains(&t.term);
+        dead.sort_unstable();
+        let is_dead = |t: &Target| dead.binary_search(&t.term).is_ok();
         for f in fields {
-            self.fields[f as usize].retain(|t| !dead(t));
+            self.fields[f as usize].retain(|t| !is_dead(t));
         }
-        self.unconditional.retain(|t| !ids.contains(t));
+        self.unconditional
+            .retain(|t| dead.binary_search(t).is_err());
+        self.shared.retain(|_, t| dead.binary_search(t).is_err());
     }
+}
+
+/// The key under which a term is shared between rules: its printed leaves, for terms with a
+/// scanned test (others are lookups, cheap to repeat; not keeping their keys saves memory).
+fn share_key(term: &Term) -> Option<String> {
+    let scanned = term.leaves.iter().flat_map(|l| &l.matchers).any(|m| {
+        !matches!(
+            m,
+            Matcher::Exact(_) | Matcher::EqualsIgnoreCase(_) | Matcher::Exists(_)
+        )
+    });
+    scanned.then(|| {
+        term.leaves
+            .iter()
+            .map(|l| format!("{}\u{0}{:?}", l.path, l.matchers))
+            .collect::<Vec<_>>()
+            .join("\u{1}")
+    })
 }
 
 fn spelled(text: &str) -> Box<[u8]> {

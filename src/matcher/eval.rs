@@ -42,7 +42,9 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
         s.term_stamp[term as usize] = stamp;
         let info = &c.terms[term as usize];
         if info.alive && term_matches(info, &s.hits[i..j], s, stamp) {
-            mark(s, info.rule, stamp, out);
+            for &rule in &info.rules {
+                mark(s, rule, stamp, out);
+            }
         }
         i = j;
     }
@@ -52,7 +54,9 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
         }
         let info = &c.terms[term as usize];
         if info.alive && term_matches(info, &[], s, stamp) {
-            mark(s, info.rule, stamp, out);
+            for &rule in &info.rules {
+                mark(s, rule, stamp, out);
+            }
         }
     }
     out.sort_unstable();

@@ -237,7 +237,7 @@ impl Matcher {
             return false;
         };
         if let Some(rule) = self.rules[id as usize].take() {
-            self.compiled.remove(&rule.terms);
+            self.compiled.remove(id, &rule.terms);
         }
         true
     }
