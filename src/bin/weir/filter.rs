@@ -13,7 +13,7 @@ use crate::{Ctx, FilterArgs, FAILED, MATCHED, NO_MATCH};
 /// What decides whether an event is selected.
 enum Selector {
     /// Patterns (ORed), compiled; events are matched in batches.
-    Pattern(Matcher),
+    Pattern(Box<Matcher>),
     /// A FilterCriteria over Lambda records of one source.
     Lambda(Box<FilterCriteria>, Source),
 }
@@ -135,7 +135,7 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
                 if criteria.is_empty() {
                     matcher.add_pattern("criteria", Pattern::parse("{}").ok()?);
                 }
-                Selector::Pattern(matcher)
+                Selector::Pattern(Box::new(matcher))
             }
         });
     }
@@ -160,7 +160,7 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
             let mut matcher = Matcher::with_options(ctx.options.clone());
             matcher.set_reading(ctx.reading);
             matcher.add_pattern("pattern", pattern);
-            Some(Selector::Pattern(matcher))
+            Some(Selector::Pattern(Box::new(matcher)))
         }
         // One pattern is a FilterCriteria of one filter.
         Some(source) => Some(Selector::Lambda(
