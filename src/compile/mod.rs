@@ -102,6 +102,9 @@ impl Scan {
 pub(crate) struct Node {
     pub children: Children,
     pub field: Option<u32>,
+    /// Whether some child has children: only then can a dotted event key (`"a.b"`) lead
+    /// anywhere from here.
+    pub deep: bool,
 }
 
 /// Up to this many children are searched in a list; more go into a hash map.
@@ -125,7 +128,10 @@ impl Children {
     #[inline]
     pub fn get(&self, key: &[u8]) -> Option<u32> {
         match self {
-            Children::Few(list) => list.iter().find(|(k, _)| **k == *key).map(|&(_, c)| c),
+            Children::Few(list) => list
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k.first() == key.first() && **k == *key)
+                .map(|&(_, c)| c),
             Children::Many(map) => map.get(key).copied(),
         }
     }
@@ -183,7 +189,12 @@ impl Default for Compiled {
 impl Compiled {
     fn field_for(&mut self, path: &str) -> u32 {
         let mut node = 0usize;
-        for segment in path.split('.') {
+        let segments = path.split('.').count();
+        for (depth, segment) in path.split('.').enumerate() {
+            // Every node of the path but the last two has a grandchild on it.
+            if depth + 1 < segments {
+                self.nodes[node].deep = true;
+            }
             let child = match self.nodes[node].children.get(segment.as_bytes()) {
                 Some(c) => c,
                 None => {

@@ -549,7 +549,11 @@ fn lookup(c: &Compiled, node: u32, key: &[u8]) -> Option<(u32, bool)> {
     if let Some(child) = nodes[node as usize].children.get(key) {
         return Some((child, true));
     }
-    // A dotted key can only lead somewhere if its first segment does.
+    // A dotted key can only lead somewhere below a child that has children, and only if its
+    // first segment does.
+    if !nodes[node as usize].deep {
+        return None;
+    }
     let dot = key.iter().position(|&b| b == b'.')?;
     let mut n = nodes[node as usize].children.get(&key[..dot])?;
     for segment in key[dot + 1..].split(|&b| b == b'.') {
