@@ -299,7 +299,11 @@ impl std::error::Error for PatternError {}
 /// assert!(err.to_string().contains("byte 6"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventError {
+pub struct EventError(Box<EventInner>);
+
+/// The fields of an [`EventError`], boxed so `Result<_, EventError>` stays one word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct EventInner {
     reason: String,
     offset: usize,
     line: usize,
@@ -319,12 +323,12 @@ impl EventError {
             .chars()
             .count()
             + 1;
-        EventError {
+        EventError(Box::new(EventInner {
             reason: reason.into(),
             offset,
             line,
             column,
-        }
+        }))
     }
 
     /// Why the event could not be read.
@@ -335,7 +339,7 @@ impl EventError {
     /// assert!(err.reason().contains("end of input"));
     /// ```
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.0.reason
     }
 
     /// Byte offset in the event where reading failed.
@@ -346,7 +350,7 @@ impl EventError {
     /// assert_eq!(err.offset(), 3);
     /// ```
     pub fn offset(&self) -> usize {
-        self.offset
+        self.0.offset
     }
 
     /// 1-based line where reading failed.
@@ -357,7 +361,7 @@ impl EventError {
     /// assert_eq!(err.line(), 2);
     /// ```
     pub fn line(&self) -> usize {
-        self.line
+        self.0.line
     }
 
     /// 1-based column (in characters) where reading failed.
@@ -368,7 +372,7 @@ impl EventError {
     /// assert_eq!(err.column(), 2);
     /// ```
     pub fn column(&self) -> usize {
-        self.column
+        self.0.column
     }
 }
 
@@ -377,7 +381,7 @@ impl fmt::Display for EventError {
         write!(
             f,
             "invalid event: {} at line {}, column {} (byte {})",
-            self.reason, self.line, self.column, self.offset
+            self.0.reason, self.0.line, self.0.column, self.0.offset
         )
     }
 }
