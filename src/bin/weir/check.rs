@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use weir::lambda::FilterCriteria;
-use weir::{Matcher, Pattern};
+use weir::Pattern;
 
 use crate::input::{read_arg, read_path};
 use crate::report::{criteria_origin, Stop};
@@ -69,7 +69,7 @@ pub fn debug(args: &DebugArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         Stage::Ast => weir::syntax::parse(text).map(|ast| format!("{ast:#?}")),
         Stage::Ir => Pattern::parse_with(text, &ctx.options).map(|p| p.to_string()),
         Stage::Matcher => Pattern::parse_with(text, &ctx.options).map(|p| {
-            let mut matcher = Matcher::with_options(ctx.options.clone());
+            let mut matcher = ctx.matcher();
             matcher.add_pattern("pattern", p);
             matcher.describe()
         }),

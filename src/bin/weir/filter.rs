@@ -1,6 +1,6 @@
 //! `weir filter`: grep for events.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use weir::lambda::{FilterCriteria, RecordVerdict, Source};
@@ -34,16 +34,9 @@ pub fn run(args: &FilterArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     };
     let mut selected = 0usize;
     let mut results = BatchResults::new();
-    for path in event_paths(&args.events) {
-        let input = match read_path(path) {
-            Ok(input) => input,
-            Err(message) => {
-                ctx.report.message("io", &message);
-                continue;
-            }
-        };
+    each_input(&args.events, ctx, |ctx, input| {
         let (layout, events) = split(&input.bytes);
-        let verdicts = judge(&selector, &input, layout, &events, &mut results);
+        let verdicts = judge(&selector, input, layout, &events, &mut results);
         let index = LineIndex::new(&input.bytes);
         for (event, verdict) in events.iter().zip(verdicts) {
             let matched = match verdict {
@@ -68,7 +61,8 @@ pub fn run(args: &FilterArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     if args.count && !args.quiet {
         ctx.out.line(selected.to_string().as_bytes())?;
     }
@@ -81,13 +75,22 @@ pub fn run(args: &FilterArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     })
 }
 
-/// The event files to read: stdin when none is given.
-pub fn event_paths(paths: &[PathBuf]) -> Vec<&Path> {
-    if paths.is_empty() {
-        vec![Path::new("-")]
-    } else {
-        paths.iter().map(PathBuf::as_path).collect()
+/// Reads each event file in turn (stdin when none is given), reports the ones that cannot be
+/// read, and hands the others to `each`.
+pub fn each_input(
+    paths: &[PathBuf],
+    ctx: &mut Ctx,
+    mut each: impl FnMut(&mut Ctx, &Input) -> Result<(), Stop>,
+) -> Result<(), Stop> {
+    let stdin = [PathBuf::from("-")];
+    let paths = if paths.is_empty() { &stdin[..] } else { paths };
+    for path in paths {
+        match read_path(path) {
+            Ok(input) => each(ctx, &input)?,
+            Err(message) => ctx.report.message("io", &message),
+        }
     }
+    Ok(())
 }
 
 /// Why an event could not be read: an empty array element says so rather than giving the
@@ -127,8 +130,7 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
             None => {
                 // Over plain events a FilterCriteria is its patterns ORed; with none, every
                 // event passes.
-                let mut matcher = Matcher::with_options(ctx.options.clone());
-                matcher.set_reading(ctx.reading);
+                let mut matcher = ctx.matcher();
                 for pattern in criteria.patterns() {
                     matcher.add_pattern("criteria", pattern.clone());
                 }
@@ -157,8 +159,7 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
         .ok()?;
     match args.lambda {
         None => {
-            let mut matcher = Matcher::with_options(ctx.options.clone());
-            matcher.set_reading(ctx.reading);
+            let mut matcher = ctx.matcher();
             matcher.add_pattern("pattern", pattern);
             Some(Selector::Pattern(Box::new(matcher)))
         }

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use weir::lambda::{Source, DEFAULT_MAX_FILTERS};
-use weir::{EventReading, Options};
+use weir::{EventReading, Matcher, Options};
 
 use report::{Format, Out, Reporter, Stop};
 
@@ -202,6 +202,15 @@ pub struct Ctx {
     pub report: Reporter,
     /// Results to stdout.
     pub out: Out,
+}
+
+impl Ctx {
+    /// An empty matcher with the flags' pattern options and event reading.
+    pub fn matcher(&self) -> Matcher {
+        let mut matcher = Matcher::with_options(self.options.clone());
+        matcher.set_reading(self.reading);
+        matcher
+    }
 }
 
 fn main() -> ExitCode {

@@ -2,7 +2,7 @@
 
 use weir::{BatchResults, Matcher};
 
-use crate::filter::{event_paths, event_reason, match_events};
+use crate::filter::{each_input, event_reason, match_events};
 use crate::input::{read_path, split, LineIndex};
 use crate::report::Stop;
 use crate::{rules, Ctx, RouteArgs, FAILED, MATCHED, NO_MATCH};
@@ -15,16 +15,9 @@ pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     let mut any = false;
     let mut results = BatchResults::new();
     let mut line = Vec::new();
-    for path in event_paths(&args.events) {
-        let input = match read_path(path) {
-            Ok(input) => input,
-            Err(message) => {
-                ctx.report.message("io", &message);
-                continue;
-            }
-        };
+    each_input(&args.events, ctx, |ctx, input| {
         let (layout, events) = split(&input.bytes);
-        match_events(&matcher, &input, layout, &events, &mut results);
+        match_events(&matcher, input, layout, &events, &mut results);
         let mut index = None;
         for (event, result) in events.iter().zip(results.iter()) {
             let ids = match result {
@@ -50,7 +43,8 @@ pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 ctx.out.line(&line)?;
             }
         }
-    }
+        Ok(())
+    })?;
     if args.count {
         // Written by hand to keep the rules file's order.
         let mut ordered = String::from("{");
@@ -84,8 +78,7 @@ fn load(args: &RouteArgs, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
         .map_err(|m| ctx.report.message("rules", &m))
         .ok()?;
     let index = LineIndex::new(&input.bytes);
-    let mut matcher = Matcher::with_options(ctx.options.clone());
-    matcher.set_reading(ctx.reading);
+    let mut matcher = ctx.matcher();
     let mut names = Vec::with_capacity(rules.len());
     let mut ok = true;
     for rule in rules {

@@ -1,6 +1,6 @@
 //! `weir test`: one event against one pattern, as `aws events test-event-pattern`.
 
-use weir::{Matcher, Pattern};
+use weir::Pattern;
 
 use crate::input::{read_arg, LineIndex};
 use crate::report::Stop;
@@ -28,7 +28,7 @@ pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             return Ok(FAILED);
         }
     };
-    let mut matcher = Matcher::with_options(ctx.options.clone());
+    let mut matcher = ctx.matcher();
     matcher.add_pattern("pattern", parsed);
 
     let event = match read_arg("--event", &args.event) {
