@@ -285,6 +285,9 @@ impl Reader<'_, '_> {
                         return Ok(());
                     }
                 }
+            } else if self.lazy {
+                // Inline here: this is the loop over the keys no rule names.
+                self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
             } else {
                 self.value(None, depth, false)?;
             }
@@ -332,7 +335,7 @@ impl Reader<'_, '_> {
     }
 
     /// The trie node an object key leads to from `node`, and whether the key is one segment.
-    #[inline]
+    #[inline(always)]
     fn child(
         &mut self,
         node: u32,
@@ -392,6 +395,7 @@ impl Reader<'_, '_> {
     }
 
     /// Reads a string; returns the byte range of its contents and whether it has escapes.
+    #[inline(always)]
     fn string(&mut self) -> Result<(usize, usize, bool), EventError> {
         let b = self.b;
         let start = self.pos + 1;
@@ -543,7 +547,7 @@ impl Reader<'_, '_> {
 
 /// The trie node `key` leads to from `node` (a dotted key walks several levels, as
 /// `{"a.b": ..}` is `{"a": {"b": ..}}`), and whether it is a single segment.
-#[inline]
+#[inline(always)]
 fn lookup(c: &Compiled, node: u32, key: &[u8]) -> Option<(u32, bool)> {
     let nodes = &c.nodes;
     if let Some(child) = nodes[node as usize].children.get(key) {

@@ -137,6 +137,7 @@ pub(crate) fn skip_in_container(b: &[u8], mut pos: usize, mut depth: u64) -> Ski
 }
 
 /// Skips one value starting at `pos` (no leading whitespace).
+#[inline(always)]
 pub(crate) fn skip_value(b: &[u8], pos: usize) -> Skip {
     match *b.get(pos)? {
         b'{' | b'[' => skip_in_container(b, pos + 1, 1),
@@ -154,6 +155,7 @@ pub(crate) fn skip_value(b: &[u8], pos: usize) -> Skip {
 
 /// Skips a string body starting after its opening quote; returns the position after the
 /// closing quote.
+#[inline(always)]
 pub(crate) fn skip_string(b: &[u8], mut pos: usize) -> Skip {
     loop {
         // Short strings are the common case: a plain loop beats a vector search's set-up.
