@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{Data, Oracle, Suite};
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use weir::{BatchResults, EventReading};
 
@@ -515,29 +516,11 @@ fn scaling_exact(c: &mut Criterion, run: &mut Run, data: &Data) {
             continue;
         }
         let rules = exact_rules(&distinct, n);
-        let m = common::build_matcher(rules.iter().map(|(a, b, _)| (a.as_str(), b.as_str())));
         let expected: Vec<u64> = rules
             .iter()
             .map(|(_, _, v)| counts.get(v).copied().unwrap_or(0))
             .collect();
-        let mut checked = false;
-        let mut results = BatchResults::new();
-        g.bench_function(BenchmarkId::new("rules", n), |b| {
-            if !checked {
-                let got = common::weir_counts(&m, lines, n);
-                for (i, (name, text, _)) in rules.iter().enumerate() {
-                    assert_eq!(
-                        got[i], expected[i],
-                        "weir gives a WRONG count for {name} = {text} with {n} rules"
-                    );
-                }
-                checked = true;
-            }
-            b.iter(|| {
-                m.match_batch(lines.iter().copied(), &mut results);
-                black_box(results.len())
-            })
-        });
+        bench_rules(&mut g, lines, &rules, &expected, "rules");
     }
     g.finish();
     scaling_table(
@@ -547,6 +530,37 @@ fn scaling_exact(c: &mut Criterion, run: &mut Run, data: &Data) {
         &EXACT_SIZES,
         lines.len(),
     );
+}
+
+/// One benchmark of a set of `(name, pattern, _)` rules: every rule's count is checked against
+/// `expected` before the passes are timed.
+fn bench_rules<T>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    lines: &[&[u8]],
+    rules: &[(String, String, T)],
+    expected: &[u64],
+    kind: &str,
+) {
+    let n = rules.len();
+    let m = common::build_matcher(rules.iter().map(|(a, b, _)| (a.as_str(), b.as_str())));
+    let mut checked = false;
+    let mut results = BatchResults::new();
+    g.bench_function(BenchmarkId::new("rules", n), |b| {
+        if !checked {
+            let got = common::weir_counts(&m, lines, n);
+            for (i, (name, text, _)) in rules.iter().enumerate() {
+                assert_eq!(
+                    got[i], expected[i],
+                    "weir gives a WRONG count for {name} = {text} with {n} {kind}"
+                );
+            }
+            checked = true;
+        }
+        b.iter(|| {
+            m.match_batch(lines.iter().copied(), &mut results);
+            black_box(results.len())
+        })
+    });
 }
 
 /// Rule `i` of the mixed set: the bank rules in turn, each copy under a new name.
@@ -591,29 +605,11 @@ fn scaling_mixed(
             continue;
         }
         let rules = mixed_rules(suites, n);
-        let m = common::build_matcher(rules.iter().map(|(a, b, _)| (a.as_str(), b.as_str())));
         let expected: Vec<u64> = rules
             .iter()
             .map(|&(_, _, k)| expected_by_suite[k / 1000][k % 1000])
             .collect();
-        let mut checked = false;
-        let mut results = BatchResults::new();
-        g.bench_function(BenchmarkId::new("rules", n), |b| {
-            if !checked {
-                let got = common::weir_counts(&m, lines, n);
-                for (i, (name, text, _)) in rules.iter().enumerate() {
-                    assert_eq!(
-                        got[i], expected[i],
-                        "weir gives a WRONG count for {name} = {text} with {n} mixed rules"
-                    );
-                }
-                checked = true;
-            }
-            b.iter(|| {
-                m.match_batch(lines.iter().copied(), &mut results);
-                black_box(results.len())
-            })
-        });
+        bench_rules(&mut g, lines, &rules, &expected, "mixed rules");
     }
     g.finish();
     scaling_table(

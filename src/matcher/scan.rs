@@ -397,40 +397,23 @@ impl Reader<'_, '_> {
     /// Reads a string; returns the byte range of its contents and whether it has escapes.
     #[inline(always)]
     fn string(&mut self) -> Result<(usize, usize, bool), EventError> {
-        let b = self.b;
         let start = self.pos + 1;
-        let mut i = start;
-        let mut escaped = false;
-        loop {
-            i = super::validate::string_stop(b, i);
-            match b.get(i) {
-                None => {
-                    self.pos = b.len();
-                    return Err(self.eof());
-                }
-                Some(b'"') => {
-                    self.pos = i + 1;
-                    if escaped && !self.lazy {
-                        let mut buf = std::mem::take(&mut self.s.buf);
-                        let checked = unescape(&b[start..i], &mut buf);
-                        self.s.buf = buf;
-                        checked.map_err(|off| {
-                            EventError::new("invalid escape in string", b, start + off)
-                        })?;
-                    }
-                    return Ok((start, i, escaped));
-                }
-                Some(b'\\') => {
-                    // unescape() checks the escape itself.
-                    escaped = true;
-                    i += 2;
-                }
-                Some(_) => {
-                    self.pos = i;
-                    return Err(self.err("control character in string"));
-                }
+        let (end, escaped) = match super::validate::string_end(self.b, self.pos) {
+            Ok(found) => found,
+            Err((at, reason)) => {
+                self.pos = at;
+                return Err(self.err(reason));
             }
+        };
+        self.pos = end + 1;
+        if escaped && !self.lazy {
+            let mut buf = std::mem::take(&mut self.s.buf);
+            let checked = unescape(&self.b[start..end], &mut buf);
+            self.s.buf = buf;
+            checked
+                .map_err(|off| EventError::new("invalid escape in string", self.b, start + off))?;
         }
+        Ok((start, end, escaped))
     }
 
     fn number(&mut self) -> Result<(), EventError> {

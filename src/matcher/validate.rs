@@ -86,17 +86,18 @@ fn at(b: &[u8], i: usize) -> Result<u8, Invalid> {
     b.get(i).copied().ok_or((b.len(), EOF))
 }
 
-/// Validates the string whose opening quote is at `i`; returns the position after it.
-#[inline]
-pub(crate) fn string(b: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, Invalid> {
-    let start = i + 1;
-    let mut j = start;
+/// Finds the end of the string whose opening quote is at `i`, refusing control characters:
+/// returns the position of the closing quote and whether the string holds escapes (which the
+/// caller checks with [`unescape`] when it needs to).
+#[inline(always)]
+pub(crate) fn string_end(b: &[u8], i: usize) -> Result<(usize, bool), Invalid> {
+    let mut j = i + 1;
     let mut escaped = false;
     loop {
         j = string_stop(b, j);
         match b.get(j) {
             None => return Err((b.len(), EOF)),
-            Some(b'"') => break,
+            Some(b'"') => return Ok((j, escaped)),
             Some(b'\\') => {
                 escaped = true;
                 j += 2;
@@ -104,10 +105,16 @@ pub(crate) fn string(b: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, Inv
             Some(_) => return Err((j, "control character in string")),
         }
     }
+}
+
+/// Validates the string whose opening quote is at `i`; returns the position after it.
+#[inline]
+pub(crate) fn string(b: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, Invalid> {
+    let (end, escaped) = string_end(b, i)?;
     if escaped {
-        unescape(&b[start..j], buf).map_err(|off| (start + off, "invalid escape in string"))?;
+        unescape(&b[i + 1..end], buf).map_err(|off| (i + 1 + off, "invalid escape in string"))?;
     }
-    Ok(j + 1)
+    Ok(end + 1)
 }
 
 /// Validates the number starting at `i`; returns the position after it.
