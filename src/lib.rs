@@ -28,7 +28,7 @@
 //! [`lambda`] (FilterCriteria and per-source record rules).
 
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod compile;
 mod envelope;

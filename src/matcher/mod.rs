@@ -2,6 +2,7 @@
 //! one event at a time or in batches, from raw JSON bytes.
 
 mod eval;
+mod prefetch;
 mod scan;
 mod skip;
 mod validate;
@@ -379,7 +380,7 @@ impl Matcher {
         results.clear();
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            for event in events {
+            for event in prefetch::Ahead::new(events.into_iter()) {
                 results.push_from(|out| self.run(&mut s, event, out));
             }
         });
