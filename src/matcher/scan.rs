@@ -111,15 +111,9 @@ impl Reader<'_, '_> {
         EventError::new("unexpected end of input", self.b, self.b.len())
     }
 
-    #[inline]
+    #[inline(always)]
     fn ws(&mut self) {
-        while let Some(&c) = self.b.get(self.pos) {
-            if matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
+        self.pos = super::validate::ws(self.b, self.pos);
     }
 
     #[inline]

@@ -73,9 +73,14 @@ pub(crate) fn string_stop(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-#[inline]
-fn ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\t' | b'\r') {
+/// Skips whitespace. Most values follow their separator directly, so one compare (every
+/// whitespace byte is at most a space) usually settles it.
+#[inline(always)]
+pub(crate) fn ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(&c) = b.get(i) {
+        if c > b' ' || !matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
+            break;
+        }
         i += 1;
     }
     i
@@ -178,12 +183,14 @@ pub(crate) fn value(
     depth: usize,
     buf: &mut Vec<u8>,
 ) -> Result<usize, Invalid> {
-    // true = object, false = array.
-    let mut stack: Vec<bool> = Vec::new();
+    // The open containers, innermost in bit 0 (1 = object, 0 = array), and how many: the
+    // depth limit keeps them within 128 bits, so nothing is allocated.
+    let mut kinds: u128 = 0;
+    let mut open = 0usize;
     'value: loop {
         match at(b, i)? {
             c @ (b'{' | b'[') => {
-                if depth + stack.len() + 1 > MAX_EVENT_DEPTH {
+                if depth + open + 1 > MAX_EVENT_DEPTH {
                     return Err((i, "nesting deeper than 127 levels"));
                 }
                 let object = c == b'{';
@@ -192,7 +199,8 @@ pub(crate) fn value(
                 if at(b, i)? == close {
                     i += 1;
                 } else {
-                    stack.push(object);
+                    kinds = kinds << 1 | u128::from(object);
+                    open += 1;
                     if object {
                         i = key(b, i, buf)?;
                     }
@@ -208,9 +216,10 @@ pub(crate) fn value(
         }
         // After a value: a comma or the closer of the innermost container.
         loop {
-            let Some(&object) = stack.last() else {
+            if open == 0 {
                 return Ok(i);
-            };
+            }
+            let object = kinds & 1 == 1;
             i = ws(b, i);
             match at(b, i)? {
                 b',' => {
@@ -221,11 +230,13 @@ pub(crate) fn value(
                     continue 'value;
                 }
                 b'}' if object => {
-                    stack.pop();
+                    kinds >>= 1;
+                    open -= 1;
                     i += 1;
                 }
                 b']' if !object => {
-                    stack.pop();
+                    kinds >>= 1;
+                    open -= 1;
                     i += 1;
                 }
                 _ if object => return Err((i, "expected ',' or '}' in an object")),
