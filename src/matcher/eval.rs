@@ -71,35 +71,55 @@ fn mark(s: &mut Scratch, rule: u32, stamp: u32, out: &mut Vec<u32>) {
 
 /// `hits` are this term's, sorted by slot.
 fn term_matches(info: &TermInfo, hits: &[Hit], s: &Scratch, stamp: u32) -> bool {
-    // Candidate ranges per slot that needs a value.
-    let mut choices: Vec<&[Hit]> = Vec::new();
-    let mut h = 0;
-    for (slot, &(kind, field)) in info.slots.iter().enumerate() {
-        let start = h;
-        while h < hits.len() && hits[h].slot as usize == slot {
-            h += 1;
-        }
-        let mine = &hits[start..h];
-        let present = s.present[field as usize] == stamp;
+    // First pass, allocating nothing: every slot is satisfied by some value, and whether any
+    // of those values sits in an array (only then can array consistency rule a choice out).
+    let mut flat = true;
+    for (kind, present, mine) in slot_hits(info, hits, s, stamp) {
         match kind {
-            SlotKind::Absent => {
-                if present {
-                    return false;
-                }
-            }
+            SlotKind::Absent if present => return false,
+            SlotKind::Absent => {}
             SlotKind::ValueOrAbsent if !present => {}
+            _ if mine.is_empty() => return false,
             _ => {
-                if mine.is_empty() {
-                    return false;
-                }
-                choices.push(mine);
+                flat &= mine
+                    .iter()
+                    .all(|h| s.leaves[h.leaf as usize].trail_len == 0)
             }
         }
     }
-    let flat = choices
+    if flat {
+        return true;
+    }
+    // Candidate values per slot that needs a value.
+    let choices: Vec<&[Hit]> = slot_hits(info, hits, s, stamp)
+        .filter(|&(kind, present, _)| match kind {
+            SlotKind::Absent => false,
+            SlotKind::ValueOrAbsent => present,
+            SlotKind::Value => true,
+        })
+        .map(|(_, _, mine)| mine)
+        .collect();
+    choose(&choices, &mut Vec::new(), s)
+}
+
+/// Per slot of the term: its kind, whether its field is present in the event, and its hits.
+fn slot_hits<'h>(
+    info: &'h TermInfo,
+    hits: &'h [Hit],
+    s: &'h Scratch,
+    stamp: u32,
+) -> impl Iterator<Item = (SlotKind, bool, &'h [Hit])> + 'h {
+    let mut h = 0;
+    info.slots
         .iter()
-        .all(|c| c.iter().all(|h| s.leaves[h.leaf as usize].trail_len == 0));
-    flat || choose(&choices, &mut Vec::new(), s)
+        .enumerate()
+        .map(move |(slot, &(kind, field))| {
+            let start = h;
+            while h < hits.len() && hits[h].slot as usize == slot {
+                h += 1;
+            }
+            (kind, s.present[field as usize] == stamp, &hits[start..h])
+        })
 }
 
 fn trail(s: &Scratch, leaf: u32) -> &[(u32, u32)] {

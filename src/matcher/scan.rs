@@ -432,8 +432,10 @@ impl Reader<'_, '_> {
         }
         push(hits, &field.any, leaf);
         // Valid UTF-8 (checked when read; unescaping writes UTF-8): the text is made only for
-        // the tests that need characters.
-        let text = || std::str::from_utf8(bytes).unwrap_or_default();
+        // the tests that need characters, and once.
+        let mut text_memo: Option<&str> = None;
+        let mut text =
+            || *text_memo.get_or_insert_with(|| std::str::from_utf8(bytes).unwrap_or_default());
         if !field.ips.is_empty() {
             if let Some(list) = parse_ip(text()).and_then(|ip| field.ips.get(&ip)) {
                 push(hits, list, leaf);
@@ -441,7 +443,12 @@ impl Reader<'_, '_> {
         }
         let folded = if field.needs_fold() {
             self.s.fold.clear();
-            self.s.fold.extend(text().chars().map(fold_char));
+            if bytes.is_ascii() {
+                let lower = bytes.iter().map(|&b| char::from(b.to_ascii_lowercase()));
+                self.s.fold.extend(lower);
+            } else {
+                self.s.fold.extend(text().chars().map(fold_char));
+            }
             if let Some(list) = field.folded.get(self.s.fold.as_str()) {
                 push(hits, list, leaf);
             }
