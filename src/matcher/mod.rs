@@ -474,8 +474,22 @@ impl fmt::Debug for Matcher {
 
 /// Splits a JSONL buffer into (1-based line number, line) pairs, skipping blank lines.
 pub(crate) fn jsonl_lines(buffer: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    buffer
-        .split(|&b| b == b'\n')
+    // `split` on '\n', with memchr finding the newlines many bytes at a time.
+    let mut rest = Some(buffer);
+    let lines = std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    });
+    lines
         .enumerate()
         .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
         .filter(|(_, l)| l.iter().any(|b| !b.is_ascii_whitespace()))
@@ -627,5 +641,36 @@ impl BatchResults {
         self.iter()
             .filter(|r| r.is_ok_and(|ids| !ids.is_empty()))
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jsonl_lines;
+
+    #[test]
+    fn jsonl_lines_splits_like_split_on_newline() {
+        let buffers: [&[u8]; 8] = [
+            b"",
+            b"\n",
+            b"{}",
+            b"{}\n",
+            b"{}\r\n\r\n  \n{\"a\":1}",
+            b"\n\n{}\n\t\n{}\r",
+            b"{\"s\":\"a\\nb\"}\n[]\n",
+            b"x\ny\nz",
+        ];
+        for buffer in buffers {
+            let want: Vec<(usize, &[u8])> = buffer
+                .split(|&b| b == b'\n')
+                .enumerate()
+                .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+                .filter(|(_, l)| l.iter().any(|b| !b.is_ascii_whitespace()))
+                .collect();
+            let got: Vec<(usize, &[u8])> = jsonl_lines(buffer).collect();
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(buffer));
+        }
+        let lines: Vec<usize> = jsonl_lines(b"\n\n{}\n\t\n{}\r").map(|(n, _)| n).collect();
+        assert_eq!(lines, [3, 5]);
     }
 }
