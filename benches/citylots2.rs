@@ -1,6 +1,7 @@
 //! CityLots2 benchmarks (criterion): every rule bank and both combos over the data set, weir
-//! beside the `quamina` crate, 1 vs 2 threads, rule-count scaling, compile time and memory
-//! per rule. See docs/PERFORMANCE.md.
+//! beside the `quamina` crate, weir's validating reading beside serde_json checking the same
+//! lines, 1 vs 2 threads, rule-count scaling, compile time and memory per rule. See
+//! docs/PERFORMANCE.md.
 //!
 //! `cargo bench --bench citylots2` runs it all; `WEIR_BENCH_LINES=20000 cargo bench --bench
 //! citylots2` takes only the first N lines (expected counts then come from `weir::reference`).
@@ -70,6 +71,7 @@ fn main() {
     let suites = common::suites();
 
     banks(&mut c, &mut run, &data, &mut oracle, &suites);
+    validation(&mut c, &mut run, &data, &mut oracle, &suites);
     threads(&mut c, &mut run, &data, &mut oracle, &suites);
     scaling_exact(&mut c, &mut run, &data);
     scaling_mixed(&mut c, &mut run, &data, &mut oracle, &suites);
@@ -364,6 +366,69 @@ fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, sui
 }
 
 /// `match_batch` on this thread vs `par_match_batch` on rayon pools of 1 and 2 threads.
+/// Validating reading against a yardstick that only checks JSON: weir matching the EXACT bank
+/// while validating every byte, beside serde_json deserializing each line into `IgnoredAny`
+/// (which checks the whole grammar and builds nothing).
+fn validation(
+    c: &mut Criterion,
+    run: &mut Run,
+    data: &Data,
+    oracle: &mut Oracle,
+    suites: &[Suite],
+) {
+    const GROUP: &str = "validation";
+    let ids = ["weir-EXACT", "serde_json-IgnoredAny"].map(|f| format!("{GROUP}/{f}"));
+    if !ids.iter().any(|id| run.filter.selects(id)) {
+        return;
+    }
+    let lines = &data.lines;
+    let suite = suites
+        .iter()
+        .find(|s| s.name == "EXACT")
+        .expect("EXACT bank");
+    let expected = oracle.expected(suite);
+    let m = common::suite_matcher(suite);
+    let mut g = c.benchmark_group(GROUP);
+    g.sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(lines.len() as u64));
+    let mut checked = false;
+    let mut results = BatchResults::new();
+    g.bench_function("weir-EXACT", |b| {
+        if !checked {
+            common::check_weir(suite, &m, lines, &expected);
+            checked = true;
+        }
+        b.iter(|| {
+            m.match_batch(lines.iter().copied(), &mut results);
+            black_box(results.len())
+        })
+    });
+    let serde_ok = |l: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok();
+    let mut checked = false;
+    g.bench_function("serde_json-IgnoredAny", |b| {
+        if !checked {
+            let valid = lines.iter().filter(|l| serde_ok(l)).count();
+            assert_eq!(valid, lines.len(), "serde_json refuses some lines");
+            checked = true;
+        }
+        b.iter(|| black_box(lines.iter().filter(|l| serde_ok(l)).count()))
+    });
+    g.finish();
+    let weir = run.median(GROUP, "weir-EXACT");
+    let serde = run.median(GROUP, "serde_json-IgnoredAny");
+    if let (Some(weir), Some(serde)) = (weir, serde) {
+        run.table(
+            "Validation: weir matching EXACT while validating every byte, beside serde_json only checking the same lines",
+            &["weir events/s", "serde_json events/s", "weir/serde_json"],
+            &[vec![
+                fmt_rate(per_sec(lines.len(), weir)),
+                fmt_rate(per_sec(lines.len(), serde)),
+                format!("{:.2}", serde.as_secs_f64() / weir.as_secs_f64()),
+            ]],
+        );
+    }
+}
+
 fn threads(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, suites: &[Suite]) {
     const GROUP: &str = "threads";
     let lines = &data.lines;
