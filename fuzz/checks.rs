@@ -311,6 +311,9 @@ fn compiled_names(matcher: &Matcher, event: &[u8]) -> Result<Vec<String>, String
     }
 }
 
+/// The object key serde_json's `arbitrary_precision` feature keeps for itself.
+const SERDE_NUMBER_KEY: &[u8] = b"$serde_json::private::Number";
+
 /// Compares one loaded matcher with the reference interpreter on one event: agreement on
 /// validity with serde_json, the same rules matched, and `match_batch` over `[event, event]`
 /// giving the same answer twice. Returns the matched rule names, or the event's error.
@@ -322,7 +325,14 @@ pub fn check_rules_on_event(
 ) -> Result<Vec<String>, String> {
     let compiled = compiled_names(matcher, event);
     let parsed: Result<Value, _> = serde_json::from_slice(event);
+    // serde_json's `arbitrary_precision` (which the reference's numbers need) reserves this
+    // object key: an object holding it is read as a number, so serde_json is no oracle for
+    // such an event. The matcher reads it as the ordinary key it is in JSON.
+    let reserved = event
+        .windows(SERDE_NUMBER_KEY.len())
+        .any(|w| w == SERDE_NUMBER_KEY);
     match (&compiled, &parsed) {
+        _ if reserved => {}
         (Ok(got), Ok(value)) => {
             let want: Vec<&str> = rules
                 .iter()

@@ -723,3 +723,24 @@ fn kafka_tombstone_is_matched_as_is() {
         RecordVerdict::FilteredOut
     );
 }
+
+/// serde_json (with the `arbitrary_precision` feature the reference interpreter uses) reads an
+/// object keyed `$serde_json::private::Number` as a number; for weir it is an ordinary key.
+#[test]
+fn reserved_serde_key_is_an_ordinary_key() {
+    let event = br#"{"$serde_json::private::Number": "dev", "n": 2}"#;
+    let empty = FilterCriteria::parse(r#"{"Filters": []}"#).unwrap();
+    assert!(empty.matches(event).unwrap());
+    assert!(empty.matches(b"{\"a\": ").is_err());
+    assert!(fc(&[r#"{"n": [2]}"#]).matches(event).unwrap());
+    assert!(!fc(&[r#"{"n": [3]}"#]).matches(event).unwrap());
+    let envelope = br#"{"$serde_json::private::Number": "dev", "id": "1", "source": "s",
+        "detail-type": "t", "account": "1", "region": "r", "time": "t"}"#;
+    weir::check_envelope(envelope).unwrap();
+    let err = weir::check_envelope(br#"{"id": "1"}"#).unwrap_err();
+    assert!(err.reason().contains("missing field \"source\""), "{err}");
+    let err = weir::check_envelope(b"[1]").unwrap_err();
+    assert!(err.reason().contains("not a JSON object"), "{err}");
+    let err = weir::check_envelope(b"{\"id\": tru}").unwrap_err();
+    assert!(!err.reason().contains("not a JSON object"), "{err}");
+}

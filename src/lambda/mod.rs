@@ -418,13 +418,9 @@ impl FilterCriteria {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn matches(&self, event: &[u8]) -> Result<bool, EventError> {
+        // An empty matcher still reads (and validates) the whole event; any valid event passes.
         let hit = self.full.is_match(event)?;
-        if self.is_empty() {
-            // An empty matcher still reads the event; any valid event passes.
-            crate::reference::parse_event(event)?;
-            return Ok(true);
-        }
-        Ok(hit)
+        Ok(hit || self.is_empty())
     }
 
     /// What happens to one record of `source`: its data decoded as the module docs describe,
