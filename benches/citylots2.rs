@@ -209,6 +209,30 @@ fn commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Times `match_batch` of `m` over `lines` as benchmark `id`, after checking every rule's
+/// count of `suite` once, before anything is timed.
+fn bench_batch(
+    g: &mut BenchmarkGroup<WallTime>,
+    id: BenchmarkId,
+    suite: &Suite,
+    m: &weir::Matcher,
+    lines: &[&[u8]],
+    expected: &[u64],
+) {
+    let mut checked = false;
+    let mut results = BatchResults::new();
+    g.bench_function(id, |b| {
+        if !checked {
+            common::check_weir(suite, m, lines, expected);
+            checked = true;
+        }
+        b.iter(|| {
+            m.match_batch(lines.iter().copied(), &mut results);
+            black_box(results.len())
+        })
+    });
+}
+
 fn per_sec(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -271,18 +295,8 @@ fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, sui
             }
             let mut m = common::suite_matcher(suite);
             m.set_reading(reading);
-            let mut checked = false;
-            let mut results = BatchResults::new();
-            g.bench_function(BenchmarkId::new(label, &suite.name), |b| {
-                if !checked {
-                    common::check_weir(suite, &m, lines, &expected);
-                    checked = true;
-                }
-                b.iter(|| {
-                    m.match_batch(lines.iter().copied(), &mut results);
-                    black_box(results.len())
-                })
-            });
+            let id = BenchmarkId::new(label, &suite.name);
+            bench_batch(&mut g, id, suite, &m, lines, &expected);
         }
         let qid = format!("{GROUP}/quamina/{}", suite.name);
         if !run.filter.selects(&qid) {
@@ -391,18 +405,8 @@ fn validation(
     let mut g = c.benchmark_group(GROUP);
     g.sampling_mode(SamplingMode::Flat)
         .throughput(Throughput::Elements(lines.len() as u64));
-    let mut checked = false;
-    let mut results = BatchResults::new();
-    g.bench_function("weir-EXACT", |b| {
-        if !checked {
-            common::check_weir(suite, &m, lines, &expected);
-            checked = true;
-        }
-        b.iter(|| {
-            m.match_batch(lines.iter().copied(), &mut results);
-            black_box(results.len())
-        })
-    });
+    let id = BenchmarkId::from_parameter("weir-EXACT");
+    bench_batch(&mut g, id, suite, &m, lines, &expected);
     let serde_ok = |l: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok();
     let mut checked = false;
     g.bench_function("serde_json-IgnoredAny", |b| {
@@ -458,18 +462,8 @@ fn threads(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, s
         }
         let expected = oracle.expected(suite);
         let m = common::suite_matcher(suite);
-        let mut checked = false;
-        let mut results = BatchResults::new();
-        g.bench_function(BenchmarkId::new("match_batch", &suite.name), |b| {
-            if !checked {
-                common::check_weir(suite, &m, lines, &expected);
-                checked = true;
-            }
-            b.iter(|| {
-                m.match_batch(lines.iter().copied(), &mut results);
-                black_box(results.len())
-            })
-        });
+        let id = BenchmarkId::new("match_batch", &suite.name);
+        bench_batch(&mut g, id, suite, &m, lines, &expected);
         for (n, pool) in &pools {
             let mut checked = false;
             g.bench_function(BenchmarkId::new(format!("par_{n}"), &suite.name), |b| {
