@@ -32,6 +32,8 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
     s.hits.sort_unstable();
     s.hits.dedup();
 
+    // The array-consistency search's working lists, taken out of the scratch for the loop.
+    let mut search = std::mem::take(&mut s.search);
     let mut i = 0;
     while i < s.hits.len() {
         let term = s.hits[i].term;
@@ -41,7 +43,7 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
         }
         s.term_stamp[term as usize] = stamp;
         let info = &c.terms[term as usize];
-        if info.alive && term_matches(info, &s.hits[i..j], s, stamp) {
+        if info.alive && term_matches(info, &s.hits[i..j], s, stamp, &mut search) {
             for &rule in &info.rules {
                 mark(s, rule, stamp, out);
             }
@@ -53,12 +55,13 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
             continue;
         }
         let info = &c.terms[term as usize];
-        if info.alive && term_matches(info, &[], s, stamp) {
+        if info.alive && term_matches(info, &[], s, stamp, &mut search) {
             for &rule in &info.rules {
                 mark(s, rule, stamp, out);
             }
         }
     }
+    s.search = search;
     out.sort_unstable();
 }
 
@@ -70,18 +73,24 @@ fn mark(s: &mut Scratch, rule: u32, stamp: u32, out: &mut Vec<u32>) {
 }
 
 /// `hits` are this term's, sorted by slot.
-fn term_matches(info: &TermInfo, hits: &[Hit], s: &Scratch, stamp: u32) -> bool {
-    // First pass, allocating nothing: every slot is satisfied by some value, and whether any
-    // of those values sits in an array (only then can array consistency rule a choice out).
+fn term_matches(
+    info: &TermInfo,
+    hits: &[Hit],
+    s: &Scratch,
+    stamp: u32,
+    search: &mut Search,
+) -> bool {
+    // First pass: every slot is satisfied by some value, and whether any of those values sits
+    // in an array (only then can array consistency rule a choice out).
     let mut flat = true;
-    for (kind, present, mine) in slot_hits(info, hits, s, stamp) {
+    for (kind, present, range) in slot_hits(info, hits, s, stamp) {
         match kind {
             SlotKind::Absent if present => return false,
             SlotKind::Absent => {}
             SlotKind::ValueOrAbsent if !present => {}
-            _ if mine.is_empty() => return false,
+            _ if range.is_empty() => return false,
             _ => {
-                flat &= mine
+                flat &= hits[range]
                     .iter()
                     .all(|h| s.leaves[h.leaf as usize].trail_len == 0)
             }
@@ -90,25 +99,36 @@ fn term_matches(info: &TermInfo, hits: &[Hit], s: &Scratch, stamp: u32) -> bool 
     if flat {
         return true;
     }
-    // Candidate values per slot that needs a value.
-    let choices: Vec<&[Hit]> = slot_hits(info, hits, s, stamp)
-        .filter(|&(kind, present, _)| match kind {
-            SlotKind::Absent => false,
-            SlotKind::ValueOrAbsent => present,
-            SlotKind::Value => true,
-        })
-        .map(|(_, _, mine)| mine)
-        .collect();
-    choose(&choices, &mut Vec::new(), s)
+    // Candidate values (ranges of `hits`) per slot that needs a value.
+    search.choices.clear();
+    search.choices.extend(
+        slot_hits(info, hits, s, stamp)
+            .filter(|&(kind, present, _)| match kind {
+                SlotKind::Absent => false,
+                SlotKind::ValueOrAbsent => present,
+                SlotKind::Value => true,
+            })
+            .map(|(_, _, range)| range),
+    );
+    search.chosen.clear();
+    choose(&search.choices, hits, &mut search.chosen, s)
 }
 
-/// Per slot of the term: its kind, whether its field is present in the event, and its hits.
+/// Working lists of the array-consistency search, reused from term to term and event to event.
+#[derive(Default, Debug)]
+pub(crate) struct Search {
+    choices: Vec<std::ops::Range<usize>>,
+    chosen: Vec<u32>,
+}
+
+/// Per slot of the term: its kind, whether its field is present in the event, and the range
+/// of its hits in `hits`.
 fn slot_hits<'h>(
     info: &'h TermInfo,
     hits: &'h [Hit],
     s: &'h Scratch,
     stamp: u32,
-) -> impl Iterator<Item = (SlotKind, bool, &'h [Hit])> + 'h {
+) -> impl Iterator<Item = (SlotKind, bool, std::ops::Range<usize>)> + 'h {
     let mut h = 0;
     info.slots
         .iter()
@@ -118,7 +138,7 @@ fn slot_hits<'h>(
             while h < hits.len() && hits[h].slot as usize == slot {
                 h += 1;
             }
-            (kind, s.present[field as usize] == stamp, &hits[start..h])
+            (kind, s.present[field as usize] == stamp, start..h)
         })
 }
 
@@ -140,15 +160,20 @@ fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
     true
 }
 
-fn choose(choices: &[&[Hit]], chosen: &mut Vec<u32>, s: &Scratch) -> bool {
+fn choose(
+    choices: &[std::ops::Range<usize>],
+    hits: &[Hit],
+    chosen: &mut Vec<u32>,
+    s: &Scratch,
+) -> bool {
     let Some((first, rest)) = choices.split_first() else {
         return true;
     };
-    for h in first.iter() {
+    for h in &hits[first.clone()] {
         let t = trail(s, h.leaf);
         if chosen.iter().all(|&o| consistent(trail(s, o), t)) {
             chosen.push(h.leaf);
-            if choose(rest, chosen, s) {
+            if choose(rest, hits, chosen, s) {
                 return true;
             }
             chosen.pop();

@@ -44,6 +44,7 @@ pub(crate) struct Scratch {
     pub term_stamp: Vec<u32>,
     pub rule_stamp: Vec<u32>,
     pub stamp: u32,
+    pub search: super::eval::Search,
 }
 
 impl Scratch {
