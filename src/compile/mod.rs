@@ -63,7 +63,8 @@ pub(crate) struct Field {
     pub nulls: Vec<Target>,
     /// `exists: true`: any value.
     pub any: Vec<Target>,
-    pub folded: FxHashMap<String, Vec<Target>>,
+    /// Case-folded strings (UTF-8 bytes), for `equals-ignore-case`.
+    pub folded: FxHashMap<Box<[u8]>, Vec<Target>>,
     /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr), each
     /// distinct test once with every target it feeds.
     pub scans: Vec<(Scan, Vec<Target>)>,
@@ -365,7 +366,7 @@ impl Field {
             Matcher::Exact(Literal::Bool(true)) => self.trues.push(t),
             Matcher::Exact(Literal::Bool(false)) => self.falses.push(t),
             Matcher::Exact(Literal::Null) => self.nulls.push(t),
-            Matcher::EqualsIgnoreCase(s) => push_to(&mut self.folded, s.clone(), t),
+            Matcher::EqualsIgnoreCase(s) => push_to(&mut self.folded, s.as_bytes().into(), t),
             Matcher::Exists(true) => self.any.push(t),
             Matcher::Exists(false) => {}
             Matcher::Prefix(p) => self.add_scan(Scan::Prefix(p.as_bytes().into()), t),

@@ -37,7 +37,8 @@ pub(crate) struct Scratch {
     next_array: u32,
     buf: Vec<u8>,
     keybuf: Vec<u8>,
-    fold: String,
+    /// The case-folded text of the current value (UTF-8).
+    fold: Vec<u8>,
     /// (key offset, key length, first leaf, end leaf) of needed keys of open objects.
     seen_keys: Vec<(u32, u32, u32, u32)>,
     pub present: Vec<u32>,
@@ -442,27 +443,29 @@ impl Reader<'_, '_> {
                 push(hits, list, leaf);
             }
         }
-        let folded = if field.needs_fold() {
-            self.s.fold.clear();
+        let folded: &[u8] = if field.needs_fold() {
+            let fold = &mut self.s.fold;
+            fold.clear();
             if bytes.is_ascii() {
-                let lower = bytes.iter().map(|&b| char::from(b.to_ascii_lowercase()));
-                self.s.fold.extend(lower);
+                fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
             } else {
-                self.s.fold.extend(text().chars().map(fold_char));
+                for c in text().chars().map(fold_char) {
+                    fold.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                }
             }
-            if let Some(list) = field.folded.get(self.s.fold.as_str()) {
+            if let Some(list) = field.folded.get(fold.as_slice()) {
                 push(hits, list, leaf);
             }
-            self.s.fold.as_str()
+            fold
         } else {
-            ""
+            b""
         };
         for (scan, targets) in &field.scans {
             let pass = match scan {
                 Scan::Prefix(p) => bytes.starts_with(p),
                 Scan::Suffix(p) => bytes.ends_with(p),
-                Scan::PrefixFolded(p) => folded.starts_with(p.as_str()),
-                Scan::SuffixFolded(p) => folded.ends_with(p.as_str()),
+                Scan::PrefixFolded(p) => folded.starts_with(p.as_bytes()),
+                Scan::SuffixFolded(p) => folded.ends_with(p.as_bytes()),
                 Scan::Wildcard(w) => w.matches(text()),
                 Scan::Numeric(_) => false,
                 Scan::Cidr(c) => c.contains(text()),
@@ -476,7 +479,7 @@ impl Reader<'_, '_> {
                     }),
                     AnythingBut::Prefix(ps) => !ps.iter().any(|p| bytes.starts_with(p.as_bytes())),
                     AnythingBut::Suffix(ps) => !ps.iter().any(|p| bytes.ends_with(p.as_bytes())),
-                    AnythingBut::EqualsIgnoreCase(ps) => !ps.iter().any(|p| p == folded),
+                    AnythingBut::EqualsIgnoreCase(ps) => !ps.iter().any(|p| p.as_bytes() == folded),
                     AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text())),
                 },
             };
