@@ -106,6 +106,9 @@ pub(crate) struct Node {
     /// Whether some child has children: only then can a dotted event key (`"a.b"`) lead
     /// anywhere from here.
     pub deep: bool,
+    /// Bit `min(n, 63)` is set when some child's key is `n` bytes long: most keys of an
+    /// event that no rule names are turned away by their length alone.
+    pub key_lens: u64,
 }
 
 /// Up to this many children are searched in a list; more go into a hash map.
@@ -215,6 +218,7 @@ impl Compiled {
                 None => {
                     let next = self.nodes.len() as u32;
                     self.nodes[node].children.insert(segment.as_bytes(), next);
+                    self.nodes[node].key_lens |= 1 << segment.len().min(63);
                     self.nodes.push(Node::default());
                     next
                 }

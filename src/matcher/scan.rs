@@ -538,12 +538,15 @@ impl Reader<'_, '_> {
 #[inline(always)]
 fn lookup(c: &Compiled, node: u32, key: &[u8]) -> Option<(u32, bool)> {
     let nodes = &c.nodes;
-    if let Some(child) = nodes[node as usize].children.get(key) {
-        return Some((child, true));
+    let here = &nodes[node as usize];
+    if here.key_lens >> key.len().min(63) & 1 == 1 {
+        if let Some(child) = here.children.get(key) {
+            return Some((child, true));
+        }
     }
     // A dotted key can only lead somewhere below a child that has children, and only if its
     // first segment does.
-    if !nodes[node as usize].deep {
+    if !here.deep {
         return None;
     }
     let dot = key.iter().position(|&b| b == b'.')?;
