@@ -12,6 +12,7 @@ pub(crate) const AHEAD: usize = 8;
 /// How many 64-byte lines of each upcoming event are requested: enough for the top of an
 /// event, where lazy reading usually finds what it needs; validating reads the rest in order,
 /// which the hardware prefetcher follows by itself.
+#[cfg(target_arch = "x86_64")]
 const LINES: usize = 4;
 
 /// Asks the CPU to start loading the first lines of `event` into cache. A hint only: it
