@@ -15,31 +15,40 @@ pub(crate) const AHEAD: usize = 8;
 #[cfg(target_arch = "x86_64")]
 const LINES: usize = 4;
 
-/// Asks the CPU to start loading the first lines of `event` into cache. A hint only: it
-/// changes no value and never faults.
+/// Asks the CPU to start loading the first lines of `event` into cache; returns how many
+/// lines it asked for (none on targets other than x86_64). A hint only: it changes no value
+/// and never faults.
 #[inline(always)]
-pub(crate) fn prefetch(event: &[u8]) {
+pub(crate) fn prefetch(event: &[u8]) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut lines = 0;
         let mut off = 0;
-        while off < event.len() && off < LINES * 64 {
-            // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it is in the
-            // target's baseline features). The instruction is a hint: it does not read the
-            // memory into any value and never faults, and `off < event.len()` keeps the
-            // address inside the event anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(event.as_ptr().add(off).cast()) };
+        while off < event.len() && lines < LINES {
+            let line = event[off..].as_ptr().cast::<i8>();
+            // SAFETY: `_mm_prefetch` is `unsafe` only because it needs the SSE target
+            // feature, which every x86_64 CPU has (it is in the target's baseline features).
+            // The instruction is a hint: it reads nothing into any value and never faults,
+            // whatever the address; `line` points into `event` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
             off += 64;
+            lines += 1;
         }
+        lines
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = event;
+    {
+        let _ = event;
+        0
+    }
 }
 
 /// Yields the events of `inner` in order, prefetching each [`AHEAD`] places before it is
-/// yielded. Holds at most `AHEAD` events; allocates nothing.
+/// yielded. Holds at most `AHEAD` events; allocates nothing. Ends at `inner`'s first `None`,
+/// as a `for` loop over it would (an iterator may yield again after a `None`).
 pub(crate) struct Ahead<'e, I> {
-    inner: I,
+    inner: std::iter::Fuse<I>,
     ring: [&'e [u8]; AHEAD],
     head: usize,
     /// How many of the ring's slots, from `head`, hold events not yet yielded.
@@ -47,7 +56,8 @@ pub(crate) struct Ahead<'e, I> {
 }
 
 impl<'e, I: Iterator<Item = &'e [u8]>> Ahead<'e, I> {
-    pub(crate) fn new(mut inner: I) -> Self {
+    pub(crate) fn new(inner: I) -> Self {
+        let mut inner = inner.fuse();
         let mut ring: [&'e [u8]; AHEAD] = [&[]; AHEAD];
         let mut queued = 0;
         while queued < AHEAD {
@@ -111,12 +121,53 @@ mod tests {
     }
 
     #[test]
-    fn prefetch_accepts_any_slice() {
-        // Empty, shorter than a line, unaligned, and longer than the lines requested.
-        let big = vec![7u8; 1000];
-        for slice in [&big[..0], &big[..1], &big[3..70], &big[..], &big[999..]] {
-            prefetch(slice);
+    fn stops_at_the_first_none_like_a_for_loop() {
+        // An iterator that yields again after a `None`.
+        struct Gappy(usize);
+        impl Iterator for Gappy {
+            type Item = &'static [u8];
+            fn next(&mut self) -> Option<&'static [u8]> {
+                self.0 += 1;
+                match self.0 {
+                    1..=9 => Some(b"a"),
+                    10 => None,
+                    _ => Some(b"late"),
+                }
+            }
         }
-        assert_eq!(big.iter().map(|&b| b as usize).sum::<usize>(), 7000);
+        let got: Vec<&[u8]> = Ahead::new(Gappy(0)).collect();
+        assert_eq!(got, vec![&b"a"[..]; 9]);
+        let mut short = Ahead::new(Gappy(8));
+        assert_eq!(short.next(), Some(&b"a"[..]));
+        assert_eq!(short.next(), None);
+        assert_eq!(short.next(), None);
+    }
+
+    #[test]
+    fn prefetch_asks_for_the_lines_of_the_event_only() {
+        // Empty, shorter than a line, exactly a line, unaligned, longer than the lines asked.
+        let big = vec![7u8; 1000];
+        let lines_for = |len: usize| {
+            if cfg!(target_arch = "x86_64") {
+                len.div_ceil(64).min(4)
+            } else {
+                0
+            }
+        };
+        for slice in [
+            &big[..0],
+            &big[..1],
+            &big[..64],
+            &big[..65],
+            &big[3..200],
+            &big[..],
+        ] {
+            assert_eq!(
+                prefetch(slice),
+                lines_for(slice.len()),
+                "{} bytes",
+                slice.len()
+            );
+        }
     }
 }
