@@ -21,8 +21,10 @@ pub const ENVELOPE_FIELDS: [&str; 6] = ["id", "source", "detail-type", "account"
 /// assert!(weir::check_envelope(ok).is_ok());
 /// ```
 pub fn check_envelope(event: &[u8]) -> Result<(), EventError> {
-    // Only the top-level keys matter: the values are checked as JSON and not kept (no
-    // `serde_json::Value`, whose number handling reserves an object key of its own).
+    // The whole event is checked as the matcher checks events; then only the top-level keys
+    // are read (not into a `serde_json::Value`, whose number handling reserves an object key
+    // of its own).
+    crate::matcher::validate_event(event)?;
     let map: HashMap<String, IgnoredAny> = match serde_json::from_slice(event) {
         Ok(map) => map,
         Err(e) if e.classify() == Category::Data => {

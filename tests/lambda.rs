@@ -743,4 +743,22 @@ fn reserved_serde_key_is_an_ordinary_key() {
     assert!(err.reason().contains("not a JSON object"), "{err}");
     let err = weir::check_envelope(b"{\"id\": tru}").unwrap_err();
     assert!(!err.reason().contains("not a JSON object"), "{err}");
+    // Values are checked as strictly as the matcher checks events: escapes, nesting, UTF-8.
+    let full = |extra: &[u8]| {
+        let mut e = br#"{"id": "1", "source": "s", "detail-type": "t", "account": "1", "region": "r", "time": "t", "x": "#.to_vec();
+        e.extend_from_slice(extra);
+        e.push(b'}');
+        e
+    };
+    weir::check_envelope(&full(b"[1]")).unwrap();
+    let deep = [vec![b'['; 300], vec![b']'; 300]].concat();
+    for bad in [&br#""\ud800""#[..], &deep, b"\"\xff\""] {
+        let event = full(bad);
+        assert!(
+            weir::check_envelope(&event).is_err(),
+            "{}",
+            String::from_utf8_lossy(&event)
+        );
+        assert!(weir::Matcher::new().is_match(&event).is_err());
+    }
 }

@@ -472,6 +472,12 @@ impl fmt::Debug for Matcher {
     }
 }
 
+/// Checks that `event` is one well-formed JSON document, exactly as validating reading does
+/// (UTF-8, grammar, escapes, nesting), without matching anything.
+pub(crate) fn validate_event(event: &[u8]) -> Result<(), EventError> {
+    scan::scan(&Compiled::default(), &mut Scratch::default(), event, false)
+}
+
 /// Splits a JSONL buffer into (1-based line number, line) pairs, skipping blank lines.
 pub(crate) fn jsonl_lines(buffer: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     // `split` on '\n', with memchr finding the newlines many bytes at a time.
