@@ -312,7 +312,28 @@ fn compiled_names(matcher: &Matcher, event: &[u8]) -> Result<Vec<String>, String
 }
 
 /// The object key serde_json's `arbitrary_precision` feature keeps for itself.
-const SERDE_NUMBER_KEY: &[u8] = b"$serde_json::private::Number";
+const SERDE_NUMBER_KEY: &str = "$serde_json::private::Number";
+
+/// Whether some string of `event`, once unescaped (as serde_json compares keys), is
+/// [`SERDE_NUMBER_KEY`]. Strings are found by their quotes, skipping escaped characters; on a
+/// malformed event this may see strings that are not there, which only skips a comparison.
+fn mentions_serde_number_key(event: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(open) = event[i..].iter().position(|&b| b == b'"').map(|p| i + p) {
+        let mut close = open + 1;
+        while close < event.len() && event[close] != b'"' {
+            close += if event[close] == b'\\' { 2 } else { 1 };
+        }
+        let Some(literal) = event.get(open..=close) else {
+            return false;
+        };
+        if serde_json::from_slice::<String>(literal).is_ok_and(|s| s == SERDE_NUMBER_KEY) {
+            return true;
+        }
+        i = close + 1;
+    }
+    false
+}
 
 /// Compares one loaded matcher with the reference interpreter on one event: agreement on
 /// validity with serde_json, the same rules matched, and `match_batch` over `[event, event]`
@@ -328,9 +349,7 @@ pub fn check_rules_on_event(
     // serde_json's `arbitrary_precision` (which the reference's numbers need) reserves this
     // object key: an object holding it is read as a number, so serde_json is no oracle for
     // such an event. The matcher reads it as the ordinary key it is in JSON.
-    let reserved = event
-        .windows(SERDE_NUMBER_KEY.len())
-        .any(|w| w == SERDE_NUMBER_KEY);
+    let reserved = mentions_serde_number_key(event);
     match (&compiled, &parsed) {
         _ if reserved => {}
         (Ok(got), Ok(value)) => {
