@@ -42,13 +42,7 @@ struct EventLeaf<'v> {
 pub fn matches(pattern: &Pattern, event: &Value) -> bool {
     let mut leaves = Vec::new();
     let mut next_array = 0;
-    flatten(
-        event,
-        String::new(),
-        &mut Vec::new(),
-        &mut next_array,
-        &mut leaves,
-    );
+    flatten(event, None, &mut Vec::new(), &mut next_array, &mut leaves);
     pattern.terms().iter().any(|t| term_matches(t, &leaves))
 }
 
@@ -93,9 +87,11 @@ fn offset_of(bytes: &[u8], line: usize, column: usize) -> usize {
     (offset + column.saturating_sub(1)).min(bytes.len())
 }
 
+/// `path`: the value's field path, `None` for the event itself (an empty key is a path segment
+/// like any other).
 fn flatten<'v>(
     value: &'v Value,
-    path: String,
+    path: Option<String>,
     trail: &mut Vec<(usize, usize)>,
     next_array: &mut usize,
     out: &mut Vec<EventLeaf<'v>>,
@@ -103,12 +99,11 @@ fn flatten<'v>(
     match value {
         Value::Object(map) => {
             for (key, v) in map {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
+                let child = match &path {
+                    None => key.clone(),
+                    Some(path) => format!("{path}.{key}"),
                 };
-                flatten(v, child, trail, next_array, out);
+                flatten(v, Some(child), trail, next_array, out);
             }
         }
         Value::Array(items) => {
@@ -120,11 +115,16 @@ fn flatten<'v>(
                 trail.pop();
             }
         }
-        scalar => out.push(EventLeaf {
-            path,
-            value: scalar,
-            trail: trail.clone(),
-        }),
+        // A scalar at the top of the event (or in top-level arrays) is on no field path.
+        scalar => {
+            if let Some(path) = path {
+                out.push(EventLeaf {
+                    path,
+                    value: scalar,
+                    trail: trail.clone(),
+                });
+            }
+        }
     }
 }
 

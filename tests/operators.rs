@@ -511,6 +511,37 @@ fn dot_joined_keys_both_ways() {
 }
 
 #[test]
+fn an_empty_key_is_a_path_segment_like_any_other() {
+    table(
+        r#"{"": {"b": ["v"]}}"#,
+        &[
+            (r#"{"": {"b": "v"}}"#, true),
+            (r#"{".b": "v"}"#, true),
+            (r#"{"b": "v"}"#, false),
+            (r#"{"": {"": {"b": "v"}}}"#, false),
+        ],
+    );
+    table(
+        r#"{"": ["v"]}"#,
+        &[
+            (r#"{"": "v"}"#, true),
+            (r#"{"": ["x", "v"]}"#, true),
+            (r#""v""#, false),
+            (r#"["v"]"#, false),
+            (r#"{"a": "v"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": {"": ["v"]}}"#,
+        &[
+            (r#"{"a": {"": "v"}}"#, true),
+            (r#"{"a.": "v"}"#, true),
+            (r#"{"a": "v"}"#, false),
+        ],
+    );
+}
+
+#[test]
 fn values_stay_strings_even_when_they_look_like_json() {
     table(r#"{"a": {"b": [1]}}"#, &[(r#"{"a": "{\"b\": 1}"}"#, false)]);
     table(

@@ -404,7 +404,7 @@ impl Pattern {
                 "",
             ));
         };
-        let group = v.group(members, "", "")?;
+        let group = v.group(members, None, "")?;
         let fields = count_fields(&group);
         if fields > options.max_fields {
             return Err(v.err(
@@ -573,7 +573,14 @@ impl<'a> Validator<'a> {
         )
     }
 
-    fn group(&self, members: &[Member], prefix: &str, jpath: &str) -> Result<Group, PatternError> {
+    /// `prefix`: the field path of the object holding `members`, `None` at the top (an empty
+    /// key is a path segment like any other: `{"": {"b": ..}}` is the path `.b`).
+    fn group(
+        &self,
+        members: &[Member],
+        prefix: Option<&str>,
+        jpath: &str,
+    ) -> Result<Group, PatternError> {
         let mut group = Group::default();
         let mut entries: Vec<(&str, Entry<'_>, usize)> = Vec::new();
         for (i, m) in members.iter().enumerate() {
@@ -611,10 +618,9 @@ impl<'a> Validator<'a> {
             }
         }
         for (key, entry, _) in entries {
-            let path = if prefix.is_empty() {
-                key.to_string()
-            } else {
-                format!("{prefix}.{key}")
+            let path = match prefix {
+                None => key.to_string(),
+                Some(prefix) => format!("{prefix}.{key}"),
             };
             let here = join_key(jpath, key);
             match entry {
@@ -651,7 +657,7 @@ impl<'a> Validator<'a> {
                             _ => Vec::new(),
                         })
                         .collect();
-                    let inner = self.group(&merged, &path, &here)?;
+                    let inner = self.group(&merged, Some(&path), &here)?;
                     group.leaves.extend(inner.leaves);
                     group.ors.extend(inner.ors);
                 }
