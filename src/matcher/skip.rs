@@ -1,9 +1,9 @@
 //! Fast skipping of JSON the rules do not need (lazy reading).
 //!
 //! Containers are skipped 64 bytes at a time: per block, bit masks of quotes and brackets
-//! (loops the compiler turns into vector compares), the in-string mask from a prefix XOR of
-//! the quotes, and the bracket depth from population counts; only a block where the depth may
-//! reach zero is walked bit by bit. A block holding a backslash is walked byte by byte.
+//! (vector compares), the in-string mask from a prefix XOR of the quotes, then the brackets
+//! outside strings walked bit by bit to follow the depth. A block holding a backslash is
+//! walked byte by byte.
 //! Nothing is validated beyond what finding the end needs.
 
 const BLOCK: usize = 64;
