@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use serde::de::IgnoredAny;
-use serde_json::error::Category;
 
 use crate::error::EventError;
 
@@ -25,16 +24,13 @@ pub fn check_envelope(event: &[u8]) -> Result<(), EventError> {
     // are read (not into a `serde_json::Value`, whose number handling reserves an object key
     // of its own).
     crate::matcher::validate_event(event)?;
-    let map: HashMap<String, IgnoredAny> = match serde_json::from_slice(event) {
-        Ok(map) => map,
-        Err(e) if e.classify() == Category::Data => {
-            return Err(EventError::new(
-                "Parameter Event is not valid. (the event is not a JSON object)",
-                event,
-                0,
-            ))
-        }
-        Err(e) => return Err(crate::reference::event_error(event, &e)),
+    // Valid JSON by now: serde_json can only refuse it for not being an object.
+    let Ok(map) = serde_json::from_slice::<HashMap<String, IgnoredAny>>(event) else {
+        return Err(EventError::new(
+            "Parameter Event is not valid. (the event is not a JSON object)",
+            event,
+            0,
+        ));
     };
     for field in ENVELOPE_FIELDS {
         if !map.contains_key(field) {

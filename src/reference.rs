@@ -62,18 +62,15 @@ pub fn matches_text(pattern: &Pattern, event: &[u8]) -> Result<bool, EventError>
 
 /// Parses an event with serde_json, mapping its error to an [`EventError`].
 pub(crate) fn parse_event(event: &[u8]) -> Result<Value, EventError> {
-    serde_json::from_slice(event).map_err(|e| event_error(event, &e))
-}
-
-/// A serde_json error on `event` as an [`EventError`] at the byte it names.
-pub(crate) fn event_error(event: &[u8], e: &serde_json::Error) -> EventError {
-    let offset = offset_of(event, e.line(), e.column());
-    let msg = e.to_string();
-    let reason = msg
-        .rsplit_once(" at line ")
-        .map_or(msg.as_str(), |(r, _)| r)
-        .to_string();
-    EventError::new(reason, event, offset)
+    serde_json::from_slice(event).map_err(|e| {
+        let offset = offset_of(event, e.line(), e.column());
+        let msg = e.to_string();
+        let reason = msg
+            .rsplit_once(" at line ")
+            .map_or(msg.as_str(), |(r, _)| r)
+            .to_string();
+        EventError::new(reason, event, offset)
+    })
 }
 
 fn offset_of(bytes: &[u8], line: usize, column: usize) -> usize {
