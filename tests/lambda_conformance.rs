@@ -3,6 +3,10 @@
 //! and the patterns AWS refuses. Each case also runs in its plain-JSON form through
 //! `FilterCriteria::matches` where that form means something.
 
+mod common;
+
+use common::sqs_record;
+
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -40,26 +44,6 @@ fn is_error_case(c: &Value) -> bool {
     c.get("expected").and_then(Value::as_str) == Some("error")
 }
 
-/// An SQS record as Lambda delivers it, around `body`.
-fn sqs_record(n: usize, body: &str) -> Value {
-    json!({
-        "messageId": format!("0000000{n}-0000-4000-8000-000000000000"),
-        "receiptHandle": "AQEB-receipt",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1700000000000",
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1700000000001"
-        },
-        "messageAttributes": {},
-        "md5OfBody": "d41d8cd98f00b204e9800998ecf8427e",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:queue",
-        "awsRegion": "us-east-1"
-    })
-}
-
 /// Whether an SQS body is JSON in the sense of SEMANTICS.md §6 (an object or array).
 fn body_is_json(body: &str) -> bool {
     matches!(
@@ -80,7 +64,10 @@ fn sqs_records() {
         let fc = criteria(pattern);
         for (n, r) in c["records"].as_array().unwrap().iter().enumerate() {
             let body = r["body"].as_str().unwrap();
-            let verdict = fc.evaluate(Source::Sqs, &sqs_record(n, body));
+            let verdict = fc.evaluate(
+                Source::Sqs,
+                &sqs_record(&format!("0000000{n}-0000-4000-8000-000000000000"), body),
+            );
             // Every pattern of these cases is a JSON pattern on `body`. §6: a plain-string
             // body with a JSON pattern on `body` is dropped; a JSON body that does not match
             // is filtered out.
@@ -99,7 +86,7 @@ fn sqs_records() {
             assert_eq!(verdict, want, "{}: body {body:?}", id(&c));
 
             // Plain-JSON form: the record with its body already decoded.
-            let mut plain = sqs_record(n, body);
+            let mut plain = sqs_record(&format!("0000000{n}-0000-4000-8000-000000000000"), body);
             if body_is_json(body) {
                 plain["body"] = serde_json::from_str(body).unwrap();
             }
