@@ -209,6 +209,15 @@ fn commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// A group whose every iteration is one pass over `events` events (flat sampling: each pass
+/// takes long enough on its own).
+fn pass_group<'c>(c: &'c mut Criterion, name: &str, events: usize) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(events as u64));
+    g
+}
+
 /// Times `match_batch` of `m` over `lines` as benchmark `id`, after checking every rule's
 /// count of `suite` once, before anything is timed.
 fn bench_batch(
@@ -277,9 +286,7 @@ fn quamina_counts(
 fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, suites: &[Suite]) {
     const GROUP: &str = "banks";
     let lines = &data.lines;
-    let mut g = c.benchmark_group(GROUP);
-    g.sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(lines.len() as u64));
+    let mut g = pass_group(c, GROUP, lines.len());
     let mut quamina_status: Vec<(String, String)> = Vec::new();
     for suite in suites {
         let expected = oracle.expected(suite);
@@ -402,9 +409,7 @@ fn validation(
         .expect("EXACT bank");
     let expected = oracle.expected(suite);
     let m = common::suite_matcher(suite);
-    let mut g = c.benchmark_group(GROUP);
-    g.sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(lines.len() as u64));
+    let mut g = pass_group(c, GROUP, lines.len());
     let id = BenchmarkId::from_parameter("weir-EXACT");
     bench_batch(&mut g, id, suite, &m, lines, &expected);
     let serde_ok = |l: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok();
@@ -448,9 +453,7 @@ fn threads(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, s
             )
         })
         .collect();
-    let mut g = c.benchmark_group(GROUP);
-    g.sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(lines.len() as u64));
+    let mut g = pass_group(c, GROUP, lines.len());
     let picked: Vec<&Suite> = suites
         .iter()
         .filter(|s| s.name == "EXACT" || s.name == "COMBO")
@@ -567,9 +570,7 @@ fn scaling_exact(c: &mut Criterion, run: &mut Run, data: &Data) {
     let lines = &data.lines;
     let (order, counts) = mapblklot_counts(data);
     let distinct: Vec<&str> = order.iter().map(String::as_str).collect();
-    let mut g = c.benchmark_group(GROUP);
-    g.sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(lines.len() as u64));
+    let mut g = pass_group(c, GROUP, lines.len());
     for n in EXACT_SIZES {
         if !run.filter.selects(&format!("{GROUP}/rules/{n}")) {
             continue;
@@ -656,9 +657,7 @@ fn scaling_mixed(
     }
     let lines = &data.lines;
     let expected_by_suite: Vec<Vec<u64>> = suites.iter().map(|s| oracle.expected(s)).collect();
-    let mut g = c.benchmark_group(GROUP);
-    g.sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(lines.len() as u64));
+    let mut g = pass_group(c, GROUP, lines.len());
     for n in MIXED_SIZES {
         if !run.filter.selects(&format!("{GROUP}/rules/{n}")) {
             continue;
