@@ -80,8 +80,10 @@ fn term_matches(
     stamp: u32,
     search: &mut Search,
 ) -> bool {
-    // First pass: every slot is satisfied by some value, and whether any of those values sits
-    // in an array (only then can array consistency rule a choice out).
+    // Every slot is satisfied by some value; the candidate values (ranges of `hits`) of the
+    // slots that need one are kept, and whether any sits in an array (only then can array
+    // consistency rule a choice out).
+    search.choices.clear();
     let mut flat = true;
     for (kind, present, range) in slot_hits(info, hits, s, stamp) {
         match kind {
@@ -90,26 +92,16 @@ fn term_matches(
             SlotKind::ValueOrAbsent if !present => {}
             _ if range.is_empty() => return false,
             _ => {
-                flat &= hits[range]
+                flat &= hits[range.clone()]
                     .iter()
-                    .all(|h| s.leaves[h.leaf as usize].trail_len == 0)
+                    .all(|h| s.leaves[h.leaf as usize].trail_len == 0);
+                search.choices.push(range);
             }
         }
     }
     if flat {
         return true;
     }
-    // Candidate values (ranges of `hits`) per slot that needs a value.
-    search.choices.clear();
-    search.choices.extend(
-        slot_hits(info, hits, s, stamp)
-            .filter(|&(kind, present, _)| match kind {
-                SlotKind::Absent => false,
-                SlotKind::ValueOrAbsent => present,
-                SlotKind::Value => true,
-            })
-            .map(|(_, _, range)| range),
-    );
     search.chosen.clear();
     choose(&search.choices, hits, &mut search.chosen, s)
 }
