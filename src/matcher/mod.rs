@@ -422,6 +422,8 @@ impl Matcher {
     /// assert_eq!(results.matched_count(), 1);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
+    #[cfg(feature = "parallel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
     pub fn par_match_batch(&self, events: &[&[u8]]) -> BatchResults {
         use rayon::prelude::*;
         // Small parts, so the threads finish together: a thread left idle while another ends

@@ -64,7 +64,7 @@ fn weir_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
 }
 
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
 /// Runs weir in the examples directory.

@@ -2,6 +2,7 @@
 //! `weir test`, the SQS cases of the Lambda event-source-mapping suite with `weir filter
 //! --lambda sqs`.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use common::sqs_record;
@@ -37,7 +38,7 @@ fn weir(dir: &Path, args: &[&str]) -> Run {
 
 fn load(name: &str) -> Vec<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/conformance")
+        .join("../../tests/data/conformance")
         .join(name);
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     doc["cases"].as_array().unwrap().clone()
