@@ -1,0 +1,369 @@
+//! Caret reports: a place in a text, in words and drawn under the text's line. The one
+//! renderer behind [`PatternError`](crate::PatternError)'s and
+//! [`EventError`](crate::EventError)'s `Display`, the CLI's messages and the bindings'.
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::error::{char_count, Position, Span, ORIGIN};
+
+/// Lines longer than this (in characters) are shown as a window of this many characters
+/// around the place, `...` marking what is cut.
+const MAX_SHOWN: usize = 120;
+
+/// A span of a text, ready to print as a caret report: a header naming the place, then the
+/// span's line with `^` under the span.
+///
+/// ```text
+///   --> rule "r", line 1, column 7 (byte 6), at a
+///   |
+/// 1 | {"a": []}
+///   |       ^^
+/// ```
+///
+/// - Positions count lines and characters with [`Position::at`]; a text that is part of a
+///   larger document (a pattern inside a rules file, an event inside a JSONL file) is placed in
+///   it with [`within`](Snippet::within), so the header and the line number are the
+///   document's.
+/// - Only the first line of a span is drawn; a span that runs on is underlined to that line's
+///   end.
+/// - A line longer than 120 characters is cut to a window of 120 around the caret, `...`
+///   marking each cut; a line that starts before the text (a text placed mid-line) begins with
+///   `...` too.
+/// - Tabs are kept, and the caret line repeats them, so the carets stay under the span whatever
+///   the tab width; other control characters, and malformed UTF-8, are drawn as `U+FFFD`.
+///   Columns count characters, so the carets line up in terminals for characters one cell
+///   wide.
+///
+/// # Example
+/// ```
+/// let text = "{\n  \"a\": [1],\n  \"b\": []\n}";
+/// let at = text.find("[]").unwrap();
+/// let snippet = weir::Snippet::new(text, at..at + 2).path("b");
+/// assert_eq!((snippet.start().line, snippet.start().column), (3, 8));
+/// assert_eq!(
+///     snippet.to_string(),
+///     "  --> line 3, column 8 (byte 21), at b\n  |\n3 |   \"b\": []\n  |        ^^"
+/// );
+/// ```
+#[derive(Clone, Copy)]
+pub struct Snippet<'a> {
+    text: &'a [u8],
+    /// The span, in bytes of `text`.
+    start: usize,
+    end: usize,
+    /// Where `text` starts in the document.
+    base: Position,
+    /// The end in the document, when `text` stops before it (an error's excerpt).
+    end_at: Option<Position>,
+    label: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Snippet<'a> {
+    /// The span `span` (byte offsets) of `text`. Offsets past the end are clamped to it and
+    /// offsets inside a character move back to its start; an empty span is drawn as one caret.
+    ///
+    /// # Example
+    /// ```
+    /// let snippet = weir::Snippet::new("été", 2..99);
+    /// assert_eq!((snippet.start().offset, snippet.end().offset), (2, 5));
+    /// assert!(snippet.to_string().ends_with("1 | été\n  |  ^^"));
+    /// ```
+    pub fn new(text: &'a str, span: Range<usize>) -> Snippet<'a> {
+        let start = Position::at(text, span.start).offset;
+        let end = Position::at(text, span.end.max(start)).offset;
+        Snippet::from_bytes(text.as_bytes(), start..end)
+    }
+
+    /// The span `span` (byte offsets, clamped) of `bytes`, which need not be UTF-8 (an
+    /// event): malformed sequences count as one character each and are drawn as `U+FFFD`.
+    ///
+    /// # Example
+    /// ```
+    /// let snippet = weir::Snippet::from_bytes(b"[\"\xff\", x]", 6..7);
+    /// assert_eq!(snippet.start().column, 7);
+    /// assert!(snippet.to_string().ends_with("1 | [\"\u{fffd}\", x]\n  |       ^"));
+    /// ```
+    pub fn from_bytes(bytes: &'a [u8], span: Range<usize>) -> Snippet<'a> {
+        let start = span.start.min(bytes.len());
+        Snippet {
+            text: bytes,
+            start,
+            end: span.end.clamp(start, bytes.len()),
+            base: ORIGIN,
+            end_at: None,
+            label: "",
+            path: "",
+        }
+    }
+
+    /// Places the text at `base` of a larger document: positions, the header and the line
+    /// number become the document's (see [`Position::within`]). Placing twice composes.
+    ///
+    /// # Example
+    /// ```
+    /// // The second line of a JSONL file, which starts at byte 9.
+    /// let event = r#"{"a": 1,}"#;
+    /// let base = weir::Position { offset: 9, line: 2, column: 1 };
+    /// let snippet = weir::Snippet::new(event, 8..9).within(base);
+    /// assert_eq!((snippet.start().offset, snippet.start().line), (17, 2));
+    /// assert!(snippet.to_string().starts_with("  --> line 2, column 9 (byte 17)"));
+    /// ```
+    pub fn within(mut self, base: Position) -> Snippet<'a> {
+        self.base = self.base.within(base);
+        self.end_at = self.end_at.map(|p| p.within(base));
+        self
+    }
+
+    /// What the header names before the position, such as `rule "name"` (nothing by default).
+    ///
+    /// # Example
+    /// ```
+    /// let snippet = weir::Snippet::new("{}", 0..2).label("rules.json");
+    /// assert!(snippet.to_string().starts_with("  --> rules.json, line 1, column 1 (byte 0)"));
+    /// ```
+    pub fn label(mut self, label: &'a str) -> Snippet<'a> {
+        self.label = label;
+        self
+    }
+
+    /// The JSON path the header names after the position (`at PATH`; nothing when empty).
+    ///
+    /// # Example
+    /// ```
+    /// let snippet = weir::Snippet::new(r#"{"a": []}"#, 6..8).path("a");
+    /// assert!(snippet.to_string().starts_with("  --> line 1, column 7 (byte 6), at a\n"));
+    /// ```
+    pub fn path(mut self, path: &'a str) -> Snippet<'a> {
+        self.path = path;
+        self
+    }
+
+    /// Where the span starts, in the document.
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Snippet::new("a\nbc", 3..4).start();
+    /// assert_eq!((p.offset, p.line, p.column), (3, 2, 2));
+    /// ```
+    pub fn start(&self) -> Position {
+        Position::at_bytes(self.text, self.start).within(self.base)
+    }
+
+    /// Where the span ends (exclusive), in the document.
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Snippet::new("a\nbc", 0..4).end();
+    /// assert_eq!((p.offset, p.line, p.column), (4, 2, 3));
+    /// ```
+    pub fn end(&self) -> Position {
+        self.end_at
+            .unwrap_or_else(|| Position::at_bytes(self.text, self.end).within(self.base))
+    }
+
+    /// The span, in the document.
+    ///
+    /// # Example
+    /// ```
+    /// let span = weir::Snippet::new("[1, 2]", 4..5).span();
+    /// assert_eq!(span, weir::Span::new("[1, 2]", 4, 5));
+    /// ```
+    pub fn span(&self) -> Span {
+        Span {
+            start: self.start(),
+            end: self.end(),
+        }
+    }
+
+    /// The header line alone: `  --> LABEL, line L, column C (byte B), at PATH`.
+    ///
+    /// # Example
+    /// ```
+    /// let snippet = weir::Snippet::new("[1, x]", 4..5);
+    /// assert_eq!(snippet.header().to_string(), "  --> line 1, column 5 (byte 4)");
+    /// ```
+    pub fn header(&self) -> impl fmt::Display + 'a {
+        let this = *self;
+        Show(move |f: &mut fmt::Formatter<'_>| header(f, this.label, Some(this.start()), this.path))
+    }
+
+    /// The drawn source alone: the span's line with its number and the carets under the span
+    /// (three lines, no line break at the end).
+    ///
+    /// # Example
+    /// ```
+    /// let snippet = weir::Snippet::new("[1, x]", 4..5);
+    /// assert_eq!(snippet.source().to_string(), "  |\n1 | [1, x]\n  |     ^");
+    /// ```
+    pub fn source(&self) -> impl fmt::Display + 'a {
+        let this = *self;
+        Show(move |f: &mut fmt::Formatter<'_>| this.draw(f))
+    }
+
+    fn draw(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.text;
+        let line_start = memchr::memrchr(b'\n', &text[..self.start]).map_or(0, |i| i + 1);
+        let line_end =
+            memchr::memchr(b'\n', &text[self.start..]).map_or(text.len(), |i| self.start + i);
+        let line = &text[line_start..line_end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let chars: Vec<char> = String::from_utf8_lossy(line)
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let n = chars.len();
+        let caret = char_count(&text[line_start..self.start]).min(n);
+        let span_end = self.end.min(line_start + line.len()).max(self.start);
+        let width = char_count(&text[self.start..span_end]).max(1);
+        let (from, to) = if n <= MAX_SHOWN {
+            (0, n)
+        } else {
+            let from = caret.saturating_sub(MAX_SHOWN / 2).min(n - MAX_SHOWN);
+            (from, from + MAX_SHOWN)
+        };
+        let cut_left = from > 0 || (line_start == 0 && self.base.column > 1);
+        let number = self.start().line.to_string();
+        let pad = " ".repeat(number.len());
+        write!(f, "{pad} |\n{number} | ")?;
+        if cut_left {
+            f.write_str("...")?;
+        }
+        chars[from..to].iter().try_for_each(|&c| write!(f, "{c}"))?;
+        if to < n {
+            f.write_str("...")?;
+        }
+        write!(f, "\n{pad} | ")?;
+        if cut_left {
+            f.write_str("   ")?;
+        }
+        for &c in &chars[from..caret.max(from)] {
+            f.write_str(if c == '\t' { "\t" } else { " " })?;
+        }
+        let carets = width.min(to.saturating_sub(caret)).max(1);
+        (0..carets).try_for_each(|_| f.write_str("^"))
+    }
+}
+
+impl fmt::Display for Snippet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        header(f, self.label, Some(self.start()), self.path)?;
+        f.write_str("\n")?;
+        self.draw(f)
+    }
+}
+
+impl fmt::Debug for Snippet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snippet")
+            .field("span", &self.span())
+            .field("label", &self.label)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `Display` made of a closure.
+struct Show<F>(F);
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Show<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
+}
+
+/// Writes the header line: `  --> LABEL, line L, column C (byte B), at PATH`, leaving out the
+/// parts that are empty.
+pub(crate) fn header(
+    f: &mut fmt::Formatter<'_>,
+    label: &str,
+    at: Option<Position>,
+    path: &str,
+) -> fmt::Result {
+    f.write_str("  --> ")?;
+    let mut sep = "";
+    if !label.is_empty() {
+        f.write_str(label)?;
+        sep = ", ";
+    }
+    if let Some(p) = at {
+        write!(
+            f,
+            "{sep}line {}, column {} (byte {})",
+            p.line, p.column, p.offset
+        )?;
+        sep = ", ";
+    }
+    if !path.is_empty() {
+        write!(f, "{sep}at {path}")?;
+    }
+    Ok(())
+}
+
+/// The part of a text's line around a place, which an error keeps to draw it later without
+/// the text: up to [`MAX_SHOWN`] characters before the place and one more than that after it,
+/// so that [`Snippet`]'s own cutting marks a cut on either side as it would on the whole line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Excerpt {
+    bytes: Box<[u8]>,
+    /// Where `bytes` start in the text.
+    base: Position,
+}
+
+impl Excerpt {
+    /// The excerpt of `text` around `at` (a position in `text`).
+    pub(crate) fn around(text: &[u8], at: Position) -> Excerpt {
+        let line_start = memchr::memrchr(b'\n', &text[..at.offset]).map_or(0, |i| i + 1);
+        let line_end =
+            memchr::memchr(b'\n', &text[at.offset..]).map_or(text.len(), |i| at.offset + i);
+        let mut from = at.offset;
+        for _ in 0..MAX_SHOWN {
+            if from == line_start {
+                break;
+            }
+            from -= 1;
+            // Back to the character's first byte (at most 3 continuation bytes).
+            for _ in 0..3 {
+                if from > line_start && text[from] & 0xC0 == 0x80 {
+                    from -= 1;
+                }
+            }
+        }
+        let mut to = at.offset;
+        for _ in 0..=MAX_SHOWN {
+            if to == line_end {
+                break;
+            }
+            to += 1;
+            for _ in 0..3 {
+                if to < line_end && text[to] & 0xC0 == 0x80 {
+                    to += 1;
+                }
+            }
+        }
+        Excerpt {
+            bytes: text[from..to].into(),
+            base: Position {
+                offset: from,
+                line: at.line,
+                column: at.column - char_count(&text[from..at.offset]),
+            },
+        }
+    }
+
+    /// The snippet of `span` (positions in the text the excerpt was cut from).
+    pub(crate) fn snippet(&self, span: Span) -> Snippet<'_> {
+        let local = |p: Position| p.offset.saturating_sub(self.base.offset);
+        let mut snippet =
+            Snippet::from_bytes(&self.bytes, local(span.start)..local(span.end)).within(self.base);
+        snippet.end_at = Some(span.end);
+        snippet
+    }
+}
