@@ -367,3 +367,233 @@ impl Excerpt {
         snippet
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(text: &str, span: Range<usize>) -> String {
+        Snippet::new(text, span).to_string()
+    }
+
+    #[test]
+    fn draws_the_line_and_carets() {
+        assert_eq!(
+            shown(r#"{"a": []}"#, 6..8),
+            "  --> line 1, column 7 (byte 6)\n  |\n1 | {\"a\": []}\n  |       ^^"
+        );
+        // A later line; the gutter widens with the line number.
+        let text = format!("{}[1, x]", "\n".repeat(99));
+        assert_eq!(
+            shown(&text, 103..104),
+            "  --> line 100, column 5 (byte 103)\n    |\n100 | [1, x]\n    |     ^"
+        );
+        // Header parts.
+        let s = Snippet::new("{}", 0..2)
+            .label("rule \"r\", filter 2")
+            .path("a.b[0]");
+        assert_eq!(
+            s.header().to_string(),
+            "  --> rule \"r\", filter 2, line 1, column 1 (byte 0), at a.b[0]"
+        );
+        assert_eq!(s.to_string(), format!("{}\n{}", s.header(), s.source()));
+    }
+
+    #[test]
+    fn empty_text_and_spans_at_the_end() {
+        assert_eq!(
+            shown("", 0..0),
+            "  --> line 1, column 1 (byte 0)\n  |\n1 | \n  | ^"
+        );
+        assert_eq!(shown("", 5..9), shown("", 0..0));
+        // At the end of the text: one caret after the last character.
+        assert_eq!(
+            shown("[1, 2", 5..5),
+            "  --> line 1, column 6 (byte 5)\n  |\n1 | [1, 2\n  |      ^"
+        );
+        // After a final line break: the empty last line.
+        assert_eq!(
+            shown("[1,\n", 4..4),
+            "  --> line 2, column 1 (byte 4)\n  |\n2 | \n  | ^"
+        );
+        // Past the end: clamped. A reversed span is empty.
+        assert_eq!(shown("ab", 1..99), shown("ab", 1..2));
+        assert_eq!(shown("ab", 2..1), shown("ab", 2..2));
+    }
+
+    #[test]
+    fn multi_byte_characters_count_once() {
+        let text = r#"{"été": [{"prefix": 7}]}"#;
+        let at = text.find('7').unwrap();
+        let s = Snippet::new(text, at..at + 1);
+        assert_eq!((s.start().offset, s.start().column), (at, 21));
+        let drawn = s.to_string();
+        let lines: Vec<&str> = drawn.lines().collect();
+        let caret = lines[3].chars().position(|c| c == '^').unwrap();
+        assert_eq!(lines[2].chars().nth(caret), Some('7'));
+        // A span over multi-byte characters: one caret each.
+        assert!(shown("x = ééé;", 4..10).ends_with("\n  |     ^^^"));
+        // Offsets inside a character move back to its start.
+        assert_eq!(shown("aé", 2..3), shown("aé", 1..3));
+        // Four-byte characters.
+        assert!(shown("\u{1F600}\u{1F600}x", 8..9).ends_with("  |   ^"));
+    }
+
+    #[test]
+    fn tabs_are_repeated_under_the_line() {
+        assert_eq!(
+            shown("\t{\t\"a\": x}", 8..9),
+            "  --> line 1, column 9 (byte 8)\n  |\n1 | \t{\t\"a\": x}\n  | \t \t     ^"
+        );
+    }
+
+    #[test]
+    fn control_characters_and_malformed_utf8_are_replaced() {
+        assert_eq!(
+            Snippet::from_bytes(b"[\"a\x01b\x1b[2J\"]", 3..4)
+                .source()
+                .to_string(),
+            "  |\n1 | [\"a\u{fffd}b\u{fffd}[2J\"]\n  |    ^"
+        );
+        let s = Snippet::from_bytes(b"\xff\xfe x", 3..4);
+        assert_eq!(s.start().column, 4);
+        assert_eq!(
+            s.source().to_string(),
+            "  |\n1 | \u{fffd}\u{fffd} x\n  |    ^"
+        );
+        // A line break is "\n"; a "\r" before it is not shown.
+        assert_eq!(
+            shown("[1,\r\n 2 x]\r\n", 8..9),
+            "  --> line 2, column 4 (byte 8)\n  |\n2 |  2 x]\n  |    ^"
+        );
+    }
+
+    #[test]
+    fn spans_over_lines_are_underlined_to_the_line_end() {
+        let text = "{\"a\": {\"x\": 1,\n \"y\": 2}}";
+        let s = Snippet::new(text, 6..text.len() - 1);
+        assert!(
+            s.to_string()
+                .ends_with("1 | {\"a\": {\"x\": 1,\n  |       ^^^^^^^^"),
+            "{s}"
+        );
+        assert_eq!((s.end().line, s.end().column), (2, 9));
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = format!("{}X{}", "a".repeat(300), "b".repeat(300));
+        let s = shown(&line, 300..301);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[0], "  --> line 1, column 301 (byte 300)");
+        let body = lines[2].strip_prefix("1 | ").unwrap();
+        assert!(
+            body.starts_with("...aaa") && body.ends_with("bbb..."),
+            "{body}"
+        );
+        assert_eq!(body.chars().count(), MAX_SHOWN + 6);
+        let caret = lines[3].find('^').unwrap();
+        assert_eq!(lines[2].as_bytes()[caret], b'X');
+        // Near the start: cut on the right only; near the end: on the left only, and the
+        // window is still full.
+        let s = shown(&line, 2..3);
+        assert!(
+            s.contains(&format!("1 | {}...\n", "a".repeat(MAX_SHOWN))),
+            "{s}"
+        );
+        let s = shown(&line, 599..601);
+        let body = s.lines().nth(2).unwrap().strip_prefix("1 | ").unwrap();
+        assert!(body.starts_with("...") && body.ends_with("bbb"), "{body}");
+        assert_eq!(body.chars().count(), MAX_SHOWN + 3);
+        // Carets stop at the cut.
+        let s = shown(&line, 10..590);
+        assert!(
+            s.ends_with(&format!("\n  | {}{}", " ".repeat(10), "^".repeat(110))),
+            "{s}"
+        );
+        // At most MAX_SHOWN characters: shown whole.
+        let exact = "c".repeat(MAX_SHOWN);
+        assert!(shown(&exact, 119..120).contains(&format!("1 | {exact}\n")));
+        // Counted in characters, not bytes.
+        let wide = "é".repeat(MAX_SHOWN);
+        assert!(shown(&wide, 0..2).contains(&format!("1 | {wide}\n")));
+    }
+
+    #[test]
+    fn placed_within_a_document() {
+        // A pattern at line 3, column 11 (byte 40) of a rules file.
+        let base = Position {
+            offset: 40,
+            line: 3,
+            column: 11,
+        };
+        let pattern = "{\"a\": []}";
+        let s = Snippet::new(pattern, 6..8).within(base);
+        assert_eq!(
+            (s.start().offset, s.start().line, s.start().column),
+            (46, 3, 17)
+        );
+        assert_eq!(s.end().offset, 48);
+        // The text starts mid-line: its first line is shown after "...".
+        assert_eq!(
+            s.to_string(),
+            "  --> line 3, column 17 (byte 46)\n  |\n3 | ...{\"a\": []}\n  |          ^^"
+        );
+        // On a later line of the text, columns are the text's own, and nothing is cut.
+        let pattern = "{\n\"a\": []}";
+        let s = Snippet::new(pattern, 7..9).within(base);
+        assert_eq!(
+            s.to_string(),
+            "  --> line 4, column 6 (byte 47)\n  |\n4 | \"a\": []}\n  |      ^^"
+        );
+        // Placing composes, and at the origin changes nothing.
+        let twice = Snippet::new("ab\ncd", 4..5)
+            .within(Position {
+                offset: 10,
+                line: 2,
+                column: 1,
+            })
+            .within(base);
+        assert_eq!(
+            (
+                twice.start().offset,
+                twice.start().line,
+                twice.start().column
+            ),
+            (54, 5, 2)
+        );
+        assert_eq!(
+            Snippet::new("ab", 1..2).within(ORIGIN).to_string(),
+            shown("ab", 1..2)
+        );
+    }
+
+    #[test]
+    fn excerpts_draw_like_the_whole_text() {
+        let text = format!("{{\n{}\"k\": tru{}\n}}", "é".repeat(500), "x".repeat(500));
+        for offset in [
+            0,
+            2,
+            3,
+            500,
+            1002,
+            1008,
+            1013,
+            1200,
+            text.len() - 1,
+            text.len(),
+        ] {
+            let at = Position::at(&text, offset);
+            let excerpt = Excerpt::around(text.as_bytes(), at);
+            assert!(excerpt.bytes.len() <= 4 * (2 * MAX_SHOWN + 1));
+            let span = Span { start: at, end: at };
+            let whole = Snippet::new(&text, at.offset..at.offset);
+            assert_eq!(
+                excerpt.snippet(span).to_string(),
+                whole.to_string(),
+                "{offset}"
+            );
+            assert_eq!(excerpt.snippet(span).start(), at);
+        }
+    }
+}
