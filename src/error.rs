@@ -81,11 +81,12 @@ impl Position {
     /// assert_eq!((later.offset, later.line, later.column), (29, 4, 8));
     /// ```
     pub fn within(self, base: Position) -> Position {
+        // Saturating: positions are plain data, and one made by hand may hold 0 or huge values.
         Position {
-            offset: base.offset + self.offset,
-            line: base.line + self.line - 1,
-            column: if self.line == 1 {
-                base.column + self.column - 1
+            offset: base.offset.saturating_add(self.offset),
+            line: base.line.saturating_add(self.line).saturating_sub(1),
+            column: if self.line <= 1 {
+                base.column.saturating_add(self.column).saturating_sub(1)
             } else {
                 self.column
             },

@@ -353,7 +353,10 @@ impl Excerpt {
             base: Position {
                 offset: from,
                 line: at.line,
-                column: at.column - char_count(&text[from..at.offset]),
+                column: at
+                    .column
+                    .saturating_sub(char_count(&text[from..at.offset]))
+                    .max(1),
             },
         }
     }
@@ -546,6 +549,15 @@ mod tests {
             s.to_string(),
             "  --> line 4, column 6 (byte 47)\n  |\n4 | \"a\": []}\n  |      ^^"
         );
+        // Hand-made positions do not overflow.
+        let odd = Position {
+            offset: usize::MAX,
+            line: 0,
+            column: 0,
+        };
+        let s = Snippet::new("a\nb", 2..3).within(odd).within(odd);
+        assert_eq!(s.start().offset, usize::MAX);
+        assert!(s.to_string().contains("\n1 | b\n"), "{s}");
         // Placing composes, and at the origin changes nothing.
         let twice = Snippet::new("ab\ncd", 4..5)
             .within(Position {
@@ -566,6 +578,38 @@ mod tests {
             Snippet::new("ab", 1..2).within(ORIGIN).to_string(),
             shown("ab", 1..2)
         );
+    }
+
+    proptest::proptest! {
+        /// Any bytes, any span: no panic; positions are `Position::at_bytes`'s; an excerpt
+        /// draws what the whole text draws.
+        #[test]
+        fn any_text_any_span(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    &b"a"[..], "é".as_bytes(), "\u{1F600}".as_bytes(), b"\n", b"\t", b"\r",
+                    b"\x01", b"\xff", b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                ]),
+                0..300,
+            ),
+            a in 0usize..10_000,
+            b in 0usize..10_000,
+        ) {
+            let text: Vec<u8> = pieces.concat();
+            let (a, b) = (a % (text.len() + 2), b % (text.len() + 2));
+            let s = Snippet::from_bytes(&text, a..b);
+            let start = Position::at_bytes(&text, a);
+            proptest::prop_assert_eq!(s.start(), start);
+            proptest::prop_assert_eq!(s.end(), Position::at_bytes(&text, b.max(start.offset)));
+            let drawn = s.to_string();
+            proptest::prop_assert_eq!(drawn.lines().count(), 4);
+            let excerpt = Excerpt::around(&text, start);
+            let point = Span { start, end: start };
+            proptest::prop_assert_eq!(
+                excerpt.snippet(point).to_string(),
+                Snippet::from_bytes(&text, a..a).to_string()
+            );
+        }
     }
 
     #[test]
