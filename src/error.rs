@@ -554,8 +554,8 @@ impl Malformed {
 /// lacks what [`check_envelope`](crate::check_envelope) requires.
 ///
 /// `Display` prints the reason, then the place (a [`Snippet`]): the position and the event's
-/// line around it, with a caret. The error keeps only that part of the line (a window of at
-/// most a few hundred bytes), however long the event.
+/// line around it, with a caret. The error keeps only that part of the line (at most 120
+/// characters either side of the place), however long the event.
 ///
 /// # Example
 /// ```

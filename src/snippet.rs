@@ -310,11 +310,20 @@ pub(crate) fn header(
 /// The part of a text's line around a place, which an error keeps to draw it later without
 /// the text: up to [`MAX_SHOWN`] characters before the place and one more than that after it,
 /// so that [`Snippet`]'s own cutting marks a cut on either side as it would on the whole line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Excerpt {
     bytes: Box<[u8]>,
     /// Where `bytes` start in the text.
     base: Position,
+}
+
+impl fmt::Debug for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Excerpt")
+            .field("text", &String::from_utf8_lossy(&self.bytes))
+            .field("base", &self.base)
+            .finish()
+    }
 }
 
 impl Excerpt {
