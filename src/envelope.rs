@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::de::IgnoredAny;
 
-use crate::error::EventError;
+use crate::error::{EventError, EventErrorKind};
 
 /// The fields `TestEventPattern` requires of an event.
 pub const ENVELOPE_FIELDS: [&str; 6] = ["id", "source", "detail-type", "account", "region", "time"];
@@ -26,7 +26,8 @@ pub fn check_envelope(event: &[u8]) -> Result<(), EventError> {
     crate::matcher::validate_event(event)?;
     // Valid JSON by now: serde_json can only refuse it for not being an object.
     let Ok(map) = serde_json::from_slice::<HashMap<String, IgnoredAny>>(event) else {
-        return Err(EventError::new(
+        return Err(EventError::with_kind(
+            EventErrorKind::NotAnObject,
             "Parameter Event is not valid. (the event is not a JSON object)",
             event,
             0,
@@ -34,7 +35,8 @@ pub fn check_envelope(event: &[u8]) -> Result<(), EventError> {
     };
     for field in ENVELOPE_FIELDS {
         if !map.contains_key(field) {
-            return Err(EventError::new(
+            return Err(EventError::with_kind(
+                EventErrorKind::MissingField,
                 format!("Parameter Event is not valid. (missing field \"{field}\")"),
                 event,
                 0,

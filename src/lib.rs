@@ -37,12 +37,14 @@ pub mod ir;
 pub mod lambda;
 mod matcher;
 pub mod reference;
+mod snippet;
 pub mod syntax;
 
 pub use envelope::{check_envelope, ENVELOPE_FIELDS};
-pub use error::{EventError, PatternError, PatternErrorKind, Position, Span};
+pub use error::{EventError, EventErrorKind, PatternError, PatternErrorKind, Position, Span};
 pub use ir::{Options, Pattern};
 pub use matcher::{BatchResults, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
+pub use snippet::Snippet;
 
 /// The README's Rust examples, run as doctests.
 #[cfg(doctest)]

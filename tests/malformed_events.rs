@@ -610,3 +610,201 @@ fn errors_do_not_disturb_later_matches() {
         }
     }
 }
+
+// ---------------------------------------------------------------- kinds
+
+/// Each kind of [`weir::EventErrorKind`] from a real malformed event, with its reason and
+/// offset, through every entry point of both matchers (see [`refused`]); and what the lazy
+/// reader (which checks only what rules need) says of the same inputs when it reads them.
+#[test]
+fn each_kind_from_a_real_event() {
+    use weir::EventErrorKind as K;
+    let deep = "[".repeat(200);
+    let cases: Vec<(&[u8], K, &str, usize)> = vec![
+        (br#"{"a": tru}"#, K::Syntax, "expected a JSON value", 6),
+        (
+            br#"{"a" 1}"#,
+            K::Syntax,
+            "expected ':' after an object key",
+            5,
+        ),
+        (
+            br#"{"a": 1 "b": 2}"#,
+            K::Syntax,
+            "expected ',' or '}' in an object",
+            8,
+        ),
+        (b"[1 2]", K::Syntax, "expected ',' or ']' in an array", 3),
+        (b"{,}", K::Syntax, "expected a string key", 1),
+        (b"[1.]", K::Syntax, "invalid number", 3),
+        (br#"{"a": -x}"#, K::Syntax, "invalid number", 7),
+        (
+            br#"{"a": [1, 2"#,
+            K::UnexpectedEnd,
+            "unexpected end of input",
+            11,
+        ),
+        (b" \n ", K::UnexpectedEnd, "unexpected end of input", 3),
+        (b"", K::UnexpectedEnd, "unexpected end of input", 0),
+        (b"{\"a\": \"\xff\"}", K::InvalidUtf8, "invalid UTF-8", 7),
+        (
+            b"{\"zz\": \"\xe2\x82\"}",
+            K::InvalidUtf8,
+            "invalid UTF-8",
+            8,
+        ),
+        (
+            br#"{"a": "\q"}"#,
+            K::InvalidEscape,
+            "invalid escape in string",
+            7,
+        ),
+        (
+            br#"{"a": "\ud800"}"#,
+            K::InvalidEscape,
+            "invalid escape in string",
+            7,
+        ),
+        (
+            br#"{"\x": 1}"#,
+            K::InvalidEscape,
+            "invalid escape in string",
+            2,
+        ),
+        (
+            b"[\"a\x01b\"]",
+            K::ControlCharacter,
+            "control character in string",
+            3,
+        ),
+        (
+            b"{\"a\": \"x\ny\"}",
+            K::ControlCharacter,
+            "control character in string",
+            8,
+        ),
+        (
+            deep.as_bytes(),
+            K::TooDeep,
+            "nesting deeper than 127 levels",
+            127,
+        ),
+        (
+            b"{} x",
+            K::TrailingContent,
+            "trailing characters after the JSON value",
+            3,
+        ),
+        (
+            b"{\"a\": 1}\n{\"a\": 2}",
+            K::TrailingContent,
+            "trailing characters after the JSON value",
+            9,
+        ),
+    ];
+    for (input, kind, reason, offset) in cases {
+        let err = refused(input);
+        assert_eq!(
+            (err.kind(), err.reason(), err.offset()),
+            (kind, reason, offset),
+            "{}",
+            show(input)
+        );
+        assert_eq!(err.position(), weir::Position::at_bytes(input, offset));
+    }
+
+    // The lazy reader reads an escaped key through the rules' paths, and says so.
+    let mut lazy = near();
+    lazy.set_reading(weir::EventReading::Lazy);
+    let err = lazy.is_match(br#"{"\x": 1, "a": 1}"#).unwrap_err();
+    assert_eq!(
+        (err.kind(), err.reason(), err.offset()),
+        (K::InvalidEscape, "invalid escape in key", 2)
+    );
+    let err = lazy.is_match(br#"{"a": [1, 2"#).unwrap_err();
+    assert_eq!(err.kind(), K::UnexpectedEnd);
+    let err = lazy.is_match(b"{\"a\": \"\xff\"}").unwrap_err();
+    assert_eq!((err.kind(), err.offset()), (K::InvalidUtf8, 7));
+}
+
+/// The envelope check's two kinds, beside the reader's.
+#[test]
+fn envelope_kinds() {
+    use weir::EventErrorKind as K;
+    let err = weir::check_envelope(b"[1, 2]").unwrap_err();
+    assert_eq!(err.kind(), K::NotAnObject);
+    assert_eq!(
+        err.reason(),
+        "Parameter Event is not valid. (the event is not a JSON object)"
+    );
+    let err = weir::check_envelope(br#"{"id": "1", "source": "s"}"#).unwrap_err();
+    assert_eq!(err.kind(), K::MissingField);
+    assert_eq!(
+        err.reason(),
+        "Parameter Event is not valid. (missing field \"detail-type\")"
+    );
+    // A malformed event is refused by the reader first.
+    assert_eq!(
+        weir::check_envelope(b"{\"id\": ").unwrap_err().kind(),
+        K::UnexpectedEnd
+    );
+}
+
+/// `Display`: the reason, then the place drawn with a caret, the line counted in the event.
+#[test]
+fn display_draws_the_place() {
+    let err = near()
+        .is_match(b"{\n  \"a\": [1,\n\t\"x\" 2]}")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid event: expected ',' or ']' in an array\n  --> line 3, column 6 (byte 18)\n  |\n3 | \t\"x\" 2]}\n  | \t    ^"
+    );
+    assert_eq!(err.snippet().start(), err.position());
+    // A long one-line event: the error keeps a window around the place, drawn as the whole
+    // event would be.
+    let mut long = br#"{"pad": ""#.to_vec();
+    long.extend(std::iter::repeat_n(b'x', 5000));
+    long.extend_from_slice(br#"", "a": tru, "more": ""#);
+    long.extend(std::iter::repeat_n("é".as_bytes(), 3000).flatten());
+    long.extend_from_slice(br#""}"#);
+    let err = near().is_match(&long).unwrap_err();
+    let at = err.offset();
+    assert_eq!(&long[at..at + 3], b"tru");
+    assert_eq!(
+        err.snippet().to_string(),
+        weir::Snippet::from_bytes(&long, at..at).to_string()
+    );
+    let shown = err.to_string();
+    assert!(shown.len() < 600, "{shown}");
+    assert!(shown.contains("...xxxx"), "{shown}");
+    assert!(shown.contains("tru, \"more\""), "{shown}");
+    assert!(shown.contains("ééé..."), "{shown}");
+    // Debug names the fields, not the kept bytes.
+    assert_eq!(
+        format!("{:?}", near().is_match(b"[").unwrap_err()),
+        "EventError { kind: UnexpectedEnd, reason: \"unexpected end of input\", offset: 1, line: 1, column: 2 }"
+    );
+}
+
+/// However long the line and wherever the mistake, the error draws what the whole event
+/// would draw.
+#[test]
+fn kept_windows_draw_like_the_whole_event() {
+    let m = far();
+    for len in [0usize, 50, 119, 120, 121, 200, 400] {
+        for (before, after) in [("x", "y"), ("é", "ü"), ("\u{1F600}", "x")] {
+            for at in [0, len / 2, len] {
+                let mut event = String::from("[\"");
+                event.push_str(&before.repeat(at));
+                event.push_str("\", tru, \"");
+                event.push_str(&after.repeat(len - at));
+                event.push_str("\"]");
+                let err = m.is_match(event.as_bytes()).unwrap_err();
+                let whole = weir::Snippet::new(&event, err.offset()..err.offset());
+                assert_eq!(err.snippet().to_string(), whole.to_string(), "{event}");
+                assert_eq!(err.snippet().start(), whole.start());
+            }
+        }
+    }
+}

@@ -560,6 +560,11 @@ impl<'a> Validator<'a> {
         PatternError::new(kind, reason, self.text, Some((node.start, node.end)), jpath)
     }
 
+    /// An error from a value parser ([`Cidr::parse`], [`Wildcard::parse`]), placed at `node`.
+    fn place(&self, e: PatternError, node: &Node, jpath: &str) -> PatternError {
+        e.placed(self.text, (node.start, node.end), jpath)
+    }
+
     fn invalid(&self, reason: impl Into<String>, node: &Node, jpath: &str) -> PatternError {
         self.err(PatternErrorKind::Invalid, reason, node, jpath)
     }
@@ -777,7 +782,7 @@ impl<'a> Validator<'a> {
             "numeric" => Matcher::Numeric(self.numeric(arg, &here)?),
             "cidr" => match &arg.kind {
                 NodeKind::String(s) => {
-                    Matcher::Cidr(Cidr::parse(s).map_err(|r| self.invalid(r, arg, &here))?)
+                    Matcher::Cidr(Cidr::parse(s).map_err(|e| self.place(e, arg, &here))?)
                 }
                 _ => return Err(self.invalid("prefix match pattern must be a string", arg, &here)),
             },
@@ -810,14 +815,7 @@ impl<'a> Validator<'a> {
 
     fn wildcard(&self, arg: &Node, jpath: &str) -> Result<Wildcard, PatternError> {
         match &arg.kind {
-            NodeKind::String(s) => Wildcard::parse(s).map_err(|r| {
-                let kind = if r == TOO_COMPLEX {
-                    PatternErrorKind::Limit
-                } else {
-                    PatternErrorKind::Invalid
-                };
-                self.err(kind, r, arg, jpath)
-            }),
+            NodeKind::String(s) => Wildcard::parse(s).map_err(|e| self.place(e, arg, jpath)),
             _ => Err(self.invalid("wildcard match pattern must be a string", arg, jpath)),
         }
     }

@@ -1190,6 +1190,84 @@ fn error_display_across_lines_and_without_span() {
 }
 
 #[test]
+fn error_display_cuts_long_lines() {
+    let text = format!(
+        r#"{{"a": ["{}"], "b": [{{"prefix": 1}}], "c": ["{}"]}}"#,
+        "x".repeat(300),
+        "y".repeat(300)
+    );
+    let e = err(&text);
+    assert_eq!(e.path(), "b[0].prefix");
+    let shown = e.to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 5, "{shown}");
+    assert!(lines[3].starts_with("1 | ...xxx") && lines[3].ends_with("yyy..."));
+    let caret = lines[4].find('^').unwrap();
+    assert_eq!(&lines[3][caret..caret + 1], "1");
+    // The same drawing as the whole text gives.
+    let span = e.span().unwrap();
+    let whole = crate::Snippet::new(&text, span.start.offset..span.end.offset).path(e.path());
+    assert_eq!(e.snippet().unwrap().to_string(), whole.to_string());
+}
+
+#[test]
+fn error_snippets_in_a_larger_document() {
+    let file = "{\n  \"ok\": {\"a\": [1]},\n  \"bad\": {\"a\": [{\"prefix\": 1}]}\n}\n";
+    let start = file.find("{\"a\": [{").unwrap();
+    let end = file[start..].find("}]}").unwrap() + start + 3;
+    let mut m = crate::Matcher::new();
+    let e = m.add_rule("bad", &file[start..end]).unwrap_err();
+    let s = e.snippet_in(file, start).unwrap();
+    assert_eq!(
+        s.to_string(),
+        "  --> rule \"bad\", line 3, column 28 (byte 49), at a[0].prefix\n  |\n3 |   \"bad\": {\"a\": [{\"prefix\": 1}]}\n  |                            ^"
+    );
+    assert_eq!(
+        (s.start().offset, s.end().offset),
+        (
+            start + e.span().unwrap().start.offset,
+            start + e.span().unwrap().end.offset
+        )
+    );
+    // Placed by position instead: the pattern's own line, after "...".
+    let base = crate::Position::at(file, start);
+    let placed = e.snippet().unwrap().within(base);
+    assert_eq!(placed.start(), s.start());
+    assert!(placed
+        .to_string()
+        .ends_with("3 | ...{\"a\": [{\"prefix\": 1}]}\n  |                      ^"));
+    // An error without a place has no snippet.
+    let long = format!(r#"{{"a": ["{}"]}}"#, "x".repeat(5000));
+    assert!(err(&long).snippet().is_none());
+    assert!(err(&long).snippet_in(&long, 0).is_none());
+}
+
+#[test]
+fn error_snippet_ends_where_the_span_ends() {
+    let text = "{\"a\": [{\"x\": 1,\n \"y\": 2}]}";
+    let e = err(text);
+    let s = e.snippet().unwrap();
+    assert_eq!(s.span(), e.span().unwrap());
+    assert_eq!((s.end().line, s.end().column), (2, 9));
+}
+
+#[test]
+fn error_display_without_a_place() {
+    let long = format!(r#"{{"a": ["{}"]}}"#, "x".repeat(5000));
+    let mut m = crate::Matcher::new();
+    let e = m.add_rule("big", &long).unwrap_err();
+    assert_eq!(e.kind(), Kind::Limit);
+    assert_eq!(e.to_string(), format!("{}\n  --> rule \"big\"", e.reason()));
+    let fc = format!(
+        r#"{{"Filters": [{{"Pattern": "{{\"a\": [1]}}"}}, {{"Pattern": {}}}]}}"#,
+        serde_json::to_string(&long).unwrap()
+    );
+    let e = crate::lambda::FilterCriteria::parse(&fc).unwrap_err();
+    assert_eq!(e.filter(), Some(1));
+    assert!(e.to_string().contains("\n  --> filter 1"), "{e}");
+}
+
+#[test]
 fn error_display_names_the_rule() {
     let mut m = crate::Matcher::new();
     let e = m

@@ -3,6 +3,8 @@
 
 use std::net::Ipv6Addr;
 
+use crate::error::{PatternError, PatternErrorKind};
+
 /// A JSON number from a pattern or an event: its text, and its value when the text denotes a
 /// double exactly (`300`, `3e2`, `0.1`; not `0.10000000000000001` or `1e400`).
 ///
@@ -255,28 +257,34 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    /// Parses `ADDRESS/BITS`; the error is AWS's reason text.
+    /// Parses `ADDRESS/BITS`. The error is a [`PatternError`] of kind
+    /// [`Invalid`](PatternErrorKind::Invalid) with AWS's reason text and no place (the
+    /// pattern parser places it at the operand).
     ///
     /// # Example
     /// ```
-    /// assert_eq!(
-    ///     weir::ir::Cidr::parse("bad-filter").unwrap_err(),
-    ///     "Malformed CIDR, one '/' required"
-    /// );
+    /// let err = weir::ir::Cidr::parse("bad-filter").unwrap_err();
+    /// assert_eq!(err.kind(), weir::PatternErrorKind::Invalid);
+    /// assert_eq!(err.reason(), "Malformed CIDR, one '/' required");
+    /// assert_eq!(err.span(), None);
     /// ```
-    pub fn parse(text: &str) -> Result<Cidr, String> {
+    pub fn parse(text: &str) -> Result<Cidr, PatternError> {
+        let invalid = |reason: String| PatternError::bare(PatternErrorKind::Invalid, reason);
         let mut parts = text.split('/');
         let (Some(addr), Some(bits), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err("Malformed CIDR, one '/' required".into());
+            return Err(invalid("Malformed CIDR, one '/' required".into()));
         };
         let bits: u32 = bits
             .parse()
-            .map_err(|_| "Malformed CIDR, mask bits must be an integer".to_string())?;
+            .map_err(|_| invalid("Malformed CIDR, mask bits must be an integer".into()))?;
         let v4 = parse_ipv4(addr).is_some();
-        let net = parse_ip(addr).ok_or_else(|| format!("Nonstandard IP address: {addr}"))?;
+        let net =
+            parse_ip(addr).ok_or_else(|| invalid(format!("Nonstandard IP address: {addr}")))?;
         let max = if v4 { 32 } else { 128 };
         if bits >= max {
-            return Err(format!("Malformed CIDR, mask bits must be less than {max}"));
+            return Err(invalid(format!(
+                "Malformed CIDR, mask bits must be less than {max}"
+            )));
         }
         let bits = if v4 { bits + 96 } else { bits };
         Ok(Cidr {
@@ -357,6 +365,7 @@ pub(crate) fn fold_char(c: char) -> char {
 /// assert_eq!(w.pieces(), &[WildcardPiece::Literal("a*".into()), WildcardPiece::Star]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WildcardPiece {
     /// Characters that must appear as they are.
     Literal(String),
@@ -385,16 +394,21 @@ const MAX_REPEATED_STAR_FOLLOWERS: usize = 3;
 pub const TOO_COMPLEX: &str = "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character";
 
 impl Wildcard {
-    /// Parses a wildcard operand; the error is AWS's reason text.
+    /// Parses a wildcard operand. The error is a [`PatternError`] with AWS's reason text and
+    /// no place (the pattern parser places it at the operand): of kind
+    /// [`Invalid`](PatternErrorKind::Invalid), or [`Limit`](PatternErrorKind::Limit) for a
+    /// wildcard that is too complex.
     ///
     /// # Example
     /// ```
-    /// assert_eq!(
-    ///     weir::ir::Wildcard::parse("a**").unwrap_err(),
-    ///     "Consecutive wildcard characters at pos 2"
-    /// );
+    /// use weir::{ir::Wildcard, PatternErrorKind};
+    /// let err = Wildcard::parse("a**").unwrap_err();
+    /// assert_eq!(err.kind(), PatternErrorKind::Invalid);
+    /// assert_eq!(err.reason(), "Consecutive wildcard characters at pos 2");
+    /// assert_eq!(Wildcard::parse("*:*:*:*:*:event-bus/*").unwrap_err().kind(), PatternErrorKind::Limit);
     /// ```
-    pub fn parse(text: &str) -> Result<Wildcard, String> {
+    pub fn parse(text: &str) -> Result<Wildcard, PatternError> {
+        let invalid = |reason: String| PatternError::bare(PatternErrorKind::Invalid, reason);
         let mut pieces = Vec::new();
         let mut literal = String::new();
         let mut chars = text.chars().enumerate().peekable();
@@ -403,7 +417,9 @@ impl Wildcard {
             match c {
                 '*' => {
                     if last_was_star {
-                        return Err(format!("Consecutive wildcard characters at pos {pos}"));
+                        return Err(invalid(format!(
+                            "Consecutive wildcard characters at pos {pos}"
+                        )));
                     }
                     if !literal.is_empty() {
                         pieces.push(WildcardPiece::Literal(std::mem::take(&mut literal)));
@@ -414,7 +430,7 @@ impl Wildcard {
                 }
                 '\\' => match chars.next() {
                     Some((_, e @ ('*' | '\\'))) => literal.push(e),
-                    _ => return Err(format!("Invalid escape character at pos {pos}")),
+                    _ => return Err(invalid(format!("Invalid escape character at pos {pos}"))),
                 },
                 other => literal.push(other),
             }
@@ -430,7 +446,7 @@ impl Wildcard {
                 let n = followers.entry(first).or_default();
                 *n += 1;
                 if *n > MAX_REPEATED_STAR_FOLLOWERS {
-                    return Err(TOO_COMPLEX.into());
+                    return Err(PatternError::bare(PatternErrorKind::Limit, TOO_COMPLEX));
                 }
             }
         }
@@ -535,12 +551,19 @@ mod tests {
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("255.1.2.3"));
         assert!(!Cidr::parse("0.0.0.0/0").unwrap().contains("::1"));
         assert_eq!(
-            Cidr::parse("xx.11.xx/8").unwrap_err(),
+            Cidr::parse("xx.11.xx/8").unwrap_err().reason(),
             "Nonstandard IP address: xx.11.xx"
         );
         assert_eq!(
-            Cidr::parse("bad-/64filter").unwrap_err(),
+            Cidr::parse("bad-/64filter").unwrap_err().reason(),
             "Malformed CIDR, mask bits must be an integer"
+        );
+        let e = Cidr::parse("10.0.0.0/33").unwrap_err();
+        assert_eq!(e.kind(), PatternErrorKind::Invalid);
+        assert_eq!(e.reason(), "Malformed CIDR, mask bits must be less than 32");
+        assert_eq!(
+            (e.span(), e.path(), e.to_string().as_str()),
+            (None, "", e.reason())
         );
     }
 
@@ -552,10 +575,13 @@ mod tests {
         assert!(w.matches("aa") && !w.matches("a") && w.matches("aba"));
         let w = Wildcard::parse(r"\\*").unwrap();
         assert!(w.matches("\\") && w.matches("\\x") && !w.matches("x"));
-        assert!(Wildcard::parse(r"\a").is_err());
+        let e = Wildcard::parse(r"\a").unwrap_err();
+        assert_eq!(e.kind(), PatternErrorKind::Invalid);
+        assert_eq!(e.reason(), "Invalid escape character at pos 0");
+        let e = Wildcard::parse("*:*:*:*:*:event-bus/*").unwrap_err();
         assert_eq!(
-            Wildcard::parse("*:*:*:*:*:event-bus/*").unwrap_err(),
-            TOO_COMPLEX
+            (e.kind(), e.reason()),
+            (PatternErrorKind::Limit, TOO_COMPLEX)
         );
         assert!(Wildcard::parse("arn:aws:events:us-east-1:*:event-bus/*").is_ok());
     }

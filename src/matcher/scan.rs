@@ -3,7 +3,7 @@
 //! field's value tests, recording hits.
 
 use crate::compile::{Compiled, Field, Scan, Target};
-use crate::error::EventError;
+use crate::error::{EventError, Malformed};
 use crate::ir::{finite_f64, fold_char, is_exact, number_spelling, parse_ip, AnythingBut, Literal};
 
 /// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
@@ -70,7 +70,11 @@ pub(crate) fn scan(
 ) -> Result<(), EventError> {
     if !lazy {
         if let Err(e) = std::str::from_utf8(bytes) {
-            return Err(EventError::new("invalid UTF-8", bytes, e.valid_up_to()));
+            return Err(EventError::malformed(
+                Malformed::Utf8,
+                bytes,
+                e.valid_up_to(),
+            ));
         }
     }
     s.reset();
@@ -89,7 +93,7 @@ pub(crate) fn scan(
     }
     r.ws();
     if r.pos != bytes.len() {
-        return Err(r.err("trailing characters after the JSON value"));
+        return Err(r.err(Malformed::Trailing));
     }
     Ok(())
 }
@@ -105,12 +109,12 @@ struct Reader<'a, 'c> {
 }
 
 impl Reader<'_, '_> {
-    fn err(&self, reason: &str) -> EventError {
-        EventError::new(reason, self.b, self.pos)
+    fn err(&self, why: Malformed) -> EventError {
+        EventError::malformed(why, self.b, self.pos)
     }
 
     fn eof(&self) -> EventError {
-        EventError::new("unexpected end of input", self.b, self.b.len())
+        EventError::malformed(Malformed::End, self.b, self.b.len())
     }
 
     #[inline(always)]
@@ -134,7 +138,7 @@ impl Reader<'_, '_> {
                 let mut buf = std::mem::take(&mut self.s.buf);
                 let end = super::validate::value(self.b, self.pos, depth, &mut buf);
                 self.s.buf = buf;
-                self.pos = end.map_err(|(at, reason)| EventError::new(reason, self.b, at))?;
+                self.pos = end.map_err(|(at, why)| EventError::malformed(why, self.b, at))?;
             }
             return Ok(());
         }
@@ -147,8 +151,8 @@ impl Reader<'_, '_> {
                     let raw = &self.b[start..end];
                     if self.lazy && !raw.is_ascii() {
                         if let Err(e) = std::str::from_utf8(raw) {
-                            return Err(EventError::new(
-                                "invalid UTF-8",
+                            return Err(EventError::malformed(
+                                Malformed::Utf8,
                                 self.b,
                                 start + e.valid_up_to(),
                             ));
@@ -157,7 +161,7 @@ impl Reader<'_, '_> {
                     if escaped {
                         let mut buf = std::mem::take(&mut self.s.buf);
                         unescape(&self.b[start..end], &mut buf).map_err(|off| {
-                            EventError::new("invalid escape in string", self.b, start + off)
+                            EventError::malformed(Malformed::StringEscape, self.b, start + off)
                         })?;
                         self.string_leaf(f, &buf);
                         self.s.buf = buf;
@@ -180,7 +184,7 @@ impl Reader<'_, '_> {
             b't' => self.literal(b"true", node),
             b'f' => self.literal(b"false", node),
             b'n' => self.literal(b"null", node),
-            _ => Err(self.err("expected a JSON value")),
+            _ => Err(self.err(Malformed::ExpectedValue)),
         }
     }
 
@@ -191,7 +195,7 @@ impl Reader<'_, '_> {
 
     fn literal(&mut self, word: &[u8], node: Option<u32>) -> Result<(), EventError> {
         if self.b.get(self.pos..self.pos + word.len()) != Some(word) {
-            return Err(self.err("expected a JSON value"));
+            return Err(self.err(Malformed::ExpectedValue));
         }
         self.pos += word.len();
         if let Some(fi) = self.field_of(node) {
@@ -231,7 +235,7 @@ impl Reader<'_, '_> {
 
     fn object(&mut self, node: Option<u32>, depth: usize, last: bool) -> Result<(), EventError> {
         if depth > MAX_EVENT_DEPTH {
-            return Err(self.err("nesting deeper than 127 levels"));
+            return Err(self.err(Malformed::TooDeep));
         }
         self.pos += 1;
         self.ws();
@@ -243,12 +247,12 @@ impl Reader<'_, '_> {
         let mut direct_seen = 0usize;
         loop {
             if self.peek()? != b'"' {
-                return Err(self.err("expected a string key"));
+                return Err(self.err(Malformed::ExpectedKey));
             }
             let (start, end, escaped) = self.string()?;
             self.ws();
             if self.peek()? != b':' {
-                return Err(self.err("expected ':' after an object key"));
+                return Err(self.err(Malformed::ExpectedColon));
             }
             self.pos += 1;
             self.ws();
@@ -297,7 +301,7 @@ impl Reader<'_, '_> {
                     self.pos += 1;
                     break;
                 }
-                _ => return Err(self.err("expected ',' or '}' in an object")),
+                _ => return Err(self.err(Malformed::ObjectSeparator)),
             }
         }
         self.s.seen_keys.truncate(seen_base);
@@ -345,14 +349,14 @@ impl Reader<'_, '_> {
         let mut keybuf = std::mem::take(&mut self.s.keybuf);
         let r = unescape(&self.b[start..end], &mut keybuf)
             .map(|()| lookup(self.c, node, &keybuf))
-            .map_err(|off| EventError::new("invalid escape in key", self.b, start + off));
+            .map_err(|off| EventError::malformed(Malformed::KeyEscape, self.b, start + off));
         self.s.keybuf = keybuf;
         r
     }
 
     fn array(&mut self, node: Option<u32>, depth: usize) -> Result<(), EventError> {
         if depth > MAX_EVENT_DEPTH {
-            return Err(self.err("nesting deeper than 127 levels"));
+            return Err(self.err(Malformed::TooDeep));
         }
         self.pos += 1;
         self.ws();
@@ -385,7 +389,7 @@ impl Reader<'_, '_> {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(self.err("expected ',' or ']' in an array")),
+                _ => return Err(self.err(Malformed::ArraySeparator)),
             }
         }
     }
@@ -396,9 +400,9 @@ impl Reader<'_, '_> {
         let start = self.pos + 1;
         let (end, escaped) = match super::validate::string_end(self.b, self.pos) {
             Ok(found) => found,
-            Err((at, reason)) => {
+            Err((at, why)) => {
                 self.pos = at;
-                return Err(self.err(reason));
+                return Err(self.err(why));
             }
         };
         self.pos = end + 1;
@@ -406,8 +410,9 @@ impl Reader<'_, '_> {
             let mut buf = std::mem::take(&mut self.s.buf);
             let checked = unescape(&self.b[start..end], &mut buf);
             self.s.buf = buf;
-            checked
-                .map_err(|off| EventError::new("invalid escape in string", self.b, start + off))?;
+            checked.map_err(|off| {
+                EventError::malformed(Malformed::StringEscape, self.b, start + off)
+            })?;
         }
         Ok((start, end, escaped))
     }
@@ -418,9 +423,9 @@ impl Reader<'_, '_> {
                 self.pos = end;
                 Ok(())
             }
-            Err((at, reason)) => {
+            Err((at, why)) => {
                 self.pos = at;
-                Err(self.err(reason))
+                Err(self.err(why))
             }
         }
     }

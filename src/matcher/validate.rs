@@ -4,9 +4,10 @@
 //! as the matching reader.
 
 use super::scan::{unescape, MAX_EVENT_DEPTH};
+use crate::error::Malformed;
 
 /// Where and why a value is not JSON.
-pub(crate) type Invalid = (usize, &'static str);
+pub(crate) type Invalid = (usize, Malformed);
 
 /// Bytes that end the plain part of a string: quote, backslash, control characters.
 static STRING_STOP: [bool; 256] = {
@@ -20,8 +21,6 @@ static STRING_STOP: [bool; 256] = {
     t[b'\\' as usize] = true;
     t
 };
-
-const EOF: &str = "unexpected end of input";
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -88,7 +87,7 @@ pub(crate) fn ws(b: &[u8], mut i: usize) -> usize {
 
 #[inline]
 fn at(b: &[u8], i: usize) -> Result<u8, Invalid> {
-    b.get(i).copied().ok_or((b.len(), EOF))
+    b.get(i).copied().ok_or((b.len(), Malformed::End))
 }
 
 /// Finds the end of the string whose opening quote is at `i`, refusing control characters:
@@ -101,13 +100,13 @@ pub(crate) fn string_end(b: &[u8], i: usize) -> Result<(usize, bool), Invalid> {
     loop {
         j = string_stop(b, j);
         match b.get(j) {
-            None => return Err((b.len(), EOF)),
+            None => return Err((b.len(), Malformed::End)),
             Some(b'"') => return Ok((j, escaped)),
             Some(b'\\') => {
                 escaped = true;
                 j += 2;
             }
-            Some(_) => return Err((j, "control character in string")),
+            Some(_) => return Err((j, Malformed::ControlCharacter)),
         }
     }
 }
@@ -117,7 +116,7 @@ pub(crate) fn string_end(b: &[u8], i: usize) -> Result<(usize, bool), Invalid> {
 pub(crate) fn string(b: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, Invalid> {
     let (end, escaped) = string_end(b, i)?;
     if escaped {
-        unescape(&b[i + 1..end], buf).map_err(|off| (i + 1 + off, "invalid escape in string"))?;
+        unescape(&b[i + 1..end], buf).map_err(|off| (i + 1 + off, Malformed::StringEscape))?;
     }
     Ok(end + 1)
 }
@@ -132,12 +131,12 @@ pub(crate) fn number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
     match b.get(i) {
         Some(b'0') => i += 1,
         Some(b'1'..=b'9') => i = digits(b, i + 1),
-        _ => return Err((i, "invalid number")),
+        _ => return Err((i, Malformed::Number)),
     }
     if b.get(i) == Some(&b'.') {
         i += 1;
         if !matches!(b.get(i), Some(b'0'..=b'9')) {
-            return Err((i, "invalid number"));
+            return Err((i, Malformed::Number));
         }
         i = digits(b, i);
     }
@@ -147,7 +146,7 @@ pub(crate) fn number(b: &[u8], mut i: usize) -> Result<usize, Invalid> {
             i += 1;
         }
         if !matches!(b.get(i), Some(b'0'..=b'9')) {
-            return Err((i, "invalid number"));
+            return Err((i, Malformed::Number));
         }
         i = digits(b, i);
     }
@@ -158,7 +157,7 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, Invalid> {
     if b.get(i..i + word.len()) == Some(word) {
         Ok(i + word.len())
     } else {
-        Err((i, "expected a JSON value"))
+        Err((i, Malformed::ExpectedValue))
     }
 }
 
@@ -166,11 +165,11 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, Invalid> {
 fn key(b: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, Invalid> {
     let i = ws(b, i);
     if at(b, i)? != b'"' {
-        return Err((i, "expected a string key"));
+        return Err((i, Malformed::ExpectedKey));
     }
     let i = ws(b, string(b, i, buf)?);
     if at(b, i)? != b':' {
-        return Err((i, "expected ':' after an object key"));
+        return Err((i, Malformed::ExpectedColon));
     }
     Ok(ws(b, i + 1))
 }
@@ -191,7 +190,7 @@ pub(crate) fn value(
         match at(b, i)? {
             c @ (b'{' | b'[') => {
                 if depth + open + 1 > MAX_EVENT_DEPTH {
-                    return Err((i, "nesting deeper than 127 levels"));
+                    return Err((i, Malformed::TooDeep));
                 }
                 let object = c == b'{';
                 let close = if object { b'}' } else { b']' };
@@ -212,7 +211,7 @@ pub(crate) fn value(
             b't' => i = literal(b, i, b"true")?,
             b'f' => i = literal(b, i, b"false")?,
             b'n' => i = literal(b, i, b"null")?,
-            _ => return Err((i, "expected a JSON value")),
+            _ => return Err((i, Malformed::ExpectedValue)),
         }
         // After a value: a comma or the closer of the innermost container.
         loop {
@@ -239,8 +238,8 @@ pub(crate) fn value(
                     open -= 1;
                     i += 1;
                 }
-                _ if object => return Err((i, "expected ',' or '}' in an object")),
-                _ => return Err((i, "expected ',' or ']' in an array")),
+                _ if object => return Err((i, Malformed::ObjectSeparator)),
+                _ => return Err((i, Malformed::ArraySeparator)),
             }
         }
     }
@@ -293,26 +292,20 @@ mod tests {
 
     #[test]
     fn refuses_with_position() {
-        assert_eq!(check(r#"{"a": tru}"#), Err((6, "expected a JSON value")));
-        assert_eq!(
-            check(r#"{"a" 1}"#),
-            Err((5, "expected ':' after an object key"))
-        );
+        assert_eq!(check(r#"{"a": tru}"#), Err((6, Malformed::ExpectedValue)));
+        assert_eq!(check(r#"{"a" 1}"#), Err((5, Malformed::ExpectedColon)));
         assert_eq!(
             check(r#"{"a": 1 "b": 2}"#),
-            Err((8, "expected ',' or '}' in an object"))
+            Err((8, Malformed::ObjectSeparator))
         );
-        assert_eq!(check("[1 2]"), Err((3, "expected ',' or ']' in an array")));
-        assert_eq!(check("[01]"), Err((2, "expected ',' or ']' in an array")));
-        assert_eq!(check("[1.]"), Err((3, "invalid number")));
-        assert_eq!(check(r#"["\x"]"#), Err((2, "invalid escape in string")));
-        assert_eq!(check("[\"a\nb\"]"), Err((3, "control character in string")));
-        assert_eq!(check("[1,"), Err((3, EOF)));
-        assert_eq!(check("{,}"), Err((1, "expected a string key")));
+        assert_eq!(check("[1 2]"), Err((3, Malformed::ArraySeparator)));
+        assert_eq!(check("[01]"), Err((2, Malformed::ArraySeparator)));
+        assert_eq!(check("[1.]"), Err((3, Malformed::Number)));
+        assert_eq!(check(r#"["\x"]"#), Err((2, Malformed::StringEscape)));
+        assert_eq!(check("[\"a\nb\"]"), Err((3, Malformed::ControlCharacter)));
+        assert_eq!(check("[1,"), Err((3, Malformed::End)));
+        assert_eq!(check("{,}"), Err((1, Malformed::ExpectedKey)));
         let deep = "[".repeat(MAX_EVENT_DEPTH + 1);
-        assert_eq!(
-            check(&deep),
-            Err((MAX_EVENT_DEPTH, "nesting deeper than 127 levels"))
-        );
+        assert_eq!(check(&deep), Err((MAX_EVENT_DEPTH, Malformed::TooDeep)));
     }
 }

@@ -3,6 +3,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use weir::{Position, Snippet};
+
 /// A loaded input: where it came from and its bytes.
 pub struct Input {
     /// How errors name it: a file path, `<stdin>`, or the flag it was given to.
@@ -264,7 +266,8 @@ pub fn compact(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Maps byte offsets of one input to 1-based line and column (columns count characters).
+/// The line starts of one input, to place a byte offset of it (an error) without counting
+/// from the input's start each time.
 pub struct LineIndex<'a> {
     bytes: &'a [u8],
     starts: Vec<usize>,
@@ -278,27 +281,21 @@ impl<'a> LineIndex<'a> {
         LineIndex { bytes, starts }
     }
 
-    /// (line, column) of `offset` (clamped to the input).
-    pub fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.bytes.len());
-        let line = self.starts.partition_point(|&s| s <= offset);
-        let start = self.starts[line - 1];
-        let column = String::from_utf8_lossy(&self.bytes[start..offset])
-            .chars()
-            .count()
-            + 1;
-        (line, column)
-    }
-
-    /// The text of line `line` (1-based), without its line break.
-    pub fn line_text(&self, line: usize) -> String {
-        let start = self.starts[line - 1];
-        let end = self
-            .starts
-            .get(line)
-            .map_or(self.bytes.len(), |&next| next - 1);
-        let text = &self.bytes[start..end.max(start)];
-        String::from_utf8_lossy(text.strip_suffix(b"\r").unwrap_or(text)).into_owned()
+    /// The caret report of bytes `start..end` of the input (clamped to it): the input from the
+    /// start's line on, placed at that line, so only that part is counted.
+    pub fn snippet(&self, start: usize, end: usize) -> Snippet<'a> {
+        let start = start.min(self.bytes.len());
+        let line = self.starts.partition_point(|&s| s <= start);
+        let line_start = self.starts[line - 1];
+        Snippet::from_bytes(
+            &self.bytes[line_start..],
+            start - line_start..end.max(start) - line_start,
+        )
+        .within(Position {
+            offset: line_start,
+            line,
+            column: 1,
+        })
     }
 }
 
@@ -350,12 +347,27 @@ mod tests {
 
     #[test]
     fn positions() {
-        let idx = LineIndex::new("ab\nçd\n".as_bytes());
-        assert_eq!(idx.position(0), (1, 1));
-        assert_eq!(idx.position(3), (2, 1));
-        assert_eq!(idx.position(5), (2, 2));
-        assert_eq!(idx.position(99), (3, 1));
-        assert_eq!(idx.line_text(2), "çd");
-        assert_eq!(idx.line_text(3), "");
+        let bytes = "ab\nçd\n".as_bytes();
+        let idx = LineIndex::new(bytes);
+        let at = |offset: usize| {
+            let p = idx.snippet(offset, offset).start();
+            (p.offset, p.line, p.column)
+        };
+        assert_eq!(at(0), (0, 1, 1));
+        assert_eq!(at(3), (3, 2, 1));
+        assert_eq!(at(5), (5, 2, 2));
+        assert_eq!(at(99), (7, 3, 1));
+        // The same as counting from the start.
+        for offset in 0..=bytes.len() {
+            assert_eq!(
+                idx.snippet(offset, offset).start(),
+                weir::Position::at_bytes(bytes, offset)
+            );
+        }
+        assert_eq!(
+            idx.snippet(5, 6).to_string(),
+            "  --> line 2, column 2 (byte 5)\n  |\n2 | çd\n  |  ^"
+        );
+        assert_eq!(idx.snippet(7, 7).source().to_string(), "  |\n3 | \n  | ^");
     }
 }

@@ -12,7 +12,7 @@ use crate::input::LineIndex;
 /// How errors are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Human-readable, with the offending line and carets.
+    /// Human-readable, with the offending line and carets (drawn by `weir::Snippet`).
     Text,
     /// One JSON object per error.
     Json,
@@ -70,9 +70,6 @@ pub struct Reporter {
     errors: Cell<usize>,
 }
 
-/// Lines longer than this (in characters) are shown as a window around the error.
-const MAX_SHOWN: usize = 120;
-
 impl Reporter {
     /// A reporter printing in `format`.
     pub fn new(format: Format) -> Reporter {
@@ -114,63 +111,39 @@ impl Reporter {
     }
 
     /// An invalid pattern cut out of a larger input at byte `base`: positions are given in
-    /// the input.
-    pub fn pattern_in(&self, origin: &str, err: &PatternError, index: &LineIndex, base: usize) {
+    /// the input, and the input's line is shown.
+    pub fn pattern_in(&self, origin: &str, err: &PatternError, input: &str, base: usize) {
         self.errors.set(self.errors.get() + 1);
-        let Some(span) = err.span() else {
+        let Some(snippet) = err.snippet_in(input, base) else {
             let text = format!("{origin}: {err}");
             self.emit(&text, pattern_json(origin, err, None, None, &text));
             return;
         };
-        let locate = |p: Position| {
-            let offset = base + p.offset;
-            let (line, column) = index.position(offset);
-            Position {
-                offset,
-                line,
-                column,
-            }
-        };
-        let (start, end) = (locate(span.start), locate(span.end));
-        let mut context = Vec::new();
-        if let Some(rule) = err.rule() {
-            context.push(format!("rule {rule:?}"));
-        }
-        if let Some(filter) = err.filter() {
-            context.push(format!("filter {filter}"));
-        }
-        context.push(format!(
-            "line {}, column {} (byte {})",
-            start.line, start.column, start.offset
-        ));
-        if !err.path().is_empty() {
-            context.push(format!("at {}", err.path()));
-        }
-        let line = index.line_text(start.line);
-        let width = if end.line == start.line {
-            end.column.saturating_sub(start.column).max(1)
-        } else {
-            line.chars().count().saturating_sub(start.column - 1).max(1)
-        };
-        let text = format!(
-            "{origin}: {}\n  --> {}{}",
-            err.reason(),
-            context.join(", "),
-            caret(&line, start.line, start.column, width)
-        );
+        let text = format!("{origin}: {}\n{snippet}", err.reason());
         self.emit(
             &text,
-            pattern_json(origin, err, Some(start), Some(end), &text),
+            pattern_json(
+                origin,
+                err,
+                Some(snippet.start()),
+                Some(snippet.end()),
+                &text,
+            ),
         );
     }
 
     /// An event that could not be read: `offset` is the byte of `origin` where reading failed.
     pub fn event(&self, origin: &str, index: &LineIndex, offset: usize, reason: &str) {
         self.errors.set(self.errors.get() + 1);
-        let (line, column) = index.position(offset);
+        let snippet = index.snippet(offset, offset);
+        let Position {
+            offset,
+            line,
+            column,
+        } = snippet.start();
         let text = format!(
-            "{origin}:{line}:{column}: invalid event: {reason} (byte {offset}){}",
-            caret(&index.line_text(line), line, column, 1)
+            "{origin}:{line}:{column}: invalid event: {reason} (byte {offset})\n{}",
+            snippet.source()
         );
         self.emit(
             &text,
@@ -188,7 +161,11 @@ impl Reporter {
 
     /// A record that Lambda would drop rather than deliver (not an error).
     pub fn dropped(&self, origin: &str, index: &LineIndex, offset: usize, reason: &str) {
-        let (line, column) = index.position(offset);
+        let Position {
+            offset,
+            line,
+            column,
+        } = index.snippet(offset, offset).start();
         let text = format!("{origin}:{line}:{column}: record dropped: {reason}");
         self.emit(
             &text,
@@ -216,17 +193,6 @@ pub fn criteria_origin(file: &str, err: &PatternError) -> String {
     }
 }
 
-fn kind_name(kind: PatternErrorKind) -> &'static str {
-    match kind {
-        PatternErrorKind::Syntax => "syntax",
-        PatternErrorKind::Invalid => "invalid",
-        PatternErrorKind::Limit => "limit",
-        PatternErrorKind::Unsupported => "unsupported",
-        PatternErrorKind::FilterCriteria => "filter_criteria",
-        _ => "other",
-    }
-}
-
 fn pattern_json(
     origin: &str,
     err: &PatternError,
@@ -238,7 +204,7 @@ fn pattern_json(
         "error": "pattern",
         "source": origin,
         "reason": err.reason(),
-        "kind": kind_name(err.kind()),
+        "kind": err.kind().name(),
         "line": start.map(|p| p.line),
         "column": start.map(|p| p.column),
         "offset": start.map(|p| p.offset),
@@ -251,34 +217,4 @@ fn pattern_json(
         "aws_message": err.aws_message(),
         "message": text,
     })
-}
-
-/// The lines showing `line` (numbered `number`) with `width` carets under `column`; long lines
-/// are cut to a window around the column.
-fn caret(line: &str, number: usize, column: usize, width: usize) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    let (shown, column, width) = if chars.len() <= MAX_SHOWN {
-        (line.to_string(), column, width)
-    } else {
-        let from = column.saturating_sub(1 + MAX_SHOWN / 2);
-        let to = (from + MAX_SHOWN).min(chars.len());
-        let mut shown = String::new();
-        let mut column = column - from;
-        if from > 0 {
-            shown.push_str("...");
-            column += 3;
-        }
-        shown.extend(&chars[from..to]);
-        if to < chars.len() {
-            shown.push_str("...");
-        }
-        (shown, column, width.min(to + 1 - from))
-    };
-    let gutter = number.to_string();
-    let pad = " ".repeat(gutter.len());
-    format!(
-        "\n{pad} |\n{gutter} | {shown}\n{pad} | {}{}",
-        " ".repeat(column.saturating_sub(1)),
-        "^".repeat(width.max(1))
-    )
 }

@@ -77,7 +77,8 @@ fn load(args: &RouteArgs, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
     let rules = rules::parse(&input)
         .map_err(|m| ctx.report.message("rules", &m))
         .ok()?;
-    let index = LineIndex::new(&input.bytes);
+    // `rules::parse` read the file as text.
+    let document = std::str::from_utf8(&input.bytes).unwrap_or_default();
     let mut matcher = ctx.matcher();
     let mut names = Vec::with_capacity(rules.len());
     let mut ok = true;
@@ -92,7 +93,7 @@ fn load(args: &RouteArgs, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
             Err(e) => {
                 ok = false;
                 match rule.base {
-                    Some(base) => ctx.report.pattern_in(&input.name, &e, &index, base),
+                    Some(base) => ctx.report.pattern_in(&input.name, &e, document, base),
                     None => ctx.report.pattern(
                         &format!(
                             "{} (the pattern string of rule {:?})",
