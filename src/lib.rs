@@ -33,6 +33,7 @@
 mod compile;
 mod envelope;
 mod error;
+pub mod explain;
 pub mod ir;
 pub mod lambda;
 mod matcher;
@@ -41,6 +42,7 @@ pub mod syntax;
 
 pub use envelope::{check_envelope, ENVELOPE_FIELDS};
 pub use error::{EventError, PatternError, PatternErrorKind, Position, Span};
+pub use explain::{Explanation, RuleExplanation};
 pub use ir::{Options, Pattern};
 pub use matcher::{BatchResults, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
 

@@ -19,6 +19,7 @@ use crate::ir::{Options, Pattern};
 pub(crate) use eval::consistent;
 pub use scan::MAX_EVENT_DEPTH;
 pub(crate) use scan::{literal_tests, number_tests, string_tests, unescape, Scratch};
+pub(crate) use validate::{number as number_end, string_end, ws};
 
 /// A rule's handle inside one [`Matcher`]; stable while the rule exists.
 ///
