@@ -276,7 +276,7 @@ mod tests {
                 ("a.b".into(), (13, 14), true),
                 ("a.b".into(), (16, 19), true),
                 ("c.d".into(), (30, 34), true),
-                (".e".into(), (47, 51), true),
+                (".e".into(), (46, 50), true),
             ]
         );
         assert_eq!(event.values[1].trail, vec![(0, 1)]);
