@@ -24,8 +24,9 @@
 //!
 //! The pipeline, one module a stage: [`syntax`] (text -> tree with spans) -> [`ir`]
 //! (validated [`Pattern`]) -> `compile` (many rules -> one structure) -> [`Matcher`] (events
-//! -> matching rules), beside [`reference`](mod@reference) (the plain interpreter tests compare against) and
-//! [`lambda`] (FilterCriteria and per-source record rules).
+//! -> matching rules), beside [`reference`](mod@reference) (the plain interpreter tests compare against),
+//! [`lambda`] (FilterCriteria and per-source record rules) and [`explain`] (why an event did or
+//! did not match: [`Pattern::explain`], [`Matcher::explain`]).
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
