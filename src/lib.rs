@@ -24,8 +24,9 @@
 //!
 //! The pipeline, one module a stage: [`syntax`] (text -> tree with spans) -> [`ir`]
 //! (validated [`Pattern`]) -> `compile` (many rules -> one structure) -> [`Matcher`] (events
-//! -> matching rules), beside [`reference`](mod@reference) (the plain interpreter tests compare against) and
-//! [`lambda`] (FilterCriteria and per-source record rules).
+//! -> matching rules), beside [`reference`](mod@reference) (the plain interpreter tests compare against),
+//! [`lambda`] (FilterCriteria and per-source record rules) and [`explain`] (why an event did or
+//! did not match: [`Pattern::explain`], [`Matcher::explain`]).
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -33,6 +34,7 @@
 mod compile;
 mod envelope;
 mod error;
+pub mod explain;
 pub mod ir;
 pub mod lambda;
 mod matcher;
@@ -42,6 +44,7 @@ pub mod syntax;
 
 pub use envelope::{check_envelope, ENVELOPE_FIELDS};
 pub use error::{EventError, EventErrorKind, PatternError, PatternErrorKind, Position, Span};
+pub use explain::{Explanation, RuleExplanation};
 pub use ir::{Options, Pattern};
 pub use matcher::{BatchResults, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
 pub use snippet::Snippet;

@@ -1,5 +1,6 @@
 //! Every AWS-verified EventBridge case, through every engine: the reference interpreter, the
-//! compiled matcher (one event, batch, JSONL, and all cases loaded as rules of one matcher).
+//! compiled matcher (one event, batch, JSONL, and all cases loaded as rules of one matcher)
+//! and explain.
 
 use serde_json::Value;
 use weir::{BatchResults, Matcher, Pattern};
@@ -117,6 +118,11 @@ fn match_cases_agree_in_every_engine() {
             "compiled: {}",
             c.name
         );
+        // Explain, alone and through the matcher.
+        let why = pattern.explain(c.event.as_bytes()).unwrap();
+        assert_eq!(why.matched, want, "explain: {}\n{why}", c.name);
+        let rule = m.explain(&c.name, c.event.as_bytes()).unwrap().unwrap();
+        assert_eq!(rule.matched, want, "matcher explain: {}", c.name);
         // Batch of three copies.
         let mut results = BatchResults::new();
         let e = c.event.as_bytes();

@@ -9,7 +9,9 @@
 //! (b) many rules: `matching_rule_ids` == the set the reference interpreter gives;
 //! (c) `match_batch`, `match_jsonl` and `par_match_batch` == per-event `matching_rule_ids`;
 //! (d) pattern text -> JSON value -> text (compact and pretty) parses to the same pattern;
-//! (e) `remove_rule` then matching == a matcher built without that rule.
+//! (e) `remove_rule` then matching == a matcher built without that rule;
+//! (f) `Pattern::explain` and `Matcher::explain` give the matcher's verdict (and the same
+//!     error for a malformed event), and their reports point at the event's values.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,7 +19,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
-use weir::{BatchResults, EventReading, Matcher, Options, Pattern, PatternErrorKind};
+use weir::{BatchResults, EventReading, Explanation, Matcher, Options, Pattern, PatternErrorKind};
 
 // ---------------------------------------------------------------- vocabulary
 
@@ -842,4 +844,120 @@ fn remove_rule_equals_never_added() {
             },
         )
         .unwrap();
+}
+
+/// Each event, and for an object event the same with a repeated key `a` before and after its
+/// members (the last occurrence wins).
+fn with_repeated_keys(events: Vec<String>) -> Vec<String> {
+    const REPEATS: &[&str] = &["1", "\"x\"", "[1, {\"b\": \"x\"}]", "{\"b\": 1}"];
+    let mut out = Vec::with_capacity(events.len() * 3);
+    for (i, e) in events.into_iter().enumerate() {
+        if e.starts_with('{') && e.len() > 2 {
+            let x = REPEATS[i % REPEATS.len()];
+            out.push(format!("{{\"a\": {x}, {}", &e[1..]));
+            out.push(format!("{}, \"a\": {x}}}", &e[..e.len() - 1]));
+        }
+        out.push(e);
+    }
+    out
+}
+
+/// The report's facts are the event's: each value's text is the event's bytes at its span,
+/// a used value is one a condition held for, an array's chosen element lacks nothing.
+fn check_report(why: &Explanation, event: &str) -> Result<(), TestCaseError> {
+    fn group(g: &weir::explain::GroupReport, event: &str) -> Result<(), TestCaseError> {
+        for f in &g.fields {
+            for v in &f.values {
+                prop_assert_eq!(&event[v.span.0..v.span.1], v.text.as_str());
+            }
+            if let Some(u) = f.used {
+                prop_assert!(f.conditions.iter().any(|c| c.held_for.contains(&u)));
+            }
+            prop_assert!(
+                !g.held || f.held,
+                "a held group holds each field: {}",
+                f.path
+            );
+        }
+        for or in &g.ors {
+            if g.held {
+                prop_assert!(or.held && or.used.is_some());
+            }
+            for a in &or.alternatives {
+                group(a, event)?;
+            }
+        }
+        for a in &g.arrays {
+            if let Some(i) = a.satisfied_by {
+                prop_assert!(a.elements[i].lacks.is_empty());
+            }
+            for e in &a.elements {
+                prop_assert!(a.span.0 <= e.span.0 && e.span.1 <= a.span.1);
+            }
+        }
+        Ok(())
+    }
+    prop_assert_eq!(why.matched, why.group.held);
+    group(&why.group, event)
+}
+
+/// (f) The explanation's verdict is the matcher's, for one pattern (with both number
+/// readings) and for every rule of a matcher; a malformed event is the same error.
+#[test]
+fn explanations_give_the_matchers_verdict() {
+    let (matched, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    runner(300)
+        .run(
+            &(rules_and_events(1..=3), batch_events()),
+            |((texts, events), more)| {
+                let mut events = with_repeated_keys(with_respellings(events));
+                events.extend(more);
+                for o in [Options::new(), Options::new().numbers_as_strings(true)] {
+                    let m = matcher_of(&texts, &o)?;
+                    let patterns = texts
+                        .iter()
+                        .map(|t| parse(t, &o))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for e in &events {
+                        let got = m.matching_rules(e.as_bytes());
+                        for (i, (text, p)) in texts.iter().zip(&patterns).enumerate() {
+                            let name = format!("r{i}");
+                            let alone = p.explain(e.as_bytes());
+                            let in_matcher = m.explain(&name, e.as_bytes());
+                            match &got {
+                                Ok(names) => {
+                                    let want = names.contains(&name.as_str());
+                                    let alone = alone.map_err(|err| fail(format!("{e}: {err}")))?;
+                                    prop_assert_eq!(
+                                        alone.matched,
+                                        want,
+                                        "pattern {}\nevent {}\n{}",
+                                        text,
+                                        e,
+                                        alone
+                                    );
+                                    check_report(&alone, e)?;
+                                    let rule = in_matcher
+                                        .map_err(|err| fail(format!("{e}: {err}")))?
+                                        .ok_or_else(|| fail(format!("no rule {name}")))?;
+                                    prop_assert_eq!(rule.matched, want);
+                                    prop_assert_eq!(&rule.patterns[0], &alone);
+                                    total.fetch_add(1, Ordering::Relaxed);
+                                    if want {
+                                        matched.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                }
+                                Err(want) => {
+                                    prop_assert_eq!(alone.as_ref().err(), Some(want), "{}", e);
+                                    prop_assert_eq!(in_matcher.as_ref().err(), Some(want));
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_rate("explain", &matched, &total);
 }

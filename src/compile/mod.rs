@@ -14,7 +14,7 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 
 use crate::ir::{
-    fold_case, number_spelling, parse_ip, AnythingBut, Cidr, Literal, Matcher, Range, Term,
+    fold_case, number_spelling, parse_ip, AnythingBut, Cidr, Leaf, Literal, Matcher, Range, Term,
     Wildcard,
 };
 
@@ -37,6 +37,20 @@ pub(crate) enum SlotKind {
     Absent,
     /// A value must pass, or the path be absent (`exists: false` beside other tests).
     ValueOrAbsent,
+}
+
+impl SlotKind {
+    /// How `leaf` is satisfied: the one place that reads `exists: false` for both the
+    /// matcher and `explain`.
+    pub fn of(leaf: &Leaf) -> SlotKind {
+        if leaf.is_absence() {
+            SlotKind::Absent
+        } else if leaf.allows_absence() {
+            SlotKind::ValueOrAbsent
+        } else {
+            SlotKind::Value
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -257,13 +271,7 @@ impl Compiled {
             let mut slots = Vec::with_capacity(term.leaves.len());
             for (slot, leaf) in term.leaves.iter().enumerate() {
                 let field = self.field_for(&leaf.path);
-                let kind = if leaf.is_absence() {
-                    SlotKind::Absent
-                } else if leaf.allows_absence() {
-                    SlotKind::ValueOrAbsent
-                } else {
-                    SlotKind::Value
-                };
+                let kind = SlotKind::of(leaf);
                 slots.push((kind, field));
                 let target = Target {
                     term: id,
@@ -352,6 +360,21 @@ fn retain_map<K>(map: &mut FxHashMap<K, Vec<Target>>, keep: &impl Fn(&Target) ->
 }
 
 impl Field {
+    /// The tests of one leaf alone, condition `i` feeding slot `i` of term 0: what `explain`
+    /// runs an event value through, to learn which conditions accept it exactly as the
+    /// matcher decides.
+    pub fn of_conditions(path: &str, matchers: &[Matcher]) -> Field {
+        let mut field = Field {
+            path: path.to_string(),
+            ..Field::default()
+        };
+        for (i, m) in matchers.iter().enumerate() {
+            let slot = u16::try_from(i).unwrap_or(u16::MAX);
+            field.add(m, Target { term: 0, slot });
+        }
+        field
+    }
+
     fn add(&mut self, m: &Matcher, t: Target) {
         match m {
             Matcher::Exact(Literal::String(s)) => {

@@ -507,7 +507,7 @@ fn count_fields(group: &Group) -> usize {
 }
 
 /// Disjunctive normal form, or `None` when it would exceed `max` terms.
-fn expand(group: &Group, max: usize) -> Option<Vec<Term>> {
+pub(crate) fn expand(group: &Group, max: usize) -> Option<Vec<Term>> {
     let mut terms = vec![Term {
         leaves: group.leaves.clone(),
     }];

@@ -139,8 +139,9 @@ fn trail(s: &Scratch, leaf: u32) -> &[(u32, u32)] {
     &s.trails[l.trail_start as usize..(l.trail_start + l.trail_len) as usize]
 }
 
-/// Two values are array-consistent unless they sit in different elements of one array.
-fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
+/// Two values are array-consistent unless they sit in different elements of one array
+/// (trails outermost first). Shared with `explain`.
+pub(crate) fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
     for (x, y) in a.iter().zip(b) {
         if x.0 != y.0 {
             return true;

@@ -16,8 +16,10 @@ use crate::compile::{Compiled, TermId};
 use crate::error::{EventError, PatternError};
 use crate::ir::{Options, Pattern};
 
-pub(crate) use scan::Scratch;
+pub(crate) use eval::consistent;
 pub use scan::MAX_EVENT_DEPTH;
+pub(crate) use scan::{literal_tests, number_tests, string_tests, unescape, Scratch};
+pub(crate) use validate::{number as number_end, string_end, ws};
 
 /// A rule's handle inside one [`Matcher`]; stable while the rule exists.
 ///

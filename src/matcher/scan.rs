@@ -199,23 +199,10 @@ impl Reader<'_, '_> {
         }
         self.pos += word.len();
         if let Some(fi) = self.field_of(node) {
-            {
-                let field: &Field = &self.c.fields[fi as usize];
-                let leaf = self.leaf(fi);
-                let list = match word[0] {
-                    b't' => &field.trues,
-                    b'f' => &field.falses,
-                    _ => &field.nulls,
-                };
-                push(&mut self.s.hits, list, leaf);
-                push(&mut self.s.hits, &field.any, leaf);
-                for (scan, targets) in &field.scans {
-                    // anything-but of any kind matches booleans and null; nothing else does.
-                    if matches!(scan, Scan::Not(_)) {
-                        push(&mut self.s.hits, targets, leaf);
-                    }
-                }
-            }
+            let field: &Field = &self.c.fields[fi as usize];
+            let leaf = self.leaf(fi);
+            let hits = &mut self.s.hits;
+            literal_tests(field, word[0], |targets| push(hits, targets, leaf));
         }
         Ok(())
     }
@@ -433,107 +420,150 @@ impl Reader<'_, '_> {
     fn string_leaf(&mut self, fi: u32, bytes: &[u8]) {
         let field = &self.c.fields[fi as usize];
         let leaf = self.leaf(fi);
-        let hits = &mut self.s.hits;
-        if let Some(list) = field.strings.get(bytes) {
-            push(hits, list, leaf);
-        }
-        push(hits, &field.any, leaf);
-        // Valid UTF-8 (checked when read; unescaping writes UTF-8): the text is made only for
-        // the tests that need characters, and once.
-        let mut text_memo: Option<&str> = None;
-        let mut text =
-            || *text_memo.get_or_insert_with(|| std::str::from_utf8(bytes).unwrap_or_default());
-        if !field.ips.is_empty() {
-            if let Some(list) = parse_ip(text()).and_then(|ip| field.ips.get(&ip)) {
-                push(hits, list, leaf);
-            }
-        }
-        let folded: &[u8] = if field.needs_fold() {
-            let fold = &mut self.s.fold;
-            fold.clear();
-            if bytes.is_ascii() {
-                fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
-            } else {
-                for c in text().chars().map(fold_char) {
-                    fold.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
-                }
-            }
-            if let Some(list) = field.folded.get(fold.as_slice()) {
-                push(hits, list, leaf);
-            }
-            fold
-        } else {
-            b""
-        };
-        for (scan, targets) in &field.scans {
-            let pass = match scan {
-                Scan::Prefix(p) => bytes.starts_with(p),
-                Scan::Suffix(p) => bytes.ends_with(p),
-                Scan::PrefixFolded(p) => folded.starts_with(p.as_bytes()),
-                Scan::SuffixFolded(p) => folded.ends_with(p.as_bytes()),
-                Scan::Wildcard(w) => w.matches(text()),
-                Scan::Numeric(_) => false,
-                Scan::Cidr(c) => c.contains(text()),
-                Scan::Not(ab) => match ab {
-                    AnythingBut::Literals(lits) => !lits.iter().any(|l| match l {
-                        Literal::String(s) => {
-                            s.as_bytes() == bytes
-                                || parse_ip(s).is_some_and(|a| parse_ip(text()) == Some(a))
-                        }
-                        _ => false,
-                    }),
-                    AnythingBut::Prefix(ps) => !ps.iter().any(|p| bytes.starts_with(p.as_bytes())),
-                    AnythingBut::Suffix(ps) => !ps.iter().any(|p| bytes.ends_with(p.as_bytes())),
-                    AnythingBut::EqualsIgnoreCase(ps) => !ps.iter().any(|p| p.as_bytes() == folded),
-                    AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text())),
-                },
-            };
-            if pass {
-                push(hits, targets, leaf);
-            }
-        }
+        let s = &mut *self.s;
+        let hits = &mut s.hits;
+        string_tests(field, bytes, &mut s.fold, |targets| {
+            push(hits, targets, leaf)
+        });
     }
 
     fn number_leaf(&mut self, fi: u32, text: &[u8]) {
         let field = &self.c.fields[fi as usize];
         let leaf = self.leaf(fi);
         let hits = &mut self.s.hits;
-        let text_str = std::str::from_utf8(text).unwrap_or_default();
-        // The nearest double; whether the text names it exactly is only asked when a test
-        // would pass (it costs a shortest-form print).
-        let approx = finite_f64(text_str);
-        let mut exact_memo: Option<bool> = None;
-        let mut exact = |v: f64| *exact_memo.get_or_insert_with(|| is_exact(text_str, v));
-        if let Some(v) = approx {
-            if let Some(list) = field.numbers.get(&v.to_bits()) {
-                if exact(v) {
-                    push(hits, list, leaf);
-                }
+        number_tests(field, text, |targets| push(hits, targets, leaf));
+    }
+}
+
+/// Runs the value tests of `field` on a string (its unescaped UTF-8 bytes), calling `hit`
+/// with the targets of every test that passes; `fold` is working memory for the case-folded
+/// text. The one statement of what each test accepts from a string: the matcher and
+/// `explain` both call it.
+#[inline(always)]
+pub(crate) fn string_tests(
+    field: &Field,
+    bytes: &[u8],
+    fold: &mut Vec<u8>,
+    mut hit: impl FnMut(&[Target]),
+) {
+    if let Some(list) = field.strings.get(bytes) {
+        hit(list);
+    }
+    hit(&field.any);
+    // Valid UTF-8 (checked when read; unescaping writes UTF-8): the text is made only for
+    // the tests that need characters, and once.
+    let mut text_memo: Option<&str> = None;
+    let mut text =
+        || *text_memo.get_or_insert_with(|| std::str::from_utf8(bytes).unwrap_or_default());
+    if !field.ips.is_empty() {
+        if let Some(list) = parse_ip(text()).and_then(|ip| field.ips.get(&ip)) {
+            hit(list);
+        }
+    }
+    let folded: &[u8] = if field.needs_fold() {
+        fold.clear();
+        if bytes.is_ascii() {
+            fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
+        } else {
+            for c in text().chars().map(fold_char) {
+                fold.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
             }
         }
-        if !field.number_texts.is_empty() {
-            if let Some(list) = field.number_texts.get(number_spelling(text_str).as_bytes()) {
-                push(hits, list, leaf);
-            }
+        if let Some(list) = field.folded.get(fold.as_slice()) {
+            hit(list);
         }
-        push(hits, &field.any, leaf);
-        for (scan, targets) in &field.scans {
-            let pass = match scan {
-                Scan::Numeric(r) => approx.is_some_and(|v| r.contains(v) && exact(v)),
-                Scan::Not(AnythingBut::Literals(lits)) => !lits.iter().any(|l| match l {
-                    Literal::Number(n) => match (n.value(), approx) {
-                        (Some(a), Some(b)) if a == b => exact(b),
-                        _ => number_spelling(n.text()) == number_spelling(text_str),
-                    },
-                    Literal::NumberText(t) => number_spelling(t) == number_spelling(text_str),
+        fold
+    } else {
+        b""
+    };
+    for (scan, targets) in &field.scans {
+        let pass = match scan {
+            Scan::Prefix(p) => bytes.starts_with(p),
+            Scan::Suffix(p) => bytes.ends_with(p),
+            Scan::PrefixFolded(p) => folded.starts_with(p.as_bytes()),
+            Scan::SuffixFolded(p) => folded.ends_with(p.as_bytes()),
+            Scan::Wildcard(w) => w.matches(text()),
+            Scan::Numeric(_) => false,
+            Scan::Cidr(c) => c.contains(text()),
+            Scan::Not(ab) => match ab {
+                AnythingBut::Literals(lits) => !lits.iter().any(|l| match l {
+                    Literal::String(s) => {
+                        s.as_bytes() == bytes
+                            || parse_ip(s).is_some_and(|a| parse_ip(text()) == Some(a))
+                    }
                     _ => false,
                 }),
-                Scan::Not(_) => true,
-                _ => false,
-            };
-            if pass {
-                push(hits, targets, leaf);
+                AnythingBut::Prefix(ps) => !ps.iter().any(|p| bytes.starts_with(p.as_bytes())),
+                AnythingBut::Suffix(ps) => !ps.iter().any(|p| bytes.ends_with(p.as_bytes())),
+                AnythingBut::EqualsIgnoreCase(ps) => !ps.iter().any(|p| p.as_bytes() == folded),
+                AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text())),
+            },
+        };
+        if pass {
+            hit(targets);
+        }
+    }
+}
+
+/// Runs the value tests of `field` on a number (its JSON text), calling `hit` with the
+/// targets of every test that passes; shared by the matcher and `explain`.
+#[inline(always)]
+pub(crate) fn number_tests(field: &Field, text: &[u8], mut hit: impl FnMut(&[Target])) {
+    let text_str = std::str::from_utf8(text).unwrap_or_default();
+    // The nearest double; whether the text names it exactly is only asked when a test
+    // would pass (it costs a shortest-form print).
+    let approx = finite_f64(text_str);
+    let mut exact_memo: Option<bool> = None;
+    let mut exact = |v: f64| *exact_memo.get_or_insert_with(|| is_exact(text_str, v));
+    if let Some(v) = approx {
+        if let Some(list) = field.numbers.get(&v.to_bits()) {
+            if exact(v) {
+                hit(list);
             }
+        }
+    }
+    if !field.number_texts.is_empty() {
+        if let Some(list) = field.number_texts.get(number_spelling(text_str).as_bytes()) {
+            hit(list);
+        }
+    }
+    hit(&field.any);
+    for (scan, targets) in &field.scans {
+        let pass = match scan {
+            Scan::Numeric(r) => approx.is_some_and(|v| r.contains(v) && exact(v)),
+            Scan::Not(AnythingBut::Literals(lits)) => !lits.iter().any(|l| match l {
+                Literal::Number(n) => match (n.value(), approx) {
+                    (Some(a), Some(b)) if a == b => exact(b),
+                    _ => number_spelling(n.text()) == number_spelling(text_str),
+                },
+                Literal::NumberText(t) => number_spelling(t) == number_spelling(text_str),
+                _ => false,
+            }),
+            Scan::Not(_) => true,
+            _ => false,
+        };
+        if pass {
+            hit(targets);
+        }
+    }
+}
+
+/// Runs the value tests of `field` on `true`, `false` or `null` (told by the first byte of
+/// the word), calling `hit` with the targets of every test that passes; shared by the
+/// matcher and `explain`.
+#[inline(always)]
+pub(crate) fn literal_tests(field: &Field, first: u8, mut hit: impl FnMut(&[Target])) {
+    let list = match first {
+        b't' => &field.trues,
+        b'f' => &field.falses,
+        _ => &field.nulls,
+    };
+    hit(list);
+    hit(&field.any);
+    for (scan, targets) in &field.scans {
+        // anything-but of any kind matches booleans and null; nothing else does.
+        if matches!(scan, Scan::Not(_)) {
+            hit(targets);
         }
     }
 }

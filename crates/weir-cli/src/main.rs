@@ -48,7 +48,7 @@ struct Cli {
 /// Flags every subcommand takes.
 #[derive(Args, Debug)]
 struct Global {
-    /// How errors are printed on stderr.
+    /// How errors are printed on stderr (and `test --explain` reports on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     format: Format,
     /// Reject what Lambda event filtering does not support (wildcard, anything-but
@@ -67,7 +67,7 @@ struct Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Test one event against one pattern, like `aws events test-event-pattern`: prints
-    /// {"Result":true} or {"Result":false}.
+    /// {"Result":true} or {"Result":false}, or with --explain why.
     Test(TestArgs),
     /// Print the events that match a pattern or FilterCriteria, as JSONL (grep for events).
     ///
@@ -97,6 +97,11 @@ struct TestArgs {
     /// region, time), as TestEventPattern does.
     #[arg(long)]
     require_envelope: bool,
+    /// Print why the event does or does not match instead of {"Result":..}: each field's
+    /// values (with byte offsets) and conditions, the $or alternatives, the array elements
+    /// (a JSON object with --format json).
+    #[arg(long)]
+    explain: bool,
 }
 
 /// Where `filter` takes its pattern from.

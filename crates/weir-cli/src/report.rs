@@ -79,6 +79,11 @@ impl Reporter {
         }
     }
 
+    /// The format errors (and `test --explain` reports) are printed in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// How many errors were reported.
     pub fn errors(&self) -> usize {
         self.errors.get()

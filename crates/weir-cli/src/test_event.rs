@@ -3,7 +3,7 @@
 use weir::Pattern;
 
 use crate::input::{read_arg, LineIndex};
-use crate::report::Stop;
+use crate::report::{Format, Stop};
 use crate::{Ctx, TestArgs, FAILED, MATCHED, NO_MATCH};
 
 pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
@@ -28,6 +28,7 @@ pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             return Ok(FAILED);
         }
     };
+    let explain = args.explain.then(|| parsed.clone());
     let mut matcher = ctx.matcher();
     matcher.add_pattern("pattern", parsed);
 
@@ -45,6 +46,23 @@ pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 .event(&event.name, &index, e.offset(), e.reason());
             return Ok(FAILED);
         }
+    }
+    if let Some(pattern) = explain {
+        return match pattern.explain(&event.bytes) {
+            Ok(why) => {
+                match ctx.report.format() {
+                    Format::Text => ctx.out.line(why.to_string().trim_end().as_bytes())?,
+                    Format::Json => ctx.out.line(why.to_json().as_bytes())?,
+                }
+                Ok(if why.matched { MATCHED } else { NO_MATCH })
+            }
+            Err(e) => {
+                let index = LineIndex::new(&event.bytes);
+                ctx.report
+                    .event(&event.name, &index, e.offset(), e.reason());
+                Ok(FAILED)
+            }
+        };
     }
     match matcher.is_match(&event.bytes) {
         Ok(result) => {

@@ -120,6 +120,71 @@ fn test_prints_result_and_exit_code() {
 }
 
 #[test]
+fn test_explain_prints_why() {
+    let pattern = r#"{"e": {"f": ["Anna"], "l": ["Jones"]}, "n": [{"numeric": [">", 1]}]}"#;
+    let event = r#"{"n": 2, "e": [{"f": "Anna"}, {"l": "Jones"}]}"#;
+    let r = weir(&[
+        "test",
+        "--explain",
+        "--event-pattern",
+        pattern,
+        "--event",
+        event,
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        r#"no match
+  e.f: "Anna" at 21..27, holds
+    "Anna": holds
+  e.l: "Jones" at 36..43, holds
+    "Jones": holds
+  n: 2 at 6..7, holds
+    numeric (1, +inf): holds
+  array e at 14..45: no element has e.f and e.l together
+    element 0 at 15..28: lacks e.l
+    element 1 at 30..44: lacks e.f
+"#
+    );
+
+    // JSON, one object on one line; the exit status is the verdict.
+    let event = r#"{"n": 2, "e": [{"f": "Anna", "l": "Jones"}]}"#;
+    let r = weir(&[
+        "--format",
+        "json",
+        "test",
+        "--explain",
+        "--event-pattern",
+        pattern,
+        "--event",
+        event,
+    ]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.lines().len(), 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["matched"], true);
+    assert_eq!(v["pattern"], pattern);
+    assert_eq!(v["group"]["arrays"][0]["satisfied_by"], 0);
+    let n = &v["group"]["fields"][2];
+    assert_eq!(n["path"], "n");
+    assert_eq!(n["values"][0]["span"], serde_json::json!([6, 7]));
+    assert_eq!(n["used"], 0);
+
+    // A malformed event is an error, as without --explain.
+    let r = weir(&[
+        "test",
+        "--explain",
+        "--event-pattern",
+        pattern,
+        "--event",
+        "{",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""));
+    assert!(r.stderr.contains("unexpected end of input"), "{}", r.stderr);
+}
+
+#[test]
 fn test_reads_files_and_stdin() {
     let first = std::fs::read_to_string(examples().join("events.jsonl")).unwrap();
     let first = first.lines().next().unwrap();
