@@ -24,8 +24,8 @@
 //!
 //! The pipeline, one module a stage: [`syntax`] (text -> tree with spans) -> [`ir`]
 //! (validated [`Pattern`]) -> `compile` (many rules -> one structure) -> [`Matcher`] (events
-//! -> matching rules), beside [`reference`](mod@reference) (the plain interpreter tests compare against) and
-//! [`lambda`] (FilterCriteria and per-source record rules).
+//! -> matching rules), then [`lambda`] (FilterCriteria and per-source record rules). Each
+//! stage uses only the ones before it.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -36,7 +36,6 @@ mod error;
 pub mod ir;
 pub mod lambda;
 mod matcher;
-pub mod reference;
 pub mod syntax;
 
 pub use envelope::{check_envelope, ENVELOPE_FIELDS};

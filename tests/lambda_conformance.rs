@@ -37,7 +37,7 @@ fn criteria(pattern: &Value) -> FilterCriteria {
 fn reference_matches(fc: &FilterCriteria, event: &Value) -> bool {
     fc.patterns()
         .iter()
-        .any(|p| weir::reference::matches(p, event))
+        .any(|p| weir_reference::matches(p, event))
 }
 
 fn is_error_case(c: &Value) -> bool {

@@ -1,6 +1,6 @@
 //! The reference interpreter: the plainest possible reading of the rules, over
 //! `serde_json::Value`. It is slow and obvious on purpose; tests use it as the oracle for the
-//! compiled [`crate::Matcher`].
+//! compiled [`weir::Matcher`].
 //!
 //! 1. Flatten the event into leaves: (dot-joined path, scalar value, the array elements it
 //!    sits in).
@@ -17,10 +17,11 @@
 //! object as the ordinary JSON object it is; events using that key are outside what this
 //! interpreter can judge.
 
+#![deny(missing_docs)]
+
 use serde_json::Value;
 
-use crate::error::EventError;
-use crate::ir::{AnythingBut, Literal, Matcher, Pattern, Term, WildcardPiece};
+use weir::ir::{AnythingBut, Literal, Matcher, Pattern, Term, WildcardPiece};
 
 /// A scalar of the event, with its place.
 struct EventLeaf<'v> {
@@ -36,7 +37,7 @@ struct EventLeaf<'v> {
 /// ```
 /// let p = weir::Pattern::parse(r#"{"e": {"f": ["Anna"], "l": ["Jones"]}}"#)?;
 /// let event = serde_json::json!({"e": [{"f": "Anna", "l": "Smith"}, {"f": "Peter", "l": "Jones"}]});
-/// assert!(!weir::reference::matches(&p, &event));
+/// assert!(!weir_reference::matches(&p, &event));
 /// # Ok::<(), weir::PatternError>(())
 /// ```
 pub fn matches(pattern: &Pattern, event: &Value) -> bool {
@@ -51,17 +52,17 @@ pub fn matches(pattern: &Pattern, event: &Value) -> bool {
 /// # Example
 /// ```
 /// let p = weir::Pattern::parse(r#"{"a": [1]}"#)?;
-/// assert!(weir::reference::matches_text(&p, br#"{"a": 1.0}"#)?);
-/// assert!(weir::reference::matches_text(&p, b"{").is_err());
+/// assert!(weir_reference::matches_text(&p, br#"{"a": 1.0}"#)?);
+/// assert!(weir_reference::matches_text(&p, b"{").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn matches_text(pattern: &Pattern, event: &[u8]) -> Result<bool, EventError> {
+pub fn matches_text(pattern: &Pattern, event: &[u8]) -> Result<bool, ReadError> {
     let value = parse_event(event)?;
     Ok(matches(pattern, &value))
 }
 
-/// Parses an event with serde_json, mapping its error to an [`EventError`].
-pub(crate) fn parse_event(event: &[u8]) -> Result<Value, EventError> {
+/// Parses an event with serde_json, mapping its error to a [`ReadError`].
+fn parse_event(event: &[u8]) -> Result<Value, ReadError> {
     serde_json::from_slice(event).map_err(|e| {
         let offset = offset_of(event, e.line(), e.column());
         let msg = e.to_string();
@@ -69,7 +70,7 @@ pub(crate) fn parse_event(event: &[u8]) -> Result<Value, EventError> {
             .rsplit_once(" at line ")
             .map_or(msg.as_str(), |(r, _)| r)
             .to_string();
-        EventError::new(reason, event, offset)
+        ReadError { reason, offset }
     })
 }
 
@@ -188,18 +189,18 @@ fn literal_matches(lit: &Literal, v: &Value) -> bool {
     match (lit, v) {
         (Literal::String(s), Value::String(e)) => {
             s == e
-                || matches!((crate::ir::parse_ip(s), crate::ir::parse_ip(e)), (Some(a), Some(b)) if a == b)
+                || matches!((weir::ir::parse_ip(s), weir::ir::parse_ip(e)), (Some(a), Some(b)) if a == b)
         }
         (Literal::Number(n), Value::Number(_)) => {
             let text = number_text(v).unwrap_or_default();
-            let ev = crate::ir::exact_f64(&text);
+            let ev = weir::ir::exact_f64(&text);
             match (n.value(), ev) {
                 (Some(a), Some(b)) => a == b,
-                _ => crate::ir::number_spelling(n.text()) == text,
+                _ => weir::ir::number_spelling(n.text()) == text,
             }
         }
         (Literal::NumberText(t), Value::Number(_)) => {
-            number_text(v).is_some_and(|e| e == crate::ir::number_spelling(t))
+            number_text(v).is_some_and(|e| e == weir::ir::number_spelling(t))
         }
         (Literal::Bool(b), Value::Bool(e)) => b == e,
         (Literal::Null, Value::Null) => true,
@@ -208,7 +209,7 @@ fn literal_matches(lit: &Literal, v: &Value) -> bool {
 }
 
 fn lower(s: &str) -> String {
-    crate::ir::fold_case(s)
+    weir::ir::fold_case(s)
 }
 
 /// Plain recursive wildcard matching, the textbook way.
@@ -246,11 +247,45 @@ fn value_matches(m: &Matcher, v: &Value) -> bool {
             AnythingBut::Wildcard(ws) => {
                 s.is_none_or(|s| !ws.iter().any(|w| wildcard(w.pieces(), s)))
             }
+            other => unknown(other),
         },
         Matcher::Numeric(range) => number_text(v)
-            .and_then(|t| crate::ir::exact_f64(&t))
+            .and_then(|t| weir::ir::exact_f64(&t))
             .is_some_and(|x| range.contains(x)),
         Matcher::Cidr(c) => s.is_some_and(|s| c.contains(s)),
         Matcher::Exists(exists) => *exists,
+        other => unknown(other),
     }
 }
+
+/// The IR's enums are `#[non_exhaustive]`: a condition added to weir must be added here too.
+fn unknown(condition: &dyn std::fmt::Debug) -> ! {
+    panic!("the reference interpreter does not know the condition {condition:?}")
+}
+
+/// An event serde_json could not read: its reason, without serde_json's position suffix, and
+/// the byte offset.
+///
+/// # Example
+/// ```
+/// let p = weir::Pattern::parse(r#"{"a": [1]}"#)?;
+/// let err = weir_reference::matches_text(&p, b"{\"a\": }").unwrap_err();
+/// assert_eq!(err.offset, 6);
+/// assert!(err.to_string().contains("byte 6"));
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadError {
+    /// Why the event could not be read.
+    pub reason: String,
+    /// Byte offset in the event where reading failed.
+    pub offset: usize,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid event: {} (byte {})", self.reason, self.offset)
+    }
+}
+
+impl std::error::Error for ReadError {}
