@@ -16,8 +16,8 @@ use crate::compile::{Compiled, TermId};
 use crate::error::{EventError, PatternError};
 use crate::ir::{Options, Pattern};
 
-pub(crate) use scan::Scratch;
 pub use scan::MAX_EVENT_DEPTH;
+pub(crate) use scan::{unescape, Scratch};
 
 /// A rule's handle inside one [`Matcher`]; stable while the rule exists.
 ///
