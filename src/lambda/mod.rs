@@ -514,7 +514,7 @@ impl FilterCriteria {
     /// [`DEFAULT_MAX_FILTERS`] filters. `{}` and `{"Filters": []}` let everything through.
     ///
     /// A malformed document gives an error of kind
-    /// [`PatternErrorKind::FilterCriteria`](crate::PatternErrorKind::FilterCriteria) with its
+    /// [`PatternErrorKind::FilterCriteria`] with its
     /// position in the document; an invalid pattern gives the pattern's own error (positions
     /// inside the pattern), and either names the filter's index when one is to blame.
     ///
@@ -678,7 +678,7 @@ impl FilterCriteria {
     /// Checks what AWS checks when an event source mapping of `source` is created with these
     /// criteria: Kinesis and DynamoDB refuse a filter that matches the data field (`data`,
     /// `dynamodb`) as a plain string (AWS answers `Invalid filter pattern definition.`). The
-    /// error, of kind [`PatternErrorKind::Unsupported`](crate::PatternErrorKind::Unsupported),
+    /// error, of kind [`PatternErrorKind::Unsupported`],
     /// names the first such filter and points at the condition in its pattern. SQS, Kafka
     /// and MQ accept every valid filter.
     ///
