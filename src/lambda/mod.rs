@@ -70,7 +70,8 @@
 //!
 //! A record that is not what the source delivers (not a JSON object, an SQS `body` that is
 //! not a string, a data field that is not valid base64) is [`RecordVerdict::Dropped`] with the
-//! reason, whatever the filters say, unless there are no filters at all.
+//! [`DropReason`], whatever the filters say, unless there are no filters at all. Bytes that
+//! are not one JSON document are always dropped ([`DropReason::NotJson`], with the place).
 //!
 //! When several filters are given, the record is delivered if any filter matches; otherwise
 //! it is dropped if some filter dropped it (the reason names the first such filter), and
