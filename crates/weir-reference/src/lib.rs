@@ -17,11 +17,10 @@
 //! object as the ordinary JSON object it is; events using that key are outside what this
 //! interpreter can judge.
 
-#![deny(missing_docs)]
-
 use serde_json::Value;
 
-use weir::ir::{AnythingBut, Literal, Matcher, Pattern, Term, WildcardPiece};
+use crate::error::EventError;
+use crate::ir::{AnythingBut, Literal, Matcher, Pattern, Term, WildcardPiece};
 
 /// A scalar of the event, with its place.
 struct EventLeaf<'v> {
@@ -56,13 +55,13 @@ pub fn matches(pattern: &Pattern, event: &Value) -> bool {
 /// assert!(weir_reference::matches_text(&p, b"{").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn matches_text(pattern: &Pattern, event: &[u8]) -> Result<bool, ReadError> {
+pub fn matches_text(pattern: &Pattern, event: &[u8]) -> Result<bool, EventError> {
     let value = parse_event(event)?;
     Ok(matches(pattern, &value))
 }
 
-/// Parses an event with serde_json, mapping its error to a [`ReadError`].
-fn parse_event(event: &[u8]) -> Result<Value, ReadError> {
+/// Parses an event with serde_json, mapping its error to an [`EventError`].
+pub(crate) fn parse_event(event: &[u8]) -> Result<Value, EventError> {
     serde_json::from_slice(event).map_err(|e| {
         let offset = offset_of(event, e.line(), e.column());
         let msg = e.to_string();
@@ -70,7 +69,7 @@ fn parse_event(event: &[u8]) -> Result<Value, ReadError> {
             .rsplit_once(" at line ")
             .map_or(msg.as_str(), |(r, _)| r)
             .to_string();
-        ReadError { reason, offset }
+        EventError::new(reason, event, offset)
     })
 }
 
@@ -189,18 +188,18 @@ fn literal_matches(lit: &Literal, v: &Value) -> bool {
     match (lit, v) {
         (Literal::String(s), Value::String(e)) => {
             s == e
-                || matches!((weir::ir::parse_ip(s), weir::ir::parse_ip(e)), (Some(a), Some(b)) if a == b)
+                || matches!((crate::ir::parse_ip(s), crate::ir::parse_ip(e)), (Some(a), Some(b)) if a == b)
         }
         (Literal::Number(n), Value::Number(_)) => {
             let text = number_text(v).unwrap_or_default();
-            let ev = weir::ir::exact_f64(&text);
+            let ev = crate::ir::exact_f64(&text);
             match (n.value(), ev) {
                 (Some(a), Some(b)) => a == b,
-                _ => weir::ir::number_spelling(n.text()) == text,
+                _ => crate::ir::number_spelling(n.text()) == text,
             }
         }
         (Literal::NumberText(t), Value::Number(_)) => {
-            number_text(v).is_some_and(|e| e == weir::ir::number_spelling(t))
+            number_text(v).is_some_and(|e| e == crate::ir::number_spelling(t))
         }
         (Literal::Bool(b), Value::Bool(e)) => b == e,
         (Literal::Null, Value::Null) => true,
@@ -209,7 +208,7 @@ fn literal_matches(lit: &Literal, v: &Value) -> bool {
 }
 
 fn lower(s: &str) -> String {
-    weir::ir::fold_case(s)
+    crate::ir::fold_case(s)
 }
 
 /// Plain recursive wildcard matching, the textbook way.
@@ -250,7 +249,7 @@ fn value_matches(m: &Matcher, v: &Value) -> bool {
             other => unknown(other),
         },
         Matcher::Numeric(range) => number_text(v)
-            .and_then(|t| weir::ir::exact_f64(&t))
+            .and_then(|t| crate::ir::exact_f64(&t))
             .is_some_and(|x| range.contains(x)),
         Matcher::Cidr(c) => s.is_some_and(|s| c.contains(s)),
         Matcher::Exists(exists) => *exists,
@@ -263,29 +262,67 @@ fn unknown(condition: &dyn std::fmt::Debug) -> ! {
     panic!("the reference interpreter does not know the condition {condition:?}")
 }
 
-/// An event serde_json could not read: its reason, without serde_json's position suffix, and
-/// the byte offset.
-///
-/// # Example
-/// ```
-/// let p = weir::Pattern::parse(r#"{"a": [1]}"#)?;
-/// let err = weir_reference::matches_text(&p, b"{\"a\": }").unwrap_err();
-/// assert_eq!(err.offset, 6);
-/// assert!(err.to_string().contains("byte 6"));
-/// # Ok::<(), weir::PatternError>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReadError {
-    /// Why the event could not be read.
-    pub reason: String,
-    /// Byte offset in the event where reading failed.
-    pub offset: usize,
-}
+// `crate::ir` above is weir's IR; `crate::error` is this crate's own error type.
+use weir::ir;
 
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid event: {} (byte {})", self.reason, self.offset)
+/// The reference interpreter's error.
+pub mod error {
+    /// An event serde_json could not read: its reason, without serde_json's position suffix,
+    /// and the byte offset.
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Pattern::parse(r#"{"a": [1]}"#)?;
+    /// let err = weir_reference::matches_text(&p, b"{\"a\": }").unwrap_err();
+    /// assert_eq!(err.offset(), 6);
+    /// assert!(err.to_string().contains("byte 6"));
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct EventError {
+        reason: String,
+        offset: usize,
     }
-}
 
-impl std::error::Error for ReadError {}
+    impl EventError {
+        pub(crate) fn new(reason: String, event: &[u8], offset: usize) -> EventError {
+            EventError {
+                reason,
+                offset: offset.min(event.len()),
+            }
+        }
+
+        /// Why the event could not be read (serde_json's words).
+        ///
+        /// # Example
+        /// ```
+        /// let p = weir::Pattern::parse("{}")?;
+        /// let err = weir_reference::matches_text(&p, b"[").unwrap_err();
+        /// assert!(err.reason().contains("EOF"), "{err}");
+        /// # Ok::<(), weir::PatternError>(())
+        /// ```
+        pub fn reason(&self) -> &str {
+            &self.reason
+        }
+
+        /// Byte offset in the event where reading failed.
+        ///
+        /// # Example
+        /// ```
+        /// let p = weir::Pattern::parse("{}")?;
+        /// assert_eq!(weir_reference::matches_text(&p, b"{} x").unwrap_err().offset(), 3);
+        /// # Ok::<(), weir::PatternError>(())
+        /// ```
+        pub fn offset(&self) -> usize {
+            self.offset
+        }
+    }
+
+    impl std::fmt::Display for EventError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "invalid event: {} (byte {})", self.reason, self.offset)
+        }
+    }
+
+    impl std::error::Error for EventError {}
+}
