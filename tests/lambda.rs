@@ -1054,3 +1054,51 @@ fn check_for_refuses_plain_data_patterns_on_kinesis_and_dynamodb() {
         .check_for(Source::Kinesis)
         .unwrap();
 }
+
+#[test]
+fn drop_reasons_read_as_before() {
+    // The texts the reasons had as strings, now the `Display` of `DropReason`.
+    let sqs = fc(&[SQS_JSON, SQS_PLAIN]);
+    let kinesis = fc(&[r#"{"partitionKey": ["1"]}"#, r#"{"data": ["t=x"]}"#]);
+    let cases: Vec<(RecordVerdict, &str)> = vec![
+        (
+            sqs.evaluate(Source::Sqs, br#"{"body": "{\"k\": 1}"}"#),
+            "filter 1: the body is JSON but the filter matches `body` as a plain string",
+        ),
+        (
+            sqs.evaluate(Source::Sqs, br#"{"body": "bye"}"#),
+            "filter 0: the body is not JSON but the filter has a JSON pattern on `body`",
+        ),
+        (
+            sqs.evaluate(Source::Sqs, br#"{"body": 1}"#),
+            "the SQS `body` must be a string (the message body as sent), not a number",
+        ),
+        (
+            sqs.evaluate(Source::Sqs, b"true"),
+            "a sqs record must be a JSON object, not a boolean",
+        ),
+        (
+            kinesis.evaluate(Source::Kinesis, br#"{"partitionKey": "2", "data": "eA=="}"#),
+            "filter 1: the filter matches `data` as a plain string, which kinesis does not \
+             allow (AWS refuses such a filter when the event source mapping is created)",
+        ),
+        (
+            fc(&[KINESIS_JSON]).evaluate(Source::Kinesis, br#"{"data": "eA=="}"#),
+            "filter 0: `data` is not JSON but the filter has a JSON pattern on `data`",
+        ),
+        (
+            kinesis.evaluate(
+                Source::Kinesis,
+                br#"{"data": null, "kinesis": {"data": []}}"#,
+            ),
+            "the kinesis `data` must be a base64 string, not an array",
+        ),
+        (
+            kinesis.evaluate(Source::Mq, br#"{"data": "%"}"#),
+            "the mq `data` is not valid base64 (Invalid symbol 37, offset 0.)",
+        ),
+    ];
+    for (verdict, want) in cases {
+        assert_eq!(dropped(&verdict).to_string(), want);
+    }
+}
