@@ -335,6 +335,11 @@ fn sqs_json_body_and_json_pattern() {
         fc.eval(Source::Sqs, &json!({"body": r#"{"k": "w"}"#})),
         RecordVerdict::FilteredOut
     );
+    // Whitespace around the JSON is still JSON.
+    assert_eq!(
+        fc.eval(Source::Sqs, &json!({"body": " \n{\"k\": \"v\"}\r\n "})),
+        RecordVerdict::Delivered
+    );
     // A JSON-encoded string inside the body is not parsed again.
     assert_eq!(
         fc.eval(Source::Sqs, &json!({"body": r#"{"k": "\"v\""}"#})),
