@@ -4,7 +4,7 @@
 //! docs/PERFORMANCE.md.
 //!
 //! `cargo bench --bench citylots2` runs it all; `WEIR_BENCH_LINES=20000 cargo bench --bench
-//! citylots2` takes only the first N lines (expected counts then come from `weir::reference`).
+//! citylots2` takes only the first N lines (expected counts then come from `weir_reference`).
 //! Every benchmark first checks each rule's match count and panics on a wrong one.
 
 mod common;

@@ -6,7 +6,7 @@
 //!
 //! Run through `scripts/check-instructions` (it installs the runner when missing). Before any
 //! measurement, the main set-up (native, not under valgrind) writes the slice and checks that
-//! weir's count of every rule on it equals `weir::reference`'s; a wrong count aborts the run.
+//! weir's count of every rule on it equals `weir_reference`'s; a wrong count aborts the run.
 
 mod common;
 
@@ -47,7 +47,7 @@ fn prepare() {
         common::check_weir(&suite, &m, &lines, &expected);
     }
     eprintln!(
-        "instructions: {} lines of {}: every rule's count equals weir::reference's",
+        "instructions: {} lines of {}: every rule's count equals weir_reference's",
         lines.len(),
         data.source
     );

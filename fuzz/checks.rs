@@ -97,7 +97,7 @@ pub fn check_pattern_bytes(data: &[u8]) {
                 let _ = pattern.to_string();
                 for event in PROBE_EVENTS {
                     let value: Value = serde_json::from_str(event).expect("probe events are JSON");
-                    let want = weir::reference::matches(&pattern, &value);
+                    let want = weir_reference::matches(&pattern, &value);
                     let got = matcher
                         .is_match(event.as_bytes())
                         .expect("probe events are valid");
@@ -355,7 +355,7 @@ pub fn check_rules_on_event(
         (Ok(got), Ok(value)) => {
             let want: Vec<&str> = rules
                 .iter()
-                .filter(|(_, p)| weir::reference::matches(p, value))
+                .filter(|(_, p)| weir_reference::matches(p, value))
                 .map(|(n, _)| *n)
                 .collect();
             if *got != want {

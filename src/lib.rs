@@ -24,9 +24,9 @@
 //!
 //! The pipeline, one module a stage: [`syntax`] (text -> tree with spans) -> [`ir`]
 //! (validated [`Pattern`]) -> `compile` (many rules -> one structure) -> [`Matcher`] (events
-//! -> matching rules), beside [`reference`](mod@reference) (the plain interpreter tests compare against),
-//! [`lambda`] (FilterCriteria and per-source record rules) and [`explain`] (why an event did or
-//! did not match: [`Pattern::explain`], [`Matcher::explain`]).
+//! -> matching rules), then [`lambda`] (FilterCriteria and per-source record rules), and
+//! [`explain`] (why an event did or did not match: [`Pattern::explain`],
+//! [`Matcher::explain`]). Each stage uses only the ones before it.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -38,7 +38,6 @@ pub mod explain;
 pub mod ir;
 pub mod lambda;
 mod matcher;
-pub mod reference;
 mod snippet;
 pub mod syntax;
 

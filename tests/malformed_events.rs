@@ -143,7 +143,7 @@ fn refused(input: &[u8]) -> EventError {
         show(input)
     );
     assert!(
-        weir::reference::matches_text(&reference_pattern(), input).is_err(),
+        weir_reference::matches_text(&reference_pattern(), input).is_err(),
         "{}: the reference interpreter accepts it",
         show(input)
     );
@@ -154,7 +154,7 @@ fn refused(input: &[u8]) -> EventError {
 fn accepted(input: &[u8]) {
     let what = show(input);
     let p = reference_pattern();
-    let want = weir::reference::matches_text(&p, input)
+    let want = weir_reference::matches_text(&p, input)
         .unwrap_or_else(|e| panic!("{what}: the reference interpreter refuses it: {e}"));
     for m in [near(), far()] {
         let names = m
@@ -197,7 +197,7 @@ fn at(input: &[u8], offset: usize) {
 fn refused_near(input: &[u8]) -> EventError {
     let err = refused_by(&near(), input);
     assert!(
-        weir::reference::matches_text(&reference_pattern(), input).is_err(),
+        weir_reference::matches_text(&reference_pattern(), input).is_err(),
         "{}: the reference interpreter accepts it",
         show(input)
     );
@@ -342,7 +342,10 @@ fn huge_numbers_are_valid_json() {
         assert!(names.contains(&"a-exists"), "{n}: {names:?}");
         // ...but exact text equality does.
         let p = Pattern::parse(&format!(r#"{{"a": [{n}]}}"#)).unwrap();
-        assert!(p.matches_json(&event).unwrap(), "{n}");
+        assert!(
+            weir_reference::matches_text(&p, event.as_bytes()).unwrap(),
+            "{n}"
+        );
         let mut m = Matcher::new();
         m.add_rule("same", &format!(r#"{{"a": [{n}]}}"#)).unwrap();
         assert!(m.is_match(event.as_bytes()).unwrap(), "{n}");
@@ -475,7 +478,7 @@ fn mistakes_after_every_named_key() {
         let err = refused_by(&m, input);
         assert_eq!(err.offset(), offset, "{}: {err}", show(input));
         assert!(
-            weir::reference::matches_text(&p, input).is_err(),
+            weir_reference::matches_text(&p, input).is_err(),
             "{}",
             show(input)
         );

@@ -204,7 +204,7 @@ pub fn spread(lines: &[&'static [u8]], n: usize) -> Vec<&'static [u8]> {
 }
 
 /// Expected match counts of `suite`'s rules on `data`: from the rules file for the whole
-/// generated set, else from the reference interpreter (`weir::reference`).
+/// generated set, else from the reference interpreter (`weir_reference`).
 pub struct Oracle {
     /// Events parsed once for the reference interpreter (empty when the file's counts apply).
     values: Vec<serde_json::Value>,
@@ -245,7 +245,7 @@ impl Oracle {
             "expected counts: from benches/data/citylots2-rules.json (whole data set)"
         } else {
             "expected counts: NOT from the rules file (not the whole data set); computed with \
-             weir::reference on these lines"
+             weir_reference on these lines"
         }
     }
 
@@ -266,7 +266,7 @@ impl Oracle {
                 let n = self
                     .values
                     .iter()
-                    .filter(|v| weir::reference::matches(&pattern, v))
+                    .filter(|v| weir_reference::matches(&pattern, v))
                     .count() as u64;
                 self.cache.insert(text.clone(), n);
                 n

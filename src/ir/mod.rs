@@ -9,9 +9,10 @@ mod value;
 use std::fmt;
 
 pub use value::{
-    exact_f64, fold_case, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX,
+    exact_f64, fold_case, number_spelling, parse_ip, Cidr, Number, Wildcard, WildcardPiece,
+    TOO_COMPLEX,
 };
-pub(crate) use value::{finite_f64, fold_char, is_exact, number_spelling};
+pub(crate) use value::{finite_f64, fold_char, is_exact};
 
 use crate::error::{PatternError, PatternErrorKind};
 use crate::syntax::{self, Member, Node, NodeKind};
@@ -75,8 +76,8 @@ impl Options {
     /// ```
     /// let o = weir::Options::new().numbers_as_strings(true);
     /// let p = weir::Pattern::parse_with(r#"{"n": [300]}"#, &o)?;
-    /// assert!(!p.matches_json(r#"{"n": 300.0}"#)?);
-    /// assert!(p.matches_json(r#"{"n": 300}"#)?);
+    /// assert!(!p.matches(br#"{"n": 300.0}"#)?);
+    /// assert!(p.matches(br#"{"n": 300}"#)?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn numbers_as_strings(mut self, yes: bool) -> Options {
@@ -337,7 +338,7 @@ pub struct Term {
 /// # Example
 /// ```
 /// let p = weir::Pattern::parse(r#"{"detail": {"size": [{"numeric": [">", 10]}]}}"#)?;
-/// assert!(p.matches_json(r#"{"detail": {"size": 11}}"#)?);
+/// assert!(p.matches(br#"{"detail": {"size": 11}}"#)?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -486,19 +487,6 @@ impl Pattern {
             }
         }
         out
-    }
-
-    /// Matches one JSON event with the reference interpreter (see [`crate::reference`]).
-    /// For many rules or many events, use a [`crate::Matcher`].
-    ///
-    /// # Example
-    /// ```
-    /// let p = weir::Pattern::parse(r#"{"a": [{"prefix": "x"}]}"#)?;
-    /// assert!(p.matches_json(r#"{"a": ["y", "xy"]}"#)?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn matches_json(&self, event: &str) -> Result<bool, crate::EventError> {
-        crate::reference::matches_text(self, event.as_bytes())
     }
 }
 

@@ -70,7 +70,13 @@ pub fn exact_f64(text: &str) -> Option<f64> {
 
 /// A number text in one spelling for text comparisons: the exponent marker as `e` with an
 /// explicit sign (`1E400` and `1e400` -> `1e+400`), as serde_json prints kept number texts.
-pub(crate) fn number_spelling(text: &str) -> std::borrow::Cow<'_, str> {
+///
+/// # Example
+/// ```
+/// assert_eq!(weir::ir::number_spelling("1E400"), "1e+400");
+/// assert_eq!(weir::ir::number_spelling("2.5e-3"), "2.5e-3");
+/// ```
+pub fn number_spelling(text: &str) -> std::borrow::Cow<'_, str> {
     match text.find(['e', 'E']) {
         Some(i) if !text[i + 1..].starts_with(['+', '-']) => {
             format!("{}e+{}", &text[..i], &text[i + 1..]).into()

@@ -10,14 +10,18 @@
 //! let criteria = FilterCriteria::parse(
 //!     r#"{"Filters": [{"Pattern": "{\"body\": {\"state\": [\"ready\"]}}"}]}"#,
 //! )?;
-//! let record = serde_json::json!({"messageId": "1", "body": "{\"state\": \"ready\"}"});
-//! assert_eq!(criteria.evaluate(Source::Sqs, &record), RecordVerdict::Delivered);
+//! let record = br#"{"messageId": "1", "body": "{\"state\": \"ready\"}"}"#;
+//! assert_eq!(criteria.evaluate(Source::Sqs, record), RecordVerdict::Delivered);
 //! # Ok::<(), weir::PatternError>(())
 //! ```
 //!
 //! # What a filter sees, per source
 //!
 //! Before matching, the record's data field is decoded; the pattern names it by its key.
+//! Records are read as bytes: only the data field's text is replaced by its decoded form (the
+//! record is never rebuilt), so every other value, numbers such as `1e400` or
+//! `0.30000000000000001` included, is matched exactly as written. When a record repeats a
+//! key, the last one counts, as it does for events.
 //!
 //! | source | data key | decoding |
 //! |---|---|---|
@@ -53,7 +57,7 @@
 //! | SQS | JSON | plain string | [`RecordVerdict::Dropped`] |
 //! | SQS | any | none, or the same format | matched normally |
 //! | Kinesis, DynamoDB | not JSON (text or non-UTF-8) | JSON | [`RecordVerdict::Dropped`] |
-//! | Kinesis, DynamoDB | any | plain string | [`RecordVerdict::Dropped`] (AWS refuses the filter when the mapping is created) |
+//! | Kinesis, DynamoDB | any | plain string | refused by [`FilterCriteria::check_for`], as AWS refuses it when the mapping is created |
 //! | Kinesis, DynamoDB | any | none, or JSON on JSON | matched normally |
 //! | Kafka, MQ | JSON / text | plain string / JSON (a mismatch) | only the metadata part applies |
 //! | Kafka, MQ | not UTF-8 | any | only the metadata part applies |
@@ -66,11 +70,18 @@
 //!
 //! A record that is not what the source delivers (not a JSON object, an SQS `body` that is
 //! not a string, a data field that is not valid base64) is [`RecordVerdict::Dropped`] with the
-//! reason, whatever the filters say, unless there are no filters at all.
+//! [`DropReason`], whatever the filters say, unless there are no filters at all. Bytes that
+//! are not one JSON document are always dropped ([`DropReason::NotJson`], with the place).
 //!
 //! When several filters are given, the record is delivered if any filter matches; otherwise
 //! it is dropped if some filter dropped it (the reason names the first such filter), and
 //! filtered out if not.
+//!
+//! A filter that [`FilterCriteria::check_for`] refuses for a source (AWS would not have
+//! created the mapping) still gets a verdict from [`FilterCriteria::evaluate`]: it drops the
+//! record with [`DropReason::PlainPatternNotAllowed`] rather than matching it silently.
+//!
+//! Many records: [`FilterCriteria::evaluate_batch`] reuses its buffers from record to record.
 
 mod document;
 mod record;
@@ -79,13 +90,11 @@ mod strip;
 use std::fmt;
 use std::str::FromStr;
 
-use serde_json::Value;
-
-use crate::error::{EventError, PatternError};
+use crate::error::{EventError, PatternError, PatternErrorKind};
 use crate::ir::{Options, Pattern};
-use crate::matcher::Matcher;
+use crate::matcher::{validate_event, BatchResults, Matcher, RuleId};
 
-use record::{Disposition, Shape};
+use record::{Buffers, Disposition, Shape, View};
 
 /// How many filters one FilterCriteria may hold by default (10 with a raised quota; see
 /// [`FilterCriteria::parse_with`]).
@@ -193,10 +202,13 @@ impl FromStr for Source {
 ///
 /// # Example
 /// ```
-/// use weir::lambda::{FilterCriteria, RecordVerdict, Source};
+/// use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
 /// let fc = FilterCriteria::parse(r#"{"Filters": [{"Pattern": "{\"body\": {\"a\": [1]}}"}]}"#)?;
-/// let verdict = fc.evaluate(Source::Sqs, &serde_json::json!({"body": "not json"}));
-/// assert!(matches!(verdict, RecordVerdict::Dropped { .. }));
+/// let verdict = fc.evaluate(Source::Sqs, br#"{"body": "not json"}"#);
+/// assert!(matches!(
+///     verdict,
+///     RecordVerdict::Dropped { reason: DropReason::JsonPatternOnText { filter: 0, .. } }
+/// ));
 /// # Ok::<(), weir::PatternError>(())
 /// ```
 #[non_exhaustive]
@@ -209,9 +221,250 @@ pub enum RecordVerdict {
     /// The record was discarded without a match being possible: its data does not suit a
     /// filter's pattern (see the module docs), or the record is malformed.
     Dropped {
-        /// Why, in words (naming the filter when one is to blame).
-        reason: String,
+        /// Why (naming the filter when one is to blame).
+        reason: DropReason,
     },
+}
+
+/// The kind of a JSON value, as [`DropReason`]s name what they found.
+///
+/// # Example
+/// ```
+/// use weir::lambda::ValueKind;
+/// assert_eq!(ValueKind::Array.to_string(), "an array");
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValueKind {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Boolean,
+    /// A number.
+    Number,
+    /// A string.
+    String,
+    /// An array.
+    Array,
+    /// An object.
+    Object,
+}
+
+impl fmt::Display for ValueKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ValueKind::Null => "null",
+            ValueKind::Boolean => "a boolean",
+            ValueKind::Number => "a number",
+            ValueKind::String => "a string",
+            ValueKind::Array => "an array",
+            ValueKind::Object => "an object",
+        })
+    }
+}
+
+/// Why a data field is not valid base64 (the decoder's own words).
+///
+/// # Example
+/// ```
+/// use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
+/// let fc = FilterCriteria::parse(r#"{"Filters": [{"Pattern": "{\"partitionKey\": [\"1\"]}"}]}"#)?;
+/// let RecordVerdict::Dropped { reason: DropReason::InvalidBase64 { error, .. } } =
+///     fc.evaluate(Source::Kinesis, br#"{"partitionKey": "1", "data": "%%"}"#)
+/// else {
+///     panic!("not dropped")
+/// };
+/// assert!(error.to_string().contains("Invalid symbol"), "{error}");
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Base64Error(base64::DecodeError);
+
+impl fmt::Display for Base64Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Base64Error {}
+
+/// Why a record is dropped. `Display` gives the reason in words, naming the filter when one is
+/// to blame.
+///
+/// # Example
+/// ```
+/// use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source, ValueKind};
+/// let fc = FilterCriteria::parse(r#"{"Filters": [{"Pattern": "{\"body\": [\"x\"]}"}]}"#)?;
+/// let verdict = fc.evaluate(Source::Sqs, br#"{"body": {"k": 1}}"#);
+/// let RecordVerdict::Dropped { reason } = verdict else { panic!("{verdict:?}") };
+/// assert_eq!(reason, DropReason::BodyNotAString { found: ValueKind::Object });
+/// assert!(reason.to_string().contains("must be a string"));
+/// assert_eq!(reason.filter(), None);
+/// # Ok::<(), weir::PatternError>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The record is not one JSON document.
+    NotJson(EventError),
+    /// The record is not a JSON object.
+    NotAnObject {
+        /// The record's source.
+        source: Source,
+        /// What the record is instead.
+        found: ValueKind,
+    },
+    /// An SQS `body` that is not a string (Lambda delivers the message body as sent).
+    BodyNotAString {
+        /// What the body is instead.
+        found: ValueKind,
+    },
+    /// A Kinesis, Kafka or MQ data field that is not a string.
+    DataNotAString {
+        /// The record's source.
+        source: Source,
+        /// What the data field is instead.
+        found: ValueKind,
+    },
+    /// A Kinesis, Kafka or MQ data field that is not valid base64.
+    InvalidBase64 {
+        /// The record's source.
+        source: Source,
+        /// The decoder's reason.
+        error: Base64Error,
+    },
+    /// SQS: the body is JSON but the filter matches it as a plain string.
+    PlainPatternOnJson {
+        /// The filter's index.
+        filter: usize,
+        /// The record's source.
+        source: Source,
+    },
+    /// The data is not JSON but the filter has a JSON pattern on it (SQS, Kinesis, DynamoDB).
+    JsonPatternOnText {
+        /// The filter's index.
+        filter: usize,
+        /// The record's source.
+        source: Source,
+    },
+    /// Kinesis, DynamoDB: the filter matches the data as a plain string, which AWS refuses
+    /// when the mapping is created ([`FilterCriteria::check_for`] says so up front).
+    PlainPatternNotAllowed {
+        /// The filter's index.
+        filter: usize,
+        /// The record's source.
+        source: Source,
+    },
+    /// Kafka, MQ: the filter's metadata part (the pattern without its data conditions) could
+    /// not be built.
+    MetadataPart {
+        /// The filter's index.
+        filter: usize,
+        /// Why the metadata part was refused.
+        error: PatternError,
+    },
+    /// The decoded record could not be matched (it nests too deep once decoded).
+    Unreadable(EventError),
+}
+
+impl DropReason {
+    /// The filter to blame, if one is.
+    ///
+    /// # Example
+    /// ```
+    /// use weir::lambda::{FilterCriteria, RecordVerdict, Source};
+    /// let fc = FilterCriteria::parse(r#"{"Filters": [
+    ///     {"Pattern": "{\"a\": [1]}"}, {"Pattern": "{\"body\": {\"k\": [1]}}"}
+    /// ]}"#)?;
+    /// let RecordVerdict::Dropped { reason } = fc.evaluate(Source::Sqs, br#"{"body": "text"}"#)
+    /// else { panic!() };
+    /// assert_eq!(reason.filter(), Some(1));
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn filter(&self) -> Option<usize> {
+        match self {
+            DropReason::PlainPatternOnJson { filter, .. }
+            | DropReason::JsonPatternOnText { filter, .. }
+            | DropReason::PlainPatternNotAllowed { filter, .. }
+            | DropReason::MetadataPart { filter, .. } => Some(*filter),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::NotJson(e) => write!(
+                f,
+                "the record is not valid JSON: {} at line {}, column {} (byte {})",
+                e.reason(),
+                e.line(),
+                e.column(),
+                e.offset()
+            ),
+            DropReason::NotAnObject { source, found } => {
+                write!(f, "a {source} record must be a JSON object, not {found}")
+            }
+            DropReason::BodyNotAString { found } => write!(
+                f,
+                "the SQS `body` must be a string (the message body as sent), not {found}"
+            ),
+            DropReason::DataNotAString { source, found } => write!(
+                f,
+                "the {source} `{}` must be a base64 string, not {found}",
+                source.data_key()
+            ),
+            DropReason::InvalidBase64 { source, error } => write!(
+                f,
+                "the {source} `{}` is not valid base64 ({error})",
+                source.data_key()
+            ),
+            DropReason::PlainPatternOnJson { filter, source } => write!(
+                f,
+                "filter {filter}: the {} is JSON but the filter matches `{}` as a plain string",
+                data_name(*source),
+                source.data_key()
+            ),
+            DropReason::JsonPatternOnText { filter, source } => {
+                let key = source.data_key();
+                if *source == Source::Sqs {
+                    write!(
+                        f,
+                        "filter {filter}: the body is not JSON but the filter has a JSON \
+                         pattern on `{key}`"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "filter {filter}: `{key}` is not JSON but the filter has a JSON \
+                         pattern on `{key}`"
+                    )
+                }
+            }
+            DropReason::PlainPatternNotAllowed { filter, source } => write!(
+                f,
+                "filter {filter}: the filter matches `{}` as a plain string, which {source} \
+                 does not allow (AWS refuses such a filter when the event source mapping is \
+                 created)",
+                source.data_key()
+            ),
+            DropReason::MetadataPart { filter, error } => write!(
+                f,
+                "filter {filter}: its metadata part could not be built: {}",
+                error.reason()
+            ),
+            DropReason::Unreadable(e) => write!(f, "the decoded record cannot be matched: {e}"),
+        }
+    }
+}
+
+/// How the module docs name a source's data field in words.
+fn data_name(source: Source) -> &'static str {
+    match source {
+        Source::Sqs => "body",
+        _ => "data",
+    }
 }
 
 /// Which data keys the shapes are kept for, by index.
@@ -228,7 +481,7 @@ struct MetadataPart {
     /// Filter index for each rule id of `matcher`.
     filters: Vec<usize>,
     /// Filters whose metadata part could not be built, with the reason.
-    failed: Vec<(usize, String)>,
+    failed: Vec<(usize, PatternError)>,
 }
 
 /// A Lambda FilterCriteria: filters, ORed, compiled into one [`crate::Matcher`].
@@ -262,7 +515,7 @@ impl FilterCriteria {
     /// [`DEFAULT_MAX_FILTERS`] filters. `{}` and `{"Filters": []}` let everything through.
     ///
     /// A malformed document gives an error of kind
-    /// [`PatternErrorKind::FilterCriteria`](crate::PatternErrorKind::FilterCriteria) with its
+    /// [`PatternErrorKind::FilterCriteria`] with its
     /// position in the document; an invalid pattern gives the pattern's own error (positions
     /// inside the pattern), and either names the filter's index when one is to blame.
     ///
@@ -362,7 +615,7 @@ impl FilterCriteria {
                         part.matcher.add_pattern(i.to_string(), m);
                         part.filters.push(i);
                     }
-                    Err(e) => part.failed.push((i, e.reason().to_string())),
+                    Err(e) => part.failed.push((i, e)),
                 }
             }
             part
@@ -423,52 +676,145 @@ impl FilterCriteria {
         Ok(hit || self.is_empty())
     }
 
-    /// What happens to one record of `source`: its data decoded as the module docs describe,
-    /// then the filters applied with the per-source rules.
+    /// Checks what AWS checks when an event source mapping of `source` is created with these
+    /// criteria: Kinesis and DynamoDB refuse a filter that matches the data field (`data`,
+    /// `dynamodb`) as a plain string (AWS answers `Invalid filter pattern definition.`). The
+    /// error, of kind [`PatternErrorKind::Unsupported`],
+    /// names the first such filter and points at the condition in its pattern. SQS, Kafka
+    /// and MQ accept every valid filter.
+    ///
+    /// # Example
+    /// ```
+    /// use weir::lambda::{FilterCriteria, Source};
+    /// let fc = FilterCriteria::parse(r#"{"Filters": [
+    ///     {"Pattern": "{\"partitionKey\": [\"1\"]}"},
+    ///     {"Pattern": "{\"data\": [\"t=x\"]}"}
+    /// ]}"#)?;
+    /// assert!(fc.check_for(Source::Sqs).is_ok());
+    /// let err = fc.check_for(Source::Kinesis).unwrap_err();
+    /// assert_eq!(err.filter(), Some(1));
+    /// assert_eq!(err.path(), "data");
+    /// assert_eq!(err.kind(), weir::PatternErrorKind::Unsupported);
+    /// assert!(err.reason().contains("Invalid filter pattern definition."));
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn check_for(&self, source: Source) -> Result<(), PatternError> {
+        if !matches!(source, Source::Kinesis | Source::DynamoDb) {
+            return Ok(());
+        }
+        let key = source.data_key();
+        for (i, p) in self.patterns.iter().enumerate() {
+            let plain = p
+                .terms()
+                .iter()
+                .flat_map(|t| &t.leaves)
+                .find(|leaf| leaf.path == key);
+            if let Some(leaf) = plain {
+                let reason = format!(
+                    "A {source} filter cannot match `{key}` as a plain string: only JSON \
+                     patterns on `{key}` are allowed (AWS refuses the filter when the event \
+                     source mapping is created: Invalid filter pattern definition.)"
+                );
+                return Err(PatternError::new(
+                    PatternErrorKind::Unsupported,
+                    reason,
+                    p.text(),
+                    Some(leaf.span),
+                    key,
+                )
+                .in_filter(i));
+            }
+        }
+        Ok(())
+    }
+
+    /// What happens to one record of `source`, given as its JSON bytes: its data decoded as
+    /// the module docs describe, then the filters applied with the per-source rules. Every
+    /// value outside the data field is matched as written (the record is not rebuilt). Call
+    /// [`FilterCriteria::check_for`] once, when the criteria are set up.
+    ///
+    /// # Example
+    /// ```
+    /// use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
+    /// use base64::Engine as _;
+    ///
+    /// let fc = FilterCriteria::parse(r#"{"Filters": [{"Pattern": "{\"data\": {\"t\": [\"x\"]}}"}]}"#)?;
+    /// fc.check_for(Source::Kinesis)?;
+    /// let data = base64::engine::general_purpose::STANDARD.encode(r#"{"t": "x"}"#);
+    /// let record = format!(r#"{{"partitionKey": "1", "data": "{data}"}}"#);
+    /// assert_eq!(fc.evaluate(Source::Kinesis, record.as_bytes()), RecordVerdict::Delivered);
+    ///
+    /// let text = base64::engine::general_purpose::STANDARD.encode("hello");
+    /// let record = format!(r#"{{"partitionKey": "1", "data": "{text}"}}"#);
+    /// assert_eq!(
+    ///     fc.evaluate(Source::Kinesis, record.as_bytes()),
+    ///     RecordVerdict::Dropped { reason: DropReason::JsonPatternOnText { filter: 0, source: Source::Kinesis } }
+    /// );
+    /// assert!(matches!(
+    ///     fc.evaluate(Source::Kinesis, b"{oops"),
+    ///     RecordVerdict::Dropped { reason: DropReason::NotJson(_) }
+    /// ));
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn evaluate(&self, source: Source, record: &[u8]) -> RecordVerdict {
+        self.evaluate_with(source, record, &mut Work::default())
+    }
+
+    /// [`FilterCriteria::evaluate`] for many records, one verdict each in `out` (cleared
+    /// first), reusing the decoding and matching buffers from record to record.
     ///
     /// # Example
     /// ```
     /// use weir::lambda::{FilterCriteria, RecordVerdict, Source};
-    /// use base64::Engine as _;
-    ///
-    /// let fc = FilterCriteria::parse(r#"{"Filters": [{"Pattern": "{\"data\": {\"t\": [\"x\"]}}"}]}"#)?;
-    /// let data = base64::engine::general_purpose::STANDARD.encode(r#"{"t": "x"}"#);
-    /// let record = serde_json::json!({"partitionKey": "1", "data": data});
-    /// assert_eq!(fc.evaluate(Source::Kinesis, &record), RecordVerdict::Delivered);
-    ///
-    /// let text = base64::engine::general_purpose::STANDARD.encode("hello");
-    /// let record = serde_json::json!({"partitionKey": "1", "data": text});
-    /// assert!(matches!(fc.evaluate(Source::Kinesis, &record), RecordVerdict::Dropped { .. }));
+    /// let fc = FilterCriteria::parse(r#"{"Filters": [{"Pattern": "{\"body\": {\"n\": [1e400]}}"}]}"#)?;
+    /// let records: [&[u8]; 3] = [
+    ///     br#"{"body": "{\"n\": 1e400}"}"#,
+    ///     br#"{"body": "{\"n\": 2e400}"}"#,
+    ///     br#"{"body": 5}"#,
+    /// ];
+    /// let mut verdicts = Vec::new();
+    /// fc.evaluate_batch(Source::Sqs, records, &mut verdicts);
+    /// assert_eq!(verdicts[0], RecordVerdict::Delivered);
+    /// assert_eq!(verdicts[1], RecordVerdict::FilteredOut);
+    /// assert!(matches!(verdicts[2], RecordVerdict::Dropped { .. }));
     /// # Ok::<(), weir::PatternError>(())
     /// ```
-    pub fn evaluate(&self, source: Source, record: &Value) -> RecordVerdict {
+    pub fn evaluate_batch<'r, I>(&self, source: Source, records: I, out: &mut Vec<RecordVerdict>)
+    where
+        I: IntoIterator<Item = &'r [u8]>,
+    {
+        out.clear();
+        let mut work = Work::default();
+        for record in records {
+            out.push(self.evaluate_with(source, record, &mut work));
+        }
+    }
+
+    fn evaluate_with(&self, source: Source, record: &[u8], work: &mut Work) -> RecordVerdict {
+        let dropped = |reason| RecordVerdict::Dropped { reason };
+        if let Err(e) = validate_event(record) {
+            return dropped(DropReason::NotJson(e));
+        }
         if self.is_empty() {
             return RecordVerdict::Delivered;
         }
-        let (view, data) = match record::decode(source, record) {
+        let (view, data) = match record::decode(source, record, &mut work.bufs) {
             Ok(decoded) => decoded,
-            Err(reason) => return RecordVerdict::Dropped { reason },
+            Err(reason) => return dropped(reason),
         };
-        let bytes = match serde_json::to_vec(&view) {
-            Ok(b) => b,
-            Err(e) => {
-                return RecordVerdict::Dropped {
-                    reason: format!("the decoded record could not be written as JSON: {e}"),
-                }
-            }
+        let doc: &[u8] = match view {
+            View::Record(range) => &record[range],
+            View::Buffer => &work.bufs.doc,
         };
-        let unreadable = |e: EventError| RecordVerdict::Dropped {
-            reason: format!("the decoded record cannot be matched: {e}"),
-        };
-        let full_hits = match self.full.matching_rule_ids(&bytes) {
+        let full_hits = match matching(&self.full, doc, &mut work.full) {
             Ok(ids) => ids,
-            Err(e) => return unreadable(e),
+            Err(e) => return dropped(DropReason::Unreadable(e)),
         };
         let k = key_index(source.data_key());
-        let mut metadata_hits: Option<Vec<usize>> = None;
-        let mut first_drop: Option<String> = None;
+        let mut metadata_hits: Option<&[RuleId]> = None;
+        let mut first_drop: Option<DropReason> = None;
         for i in 0..self.patterns.len() {
-            match record::disposition(source, data, self.shapes[i][k]) {
+            match record::disposition(source, data, self.shapes[i][k], i) {
                 Disposition::Full => {
                     if full_hits.iter().any(|id| id.index() == i) {
                         return RecordVerdict::Delivered;
@@ -480,35 +826,53 @@ impl FilterCriteria {
                     } else {
                         &self.metadata_data
                     };
-                    if let Some((_, reason)) = part.failed.iter().find(|(f, _)| *f == i) {
-                        first_drop.get_or_insert_with(|| {
-                            format!("filter {i}: its metadata part could not be built: {reason}")
+                    if let Some((_, error)) = part.failed.iter().find(|(f, _)| *f == i) {
+                        first_drop.get_or_insert_with(|| DropReason::MetadataPart {
+                            filter: i,
+                            error: error.clone(),
                         });
                         continue;
                     }
                     if metadata_hits.is_none() {
-                        match part.matcher.matching_rule_ids(&bytes) {
-                            Ok(ids) => {
-                                metadata_hits =
-                                    Some(ids.iter().map(|id| part.filters[id.index()]).collect())
-                            }
-                            Err(e) => return unreadable(e),
+                        match matching(&part.matcher, doc, &mut work.metadata) {
+                            Ok(ids) => metadata_hits = Some(ids),
+                            Err(e) => return dropped(DropReason::Unreadable(e)),
                         }
                     }
-                    if metadata_hits.as_ref().is_some_and(|h| h.contains(&i)) {
+                    let hit = metadata_hits
+                        .is_some_and(|ids| ids.iter().any(|id| part.filters[id.index()] == i));
+                    if hit {
                         return RecordVerdict::Delivered;
                     }
                 }
                 Disposition::Drop(reason) => {
-                    first_drop.get_or_insert_with(|| format!("filter {i}: {reason}"));
+                    first_drop.get_or_insert(reason);
                 }
             }
         }
         match first_drop {
-            Some(reason) => RecordVerdict::Dropped { reason },
+            Some(reason) => dropped(reason),
             None => RecordVerdict::FilteredOut,
         }
     }
+}
+
+/// The buffers one evaluation uses, kept from record to record in a batch.
+#[derive(Default)]
+struct Work {
+    bufs: Buffers,
+    full: BatchResults,
+    metadata: BatchResults,
+}
+
+/// The ids of the rules of `matcher` that `doc` matches, in `results`' reused memory.
+fn matching<'r>(
+    matcher: &Matcher,
+    doc: &[u8],
+    results: &'r mut BatchResults,
+) -> Result<&'r [RuleId], EventError> {
+    matcher.match_batch([doc], results);
+    results.get(0).map_err(EventError::clone)
 }
 
 impl Clone for FilterCriteria {

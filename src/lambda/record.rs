@@ -1,9 +1,19 @@
-//! Decoding one record of an event source into the JSON a filter sees (SEMANTICS.md §6).
+//! Decoding one record of an event source into the JSON a filter sees, on the record's bytes:
+//! the record is validated, cut into its top-level members (serde_json's `RawValue` gives each
+//! member's text without reading any number), and only the data field's text is replaced by
+//! its decoded form. Every other byte, numbers included, reaches the matcher as written.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
 
 use base64::Engine as _;
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
-use super::Source;
+use super::{Base64Error, DropReason, Source, ValueKind};
+use crate::error::EventError;
+use crate::matcher::{unescape, validate_event};
 
 /// What the data field held, once decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,120 +45,231 @@ pub(super) enum Disposition {
     /// Match only the metadata part (the pattern without its data conditions).
     Metadata,
     /// The record is dropped by this filter, for this reason.
-    Drop(String),
+    Drop(DropReason),
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// Buffers reused from record to record.
+#[derive(Default)]
+pub(super) struct Buffers {
+    /// The decoded document, when it differs from a slice of the record.
+    pub doc: Vec<u8>,
+    /// A JSON string's unescaped bytes.
+    text: Vec<u8>,
+    /// Base64-decoded bytes.
+    decoded: Vec<u8>,
+}
+
+/// The document a filter sees: a slice of the record as written, or [`Buffers::doc`].
+pub(super) enum View {
+    Record(Range<usize>),
+    Buffer,
+}
+
+/// The kind of the JSON value `raw` (valid JSON) holds, from its first byte.
+pub(super) fn kind_of(raw: &[u8]) -> ValueKind {
+    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => ValueKind::Object,
+        Some(b'[') => ValueKind::Array,
+        Some(b'"') => ValueKind::String,
+        Some(b't' | b'f') => ValueKind::Boolean,
+        Some(b'n') => ValueKind::Null,
+        _ => ValueKind::Number,
     }
 }
 
-/// The text parsed as JSON when it is a JSON object or array. Scalars (`42`, `"x"`, `true`)
-/// stay plain strings: a JSON pattern on the data names fields inside it, and only an object
-/// (or an array of them) has fields.
-fn structured(text: &str) -> Option<Value> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v @ (Value::Object(_) | Value::Array(_))) => Some(v),
-        _ => None,
-    }
+/// Whether `text` is a JSON object or array. Scalars (`42`, `"x"`, `true`) stay plain
+/// strings: a JSON pattern on the data names fields inside it, and only an object (or an array
+/// of them) has fields. Validated as the matcher reads events.
+fn structured(text: &[u8]) -> bool {
+    matches!(kind_of(text), ValueKind::Object | ValueKind::Array) && validate_event(text).is_ok()
 }
 
-/// The view a filter sees, where its data field lives, and what the data field held.
-/// `Err` is the reason a malformed record is dropped.
-pub(super) fn decode(source: Source, record: &Value) -> Result<(Value, Data), String> {
-    if !record.is_object() {
-        return Err(format!(
-            "a {source} record must be a JSON object, not {}",
-            type_name(record)
-        ));
-    }
-    let key = source.data_key();
-    let mut view = match (source, record.get("kinesis")) {
-        (Source::Kinesis, Some(inner @ Value::Object(_))) => inner.clone(),
-        _ => record.clone(),
-    };
-    let Some(slot) = view.as_object_mut().and_then(|m| m.get_mut(key)) else {
-        return Ok((view, Data::Absent));
-    };
-    let data = match (source, &*slot) {
-        (_, Value::Null) => Data::Absent,
-        (Source::Sqs, Value::String(body)) => match structured(body) {
-            Some(v) => {
-                *slot = v;
-                Data::Json
+/// A key of the record, borrowed when it holds no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
             }
-            None => Data::Text,
-        },
-        (Source::Sqs, other) => {
-            return Err(format!(
-                "the SQS `body` must be a string (the message body as sent), not {}",
-                type_name(other)
-            ))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
         }
-        (Source::DynamoDb, Value::Object(_) | Value::Array(_)) => Data::Json,
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Finds the last member named `key` of the JSON object `object` (valid JSON): the byte range
+/// of its value in `object`. The last one, because the matcher keeps a repeated key's last
+/// value. Values are skipped or taken as raw text, never read as numbers.
+fn member(object: &[u8], key: &str) -> Option<Range<usize>> {
+    struct Find<'k>(&'k str);
+    impl<'de> Visitor<'de> for Find<'_> {
+        type Value = Option<&'de RawValue>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                if k == self.0 {
+                    found = Some(map.next_value::<&'de RawValue>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Find<'_> {
+        type Value = Option<&'de RawValue>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(object);
+    // Valid JSON by now: serde_json cannot refuse it, but an error would only mean "absent".
+    let raw = Find(key).deserialize(&mut de).ok()??;
+    let start = raw.get().as_ptr() as usize - object.as_ptr() as usize;
+    Some(start..start + raw.get().len())
+}
+
+/// The bytes the JSON string token `record[token]` (validated) stands for, in `out`.
+fn string_bytes<'b>(
+    record: &[u8],
+    token: Range<usize>,
+    out: &'b mut Vec<u8>,
+) -> Result<&'b [u8], DropReason> {
+    let body = token.start + 1..token.end - 1;
+    // The record was validated with this same unescaping: an error cannot happen; if it did,
+    // it would be reported like the validator's.
+    unescape(&record[body.clone()], out).map_err(|off| {
+        DropReason::NotJson(EventError::new(
+            "invalid escape in string",
+            record,
+            body.start + off,
+        ))
+    })?;
+    Ok(out)
+}
+
+/// Decodes `record` of `source` (valid JSON): the document a filter sees (in `bufs.doc` or a
+/// slice of the record), and what the data field held. `Err` is the reason a malformed
+/// record is dropped.
+pub(super) fn decode(
+    source: Source,
+    record: &[u8],
+    bufs: &mut Buffers,
+) -> Result<(View, Data), DropReason> {
+    let found = kind_of(record);
+    if found != ValueKind::Object {
+        return Err(DropReason::NotAnObject { source, found });
+    }
+    let mut view = 0..record.len();
+    if source == Source::Kinesis {
+        if let Some(inner) = member(record, "kinesis") {
+            if kind_of(&record[inner.clone()]) == ValueKind::Object {
+                view = inner;
+            }
+        }
+    }
+    let object = &record[view.clone()];
+    let key = source.data_key();
+    let Some(slot) = member(object, key) else {
+        return Ok((View::Record(view), Data::Absent));
+    };
+    let value = &object[slot.clone()];
+    let in_record = view.start + slot.start..view.start + slot.end;
+    let splice = |bufs: &mut Buffers, replacement: Replacement| {
+        bufs.doc.clear();
+        bufs.doc.extend_from_slice(&object[..slot.start]);
+        match replacement {
+            Replacement::Text => {
+                bufs.doc.extend_from_slice(&bufs.text);
+            }
+            Replacement::Decoded => {
+                let s = std::str::from_utf8(&bufs.decoded).expect("checked UTF-8");
+                serde_json::to_writer(&mut bufs.doc, s).expect("writing to a Vec");
+            }
+            Replacement::DecodedJson => {
+                bufs.doc.extend_from_slice(&bufs.decoded);
+            }
+        }
+        bufs.doc.extend_from_slice(&object[slot.end..]);
+    };
+    let kind = kind_of(value);
+    let data = match (source, kind) {
+        (_, ValueKind::Null) => Data::Absent,
+        (Source::Sqs, ValueKind::String) => {
+            let body = string_bytes(record, in_record, &mut bufs.text)?;
+            if structured(body) {
+                splice(bufs, Replacement::Text);
+                return Ok((View::Buffer, Data::Json));
+            }
+            Data::Text
+        }
+        (Source::Sqs, found) => return Err(DropReason::BodyNotAString { found }),
+        (Source::DynamoDb, ValueKind::Object | ValueKind::Array) => Data::Json,
         (Source::DynamoDb, _) => Data::Text,
-        (_, Value::String(encoded)) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(|e| format!("the {source} `{key}` is not valid base64 ({e})"))?;
-            match String::from_utf8(bytes) {
-                Err(_) => Data::Binary,
-                Ok(text) => match structured(&text) {
-                    Some(v) => {
-                        *slot = v;
-                        Data::Json
-                    }
-                    None => {
-                        *slot = Value::String(text);
-                        Data::Text
-                    }
-                },
+        (_, ValueKind::String) => {
+            let encoded = string_bytes(record, in_record, &mut bufs.text)?;
+            bufs.decoded.clear();
+            base64::engine::general_purpose::STANDARD
+                .decode_vec(encoded, &mut bufs.decoded)
+                .map_err(|e| DropReason::InvalidBase64 {
+                    source,
+                    error: Base64Error(e),
+                })?;
+            if std::str::from_utf8(&bufs.decoded).is_err() {
+                Data::Binary
+            } else if structured(&bufs.decoded) {
+                splice(bufs, Replacement::DecodedJson);
+                return Ok((View::Buffer, Data::Json));
+            } else {
+                splice(bufs, Replacement::Decoded);
+                return Ok((View::Buffer, Data::Text));
             }
         }
-        (_, other) => {
-            return Err(format!(
-                "the {source} `{key}` must be a base64 string, not {}",
-                type_name(other)
-            ))
-        }
+        (_, found) => return Err(DropReason::DataNotAString { source, found }),
     };
-    Ok((view, data))
+    Ok((View::Record(view), data))
 }
 
-/// The per-source rule for one filter of `shape` and a record whose data is `data`.
-pub(super) fn disposition(source: Source, data: Data, shape: Shape) -> Disposition {
-    let key = source.data_key();
+/// What replaces the data field's text.
+enum Replacement {
+    /// The unescaped string (`Buffers::text`), itself JSON.
+    Text,
+    /// The base64-decoded text (`Buffers::decoded`), written as a JSON string.
+    Decoded,
+    /// The base64-decoded text, itself JSON.
+    DecodedJson,
+}
+
+/// The per-source rule for filter `filter` of `shape` and a record whose data is `data`.
+pub(super) fn disposition(source: Source, data: Data, shape: Shape, filter: usize) -> Disposition {
     let not_json = matches!(data, Data::Text | Data::Binary);
     match source {
         Source::Sqs => {
             if data == Data::Json && shape.plain {
-                Disposition::Drop(
-                    "the body is JSON but the filter matches `body` as a plain string".into(),
-                )
+                Disposition::Drop(DropReason::PlainPatternOnJson { filter, source })
             } else if not_json && shape.json {
-                Disposition::Drop(
-                    "the body is not JSON but the filter has a JSON pattern on `body`".into(),
-                )
+                Disposition::Drop(DropReason::JsonPatternOnText { filter, source })
             } else {
                 Disposition::Full
             }
         }
         Source::Kinesis | Source::DynamoDb => {
             if shape.plain {
-                Disposition::Drop(format!(
-                    "the filter matches `{key}` as a plain string, which {source} does not allow \
-                     (AWS refuses such a filter when the event source mapping is created)"
-                ))
+                Disposition::Drop(DropReason::PlainPatternNotAllowed { filter, source })
             } else if not_json && shape.json {
-                Disposition::Drop(format!(
-                    "`{key}` is not JSON but the filter has a JSON pattern on `{key}`"
-                ))
+                Disposition::Drop(DropReason::JsonPatternOnText { filter, source })
             } else {
                 Disposition::Full
             }

@@ -204,7 +204,12 @@ impl Matcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn add_pattern(&mut self, name: impl Into<String>, pattern: Pattern) -> RuleId {
-        let name = name.into();
+        self.insert(name.into(), &pattern)
+    }
+
+    /// [`Matcher::add_pattern`] without taking the pattern (the compiled structure keeps its
+    /// tests, the rule its text).
+    fn insert(&mut self, name: String, pattern: &Pattern) -> RuleId {
         let id = match self.by_name.get(name.as_str()) {
             Some(&id) => id,
             None => {
@@ -466,6 +471,30 @@ impl Matcher {
     }
 }
 
+/// Matching one pattern on its own. (The block lives here, with the matcher it uses, so the
+/// IR does not depend on the stages after it.)
+impl Pattern {
+    /// Whether one JSON event matches this pattern, by the compiled matcher (the same answer
+    /// as a [`Matcher`] holding the pattern as its only rule); a malformed event is an error.
+    ///
+    /// Each call compiles the pattern into a one-rule [`Matcher`], which costs about what
+    /// parsing the pattern did; to match many events, build the [`Matcher`] once and keep it.
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Pattern::parse(r#"{"a": [{"prefix": "x"}]}"#)?;
+    /// assert!(p.matches(br#"{"a": ["y", "xy"]}"#)?);
+    /// assert!(!p.matches(br#"{"a": "y"}"#)?);
+    /// assert!(p.matches(b"{oops").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn matches(&self, event: &[u8]) -> Result<bool, EventError> {
+        let mut matcher = Matcher::new();
+        matcher.insert(String::new(), self);
+        matcher.is_match(event)
+    }
+}
+
 impl fmt::Debug for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Matcher")
@@ -558,6 +587,7 @@ impl BatchResults {
         }
     }
 
+    #[cfg(feature = "parallel")]
     fn append(&mut self, other: BatchResults) {
         let base = self.ids.len();
         self.ids.extend(other.ids);

@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
-use weir::lambda::{FilterCriteria, RecordVerdict, Source};
+use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
 use weir::{BatchResults, Matcher, Pattern};
 
-use crate::input::{compact, lines, read_arg, read_path, split, Event, Input, Layout, LineIndex};
+use crate::input::{compact, read_arg, read_path, split, Event, Input, Layout, LineIndex};
 use crate::report::{criteria_origin, Stop};
 use crate::{Ctx, FilterArgs, FAILED, MATCHED, NO_MATCH};
 
@@ -126,7 +125,14 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
             .map_err(|e| ctx.report.pattern(&criteria_origin(&input.name, &e), &e))
             .ok()?;
         return Some(match args.lambda {
-            Some(source) => Selector::Lambda(Box::new(criteria), source),
+            Some(source) => {
+                // What AWS refuses when the event source mapping is created.
+                criteria
+                    .check_for(source)
+                    .map_err(|e| ctx.report.pattern(&criteria_origin(&input.name, &e), &e))
+                    .ok()?;
+                Selector::Lambda(Box::new(criteria), source)
+            }
             None => {
                 // Over plain events a FilterCriteria is its patterns ORed; with none, every
                 // event passes.
@@ -164,10 +170,14 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
             Some(Selector::Pattern(Box::new(matcher)))
         }
         // One pattern is a FilterCriteria of one filter.
-        Some(source) => Some(Selector::Lambda(
-            Box::new(FilterCriteria::from_patterns(vec![pattern])),
-            source,
-        )),
+        Some(source) => {
+            let criteria = FilterCriteria::from_patterns(vec![pattern]);
+            criteria
+                .check_for(source)
+                .map_err(|e| ctx.report.pattern(&input.name, &e))
+                .ok()?;
+            Some(Selector::Lambda(Box::new(criteria), source))
+        }
     }
 }
 
@@ -191,22 +201,23 @@ fn judge(
                 })
                 .collect()
         }
-        Selector::Lambda(criteria, source) => events
-            .iter()
-            .map(|e| match serde_json::from_slice::<Value>(e.bytes) {
-                Err(err) => Verdict::Invalid(
-                    offset_of(e.bytes, err.line(), err.column()),
-                    json_reason(&err),
-                ),
-                Ok(record) => match criteria.evaluate(*source, &record) {
+        Selector::Lambda(criteria, source) => {
+            let mut verdicts = Vec::with_capacity(events.len());
+            criteria.evaluate_batch(*source, events.iter().map(|e| e.bytes), &mut verdicts);
+            verdicts
+                .into_iter()
+                .map(|v| match v {
                     RecordVerdict::Delivered => Verdict::Matched,
                     RecordVerdict::FilteredOut => Verdict::NotMatched,
-                    RecordVerdict::Dropped { reason } => Verdict::Dropped(reason),
+                    RecordVerdict::Dropped {
+                        reason: DropReason::NotJson(e),
+                    } => Verdict::Invalid(e.offset(), e.reason().to_string()),
+                    RecordVerdict::Dropped { reason } => Verdict::Dropped(reason.to_string()),
                     #[allow(unreachable_patterns)]
                     _ => Verdict::NotMatched,
-                },
-            })
-            .collect(),
+                })
+                .collect()
+        }
     }
 }
 
@@ -231,21 +242,4 @@ pub fn match_events(
         }
     }
     matcher.match_batch(events.iter().map(|e| e.bytes), results);
-}
-
-/// The byte offset of serde_json's 1-based (line, column) in `bytes`.
-fn offset_of(bytes: &[u8], line: usize, column: usize) -> usize {
-    let start = lines(bytes)
-        .nth(line.saturating_sub(1))
-        .map_or(bytes.len(), |(_, offset, _)| offset);
-    (start + column.saturating_sub(1)).min(bytes.len())
-}
-
-/// serde_json's message without its trailing ` at line L column C`.
-fn json_reason(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
 }

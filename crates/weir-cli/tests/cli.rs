@@ -793,6 +793,41 @@ fn filter_lambda_other_sources() {
 }
 
 #[test]
+fn filter_lambda_refuses_what_aws_refuses_at_mapping_creation() {
+    // A plain-string pattern on Kinesis `data`: refused before any record is read.
+    let record = r#"{"partitionKey": "1", "data": "eA=="}"#;
+    let r = weir_stdin(
+        &[
+            "filter",
+            "--lambda",
+            "kinesis",
+            "--pattern",
+            r#"{"data": ["x"]}"#,
+        ],
+        record,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("plain string") && r.stderr.contains("kinesis"),
+        "{}",
+        r.stderr
+    );
+    // The same pattern is fine for SQS.
+    let r = weir_stdin(
+        &[
+            "filter",
+            "--lambda",
+            "sqs",
+            "--pattern",
+            r#"{"body": ["x"]}"#,
+        ],
+        r#"{"body": "x"}"#,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
 fn filter_needs_exactly_one_pattern_source() {
     let r = weir(&["filter", "events.jsonl"]);
     assert_eq!(r.code, 2);

@@ -1,6 +1,6 @@
 //! The reference interpreter: the plainest possible reading of the rules, over
 //! `serde_json::Value`. It is slow and obvious on purpose; tests use it as the oracle for the
-//! compiled [`crate::Matcher`].
+//! compiled [`weir::Matcher`].
 //!
 //! 1. Flatten the event into leaves: (dot-joined path, scalar value, the array elements it
 //!    sits in).
@@ -36,7 +36,7 @@ struct EventLeaf<'v> {
 /// ```
 /// let p = weir::Pattern::parse(r#"{"e": {"f": ["Anna"], "l": ["Jones"]}}"#)?;
 /// let event = serde_json::json!({"e": [{"f": "Anna", "l": "Smith"}, {"f": "Peter", "l": "Jones"}]});
-/// assert!(!weir::reference::matches(&p, &event));
+/// assert!(!weir_reference::matches(&p, &event));
 /// # Ok::<(), weir::PatternError>(())
 /// ```
 pub fn matches(pattern: &Pattern, event: &Value) -> bool {
@@ -51,8 +51,8 @@ pub fn matches(pattern: &Pattern, event: &Value) -> bool {
 /// # Example
 /// ```
 /// let p = weir::Pattern::parse(r#"{"a": [1]}"#)?;
-/// assert!(weir::reference::matches_text(&p, br#"{"a": 1.0}"#)?);
-/// assert!(weir::reference::matches_text(&p, b"{").is_err());
+/// assert!(weir_reference::matches_text(&p, br#"{"a": 1.0}"#)?);
+/// assert!(weir_reference::matches_text(&p, b"{").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn matches_text(pattern: &Pattern, event: &[u8]) -> Result<bool, EventError> {
@@ -221,6 +221,7 @@ fn wildcard(pieces: &[WildcardPiece], s: &str) -> bool {
         Some((WildcardPiece::Star, rest)) => {
             (0..=s.len()).any(|i| s.is_char_boundary(i) && wildcard(rest, &s[i..]))
         }
+        Some((piece, _)) => panic!("the reference interpreter does not know the piece {piece:?}"),
     }
 }
 
@@ -246,11 +247,83 @@ fn value_matches(m: &Matcher, v: &Value) -> bool {
             AnythingBut::Wildcard(ws) => {
                 s.is_none_or(|s| !ws.iter().any(|w| wildcard(w.pieces(), s)))
             }
+            other => unknown(other),
         },
         Matcher::Numeric(range) => number_text(v)
             .and_then(|t| crate::ir::exact_f64(&t))
             .is_some_and(|x| range.contains(x)),
         Matcher::Cidr(c) => s.is_some_and(|s| c.contains(s)),
         Matcher::Exists(exists) => *exists,
+        other => unknown(other),
     }
+}
+
+/// The IR's enums are `#[non_exhaustive]`: a condition added to weir must be added here too.
+fn unknown(condition: &dyn std::fmt::Debug) -> ! {
+    panic!("the reference interpreter does not know the condition {condition:?}")
+}
+
+// `crate::ir` above is weir's IR; `crate::error` is this crate's own error type.
+use weir::ir;
+
+/// The reference interpreter's error.
+pub mod error {
+    /// An event serde_json could not read: its reason, without serde_json's position suffix,
+    /// and the byte offset.
+    ///
+    /// # Example
+    /// ```
+    /// let p = weir::Pattern::parse(r#"{"a": [1]}"#)?;
+    /// let err = weir_reference::matches_text(&p, b"{\"a\": }").unwrap_err();
+    /// assert_eq!(err.offset(), 6);
+    /// assert!(err.to_string().contains("byte 6"));
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct EventError {
+        reason: String,
+        offset: usize,
+    }
+
+    impl EventError {
+        pub(crate) fn new(reason: String, event: &[u8], offset: usize) -> EventError {
+            EventError {
+                reason,
+                offset: offset.min(event.len()),
+            }
+        }
+
+        /// Why the event could not be read (serde_json's words).
+        ///
+        /// # Example
+        /// ```
+        /// let p = weir::Pattern::parse("{}")?;
+        /// let err = weir_reference::matches_text(&p, b"[").unwrap_err();
+        /// assert!(err.reason().contains("EOF"), "{err}");
+        /// # Ok::<(), weir::PatternError>(())
+        /// ```
+        pub fn reason(&self) -> &str {
+            &self.reason
+        }
+
+        /// Byte offset in the event where reading failed.
+        ///
+        /// # Example
+        /// ```
+        /// let p = weir::Pattern::parse("{}")?;
+        /// assert_eq!(weir_reference::matches_text(&p, b"{} x").unwrap_err().offset(), 3);
+        /// # Ok::<(), weir::PatternError>(())
+        /// ```
+        pub fn offset(&self) -> usize {
+            self.offset
+        }
+    }
+
+    impl std::fmt::Display for EventError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "invalid event: {} (byte {})", self.reason, self.offset)
+        }
+    }
+
+    impl std::error::Error for EventError {}
 }
