@@ -42,7 +42,7 @@ pub mod syntax;
 pub use envelope::{check_envelope, ENVELOPE_FIELDS};
 pub use error::{EventError, PatternError, PatternErrorKind, Position, Span};
 pub use ir::{Options, Pattern};
-pub use matcher::{BatchResults, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
+pub use matcher::{BatchResults, Cache, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
 
 /// The README's Rust examples, run as doctests.
 #[cfg(doctest)]

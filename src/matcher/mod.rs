@@ -23,8 +23,8 @@ use crate::compile::{shrink_map, shrink_vec, Compiled, TermId};
 use crate::error::{EventError, PatternError};
 use crate::ir::{Options, Pattern};
 
-use cache::Scratch;
 pub use cache::Cache;
+use cache::Scratch;
 pub use validate::MAX_EVENT_DEPTH;
 
 /// A rule's handle inside one [`Matcher`]; stable while the rule exists.
@@ -148,7 +148,9 @@ impl Rules {
     /// Removes rule `name`; returns its id and the rule.
     fn remove(&mut self, name: &str) -> Option<(u32, Rule)> {
         let id = self.by_name.remove(name)?;
-        let rule = self.slots[id as usize].take().expect("a named rule is live");
+        let rule = self.slots[id as usize]
+            .take()
+            .expect("a named rule is live");
         self.order.remove(&rule.seq);
         self.free.insert(id);
         while let Some(None) = self.slots.last() {
@@ -473,9 +475,7 @@ impl Matcher {
     /// ```
     pub fn rule_patterns(&self, name: &str) -> Option<impl Iterator<Item = &str>> {
         let id = *self.rules.by_name.get(name)?;
-        self.rules
-            .get(id)
-            .map(|r| r.patterns.iter().map(|p| &**p))
+        self.rules.get(id).map(|r| r.patterns.iter().map(|p| &**p))
     }
 
     /// A cache sized for this matcher, for the `*_with` calls (any [`Cache`] serves; this one
