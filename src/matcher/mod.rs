@@ -158,6 +158,9 @@ impl Rules {
             self.free.remove(&(self.slots.len() as u32));
         }
         if self.slots.is_empty() {
+            // (An emptied B-tree keeps its root node.)
+            self.order = BTreeMap::new();
+            self.free = BTreeSet::new();
             self.in_order = true;
         }
         shrink_vec(&mut self.slots);
