@@ -105,18 +105,12 @@ struct Rules {
     /// The live rules in the order they were added: `seq` -> id.
     order: BTreeMap<u64, u32>,
     next_seq: u64,
-    /// Whether id order is addition order (no id was reused while a later rule lived).
-    in_order: bool,
+    /// Whether id order may differ from addition order (an id was reused while a later rule
+    /// lived, and the table was not emptied since).
+    reordered: bool,
 }
 
 impl Rules {
-    fn new() -> Rules {
-        Rules {
-            in_order: true,
-            ..Rules::default()
-        }
-    }
-
     /// A new, empty rule named `name`; returns its id.
     fn insert(&mut self, name: String) -> u32 {
         let seq = self.next_seq;
@@ -130,7 +124,7 @@ impl Rules {
         let id = match self.free.pop_first() {
             Some(id) => {
                 // Every free id lies below a live rule's (trailing free ids are dropped).
-                self.in_order = false;
+                self.reordered = true;
                 self.slots[id as usize] = Some(rule);
                 id
             }
@@ -161,7 +155,7 @@ impl Rules {
             // (An emptied B-tree keeps its root node.)
             self.order = BTreeMap::new();
             self.free = BTreeSet::new();
-            self.in_order = true;
+            self.reordered = false;
         }
         shrink_vec(&mut self.slots);
         shrink_map(&mut self.by_name);
@@ -206,23 +200,12 @@ impl Rules {
 /// assert!(snapshot.is_match(event)?); // the snapshot keeps its rules
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Matcher {
     options: Options,
     reading: EventReading,
     rules: Arc<Rules>,
     compiled: Arc<Compiled>,
-}
-
-impl Default for Matcher {
-    fn default() -> Matcher {
-        Matcher {
-            options: Options::default(),
-            reading: EventReading::default(),
-            rules: Arc::new(Rules::new()),
-            compiled: Arc::new(Compiled::default()),
-        }
-    }
 }
 
 /// How many caches a thread keeps for calls made while its own cache is in use.
@@ -530,7 +513,7 @@ impl Matcher {
         let Cache { scratch, out } = cache;
         run(&self.compiled, self.lazy(), scratch, event, out)?;
         let rules = &*self.rules;
-        if rules.in_order || out.len() < 2 {
+        if !rules.reordered || out.len() < 2 {
             return Ok(out
                 .iter()
                 .filter_map(|&id| rules.get(id))
