@@ -823,6 +823,7 @@ impl BatchResults {
         }
     }
 
+    #[cfg(feature = "parallel")]
     fn append(&mut self, other: BatchResults) {
         let base = self.ids.len();
         self.ids.extend(other.ids);
