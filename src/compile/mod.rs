@@ -46,6 +46,8 @@ pub(crate) struct TermInfo {
     /// The rules this term belongs to (several when rules share an identical term).
     pub rules: Vec<u32>,
     pub alive: bool,
+    /// Whether the term is in `Compiled::shared`.
+    shared: bool,
     /// Per slot: its kind and field. Empty once the term is dead.
     pub slots: Vec<(SlotKind, u32)>,
 }
@@ -315,6 +317,7 @@ impl Compiled {
             self.terms[id as usize] = TermInfo {
                 rules: vec![rule],
                 alive: true,
+                shared: key.is_some(),
                 slots,
             };
             if let Some(key) = key {
@@ -331,6 +334,8 @@ impl Compiled {
     pub fn remove(&mut self, rule: u32, ids: &[TermId]) {
         let mut fields: Vec<u32> = Vec::new();
         let mut dead: Vec<TermId> = Vec::new();
+        // (Whether the lists over all terms need a pass: most removals touch neither.)
+        let (mut unconditional, mut shared) = (false, false);
         for &id in ids {
             let info = &mut self.terms[id as usize];
             info.rules.retain(|&r| r != rule);
@@ -338,6 +343,8 @@ impl Compiled {
             if info.rules.is_empty() && info.alive {
                 info.alive = false;
                 fields.extend(info.slots.iter().map(|s| s.1));
+                unconditional |= !info.slots.iter().any(|(k, _)| *k == SlotKind::Value);
+                shared |= info.shared;
                 dead.push(id);
             }
         }
@@ -351,11 +358,15 @@ impl Compiled {
         for &f in &fields {
             self.fields[f as usize].retain(|t| !is_dead(t));
         }
-        self.unconditional
-            .retain(|t| dead.binary_search(t).is_err());
-        shrink_vec(&mut self.unconditional);
-        self.shared.retain(|_, t| dead.binary_search(t).is_err());
-        shrink_map(&mut self.shared);
+        if unconditional {
+            self.unconditional
+                .retain(|t| dead.binary_search(t).is_err());
+            shrink_vec(&mut self.unconditional);
+        }
+        if shared {
+            self.shared.retain(|_, t| dead.binary_search(t).is_err());
+            shrink_map(&mut self.shared);
+        }
         for &id in &dead {
             let info = std::mem::take(&mut self.terms[id as usize]);
             for (_, f) in info.slots {
