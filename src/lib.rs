@@ -45,7 +45,7 @@ pub use envelope::{check_envelope, ENVELOPE_FIELDS};
 pub use error::{EventError, EventErrorKind, PatternError, PatternErrorKind, Position, Span};
 pub use explain::{Explanation, RuleExplanation};
 pub use ir::{Options, Pattern};
-pub use matcher::{BatchResults, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
+pub use matcher::{BatchResults, Cache, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
 pub use snippet::Snippet;
 
 /// The README's Rust examples, run as doctests.

@@ -1,7 +1,7 @@
 //! Matching allocates nothing per event once warmed up: a batch makes no allocation at all on
 //! its second pass (scratch memory, the array-consistency search's lists and the results are
-//! reused), with every operator and values inside arrays. Counted with a counting global
-//! allocator.
+//! reused), with every operator and values inside arrays; nor do `is_match` and the `_with`
+//! calls with a warm cache. Counted with a counting global allocator.
 
 use std::alloc::System;
 
@@ -77,6 +77,29 @@ fn a_warm_batch_allocates_nothing() {
             (0, 0),
             "{reading:?}: a warm batch of {} events allocated",
             refs.len()
+        );
+
+        // The same with a cache the caller holds, and one event at a time.
+        let mut cache = m.create_cache();
+        m.match_batch_with(&mut cache, refs.iter().copied(), &mut results);
+        let verdicts: Vec<bool> = refs.iter().map(|e| m.is_match(e).unwrap()).collect();
+        for e in &refs {
+            m.is_match_with(&mut cache, e).unwrap();
+        }
+        let region = Region::new(GLOBAL);
+        m.match_batch_with(&mut cache, refs.iter().copied(), &mut results);
+        let held = results.matched_count();
+        let single = refs.iter().map(|e| m.is_match(e).unwrap());
+        let single_ok = single.eq(verdicts.iter().copied());
+        let with = refs.iter().map(|e| m.is_match_with(&mut cache, e).unwrap());
+        let with_ok = with.eq(verdicts.iter().copied());
+        let stats = region.change();
+        assert_eq!(held, matched);
+        assert!(single_ok && with_ok);
+        assert_eq!(
+            (stats.allocations, stats.reallocations),
+            (0, 0),
+            "{reading:?}: warm match_batch_with / is_match / is_match_with allocated"
         );
     }
 }

@@ -11,7 +11,9 @@
 //! (d) pattern text -> JSON value -> text (compact and pretty) parses to the same pattern;
 //! (e) `remove_rule` then matching == a matcher built without that rule;
 //! (f) `Pattern::explain` and `Matcher::explain` give the matcher's verdict (and the same
-//!     error for a malformed event), and their reports point at the event's values.
+//!     error for a malformed event), and their reports point at the event's values;
+//! (g) any sequence of adds and removes == a matcher built from the live rules, and a clone
+//!     taken midway keeps answering for the rules it had.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -960,4 +962,97 @@ fn explanations_give_the_matchers_verdict() {
         )
         .unwrap();
     assert_rate("explain", &matched, &total);
+}
+
+/// The live rules of [`add_remove_sequences_equal_a_fresh_build`], in the order they were
+/// added: name and the indexes of its pattern texts.
+type Live = Vec<(String, Vec<usize>)>;
+
+/// `m` answers as a matcher built afresh from `live`: the same names, in the same order, and
+/// for every event the same matching rules in the same order.
+fn same_as_fresh(
+    m: &Matcher,
+    live: &Live,
+    texts: &[String],
+    events: &[String],
+    when: &str,
+) -> Result<(), TestCaseError> {
+    let mut fresh = Matcher::new();
+    for (name, patterns) in live {
+        for &t in patterns {
+            fresh.add_rule(name.as_str(), &texts[t]).unwrap();
+        }
+    }
+    prop_assert_eq!(
+        m.rule_names().collect::<Vec<_>>(),
+        fresh.rule_names().collect::<Vec<_>>(),
+        "{}",
+        when
+    );
+    let mut batch = BatchResults::new();
+    m.match_batch(events.iter().map(|e| e.as_bytes()), &mut batch);
+    for (i, e) in events.iter().enumerate() {
+        let got = m.matching_rules(e.as_bytes()).unwrap();
+        let want = fresh.matching_rules(e.as_bytes()).unwrap();
+        prop_assert_eq!(&got, &want, "event {} {}", e, when);
+        let mut from_batch: Vec<&str> = batch
+            .get(i)
+            .unwrap()
+            .iter()
+            .map(|&id| m.rule_name(id).unwrap())
+            .collect();
+        let mut want = want;
+        from_batch.sort_unstable();
+        want.sort_unstable();
+        prop_assert_eq!(from_batch, want, "batch, event {} {}", e, when);
+    }
+    Ok(())
+}
+
+/// (g) Adds (new rules and more patterns for live ones) and removes in any order — ids,
+/// terms, fields and trie nodes freed and taken again — leave a matcher that answers as one
+/// built from its live rules; a clone taken midway answers for the rules it had then.
+#[test]
+fn add_remove_sequences_equal_a_fresh_build() {
+    runner(200)
+        .run(
+            &(
+                rules_and_events(1..=6),
+                prop::collection::vec(any::<prop::sample::Index>(), 1..=24),
+            ),
+            |((texts, events), ops)| {
+                let mut m = Matcher::new();
+                let mut live: Live = Vec::new();
+                let mut snapshot: Option<(Matcher, Live)> = None;
+                let mut next = 0;
+                for (step, op) in ops.iter().enumerate() {
+                    let k = op.index(texts.len() * 3);
+                    let t = k % texts.len();
+                    if k < texts.len() || live.is_empty() {
+                        let name = format!("n{next}");
+                        next += 1;
+                        m.add_rule(name.as_str(), &texts[t]).unwrap();
+                        live.push((name, vec![t]));
+                    } else if k < 2 * texts.len() {
+                        let which = k % live.len();
+                        let (name, patterns) = &mut live[which];
+                        m.add_rule(name.as_str(), &texts[t]).unwrap();
+                        patterns.push(t);
+                    } else {
+                        let (name, _) = live.remove(k % live.len());
+                        prop_assert!(m.remove_rule(&name));
+                        prop_assert!(!m.remove_rule(&name));
+                    }
+                    prop_assert_eq!(m.rule_count(), live.len());
+                    same_as_fresh(&m, &live, &texts, &events, &format!("after step {step}"))?;
+                    if step == ops.len() / 2 {
+                        snapshot = Some((m.clone(), live.clone()));
+                    }
+                }
+                let (copy, then) = snapshot.expect("taken midway");
+                same_as_fresh(&copy, &then, &texts, &events, "in the snapshot")?;
+                Ok(())
+            },
+        )
+        .unwrap();
 }

@@ -7,7 +7,9 @@
 //! that passes yields `(term, slot)` targets. The matcher then checks which terms got every slot
 //! filled by array-consistent values.
 //!
-//! The structure is updated in place by [`Compiled::add`] and [`Compiled::remove`].
+//! The structure is updated in place by [`Compiled::add`] and [`Compiled::remove`]. Removal
+//! gives memory back: a term, field or trie node no live rule uses is freed (its slot reused
+//! by a later one, or dropped when last), and emptied tables shrink.
 
 use std::fmt;
 
@@ -53,17 +55,19 @@ impl SlotKind {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct TermInfo {
     /// The rules this term belongs to (several when rules share an identical term).
     pub rules: Vec<u32>,
     pub alive: bool,
-    /// Per slot: its kind and field.
+    /// Whether the term is in `Compiled::shared`.
+    shared: bool,
+    /// Per slot: its kind and field. Empty once the term is dead.
     pub slots: Vec<(SlotKind, u32)>,
 }
 
 /// The value tests of every rule on one field path.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub(crate) struct Field {
     pub path: String,
     pub strings: FxHashMap<Box<[u8]>, Vec<Target>>,
@@ -86,10 +90,12 @@ pub(crate) struct Field {
     scan_index: FxHashMap<String, usize>,
     /// Whether any test looks at case-folded strings.
     pub needs_fold: bool,
+    /// How many slots of live terms name this field; 0 for a free field.
+    uses: u32,
 }
 
 /// A value test that is not a lookup.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Scan {
     Prefix(Box<[u8]>),
     Suffix(Box<[u8]>),
@@ -112,8 +118,9 @@ impl Scan {
     }
 }
 
-/// A node of the path trie.
-#[derive(Default, Debug)]
+/// A node of the path trie. A node other than the root has a field or children: one left
+/// with neither is taken out of the trie.
+#[derive(Clone, Default, Debug)]
 pub(crate) struct Node {
     pub children: Children,
     pub field: Option<u32>,
@@ -130,7 +137,7 @@ const SMALL_CHILDREN: usize = 8;
 
 /// The children of a trie node by key segment: a short list (most nodes have a handful of
 /// children, and comparing a few short keys beats hashing) or a hash map.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Children {
     Few(Vec<(Box<[u8]>, u32)>),
     Many(FxHashMap<Box<[u8]>, u32>),
@@ -188,10 +195,36 @@ impl Children {
             }
         }
     }
+
+    fn remove(&mut self, key: &[u8]) {
+        match self {
+            Children::Few(list) => {
+                if let Some(i) = list.iter().position(|(k, _)| **k == *key) {
+                    list.swap_remove(i);
+                }
+                shrink_vec(list);
+            }
+            Children::Many(map) => {
+                map.remove(key);
+                if map.len() <= SMALL_CHILDREN {
+                    *self = Children::Few(map.drain().collect());
+                } else {
+                    shrink_map(map);
+                }
+            }
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&[u8], u32)) {
+        match self {
+            Children::Few(list) => list.iter().for_each(|(k, c)| f(k, *c)),
+            Children::Many(map) => map.iter().for_each(|(k, c)| f(k, *c)),
+        }
+    }
 }
 
 /// Every rule's tests, indexed for lookup.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Compiled {
     pub nodes: Vec<Node>,
     pub fields: Vec<Field>,
@@ -203,6 +236,11 @@ pub(crate) struct Compiled {
     /// Live terms holding a scanned test, by their printed form: a rule repeating such a term
     /// shares it (one check feeds every rule), as scanned tests are the costly ones.
     shared: FxHashMap<String, TermId>,
+    /// Free slots of `terms`, `fields` and `nodes` (below their lengths), taken by the next
+    /// ones made.
+    free_terms: Vec<TermId>,
+    free_fields: Vec<u32>,
+    free_nodes: Vec<u32>,
 }
 
 impl Default for Compiled {
@@ -214,6 +252,9 @@ impl Default for Compiled {
             unconditional: Vec::new(),
             rule_slots: 0,
             shared: FxHashMap::default(),
+            free_terms: Vec::new(),
+            free_fields: Vec::new(),
+            free_nodes: Vec::new(),
         }
     }
 }
@@ -230,10 +271,9 @@ impl Compiled {
             let child = match self.nodes[node].children.get(segment.as_bytes()) {
                 Some(c) => c,
                 None => {
-                    let next = self.nodes.len() as u32;
+                    let next = take_slot(&mut self.nodes, &mut self.free_nodes);
                     self.nodes[node].children.insert(segment.as_bytes(), next);
                     self.nodes[node].key_lens |= 1 << segment.len().min(63);
-                    self.nodes.push(Node::default());
                     next
                 }
             };
@@ -242,11 +282,8 @@ impl Compiled {
         match self.nodes[node].field {
             Some(f) => f,
             None => {
-                let f = self.fields.len() as u32;
-                self.fields.push(Field {
-                    path: path.to_string(),
-                    ..Field::default()
-                });
+                let f = take_slot(&mut self.fields, &mut self.free_fields);
+                self.fields[f as usize].path = path.to_string();
                 self.nodes[node].field = Some(f);
                 f
             }
@@ -267,10 +304,11 @@ impl Compiled {
                 ids.push(id);
                 continue;
             }
-            let id = self.terms.len() as TermId;
+            let id = take_slot(&mut self.terms, &mut self.free_terms);
             let mut slots = Vec::with_capacity(term.leaves.len());
             for (slot, leaf) in term.leaves.iter().enumerate() {
                 let field = self.field_for(&leaf.path);
+                self.fields[field as usize].uses += 1;
                 let kind = SlotKind::of(leaf);
                 slots.push((kind, field));
                 let target = Target {
@@ -284,11 +322,12 @@ impl Compiled {
             if !slots.iter().any(|(k, _)| *k == SlotKind::Value) {
                 self.unconditional.push(id);
             }
-            self.terms.push(TermInfo {
+            self.terms[id as usize] = TermInfo {
                 rules: vec![rule],
                 alive: true,
+                shared: key.is_some(),
                 slots,
-            });
+            };
             if let Some(key) = key {
                 self.shared.insert(key, id);
             }
@@ -298,15 +337,22 @@ impl Compiled {
     }
 
     /// Unregisters the terms `ids` of `rule`; a term shared with other rules stays for them.
+    /// What no live term uses any more is freed: the dead terms, the fields only they named
+    /// (their trie nodes too), and the value-index entries that fed them.
     pub fn remove(&mut self, rule: u32, ids: &[TermId]) {
         let mut fields: Vec<u32> = Vec::new();
         let mut dead: Vec<TermId> = Vec::new();
+        // (Whether the lists over all terms need a pass: most removals touch neither.)
+        let (mut unconditional, mut shared) = (false, false);
         for &id in ids {
             let info = &mut self.terms[id as usize];
             info.rules.retain(|&r| r != rule);
+            shrink_vec(&mut info.rules);
             if info.rules.is_empty() && info.alive {
                 info.alive = false;
                 fields.extend(info.slots.iter().map(|s| s.1));
+                unconditional |= !info.slots.iter().any(|(k, _)| *k == SlotKind::Value);
+                shared |= info.shared;
                 dead.push(id);
             }
         }
@@ -317,12 +363,128 @@ impl Compiled {
         fields.dedup();
         dead.sort_unstable();
         let is_dead = |t: &Target| dead.binary_search(&t.term).is_ok();
-        for f in fields {
+        for &f in &fields {
             self.fields[f as usize].retain(|t| !is_dead(t));
         }
-        self.unconditional
-            .retain(|t| dead.binary_search(t).is_err());
-        self.shared.retain(|_, t| dead.binary_search(t).is_err());
+        if unconditional {
+            self.unconditional
+                .retain(|t| dead.binary_search(t).is_err());
+            shrink_vec(&mut self.unconditional);
+        }
+        if shared {
+            self.shared.retain(|_, t| dead.binary_search(t).is_err());
+            shrink_map(&mut self.shared);
+        }
+        for &id in &dead {
+            let info = std::mem::take(&mut self.terms[id as usize]);
+            for (_, f) in info.slots {
+                self.fields[f as usize].uses -= 1;
+            }
+            self.free_terms.push(id);
+        }
+        for f in fields {
+            if self.fields[f as usize].uses == 0 {
+                self.free_field(f);
+            }
+        }
+        release_tail(&mut self.terms, &mut self.free_terms, 0, |t| !t.alive);
+        release_tail(&mut self.fields, &mut self.free_fields, 0, |f| f.uses == 0);
+        // (The root stays, whatever it holds.)
+        release_tail(&mut self.nodes, &mut self.free_nodes, 1, |n| {
+            n.field.is_none() && n.children.len() == 0
+        });
+    }
+
+    /// Frees field `f`, which no live term names: takes its node off the trie, and with it the
+    /// nodes above left with neither field nor children; refreshes what the nodes on its path
+    /// know of their children.
+    fn free_field(&mut self, f: u32) {
+        let path = std::mem::take(&mut self.fields[f as usize]).path;
+        self.free_fields.push(f);
+        let segments: Vec<&str> = path.split('.').collect();
+        let mut chain: Vec<u32> = vec![0];
+        for segment in &segments {
+            let here = *chain.last().expect("the root");
+            match self.nodes[here as usize].children.get(segment.as_bytes()) {
+                Some(child) => chain.push(child),
+                None => unreachable!("a field's path leads to its node"),
+            }
+        }
+        let last = *chain.last().expect("the root");
+        self.nodes[last as usize].field = None;
+        for (i, segment) in segments.iter().enumerate().rev() {
+            let (parent, node) = (chain[i], chain[i + 1]);
+            let n = &self.nodes[node as usize];
+            if n.field.is_none() && n.children.len() == 0 {
+                self.nodes[parent as usize]
+                    .children
+                    .remove(segment.as_bytes());
+                self.nodes[node as usize] = Node::default();
+                self.free_nodes.push(node);
+            }
+            self.refresh(parent);
+        }
+    }
+
+    /// Recomputes what node `n` knows of its children (`deep`, `key_lens`).
+    fn refresh(&mut self, n: u32) {
+        let (mut deep, mut key_lens) = (false, 0u64);
+        self.nodes[n as usize].children.for_each(|key, child| {
+            key_lens |= 1 << key.len().min(63);
+            deep |= self.nodes[child as usize].children.len() > 0;
+        });
+        let node = &mut self.nodes[n as usize];
+        node.deep = deep;
+        node.key_lens = key_lens;
+    }
+}
+
+/// A free slot of `table` (from `free`) or a new one at its end, holding the default value.
+fn take_slot<T: Default>(table: &mut Vec<T>, free: &mut Vec<u32>) -> u32 {
+    match free.pop() {
+        Some(i) => {
+            table[i as usize] = T::default();
+            i
+        }
+        None => {
+            table.push(T::default());
+            u32::try_from(table.len() - 1).expect("fewer than 2^32 entries")
+        }
+    }
+}
+
+/// Drops the free entries at the end of `table`, keeping at least `keep` (and their slots
+/// from `free`), and shrinks both when they hold much more room than entries.
+fn release_tail<T>(
+    table: &mut Vec<T>,
+    free: &mut Vec<u32>,
+    keep: usize,
+    is_free: impl Fn(&T) -> bool,
+) {
+    let before = table.len();
+    while table.len() > keep && table.last().is_some_and(&is_free) {
+        table.pop();
+    }
+    if table.len() < before {
+        let len = table.len() as u32;
+        free.retain(|&i| i < len);
+    }
+    shrink_vec(table);
+    shrink_vec(free);
+}
+
+/// Gives back most of a vector's room once it holds under a quarter of it (amortised: the
+/// vector must lose half its entries again before the next shrink).
+pub(crate) fn shrink_vec<T>(v: &mut Vec<T>) {
+    if v.len() <= v.capacity() / 4 {
+        v.shrink_to(v.len() * 2);
+    }
+}
+
+/// [`shrink_vec`] for hash maps.
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V>(m: &mut FxHashMap<K, V>) {
+    if m.len() <= m.capacity() / 4 {
+        m.shrink_to(m.len() * 2);
     }
 }
 
@@ -352,11 +514,16 @@ fn push_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<Target>>, key: K,
     map.entry(key).or_default().push(t);
 }
 
-fn retain_map<K>(map: &mut FxHashMap<K, Vec<Target>>, keep: &impl Fn(&Target) -> bool) {
+fn retain_map<K: std::hash::Hash + Eq>(
+    map: &mut FxHashMap<K, Vec<Target>>,
+    keep: &impl Fn(&Target) -> bool,
+) {
     map.retain(|_, v| {
         v.retain(keep);
+        shrink_vec(v);
         !v.is_empty()
     });
+    shrink_map(map);
 }
 
 impl Field {
@@ -433,14 +600,21 @@ impl Field {
         retain_map(&mut self.number_texts, &keep);
         retain_map(&mut self.ips, &keep);
         retain_map(&mut self.folded, &keep);
-        self.trues.retain(&keep);
-        self.falses.retain(&keep);
-        self.nulls.retain(&keep);
-        self.any.retain(&keep);
+        for list in [
+            &mut self.trues,
+            &mut self.falses,
+            &mut self.nulls,
+            &mut self.any,
+        ] {
+            list.retain(&keep);
+            shrink_vec(list);
+        }
         self.scans.retain_mut(|(_, targets)| {
             targets.retain(&keep);
+            shrink_vec(targets);
             !targets.is_empty()
         });
+        shrink_vec(&mut self.scans);
         self.scan_index = self
             .scans
             .iter()
@@ -474,12 +648,12 @@ impl fmt::Display for Compiled {
         writeln!(
             f,
             "{} trie nodes, {} fields, {} live terms ({} unconditional)",
-            self.nodes.len(),
-            self.fields.len(),
+            self.nodes.len() - self.free_nodes.len(),
+            self.fields.len() - self.free_fields.len(),
             alive,
             self.unconditional.len()
         )?;
-        for field in &self.fields {
+        for field in self.fields.iter().filter(|f| f.uses > 0) {
             writeln!(
                 f,
                 "field {}: {} tests ({} strings, {} numbers, {} folded, {} scanned)",

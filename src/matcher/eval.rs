@@ -2,7 +2,7 @@
 
 use crate::compile::{Compiled, SlotKind, TermInfo};
 
-use super::scan::{Hit, Scratch};
+use super::cache::{Hit, Scratch, Search};
 
 /// Appends to `out` the ids of the rules whose terms the scanned event satisfies, ascending.
 pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
@@ -104,13 +104,6 @@ fn term_matches(
     }
     search.chosen.clear();
     choose(&search.choices, hits, &mut search.chosen, s)
-}
-
-/// Working lists of the array-consistency search, reused from term to term and event to event.
-#[derive(Default, Debug)]
-pub(crate) struct Search {
-    choices: Vec<std::ops::Range<usize>>,
-    chosen: Vec<u32>,
 }
 
 /// Per slot of the term: its kind, whether its field is present in the event, and the range

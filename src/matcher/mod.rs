@@ -1,6 +1,11 @@
 //! Stage 4: the compiled matcher. Add named rules, then ask which rules an event matches —
 //! one event at a time or in batches, from raw JSON bytes.
+//!
+//! Module layering, one way only: [`cache`] (the working records) and [`validate`] (grammar
+//! checks, unescaping) use no other part; [`scan`] reads events with `validate`, [`skip`] and
+//! the cache; [`eval`] judges the cache's records; this module ties them together.
 
+mod cache;
 mod eval;
 mod prefetch;
 mod scan;
@@ -8,18 +13,22 @@ mod skip;
 mod validate;
 
 use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::compile::{Compiled, TermId};
+use crate::compile::{shrink_map, shrink_vec, Compiled, TermId};
 use crate::error::{EventError, PatternError};
 use crate::ir::{Options, Pattern};
 
+pub use cache::Cache;
+use cache::Scratch;
 pub(crate) use eval::consistent;
-pub use scan::MAX_EVENT_DEPTH;
-pub(crate) use scan::{literal_tests, number_tests, string_tests, unescape, Scratch};
-pub(crate) use validate::{number as number_end, string_end, ws};
+pub(crate) use scan::{literal_tests, number_tests, string_tests};
+pub(crate) use validate::{number as number_end, string_end, unescape, ws};
+pub use validate::MAX_EVENT_DEPTH;
 
 /// A rule's handle inside one [`Matcher`]; stable while the rule exists.
 ///
@@ -77,12 +86,88 @@ pub enum EventReading {
     Lazy,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Rule {
     name: Box<str>,
     /// The texts of the rule's patterns (the compiled structure holds their tests).
     patterns: Vec<Box<str>>,
     terms: Vec<TermId>,
+    /// When the rule was added, counted over the matcher's life: orders rules by addition
+    /// once removed rules' ids have been reused.
+    seq: u64,
+}
+
+/// The rule table: names, pattern texts and ids.
+#[derive(Clone, Debug, Default)]
+struct Rules {
+    /// By id; `None` for an id whose rule was removed and that no rule took again yet.
+    slots: Vec<Option<Rule>>,
+    by_name: FxHashMap<Box<str>, u32>,
+    /// The ids below `slots.len()` that are free, taken again lowest first.
+    free: BTreeSet<u32>,
+    /// The live rules in the order they were added: `seq` -> id.
+    order: BTreeMap<u64, u32>,
+    next_seq: u64,
+    /// Whether id order may differ from addition order (an id was reused while a later rule
+    /// lived, and the table was not emptied since).
+    reordered: bool,
+}
+
+impl Rules {
+    /// A new, empty rule named `name`; returns its id.
+    fn insert(&mut self, name: String) -> u32 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let rule = Rule {
+            name: name.as_str().into(),
+            patterns: Vec::new(),
+            terms: Vec::new(),
+            seq,
+        };
+        let id = match self.free.pop_first() {
+            Some(id) => {
+                // Every free id lies below a live rule's (trailing free ids are dropped).
+                self.reordered = true;
+                self.slots[id as usize] = Some(rule);
+                id
+            }
+            None => {
+                let id = u32::try_from(self.slots.len()).expect("fewer than 2^32 rules");
+                self.slots.push(Some(rule));
+                id
+            }
+        };
+        self.by_name.insert(name.into_boxed_str(), id);
+        self.order.insert(seq, id);
+        id
+    }
+
+    /// Removes rule `name`; returns its id and the rule.
+    fn remove(&mut self, name: &str) -> Option<(u32, Rule)> {
+        let id = self.by_name.remove(name)?;
+        let rule = self.slots[id as usize]
+            .take()
+            .expect("a named rule is live");
+        self.order.remove(&rule.seq);
+        self.free.insert(id);
+        while let Some(None) = self.slots.last() {
+            self.slots.pop();
+            self.free.remove(&(self.slots.len() as u32));
+        }
+        if self.slots.is_empty() {
+            // (An emptied B-tree keeps its root node.)
+            self.order = BTreeMap::new();
+            self.free = BTreeSet::new();
+            self.reordered = false;
+        }
+        shrink_vec(&mut self.slots);
+        shrink_map(&mut self.by_name);
+        Some((id, rule))
+    }
+
+    fn get(&self, id: u32) -> Option<&Rule> {
+        self.slots.get(id as usize)?.as_ref()
+    }
 }
 
 /// Many named rules compiled into one structure.
@@ -91,6 +176,19 @@ struct Rule {
 /// of its patterns does). Matching reads the event's bytes once; the cost per event follows
 /// the event's size and the fields rules name, not the number of rules.
 ///
+/// A matcher is [`Send`] and [`Sync`]: threads may match with one matcher at once, each with
+/// its own [`Cache`] (the calls without `_with` use one of the calling thread's).
+///
+/// Cloning is cheap, a snapshot: the clone shares the compiled structure and the rule table
+/// (reference-counted, immutable while shared). Changing either copy ([`Matcher::add_rule`],
+/// [`Matcher::remove_rule`], ...) first copies what it shares (copy on write: a cost
+/// proportional to the rules held, once per snapshot); the other copy keeps matching exactly
+/// the rules it had. A router can so match with a snapshot while building the next rule set.
+///
+/// Removing rules gives their memory back: fields, trie nodes, value tests, terms, names and
+/// pattern texts no live rule uses are freed or reused, and the id of a removed rule is given
+/// to a later one.
+///
 /// # Example
 /// ```
 /// let mut m = weir::Matcher::new();
@@ -98,21 +196,76 @@ struct Rule {
 /// m.add_rule("big", r#"{"detail": {"size": [{"numeric": [">", 10]}]}}"#)?;
 /// let event = br#"{"detail": {"state": "running", "size": 3}}"#;
 /// assert_eq!(m.matching_rules(event)?, vec!["running"]);
+///
+/// let snapshot = m.clone();
 /// assert!(m.remove_rule("running"));
 /// assert!(!m.is_match(event)?);
+/// assert!(snapshot.is_match(event)?); // the snapshot keeps its rules
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Matcher {
     options: Options,
     reading: EventReading,
-    rules: Vec<Option<Rule>>,
-    by_name: FxHashMap<Box<str>, u32>,
-    compiled: Compiled,
+    rules: Arc<Rules>,
+    compiled: Arc<Compiled>,
 }
 
+/// How many caches a thread keeps for calls made while its own cache is in use.
+const SPARE_CACHES: usize = 4;
+
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// The cache of the calls without `_with` on this thread.
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::new());
+    /// Caches for calls made while `CACHE` is in use: a batch's event iterator that matches.
+    static SPARE: RefCell<Vec<Cache>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a cache of this thread's: its own cache, or when a call on this thread holds
+/// that one already (an event iterator calling back into weir), a spare one. Never panics on
+/// re-entry; allocates only when the thread has no free cache left.
+#[inline]
+fn with_thread_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
+    let mut f = Some(f);
+    let mut call = |c: &mut Cache| (f.take().expect("called once"))(c);
+    let first = CACHE.try_with(|cell| cell.try_borrow_mut().ok().map(|mut c| call(&mut c)));
+    if let Ok(Some(r)) = first {
+        return r;
+    }
+    with_spare_cache(call)
+}
+
+#[cold]
+#[inline(never)]
+fn with_spare_cache<R>(call: impl FnOnce(&mut Cache) -> R) -> R {
+    // (`try_with`: while the thread ends, its caches may be gone; a fresh one serves.)
+    let mut cache = SPARE
+        .try_with(|s| s.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let r = call(&mut cache);
+    let _ = SPARE.try_with(|s| {
+        let mut spare = s.borrow_mut();
+        if spare.len() < SPARE_CACHES {
+            spare.push(cache);
+        }
+    });
+    r
+}
+
+/// Matches one event: reads it into `s`, then writes the matching rule ids to `out`.
+#[inline]
+fn run(
+    c: &Compiled,
+    lazy: bool,
+    s: &mut Scratch,
+    event: &[u8],
+    out: &mut Vec<u32>,
+) -> Result<(), EventError> {
+    scan::scan(c, s, event, lazy)?;
+    eval::evaluate(c, s, out);
+    Ok(())
 }
 
 impl Matcher {
@@ -210,27 +363,20 @@ impl Matcher {
     /// [`Matcher::add_pattern`] without taking the pattern (the compiled structure keeps its
     /// tests, the rule its text).
     fn insert(&mut self, name: String, pattern: &Pattern) -> RuleId {
-        let id = match self.by_name.get(name.as_str()) {
+        let rules = Arc::make_mut(&mut self.rules);
+        let id = match rules.by_name.get(name.as_str()) {
             Some(&id) => id,
-            None => {
-                let id = self.rules.len() as u32;
-                self.rules.push(Some(Rule {
-                    name: name.as_str().into(),
-                    patterns: Vec::new(),
-                    terms: Vec::new(),
-                }));
-                self.by_name.insert(name.into_boxed_str(), id);
-                id
-            }
+            None => rules.insert(name),
         };
-        let terms = self.compiled.add(id, pattern.terms());
-        let rule = self.rules[id as usize].as_mut().expect("live rule");
+        let terms = Arc::make_mut(&mut self.compiled).add(id, pattern.terms());
+        let rule = rules.slots[id as usize].as_mut().expect("live rule");
         rule.terms.extend(terms);
         rule.patterns.push(pattern.text().into());
         RuleId(id)
     }
 
-    /// Removes the rule `name` (all its patterns); returns whether it existed.
+    /// Removes the rule `name` (all its patterns); returns whether it existed. The memory
+    /// the rule alone used is given back, and its id may be given to a rule added later.
     ///
     /// # Example
     /// ```
@@ -241,12 +387,17 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn remove_rule(&mut self, name: &str) -> bool {
-        let Some(id) = self.by_name.remove(name) else {
+        // (Checked first, so that removing a missing rule copies nothing a snapshot shares.)
+        if !self.rules.by_name.contains_key(name) {
+            return false;
+        }
+        let rules = Arc::make_mut(&mut self.rules);
+        let Some((id, rule)) = rules.remove(name) else {
             return false;
         };
-        if let Some(rule) = self.rules[id as usize].take() {
-            self.compiled.remove(id, &rule.terms);
-        }
+        let compiled = Arc::make_mut(&mut self.compiled);
+        compiled.remove(id, &rule.terms);
+        compiled.rule_slots = rules.slots.len();
         true
     }
 
@@ -260,7 +411,7 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn rule_count(&self) -> usize {
-        self.by_name.len()
+        self.rules.by_name.len()
     }
 
     /// The names of the rules, in the order they were added.
@@ -274,7 +425,11 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().flatten().map(|r| &*r.name)
+        self.rules
+            .order
+            .values()
+            .filter_map(|&id| self.rules.get(id))
+            .map(|r| &*r.name)
     }
 
     /// The id of rule `name`.
@@ -287,7 +442,7 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn rule_id(&self, name: &str) -> Option<RuleId> {
-        self.by_name.get(name).map(|&i| RuleId(i))
+        self.rules.by_name.get(name).map(|&i| RuleId(i))
     }
 
     /// The name of rule `id`, if it still exists.
@@ -300,7 +455,7 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn rule_name(&self, id: RuleId) -> Option<&str> {
-        self.rules.get(id.index())?.as_ref().map(|r| &*r.name)
+        self.rules.get(id.0).map(|r| &*r.name)
     }
 
     /// The pattern texts of rule `name`, in the order they were added.
@@ -313,10 +468,26 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn rule_patterns(&self, name: &str) -> Option<impl Iterator<Item = &str>> {
-        let id = *self.by_name.get(name)?;
-        self.rules[id as usize]
-            .as_ref()
-            .map(|r| r.patterns.iter().map(|p| &**p))
+        let id = *self.rules.by_name.get(name)?;
+        self.rules.get(id).map(|r| r.patterns.iter().map(|p| &**p))
+    }
+
+    /// A cache sized for this matcher, for the `*_with` calls (any [`Cache`] serves; this one
+    /// has its room made already).
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// m.add_rule("r", r#"{"a": [1]}"#)?;
+    /// let mut cache = m.create_cache();
+    /// assert_eq!(m.matching_rules_with(&mut cache, br#"{"a": 1}"#)?, vec!["r"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_cache(&self) -> Cache {
+        let mut cache = Cache::new();
+        let c = &self.compiled;
+        cache.reserve(c.fields.len(), c.terms.len(), c.rule_slots);
+        cache
     }
 
     /// The names of the rules the event matches, in the order the rules were added.
@@ -329,11 +500,38 @@ impl Matcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn matching_rules(&self, event: &[u8]) -> Result<Vec<&str>, EventError> {
-        let ids = self.matching_rule_ids(event)?;
-        Ok(ids
-            .into_iter()
-            .filter_map(|id| self.rule_name(id))
-            .collect())
+        with_thread_cache(|cache| self.matching_rules_with(cache, event))
+    }
+
+    /// [`Matcher::matching_rules`], working in `cache`.
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// m.add_rule("png", r#"{"key": [{"suffix": ".png"}]}"#)?;
+    /// let mut cache = weir::Cache::new();
+    /// assert_eq!(m.matching_rules_with(&mut cache, br#"{"key": "a.png"}"#)?, vec!["png"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn matching_rules_with(
+        &self,
+        cache: &mut Cache,
+        event: &[u8],
+    ) -> Result<Vec<&str>, EventError> {
+        let Cache { scratch, out } = cache;
+        run(&self.compiled, self.lazy(), scratch, event, out)?;
+        let rules = &*self.rules;
+        if !rules.reordered || out.len() < 2 {
+            return Ok(out
+                .iter()
+                .filter_map(|&id| rules.get(id))
+                .map(|r| &*r.name)
+                .collect());
+        }
+        // Ids were reused: addition order is the rules' `seq`.
+        let mut found: Vec<&Rule> = out.iter().filter_map(|&id| rules.get(id)).collect();
+        found.sort_unstable_by_key(|r| r.seq);
+        Ok(found.into_iter().map(|r| &*r.name).collect())
     }
 
     /// The ids of the rules the event matches, ascending.
@@ -346,9 +544,27 @@ impl Matcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn matching_rule_ids(&self, event: &[u8]) -> Result<Vec<RuleId>, EventError> {
-        let mut out = Vec::new();
-        SCRATCH.with(|s| self.run(&mut s.borrow_mut(), event, &mut out))?;
-        Ok(out.into_iter().map(RuleId).collect())
+        with_thread_cache(|cache| self.matching_rule_ids_with(cache, event))
+    }
+
+    /// [`Matcher::matching_rule_ids`], working in `cache`.
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// let id = m.add_rule("r", r#"{"a": [null]}"#)?;
+    /// let mut cache = m.create_cache();
+    /// assert_eq!(m.matching_rule_ids_with(&mut cache, br#"{"a": null}"#)?, vec![id]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn matching_rule_ids_with(
+        &self,
+        cache: &mut Cache,
+        event: &[u8],
+    ) -> Result<Vec<RuleId>, EventError> {
+        let Cache { scratch, out } = cache;
+        run(&self.compiled, self.lazy(), scratch, event, out)?;
+        Ok(out.iter().map(|&id| RuleId(id)).collect())
     }
 
     /// Whether the event matches any rule.
@@ -362,11 +578,31 @@ impl Matcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_match(&self, event: &[u8]) -> Result<bool, EventError> {
-        Ok(!self.matching_rule_ids(event)?.is_empty())
+        with_thread_cache(|cache| self.is_match_with(cache, event))
+    }
+
+    /// [`Matcher::is_match`], working in `cache` (a warm cache makes it allocate nothing).
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
+    /// let mut cache = m.create_cache();
+    /// assert!(m.is_match_with(&mut cache, br#"{"b": 1}"#)?);
+    /// assert!(!m.is_match_with(&mut cache, br#"{"a": 1}"#)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_match_with(&self, cache: &mut Cache, event: &[u8]) -> Result<bool, EventError> {
+        let Cache { scratch, out } = cache;
+        run(&self.compiled, self.lazy(), scratch, event, out)?;
+        Ok(!out.is_empty())
     }
 
     /// Matches many events, one JSON document each, reusing `results`' memory. Malformed
     /// events get an error each; the others are still matched.
+    ///
+    /// The events may come from an iterator that itself calls into weir (matching with this
+    /// or another matcher, a batch included): each call gets a cache of its own.
     ///
     /// # Example
     /// ```
@@ -384,13 +620,31 @@ impl Matcher {
     where
         I: IntoIterator<Item = &'e [u8]>,
     {
+        with_thread_cache(|cache| self.match_batch_with(cache, events, results))
+    }
+
+    /// [`Matcher::match_batch`], working in `cache`.
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// m.add_rule("r", r#"{"a": [1]}"#)?;
+    /// let mut cache = m.create_cache();
+    /// let mut results = weir::BatchResults::new();
+    /// m.match_batch_with(&mut cache, [&br#"{"a": 1}"#[..], br#"{"a": 2}"#], &mut results);
+    /// assert_eq!(results.matched_count(), 1);
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn match_batch_with<'e, I>(&self, cache: &mut Cache, events: I, results: &mut BatchResults)
+    where
+        I: IntoIterator<Item = &'e [u8]>,
+    {
         results.clear();
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            for event in prefetch::Ahead::new(events.into_iter()) {
-                results.push_from(|out| self.run(&mut s, event, out));
-            }
-        });
+        let (c, lazy) = (&*self.compiled, self.lazy());
+        let s = &mut cache.scratch;
+        for event in prefetch::Ahead::new(events.into_iter()) {
+            results.push_from(|out| run(c, lazy, s, event, out));
+        }
     }
 
     /// Matches every line of a JSONL buffer (blank lines are skipped; a line's number is its
@@ -407,14 +661,29 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn match_jsonl(&self, buffer: &[u8], results: &mut BatchResults) {
+        with_thread_cache(|cache| self.match_jsonl_with(cache, buffer, results))
+    }
+
+    /// [`Matcher::match_jsonl`], working in `cache`.
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// m.add_rule("r", r#"{"a": [1]}"#)?;
+    /// let mut cache = weir::Cache::new();
+    /// let mut results = weir::BatchResults::new();
+    /// m.match_jsonl_with(&mut cache, b"{\"a\": 1}\n{\"a\": 2}\n", &mut results);
+    /// assert_eq!(results.matched_count(), 1);
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn match_jsonl_with(&self, cache: &mut Cache, buffer: &[u8], results: &mut BatchResults) {
         results.clear();
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            for (line_no, line) in jsonl_lines(buffer) {
-                results.lines.push(line_no);
-                results.push_from(|out| self.run(&mut s, line, out));
-            }
-        });
+        let (c, lazy) = (&*self.compiled, self.lazy());
+        let s = &mut cache.scratch;
+        for (line_no, line) in jsonl_lines(buffer) {
+            results.lines.push(line_no);
+            results.push_from(|out| run(c, lazy, s, line, out));
+        }
     }
 
     /// Matches many events on all cores (rayon), giving the same results as
@@ -451,10 +720,9 @@ impl Matcher {
         all
     }
 
-    fn run(&self, s: &mut Scratch, event: &[u8], out: &mut Vec<u32>) -> Result<(), EventError> {
-        scan::scan(&self.compiled, s, event, self.reading == EventReading::Lazy)?;
-        eval::evaluate(&self.compiled, s, out);
-        Ok(())
+    #[inline]
+    fn lazy(&self) -> bool {
+        self.reading == EventReading::Lazy
     }
 
     /// A printable summary of the compiled structure (what `weir debug matcher` shows).

@@ -6,58 +6,8 @@ use crate::compile::{Compiled, Field, Scan, Target};
 use crate::error::{EventError, Malformed};
 use crate::ir::{finite_f64, fold_char, is_exact, number_spelling, parse_ip, AnythingBut, Literal};
 
-/// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
-/// the matcher agree).
-pub const MAX_EVENT_DEPTH: usize = 127;
-
-/// A scalar found on a rule's path.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LeafRec {
-    pub field: u32,
-    pub trail_start: u32,
-    pub trail_len: u32,
-    pub alive: bool,
-}
-
-/// A value test that passed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Hit {
-    pub term: u32,
-    pub slot: u16,
-    pub leaf: u32,
-}
-
-/// Per-thread working memory, reused from event to event.
-#[derive(Default, Debug)]
-pub(crate) struct Scratch {
-    pub leaves: Vec<LeafRec>,
-    pub trails: Vec<(u32, u32)>,
-    pub hits: Vec<Hit>,
-    stack: Vec<(u32, u32)>,
-    next_array: u32,
-    buf: Vec<u8>,
-    keybuf: Vec<u8>,
-    /// The case-folded text of the current value (UTF-8).
-    fold: Vec<u8>,
-    /// (key offset, key length, first leaf, end leaf) of needed keys of open objects.
-    seen_keys: Vec<(u32, u32, u32, u32)>,
-    pub present: Vec<u32>,
-    pub term_stamp: Vec<u32>,
-    pub rule_stamp: Vec<u32>,
-    pub stamp: u32,
-    pub search: super::eval::Search,
-}
-
-impl Scratch {
-    pub fn reset(&mut self) {
-        self.leaves.clear();
-        self.trails.clear();
-        self.hits.clear();
-        self.stack.clear();
-        self.seen_keys.clear();
-        self.next_array = 0;
-    }
-}
+use super::cache::{Hit, LeafRec, Scratch};
+use super::validate::{unescape, MAX_EVENT_DEPTH};
 
 /// Reads `bytes` as one JSON event. With `lazy`, only what rules need is read and checked:
 /// unneeded values are skipped without validation and reading stops once every needed key of
@@ -604,62 +554,4 @@ fn hit(t: Target, leaf: u32) -> Hit {
 #[inline]
 fn push(hits: &mut Vec<Hit>, targets: &[Target], leaf: u32) {
     hits.extend(targets.iter().map(|&t| hit(t, leaf)));
-}
-
-/// Unescapes a JSON string body into `out`; on a bad escape returns its offset in `raw`.
-pub(crate) fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
-    out.clear();
-    let mut i = 0;
-    while i < raw.len() {
-        let c = raw[i];
-        if c != b'\\' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let e = *raw.get(i + 1).ok_or(i)?;
-        i += 2;
-        match e {
-            b'"' => out.push(b'"'),
-            b'\\' => out.push(b'\\'),
-            b'/' => out.push(b'/'),
-            b'b' => out.push(8),
-            b'f' => out.push(12),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'u' => {
-                let unit = hex4(raw, i).ok_or(i - 2)?;
-                i += 4;
-                let cp = if (0xD800..0xDC00).contains(&unit) {
-                    if raw.get(i) != Some(&b'\\') || raw.get(i + 1) != Some(&b'u') {
-                        return Err(i - 6);
-                    }
-                    let low = hex4(raw, i + 2).ok_or(i)?;
-                    if !(0xDC00..0xE000).contains(&low) {
-                        return Err(i);
-                    }
-                    i += 6;
-                    0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00..0xE000).contains(&unit) {
-                    return Err(i - 6);
-                } else {
-                    unit
-                };
-                let ch = char::from_u32(cp).ok_or(i)?;
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-            }
-            _ => return Err(i - 2),
-        }
-    }
-    Ok(())
-}
-
-/// Four hex digits (exactly: no sign, no spaces).
-fn hex4(raw: &[u8], at: usize) -> Option<u32> {
-    raw.get(at..at + 4)?.iter().try_fold(0u32, |acc, &c| {
-        let d = (c as char).to_digit(16)?;
-        Some(acc << 4 | d)
-    })
 }
