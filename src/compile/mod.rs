@@ -14,8 +14,7 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 
 use crate::ir::{
-    fold_case, number_spelling, parse_ip, AnythingBut, Cidr, Literal, Matcher, Range, Term,
-    Wildcard,
+    case_key, number_spelling, parse_ip, AnythingBut, Cidr, Literal, Matcher, Range, Term, Wildcard,
 };
 
 /// Index of a term (one conjunction of one rule).
@@ -63,15 +62,18 @@ pub(crate) struct Field {
     pub nulls: Vec<Target>,
     /// `exists: true`: any value.
     pub any: Vec<Target>,
-    /// Case-folded strings (UTF-8 bytes), for `equals-ignore-case`.
+    /// `equals-ignore-case` values written in ASCII, by their ASCII lower case: they match
+    /// exactly the ASCII texts of that lower case.
     pub folded: FxHashMap<Box<[u8]>, Vec<Target>>,
+    /// The other `equals-ignore-case` values, by their case key (`crate::ir::case_key`), each
+    /// distinct value with the targets it feeds: a text with the key is a candidate, confirmed
+    /// with `crate::ir::eq_ignore_case`.
+    pub folded_unicode: FxHashMap<Box<[u8]>, Vec<(Box<str>, Vec<Target>)>>,
     /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr), each
     /// distinct test once with every target it feeds.
     pub scans: Vec<(Scan, Vec<Target>)>,
     /// Where each distinct scanned test is in `scans`, by its printed form.
     scan_index: FxHashMap<String, usize>,
-    /// Whether any test looks at case-folded strings.
-    pub needs_fold: bool,
 }
 
 /// A value test that is not a lookup.
@@ -79,23 +81,14 @@ pub(crate) struct Field {
 pub(crate) enum Scan {
     Prefix(Box<[u8]>),
     Suffix(Box<[u8]>),
-    PrefixFolded(String),
-    SuffixFolded(String),
+    /// `prefix` with `equals-ignore-case`: the operand as written.
+    PrefixIgnoreCase(String),
+    /// `suffix` with `equals-ignore-case`: the operand as written.
+    SuffixIgnoreCase(String),
     Wildcard(Wildcard),
     Numeric(Range),
     Cidr(Cidr),
     Not(AnythingBut),
-}
-
-impl Scan {
-    pub fn needs_fold(&self) -> bool {
-        matches!(
-            self,
-            Scan::PrefixFolded(_)
-                | Scan::SuffixFolded(_)
-                | Scan::Not(AnythingBut::EqualsIgnoreCase(_))
-        )
-    }
 }
 
 /// A node of the path trie.
@@ -370,30 +363,32 @@ impl Field {
             Matcher::Exact(Literal::Bool(true)) => self.trues.push(t),
             Matcher::Exact(Literal::Bool(false)) => self.falses.push(t),
             Matcher::Exact(Literal::Null) => self.nulls.push(t),
-            Matcher::EqualsIgnoreCase(s) => push_to(&mut self.folded, s.as_bytes().into(), t),
+            Matcher::EqualsIgnoreCase(s) if s.is_ascii() => push_to(
+                &mut self.folded,
+                s.to_ascii_lowercase().into_bytes().into(),
+                t,
+            ),
+            Matcher::EqualsIgnoreCase(s) => {
+                let groups = self.folded_unicode.entry(case_key(s).into()).or_default();
+                match groups.iter_mut().find(|(p, _)| **p == **s) {
+                    Some((_, targets)) => targets.push(t),
+                    None => groups.push((s.as_str().into(), vec![t])),
+                }
+            }
             Matcher::Exists(true) => self.any.push(t),
             Matcher::Exists(false) => {}
             Matcher::Prefix(p) => self.add_scan(Scan::Prefix(p.as_bytes().into()), t),
             Matcher::Suffix(p) => self.add_scan(Scan::Suffix(p.as_bytes().into()), t),
-            Matcher::PrefixIgnoreCase(p) => self.add_scan(Scan::PrefixFolded(p.clone()), t),
-            Matcher::SuffixIgnoreCase(p) => self.add_scan(Scan::SuffixFolded(p.clone()), t),
+            Matcher::PrefixIgnoreCase(p) => self.add_scan(Scan::PrefixIgnoreCase(p.clone()), t),
+            Matcher::SuffixIgnoreCase(p) => self.add_scan(Scan::SuffixIgnoreCase(p.clone()), t),
             Matcher::Wildcard(w) => self.add_scan(Scan::Wildcard(w.clone()), t),
             Matcher::Numeric(r) => self.add_scan(Scan::Numeric(*r), t),
             Matcher::Cidr(c) => self.add_scan(Scan::Cidr(c.clone()), t),
-            Matcher::AnythingBut(ab) => {
-                let ab = match ab {
-                    AnythingBut::EqualsIgnoreCase(v) => {
-                        AnythingBut::EqualsIgnoreCase(v.iter().map(|s| fold_case(s)).collect())
-                    }
-                    other => other.clone(),
-                };
-                self.add_scan(Scan::Not(ab), t)
-            }
+            Matcher::AnythingBut(ab) => self.add_scan(Scan::Not(ab.clone()), t),
         }
     }
 
     fn add_scan(&mut self, scan: Scan, t: Target) {
-        self.needs_fold |= scan.needs_fold();
         let key = format!("{scan:?}");
         match self.scan_index.get(&key) {
             Some(&i) => self.scans[i].1.push(t),
@@ -410,6 +405,13 @@ impl Field {
         retain_map(&mut self.number_texts, &keep);
         retain_map(&mut self.ips, &keep);
         retain_map(&mut self.folded, &keep);
+        self.folded_unicode.retain(|_, groups| {
+            groups.retain_mut(|(_, targets)| {
+                targets.retain(&keep);
+                !targets.is_empty()
+            });
+            !groups.is_empty()
+        });
         self.trues.retain(&keep);
         self.falses.retain(&keep);
         self.nulls.retain(&keep);
@@ -426,16 +428,22 @@ impl Field {
             .collect();
     }
 
-    /// Whether any test on this field looks at folded strings.
-    pub fn needs_fold(&self) -> bool {
-        !self.folded.is_empty() || self.needs_fold
+    /// Whether any test on this field looks values up by their case key.
+    pub fn needs_case_key(&self) -> bool {
+        !self.folded.is_empty() || !self.folded_unicode.is_empty()
     }
 
     fn test_count(&self) -> usize {
         let maps = self.strings.values().map(Vec::len).sum::<usize>()
             + self.numbers.values().map(Vec::len).sum::<usize>()
             + self.number_texts.values().map(Vec::len).sum::<usize>()
-            + self.folded.values().map(Vec::len).sum::<usize>();
+            + self.folded.values().map(Vec::len).sum::<usize>()
+            + self
+                .folded_unicode
+                .values()
+                .flatten()
+                .map(|(_, t)| t.len())
+                .sum::<usize>();
         maps + self.trues.len()
             + self.falses.len()
             + self.nulls.len()
@@ -464,7 +472,7 @@ impl fmt::Display for Compiled {
                 field.test_count(),
                 field.strings.len(),
                 field.numbers.len() + field.number_texts.len(),
-                field.folded.len(),
+                field.folded.len() + field.folded_unicode.values().map(Vec::len).sum::<usize>(),
                 field.scans.len()
             )?;
             for (scan, targets) in &field.scans {

@@ -4,7 +4,10 @@
 
 use crate::compile::{Compiled, Field, Scan, Target};
 use crate::error::EventError;
-use crate::ir::{finite_f64, fold_char, is_exact, number_spelling, parse_ip, AnythingBut, Literal};
+use crate::ir::{
+    ends_with_ignore_case, eq_ignore_case, finite_f64, is_exact, number_spelling, parse_ip,
+    push_case_key, starts_with_ignore_case, AnythingBut, Literal,
+};
 
 /// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
 /// the matcher agree).
@@ -37,7 +40,7 @@ pub(crate) struct Scratch {
     next_array: u32,
     buf: Vec<u8>,
     keybuf: Vec<u8>,
-    /// The case-folded text of the current value (UTF-8).
+    /// The case key of the current value (`crate::ir::push_case_key`).
     fold: Vec<u8>,
     /// (key offset, key length, first leaf, end leaf) of needed keys of open objects.
     seen_keys: Vec<(u32, u32, u32, u32)>,
@@ -443,29 +446,38 @@ impl Reader<'_, '_> {
                 push(hits, list, leaf);
             }
         }
-        let folded: &[u8] = if field.needs_fold() {
-            let fold = &mut self.s.fold;
-            fold.clear();
+        if field.needs_case_key() {
+            // ASCII values match ASCII texts of their lower case; the others are candidates
+            // under their case key, confirmed one by one.
+            let key = &mut self.s.fold;
+            key.clear();
             if bytes.is_ascii() {
-                fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
+                key.extend(bytes.iter().map(u8::to_ascii_lowercase));
+                if let Some(list) = field.folded.get(key.as_slice()) {
+                    push(hits, list, leaf);
+                }
             } else {
-                for c in text().chars().map(fold_char) {
-                    fold.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                push_case_key(text(), key);
+            }
+            if !field.folded_unicode.is_empty() {
+                for (p, list) in field
+                    .folded_unicode
+                    .get(key.as_slice())
+                    .into_iter()
+                    .flatten()
+                {
+                    if eq_ignore_case(p, text()) {
+                        push(hits, list, leaf);
+                    }
                 }
             }
-            if let Some(list) = field.folded.get(fold.as_slice()) {
-                push(hits, list, leaf);
-            }
-            fold
-        } else {
-            b""
-        };
+        }
         for (scan, targets) in &field.scans {
             let pass = match scan {
                 Scan::Prefix(p) => bytes.starts_with(p),
                 Scan::Suffix(p) => bytes.ends_with(p),
-                Scan::PrefixFolded(p) => folded.starts_with(p.as_bytes()),
-                Scan::SuffixFolded(p) => folded.ends_with(p.as_bytes()),
+                Scan::PrefixIgnoreCase(p) => starts_with_ignore_case(p, text()),
+                Scan::SuffixIgnoreCase(p) => ends_with_ignore_case(p, text()),
                 Scan::Wildcard(w) => w.matches(text()),
                 Scan::Numeric(_) => false,
                 Scan::Cidr(c) => c.contains(text()),
@@ -479,7 +491,9 @@ impl Reader<'_, '_> {
                     }),
                     AnythingBut::Prefix(ps) => !ps.iter().any(|p| bytes.starts_with(p.as_bytes())),
                     AnythingBut::Suffix(ps) => !ps.iter().any(|p| bytes.ends_with(p.as_bytes())),
-                    AnythingBut::EqualsIgnoreCase(ps) => !ps.iter().any(|p| p.as_bytes() == folded),
+                    AnythingBut::EqualsIgnoreCase(ps) => {
+                        !ps.iter().any(|p| eq_ignore_case(p, text()))
+                    }
                     AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text())),
                 },
             };
