@@ -68,13 +68,16 @@ pub(crate) struct Field {
     /// The other `equals-ignore-case` values, by their case key (`crate::ir::case_key`), each
     /// distinct value with the targets it feeds: a text with the key is a candidate, confirmed
     /// with `crate::ir::eq_ignore_case`.
-    pub folded_unicode: FxHashMap<Box<[u8]>, Vec<(Box<str>, Vec<Target>)>>,
+    pub folded_unicode: FxHashMap<Box<[u8]>, Vec<IgnoreCaseValue>>,
     /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr), each
     /// distinct test once with every target it feeds.
     pub scans: Vec<(Scan, Vec<Target>)>,
     /// Where each distinct scanned test is in `scans`, by its printed form.
     scan_index: FxHashMap<String, usize>,
 }
+
+/// An `equals-ignore-case` value as written, with the targets it feeds.
+pub(crate) type IgnoreCaseValue = (Box<str>, Vec<Target>);
 
 /// A value test that is not a lookup.
 #[derive(Debug)]
