@@ -1199,7 +1199,7 @@ fn ignore_case_values_sharing_a_key_stay_apart() {
             r#"{{"a": [{{"equals-ignore-case": {}}}]}}"#,
             serde_json::json!(v)
         );
-        m.add_rule(&format!("r{i}"), &text).unwrap();
+        m.add_rule(format!("r{i}"), &text).unwrap();
         patterns.push(Pattern::parse(&text).unwrap());
     }
     let events = [

@@ -140,10 +140,16 @@ fn accepted_start(pattern: &str, text: &[u8]) -> Option<usize> {
 /// assert!(eq_ignore_case("İ", "i\u{307}")); // İ lower-cases to i + combining dot above
 /// ```
 pub fn eq_ignore_case(pattern: &str, text: &str) -> bool {
+    eq_ignore_case_bytes(pattern, text.as_bytes())
+}
+
+/// [`eq_ignore_case`] of a text given as its UTF-8 bytes.
+#[inline]
+pub(crate) fn eq_ignore_case_bytes(pattern: &str, text: &[u8]) -> bool {
     if pattern.is_ascii() {
-        return pattern.eq_ignore_ascii_case(text);
+        return pattern.as_bytes().eq_ignore_ascii_case(text);
     }
-    accepted_start(pattern, text.as_bytes()) == Some(text.len())
+    accepted_start(pattern, text) == Some(text.len())
 }
 
 /// Whether `text` starts with a text `pattern` accepts ignoring case, as
@@ -158,13 +164,18 @@ pub fn eq_ignore_case(pattern: &str, text: &str) -> bool {
 /// assert!(!starts_with_ignore_case("ß", "Sx"));
 /// ```
 pub fn starts_with_ignore_case(pattern: &str, text: &str) -> bool {
+    starts_with_ignore_case_bytes(pattern, text.as_bytes())
+}
+
+/// [`starts_with_ignore_case`] of a text given as its UTF-8 bytes.
+#[inline]
+pub(crate) fn starts_with_ignore_case_bytes(pattern: &str, text: &[u8]) -> bool {
     if pattern.is_ascii() {
         return text
-            .as_bytes()
             .get(..pattern.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(pattern.as_bytes()));
     }
-    accepted_start(pattern, text.as_bytes()).is_some()
+    accepted_start(pattern, text).is_some()
 }
 
 /// Whether `text` ends with a text `pattern` accepts ignoring case, as
@@ -179,7 +190,12 @@ pub fn starts_with_ignore_case(pattern: &str, text: &str) -> bool {
 /// assert!(!ends_with_ignore_case("Ω", "ohm: \u{2126}")); // the Ohm sign is another character
 /// ```
 pub fn ends_with_ignore_case(pattern: &str, text: &str) -> bool {
-    let text = text.as_bytes();
+    ends_with_ignore_case_bytes(pattern, text.as_bytes())
+}
+
+/// [`ends_with_ignore_case`] of a text given as its UTF-8 bytes.
+#[inline]
+pub(crate) fn ends_with_ignore_case_bytes(pattern: &str, text: &[u8]) -> bool {
     if pattern.is_ascii() {
         return text
             .len()

@@ -10,7 +10,10 @@ mod value;
 
 use std::fmt;
 
-pub(crate) use casemap::{case_key, push_case_key};
+pub(crate) use casemap::{
+    case_key, ends_with_ignore_case_bytes, eq_ignore_case_bytes, push_case_key,
+    starts_with_ignore_case_bytes,
+};
 pub use casemap::{ends_with_ignore_case, eq_ignore_case, starts_with_ignore_case};
 pub use value::{exact_f64, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX};
 pub(crate) use value::{finite_f64, is_exact, number_spelling};

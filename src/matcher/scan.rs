@@ -5,8 +5,8 @@
 use crate::compile::{Compiled, Field, Scan, Target};
 use crate::error::EventError;
 use crate::ir::{
-    ends_with_ignore_case, eq_ignore_case, finite_f64, is_exact, number_spelling, parse_ip,
-    push_case_key, starts_with_ignore_case, AnythingBut, Literal,
+    ends_with_ignore_case_bytes, eq_ignore_case_bytes, finite_f64, is_exact, number_spelling,
+    parse_ip, push_case_key, starts_with_ignore_case_bytes, AnythingBut, Literal,
 };
 
 /// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
@@ -466,7 +466,7 @@ impl Reader<'_, '_> {
                     .into_iter()
                     .flatten()
                 {
-                    if eq_ignore_case(p, text()) {
+                    if eq_ignore_case_bytes(p, bytes) {
                         push(hits, list, leaf);
                     }
                 }
@@ -476,8 +476,8 @@ impl Reader<'_, '_> {
             let pass = match scan {
                 Scan::Prefix(p) => bytes.starts_with(p),
                 Scan::Suffix(p) => bytes.ends_with(p),
-                Scan::PrefixIgnoreCase(p) => starts_with_ignore_case(p, text()),
-                Scan::SuffixIgnoreCase(p) => ends_with_ignore_case(p, text()),
+                Scan::PrefixIgnoreCase(p) => starts_with_ignore_case_bytes(p, bytes),
+                Scan::SuffixIgnoreCase(p) => ends_with_ignore_case_bytes(p, bytes),
                 Scan::Wildcard(w) => w.matches(text()),
                 Scan::Numeric(_) => false,
                 Scan::Cidr(c) => c.contains(text()),
@@ -492,7 +492,7 @@ impl Reader<'_, '_> {
                     AnythingBut::Prefix(ps) => !ps.iter().any(|p| bytes.starts_with(p.as_bytes())),
                     AnythingBut::Suffix(ps) => !ps.iter().any(|p| bytes.ends_with(p.as_bytes())),
                     AnythingBut::EqualsIgnoreCase(ps) => {
-                        !ps.iter().any(|p| eq_ignore_case(p, text()))
+                        !ps.iter().any(|p| eq_ignore_case_bytes(p, bytes))
                     }
                     AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text())),
                 },
