@@ -336,6 +336,14 @@ fn spelled(text: &str) -> Box<[u8]> {
     number_spelling(text).as_bytes().into()
 }
 
+/// An ignore-case operand in one spelling of its meaning, so that tests differing only in
+/// the case of ASCII letters are one scanned test: an ASCII letter accepts the same two texts
+/// in either case, so ASCII letters are lower-cased; other characters are kept as written (`ǅ`
+/// does not accept what `ǆ` accepts).
+fn same_case(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
 fn push_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<Target>>, key: K, t: Target) {
     map.entry(key).or_default().push(t);
 }
@@ -382,11 +390,17 @@ impl Field {
             Matcher::Exists(false) => {}
             Matcher::Prefix(p) => self.add_scan(Scan::Prefix(p.as_bytes().into()), t),
             Matcher::Suffix(p) => self.add_scan(Scan::Suffix(p.as_bytes().into()), t),
-            Matcher::PrefixIgnoreCase(p) => self.add_scan(Scan::PrefixIgnoreCase(p.clone()), t),
-            Matcher::SuffixIgnoreCase(p) => self.add_scan(Scan::SuffixIgnoreCase(p.clone()), t),
+            Matcher::PrefixIgnoreCase(p) => self.add_scan(Scan::PrefixIgnoreCase(same_case(p)), t),
+            Matcher::SuffixIgnoreCase(p) => self.add_scan(Scan::SuffixIgnoreCase(same_case(p)), t),
             Matcher::Wildcard(w) => self.add_scan(Scan::Wildcard(w.clone()), t),
             Matcher::Numeric(r) => self.add_scan(Scan::Numeric(*r), t),
             Matcher::Cidr(c) => self.add_scan(Scan::Cidr(c.clone()), t),
+            Matcher::AnythingBut(AnythingBut::EqualsIgnoreCase(v)) => self.add_scan(
+                Scan::Not(AnythingBut::EqualsIgnoreCase(
+                    v.iter().map(|s| same_case(s)).collect(),
+                )),
+                t,
+            ),
             Matcher::AnythingBut(ab) => self.add_scan(Scan::Not(ab.clone()), t),
         }
     }
