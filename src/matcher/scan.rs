@@ -456,7 +456,8 @@ impl Reader<'_, '_> {
                 if let Some(list) = field.folded.get(key.as_slice()) {
                     push(hits, list, leaf);
                 }
-            } else {
+            } else if !field.folded_unicode.is_empty() {
+                // (Only values beyond ASCII can accept a text beyond ASCII.)
                 push_case_key(text(), key);
             }
             if !field.folded_unicode.is_empty() {
