@@ -128,7 +128,7 @@ fn accepted_start(pattern: &str, text: &[u8]) -> Option<usize> {
 /// `anything-but`'s `equals-ignore-case` list) decide it: `text` must be a sequence of one
 /// accepted text per character of `pattern`, where a character accepts its Java lower case and
 /// its Java upper case (full mappings, Unicode 13.0). The text is not folded, so a
-/// character's other case relatives do not match: the Kelvin sign `K` accepts `k` and itself,
+/// character's other case relatives do not match: the Kelvin sign (U+212A) accepts `k` and itself,
 /// but a pattern `k` accepts `k` and `K` only.
 ///
 /// # Example
