@@ -1013,6 +1013,225 @@ fn anything_but_equals_ignore_case() {
     );
 }
 
+/// AWS's engine does not fold the event text: each pattern character accepts its Java lower
+/// case and its Java upper case (full mappings), nothing else.
+#[test]
+fn ignore_case_accepts_each_pattern_characters_lower_and_upper_case() {
+    // İ lower-cases to i + combining dot above; ı and i are other letters.
+    table(
+        r#"{"a": [{"equals-ignore-case": "\u0130"}]}"#,
+        &[
+            (r#"{"a": "\u0130"}"#, true),
+            (r#"{"a": "i\u0307"}"#, true),
+            (r#"{"a": "i"}"#, false),
+            (r#"{"a": "I"}"#, false),
+            (r#"{"a": "\u0131"}"#, false),
+        ],
+    );
+    // Titlecase ǅ accepts ǆ and Ǆ, not itself.
+    table(
+        r#"{"a": [{"equals-ignore-case": "\u01c5"}]}"#,
+        &[
+            (r#"{"a": "\u01c6"}"#, true),
+            (r#"{"a": "\u01c4"}"#, true),
+            (r#"{"a": "\u01c5"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"equals-ignore-case": "\u01c6"}]}"#,
+        &[(r#"{"a": "\u01c4"}"#, true), (r#"{"a": "\u01c5"}"#, false)],
+    );
+    // The Ohm sign lower-cases to ω and is not Omega.
+    table(
+        r#"{"a": [{"equals-ignore-case": "\u2126"}]}"#,
+        &[
+            (r#"{"a": "\u03c9"}"#, true),
+            (r#"{"a": "\u2126"}"#, true),
+            (r#"{"a": "\u03a9"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"equals-ignore-case": "\u03a9"}]}"#,
+        &[(r#"{"a": "\u03c9"}"#, true), (r#"{"a": "\u2126"}"#, false)],
+    );
+    // ß upper-cases to SS; SS does not lower-case to ß.
+    table(
+        r#"{"a": [{"equals-ignore-case": "Stra\u00dfe"}]}"#,
+        &[
+            (r#"{"a": "STRASSE"}"#, true),
+            (r#"{"a": "stra\u00dfe"}"#, true),
+            (r#"{"a": "strasse"}"#, false),
+            (r#"{"a": "STRA\u1e9eE"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"equals-ignore-case": "STRASSE"}]}"#,
+        &[
+            (r#"{"a": "strasse"}"#, true),
+            (r#"{"a": "stra\u00dfe"}"#, false),
+        ],
+    );
+    // One Σ alone lower-cases to σ, never to the final ς.
+    table(
+        r#"{"a": [{"equals-ignore-case": "\u039f\u0394\u039f\u03a3"}]}"#,
+        &[
+            (r#"{"a": "\u03bf\u03b4\u03bf\u03c3"}"#, true),
+            (r#"{"a": "\u03bf\u03b4\u03bf\u03c2"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"equals-ignore-case": "\u03bf\u03b4\u03bf\u03c2"}]}"#,
+        &[
+            (r#"{"a": "\u039f\u0394\u039f\u03a3"}"#, true),
+            (r#"{"a": "\u03bf\u03b4\u03bf\u03c3"}"#, false),
+        ],
+    );
+    // The Kelvin sign accepts k (and itself); k and K do not accept it.
+    table(
+        r#"{"a": [{"equals-ignore-case": "\u212a"}]}"#,
+        &[
+            (r#"{"a": "k"}"#, true),
+            (r#"{"a": "\u212a"}"#, true),
+            (r#"{"a": "K"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"equals-ignore-case": "K"}]}"#,
+        &[(r#"{"a": "k"}"#, true), (r#"{"a": "\u212a"}"#, false)],
+    );
+    // Beyond the basic plane (a surrogate pair in JSON escapes): Deseret long I.
+    table(
+        r#"{"a": [{"equals-ignore-case": "x\ud801\udc00Y"}]}"#,
+        &[
+            (r#"{"a": "X\ud801\udc28y"}"#, true),
+            (r#"{"a": "x\ud801\udc00y"}"#, true),
+            (r#"{"a": "x??y"}"#, false),
+            (r#"{"a": "xy"}"#, false),
+        ],
+    );
+}
+
+#[test]
+fn prefix_suffix_and_anything_but_ignoring_case_beyond_ascii() {
+    table(
+        r#"{"a": [{"prefix": {"equals-ignore-case": "\u00df"}}]}"#,
+        &[
+            (r#"{"a": "SSE"}"#, true),
+            (r#"{"a": "\u00dfe"}"#, true),
+            (r#"{"a": "Se"}"#, false),
+            (r#"{"a": "sse"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"prefix": {"equals-ignore-case": "\u0130s"}}]}"#,
+        &[
+            (r#"{"a": "i\u0307stanbul"}"#, true),
+            (r#"{"a": "\u0130STANBUL"}"#, true),
+            (r#"{"a": "istanbul"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"prefix": {"equals-ignore-case": "\u01c5"}}]}"#,
+        &[
+            (r#"{"a": "\u01c4x"}"#, true),
+            (r#"{"a": "\u01c5x"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"suffix": {"equals-ignore-case": "\u2126"}}]}"#,
+        &[
+            (r#"{"a": "10 \u03c9"}"#, true),
+            (r#"{"a": "10 \u03a9"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"suffix": {"equals-ignore-case": "\u212a"}}]}"#,
+        &[(r#"{"a": "5k"}"#, true), (r#"{"a": "5K"}"#, false)],
+    );
+    table(
+        r#"{"a": [{"suffix": {"equals-ignore-case": "\ud801\udc28"}}]}"#,
+        &[
+            (r#"{"a": "a\ud801\udc00"}"#, true),
+            (r#"{"a": "a\ud801\udc01"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"suffix": {"equals-ignore-case": "\u03c2"}}]}"#,
+        &[
+            (r#"{"a": "\u039f\u0394\u039f\u03a3"}"#, true),
+            (r#"{"a": "\u03bf\u03b4\u03bf\u03c3"}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": [{"anything-but": {"equals-ignore-case": ["\u212a", "\u00df", "\u01c5"]}}]}"#,
+        &[
+            (r#"{"a": "k"}"#, false),
+            (r#"{"a": "K"}"#, true),
+            (r#"{"a": "SS"}"#, false),
+            (r#"{"a": "ss"}"#, true),
+            (r#"{"a": "\u01c6"}"#, false),
+            (r#"{"a": "\u01c5"}"#, true),
+            (r#"{"a": "\ud801\udc00"}"#, true),
+        ],
+    );
+    table(
+        r#"{"a": [{"anything-but": {"equals-ignore-case": ["\ud801\udc00", "\u0130"]}}]}"#,
+        &[
+            (r#"{"a": "\ud801\udc28"}"#, false),
+            (r#"{"a": "i\u0307"}"#, false),
+            (r#"{"a": "i"}"#, true),
+            (r#"{"a": "??"}"#, true),
+        ],
+    );
+}
+
+/// Values whose case keys collide (`k`, `K`, the Kelvin sign; `ß`, `SS`, `ss`) share one
+/// index entry in the compiled matcher; each still matches only what it accepts.
+#[test]
+fn ignore_case_values_sharing_a_key_stay_apart() {
+    let values = [
+        "k", "K", "\u{212a}", "ß", "SS", "ss", "ẞ", "ǅ", "Ǆ", "Ω", "\u{2126}",
+    ];
+    let mut m = Matcher::new();
+    let mut patterns = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let text = format!(
+            r#"{{"a": [{{"equals-ignore-case": {}}}]}}"#,
+            serde_json::json!(v)
+        );
+        m.add_rule(format!("r{i}"), &text).unwrap();
+        patterns.push(Pattern::parse(&text).unwrap());
+    }
+    let events = [
+        "k", "K", "\u{212a}", "ß", "SS", "ss", "Ss", "ẞ", "ǅ", "ǆ", "Ǆ", "ω", "Ω", "\u{2126}",
+    ];
+    for e in events {
+        let event = serde_json::json!({ "a": e }).to_string();
+        let mut want: Vec<String> = Vec::new();
+        for (i, (p, v)) in patterns.iter().zip(values).enumerate() {
+            let hit = weir_reference::matches_text(p, event.as_bytes()).unwrap();
+            assert_eq!(hit, weir::ir::eq_ignore_case(v, e), "{v:?} {e:?}");
+            if hit {
+                want.push(format!("r{i}"));
+            }
+        }
+        let got = m.matching_rules(event.as_bytes()).unwrap();
+        assert_eq!(got, want, "event {e:?}");
+    }
+    // A few verdicts spelled out.
+    let rules = |e: &str| {
+        m.matching_rules(serde_json::json!({ "a": e }).to_string().as_bytes())
+            .unwrap()
+    };
+    assert_eq!(rules("k"), ["r0", "r1", "r2"]);
+    assert_eq!(rules("\u{212a}"), ["r2"]);
+    assert_eq!(rules("SS"), ["r3", "r4", "r5"]);
+    assert_eq!(rules("ß"), ["r3", "r6"]);
+    assert_eq!(rules("ǅ"), Vec::<&str>::new());
+    assert_eq!(rules("ǆ"), ["r7", "r8"]);
+    assert_eq!(rules("\u{2126}"), ["r10"]);
+}
+
 #[test]
 fn anything_but_wildcard() {
     table(

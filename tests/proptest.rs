@@ -47,6 +47,15 @@ const STRINGS: &[&str] = &[
     "3",
     "null",
 ];
+/// Letters whose Java cases are not a simple pair, for the ignore-case operators (patterns and
+/// events): `ß`/`SS`, `İ` (lower case `i` + combining dot), titlecase `ǅ` (accepts `ǆ` and `Ǆ`,
+/// not itself), the Kelvin sign (accepts `k`), the Ohm sign (lower case `ω`, not Omega),
+/// the sigmas, and a letter beyond the basic plane (`𐐀`/`𐐨`). Pairs of them share a case key
+/// in the compiled matcher without matching each other.
+const CASE_STRINGS: &[&str] = &[
+    "ß", "SS", "ss", "İ", "i\u{307}", "ǅ", "ǆ", "Ǆ", "\u{212a}", "k", "K", "\u{2126}", "Ω", "ω",
+    "Σ", "ς", "σ", "𐐀", "𐐨x",
+];
 /// Numbers as JSON texts: the same values written differently, plus texts that name no
 /// double exactly (compared by text).
 const NUMBERS: &[&str] = &[
@@ -81,6 +90,14 @@ fn number(text: &str) -> Value {
 
 fn string() -> impl Strategy<Value = Value> + Clone {
     select(STRINGS).prop_map(|s| Value::String(s.to_string()))
+}
+
+/// A string for an ignore-case operator: the common vocabulary or a tricky case pair.
+fn case_string() -> impl Strategy<Value = Value> + Clone {
+    prop_oneof![
+        2 => string(),
+        1 => select(CASE_STRINGS).prop_map(|s| Value::String(s.to_string())),
+    ]
 }
 
 fn nonempty_string() -> impl Strategy<Value = Value> + Clone {
@@ -142,7 +159,7 @@ fn anything_but() -> impl Strategy<Value = Value> {
         prop::collection::vec(num(), 1..=3).prop_map(Value::Array),
         one_or_list(nonempty_string()).prop_map(|v| json!({ "prefix": v })),
         one_or_list(nonempty_string()).prop_map(|v| json!({ "suffix": v })),
-        one_or_list(string()).prop_map(|v| json!({ "equals-ignore-case": v })),
+        one_or_list(case_string()).prop_map(|v| json!({ "equals-ignore-case": v })),
         one_or_list(wildcard()).prop_map(|v| json!({ "wildcard": v })),
     ]
     .prop_map(|v| json!({ "anything-but": v }))
@@ -154,9 +171,9 @@ fn match_value() -> impl Strategy<Value = Value> {
         6 => scalar(),
         1 => string().prop_map(|s| json!({ "prefix": s })),
         1 => string().prop_map(|s| json!({ "suffix": s })),
-        1 => string().prop_map(|s| json!({ "prefix": { "equals-ignore-case": s } })),
-        1 => string().prop_map(|s| json!({ "suffix": { "equals-ignore-case": s } })),
-        1 => string().prop_map(|s| json!({ "equals-ignore-case": s })),
+        1 => case_string().prop_map(|s| json!({ "prefix": { "equals-ignore-case": s } })),
+        1 => case_string().prop_map(|s| json!({ "suffix": { "equals-ignore-case": s } })),
+        1 => case_string().prop_map(|s| json!({ "equals-ignore-case": s })),
         1 => wildcard().prop_map(|w| json!({ "wildcard": w })),
         3 => anything_but(),
         2 => numeric(),
@@ -212,7 +229,8 @@ fn event_scalar() -> impl Strategy<Value = Value> {
     let hot_strings =
         select(&["x", "xy", "X", "10.0.0.1", "é"][..]).prop_map(|s| Value::String(s.to_string()));
     let hot_numbers = select(&["1", "1.0", "3e2", "0"][..]).prop_map(number);
-    prop_oneof![3 => hot_strings, 2 => hot_numbers, 4 => scalar()]
+    let case_strings = select(CASE_STRINGS).prop_map(|s| Value::String(s.to_string()));
+    prop_oneof![3 => hot_strings, 2 => hot_numbers, 4 => scalar(), 1 => case_strings]
 }
 
 fn event_value() -> impl Strategy<Value = Value> {

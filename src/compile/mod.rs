@@ -16,7 +16,7 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 
 use crate::ir::{
-    fold_case, number_spelling, parse_ip, AnythingBut, Cidr, Leaf, Literal, Matcher, Range, Term,
+    case_key, number_spelling, parse_ip, AnythingBut, Cidr, Leaf, Literal, Matcher, Range, Term,
     Wildcard,
 };
 
@@ -81,41 +81,38 @@ pub(crate) struct Field {
     pub nulls: Vec<Target>,
     /// `exists: true`: any value.
     pub any: Vec<Target>,
-    /// Case-folded strings (UTF-8 bytes), for `equals-ignore-case`.
+    /// `equals-ignore-case` values written in ASCII, by their ASCII lower case: they match
+    /// exactly the ASCII texts of that lower case.
     pub folded: FxHashMap<Box<[u8]>, Vec<Target>>,
+    /// The other `equals-ignore-case` values, by their case key (`crate::ir::case_key`), each
+    /// distinct value with the targets it feeds: a text with the key is a candidate, confirmed
+    /// with `crate::ir::eq_ignore_case`.
+    pub folded_unicode: FxHashMap<Box<[u8]>, Vec<IgnoreCaseValue>>,
     /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr), each
     /// distinct test once with every target it feeds.
     pub scans: Vec<(Scan, Vec<Target>)>,
     /// Where each distinct scanned test is in `scans`, by its printed form.
     scan_index: FxHashMap<String, usize>,
-    /// Whether any test looks at case-folded strings.
-    pub needs_fold: bool,
     /// How many slots of live terms name this field; 0 for a free field.
     uses: u32,
 }
+
+/// An `equals-ignore-case` value as written, with the targets it feeds.
+pub(crate) type IgnoreCaseValue = (Box<str>, Vec<Target>);
 
 /// A value test that is not a lookup.
 #[derive(Clone, Debug)]
 pub(crate) enum Scan {
     Prefix(Box<[u8]>),
     Suffix(Box<[u8]>),
-    PrefixFolded(String),
-    SuffixFolded(String),
+    /// `prefix` with `equals-ignore-case`: the operand as written.
+    PrefixIgnoreCase(String),
+    /// `suffix` with `equals-ignore-case`: the operand as written.
+    SuffixIgnoreCase(String),
     Wildcard(Wildcard),
     Numeric(Range),
     Cidr(Cidr),
     Not(AnythingBut),
-}
-
-impl Scan {
-    pub fn needs_fold(&self) -> bool {
-        matches!(
-            self,
-            Scan::PrefixFolded(_)
-                | Scan::SuffixFolded(_)
-                | Scan::Not(AnythingBut::EqualsIgnoreCase(_))
-        )
-    }
 }
 
 /// A node of the path trie. A node other than the root has a field or children: one left
@@ -510,6 +507,14 @@ fn spelled(text: &str) -> Box<[u8]> {
     number_spelling(text).as_bytes().into()
 }
 
+/// An ignore-case operand in one spelling of its meaning, so that tests differing only in
+/// the case of ASCII letters are one scanned test: an ASCII letter accepts the same two texts
+/// in either case, so ASCII letters are lower-cased; other characters are kept as written (`ǅ`
+/// does not accept what `ǆ` accepts).
+fn same_case(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
 fn push_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<Target>>, key: K, t: Target) {
     map.entry(key).or_default().push(t);
 }
@@ -560,30 +565,38 @@ impl Field {
             Matcher::Exact(Literal::Bool(true)) => self.trues.push(t),
             Matcher::Exact(Literal::Bool(false)) => self.falses.push(t),
             Matcher::Exact(Literal::Null) => self.nulls.push(t),
-            Matcher::EqualsIgnoreCase(s) => push_to(&mut self.folded, s.as_bytes().into(), t),
+            Matcher::EqualsIgnoreCase(s) if s.is_ascii() => push_to(
+                &mut self.folded,
+                s.to_ascii_lowercase().into_bytes().into(),
+                t,
+            ),
+            Matcher::EqualsIgnoreCase(s) => {
+                let groups = self.folded_unicode.entry(case_key(s).into()).or_default();
+                match groups.iter_mut().find(|(p, _)| **p == **s) {
+                    Some((_, targets)) => targets.push(t),
+                    None => groups.push((s.as_str().into(), vec![t])),
+                }
+            }
             Matcher::Exists(true) => self.any.push(t),
             Matcher::Exists(false) => {}
             Matcher::Prefix(p) => self.add_scan(Scan::Prefix(p.as_bytes().into()), t),
             Matcher::Suffix(p) => self.add_scan(Scan::Suffix(p.as_bytes().into()), t),
-            Matcher::PrefixIgnoreCase(p) => self.add_scan(Scan::PrefixFolded(p.clone()), t),
-            Matcher::SuffixIgnoreCase(p) => self.add_scan(Scan::SuffixFolded(p.clone()), t),
+            Matcher::PrefixIgnoreCase(p) => self.add_scan(Scan::PrefixIgnoreCase(same_case(p)), t),
+            Matcher::SuffixIgnoreCase(p) => self.add_scan(Scan::SuffixIgnoreCase(same_case(p)), t),
             Matcher::Wildcard(w) => self.add_scan(Scan::Wildcard(w.clone()), t),
             Matcher::Numeric(r) => self.add_scan(Scan::Numeric(*r), t),
             Matcher::Cidr(c) => self.add_scan(Scan::Cidr(c.clone()), t),
-            Matcher::AnythingBut(ab) => {
-                let ab = match ab {
-                    AnythingBut::EqualsIgnoreCase(v) => {
-                        AnythingBut::EqualsIgnoreCase(v.iter().map(|s| fold_case(s)).collect())
-                    }
-                    other => other.clone(),
-                };
-                self.add_scan(Scan::Not(ab), t)
-            }
+            Matcher::AnythingBut(AnythingBut::EqualsIgnoreCase(v)) => self.add_scan(
+                Scan::Not(AnythingBut::EqualsIgnoreCase(
+                    v.iter().map(|s| same_case(s)).collect(),
+                )),
+                t,
+            ),
+            Matcher::AnythingBut(ab) => self.add_scan(Scan::Not(ab.clone()), t),
         }
     }
 
     fn add_scan(&mut self, scan: Scan, t: Target) {
-        self.needs_fold |= scan.needs_fold();
         let key = format!("{scan:?}");
         match self.scan_index.get(&key) {
             Some(&i) => self.scans[i].1.push(t),
@@ -600,6 +613,13 @@ impl Field {
         retain_map(&mut self.number_texts, &keep);
         retain_map(&mut self.ips, &keep);
         retain_map(&mut self.folded, &keep);
+        self.folded_unicode.retain(|_, groups| {
+            groups.retain_mut(|(_, targets)| {
+                targets.retain(&keep);
+                !targets.is_empty()
+            });
+            !groups.is_empty()
+        });
         for list in [
             &mut self.trues,
             &mut self.falses,
@@ -623,16 +643,22 @@ impl Field {
             .collect();
     }
 
-    /// Whether any test on this field looks at folded strings.
-    pub fn needs_fold(&self) -> bool {
-        !self.folded.is_empty() || self.needs_fold
+    /// Whether any test on this field looks values up by their case key.
+    pub fn needs_case_key(&self) -> bool {
+        !self.folded.is_empty() || !self.folded_unicode.is_empty()
     }
 
     fn test_count(&self) -> usize {
         let maps = self.strings.values().map(Vec::len).sum::<usize>()
             + self.numbers.values().map(Vec::len).sum::<usize>()
             + self.number_texts.values().map(Vec::len).sum::<usize>()
-            + self.folded.values().map(Vec::len).sum::<usize>();
+            + self.folded.values().map(Vec::len).sum::<usize>()
+            + self
+                .folded_unicode
+                .values()
+                .flatten()
+                .map(|(_, t)| t.len())
+                .sum::<usize>();
         maps + self.trues.len()
             + self.falses.len()
             + self.nulls.len()
@@ -661,7 +687,7 @@ impl fmt::Display for Compiled {
                 field.test_count(),
                 field.strings.len(),
                 field.numbers.len() + field.number_texts.len(),
-                field.folded.len(),
+                field.folded.len() + field.folded_unicode.values().map(Vec::len).sum::<usize>(),
                 field.scans.len()
             )?;
             for (scan, targets) in &field.scans {

@@ -4,15 +4,19 @@
 //! result is a [`Pattern`]: a tree of [`Group`]s (leaves ANDed, `$or` alternatives ORed) and
 //! its disjunctive normal form, the list of [`Term`]s the matchers work on.
 
+mod casemap;
+mod casemap_table;
 mod value;
 
 use std::fmt;
 
-pub use value::{
-    exact_f64, fold_case, number_spelling, parse_ip, Cidr, Number, Wildcard, WildcardPiece,
-    TOO_COMPLEX,
+pub(crate) use casemap::{
+    case_key, ends_with_ignore_case_bytes, eq_ignore_case_bytes, push_case_key,
+    starts_with_ignore_case_bytes,
 };
-pub(crate) use value::{finite_f64, fold_char, is_exact};
+pub use casemap::{ends_with_ignore_case, eq_ignore_case, starts_with_ignore_case};
+pub use value::{exact_f64, number_spelling, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX};
+pub(crate) use value::{finite_f64, is_exact};
 
 use crate::error::{PatternError, PatternErrorKind};
 use crate::syntax::{self, Member, Node, NodeKind};
@@ -212,7 +216,7 @@ pub enum AnythingBut {
     Prefix(Vec<String>),
     /// Suffixes a string must not end with.
     Suffix(Vec<String>),
-    /// Strings a string must not equal, ignoring case.
+    /// Strings a string must not equal, ignoring case (as written; see [`eq_ignore_case`]).
     EqualsIgnoreCase(Vec<String>),
     /// Wildcards a string must not match.
     Wildcard(Vec<Wildcard>),
@@ -233,13 +237,15 @@ pub enum Matcher {
     Exact(Literal),
     /// `{"prefix": "..."}`.
     Prefix(String),
-    /// `{"prefix": {"equals-ignore-case": "..."}}` (operand case-folded).
+    /// `{"prefix": {"equals-ignore-case": "..."}}` (operand as written; see
+    /// [`starts_with_ignore_case`]).
     PrefixIgnoreCase(String),
     /// `{"suffix": "..."}`.
     Suffix(String),
-    /// `{"suffix": {"equals-ignore-case": "..."}}` (operand case-folded).
+    /// `{"suffix": {"equals-ignore-case": "..."}}` (operand as written; see
+    /// [`ends_with_ignore_case`]).
     SuffixIgnoreCase(String),
-    /// `{"equals-ignore-case": "..."}` (operand case-folded).
+    /// `{"equals-ignore-case": "..."}` (operand as written; see [`eq_ignore_case`]).
     EqualsIgnoreCase(String),
     /// `{"wildcard": "..."}`.
     Wildcard(Wildcard),
@@ -736,9 +742,9 @@ impl<'a> Validator<'a> {
                             ));
                         };
                         if is_prefix {
-                            Matcher::PrefixIgnoreCase(fold_case(s))
+                            Matcher::PrefixIgnoreCase(s.clone())
                         } else {
-                            Matcher::SuffixIgnoreCase(fold_case(s))
+                            Matcher::SuffixIgnoreCase(s.clone())
                         }
                     }
                     _ => {
@@ -751,7 +757,7 @@ impl<'a> Validator<'a> {
                 }
             }
             "equals-ignore-case" => match &arg.kind {
-                NodeKind::String(s) => Matcher::EqualsIgnoreCase(fold_case(s)),
+                NodeKind::String(s) => Matcher::EqualsIgnoreCase(s.clone()),
                 _ => {
                     return Err(self.invalid(
                         "equals-ignore-case match pattern must be a string",
@@ -912,7 +918,7 @@ impl<'a> Validator<'a> {
                             "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
                         )?;
                         Ok(AnythingBut::EqualsIgnoreCase(
-                            items.into_iter().map(|(s, _, _)| fold_case(s)).collect(),
+                            items.into_iter().map(|(s, _, _)| s.to_string()).collect(),
                         ))
                     }
                     "wildcard" => {

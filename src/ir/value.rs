@@ -1,5 +1,5 @@
-//! Value helpers shared by validation and matching: numbers, IP addresses, case folding,
-//! wildcards.
+//! Value helpers shared by validation and matching: numbers, IP addresses, wildcards (the
+//! ignore-case comparisons are in `casemap`).
 
 use std::net::Ipv6Addr;
 
@@ -338,28 +338,6 @@ fn mask(ip: [u8; 16], bits: u32) -> [u8; 16] {
         u128::MAX << (128 - bits)
     };
     (v & m).to_be_bytes()
-}
-
-/// Simple case folding of one character (`É` -> `é`); characters whose lower case is more
-/// than one character fold to themselves.
-///
-/// # Example
-/// ```
-/// assert_eq!(weir::ir::fold_case("ÉtÉ"), "été");
-/// ```
-pub fn fold_case(s: &str) -> String {
-    s.chars().map(fold_char).collect()
-}
-
-pub(crate) fn fold_char(c: char) -> char {
-    if c.is_ascii() {
-        return c.to_ascii_lowercase();
-    }
-    let mut lower = c.to_lowercase();
-    match (lower.next(), lower.next()) {
-        (Some(l), None) => l,
-        _ => c,
-    }
 }
 
 /// One piece of a wildcard pattern.

@@ -32,7 +32,7 @@ pub(crate) struct Scratch {
     pub next_array: u32,
     pub buf: Vec<u8>,
     pub keybuf: Vec<u8>,
-    /// The case-folded text of the current value (UTF-8).
+    /// The case key of the current value (`crate::ir::push_case_key`).
     pub fold: Vec<u8>,
     /// (key offset, key length, first leaf, end leaf) of needed keys of open objects.
     pub seen_keys: Vec<(u32, u32, u32, u32)>,

@@ -4,7 +4,10 @@
 
 use crate::compile::{Compiled, Field, Scan, Target};
 use crate::error::{EventError, Malformed};
-use crate::ir::{finite_f64, fold_char, is_exact, number_spelling, parse_ip, AnythingBut, Literal};
+use crate::ir::{
+    ends_with_ignore_case_bytes, eq_ignore_case_bytes, finite_f64, is_exact, number_spelling,
+    parse_ip, push_case_key, starts_with_ignore_case_bytes, AnythingBut, Literal,
+};
 
 use super::cache::{Hit, LeafRec, Scratch};
 use super::validate::{unescape, MAX_EVENT_DEPTH};
@@ -410,28 +413,38 @@ pub(crate) fn string_tests(
             hit(list);
         }
     }
-    let folded: &[u8] = if field.needs_fold() {
+    if field.needs_case_key() {
+        // ASCII values match ASCII texts of their lower case; the others are candidates
+        // under their case key, confirmed one by one.
         fold.clear();
         if bytes.is_ascii() {
             fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
-        } else {
-            for c in text().chars().map(fold_char) {
-                fold.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            if let Some(list) = field.folded.get(fold.as_slice()) {
+                hit(list);
+            }
+        } else if !field.folded_unicode.is_empty() {
+            // (Only values beyond ASCII can accept a text beyond ASCII.)
+            push_case_key(text(), fold);
+        }
+        if !field.folded_unicode.is_empty() {
+            for (p, list) in field
+                .folded_unicode
+                .get(fold.as_slice())
+                .into_iter()
+                .flatten()
+            {
+                if eq_ignore_case_bytes(p, bytes) {
+                    hit(list);
+                }
             }
         }
-        if let Some(list) = field.folded.get(fold.as_slice()) {
-            hit(list);
-        }
-        fold
-    } else {
-        b""
-    };
+    }
     for (scan, targets) in &field.scans {
         let pass = match scan {
             Scan::Prefix(p) => bytes.starts_with(p),
             Scan::Suffix(p) => bytes.ends_with(p),
-            Scan::PrefixFolded(p) => folded.starts_with(p.as_bytes()),
-            Scan::SuffixFolded(p) => folded.ends_with(p.as_bytes()),
+            Scan::PrefixIgnoreCase(p) => starts_with_ignore_case_bytes(p, bytes),
+            Scan::SuffixIgnoreCase(p) => ends_with_ignore_case_bytes(p, bytes),
             Scan::Wildcard(w) => w.matches(text()),
             Scan::Numeric(_) => false,
             Scan::Cidr(c) => c.contains(text()),
@@ -445,7 +458,9 @@ pub(crate) fn string_tests(
                 }),
                 AnythingBut::Prefix(ps) => !ps.iter().any(|p| bytes.starts_with(p.as_bytes())),
                 AnythingBut::Suffix(ps) => !ps.iter().any(|p| bytes.ends_with(p.as_bytes())),
-                AnythingBut::EqualsIgnoreCase(ps) => !ps.iter().any(|p| p.as_bytes() == folded),
+                AnythingBut::EqualsIgnoreCase(ps) => {
+                    !ps.iter().any(|p| eq_ignore_case_bytes(p, bytes))
+                }
                 AnythingBut::Wildcard(ws) => !ws.iter().any(|w| w.matches(text())),
             },
         };

@@ -207,10 +207,6 @@ fn literal_matches(lit: &Literal, v: &Value) -> bool {
     }
 }
 
-fn lower(s: &str) -> String {
-    crate::ir::fold_case(s)
-}
-
 /// Plain recursive wildcard matching, the textbook way.
 fn wildcard(pieces: &[WildcardPiece], s: &str) -> bool {
     match pieces.split_first() {
@@ -230,10 +226,10 @@ fn value_matches(m: &Matcher, v: &Value) -> bool {
     match m {
         Matcher::Exact(lit) => literal_matches(lit, v),
         Matcher::Prefix(p) => s.is_some_and(|s| s.starts_with(p.as_str())),
-        Matcher::PrefixIgnoreCase(p) => s.is_some_and(|s| lower(s).starts_with(p.as_str())),
+        Matcher::PrefixIgnoreCase(p) => s.is_some_and(|s| crate::ir::starts_with_ignore_case(p, s)),
         Matcher::Suffix(p) => s.is_some_and(|s| s.ends_with(p.as_str())),
-        Matcher::SuffixIgnoreCase(p) => s.is_some_and(|s| lower(s).ends_with(p.as_str())),
-        Matcher::EqualsIgnoreCase(p) => s.is_some_and(|s| lower(s) == *p),
+        Matcher::SuffixIgnoreCase(p) => s.is_some_and(|s| crate::ir::ends_with_ignore_case(p, s)),
+        Matcher::EqualsIgnoreCase(p) => s.is_some_and(|s| crate::ir::eq_ignore_case(p, s)),
         Matcher::Wildcard(w) => s.is_some_and(|s| wildcard(w.pieces(), s)),
         Matcher::AnythingBut(ab) => match ab {
             AnythingBut::Literals(lits) => !lits.iter().any(|l| literal_matches(l, v)),
@@ -243,7 +239,9 @@ fn value_matches(m: &Matcher, v: &Value) -> bool {
             AnythingBut::Suffix(ps) => {
                 s.is_none_or(|s| !ps.iter().any(|p| s.ends_with(p.as_str())))
             }
-            AnythingBut::EqualsIgnoreCase(ps) => s.is_none_or(|s| !ps.contains(&lower(s))),
+            AnythingBut::EqualsIgnoreCase(ps) => {
+                s.is_none_or(|s| !ps.iter().any(|p| crate::ir::eq_ignore_case(p, s)))
+            }
             AnythingBut::Wildcard(ws) => {
                 s.is_none_or(|s| !ws.iter().any(|w| wildcard(w.pieces(), s)))
             }
