@@ -33,15 +33,7 @@ impl Position {
         while !text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = &text[..offset];
-        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = text[line_start..offset].chars().count() + 1;
-        Position {
-            offset,
-            line,
-            column,
-        }
+        crate::json::locate(text.as_bytes(), offset)
     }
 }
 
@@ -312,17 +304,11 @@ struct EventInner {
 
 impl EventError {
     pub(crate) fn new(reason: impl Into<String>, bytes: &[u8], offset: usize) -> EventError {
-        let offset = offset.min(bytes.len());
-        let before = &bytes[..offset];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&bytes[line_start..offset])
-            .chars()
-            .count()
-            + 1;
+        let Position {
+            offset,
+            line,
+            column,
+        } = crate::json::locate(bytes, offset);
         EventError(Box::new(EventInner {
             reason: reason.into(),
             offset,

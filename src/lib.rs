@@ -34,6 +34,7 @@ mod compile;
 mod envelope;
 mod error;
 pub mod ir;
+pub mod json;
 pub mod lambda;
 mod matcher;
 pub mod reference;

@@ -6,9 +6,7 @@ use crate::compile::{Compiled, Field, Scan, Target};
 use crate::error::EventError;
 use crate::ir::{finite_f64, fold_char, is_exact, number_spelling, parse_ip, AnythingBut, Literal};
 
-/// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
-/// the matcher agree).
-pub const MAX_EVENT_DEPTH: usize = 127;
+use crate::json::{skip, unescape, validate, MAX_EVENT_DEPTH};
 
 /// A scalar found on a rule's path.
 #[derive(Clone, Copy, Debug)]
@@ -115,7 +113,7 @@ impl Reader<'_, '_> {
 
     #[inline(always)]
     fn ws(&mut self) {
-        self.pos = super::validate::ws(self.b, self.pos);
+        self.pos = validate::ws(self.b, self.pos);
     }
 
     #[inline]
@@ -129,10 +127,10 @@ impl Reader<'_, '_> {
     fn value(&mut self, node: Option<u32>, depth: usize, last: bool) -> Result<(), EventError> {
         if node.is_none() {
             if self.lazy {
-                self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+                self.pos = skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
             } else {
                 let mut buf = std::mem::take(&mut self.s.buf);
-                let end = super::validate::value(self.b, self.pos, depth, &mut buf);
+                let end = validate::value(self.b, self.pos, depth, &mut buf);
                 self.s.buf = buf;
                 self.pos = end.map_err(|(at, reason)| EventError::new(reason, self.b, at))?;
             }
@@ -276,14 +274,14 @@ impl Reader<'_, '_> {
                             self.done = true;
                             return Ok(());
                         }
-                        self.pos = super::skip::skip_in_container(self.b, self.pos, 1)
+                        self.pos = skip::skip_in_container(self.b, self.pos, 1)
                             .ok_or_else(|| self.eof())?;
                         return Ok(());
                     }
                 }
             } else if self.lazy {
                 // Inline here: this is the loop over the keys no rule names.
-                self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+                self.pos = skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
             } else {
                 self.value(None, depth, false)?;
             }
@@ -394,7 +392,7 @@ impl Reader<'_, '_> {
     #[inline(always)]
     fn string(&mut self) -> Result<(usize, usize, bool), EventError> {
         let start = self.pos + 1;
-        let (end, escaped) = match super::validate::string_end(self.b, self.pos) {
+        let (end, escaped) = match validate::string_end(self.b, self.pos) {
             Ok(found) => found,
             Err((at, reason)) => {
                 self.pos = at;
@@ -413,7 +411,7 @@ impl Reader<'_, '_> {
     }
 
     fn number(&mut self) -> Result<(), EventError> {
-        match super::validate::number(self.b, self.pos) {
+        match validate::number(self.b, self.pos) {
             Ok(end) => {
                 self.pos = end;
                 Ok(())
@@ -569,62 +567,4 @@ fn hit(t: Target, leaf: u32) -> Hit {
 #[inline]
 fn push(hits: &mut Vec<Hit>, targets: &[Target], leaf: u32) {
     hits.extend(targets.iter().map(|&t| hit(t, leaf)));
-}
-
-/// Unescapes a JSON string body into `out`; on a bad escape returns its offset in `raw`.
-pub(crate) fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
-    out.clear();
-    let mut i = 0;
-    while i < raw.len() {
-        let c = raw[i];
-        if c != b'\\' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let e = *raw.get(i + 1).ok_or(i)?;
-        i += 2;
-        match e {
-            b'"' => out.push(b'"'),
-            b'\\' => out.push(b'\\'),
-            b'/' => out.push(b'/'),
-            b'b' => out.push(8),
-            b'f' => out.push(12),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'u' => {
-                let unit = hex4(raw, i).ok_or(i - 2)?;
-                i += 4;
-                let cp = if (0xD800..0xDC00).contains(&unit) {
-                    if raw.get(i) != Some(&b'\\') || raw.get(i + 1) != Some(&b'u') {
-                        return Err(i - 6);
-                    }
-                    let low = hex4(raw, i + 2).ok_or(i)?;
-                    if !(0xDC00..0xE000).contains(&low) {
-                        return Err(i);
-                    }
-                    i += 6;
-                    0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00..0xE000).contains(&unit) {
-                    return Err(i - 6);
-                } else {
-                    unit
-                };
-                let ch = char::from_u32(cp).ok_or(i)?;
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-            }
-            _ => return Err(i - 2),
-        }
-    }
-    Ok(())
-}
-
-/// Four hex digits (exactly: no sign, no spaces).
-fn hex4(raw: &[u8], at: usize) -> Option<u32> {
-    raw.get(at..at + 4)?.iter().try_fold(0u32, |acc, &c| {
-        let d = (c as char).to_digit(16)?;
-        Some(acc << 4 | d)
-    })
 }

@@ -1,9 +1,9 @@
 //! Validating skip: checks a value no rule needs against the JSON grammar without looking
 //! at what it holds, in one loop with an explicit stack (no recursion, no per-value calls).
-//! Used by [`super::EventReading::Validate`]; reports the same errors, at the same offsets,
-//! as the matching reader.
+//! Used by the matcher's validating reading and by [`super::validate`](fn@super::validate);
+//! reports the same errors, at the same offsets, as the matching reader.
 
-use super::scan::{unescape, MAX_EVENT_DEPTH};
+use super::{unescape, MAX_EVENT_DEPTH};
 
 /// Where and why a value is not JSON.
 pub(crate) type Invalid = (usize, &'static str);
