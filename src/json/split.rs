@@ -28,8 +28,10 @@ use super::validate::ws;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Layout {
     /// Decided from the input's start: a top-level array gives its elements (and detection
-    /// starts again after it); a first value that ends on its first line, followed by a line
-    /// break, makes the input JSONL; anything else is a [`Layout::Stream`].
+    /// starts again after it). Otherwise the first value decides: one that ends on its first
+    /// line, followed by a line break, makes the input JSONL; one that ends on a later line
+    /// makes it a [`Layout::Stream`] (decided, and the value handed out, as soon as it ends);
+    /// one that never ends makes it JSONL (its lines are read one by one).
     #[default]
     Auto,
     /// Exactly one JSON value, possibly over many lines. Anything after it is one error.
@@ -360,8 +362,13 @@ enum Phase {
     /// Nothing read yet (the byte order mark is still to be looked for).
     Start,
     /// Auto: looking at the first value to choose between JSONL and a stream; `tok` is the
-    /// first value's scan (`None` once it ended at `pos`).
-    Detect { start: usize, tok: Option<Tok> },
+    /// first value's scan (`None` once it ended at `pos`), `multiline` once it went on past
+    /// its first line.
+    Detect {
+        start: usize,
+        tok: Option<Tok>,
+        multiline: bool,
+    },
     /// Between top-level values of a stream (or a single value, or arrays).
     Top,
     /// In a top-level value: `start` is its first byte.
@@ -563,6 +570,7 @@ impl Cutter {
                                 self.phase = Phase::Detect {
                                     start: at,
                                     tok: Some(tok),
+                                    multiline: false,
                                 };
                             }
                         }
@@ -574,11 +582,30 @@ impl Cutter {
                         }
                     }
                 }
-                Phase::Detect { start, tok } => {
-                    // Looking along the first line only.
+                Phase::Detect {
+                    start,
+                    tok,
+                    multiline,
+                } => {
                     let line_end = memchr::memchr(b'\n', &w[self.pos.min(end) - base..])
                         .map(|i| self.pos.min(end) + i);
                     let chosen = match tok {
+                        // A value over several lines makes a stream; one that never ends is
+                        // read as lines (each broken line an error, the others events).
+                        Some(tok) if multiline => match scan_token(w, base, self.pos, tok, eof) {
+                            Scan::Done(_) => Layout::Stream,
+                            Scan::More(pos, tok) if !eof => {
+                                self.pos = pos;
+                                self.phase = Phase::Detect {
+                                    start,
+                                    tok: Some(tok),
+                                    multiline,
+                                };
+                                return Step::More;
+                            }
+                            Scan::More(..) => Layout::Jsonl,
+                        },
+                        // Looking along the first line.
                         Some(tok) => {
                             let limit = line_end.unwrap_or(end);
                             match scan_token(
@@ -590,20 +617,29 @@ impl Cutter {
                             ) {
                                 Scan::Done(e) => {
                                     self.pos = e;
-                                    self.phase = Phase::Detect { start, tok: None };
+                                    self.phase = Phase::Detect {
+                                        start,
+                                        tok: None,
+                                        multiline,
+                                    };
                                     continue;
                                 }
                                 Scan::More(pos, tok) => {
-                                    if line_end.is_none() && !eof {
+                                    if line_end.is_none() && eof {
+                                        Layout::Jsonl
+                                    } else {
+                                        // Past the first line (or waiting for more of it).
                                         self.pos = pos;
                                         self.phase = Phase::Detect {
                                             start,
                                             tok: Some(tok),
+                                            multiline: line_end.is_some(),
                                         };
-                                        return Step::More;
+                                        if line_end.is_none() {
+                                            return Step::More;
+                                        }
+                                        continue;
                                     }
-                                    // The first value goes on past its first line.
-                                    Layout::Stream
                                 }
                             }
                         }

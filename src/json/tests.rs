@@ -258,8 +258,22 @@ fn broken_values_in_a_stream() {
     );
     // Brackets that never close run to the end: one error there.
     assert_eq!(
+        whole(
+            b"{}\n{\n \"a\": [1\n}\n{}\n",
+            Layout::Stream,
+            Checking::Validate
+        ),
+        vec![ok("{}", 0, 1), err("unexpected end of input", 19, 6, 1, 3)]
+    );
+    // In the first value, Auto reads such an input as lines instead.
+    assert_eq!(
         auto("{\n \"a\": [1\n}\n{}\n"),
-        vec![err("unexpected end of input", 16, 5, 1, 0)]
+        vec![
+            err("unexpected end of input", 1, 1, 2, 0),
+            err("trailing characters after the JSON value", 6, 2, 5, 3),
+            err("expected a JSON value", 11, 3, 1, 11),
+            ok("{}", 13, 4)
+        ]
     );
     // A mismatched closer ends the value as a closer of the other kind would; the stray
     // closer after it is one more error.

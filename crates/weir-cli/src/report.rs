@@ -122,15 +122,7 @@ impl Reporter {
             self.emit(&text, pattern_json(origin, err, None, None, &text));
             return;
         };
-        let locate = |p: Position| {
-            let offset = base + p.offset;
-            let (line, column) = index.position(offset);
-            Position {
-                offset,
-                line,
-                column,
-            }
-        };
+        let locate = |p: Position| index.locate(base + p.offset);
         let (start, end) = (locate(span.start), locate(span.end));
         let mut context = Vec::new();
         if let Some(rule) = err.rule() {
@@ -146,7 +138,7 @@ impl Reporter {
         if !err.path().is_empty() {
             context.push(format!("at {}", err.path()));
         }
-        let line = index.line_text(start.line);
+        let line = String::from_utf8_lossy(index.line_text(start.line));
         let width = if end.line == start.line {
             end.column.saturating_sub(start.column).max(1)
         } else {
@@ -167,10 +159,19 @@ impl Reporter {
     /// An event that could not be read: `offset` is the byte of `origin` where reading failed.
     pub fn event(&self, origin: &str, index: &LineIndex, offset: usize, reason: &str) {
         self.errors.set(self.errors.get() + 1);
-        let (line, column) = index.position(offset);
+        let Position {
+            offset,
+            line,
+            column,
+        } = index.locate(offset);
         let text = format!(
             "{origin}:{line}:{column}: invalid event: {reason} (byte {offset}){}",
-            caret(&index.line_text(line), line, column, 1)
+            caret(
+                &String::from_utf8_lossy(index.line_text(line)),
+                line,
+                column,
+                1
+            )
         );
         self.emit(
             &text,
@@ -188,7 +189,11 @@ impl Reporter {
 
     /// A record that Lambda would drop rather than deliver (not an error).
     pub fn dropped(&self, origin: &str, index: &LineIndex, offset: usize, reason: &str) {
-        let (line, column) = index.position(offset);
+        let Position {
+            offset,
+            line,
+            column,
+        } = index.locate(offset);
         let text = format!("{origin}:{line}:{column}: record dropped: {reason}");
         self.emit(
             &text,
