@@ -505,9 +505,8 @@ impl Cutter {
                         return Step::More;
                     }
                     if have == BOM {
+                        // Offsets and columns still count it, as every other position does.
                         self.pos = 3;
-                        self.lines.pos = 3;
-                        self.lines.line_start = 3;
                     }
                     self.phase = self.top_phase();
                 }

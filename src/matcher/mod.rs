@@ -385,7 +385,9 @@ impl Matcher {
     }
 
     /// Matches every line of a JSONL buffer (blank lines are skipped; a line's number is its
-    /// index in `results.lines()`).
+    /// index in `results.lines()`). The lines are cut by [`json::Splitter`](crate::json::Splitter)
+    /// with [`Layout::Jsonl`](crate::json::Layout::Jsonl): each event is its line without the
+    /// line break and surrounding whitespace, and error offsets count from there.
     ///
     /// # Example
     /// ```
