@@ -180,7 +180,9 @@ impl SplitError {
     ///
     /// # Example
     /// ```
-    /// let err = weir::json::split(b"{}\n{\n\"a\": x}").nth(1).unwrap().unwrap_err();
+    /// use weir::json::{Layout, Splitter};
+    /// let input = b"{}\n{\n\"a\": x}";
+    /// let err = Splitter::new(input).layout(Layout::Stream).nth(1).unwrap().unwrap_err();
     /// assert_eq!((err.event_line(), err.line()), (2, 3));
     /// ```
     pub fn event_line(&self) -> usize {
@@ -424,7 +426,7 @@ impl Cutter {
     }
 
     /// The layout in use: the one asked for, or what `Auto` chose once it knows.
-    fn layout(&self) -> Layout {
+    fn current_layout(&self) -> Layout {
         self.chosen
     }
 
@@ -644,7 +646,7 @@ impl Cutter {
                         }
                         None => {
                             let at = base + ws(w, self.pos - base);
-                            let nl = line_end.map_or(false, |nl| nl < at);
+                            let nl = line_end.is_some_and(|nl| nl < at);
                             if nl || (at == end && eof) {
                                 Layout::Jsonl
                             } else if at == end {
@@ -819,7 +821,7 @@ fn trim(w: &[u8], base: usize, start: usize, end: usize) -> Option<(usize, usize
 /// let input = "\u{feff}{\n  \"a\": 1\n}\n{\n  \"a\": [\"]\"]\n}\n";
 /// let events: Vec<_> = Splitter::new(input.as_bytes()).collect::<Result<_, _>>()?;
 /// assert_eq!(events.len(), 2);
-/// assert_eq!((events[1].offset, events[1].line), (18, 4));
+/// assert_eq!((events[1].offset, events[1].line), (16, 4));
 /// assert_eq!(Splitter::new(input.as_bytes()).layout(Layout::Stream).count(), 2);
 /// # Ok::<(), weir::json::SplitError>(())
 /// ```
@@ -888,7 +890,7 @@ impl<'a> Splitter<'a> {
     /// assert_eq!(events.current_layout(), Layout::Jsonl);
     /// ```
     pub fn current_layout(&self) -> Layout {
-        self.cutter.layout()
+        self.cutter.current_layout()
     }
 }
 
@@ -1159,7 +1161,7 @@ impl StreamSplitter {
     /// assert_eq!(stream.current_layout(), weir::json::Layout::Array);
     /// ```
     pub fn current_layout(&self) -> Layout {
-        self.cutter.layout()
+        self.cutter.current_layout()
     }
 
     /// The events completed so far (all that remain, after
