@@ -476,13 +476,13 @@ pub fn check_structured_json(saved: &[u8]) -> Option<bool> {
 /// One split item with everything it says, owned (for comparing cuts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SplitItem {
-    Event(Vec<u8>, usize, usize),
+    Event(Vec<u8>, usize, usize, usize),
     Error(String, usize, usize, usize, usize, usize),
 }
 
 fn own_split_item(item: Result<weir::json::Event<'_>, weir::json::SplitError>) -> SplitItem {
     match item {
-        Ok(e) => SplitItem::Event(e.bytes.to_vec(), e.offset, e.line),
+        Ok(e) => SplitItem::Event(e.bytes.to_vec(), e.offset, e.line, e.column),
         Err(e) => SplitItem::Error(
             e.reason().to_string(),
             e.offset(),
@@ -550,7 +550,7 @@ pub fn check_split_stream(data: &[u8]) {
     let mut last_end = 0;
     for item in &whole {
         match item {
-            SplitItem::Event(bytes, offset, line) => {
+            SplitItem::Event(bytes, offset, line, column) => {
                 assert!(*offset >= last_end, "{what}: events out of order");
                 assert_eq!(&input[*offset..*offset + bytes.len()], &bytes[..], "{what}");
                 assert!(!bytes.is_empty(), "{what}: empty event");
@@ -559,7 +559,8 @@ pub fn check_split_stream(data: &[u8]) {
                     !ws(&bytes[0]) && !ws(&bytes[bytes.len() - 1]),
                     "{what}: untrimmed event"
                 );
-                assert_eq!(json::locate(input, *offset).line, *line, "{what}: line");
+                let p = json::locate(input, *offset);
+                assert_eq!((p.line, p.column), (*line, *column), "{what}: line, column");
                 if checking == Checking::Validate {
                     assert!(json::validate(bytes).is_ok(), "{what}: invalid event passed");
                 }

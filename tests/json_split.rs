@@ -9,13 +9,13 @@ use weir::json::{self, Checking, Event, Layout, SplitError, Splitter, StreamSpli
 /// An item with everything it says, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Item {
-    Event(Vec<u8>, usize, usize),
+    Event(Vec<u8>, usize, usize, usize),
     Error(String, usize, usize, usize, usize, usize),
 }
 
 fn own(item: Result<Event<'_>, SplitError>) -> Item {
     match item {
-        Ok(e) => Item::Event(e.bytes.to_vec(), e.offset, e.line),
+        Ok(e) => Item::Event(e.bytes.to_vec(), e.offset, e.line, e.column),
         Err(e) => Item::Error(
             e.reason().to_string(),
             e.offset(),
@@ -157,7 +157,7 @@ proptest! {
             for (l, s) in lax.iter().zip(&strict) {
                 match l {
                     Item::Error(..) => prop_assert_eq!(l, s),
-                    Item::Event(bytes, offset, _) => match json::validate(bytes) {
+                    Item::Event(bytes, offset, ..) => match json::validate(bytes) {
                         Ok(()) => prop_assert_eq!(l, s),
                         Err(e) => match s {
                             Item::Error(reason, at, ..) => {
@@ -173,9 +173,10 @@ proptest! {
             }
             // Positions are those of the whole input.
             for item in &lax {
-                if let Item::Event(bytes, offset, line) = item {
+                if let Item::Event(bytes, offset, line, column) = item {
                     prop_assert_eq!(&input[*offset..*offset + bytes.len()], bytes.as_slice());
-                    prop_assert_eq!(json::locate(&input, *offset).line, *line);
+                    let p = json::locate(&input, *offset);
+                    prop_assert_eq!((p.line, p.column), (*line, *column));
                 }
             }
         }

@@ -82,9 +82,10 @@ pub enum Checking {
 /// let input = b"[\n  {\"a\": 1},\n  {\"a\": 2}\n]";
 /// let events: Vec<_> = weir::json::split(input).collect::<Result<_, _>>()?;
 /// assert_eq!(events[1].bytes, b"{\"a\": 2}");
-/// assert_eq!((events[1].offset, events[1].line), (16, 3));
+/// assert_eq!((events[1].offset, events[1].line, events[1].column), (16, 3, 3));
 /// # Ok::<(), weir::json::SplitError>(())
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event<'a> {
     /// The event's bytes, without surrounding whitespace.
@@ -93,6 +94,10 @@ pub struct Event<'a> {
     pub offset: usize,
     /// 1-based line of the event's first byte.
     pub line: usize,
+    /// 1-based column (in characters) of the event's first byte. An error the matcher finds
+    /// at line `l`, column `c` of the event is at line `line + l - 1` of the input, and on
+    /// the event's first line at column `column + c - 1`.
+    pub column: usize,
 }
 
 /// An event the splitter could not cut or (with [`Checking::Validate`]) read: why, where
@@ -212,16 +217,17 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\t' | b'\r')
 }
 
-/// Line counting as the cut moves forward: the line of `pos`, where that line starts, and,
-/// when a stream has dropped the start of that line, how many characters it had before the
-/// drop (`carried`, counted up to `carried_to`).
+/// Line and column counting as the cut moves forward: the line of `pos` and where that line
+/// starts; and the column's character count up to `col_at` (on the current line, or before
+/// it when stale), so that columns are counted incrementally, once per byte, even when a
+/// stream has dropped the start of the line.
 #[derive(Clone, Copy, Debug)]
 struct Lines {
     pos: usize,
     line: usize,
     line_start: usize,
-    carried: usize,
-    carried_to: usize,
+    col_at: usize,
+    col: usize,
 }
 
 impl Lines {
@@ -230,8 +236,8 @@ impl Lines {
             pos: 0,
             line: 1,
             line_start: 0,
-            carried: 0,
-            carried_to: 0,
+            col_at: 0,
+            col: 0,
         }
     }
 
@@ -249,29 +255,25 @@ impl Lines {
         self.pos = to;
     }
 
-    /// The 1-based column of `at` (on the current line, at or after `pos`).
-    fn column(&self, w: &[u8], base: usize, at: usize) -> usize {
-        if self.line_start >= base {
-            char_count(&w[self.line_start - base..at - base]) + 1
-        } else {
-            self.carried + char_count(&w[self.carried_to - base..at - base]) + 1
+    /// The 1-based column of `at`, which [`Lines::advance`] has reached (positions asked
+    /// for never go back).
+    #[inline]
+    fn column(&mut self, w: &[u8], base: usize, at: usize) -> usize {
+        if self.col_at < self.line_start {
+            self.col_at = self.line_start;
+            self.col = 0;
         }
+        if at > self.col_at {
+            self.col += char_count(&w[self.col_at - base..at - base]);
+            self.col_at = at;
+        }
+        self.col + 1
     }
 
-    /// Before the window drops everything before `keep`: remember the dropped characters of
-    /// the current line.
+    /// Before the window drops everything before `keep`: count up to it.
     fn before_drop(&mut self, w: &[u8], base: usize, keep: usize) {
         self.advance(w, base, keep);
-        if self.line_start < keep {
-            let from = if self.line_start >= base {
-                self.carried = 0;
-                self.line_start
-            } else {
-                self.carried_to
-            };
-            self.carried += char_count(&w[from - base..keep - base]);
-            self.carried_to = keep;
-        }
+        self.column(w, base, keep);
     }
 }
 
@@ -394,7 +396,8 @@ enum Phase {
 /// The next thing the cut found.
 #[derive(Debug)]
 pub(crate) enum Step {
-    Event(usize, usize, usize),
+    /// Start, end, line and column.
+    Event(usize, usize, usize, usize),
     Error(SplitError),
     More,
     End,
@@ -474,7 +477,8 @@ impl Cutter {
             }
         }
         self.lines.advance(w, base, start);
-        Step::Event(start, end, self.lines.line)
+        let column = self.lines.column(w, base, start);
+        Step::Event(start, end, self.lines.line, column)
     }
 
     /// The next event, error, or the need for more input. `w` is the input from `base` on
@@ -914,10 +918,11 @@ fn take<'w>(
     eof: bool,
 ) -> Option<Result<Event<'w>, SplitError>> {
     match cutter.next(w, base, eof) {
-        Step::Event(start, end, line) => Some(Ok(Event {
+        Step::Event(start, end, line, column) => Some(Ok(Event {
             bytes: &w[start - base..end - base],
             offset: start,
             line,
+            column,
         })),
         Step::Error(e) => Some(Err(e)),
         Step::More | Step::End => None,

@@ -19,11 +19,19 @@ fn own(item: Result<Event<'_>, SplitError>) -> Item {
     }
 }
 
+/// Checks an event's column against [`locate`] before owning it.
+fn own_in(input: &[u8], item: Result<Event<'_>, SplitError>) -> Item {
+    if let Ok(e) = &item {
+        assert_eq!(e.column, locate(input, e.offset).column, "column of {e:?}");
+    }
+    own(item)
+}
+
 fn whole(input: &[u8], layout: Layout, checking: Checking) -> Vec<Item> {
     Splitter::new(input)
         .layout(layout)
         .checking(checking)
-        .map(own)
+        .map(|i| own_in(input, i))
         .collect()
 }
 
@@ -34,11 +42,11 @@ fn streamed(input: &[u8], cuts: &[usize], layout: Layout, checking: Checking) ->
     let mut from = 0;
     for &cut in cuts.iter().chain([&input.len()]) {
         s.feed(&input[from..cut]);
-        out.extend(s.events().map(own));
+        out.extend(s.events().map(|i| own_in(input, i)));
         from = cut;
     }
     s.finish();
-    out.extend(s.events().map(own));
+    out.extend(s.events().map(|i| own_in(input, i)));
     out
 }
 
