@@ -45,6 +45,14 @@ pub use split::{
 
 /// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
 /// the matcher agree).
+///
+/// # Example
+/// ```
+/// use weir::json::{validate, MAX_EVENT_DEPTH};
+/// let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+/// assert!(validate(deep(MAX_EVENT_DEPTH).as_bytes()).is_ok());
+/// assert!(validate(deep(MAX_EVENT_DEPTH + 1).as_bytes()).is_err());
+/// ```
 pub const MAX_EVENT_DEPTH: usize = 127;
 
 /// Checks that `bytes` is one JSON value with nothing but whitespace around it; on failure the

@@ -943,6 +943,14 @@ pub fn split(buf: &[u8]) -> Splitter<'_> {
 }
 
 /// Block size [`StreamSplitter::fill`] reads by default.
+///
+/// # Example
+/// ```
+/// let mut stream = weir::json::StreamSplitter::new();
+/// let mut input = std::io::repeat(b' ');
+/// assert_eq!(stream.fill(&mut input)?, weir::json::DEFAULT_BLOCK);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DEFAULT_BLOCK: usize = 64 * 1024;
 
 /// Splits an input that arrives in blocks: [`feed`](StreamSplitter::feed) it blocks (or
