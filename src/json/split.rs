@@ -980,7 +980,10 @@ pub const DEFAULT_BLOCK: usize = 64 * 1024;
 /// ```
 #[derive(Clone, Debug)]
 pub struct StreamSplitter {
+    /// The input from `base` on is `buf[..len]`; the rest of `buf` is room already zeroed,
+    /// so that `fill` reads into it without clearing it again.
     buf: Vec<u8>,
+    len: usize,
     base: usize,
     eof: bool,
     block: usize,
@@ -1004,6 +1007,7 @@ impl StreamSplitter {
     pub fn new() -> StreamSplitter {
         StreamSplitter {
             buf: Vec::new(),
+            len: 0,
             base: 0,
             eof: false,
             block: DEFAULT_BLOCK,
@@ -1059,8 +1063,11 @@ impl StreamSplitter {
         let keep = self.cutter.keep_from().max(self.base);
         let drop = keep - self.base;
         if drop > 0 {
-            self.cutter.lines.before_drop(&self.buf, self.base, keep);
-            self.buf.drain(..drop);
+            self.cutter
+                .lines
+                .before_drop(&self.buf[..self.len], self.base, keep);
+            self.buf.copy_within(drop..self.len, 0);
+            self.len -= drop;
             self.base = keep;
         }
     }
@@ -1081,7 +1088,16 @@ impl StreamSplitter {
     pub fn feed(&mut self, block: &[u8]) {
         assert!(!self.eof, "StreamSplitter::feed after finish");
         self.compact();
-        self.buf.extend_from_slice(block);
+        self.room(block.len());
+        self.buf[self.len..self.len + block.len()].copy_from_slice(block);
+        self.len += block.len();
+    }
+
+    /// Makes room for `more` bytes after the input held.
+    fn room(&mut self, more: usize) {
+        if self.buf.len() < self.len + more {
+            self.buf.resize(self.len + more, 0);
+        }
     }
 
     /// Reads one block from `reader` into the splitter's own buffer (reused from block to
@@ -1105,17 +1121,16 @@ impl StreamSplitter {
             return Ok(0);
         }
         self.compact();
-        let len = self.buf.len();
-        self.buf.resize(len + self.block, 0);
+        self.room(self.block);
+        let (len, block) = (self.len, self.block);
         let read = loop {
-            match reader.read(&mut self.buf[len..]) {
+            match reader.read(&mut self.buf[len..len + block]) {
                 Ok(n) => break Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => break Err(e),
             }
         };
-        let n = *read.as_ref().unwrap_or(&0);
-        self.buf.truncate(len + n);
+        self.len += *read.as_ref().unwrap_or(&0);
         if matches!(read, Ok(0)) {
             self.finish();
         }
@@ -1161,7 +1176,7 @@ impl StreamSplitter {
     /// assert_eq!(stream.buffered(), 4);
     /// ```
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.len
     }
 
     /// The layout in use (see [`Splitter::current_layout`]).
@@ -1195,7 +1210,7 @@ impl StreamSplitter {
     /// ```
     pub fn events(&mut self) -> Events<'_> {
         Events {
-            buf: &self.buf,
+            buf: &self.buf[..self.len],
             base: self.base,
             eof: self.eof,
             cutter: &mut self.cutter,
