@@ -472,3 +472,136 @@ pub fn check_structured_json(saved: &[u8]) -> Option<bool> {
     let nas = v["numbers_as_strings"].as_bool().unwrap_or(false);
     check_pattern_on_event(pattern, event, nas)
 }
+
+/// One split item with everything it says, owned (for comparing cuts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SplitItem {
+    Event(Vec<u8>, usize, usize, usize),
+    Error(String, usize, usize, usize, usize, usize),
+}
+
+fn own_split_item(item: Result<weir::json::Event<'_>, weir::json::SplitError>) -> SplitItem {
+    match item {
+        Ok(e) => SplitItem::Event(e.bytes.to_vec(), e.offset, e.line, e.column),
+        Err(e) => SplitItem::Error(
+            e.reason().to_string(),
+            e.offset(),
+            e.line(),
+            e.column(),
+            e.event_offset(),
+            e.event_line(),
+        ),
+    }
+}
+
+/// The items of `input` fed to a `StreamSplitter` in pieces ending at `cuts`.
+pub fn split_streamed(
+    input: &[u8],
+    cuts: &[usize],
+    layout: weir::json::Layout,
+    checking: weir::json::Checking,
+) -> Vec<SplitItem> {
+    let mut s = weir::json::StreamSplitter::new()
+        .layout(layout)
+        .checking(checking);
+    let mut out = Vec::new();
+    let mut from = 0;
+    for &cut in cuts.iter().chain([&input.len()]) {
+        let cut = cut.clamp(from, input.len());
+        s.feed(&input[from..cut]);
+        out.extend(s.events().map(own_split_item));
+        from = cut;
+    }
+    s.finish();
+    out.extend(s.events().map(own_split_item));
+    out
+}
+
+/// `split_stream`: the first byte picks the layout and the checking, the second a block size;
+/// the rest is the input. No panic; fed in blocks (of that size, at every single cut for
+/// short inputs, and through `fill` from a reader) the splitter gives exactly the items of
+/// the whole buffer; every event is its bytes of the input at its offset and line, trimmed,
+/// in order; every error's position is `locate`'s; a validated event validates.
+pub fn check_split_stream(data: &[u8]) {
+    use weir::json::{self, Checking, Layout, Splitter, StreamSplitter};
+    let (Some(&pick), Some(&block)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let input = &data[2..];
+    let layout = [
+        Layout::Auto,
+        Layout::Single,
+        Layout::Array,
+        Layout::Jsonl,
+        Layout::Stream,
+    ][usize::from(pick % 5)];
+    let checking = if pick & 0x80 == 0 {
+        Checking::Validate
+    } else {
+        Checking::Boundaries
+    };
+    let what = format!("{layout:?} {checking:?} on {}", printable(input));
+    let whole: Vec<SplitItem> = Splitter::new(input)
+        .layout(layout)
+        .checking(checking)
+        .map(own_split_item)
+        .collect();
+
+    let mut last_end = 0;
+    for item in &whole {
+        match item {
+            SplitItem::Event(bytes, offset, line, column) => {
+                assert!(*offset >= last_end, "{what}: events out of order");
+                assert_eq!(&input[*offset..*offset + bytes.len()], &bytes[..], "{what}");
+                assert!(!bytes.is_empty(), "{what}: empty event");
+                let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+                assert!(
+                    !ws(&bytes[0]) && !ws(&bytes[bytes.len() - 1]),
+                    "{what}: untrimmed event"
+                );
+                let p = json::locate(input, *offset);
+                assert_eq!((p.line, p.column), (*line, *column), "{what}: line, column");
+                if checking == Checking::Validate {
+                    assert!(json::validate(bytes).is_ok(), "{what}: invalid event passed");
+                }
+                last_end = offset + bytes.len();
+            }
+            SplitItem::Error(reason, offset, line, column, start, start_line) => {
+                assert!(!reason.is_empty(), "{what}");
+                assert!(*offset <= input.len() && *start <= *offset, "{what}: {item:?}");
+                let p = json::locate(input, *offset);
+                assert_eq!((p.line, p.column), (*line, *column), "{what}: {item:?}");
+                assert_eq!(json::locate(input, *start).line, *start_line, "{what}");
+                last_end = *start;
+            }
+        }
+    }
+
+    let block = usize::from(block % 64) + 1;
+    let cuts: Vec<usize> = (block..input.len()).step_by(block).collect();
+    assert_eq!(
+        split_streamed(input, &cuts, layout, checking),
+        whole,
+        "{what}: blocks of {block}"
+    );
+    if input.len() <= 256 {
+        for at in 0..=input.len() {
+            assert_eq!(
+                split_streamed(input, &[at], layout, checking),
+                whole,
+                "{what}: cut at {at}"
+            );
+        }
+    }
+    let mut s = StreamSplitter::new()
+        .layout(layout)
+        .checking(checking)
+        .block_size(block);
+    let mut reader = input;
+    let mut read = Vec::new();
+    while s.fill(&mut reader).expect("reading a slice") > 0 {
+        read.extend(s.events().map(own_split_item));
+    }
+    read.extend(s.events().map(own_split_item));
+    assert_eq!(read, whole, "{what}: through fill, blocks of {block}");
+}

@@ -23,7 +23,7 @@ pub fn check_envelope(event: &[u8]) -> Result<(), EventError> {
     // The whole event is checked as the matcher checks events; then only the top-level keys
     // are read (not into a `serde_json::Value`, whose number handling reserves an object key
     // of its own).
-    crate::matcher::validate_event(event)?;
+    crate::json::validate(event)?;
     // Valid JSON by now: serde_json can only refuse it for not being an object.
     let Ok(map) = serde_json::from_slice::<HashMap<String, IgnoredAny>>(event) else {
         return Err(EventError::with_kind(

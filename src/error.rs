@@ -46,8 +46,8 @@ impl Position {
     }
 
     /// The position of byte `offset` in `bytes`, which need not be UTF-8 (an event's bytes):
-    /// clamped to their length; columns count characters, each malformed UTF-8 sequence
-    /// counting as one (as lossy decoding shows it, one `U+FFFD`).
+    /// clamped to their length; columns count characters by their leading bytes (what
+    /// [`crate::json::locate`], which this is, counts).
     ///
     /// # Example
     /// ```
@@ -55,15 +55,7 @@ impl Position {
     /// assert_eq!((p.offset, p.line, p.column), (5, 2, 4));
     /// ```
     pub fn at_bytes(bytes: &[u8], offset: usize) -> Position {
-        let offset = offset.min(bytes.len());
-        let before = &bytes[..offset];
-        let line = memchr::memchr_iter(b'\n', before).count() + 1;
-        let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
-        Position {
-            offset,
-            line,
-            column: char_count(&before[line_start..]) + 1,
-        }
+        crate::json::locate(bytes, offset)
     }
 
     /// This position, counted in a text that starts at `base` of a larger document, as a
@@ -101,7 +93,8 @@ pub(crate) const ORIGIN: Position = Position {
     column: 1,
 };
 
-/// The characters in `bytes`, each malformed UTF-8 sequence counting as one.
+/// The characters `bytes` shows when decoded lossily, each malformed UTF-8 sequence counting
+/// as one (one `U+FFFD`): the width of drawn text, for placing carets.
 pub(crate) fn char_count(bytes: &[u8]) -> usize {
     bytes
         .utf8_chunks()

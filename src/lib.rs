@@ -36,6 +36,7 @@ mod envelope;
 mod error;
 pub mod explain;
 pub mod ir;
+pub mod json;
 pub mod lambda;
 mod matcher;
 mod snippet;

@@ -1,8 +1,8 @@
 //! Replays every input the fuzz targets (fuzz/fuzz_targets) failed on, through the very checks
 //! the targets run: fuzz/checks.rs is `include!`d both here and there.
 //!
-//! Inputs live in tests/data/fuzz-regressions/<target>/: raw bytes for `parse_pattern` and
-//! `match_event`, a JSON document `{"pattern": "...", "event": "...", "numbers_as_strings":
+//! Inputs live in tests/data/fuzz-regressions/<target>/: raw bytes for `parse_pattern`,
+//! `match_event` and `split_stream` (its first two bytes pick the layout and block size), a JSON document `{"pattern": "...", "event": "...", "numbers_as_strings":
 //! bool}` for `structured_match`. The seeds of fuzz/seeds/<target>/ are replayed too (for
 //! `structured_match`, rendered inputs in the same JSON form). docs/FUZZING.md tells how to
 //! add an input.
@@ -44,6 +44,7 @@ fn replay(target: &str, data: &[u8]) {
         "structured_match" => {
             let _ = checks::check_structured_json(data);
         }
+        "split_stream" => checks::check_split_stream(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -88,6 +89,13 @@ fn structured_match_inputs_replay_clean() {
     let seeds = files_in(&root().join("fuzz/seeds/structured_match"));
     assert!(!seeds.is_empty(), "fuzz/seeds/structured_match is empty");
     replay_all("structured_match", &seeds);
+}
+
+#[test]
+fn split_stream_inputs_replay_clean() {
+    let seeds = files_in(&root().join("fuzz/seeds/split_stream"));
+    assert!(!seeds.is_empty(), "fuzz/seeds/split_stream is empty");
+    replay_all("split_stream", &seeds);
 }
 
 /// The shared checks can fail: a compiled/reference disagreement is caught, agreement is not.

@@ -92,14 +92,14 @@ fn refused_by(m: &Matcher, input: &[u8]) -> EventError {
     let good_a = m.matching_rule_ids(GOOD_A).unwrap();
     let good_b = m.matching_rule_ids(GOOD_B).unwrap();
     assert!(!good_a.is_empty() && !good_b.is_empty());
-    let check = |results: &BatchResults, via: &str| {
+    let check = |results: &BatchResults, via: &str, err: &EventError| {
         assert_eq!(results.len(), 3, "{via} on {what}");
         assert_eq!(
             results.get(0).unwrap(),
             good_a.as_slice(),
             "{via}: event before {what}"
         );
-        assert_eq!(results.get(1).unwrap_err(), &err, "{via}: {what}");
+        assert_eq!(results.get(1).unwrap_err(), err, "{via}: {what}");
         assert_eq!(
             results.get(2).unwrap(),
             good_b.as_slice(),
@@ -109,10 +109,11 @@ fn refused_by(m: &Matcher, input: &[u8]) -> EventError {
     };
     let mut results = BatchResults::new();
     m.match_batch([GOOD_A, input, GOOD_B], &mut results);
-    check(&results, "match_batch");
+    check(&results, "match_batch", &err);
     check(
         &m.par_match_batch(&[GOOD_A, input, GOOD_B]),
         "par_match_batch",
+        &err,
     );
 
     // JSONL: only inputs that are one non-blank line are one JSONL event.
@@ -125,7 +126,13 @@ fn refused_by(m: &Matcher, input: &[u8]) -> EventError {
             buffer.push(b'\n');
         }
         m.match_jsonl(&buffer, &mut results);
-        check(&results, "match_jsonl");
+        // A JSONL event is its line without surrounding (JSON) whitespace.
+        let json_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+        let from = input.iter().position(|b| !json_ws(b)).unwrap_or(0);
+        let to = input.iter().rposition(|b| !json_ws(b)).map_or(0, |i| i + 1);
+        let trimmed = &input[from..to];
+        let trimmed_err = m.matching_rule_ids(trimmed).unwrap_err();
+        check(&results, "match_jsonl", &trimmed_err);
         assert_eq!(results.lines(), &[1, 2, 3]);
     }
     err

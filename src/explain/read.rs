@@ -5,7 +5,8 @@
 //! offsets); this reader then walks the known-good text with the matcher's lexing helpers.
 
 use crate::error::EventError;
-use crate::matcher::{number_end, string_end, unescape, validate_event, ws};
+use crate::json::validate::{number as number_end, string_end, ws};
+use crate::json::{unescape, validate as validate_event};
 
 /// What a scalar is; a number keeps its text (its span in the event).
 #[derive(Clone, Debug)]

@@ -15,7 +15,9 @@ pub(crate) use casemap::{
     starts_with_ignore_case_bytes,
 };
 pub use casemap::{ends_with_ignore_case, eq_ignore_case, starts_with_ignore_case};
-pub use value::{exact_f64, number_spelling, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX};
+pub use value::{
+    exact_f64, number_spelling, parse_ip, Cidr, Number, Wildcard, WildcardPiece, TOO_COMPLEX,
+};
 pub(crate) use value::{finite_f64, is_exact};
 
 use crate::error::{PatternError, PatternErrorKind};

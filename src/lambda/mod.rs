@@ -92,7 +92,8 @@ use std::str::FromStr;
 
 use crate::error::{EventError, PatternError, PatternErrorKind};
 use crate::ir::{Options, Pattern};
-use crate::matcher::{validate_event, BatchResults, Matcher, RuleId};
+use crate::json::validate as validate_event;
+use crate::matcher::{BatchResults, Matcher, RuleId};
 
 use record::{Buffers, Disposition, Shape, View};
 

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::{Base64Error, DropReason, Source, ValueKind};
 use crate::error::EventError;
-use crate::matcher::{unescape, validate_event};
+use crate::json::{unescape, validate as validate_event};
 
 /// What the data field held, once decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

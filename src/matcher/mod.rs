@@ -9,8 +9,6 @@ mod cache;
 mod eval;
 mod prefetch;
 mod scan;
-mod skip;
-mod validate;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,8 +25,8 @@ pub use cache::Cache;
 use cache::Scratch;
 pub(crate) use eval::consistent;
 pub(crate) use scan::{literal_tests, number_tests, string_tests};
-pub(crate) use validate::{number as number_end, string_end, unescape, ws};
-pub use validate::MAX_EVENT_DEPTH;
+
+pub use crate::json::MAX_EVENT_DEPTH;
 
 /// A rule's handle inside one [`Matcher`]; stable while the rule exists.
 ///
@@ -648,7 +646,9 @@ impl Matcher {
     }
 
     /// Matches every line of a JSONL buffer (blank lines are skipped; a line's number is its
-    /// index in `results.lines()`).
+    /// index in `results.lines()`). The lines are cut by [`json::Splitter`](crate::json::Splitter)
+    /// with [`Layout::Jsonl`](crate::json::Layout::Jsonl): each event is its line without the
+    /// line break and surrounding whitespace, and error offsets count from there.
     ///
     /// # Example
     /// ```
@@ -677,12 +677,19 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn match_jsonl_with(&self, cache: &mut Cache, buffer: &[u8], results: &mut BatchResults) {
+        use crate::json::{Checking, Layout, Splitter};
         results.clear();
         let (c, lazy) = (&*self.compiled, self.lazy());
         let s = &mut cache.scratch;
-        for (line_no, line) in jsonl_lines(buffer) {
-            results.lines.push(line_no);
-            results.push_from(|out| run(c, lazy, s, line, out));
+        // Boundaries only: the matcher validates each line itself. A JSONL cut has no error
+        // of its own (every non-blank line is an event).
+        let lines = Splitter::new(buffer)
+            .layout(Layout::Jsonl)
+            .checking(Checking::Boundaries)
+            .flatten();
+        for event in lines {
+            results.lines.push(event.line);
+            results.push_from(|out| run(c, lazy, s, event.bytes, out));
         }
     }
 
@@ -771,35 +778,6 @@ impl fmt::Debug for Matcher {
             .field("reading", &self.reading)
             .finish_non_exhaustive()
     }
-}
-
-/// Checks that `event` is one well-formed JSON document, exactly as validating reading does
-/// (UTF-8, grammar, escapes, nesting), without matching anything.
-pub(crate) fn validate_event(event: &[u8]) -> Result<(), EventError> {
-    scan::scan(&Compiled::default(), &mut Scratch::default(), event, false)
-}
-
-/// Splits a JSONL buffer into (1-based line number, line) pairs, skipping blank lines.
-pub(crate) fn jsonl_lines(buffer: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    // `split` on '\n', with memchr finding the newlines many bytes at a time.
-    let mut rest = Some(buffer);
-    let lines = std::iter::from_fn(move || {
-        let r = rest?;
-        match memchr::memchr(b'\n', r) {
-            Some(i) => {
-                rest = Some(&r[i + 1..]);
-                Some(&r[..i])
-            }
-            None => {
-                rest = None;
-                Some(r)
-            }
-        }
-    });
-    lines
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
-        .filter(|(_, l)| l.iter().any(|b| !b.is_ascii_whitespace()))
 }
 
 /// The results of a batch: for each event, the matching rule ids or an error. Reused across
@@ -949,36 +927,5 @@ impl BatchResults {
         self.iter()
             .filter(|r| r.is_ok_and(|ids| !ids.is_empty()))
             .count()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::jsonl_lines;
-
-    #[test]
-    fn jsonl_lines_splits_like_split_on_newline() {
-        let buffers: [&[u8]; 8] = [
-            b"",
-            b"\n",
-            b"{}",
-            b"{}\n",
-            b"{}\r\n\r\n  \n{\"a\":1}",
-            b"\n\n{}\n\t\n{}\r",
-            b"{\"s\":\"a\\nb\"}\n[]\n",
-            b"x\ny\nz",
-        ];
-        for buffer in buffers {
-            let want: Vec<(usize, &[u8])> = buffer
-                .split(|&b| b == b'\n')
-                .enumerate()
-                .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
-                .filter(|(_, l)| l.iter().any(|b| !b.is_ascii_whitespace()))
-                .collect();
-            let got: Vec<(usize, &[u8])> = jsonl_lines(buffer).collect();
-            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(buffer));
-        }
-        let lines: Vec<usize> = jsonl_lines(b"\n\n{}\n\t\n{}\r").map(|(n, _)| n).collect();
-        assert_eq!(lines, [3, 5]);
     }
 }

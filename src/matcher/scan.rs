@@ -10,7 +10,7 @@ use crate::ir::{
 };
 
 use super::cache::{Hit, LeafRec, Scratch};
-use super::validate::{unescape, MAX_EVENT_DEPTH};
+use crate::json::{skip, unescape, validate, MAX_EVENT_DEPTH};
 
 /// Reads `bytes` as one JSON event. With `lazy`, only what rules need is read and checked:
 /// unneeded values are skipped without validation and reading stops once every needed key of
@@ -72,7 +72,7 @@ impl Reader<'_, '_> {
 
     #[inline(always)]
     fn ws(&mut self) {
-        self.pos = super::validate::ws(self.b, self.pos);
+        self.pos = validate::ws(self.b, self.pos);
     }
 
     #[inline]
@@ -86,10 +86,10 @@ impl Reader<'_, '_> {
     fn value(&mut self, node: Option<u32>, depth: usize, last: bool) -> Result<(), EventError> {
         if node.is_none() {
             if self.lazy {
-                self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+                self.pos = skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
             } else {
                 let mut buf = std::mem::take(&mut self.s.buf);
-                let end = super::validate::value(self.b, self.pos, depth, &mut buf);
+                let end = validate::value(self.b, self.pos, depth, &mut buf);
                 self.s.buf = buf;
                 self.pos = end.map_err(|(at, why)| EventError::malformed(why, self.b, at))?;
             }
@@ -220,14 +220,14 @@ impl Reader<'_, '_> {
                             self.done = true;
                             return Ok(());
                         }
-                        self.pos = super::skip::skip_in_container(self.b, self.pos, 1)
+                        self.pos = skip::skip_in_container(self.b, self.pos, 1)
                             .ok_or_else(|| self.eof())?;
                         return Ok(());
                     }
                 }
             } else if self.lazy {
                 // Inline here: this is the loop over the keys no rule names.
-                self.pos = super::skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+                self.pos = skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
             } else {
                 self.value(None, depth, false)?;
             }
@@ -338,7 +338,7 @@ impl Reader<'_, '_> {
     #[inline(always)]
     fn string(&mut self) -> Result<(usize, usize, bool), EventError> {
         let start = self.pos + 1;
-        let (end, escaped) = match super::validate::string_end(self.b, self.pos) {
+        let (end, escaped) = match validate::string_end(self.b, self.pos) {
             Ok(found) => found,
             Err((at, why)) => {
                 self.pos = at;
@@ -358,7 +358,7 @@ impl Reader<'_, '_> {
     }
 
     fn number(&mut self) -> Result<(), EventError> {
-        match super::validate::number(self.b, self.pos) {
+        match validate::number(self.b, self.pos) {
             Ok(end) => {
                 self.pos = end;
                 Ok(())

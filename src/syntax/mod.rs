@@ -201,45 +201,13 @@ pub(crate) fn unescape(raw: &str) -> String {
     if !raw.contains('\\') {
         return raw.to_string();
     }
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('b') => out.push('\u{8}'),
-            Some('f') => out.push('\u{c}'),
-            Some('u') => {
-                let hex: String = chars.by_ref().take(4).collect();
-                let unit = u16::from_str_radix(&hex, 16).unwrap_or(0xFFFD);
-                if (0xD800..0xDC00).contains(&unit) {
-                    let rest = chars.as_str();
-                    let low = rest
-                        .strip_prefix("\\u")
-                        .and_then(|r| r.get(..4))
-                        .and_then(|h| u16::from_str_radix(h, 16).ok())
-                        .filter(|l| (0xDC00..0xE000).contains(l));
-                    if let Some(low) = low {
-                        chars = rest[6..].chars();
-                        let cp = 0x10000 + ((unit as u32 - 0xD800) << 10) + (low as u32 - 0xDC00);
-                        out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
-                    } else {
-                        out.push('\u{FFFD}');
-                    }
-                } else {
-                    out.push(char::from_u32(unit as u32).unwrap_or('\u{FFFD}'));
-                }
-            }
-            Some(other) => out.push(other),
-            None => {}
-        }
+    let mut out = Vec::with_capacity(raw.len());
+    match crate::json::unescape_with(raw.as_bytes(), &mut out, true) {
+        Ok(()) => String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        // Not reached: the grammar admits only valid escapes.
+        Err(_) => raw.to_string(),
     }
-    out
 }
 
 /// The first mistake in the string starting at byte `open` (its opening quote), in the JSON

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
 use weir::{BatchResults, Matcher, Pattern};
 
-use crate::input::{compact, read_arg, read_path, split, Event, Input, Layout, LineIndex};
+use crate::input::{one_line, read_arg, read_path, split, Event, Input, LineIndex};
 use crate::report::{criteria_origin, Stop};
 use crate::{Ctx, FilterArgs, FAILED, MATCHED, NO_MATCH};
 
@@ -33,11 +33,28 @@ pub fn run(args: &FilterArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     };
     let mut selected = 0usize;
     let mut results = BatchResults::new();
+    let mut compacted = Vec::new();
     each_input(&args.events, ctx, |ctx, input| {
-        let (layout, events) = split(&input.bytes);
-        let verdicts = judge(&selector, input, layout, &events, &mut results);
+        let items = split(&input.bytes);
+        let events: Vec<Event<'_>> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok())
+            .copied()
+            .collect();
+        let mut verdicts = judge(&selector, &events, &mut results).into_iter();
         let index = LineIndex::new(&input.bytes);
-        for (event, verdict) in events.iter().zip(verdicts) {
+        for item in &items {
+            let event = match item {
+                Ok(event) => event,
+                Err(e) => {
+                    ctx.report
+                        .event(&input.name, &index, e.offset(), e.reason());
+                    continue;
+                }
+            };
+            let Some(verdict) = verdicts.next() else {
+                break;
+            };
             let matched = match verdict {
                 Verdict::Matched => true,
                 Verdict::NotMatched => false,
@@ -47,16 +64,15 @@ pub fn run(args: &FilterArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                     false
                 }
                 Verdict::Invalid(offset, reason) => {
-                    let reason = event_reason(event, &reason);
                     ctx.report
-                        .event(&input.name, &index, event.offset + offset, reason);
+                        .event(&input.name, &index, event.offset + offset, &reason);
                     continue;
                 }
             };
             if matched != args.invert {
                 selected += 1;
                 if !args.count && !args.quiet {
-                    print_event(ctx, event)?;
+                    ctx.out.line(one_line(event, &mut compacted))?;
                 }
             }
         }
@@ -90,25 +106,6 @@ pub fn each_input(
         }
     }
     Ok(())
-}
-
-/// Why an event could not be read: an empty array element says so rather than giving the
-/// reader's end-of-input message.
-pub fn event_reason<'r>(event: &Event<'_>, reason: &'r str) -> &'r str {
-    if event.bytes.is_empty() {
-        "expected a JSON value (empty array element)"
-    } else {
-        reason
-    }
-}
-
-/// Prints an event on one line: its own bytes, or compacted when it spans lines.
-fn print_event(ctx: &mut Ctx, event: &Event<'_>) -> Result<(), Stop> {
-    if event.bytes.contains(&b'\n') || event.bytes.contains(&b'\r') {
-        ctx.out.line(&compact(event.bytes))
-    } else {
-        ctx.out.line(event.bytes)
-    }
 }
 
 fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
@@ -181,17 +178,11 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
     }
 }
 
-/// The verdict on every event of an input, in order.
-fn judge(
-    selector: &Selector,
-    input: &Input,
-    layout: Layout,
-    events: &[Event<'_>],
-    results: &mut BatchResults,
-) -> Vec<Verdict> {
+/// The verdict on every event, in order.
+fn judge(selector: &Selector, events: &[Event<'_>], results: &mut BatchResults) -> Vec<Verdict> {
     match selector {
         Selector::Pattern(matcher) => {
-            match_events(matcher, input, layout, events, results);
+            match_events(matcher, events, results);
             results
                 .iter()
                 .map(|r| match r {
@@ -221,25 +212,7 @@ fn judge(
     }
 }
 
-/// Matches the events of one input in a batch; `results` then holds one entry per event.
-pub fn match_events(
-    matcher: &Matcher,
-    input: &Input,
-    layout: Layout,
-    events: &[Event<'_>],
-    results: &mut BatchResults,
-) {
-    if layout == Layout::Jsonl {
-        matcher.match_jsonl(&input.bytes, results);
-        let same_lines = results.lines().len() == events.len()
-            && results
-                .lines()
-                .iter()
-                .zip(events)
-                .all(|(&n, e)| e.line == Some(n));
-        if same_lines {
-            return;
-        }
-    }
+/// Matches events in a batch; `results` then holds one entry per event.
+pub fn match_events(matcher: &Matcher, events: &[Event<'_>], results: &mut BatchResults) {
     matcher.match_batch(events.iter().map(|e| e.bytes), results);
 }

@@ -2,8 +2,8 @@
 
 use weir::{BatchResults, Matcher};
 
-use crate::filter::{each_input, event_reason, match_events};
-use crate::input::{read_path, split, LineIndex};
+use crate::filter::{each_input, match_events};
+use crate::input::{read_path, split, Event, LineIndex};
 use crate::report::Stop;
 use crate::{rules, Ctx, RouteArgs, FAILED, MATCHED, NO_MATCH};
 
@@ -16,17 +16,30 @@ pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     let mut results = BatchResults::new();
     let mut line = Vec::new();
     each_input(&args.events, ctx, |ctx, input| {
-        let (layout, events) = split(&input.bytes);
-        match_events(&matcher, input, layout, &events, &mut results);
+        let items = split(&input.bytes);
+        let events: Vec<Event<'_>> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok())
+            .copied()
+            .collect();
+        match_events(&matcher, &events, &mut results);
         let mut index = None;
-        for (event, result) in events.iter().zip(results.iter()) {
+        let mut results_iter = events.iter().zip(results.iter());
+        for item in &items {
+            if let Err(e) = item {
+                let index = index.get_or_insert_with(|| LineIndex::new(&input.bytes));
+                ctx.report.event(&input.name, index, e.offset(), e.reason());
+                continue;
+            }
+            let Some((event, result)) = results_iter.next() else {
+                break;
+            };
             let ids = match result {
                 Ok(ids) => ids,
                 Err(e) => {
                     let index = index.get_or_insert_with(|| LineIndex::new(&input.bytes));
-                    let reason = event_reason(event, e.reason());
                     ctx.report
-                        .event(&input.name, index, event.offset + e.offset(), reason);
+                        .event(&input.name, index, event.offset + e.offset(), e.reason());
                     continue;
                 }
             };

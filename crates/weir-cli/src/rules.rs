@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::input::{value_end, Input};
+use weir::json::value_end;
+
+use crate::input::Input;
 
 /// One rule of a rules file.
 pub struct RuleSource {
@@ -41,7 +43,7 @@ pub fn parse(input: &Input) -> Result<Vec<RuleSource>, String> {
         return Ok(rules);
     }
     loop {
-        let key_end = value_end(bytes, i).ok_or_else(broken)?;
+        let key_end = value_end(bytes, i).map_err(|_| broken())?;
         let key: String = serde_json::from_str(&text[i..key_end]).map_err(|_| broken())?;
         i = skip_ws(bytes, key_end);
         if bytes.get(i) != Some(&b':') {
@@ -51,7 +53,7 @@ pub fn parse(input: &Input) -> Result<Vec<RuleSource>, String> {
         if start >= bytes.len() {
             return Err(broken());
         }
-        let end = value_end(bytes, start).ok_or_else(broken)?;
+        let end = value_end(bytes, start).map_err(|_| broken())?;
         let raw = &text[start..end];
         let (pattern, base) = if raw.starts_with('"') {
             let decoded: String = serde_json::from_str(raw).map_err(|_| broken())?;

@@ -1,14 +1,10 @@
 //! Validating skip: checks a value no rule needs against the JSON grammar without looking
 //! at what it holds, in one loop with an explicit stack (no recursion, no per-value calls).
-//! Used by [`super::EventReading::Validate`]; reports the same errors, at the same offsets,
-//! as the matching reader. Also home to what both readers share: the nesting limit and string
-//! unescaping.
+//! Used by the matcher's validating reading and by [`super::validate`](fn@super::validate);
+//! reports the same errors, at the same offsets, as the matching reader.
 
+use super::{unescape, MAX_EVENT_DEPTH};
 use crate::error::Malformed;
-
-/// Deepest nesting accepted in an event (serde_json's limit, so the reference interpreter and
-/// the matcher agree).
-pub const MAX_EVENT_DEPTH: usize = 127;
 
 /// Where and why a value is not JSON.
 pub(crate) type Invalid = (usize, Malformed);
@@ -247,64 +243,6 @@ pub(crate) fn value(
             }
         }
     }
-}
-
-/// Unescapes a JSON string body into `out`; on a bad escape returns its offset in `raw`.
-pub(crate) fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
-    out.clear();
-    let mut i = 0;
-    while i < raw.len() {
-        let c = raw[i];
-        if c != b'\\' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let e = *raw.get(i + 1).ok_or(i)?;
-        i += 2;
-        match e {
-            b'"' => out.push(b'"'),
-            b'\\' => out.push(b'\\'),
-            b'/' => out.push(b'/'),
-            b'b' => out.push(8),
-            b'f' => out.push(12),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'u' => {
-                let unit = hex4(raw, i).ok_or(i - 2)?;
-                i += 4;
-                let cp = if (0xD800..0xDC00).contains(&unit) {
-                    if raw.get(i) != Some(&b'\\') || raw.get(i + 1) != Some(&b'u') {
-                        return Err(i - 6);
-                    }
-                    let low = hex4(raw, i + 2).ok_or(i)?;
-                    if !(0xDC00..0xE000).contains(&low) {
-                        return Err(i);
-                    }
-                    i += 6;
-                    0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00..0xE000).contains(&unit) {
-                    return Err(i - 6);
-                } else {
-                    unit
-                };
-                let ch = char::from_u32(cp).ok_or(i)?;
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-            }
-            _ => return Err(i - 2),
-        }
-    }
-    Ok(())
-}
-
-/// Four hex digits (exactly: no sign, no spaces).
-fn hex4(raw: &[u8], at: usize) -> Option<u32> {
-    raw.get(at..at + 4)?.iter().try_fold(0u32, |acc, &c| {
-        let d = (c as char).to_digit(16)?;
-        Some(acc << 4 | d)
-    })
 }
 
 #[cfg(test)]

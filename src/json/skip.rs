@@ -4,7 +4,9 @@
 //! (vector compares), the in-string mask from a prefix XOR of the quotes, then the brackets
 //! outside strings walked bit by bit to follow the depth. A block holding a backslash is
 //! walked byte by byte.
-//! Nothing is validated beyond what finding the end needs.
+//! Nothing is validated beyond what finding the end needs. The walk is resumable
+//! ([`walk_container`]), so the event splitter finds the ends of events cut across blocks
+//! with the same code.
 
 const BLOCK: usize = 64;
 
@@ -59,11 +61,41 @@ fn masks(block: &[u8; BLOCK]) -> Masks {
     }
 }
 
+/// Where a container walk stopped: after the closing bracket that brought the depth to 0,
+/// or at the end of the input, with what is needed to resume when more input arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Walk {
+    /// The position after the closing bracket.
+    Closed(usize),
+    /// The input ended first: resume at `pos` (one past the end when the last byte was a
+    /// backslash in a string: the escaped byte is still to come), at `depth`, inside a
+    /// string or not.
+    Open {
+        pos: usize,
+        depth: u64,
+        in_string: bool,
+    },
+}
+
 /// Skips the rest of a container whose opening bracket is already consumed: `pos` is inside
 /// it at nesting `depth` (1 = directly inside), not inside a string. Returns the position
 /// after the closing bracket that brings the depth to 0.
-pub(crate) fn skip_in_container(b: &[u8], mut pos: usize, mut depth: u64) -> Skip {
-    let mut in_string = false;
+pub(crate) fn skip_in_container(b: &[u8], pos: usize, depth: u64) -> Skip {
+    match walk_container(b, pos, depth, false) {
+        Walk::Closed(end) => Some(end),
+        Walk::Open { .. } => None,
+    }
+}
+
+/// The walk of [`skip_in_container`], resumable: starts at `pos` at nesting `depth`, inside a
+/// string when `in_string`; brackets of both kinds count alike (nothing is validated).
+#[inline(always)]
+pub(crate) fn walk_container(
+    b: &[u8],
+    mut pos: usize,
+    mut depth: u64,
+    mut in_string: bool,
+) -> Walk {
     let mut padded = [b' '; BLOCK];
     while pos < b.len() {
         let block: &[u8; BLOCK] = match b.get(pos..pos + BLOCK) {
@@ -95,7 +127,7 @@ pub(crate) fn skip_in_container(b: &[u8], mut pos: usize, mut depth: u64) -> Ski
                         b'}' | b']' => {
                             depth -= 1;
                             if depth == 0 {
-                                return Some(i + 1);
+                                return Walk::Closed(i + 1);
                             }
                         }
                         _ => {}
@@ -123,14 +155,23 @@ pub(crate) fn skip_in_container(b: &[u8], mut pos: usize, mut depth: u64) -> Ski
                 depth -= 1;
                 if depth == 0 {
                     let end = pos + bit as usize + 1;
-                    return (end <= b.len()).then_some(end);
+                    if end <= b.len() {
+                        return Walk::Closed(end);
+                    }
+                    break;
                 }
             }
             brackets &= brackets - 1;
         }
-        pos += BLOCK;
+        // A padded last block ends the input: padding holds no quote, so `in_string` is
+        // the state after the last real byte.
+        pos = (pos + BLOCK).min(b.len());
     }
-    None
+    Walk::Open {
+        pos,
+        depth,
+        in_string,
+    }
 }
 
 /// Skips one value starting at `pos` (no leading whitespace).
