@@ -39,15 +39,15 @@ pub mod ir;
 pub mod json;
 pub mod lambda;
 mod matcher;
-mod snippet;
 pub mod syntax;
 
 pub use envelope::{check_envelope, ENVELOPE_FIELDS};
-pub use error::{EventError, EventErrorKind, PatternError, PatternErrorKind, Position, Span};
+pub use error::{
+    EventError, EventErrorKind, PatternError, PatternErrorKind, Position, Snippet, Span,
+};
 pub use explain::{Explanation, RuleExplanation};
 pub use ir::{Options, Pattern};
 pub use matcher::{BatchResults, Cache, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
-pub use snippet::Snippet;
 
 /// The README's Rust examples, run as doctests.
 #[cfg(doctest)]

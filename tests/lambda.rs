@@ -315,8 +315,12 @@ fn source_names() {
         assert_eq!(source.to_string(), name.to_lowercase());
     }
     let err = "dynamo".parse::<Source>().unwrap_err();
-    assert!(err.contains("\"dynamo\""), "{err}");
-    assert!(err.contains("sqs, kinesis, dynamodb, kafka, mq"), "{err}");
+    assert!(err.to_string().contains("\"dynamo\""), "{err}");
+    assert!(
+        err.to_string()
+            .contains("sqs, kinesis, dynamodb, kafka, mq"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- SQS

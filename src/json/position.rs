@@ -1,17 +1,11 @@
 //! Line and column of a byte offset: the one calculator every error position comes from.
 
-use crate::error::Position;
-use crate::snippet::Snippet;
-
-/// How many characters `bytes` holds, counting each byte that does not continue a UTF-8
-/// sequence (so a malformed sequence counts by its leading bytes).
-#[inline]
-pub(crate) fn char_count(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| (b as i8) >= -0x40).count()
-}
+use crate::error::{lead_count, Position, Snippet};
 
 /// The position of byte `offset` of `buf` (clamped to its length): 1-based line, and
-/// 1-based column counted in characters from the start of the line.
+/// 1-based column counted in characters from the start of the line (by their leading bytes,
+/// so a malformed UTF-8 sequence counts by its leading bytes). The one line/column
+/// calculator: every error position is counted this way.
 ///
 /// # Example
 /// ```
@@ -19,15 +13,7 @@ pub(crate) fn char_count(bytes: &[u8]) -> usize {
 /// assert_eq!((p.offset, p.line, p.column), (5, 2, 2));
 /// ```
 pub fn locate(buf: &[u8], offset: usize) -> Position {
-    let offset = offset.min(buf.len());
-    let before = &buf[..offset];
-    let line = memchr::memchr_iter(b'\n', before).count() + 1;
-    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
-    Position {
-        offset,
-        line,
-        column: char_count(&buf[line_start..offset]) + 1,
-    }
+    Position::at_bytes(buf, offset)
 }
 
 /// The line starts of one buffer, for locating many offsets in it quickly.
@@ -84,7 +70,7 @@ impl<'a> LineIndex<'a> {
         Position {
             offset,
             line,
-            column: char_count(&self.bytes[start..offset]) + 1,
+            column: lead_count(&self.bytes[start..offset]) + 1,
         }
     }
 
@@ -166,8 +152,8 @@ mod tests {
     }
 
     #[test]
-    fn char_count_counts_leading_bytes() {
-        assert_eq!(char_count("aé\u{1F600}".as_bytes()), 3);
-        assert_eq!(char_count(b"\xff\xfe"), 2);
+    fn lead_count_counts_leading_bytes() {
+        assert_eq!(lead_count("aé\u{1F600}".as_bytes()), 3);
+        assert_eq!(lead_count(b"\xff\xfe"), 2);
     }
 }

@@ -8,9 +8,9 @@
 
 use std::io::{self, Read};
 
-use super::position::char_count;
 use super::skip::{walk_container, Walk};
 use super::validate::ws;
+use crate::error::lead_count;
 use crate::error::EventErrorKind;
 
 /// How an input holds its events.
@@ -290,7 +290,7 @@ impl Lines {
             self.col = 0;
         }
         if at > self.col_at {
-            self.col += char_count(&w[self.col_at - base..at - base]);
+            self.col += lead_count(&w[self.col_at - base..at - base]);
             self.col_at = at;
         }
         self.col + 1

@@ -128,8 +128,9 @@ pub const MAX_PATTERN_LENGTH: usize = 4096;
 /// use weir::lambda::Source;
 /// assert_eq!("DynamoDB".parse::<Source>()?, Source::DynamoDb);
 /// assert_eq!(Source::Kafka.to_string(), "kafka");
-/// assert!("sns".parse::<Source>().unwrap_err().contains("sqs, kinesis, dynamodb, kafka, mq"));
-/// # Ok::<(), String>(())
+/// let err = "sns".parse::<Source>().unwrap_err();
+/// assert!(err.to_string().contains("sqs, kinesis, dynamodb, kafka, mq"));
+/// # Ok::<(), weir::lambda::UnknownSource>(())
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,21 +184,54 @@ impl fmt::Display for Source {
 }
 
 impl FromStr for Source {
-    type Err = String;
+    type Err = UnknownSource;
 
-    fn from_str(s: &str) -> Result<Source, String> {
+    fn from_str(s: &str) -> Result<Source, UnknownSource> {
         SOURCES
             .into_iter()
             .find(|src| src.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                let names: Vec<&str> = SOURCES.iter().map(|s| s.name()).collect();
-                format!(
-                    "unknown event source {s:?}; expected one of: {}",
-                    names.join(", ")
-                )
-            })
+            .ok_or_else(|| UnknownSource(s.into()))
     }
 }
+
+/// A name that is no [`Source`] (what parsing a source name refuses); its `Display` lists the
+/// names there are.
+///
+/// # Example
+/// ```
+/// use weir::lambda::Source;
+/// let err = "sns".parse::<Source>().unwrap_err();
+/// assert_eq!(err.name(), "sns");
+/// assert!(err.to_string().starts_with(r#"unknown event source "sns"; expected one of: sqs"#));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownSource(Box<str>);
+
+impl UnknownSource {
+    /// The name that was given.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!("x".parse::<weir::lambda::Source>().unwrap_err().name(), "x");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UnknownSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = SOURCES.iter().map(|s| s.name()).collect();
+        write!(
+            f,
+            "unknown event source {:?}; expected one of: {}",
+            self.0,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownSource {}
 
 /// What happens to one record.
 ///

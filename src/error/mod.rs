@@ -3,7 +3,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::snippet::{header, Excerpt, Snippet};
+mod snippet;
+
+pub use snippet::Snippet;
+use snippet::{header, Excerpt};
 
 /// A place in a text: byte offset plus 1-based line and column (columns count characters).
 ///
@@ -46,8 +49,8 @@ impl Position {
     }
 
     /// The position of byte `offset` in `bytes`, which need not be UTF-8 (an event's bytes):
-    /// clamped to their length; columns count characters by their leading bytes (what
-    /// [`crate::json::locate`], which this is, counts).
+    /// clamped to their length; columns count characters by their leading bytes, so a
+    /// malformed sequence counts by its leading bytes (`weir::json::locate` is this).
     ///
     /// # Example
     /// ```
@@ -55,7 +58,15 @@ impl Position {
     /// assert_eq!((p.offset, p.line, p.column), (5, 2, 4));
     /// ```
     pub fn at_bytes(bytes: &[u8], offset: usize) -> Position {
-        crate::json::locate(bytes, offset)
+        let offset = offset.min(bytes.len());
+        let before = &bytes[..offset];
+        let line = memchr::memchr_iter(b'\n', before).count() + 1;
+        let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+        Position {
+            offset,
+            line,
+            column: lead_count(&before[line_start..]) + 1,
+        }
     }
 
     /// This position, counted in a text that starts at `base` of a larger document, as a
@@ -92,6 +103,14 @@ pub(crate) const ORIGIN: Position = Position {
     line: 1,
     column: 1,
 };
+
+/// How many characters `bytes` holds, counting each byte that does not continue a UTF-8
+/// sequence (so a malformed sequence counts by its leading bytes): the one column count of
+/// every position, additive over any cut of the bytes (the streaming splitter relies on it).
+#[inline]
+pub(crate) fn lead_count(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| (b as i8) >= -0x40).count()
+}
 
 /// The characters `bytes` shows when decoded lossily, each malformed UTF-8 sequence counting
 /// as one (one `U+FFFD`): the width of drawn text, for placing carets.
