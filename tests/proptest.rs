@@ -65,6 +65,8 @@ const NUMBERS: &[&str] = &[
     "1e400",
     "0.10000000000000001",
     "9007199254740993",
+    "4.9e-324",
+    "5e-324",
 ];
 /// Finite numbers for `numeric` operands.
 const BOUNDS: &[f64] = &[-1.5, -1.0, 0.0, 0.5, 1.0, 3.0, 42.0, 300.0];
@@ -92,6 +94,16 @@ fn nonempty_string() -> impl Strategy<Value = Value> + Clone {
 
 fn num() -> impl Strategy<Value = Value> + Clone {
     select(NUMBERS).prop_map(number)
+}
+
+/// Numbers `anything-but` accepts: those naming one double exactly.
+fn comparable_num() -> impl Strategy<Value = Value> + Clone {
+    let exact: Vec<&str> = NUMBERS
+        .iter()
+        .copied()
+        .filter(|n| weir::ir::exact_f64(n).is_some())
+        .collect();
+    select(exact).prop_map(number)
 }
 
 fn scalar() -> impl Strategy<Value = Value> {
@@ -133,9 +145,9 @@ fn numeric() -> impl Strategy<Value = Value> {
 fn anything_but() -> impl Strategy<Value = Value> {
     prop_oneof![
         string(),
-        num(),
+        comparable_num(),
         prop::collection::vec(string(), 1..=3).prop_map(Value::Array),
-        prop::collection::vec(num(), 1..=3).prop_map(Value::Array),
+        prop::collection::vec(comparable_num(), 1..=3).prop_map(Value::Array),
         one_or_list(nonempty_string()).prop_map(|v| json!({ "prefix": v })),
         one_or_list(nonempty_string()).prop_map(|v| json!({ "suffix": v })),
         one_or_list(string()).prop_map(|v| json!({ "equals-ignore-case": v })),

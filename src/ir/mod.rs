@@ -4,7 +4,10 @@
 //! result is a [`Pattern`]: a tree of [`Group`]s (leaves ANDed, `$or` alternatives ORed) and
 //! its disjunctive normal form, the list of [`Term`]s the matchers work on.
 
+mod complexity;
 mod value;
+
+pub use complexity::DEFAULT_MAX_COMPLEXITY;
 
 use std::fmt;
 
@@ -31,6 +34,10 @@ pub struct Options {
     max_length: usize,
     max_fields: usize,
     max_terms: usize,
+    max_complexity: usize,
+    /// Accept empty objects (always satisfied): only for patterns weir builds itself, such as
+    /// the metadata part of a Lambda filter, never for user text.
+    pub(crate) allow_empty_objects: bool,
 }
 
 impl Default for Options {
@@ -41,6 +48,8 @@ impl Default for Options {
             max_length: 4096,
             max_fields: 256,
             max_terms: 16_384,
+            max_complexity: DEFAULT_MAX_COMPLEXITY,
+            allow_empty_objects: false,
         }
     }
 }
@@ -118,6 +127,21 @@ impl Options {
     /// ```
     pub fn max_terms(mut self, terms: usize) -> Options {
         self.max_terms = terms;
+        self
+    }
+
+    /// Highest wildcard complexity accepted (AWS: [`DEFAULT_MAX_COMPLEXITY`], 10): how many
+    /// places in a field's `wildcard` and `anything-but` `wildcard` values one input can be
+    /// matched at at once, as event-ruler measures it.
+    ///
+    /// # Example
+    /// ```
+    /// let text = r#"{"f": [{"wildcard": "*:*:*:*:*:event-bus/*"}]}"#; // complexity 11
+    /// assert!(weir::Pattern::parse(text).is_err());
+    /// assert!(weir::Pattern::parse_with(text, &weir::Options::new().max_complexity(11)).is_ok());
+    /// ```
+    pub fn max_complexity(mut self, complexity: usize) -> Options {
+        self.max_complexity = complexity;
         self
     }
 
@@ -404,6 +428,9 @@ impl Pattern {
                 "",
             ));
         };
+        if members.is_empty() && !options.allow_empty_objects {
+            return Err(v.invalid(EMPTY_OBJECT, ast, ""));
+        }
         let group = v.group(members, None, "")?;
         let fields = count_fields(&group);
         if fields > options.max_fields {
@@ -428,6 +455,19 @@ impl Pattern {
                 "",
             )
         })?;
+        // Refused above the limit; the measure stops counting just past it.
+        let cap = options.max_complexity.saturating_add(1);
+        if let Some((c, leaf)) = complexity::measure(&terms, cap) {
+            if c.is_none_or(|c| c > options.max_complexity) {
+                return Err(PatternError::new(
+                    PatternErrorKind::Limit,
+                    TOO_COMPLEX,
+                    text,
+                    Some(leaf.span),
+                    &leaf.path,
+                ));
+            }
+        }
         Ok(Pattern {
             text: text.to_string(),
             group,
@@ -435,11 +475,30 @@ impl Pattern {
         })
     }
 
+    /// The pattern with no conditions, which every event matches (what a FilterCriteria
+    /// without filters means). Its text is `{}`, which [`Pattern::parse`] refuses: AWS allows
+    /// no empty object in a pattern.
+    ///
+    /// # Example
+    /// ```
+    /// let all = weir::Pattern::match_all();
+    /// assert!(all.matches_json(r#"{"any": "thing"}"#)?);
+    /// assert!(weir::Pattern::parse(all.text()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn match_all() -> Pattern {
+        Pattern {
+            text: "{}".to_string(),
+            group: Group::default(),
+            terms: vec![Term::default()],
+        }
+    }
+
     /// The pattern text.
     ///
     /// # Example
     /// ```
-    /// assert_eq!(weir::Pattern::parse("{}")?.text(), "{}");
+    /// assert_eq!(weir::Pattern::parse(r#"{"a": [1]}"#)?.text(), r#"{"a": [1]}"#);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn text(&self) -> &str {
@@ -450,7 +509,7 @@ impl Pattern {
     ///
     /// # Example
     /// ```
-    /// assert!(weir::Pattern::parse("{}")?.group().leaves.is_empty());
+    /// assert!(weir::Pattern::parse(r#"{"$or": [{"a": [1]}, {"b": [2]}]}"#)?.group().leaves.is_empty());
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn group(&self) -> &Group {
@@ -461,7 +520,7 @@ impl Pattern {
     ///
     /// # Example
     /// ```
-    /// assert_eq!(weir::Pattern::parse("{}")?.terms().len(), 1);
+    /// assert_eq!(weir::Pattern::parse(r#"{"a": [1], "b": [2]}"#)?.terms().len(), 1);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn terms(&self) -> &[Term] {
@@ -546,6 +605,24 @@ enum Entry<'n> {
     Objects(Vec<&'n Node>),
 }
 
+/// AWS refuses an empty object anywhere in a pattern, `{}` itself included.
+const EMPTY_OBJECT: &str = "Empty objects are not allowed";
+
+/// The first empty object inside `node` (in text order) and its JSON path.
+fn first_empty_object<'n>(node: &'n Node, jpath: &str) -> Option<(&'n Node, String)> {
+    match &node.kind {
+        NodeKind::Object(members) if members.is_empty() => Some((node, jpath.to_string())),
+        NodeKind::Object(members) => members
+            .iter()
+            .find_map(|m| first_empty_object(&m.value, &join_key(jpath, &m.key))),
+        NodeKind::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, it)| first_empty_object(it, &format!("{jpath}[{i}]"))),
+        _ => None,
+    }
+}
+
 const ANYTHING_BUT_SHAPE: &str =
     "Value of anything-but must be an array or single string/number value.";
 
@@ -584,10 +661,22 @@ impl<'a> Validator<'a> {
         let mut group = Group::default();
         let mut entries: Vec<(&str, Entry<'_>, usize)> = Vec::new();
         for (i, m) in members.iter().enumerate() {
+            if matches!(&m.value.kind, NodeKind::Object(inner) if inner.is_empty()) {
+                return Err(self.invalid(EMPTY_OBJECT, &m.value, &join_key(jpath, &m.key)));
+            }
             if m.key == "$or" {
                 if let NodeKind::Array(alts) = &m.value.kind {
                     if alts.len() >= 2 && alts.iter().all(|a| matches!(a.kind, NodeKind::Object(_)))
                     {
+                        let here = join_key(jpath, &m.key);
+                        if let Some((i, alt)) = alts
+                            .iter()
+                            .enumerate()
+                            .filter(|_| !self.options.allow_empty_objects)
+                            .find(|(_, a)| matches!(&a.kind, NodeKind::Object(x) if x.is_empty()))
+                        {
+                            return Err(self.invalid(EMPTY_OBJECT, alt, &format!("{here}[{i}]")));
+                        }
                         entries.push(("$or", Entry::Leaf(&m.value), i));
                         continue;
                     }
@@ -720,11 +809,14 @@ impl<'a> Validator<'a> {
     ) -> Result<Matcher, PatternError> {
         let m = match members {
             [m] => m,
-            [] => return Err(self.invalid("Empty objects are not allowed", node, jpath)),
+            [] => return Err(self.invalid(EMPTY_OBJECT, node, jpath)),
             _ => return Err(self.invalid("Only one key allowed in match expression", node, jpath)),
         };
         let here = join_key(jpath, &m.key);
         let arg = &m.value;
+        if let Some((empty, at)) = first_empty_object(arg, &here) {
+            return Err(self.invalid(EMPTY_OBJECT, empty, &at));
+        }
         let strict = self.options.lambda_strict;
         Ok(match m.key.as_str() {
             "prefix" | "suffix" => {
@@ -810,14 +902,7 @@ impl<'a> Validator<'a> {
 
     fn wildcard(&self, arg: &Node, jpath: &str) -> Result<Wildcard, PatternError> {
         match &arg.kind {
-            NodeKind::String(s) => Wildcard::parse(s).map_err(|r| {
-                let kind = if r == TOO_COMPLEX {
-                    PatternErrorKind::Limit
-                } else {
-                    PatternErrorKind::Invalid
-                };
-                self.err(kind, r, arg, jpath)
-            }),
+            NodeKind::String(s) => Wildcard::parse(s).map_err(|r| self.invalid(r, arg, jpath)),
             _ => Err(self.invalid("wildcard match pattern must be a string", arg, jpath)),
         }
     }
@@ -844,11 +929,24 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The double a number operand of `numeric` or `anything-but` names; AWS refuses a number
+    /// that is not exactly one double.
+    fn comparable(&self, text: &str, node: &Node, jpath: &str) -> Result<f64, PatternError> {
+        exact_f64(text)
+            .ok_or_else(|| self.invalid(format!("Cannot compare number : {text}"), node, jpath))
+    }
+
     fn anything_but(&self, arg: &Node, jpath: &str) -> Result<AnythingBut, PatternError> {
         match &arg.kind {
-            NodeKind::String(_) | NodeKind::Number(_) => Ok(AnythingBut::Literals(vec![self
+            NodeKind::String(_) => Ok(AnythingBut::Literals(vec![self
                 .literal(arg)
                 .expect("scalar")])),
+            NodeKind::Number(n) => {
+                self.comparable(n, arg, jpath)?;
+                Ok(AnythingBut::Literals(vec![self
+                    .literal(arg)
+                    .expect("scalar")]))
+            }
             NodeKind::Array(items) => {
                 if items.is_empty() {
                     return Err(self.invalid("Empty arrays are not allowed", arg, jpath));
@@ -856,9 +954,12 @@ impl<'a> Validator<'a> {
                 let mut out = Vec::with_capacity(items.len());
                 let (mut strings, mut numbers) = (false, false);
                 for (i, it) in items.iter().enumerate() {
-                    match it.kind {
+                    match &it.kind {
                         NodeKind::String(_) => strings = true,
-                        NodeKind::Number(_) => numbers = true,
+                        NodeKind::Number(n) => {
+                            self.comparable(n, it, &format!("{jpath}[{i}]"))?;
+                            numbers = true
+                        }
                         _ => {
                             return Err(self.invalid(
                                 "Inside anything but list, start|null|boolean is not supported.",
@@ -976,14 +1077,7 @@ impl<'a> Validator<'a> {
                 return Err(self.invalid(format!("Value of {op} must be numeric"), arg, jpath));
             };
             match &node.kind {
-                NodeKind::Number(n) => match n.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Ok(if x == 0.0 { 0.0 } else { x }),
-                    _ => Err(self.invalid(
-                        format!("Value of {op} must be numeric"),
-                        node,
-                        &format!("{jpath}[{i}]"),
-                    )),
-                },
+                NodeKind::Number(n) => self.comparable(n, node, &format!("{jpath}[{i}]")),
                 _ => Err(self.invalid(
                     format!("Value of {op} must be numeric"),
                     node,

@@ -38,7 +38,7 @@ impl RuleId {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_id("r").unwrap().index(), 0);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -228,7 +228,7 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert!(m.remove_rule("r"));
     /// assert!(!m.remove_rule("r"));
     /// # Ok::<(), weir::PatternError>(())
@@ -248,7 +248,7 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_count(), 1);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -261,8 +261,8 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("b", "{}")?;
-    /// m.add_rule("a", "{}")?;
+    /// m.add_rule("b", r#"{"a": [{"exists": false}]}"#)?;
+    /// m.add_rule("a", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_names().collect::<Vec<_>>(), vec!["b", "a"]);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -275,7 +275,7 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// let id = m.add_rule("r", "{}")?;
+    /// let id = m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_id("r"), Some(id));
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -288,7 +288,7 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// let id = m.add_rule("r", "{}")?;
+    /// let id = m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_name(id), Some("r"));
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -509,7 +509,7 @@ pub(crate) fn jsonl_lines(buffer: &[u8]) -> impl Iterator<Item = (usize, &[u8])>
 /// # Example
 /// ```
 /// let mut m = weir::Matcher::new();
-/// m.add_rule("r", "{}")?;
+/// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
 /// let mut results = weir::BatchResults::new();
 /// m.match_batch([&b"{}"[..]], &mut results);
 /// for (i, r) in results.iter().enumerate() {
@@ -639,7 +639,7 @@ impl BatchResults {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// let mut r = weir::BatchResults::new();
     /// m.match_batch([&b"{}"[..], b"x"], &mut r);
     /// assert_eq!(r.matched_count(), 1);
