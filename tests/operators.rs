@@ -567,16 +567,11 @@ fn sibling_keys_and_and_values_or() {
             (r#"{"a": 1, "b": "x", "c": 0}"#, true),
         ],
     );
-    // A pattern with no leaves matches every event.
-    table(
-        "{}",
-        &[
-            (r#"{}"#, true),
-            (r#"{"a": 1}"#, true),
-            ("[]", true),
-            ("1", true),
-        ],
-    );
+    // A pattern with no leaves is refused; the condition-free pattern matches every event.
+    assert_eq!(refused("{}"), "Empty objects are not allowed");
+    for event in [r#"{}"#, r#"{"a": 1}"#] {
+        assert!(Pattern::match_all().matches_json(event).unwrap());
+    }
 }
 
 #[test]
@@ -1545,7 +1540,7 @@ fn multi_rule_matcher_names_every_matching_rule_in_order() {
             "or",
             r#"{"$or": [{"source": ["a"]}, {"detail": {"size": [0]}}]}"#,
         ),
-        ("every", "{}"),
+        ("every", r#"{"no-such-key": [{"exists": false}]}"#),
         (
             "not-running",
             r#"{"detail": {"state": [{"anything-but": "running"}]}}"#,
@@ -1620,4 +1615,56 @@ fn rules_sharing_fields_do_not_leak_into_each_other() {
     );
     assert_eq!(m.matching_rules(br#"{}"#).unwrap(), vec!["abs"]);
     assert_eq!(m.matching_rules(br#"{"a": []}"#).unwrap(), vec!["abs"]);
+}
+
+// ---------------------------------------------------------------- repeated paths
+
+/// event-ruler resolves repeated keys per flattened path: a leaf and an object under one key
+/// are two paths, both kept; an object and a dotted key for one path keep the last written.
+#[test]
+fn repeated_keys_resolve_per_flattened_path() {
+    table(
+        r#"{"a": [2], "a": {"b": [1]}}"#,
+        &[
+            // (Array consistency: 2 and 1 sit in different elements.)
+            (r#"{"a": [2, {"b": 1}]}"#, false),
+            (r#"{"a": 2, "a.b": 1}"#, true),
+            (r#"{"a": {"b": 1}}"#, false),
+            (r#"{"a": 2}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": {"b": [2]}, "a.b": [1]}"#,
+        &[
+            (r#"{"a": {"b": 1}}"#, true),
+            (r#"{"a": {"b": 2}}"#, false),
+            (r#"{"a.b": 1}"#, true),
+        ],
+    );
+}
+
+/// The same path outside and inside an `$or`: inside the alternative that names it, the inner
+/// condition replaces the outer one (event-ruler's default rule overriding).
+#[test]
+fn or_alternatives_override_outer_conditions() {
+    table(
+        r#"{"name": ["a", "b"], "$or": [{"name": [{"anything-but": "a"}]}, {"c": ["x"]}]}"#,
+        &[
+            (r#"{"name": "c"}"#, true),
+            (r#"{"name": "a"}"#, false),
+            (r#"{"name": "a", "c": "x"}"#, true),
+            (r#"{"name": "c", "c": "x"}"#, true),
+            (r#"{"name": "d", "c": "x"}"#, true),
+            (r#"{"c": "x"}"#, false),
+        ],
+    );
+    // Written after the `$or`, the outer condition wins in every alternative.
+    table(
+        r#"{"$or": [{"name": ["x"]}, {"c": ["x"]}], "name": ["a"]}"#,
+        &[
+            (r#"{"name": "a"}"#, true),
+            (r#"{"name": "x"}"#, false),
+            (r#"{"name": "x", "c": "x"}"#, false),
+        ],
+    );
 }

@@ -419,7 +419,11 @@ impl Pattern {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn from_ast(text: &str, ast: &Node, options: &Options) -> Result<Pattern, PatternError> {
-        let v = Validator { text, options };
+        let v = Validator {
+            text,
+            options,
+            root: (ast.start, ast.end),
+        };
         let NodeKind::Object(members) = &ast.kind else {
             return Err(v.err(
                 PatternErrorKind::Invalid,
@@ -431,7 +435,8 @@ impl Pattern {
         if members.is_empty() && !options.allow_empty_objects {
             return Err(v.invalid(EMPTY_OBJECT, ast, ""));
         }
-        let group = v.group(members, None, "")?;
+        let mut terms = vec![Term::default()];
+        let group = v.group(members, None, "", &mut terms)?;
         let fields = count_fields(&group);
         if fields > options.max_fields {
             return Err(v.err(
@@ -444,17 +449,6 @@ impl Pattern {
                 "",
             ));
         }
-        let terms = expand(&group, options.max_terms).ok_or_else(|| {
-            v.err(
-                PatternErrorKind::Limit,
-                format!(
-                    "Rule is too complex - its $or alternatives expand to more than {} combinations",
-                    options.max_terms
-                ),
-                ast,
-                "",
-            )
-        })?;
         // Refused above the limit; the measure stops counting just past it.
         let cap = options.max_complexity.saturating_add(1);
         if let Some((c, leaf)) = complexity::measure(&terms, cap) {
@@ -565,44 +559,37 @@ fn count_fields(group: &Group) -> usize {
     group.leaves.len() + group.ors.iter().flatten().map(count_fields).sum::<usize>()
 }
 
-/// Disjunctive normal form, or `None` when it would exceed `max` terms.
-fn expand(group: &Group, max: usize) -> Option<Vec<Term>> {
-    let mut terms = vec![Term {
-        leaves: group.leaves.clone(),
-    }];
-    for or in &group.ors {
-        let mut alternatives = Vec::new();
-        for alt in or {
-            alternatives.extend(expand(alt, max)?);
-            if alternatives.len() > max {
-                return None;
-            }
-        }
-        if terms.len().saturating_mul(alternatives.len()) > max {
-            return None;
-        }
-        let mut next = Vec::with_capacity(terms.len() * alternatives.len());
-        for t in &terms {
-            for a in &alternatives {
-                let mut leaves = t.leaves.clone();
-                leaves.extend(a.leaves.iter().cloned());
-                next.push(Term { leaves });
-            }
-        }
-        terms = next;
+/// Sets `leaf` in `term`: a condition on the same path is replaced (the last one written wins,
+/// per flattened path, as event-ruler's rule overriding has it).
+fn put(term: &mut Term, leaf: Leaf) {
+    match term.leaves.iter_mut().find(|l| l.path == leaf.path) {
+        Some(old) => *old = leaf,
+        None => term.leaves.push(leaf),
     }
-    Some(terms)
+}
+
+/// The path of a leaf under the object whose path is `prefix` (`None` at the top): joined with
+/// `.`, except that an empty prefix adds nothing (event-ruler joins `{"": {"a": ..}}` to `a`).
+fn leaf_path(prefix: Option<&str>, key: &str) -> String {
+    match prefix {
+        None => key.to_string(),
+        Some(p) => format!("{p}.{key}"),
+    }
+}
+
+/// The path of an object under `prefix`: its keys joined with `.`, empty ones included.
+fn object_path(prefix: Option<&str>, key: &str) -> String {
+    match prefix {
+        None => key.to_string(),
+        Some(p) => format!("{p}.{key}"),
+    }
 }
 
 struct Validator<'a> {
     text: &'a str,
     options: &'a Options,
-}
-
-/// How the members of one key combine.
-enum Entry<'n> {
-    Leaf(&'n Node),
-    Objects(Vec<&'n Node>),
+    /// Byte range of the whole pattern (for errors about it as a whole).
+    root: (usize, usize),
 }
 
 /// AWS refuses an empty object anywhere in a pattern, `{}` itself included.
@@ -650,105 +637,102 @@ impl<'a> Validator<'a> {
         )
     }
 
-    /// `prefix`: the field path of the object holding `members`, `None` at the top (an empty
-    /// key is a path segment like any other: `{"": {"b": ..}}` is the path `.b`).
+    /// Reads one object of the pattern, in text order, as event-ruler does: `prefix` is the
+    /// object's field path (`None` at the top). Returns the object as written (its leaves, one
+    /// per path, the last written, and its `$or`s) and sets each leaf in every term of `rules`
+    /// (the disjunctive normal form so far); an `$or` forks `rules`, one copy per alternative.
     fn group(
         &self,
         members: &[Member],
         prefix: Option<&str>,
         jpath: &str,
+        rules: &mut Vec<Term>,
     ) -> Result<Group, PatternError> {
         let mut group = Group::default();
-        let mut entries: Vec<(&str, Entry<'_>, usize)> = Vec::new();
-        for (i, m) in members.iter().enumerate() {
+        // Lambda-strict: a repeated key's last value wins outright (two real `$or`s still AND).
+        let kept: Vec<&Member> = if self.options.lambda_strict {
+            members
+                .iter()
+                .enumerate()
+                .filter(|&(i, m)| {
+                    is_real_or(m)
+                        || !members[i + 1..]
+                            .iter()
+                            .any(|later| later.key == m.key && !is_real_or(later))
+                })
+                .map(|(_, m)| m)
+                .collect()
+        } else {
+            members.iter().collect()
+        };
+        for m in kept {
+            let here = join_key(jpath, &m.key);
             if matches!(&m.value.kind, NodeKind::Object(inner) if inner.is_empty()) {
-                return Err(self.invalid(EMPTY_OBJECT, &m.value, &join_key(jpath, &m.key)));
+                return Err(self.invalid(EMPTY_OBJECT, &m.value, &here));
             }
-            if m.key == "$or" {
-                if let NodeKind::Array(alts) = &m.value.kind {
-                    if alts.len() >= 2 && alts.iter().all(|a| matches!(a.kind, NodeKind::Object(_)))
-                    {
-                        let here = join_key(jpath, &m.key);
+            match &m.value.kind {
+                NodeKind::Array(alts) if is_real_or(m) => {
+                    if !self.options.allow_empty_objects {
                         if let Some((i, alt)) = alts
                             .iter()
                             .enumerate()
-                            .filter(|_| !self.options.allow_empty_objects)
                             .find(|(_, a)| matches!(&a.kind, NodeKind::Object(x) if x.is_empty()))
                         {
                             return Err(self.invalid(EMPTY_OBJECT, alt, &format!("{here}[{i}]")));
                         }
-                        entries.push(("$or", Entry::Leaf(&m.value), i));
-                        continue;
                     }
-                }
-            }
-            let existing = entries
-                .iter()
-                .position(|(k, e, _)| *k == m.key && !(m.key == "$or" && is_or(e)));
-            let merge = !self.options.lambda_strict
-                && matches!(m.value.kind, NodeKind::Object(_))
-                && matches!(existing.map(|p| &entries[p].1), Some(Entry::Objects(_)));
-            match existing {
-                Some(p) if merge => {
-                    if let Entry::Objects(list) = &mut entries[p].1 {
-                        list.push(&m.value);
-                    }
-                }
-                _ => {
-                    if let Some(p) = existing {
-                        entries.remove(p);
-                    }
-                    let entry = match m.value.kind {
-                        NodeKind::Object(_) => Entry::Objects(vec![&m.value]),
-                        _ => Entry::Leaf(&m.value),
-                    };
-                    entries.push((&m.key, entry, i));
-                }
-            }
-        }
-        for (key, entry, _) in entries {
-            let path = match prefix {
-                None => key.to_string(),
-                Some(prefix) => format!("{prefix}.{key}"),
-            };
-            let here = join_key(jpath, key);
-            match entry {
-                Entry::Leaf(node) if key == "$or" && is_or(&Entry::Leaf(node)) => {
-                    let NodeKind::Array(alts) = &node.kind else {
-                        unreachable!()
-                    };
+                    let current = std::mem::take(rules);
                     let mut alternatives = Vec::with_capacity(alts.len());
                     for (i, alt) in alts.iter().enumerate() {
                         let NodeKind::Object(inner) = &alt.kind else {
-                            unreachable!()
+                            unreachable!("is_real_or checked the alternatives")
                         };
-                        alternatives.push(self.group(inner, prefix, &format!("{here}[{i}]"))?);
+                        let mut forked = current.clone();
+                        alternatives.push(self.group(
+                            inner,
+                            prefix,
+                            &format!("{here}[{i}]"),
+                            &mut forked,
+                        )?);
+                        rules.append(&mut forked);
+                        if rules.len() > self.options.max_terms {
+                            return Err(PatternError::new(
+                                PatternErrorKind::Limit,
+                                format!(
+                                    "Rule is too complex - its $or alternatives expand to more than {} combinations",
+                                    self.options.max_terms
+                                ),
+                                self.text,
+                                Some(self.root),
+                                "",
+                            ));
+                        }
                     }
                     group.ors.push(alternatives);
                 }
-                Entry::Leaf(node) => match &node.kind {
-                    NodeKind::Array(values) => {
-                        group.leaves.push(self.leaf(path, node, values, &here)?)
+                NodeKind::Array(values) => {
+                    let leaf = self.leaf(leaf_path(prefix, &m.key), &m.value, values, &here)?;
+                    for term in rules.iter_mut() {
+                        put(term, leaf.clone());
                     }
-                    _ => {
-                        return Err(self.invalid(
-                            format!("\"{key}\" must be an object or an array"),
-                            node,
-                            &here,
-                        ))
+                    group.leaves.retain(|l| l.path != leaf.path);
+                    group.leaves.push(leaf);
+                }
+                NodeKind::Object(inner) => {
+                    let path = object_path(prefix, &m.key);
+                    let nested = self.group(inner, Some(&path), &here, rules)?;
+                    for leaf in nested.leaves {
+                        group.leaves.retain(|l| l.path != leaf.path);
+                        group.leaves.push(leaf);
                     }
-                },
-                Entry::Objects(nodes) => {
-                    let merged: Vec<Member> = nodes
-                        .iter()
-                        .flat_map(|n| match &n.kind {
-                            NodeKind::Object(ms) => ms.clone(),
-                            _ => Vec::new(),
-                        })
-                        .collect();
-                    let inner = self.group(&merged, Some(&path), &here)?;
-                    group.leaves.extend(inner.leaves);
-                    group.ors.extend(inner.ors);
+                    group.ors.extend(nested.ors);
+                }
+                _ => {
+                    return Err(self.invalid(
+                        format!("\"{}\" must be an object or an array", m.key),
+                        &m.value,
+                        &here,
+                    ))
                 }
             }
         }
@@ -1134,8 +1118,11 @@ impl<'a> Validator<'a> {
     }
 }
 
-fn is_or(entry: &Entry<'_>) -> bool {
-    matches!(entry, Entry::Leaf(n) if matches!(&n.kind, NodeKind::Array(a) if a.len() >= 2 && a.iter().all(|x| matches!(x.kind, NodeKind::Object(_)))))
+/// Whether a member is an `$or` operator: the key `$or` with an array of at least two
+/// objects (otherwise `$or` is an ordinary field name).
+fn is_real_or(m: &Member) -> bool {
+    m.key == "$or"
+        && matches!(&m.value.kind, NodeKind::Array(a) if a.len() >= 2 && a.iter().all(|x| matches!(x.kind, NodeKind::Object(_))))
 }
 
 fn join_key(jpath: &str, key: &str) -> String {

@@ -952,15 +952,40 @@ fn repeated_leaf_keeps_the_last_value() {
     assert_eq!(
         shape(&p),
         vec![vec![
-            leaf("b", vec![string("x")]),
-            leaf("a", vec![num("2")])
+            leaf("a", vec![num("2")]),
+            leaf("b", vec![string("x")])
         ]]
     );
-    // Leaf then object, object then leaf: the last wins outright.
+    // Leaf then object, object then leaf: two paths, both kept (event-ruler resolves
+    // repeats per flattened path).
     let p = parse(r#"{"d": [1], "d": {"b": [2]}}"#);
-    assert_eq!(shape(&p), vec![vec![leaf("d.b", vec![num("2")])]]);
+    assert_eq!(
+        shape(&p),
+        vec![vec![leaf("d", vec![num("1")]), leaf("d.b", vec![num("2")])]]
+    );
     let p = parse(r#"{"d": {"b": [2]}, "d": [1]}"#);
-    assert_eq!(shape(&p), vec![vec![leaf("d", vec![num("1")])]]);
+    assert_eq!(
+        shape(&p),
+        vec![vec![leaf("d.b", vec![num("2")]), leaf("d", vec![num("1")])]]
+    );
+    // An object and a dotted key for one path: the last written wins.
+    let p = parse(r#"{"a": {"b": [2]}, "a.b": [1]}"#);
+    assert_eq!(shape(&p), vec![vec![leaf("a.b", vec![num("1")])]]);
+    let p = parse(r#"{"a.b": [1], "a": {"b": [2]}}"#);
+    assert_eq!(shape(&p), vec![vec![leaf("a.b", vec![num("2")])]]);
+    // Every value is validated, the ones later overridden too.
+    check(
+        r#"{"a": "x", "a": [1]}"#,
+        r#""a" must be an object or an array"#,
+        r#""x""#,
+        "a",
+    );
+    check(
+        r#"{"a": [], "a": [1]}"#,
+        "Empty arrays are not allowed",
+        "[]",
+        "a",
+    );
     // The leaf span points at the value that won.
     let text = r#"{"a": [1], "a": [2]}"#;
     assert_eq!(parse(text).terms()[0].leaves[0].span, (16, 19));
@@ -981,8 +1006,8 @@ fn repeated_objects_merge_in_eventbridge_mode() {
     assert_eq!(
         shape(&parse(text)),
         vec![vec![
-            leaf("d.c", vec![num("3")]),
-            leaf("d.a", vec![num("2")])
+            leaf("d.a", vec![num("2")]),
+            leaf("d.c", vec![num("3")])
         ]]
     );
     // Three objects, nested merging.
@@ -1028,14 +1053,75 @@ fn repeated_or_keys_are_anded() {
         terms,
         vec![
             vec!["a", "c"],
-            vec!["a", "d"],
             vec!["b", "c"],
+            vec!["a", "d"],
             vec!["b", "d"]
         ]
     );
     // Lambda-strict mode ANDs them too.
     let strict = Options::new().lambda_strict(true);
     assert_eq!(parse_with(text, &strict).terms().len(), 4);
+}
+
+/// A path both outside and inside an `$or` alternative: event-ruler's rule overriding lets the
+/// condition written last replace the other, in each alternative that names the path.
+#[test]
+fn or_alternatives_override_outer_conditions() {
+    let p =
+        parse(r#"{"name": ["a", "b"], "$or": [{"name": [{"anything-but": "a"}]}, {"c": ["x"]}]}"#);
+    let but_a = Matcher::AnythingBut(AnythingBut::Literals(vec![Literal::String("a".into())]));
+    assert_eq!(
+        shape(&p),
+        vec![
+            vec![leaf("name", vec![but_a])],
+            vec![
+                leaf("name", vec![string("a"), string("b")]),
+                leaf("c", vec![string("x")])
+            ],
+        ]
+    );
+    // Written after the `$or`, the outer condition replaces the inner ones.
+    let p = parse(r#"{"$or": [{"name": ["x"]}, {"c": ["x"]}], "name": ["a"]}"#);
+    assert_eq!(
+        shape(&p),
+        vec![
+            vec![leaf("name", vec![string("a")])],
+            vec![
+                leaf("c", vec![string("x")]),
+                leaf("name", vec![string("a")])
+            ],
+        ]
+    );
+    // Two `$or`s naming one path: in each combination the later alternative's wins.
+    let p =
+        parse(r#"{"n": [0], "$or": [{"n": [1]}, {"a": [1]}], "$or": [{"n": [2]}, {"b": [1]}]}"#);
+    let n_of = |t: &Term| {
+        t.leaves
+            .iter()
+            .find(|l| l.path == "n")
+            .unwrap()
+            .matchers
+            .clone()
+    };
+    let ns: Vec<Vec<Matcher>> = p.terms().iter().map(n_of).collect();
+    assert_eq!(
+        ns,
+        vec![
+            vec![num("2")],
+            vec![num("2")],
+            vec![num("1")],
+            vec![num("0")]
+        ]
+    );
+    // Nested objects and dotted keys reach the same flattened path.
+    let p = parse(r#"{"d": {"e": [1]}, "$or": [{"d.e": [2]}, {"d": {"e": [3]}}]}"#);
+    assert_eq!(
+        shape(&p),
+        vec![
+            vec![leaf("d.e", vec![num("2")])],
+            vec![leaf("d.e", vec![num("3")])]
+        ]
+    );
 }
 
 #[test]
@@ -1089,15 +1175,9 @@ fn dot_joined_keys() {
         parse(r#"{"a": {"b.c": {"d": [1]}}}"#).paths(),
         vec!["a.b.c.d"]
     );
-    // Both spellings in one pattern name the same path twice (both must hold).
+    // Both spellings in one pattern name the same path: the last written wins.
     let p = parse(r#"{"a.b": [1], "a": {"b": [2]}}"#);
-    assert_eq!(
-        shape(&p),
-        vec![vec![
-            leaf("a.b", vec![num("1")]),
-            leaf("a.b", vec![num("2")])
-        ]]
-    );
+    assert_eq!(shape(&p), vec![vec![leaf("a.b", vec![num("2")])]]);
 }
 
 #[test]
