@@ -515,15 +515,31 @@ fn dot_joined_keys_both_ways() {
     );
 }
 
+/// Empty keys follow event-ruler's path joining. In a pattern, a key under an empty path adds
+/// no dot (`{"": {"b": ..}}` is the path `b`); in an event every key is joined (`{"": {"b":
+/// ..}}` is `.b`). An event key that is exactly `""` is read only when a path of the pattern
+/// names an empty step (its steps are the path split on `.`, trailing empty pieces dropped).
 #[test]
-fn an_empty_key_is_a_path_segment_like_any_other() {
+fn empty_keys_follow_event_ruler_path_joining() {
     table(
         r#"{"": {"b": ["v"]}}"#,
         &[
-            (r#"{"": {"b": "v"}}"#, true),
-            (r#"{".b": "v"}"#, true),
-            (r#"{"b": "v"}"#, false),
+            (r#"{"b": "v"}"#, true),
+            (r#"{"": {"b": "v"}}"#, false),
+            (r#"{".b": "v"}"#, false),
             (r#"{"": {"": {"b": "v"}}}"#, false),
+        ],
+    );
+    // Two empty keys: the pattern path is `..b`, which names an empty step.
+    table(
+        r#"{"": {"": {"b": ["v"]}}}"#,
+        &[
+            (r#"{"": {"": {"b": "v"}}}"#, true),
+            (r#"{"..b": "v"}"#, true),
+            (r#"{"": {".b": "v"}}"#, true),
+            (r#"{".": {"b": "v"}}"#, true),
+            (r#"{"": {"b": "v"}}"#, false),
+            (r#"{"b": "v"}"#, false),
         ],
     );
     table(
@@ -536,12 +552,42 @@ fn an_empty_key_is_a_path_segment_like_any_other() {
             (r#"{"a": "v"}"#, false),
         ],
     );
+    // `a.` names the step `a` only: an event key `""` is not read, a dotted key is.
+    for pattern in [r#"{"a": {"": ["v"]}}"#, r#"{"a.": ["v"]}"#] {
+        table(
+            pattern,
+            &[
+                (r#"{"a.": "v"}"#, true),
+                (r#"{"a": {".": "v"}}"#, false),
+                (r#"{"a": {"": "v"}}"#, false),
+                (r#"{"a": "v"}"#, false),
+            ],
+        );
+    }
     table(
-        r#"{"a": {"": ["v"]}}"#,
+        r#"{"a": {"": [{"exists": false}]}}"#,
         &[
             (r#"{"a": {"": "v"}}"#, true),
-            (r#"{"a.": "v"}"#, true),
-            (r#"{"a": "v"}"#, false),
+            (r#"{"a.": "v"}"#, false),
+            (r#"{}"#, true),
+        ],
+    );
+    // A pattern path naming an empty step makes every empty key readable: `x..y` here (a
+    // key under a non-empty path is joined with a dot, even an empty one).
+    table(
+        r#"{"a.": ["v"], "x": {"": {"y": [1]}}}"#,
+        &[
+            (r#"{"a": {"": "v"}, "x": {"": {"y": 1}}}"#, true),
+            (r#"{"a.": "v", "x..y": 1}"#, true),
+            (r#"{"a.": "v", "x.y": 1}"#, false),
+        ],
+    );
+    table(
+        r#"{"a.": ["v"], "": [1]}"#,
+        &[
+            (r#"{"a": {"": "v"}, "": 1}"#, true),
+            (r#"{"a.": "v", "": 1}"#, true),
+            (r#"{"a": {"": "v"}}"#, false),
         ],
     );
 }
@@ -1666,5 +1712,77 @@ fn or_alternatives_override_outer_conditions() {
             (r#"{"name": "x"}"#, false),
             (r#"{"name": "x", "c": "x"}"#, false),
         ],
+    );
+}
+
+/// `exists: false` inside arrays of objects: event-ruler walks a rule's fields in path order
+/// (Java string order) and judges an absence against the values chosen for the fields before
+/// it, so the condition holds per element together with its earlier siblings.
+#[test]
+fn exists_false_in_arrays_is_judged_against_the_fields_before_it() {
+    table(
+        r#"{"o": {"k": ["a"], "z": [{"exists": false}]}}"#,
+        &[
+            (r#"{"o": [{"k": "a"}, {"z": 1}]}"#, true),
+            (r#"{"o": [{"k": "a", "z": 1}]}"#, false),
+            (r#"{"o": [{"k": "a", "z": 1}, {"k": "a"}]}"#, true),
+            (r#"{"o": [{"k": "b"}, {"z": 1}]}"#, false),
+            (r#"{"o": {"k": "a"}}"#, true),
+            (r#"{"o": {"k": "a", "z": null}}"#, false),
+            // A value outside the array is consistent with every element.
+            (r#"{"o": [{"k": "a"}], "o.z": 1}"#, false),
+            (r#"{"o": [{"k": ["a", "b"]}, {"z": [1, 2]}]}"#, true),
+        ],
+    );
+    // The absent field first in path order is judged against nothing chosen: any value at its
+    // path fails it.
+    table(
+        r#"{"o": {"a": [{"exists": false}], "k": ["x"]}}"#,
+        &[
+            (r#"{"o": [{"k": "x"}, {"a": 1}]}"#, false),
+            (r#"{"o": [{"k": "x"}]}"#, true),
+        ],
+    );
+    // Alone on a field inside an array of objects: any element having it fails it.
+    table(
+        r#"{"o": {"z": [{"exists": false}]}}"#,
+        &[
+            (r#"{"o": [{"k": 1}, {"z": 1}]}"#, false),
+            (r#"{"o": [{"k": 1}]}"#, true),
+            (r#"{"o": []}"#, true),
+        ],
+    );
+    // With a field outside the array (before it in path order): the same.
+    table(
+        r#"{"a": ["x"], "o": {"z": [{"exists": false}]}}"#,
+        &[
+            (r#"{"a": "x", "o": [{"k": 1}, {"z": 1}]}"#, false),
+            (r#"{"a": "x", "o": [{"k": 1}]}"#, true),
+        ],
+    );
+    // Absence or a value: either, per element.
+    table(
+        r#"{"o": {"k": ["a"], "z": ["q", {"exists": false}]}}"#,
+        &[
+            (r#"{"o": [{"k": "a"}, {"z": 1}]}"#, true),
+            (r#"{"o": [{"k": "a", "z": 1}]}"#, false),
+            (r#"{"o": [{"k": "a", "z": "q"}]}"#, true),
+            (r#"{"o": [{"k": "a", "z": 1}, {"k": "a", "z": "q"}]}"#, true),
+        ],
+    );
+    // Path order is Java's (UTF-16 code units): U+10000 sorts before U+FFFF.
+    table(
+        "{\"o\": {\"\u{10000}\": [{\"exists\": false}], \"\u{ffff}\": [\"a\"]}}",
+        &[
+            (
+                "{\"o\": [{\"\u{ffff}\": \"a\"}, {\"\u{10000}\": 1}]}",
+                false,
+            ),
+            ("{\"o\": [{\"\u{ffff}\": \"a\"}]}", true),
+        ],
+    );
+    table(
+        "{\"o\": {\"\u{ffff}\": [{\"exists\": false}], \"\u{10000}\": [\"a\"]}}",
+        &[("{\"o\": [{\"\u{10000}\": \"a\"}, {\"\u{ffff}\": 1}]}", true)],
     );
 }

@@ -21,8 +21,8 @@ use weir::{BatchResults, EventReading, Matcher, Options, Pattern, PatternErrorKi
 
 // ---------------------------------------------------------------- vocabulary
 
-const KEYS: &[&str] = &["a", "b", "c", "a.b"];
-const EVENT_KEYS: &[&str] = &["a", "b", "c", "a.b", "d"];
+const KEYS: &[&str] = &["a", "b", "c", "a.b", ""];
+const EVENT_KEYS: &[&str] = &["a", "b", "c", "a.b", "d", "", "a."];
 const STRINGS: &[&str] = &[
     "x",
     "xy",

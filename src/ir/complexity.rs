@@ -84,7 +84,7 @@ fn group(terms: &[Term]) -> Vec<(Vec<WildPattern<'_>>, &Leaf)> {
     let mut states = 1usize; // state 0 is the start
     for term in terms {
         let mut leaves: Vec<&Leaf> = term.leaves.iter().collect();
-        leaves.sort_by(|a, b| a.path.encode_utf16().cmp(b.path.encode_utf16()));
+        leaves.sort_by(|a, b| super::java_order(&a.path, &b.path));
         let mut current: Vec<usize> = vec![0];
         for leaf in leaves {
             let mut next: Vec<usize> = Vec::new();

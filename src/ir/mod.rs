@@ -541,6 +541,16 @@ impl Pattern {
         out
     }
 
+    /// Whether the pattern reads event keys that are exactly `""`: only when one of its paths
+    /// names an empty step (event-ruler reads the keys some rule's path steps name; the
+    /// steps of `a.` are just `a`). Otherwise such keys and what is under them are invisible.
+    pub(crate) fn reads_empty_keys(&self) -> bool {
+        self.terms
+            .iter()
+            .flat_map(|t| &t.leaves)
+            .any(|l| names_empty_step(&l.path))
+    }
+
     /// Matches one JSON event with the reference interpreter (see [`crate::reference`]).
     /// For many rules or many events, use a [`crate::Matcher`].
     ///
@@ -559,6 +569,18 @@ fn count_fields(group: &Group) -> usize {
     group.leaves.len() + group.ors.iter().flatten().map(count_fields).sum::<usize>()
 }
 
+/// Orders field paths as event-ruler does (Java strings: by UTF-16 code units).
+pub(crate) fn java_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+/// Whether a leaf path names an empty step as event-ruler records a rule's steps (the path
+/// split on `.`, trailing empty pieces dropped, so `a.` names only `a`; `""` names `""`).
+fn names_empty_step(path: &str) -> bool {
+    let steps = path.trim_end_matches('.');
+    path.is_empty() || (!steps.is_empty() && steps.split('.').any(str::is_empty))
+}
+
 /// Sets `leaf` in `term`: a condition on the same path is replaced (the last one written wins,
 /// per flattened path, as event-ruler's rule overriding has it).
 fn put(term: &mut Term, leaf: Leaf) {
@@ -572,7 +594,7 @@ fn put(term: &mut Term, leaf: Leaf) {
 /// `.`, except that an empty prefix adds nothing (event-ruler joins `{"": {"a": ..}}` to `a`).
 fn leaf_path(prefix: Option<&str>, key: &str) -> String {
     match prefix {
-        None => key.to_string(),
+        None | Some("") => key.to_string(),
         Some(p) => format!("{p}.{key}"),
     }
 }

@@ -1180,6 +1180,30 @@ fn dot_joined_keys() {
     assert_eq!(shape(&p), vec![vec![leaf("a.b", vec![num("2")])]]);
 }
 
+/// Empty keys join as event-ruler joins them: a key under an empty path adds no dot.
+#[test]
+fn empty_keys_in_paths() {
+    let cases: &[(&str, &str, bool)] = &[
+        (r#"{"": {"a": [1]}}"#, "a", false),
+        (r#"{"a.": [1]}"#, "a.", false),
+        (r#"{"a": {"": [1]}}"#, "a.", false),
+        (r#"{"": {"": {"a": [1]}}}"#, "..a", true),
+        (r#"{"": [1]}"#, "", true),
+        (r#"{".": [1]}"#, ".", false),
+        (r#"{"": {"": [1]}}"#, "", true),
+        (r#"{"a": {"": {"b": [1]}}}"#, "a..b", true),
+        (r#"{".a": [1]}"#, ".a", true),
+        (r#"{"a..": [1]}"#, "a..", false),
+    ];
+    for &(text, path, reads) in cases {
+        let p = parse(text);
+        assert_eq!(p.paths(), vec![path], "{text}");
+        assert_eq!(p.reads_empty_keys(), reads, "{text}");
+    }
+    // Any path naming an empty step makes the pattern read empty keys.
+    assert!(parse(r#"{"a.": [1], "$or": [{"b": [1]}, {"": [2]}]}"#).reads_empty_keys());
+}
+
 #[test]
 fn numbers_as_strings() {
     let o = Options::new().numbers_as_strings(true);

@@ -10,6 +10,8 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
     s.stamp = s.stamp.wrapping_add(1);
     if s.stamp == 0 {
         s.present.iter_mut().for_each(|x| *x = 0);
+        s.present_flat.iter_mut().for_each(|x| *x = 0);
+        s.present_via_empty.iter_mut().for_each(|x| *x = 0);
         s.term_stamp.iter_mut().for_each(|x| *x = 0);
         s.rule_stamp.iter_mut().for_each(|x| *x = 0);
         s.stamp = 1;
@@ -17,6 +19,8 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
     let stamp = s.stamp;
     if s.present.len() < c.fields.len() {
         s.present.resize(c.fields.len(), 0);
+        s.present_flat.resize(c.fields.len(), 0);
+        s.present_via_empty.resize(c.fields.len(), 0);
     }
     if s.term_stamp.len() < c.terms.len() {
         s.term_stamp.resize(c.terms.len(), 0);
@@ -25,10 +29,21 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
         s.rule_stamp.resize(c.rule_slots, 0);
     }
     for leaf in s.leaves.iter().filter(|l| l.alive) {
-        s.present[leaf.field as usize] = stamp;
+        let f = leaf.field as usize;
+        if leaf.via_empty_key {
+            s.present_via_empty[f] = stamp;
+        } else {
+            s.present[f] = stamp;
+            if leaf.trail_len == 0 {
+                s.present_flat[f] = stamp;
+            }
+        }
     }
     let leaves = &s.leaves;
-    s.hits.retain(|h| leaves[h.leaf as usize].alive);
+    s.hits.retain(|h| {
+        let l = &leaves[h.leaf as usize];
+        l.alive && !(l.via_empty_key && c.terms[h.term as usize].skips_empty_keys)
+    });
     s.hits.sort_unstable();
     s.hits.dedup();
 
@@ -73,6 +88,10 @@ fn mark(s: &mut Scratch, rule: u32, stamp: u32, out: &mut Vec<u32>) {
 }
 
 /// `hits` are this term's, sorted by slot.
+///
+/// The slots are in path order, the order event-ruler walks a rule's fields: a value slot takes
+/// one value, array-consistent with those taken before it; an `exists: false` slot holds when
+/// no value at its path is array-consistent with the values taken for the slots before it.
 fn term_matches(
     info: &TermInfo,
     hits: &[Hit],
@@ -80,47 +99,80 @@ fn term_matches(
     stamp: u32,
     search: &mut Search,
 ) -> bool {
-    // Every slot is satisfied by some value; the candidate values (ranges of `hits`) of the
-    // slots that need one are kept, and whether any sits in an array (only then can array
-    // consistency rule a choice out).
+    // Every slot is satisfied by some value or absence; the slots that need the search are
+    // kept, and whether any value sits in an array (only then can array consistency rule a
+    // choice out).
     search.choices.clear();
     let mut flat = true;
-    for (kind, present, range) in slot_hits(info, hits, s, stamp) {
-        match kind {
-            SlotKind::Absent if present => return false,
-            SlotKind::Absent => {}
-            SlotKind::ValueOrAbsent if !present => {}
-            _ if range.is_empty() => return false,
-            _ => {
-                flat &= hits[range.clone()]
-                    .iter()
-                    .all(|h| s.leaves[h.leaf as usize].trail_len == 0);
-                search.choices.push(range);
+    for (kind, field, range) in slot_hits(info, hits) {
+        if kind != SlotKind::Value {
+            let f = field as usize;
+            let seen = s.present[f] == stamp
+                || (!info.skips_empty_keys && s.present_via_empty[f] == stamp);
+            if !seen {
+                continue;
+            }
+            // A value outside every array is consistent with any choice: absence fails.
+            let absence_fails = s.present_flat[f] == stamp;
+            if kind == SlotKind::Absent && absence_fails {
+                return false;
+            }
+            if kind == SlotKind::Absent || !absence_fails {
+                flat = false;
+                search.choices.push(Choice {
+                    range,
+                    field,
+                    absent_ok: true,
+                });
+                continue;
             }
         }
+        if range.is_empty() {
+            return false;
+        }
+        flat &= hits[range.clone()]
+            .iter()
+            .all(|h| s.leaves[h.leaf as usize].trail_len == 0);
+        search.choices.push(Choice {
+            range,
+            field,
+            absent_ok: false,
+        });
     }
     if flat {
         return true;
     }
     search.chosen.clear();
-    choose(&search.choices, hits, &mut search.chosen, s)
+    choose(
+        &search.choices,
+        hits,
+        &mut search.chosen,
+        s,
+        info.skips_empty_keys,
+    )
+}
+
+/// One slot for the search: its candidate values (a range of `hits`), and whether the field's
+/// absence (no value consistent with those chosen before) also satisfies it.
+#[derive(Debug, Clone)]
+struct Choice {
+    range: std::ops::Range<usize>,
+    field: u32,
+    absent_ok: bool,
 }
 
 /// Working lists of the array-consistency search, reused from term to term and event to event.
 #[derive(Default, Debug)]
 pub(crate) struct Search {
-    choices: Vec<std::ops::Range<usize>>,
+    choices: Vec<Choice>,
     chosen: Vec<u32>,
 }
 
-/// Per slot of the term: its kind, whether its field is present in the event, and the range
-/// of its hits in `hits`.
+/// Per slot of the term: its kind, its field, and the range of its hits in `hits`.
 fn slot_hits<'h>(
     info: &'h TermInfo,
     hits: &'h [Hit],
-    s: &'h Scratch,
-    stamp: u32,
-) -> impl Iterator<Item = (SlotKind, bool, std::ops::Range<usize>)> + 'h {
+) -> impl Iterator<Item = (SlotKind, u32, std::ops::Range<usize>)> + 'h {
     let mut h = 0;
     info.slots
         .iter()
@@ -130,7 +182,7 @@ fn slot_hits<'h>(
             while h < hits.len() && hits[h].slot as usize == slot {
                 h += 1;
             }
-            (kind, s.present[field as usize] == stamp, start..h)
+            (kind, field, start..h)
         })
 }
 
@@ -153,19 +205,32 @@ fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
 }
 
 fn choose(
-    choices: &[std::ops::Range<usize>],
+    choices: &[Choice],
     hits: &[Hit],
     chosen: &mut Vec<u32>,
     s: &Scratch,
+    skips_empty_keys: bool,
 ) -> bool {
     let Some((first, rest)) = choices.split_first() else {
         return true;
     };
-    for h in &hits[first.clone()] {
+    if first.absent_ok {
+        let seen = (0..s.leaves.len() as u32).any(|i| {
+            let l = &s.leaves[i as usize];
+            l.alive
+                && l.field == first.field
+                && !(l.via_empty_key && skips_empty_keys)
+                && chosen.iter().all(|&o| consistent(trail(s, o), trail(s, i)))
+        });
+        if !seen && choose(rest, hits, chosen, s, skips_empty_keys) {
+            return true;
+        }
+    }
+    for h in &hits[first.range.clone()] {
         let t = trail(s, h.leaf);
         if chosen.iter().all(|&o| consistent(trail(s, o), t)) {
             chosen.push(h.leaf);
-            if choose(rest, hits, chosen, s) {
+            if choose(rest, hits, chosen, s, skips_empty_keys) {
                 return true;
             }
             chosen.pop();

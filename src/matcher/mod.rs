@@ -216,7 +216,9 @@ impl Matcher {
                 id
             }
         };
-        let terms = self.compiled.add(id, pattern.terms());
+        let terms = self
+            .compiled
+            .add(id, pattern.terms(), !pattern.reads_empty_keys());
         let rule = self.rules[id as usize].as_mut().expect("live rule");
         rule.terms.extend(terms);
         rule.patterns.push(pattern.text().into());

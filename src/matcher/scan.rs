@@ -17,6 +17,9 @@ pub(crate) struct LeafRec {
     pub trail_start: u32,
     pub trail_len: u32,
     pub alive: bool,
+    /// Reached through a key that is exactly `""`, which rules naming no empty path step do
+    /// not read (see `TermInfo::skips_empty_keys`).
+    pub via_empty_key: bool,
 }
 
 /// A value test that passed.
@@ -42,6 +45,10 @@ pub(crate) struct Scratch {
     /// (key offset, key length, first leaf, end leaf) of needed keys of open objects.
     seen_keys: Vec<(u32, u32, u32, u32)>,
     pub present: Vec<u32>,
+    /// Per field: the stamp when a value sits there outside every array.
+    pub present_flat: Vec<u32>,
+    /// Per field: the stamp when a value sits there through a key that is exactly `""`.
+    pub present_via_empty: Vec<u32>,
     pub term_stamp: Vec<u32>,
     pub rule_stamp: Vec<u32>,
     pub stamp: u32,
@@ -81,6 +88,7 @@ pub(crate) fn scan(
         s,
         lazy,
         done: false,
+        empty_keys: 0,
     };
     r.ws();
     r.value(Some(0), 0, true)?;
@@ -102,6 +110,8 @@ struct Reader<'a, 'c> {
     lazy: bool,
     /// Lazy reading found everything it needs: unwind without reading further.
     done: bool,
+    /// How many keys that are exactly `""` lead to the value being read.
+    empty_keys: u32,
 }
 
 impl Reader<'_, '_> {
@@ -225,6 +235,7 @@ impl Reader<'_, '_> {
             trail_start,
             trail_len: self.s.stack.len() as u32,
             alive: true,
+            via_empty_key: self.empty_keys > 0,
         });
         idx
     }
@@ -262,7 +273,10 @@ impl Reader<'_, '_> {
                 let final_key =
                     last && self.lazy && direct && seen.is_none() && direct_seen + 1 == wanted;
                 let first = self.s.leaves.len() as u32;
+                let empty_key = start == end;
+                self.empty_keys += u32::from(empty_key);
                 self.value(Some(child), depth, final_key)?;
+                self.empty_keys -= u32::from(empty_key);
                 if self.done {
                     return Ok(());
                 }
