@@ -142,3 +142,20 @@ fn deep_array_consistency_search_stays_bounded() {
     let with_pair = event.replacen(r#"{"a": 1, "b": 0}"#, r#"{"a": 1, "b": 1}"#, 1);
     assert!(m.is_match(with_pair.as_bytes()).unwrap());
 }
+
+#[test]
+fn absence_in_big_arrays_stays_bounded() {
+    // Every element has both fields, so each candidate for `k` needs an absence check of `z`
+    // against it: the search checks only `z`'s values, and stops at the first consistent one.
+    let pattern = r#"{"o": {"k": ["a"], "z": [{"exists": false}]}}"#;
+    let mut m = Matcher::new();
+    m.add_rule("abs", pattern).unwrap();
+    let p = Pattern::parse(pattern).unwrap();
+    let elements = vec![r#"{"k": "a", "z": 1}"#; 3000].join(",");
+    let event = format!(r#"{{"o": [{elements}]}}"#);
+    assert!(!m.is_match(event.as_bytes()).unwrap());
+    assert!(!p.matches_json(&event).unwrap());
+    let with_gap = format!(r#"{{"o": [{elements}, {{"k": "a"}}]}}"#);
+    assert!(m.is_match(with_gap.as_bytes()).unwrap());
+    assert!(p.matches_json(&with_gap).unwrap());
+}

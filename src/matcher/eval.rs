@@ -103,6 +103,7 @@ fn term_matches(
     // kept, and whether any value sits in an array (only then can array consistency rule a
     // choice out).
     search.choices.clear();
+    search.field_leaves.clear();
     let mut flat = true;
     for (kind, field, range) in slot_hits(info, hits) {
         if kind != SlotKind::Value {
@@ -119,10 +120,17 @@ fn term_matches(
             }
             if kind == SlotKind::Absent || !absence_fails {
                 flat = false;
+                // The field's values, for the absence checks of the search.
+                let start = search.field_leaves.len();
+                search
+                    .field_leaves
+                    .extend((0..s.leaves.len() as u32).filter(|&i| {
+                        let l = &s.leaves[i as usize];
+                        l.alive && l.field == field && !(l.via_empty_key && info.skips_empty_keys)
+                    }));
                 search.choices.push(Choice {
                     range,
-                    field,
-                    absent_ok: true,
+                    absent: Some(start..search.field_leaves.len()),
                 });
                 continue;
             }
@@ -135,8 +143,7 @@ fn term_matches(
             .all(|h| s.leaves[h.leaf as usize].trail_len == 0);
         search.choices.push(Choice {
             range,
-            field,
-            absent_ok: false,
+            absent: None,
         });
     }
     if flat {
@@ -145,20 +152,20 @@ fn term_matches(
     search.chosen.clear();
     choose(
         &search.choices,
+        &search.field_leaves,
         hits,
         &mut search.chosen,
         s,
-        info.skips_empty_keys,
     )
 }
 
-/// One slot for the search: its candidate values (a range of `hits`), and whether the field's
-/// absence (no value consistent with those chosen before) also satisfies it.
+/// One slot for the search: its candidate values (a range of `hits`), and, when the field's
+/// absence (no value consistent with those chosen before) also satisfies it, the field's
+/// values (a range of `Search::field_leaves`).
 #[derive(Debug, Clone)]
 struct Choice {
     range: std::ops::Range<usize>,
-    field: u32,
-    absent_ok: bool,
+    absent: Option<std::ops::Range<usize>>,
 }
 
 /// Working lists of the array-consistency search, reused from term to term and event to event.
@@ -166,6 +173,7 @@ struct Choice {
 pub(crate) struct Search {
     choices: Vec<Choice>,
     chosen: Vec<u32>,
+    field_leaves: Vec<u32>,
 }
 
 /// Per slot of the term: its kind, its field, and the range of its hits in `hits`.
@@ -206,23 +214,19 @@ fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
 
 fn choose(
     choices: &[Choice],
+    field_leaves: &[u32],
     hits: &[Hit],
     chosen: &mut Vec<u32>,
     s: &Scratch,
-    skips_empty_keys: bool,
 ) -> bool {
     let Some((first, rest)) = choices.split_first() else {
         return true;
     };
-    if first.absent_ok {
-        let seen = (0..s.leaves.len() as u32).any(|i| {
-            let l = &s.leaves[i as usize];
-            l.alive
-                && l.field == first.field
-                && !(l.via_empty_key && skips_empty_keys)
-                && chosen.iter().all(|&o| consistent(trail(s, o), trail(s, i)))
-        });
-        if !seen && choose(rest, hits, chosen, s, skips_empty_keys) {
+    if let Some(values) = &first.absent {
+        let seen = field_leaves[values.clone()]
+            .iter()
+            .any(|&i| chosen.iter().all(|&o| consistent(trail(s, o), trail(s, i))));
+        if !seen && choose(rest, field_leaves, hits, chosen, s) {
             return true;
         }
     }
@@ -230,7 +234,7 @@ fn choose(
         let t = trail(s, h.leaf);
         if chosen.iter().all(|&o| consistent(trail(s, o), t)) {
             chosen.push(h.leaf);
-            if choose(rest, hits, chosen, s, skips_empty_keys) {
+            if choose(rest, field_leaves, hits, chosen, s) {
                 return true;
             }
             chosen.pop();
