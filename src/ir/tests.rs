@@ -410,9 +410,24 @@ fn wildcard_complexity() {
     refused(&text, &text[6..text.len() - 1], "f");
     let text = format!(r#"{{"f": [{w1}, {b2}]}}"#);
     refused(&text, &text[6..text.len() - 1], "f");
-    // A repeated condition counts once.
-    parse(&format!(r#"{{"f": [{w1}, {w1}]}}"#));
-    parse(&format!(r#"{{"$or": [{{"f": [{w1}]}}, {{"f": [{w1}]}}]}}"#));
+    // A repeated condition adds its states again, as in event-ruler's machine, unless they
+    // can all be shared (no cased character right after a star).
+    let text = format!(r#"{{"f": [{w1}, {w1}]}}"#);
+    refused(&text, &text[6..text.len() - 1], "f");
+    refused(
+        &format!(r#"{{"$or": [{{"f": [{w1}]}}, {{"f": [{w1}]}}]}}"#),
+        &format!("[{w1}]"),
+        "f",
+    );
+    let colons = wild("*:*:*:*");
+    parse(&format!(r#"{{"f": [{colons}, {colons}, {colons}]}}"#));
+    // A field reached only through an `exists: false` is not measured (event-ruler's
+    // evaluator follows value matches only).
+    parse(&format!(
+        r#"{{"a": [{{"exists": false}}], "f": [{w1}, {w2}]}}"#
+    ));
+    let text = format!(r#"{{"a": ["x", {{"exists": false}}], "f": [{w1}, {w2}]}}"#);
+    refused(&text, &format!("[{w1}, {w2}]"), "f");
     // Different fields are measured apart.
     parse(&format!(r#"{{"f": [{w1}], "g": [{w2}]}}"#));
     // `$or` alternatives share a field's machine when the fields before it (in name order)
