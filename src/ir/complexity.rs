@@ -19,8 +19,9 @@
 //!    or a byte that neither leaves a state with a star ahead nor starts a character with case
 //!    forms), then builds the rest anew. A value that reuses everything, up to a match of its
 //!    condition, leads to that match's state; otherwise to the leaf's shared next state.
-//! 3. Explore the sets of states every input reaches; a set counts, for each state, the
-//!    conditions whose match it can still reach, plus, for each state whose next step is a star
+//! 3. Explore the sets of states every input reaches (a match is one state per condition and
+//!    next machine state, as event-ruler's byte matches compare); a set counts, for each state,
+//!    the conditions whose match it can still reach, plus, for each state whose next step is a star
 //!    not in the set, the star's. The measure is the largest count over all machines reached
 //!    through value conditions (event-ruler's evaluator does not follow `exists: false`).
 //!
@@ -252,6 +253,8 @@ struct Automaton {
     after_star: Vec<bool>,
     /// Per state: the condition it is the match of, and the machine state that match leads to.
     matches: Vec<Option<(u32, usize)>>,
+    /// The match state of each (condition, machine state).
+    match_of: HashMap<(u32, usize), u32>,
     /// Literal bytes anywhere (other bytes all behave alike).
     alphabet: HashSet<u8>,
 }
@@ -332,10 +335,21 @@ impl Automaton {
                     after_star = true;
                 }
                 Token::Byte { b, .. } => {
-                    let to = self.state(after_star);
-                    if k + 1 == n {
-                        self.matches[to as usize] = Some((cond, target));
-                    }
+                    // A match is its condition and the state it leads to (event-ruler's byte
+                    // matches are equal, and count once, when both are).
+                    let to = if k + 1 == n {
+                        match self.match_of.get(&(cond, target)) {
+                            Some(&m) => m,
+                            None => {
+                                let m = self.state(false);
+                                self.matches[m as usize] = Some((cond, target));
+                                self.match_of.insert((cond, target), m);
+                                m
+                            }
+                        }
+                    } else {
+                        self.state(after_star)
+                    };
                     self.add_byte(cur, b, to);
                     if let Some(p) = pre.take() {
                         self.add_byte(p, b, to);
@@ -423,15 +437,6 @@ fn explore(a: &Automaton, start: u32, cap: usize) -> Option<usize> {
         reach[x] = r;
     }
     let weight = |x: u32| reach[x as usize].len();
-    // The matches of one condition count as one state (event-ruler's byte matches of one
-    // pattern are told apart only by pattern).
-    let mut first_match: HashMap<u32, u32> = HashMap::new();
-    let canon: Vec<u32> = (0..states as u32)
-        .map(|x| match a.matches[x as usize] {
-            Some((c, _)) => *first_match.entry(c).or_insert(x),
-            None => x,
-        })
-        .collect();
     // A byte no literal uses stands for all of them.
     let other = (0..=255u8).find(|b| !a.alphabet.contains(b));
     let mut alphabet: Vec<u8> = a.alphabet.iter().copied().chain(other).collect();
@@ -455,7 +460,7 @@ fn explore(a: &Automaton, start: u32, cap: usize) -> Option<usize> {
                     a.bytes[s]
                         .iter()
                         .filter(|(b, _)| *b == byte)
-                        .map(|(_, to)| canon[*to as usize]),
+                        .map(|(_, to)| *to),
                 );
                 next.extend(a.any[s]);
             }
