@@ -223,8 +223,10 @@ fn tokens(w: &Wildcard) -> Vec<Token> {
         match piece {
             WildcardPiece::Literal(l) => {
                 for c in l.chars() {
-                    let cased = c.to_lowercase().ne(std::iter::once(c))
-                        || c.to_uppercase().ne(std::iter::once(c));
+                    // As event-ruler decides it: the lower and upper case forms of the Java
+                    // `char` differ (never for a character outside the BMP, whose surrogates
+                    // have no case).
+                    let cased = u32::from(c) <= 0xFFFF && c.to_lowercase().ne(c.to_uppercase());
                     let mut buf = [0u8; 4];
                     for (i, &b) in c.encode_utf8(&mut buf).as_bytes().iter().enumerate() {
                         out.push(Token::Byte {
@@ -556,6 +558,10 @@ mod tests {
             (&["a*", "a*"], 2),
             (&["*é", "*é"], 3),
             (&["!*a*a", "!*a*a"], 4),
+            // Case decides the sharing after a star; characters outside the BMP never have it.
+            (&["*\u{10400}", "*\u{10400}"], 2),
+            (&["*e", "*e"], 3),
+            (&["*1", "*1"], 2),
         ];
         for (values, want) in cases {
             assert_eq!(field(values), *want, "{values:?}");
