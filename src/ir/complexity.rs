@@ -33,6 +33,14 @@ use std::collections::{HashMap, HashSet};
 use super::{AnythingBut, Leaf, Matcher, Term, Wildcard, WildcardPiece};
 
 /// The default limit: a pattern whose wildcard measure is above it is refused.
+///
+/// # Example
+/// ```
+/// // Measures 10: accepted at the limit; one more star-and-letter measures 11.
+/// assert!(weir::Pattern::parse(r#"{"f": [{"wildcard": "*a*b*c*d*e*f*g*h*i"}]}"#).is_ok());
+/// assert!(weir::Pattern::parse(r#"{"f": [{"wildcard": "*a*b*c*d*e*f*g*h*i*j"}]}"#).is_err());
+/// assert_eq!(weir::ir::DEFAULT_MAX_COMPLEXITY, 10);
+/// ```
 pub const DEFAULT_MAX_COMPLEXITY: usize = 10;
 
 /// Subset-exploration steps after which a pattern counts as too complex.
