@@ -499,7 +499,10 @@ impl Pattern {
         &self.text
     }
 
-    /// The pattern as written: leaves and `$or` groups.
+    /// The pattern as written: each object's leaves (one per path, the last written) and its
+    /// `$or` groups. Where a path is set both outside and inside an `$or` alternative, the
+    /// condition that holds in each alternative is the one written later: only
+    /// [`Pattern::terms`] says which.
     ///
     /// # Example
     /// ```
