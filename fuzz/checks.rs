@@ -265,7 +265,7 @@ pub const EVENT_RULES: &[(&str, &str)] = &[
         "mixed_leaf",
         r#"{"detail": {"value": ["a", 1, null, false, {"prefix": "b"}, {"numeric": ["<", 0]}, {"cidr": "192.168.0.0/16"}]}}"#,
     ),
-    ("everything", r#"{}"#),
+    ("absent", r#"{"zzz": [{"exists": false}]}"#),
 ];
 
 /// The loaded matcher of target `match_event` plus each rule's parsed pattern.

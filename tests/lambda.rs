@@ -73,14 +73,14 @@ fn document_that_is_not_json() {
 
 #[test]
 fn document_that_is_not_an_object() {
-    let err = doc_error(r#"[{"Pattern": "{}"}]"#);
+    let err = doc_error(r#"[{"Pattern": "{\"a\": [1]}"}]"#);
     assert!(err.reason().contains("must be a JSON object"), "{err}");
     assert_eq!(err.span().unwrap().start.offset, 0);
 }
 
 #[test]
 fn filters_that_are_not_an_array() {
-    let text = r#"{"Filters": {"Pattern": "{}"}}"#;
+    let text = r#"{"Filters": {"Pattern": "{\"a\": [1]}"}}"#;
     let err = doc_error(text);
     assert!(
         err.reason().contains("\"Filters\" must be an array"),
@@ -93,12 +93,13 @@ fn filters_that_are_not_an_array() {
 #[test]
 fn unknown_and_misspelt_keys_are_refused() {
     // A lower-case "filters" would otherwise silently mean "no filters": everything passes.
-    let text = r#"{"filters": [{"Pattern": "{}"}]}"#;
+    let text = r#"{"filters": [{"Pattern": "{\"a\": [1]}"}]}"#;
     let err = doc_error(text);
     assert!(err.reason().contains(r#"Unknown key "filters""#), "{err}");
     assert_eq!(err.span().unwrap().start.offset, 1);
 
-    let text = r#"{"Filters": [{"Pattern": "{}"}, {"Pattern": "{}", "Extra": 1}]}"#;
+    let text =
+        r#"{"Filters": [{"Pattern": "{\"a\": [1]}"}, {"Pattern": "{\"a\": [1]}", "Extra": 1}]}"#;
     let err = doc_error(text);
     assert_eq!(err.filter(), Some(1));
     assert_eq!(err.span().unwrap().start.offset, at(text, "\"Extra"));
@@ -112,19 +113,19 @@ fn repeated_keys_are_refused() {
     assert!(err.reason().contains("Duplicate key"), "{err}");
     assert_eq!(err.span().unwrap().start.offset, 16);
 
-    let text = r#"{"Filters": [{"Pattern": "{}", "Pattern": "{}"}]}"#;
+    let text = r#"{"Filters": [{"Pattern": "{\"a\": [1]}", "Pattern": "{\"a\": [1]}"}]}"#;
     let err = doc_error(text);
     assert_eq!(err.filter(), Some(0));
-    assert_eq!(err.span().unwrap().start.offset, 31);
+    assert_eq!(err.span().unwrap().start.offset, 41);
 }
 
 #[test]
 fn filter_without_a_pattern() {
-    let text = r#"{"Filters": [{"Pattern": "{}"}, {}]}"#;
+    let text = r#"{"Filters": [{"Pattern": "{\"a\": [1]}"}, {}]}"#;
     let err = doc_error(text);
     assert!(err.reason().contains("must have a \"Pattern\""), "{err}");
     assert_eq!(err.filter(), Some(1));
-    assert_eq!(err.span().unwrap().start.offset, 32);
+    assert_eq!(err.span().unwrap().start.offset, 42);
     assert_eq!(err.path(), "Filters[1]");
 }
 
@@ -211,11 +212,11 @@ fn pattern_of_length(len: usize) -> String {
 fn patterns_up_to_4096_characters() {
     // Counted in characters: "é" is two bytes.
     let longest = pattern_of_length(MAX_PATTERN_LENGTH);
-    let fc = FilterCriteria::parse(&doc(&["{}", &longest])).unwrap();
+    let fc = FilterCriteria::parse(&doc(&[r#"{"a": [1]}"#, &longest])).unwrap();
     assert_eq!(fc.patterns()[1].text(), longest);
 
     let too_long = pattern_of_length(MAX_PATTERN_LENGTH + 1);
-    let text = doc(&["{}", &too_long]);
+    let text = doc(&[r#"{"a": [1]}"#, &too_long]);
     let err = doc_error(&text);
     assert!(err.reason().contains("4097 characters"), "{err}");
     assert_eq!(err.filter(), Some(1));

@@ -30,7 +30,7 @@ fn near() -> Matcher {
             "size",
             r#"{"detail": {"size": [{"numeric": [">", 40, "<", 50]}]}}"#,
         ),
-        ("every", "{}"),
+        ("every", r#"{"no-such-key": [{"exists": false}]}"#),
     ] {
         m.add_rule(name, p).unwrap();
     }
@@ -42,7 +42,8 @@ fn near() -> Matcher {
 fn far() -> Matcher {
     let mut m = Matcher::new();
     m.add_rule("zzz", r#"{"zzz": [1]}"#).unwrap();
-    m.add_rule("every", "{}").unwrap();
+    m.add_rule("every", r#"{"no-such-key": [{"exists": false}]}"#)
+        .unwrap();
     m
 }
 
@@ -467,7 +468,8 @@ fn bad_escapes_in_fields_no_rule_names() {
 fn mistakes_after_every_named_key() {
     let mut m = Matcher::new();
     m.add_rule("a1", r#"{"a": [1]}"#).unwrap();
-    m.add_rule("every", "{}").unwrap();
+    m.add_rule("every", r#"{"no-such-key": [{"exists": false}]}"#)
+        .unwrap();
     let p = Pattern::parse(r#"{"a": [1]}"#).unwrap();
     let deep = format!(r#"{{"a": 1, "b": {}{}}}"#, "[".repeat(200), "]".repeat(200));
     let cases: [(&[u8], usize); 9] = [

@@ -206,8 +206,13 @@ fn exponent_spelling_in_text_comparisons() {
         ],
     );
     table(
-        r#"{"n": [{"anything-but": 1E+400}]}"#,
-        &[(r#"{"n": 1e400}"#, false), (r#"{"n": 2e400}"#, true)],
+        r#"{"n": [{"anything-but": "x"}, 1E+400]}"#,
+        &[(r#"{"n": 1e400}"#, true), (r#"{"n": "x"}"#, false)],
+    );
+    // `anything-but` refuses a number that names no double.
+    assert_eq!(
+        refused(r#"{"n": [{"anything-but": 1E+400}]}"#),
+        "Cannot compare number : 1E+400"
     );
     let text = Options::new().numbers_as_strings(true);
     table_with(
@@ -510,15 +515,31 @@ fn dot_joined_keys_both_ways() {
     );
 }
 
+/// Empty keys follow event-ruler's path joining. In a pattern, a key under an empty path adds
+/// no dot (`{"": {"b": ..}}` is the path `b`); in an event every key is joined (`{"": {"b":
+/// ..}}` is `.b`). An event key that is exactly `""` is read only when a path of the pattern
+/// names an empty step (its steps are the path split on `.`, trailing empty pieces dropped).
 #[test]
-fn an_empty_key_is_a_path_segment_like_any_other() {
+fn empty_keys_follow_event_ruler_path_joining() {
     table(
         r#"{"": {"b": ["v"]}}"#,
         &[
-            (r#"{"": {"b": "v"}}"#, true),
-            (r#"{".b": "v"}"#, true),
-            (r#"{"b": "v"}"#, false),
+            (r#"{"b": "v"}"#, true),
+            (r#"{"": {"b": "v"}}"#, false),
+            (r#"{".b": "v"}"#, false),
             (r#"{"": {"": {"b": "v"}}}"#, false),
+        ],
+    );
+    // Two empty keys: the pattern path is `..b`, which names an empty step.
+    table(
+        r#"{"": {"": {"b": ["v"]}}}"#,
+        &[
+            (r#"{"": {"": {"b": "v"}}}"#, true),
+            (r#"{"..b": "v"}"#, true),
+            (r#"{"": {".b": "v"}}"#, true),
+            (r#"{".": {"b": "v"}}"#, true),
+            (r#"{"": {"b": "v"}}"#, false),
+            (r#"{"b": "v"}"#, false),
         ],
     );
     table(
@@ -531,12 +552,42 @@ fn an_empty_key_is_a_path_segment_like_any_other() {
             (r#"{"a": "v"}"#, false),
         ],
     );
+    // `a.` names the step `a` only: an event key `""` is not read, a dotted key is.
+    for pattern in [r#"{"a": {"": ["v"]}}"#, r#"{"a.": ["v"]}"#] {
+        table(
+            pattern,
+            &[
+                (r#"{"a.": "v"}"#, true),
+                (r#"{"a": {".": "v"}}"#, false),
+                (r#"{"a": {"": "v"}}"#, false),
+                (r#"{"a": "v"}"#, false),
+            ],
+        );
+    }
     table(
-        r#"{"a": {"": ["v"]}}"#,
+        r#"{"a": {"": [{"exists": false}]}}"#,
         &[
             (r#"{"a": {"": "v"}}"#, true),
-            (r#"{"a.": "v"}"#, true),
-            (r#"{"a": "v"}"#, false),
+            (r#"{"a.": "v"}"#, false),
+            (r#"{}"#, true),
+        ],
+    );
+    // A pattern path naming an empty step makes every empty key readable: `x..y` here (a
+    // key under a non-empty path is joined with a dot, even an empty one).
+    table(
+        r#"{"a.": ["v"], "x": {"": {"y": [1]}}}"#,
+        &[
+            (r#"{"a": {"": "v"}, "x": {"": {"y": 1}}}"#, true),
+            (r#"{"a.": "v", "x..y": 1}"#, true),
+            (r#"{"a.": "v", "x.y": 1}"#, false),
+        ],
+    );
+    table(
+        r#"{"a.": ["v"], "": [1]}"#,
+        &[
+            (r#"{"a": {"": "v"}, "": 1}"#, true),
+            (r#"{"a.": "v", "": 1}"#, true),
+            (r#"{"a": {"": "v"}}"#, false),
         ],
     );
 }
@@ -562,16 +613,14 @@ fn sibling_keys_and_and_values_or() {
             (r#"{"a": 1, "b": "x", "c": 0}"#, true),
         ],
     );
-    // A pattern with no leaves matches every event.
-    table(
-        "{}",
-        &[
-            (r#"{}"#, true),
-            (r#"{"a": 1}"#, true),
-            ("[]", true),
-            ("1", true),
-        ],
-    );
+    // A pattern with no leaves is refused; the condition-free pattern matches every event.
+    assert_eq!(refused("{}"), "Empty objects are not allowed");
+    for event in [r#"{}"#, r#"{"a": 1}"#] {
+        assert!(
+            Pattern::match_all().matches(event.as_bytes()).unwrap()
+                && weir_reference::matches_text(&Pattern::match_all(), event.as_bytes()).unwrap()
+        );
+    }
 }
 
 #[test]
@@ -1347,7 +1396,9 @@ fn numeric_single_comparisons() {
     table(
         r#"{"n": [{"numeric": [">", 0]}]}"#,
         &[
-            (r#"{"n": 5e-324}"#, true),
+            (r#"{"n": 4.9e-324}"#, true),
+            // Java prints the smallest double 4.9E-324: `5e-324` names it inexactly.
+            (r#"{"n": 5e-324}"#, false),
             (r#"{"n": 0.10000000000000001}"#, false),
             (r#"{"n": 123456789012345678901234567890}"#, false),
             (r#"{"n": 1e-400}"#, false),
@@ -1399,7 +1450,15 @@ fn numeric_refusals() {
     );
     assert_eq!(
         refused(r#"{"n": [{"numeric": [">", 1e400]}]}"#),
-        "Value of > must be numeric"
+        "Cannot compare number : 1e400"
+    );
+    assert_eq!(
+        refused(r#"{"n": [{"numeric": [">", 0, "<", 5e-324]}]}"#),
+        "Cannot compare number : 5e-324"
+    );
+    assert_eq!(
+        refused(r#"{"n": [{"anything-but": [9007199254740993]}]}"#),
+        "Cannot compare number : 9007199254740993"
     );
     assert_eq!(
         refused(r#"{"n": [{"numeric": ["!=", 1]}]}"#),
@@ -1749,7 +1808,7 @@ fn multi_rule_matcher_names_every_matching_rule_in_order() {
             "or",
             r#"{"$or": [{"source": ["a"]}, {"detail": {"size": [0]}}]}"#,
         ),
-        ("every", "{}"),
+        ("every", r#"{"no-such-key": [{"exists": false}]}"#),
         (
             "not-running",
             r#"{"detail": {"state": [{"anything-but": "running"}]}}"#,
@@ -1826,4 +1885,128 @@ fn rules_sharing_fields_do_not_leak_into_each_other() {
     );
     assert_eq!(m.matching_rules(br#"{}"#).unwrap(), vec!["abs"]);
     assert_eq!(m.matching_rules(br#"{"a": []}"#).unwrap(), vec!["abs"]);
+}
+
+// ---------------------------------------------------------------- repeated paths
+
+/// event-ruler resolves repeated keys per flattened path: a leaf and an object under one key
+/// are two paths, both kept; an object and a dotted key for one path keep the last written.
+#[test]
+fn repeated_keys_resolve_per_flattened_path() {
+    table(
+        r#"{"a": [2], "a": {"b": [1]}}"#,
+        &[
+            // (Array consistency: 2 and 1 sit in different elements.)
+            (r#"{"a": [2, {"b": 1}]}"#, false),
+            (r#"{"a": 2, "a.b": 1}"#, true),
+            (r#"{"a": {"b": 1}}"#, false),
+            (r#"{"a": 2}"#, false),
+        ],
+    );
+    table(
+        r#"{"a": {"b": [2]}, "a.b": [1]}"#,
+        &[
+            (r#"{"a": {"b": 1}}"#, true),
+            (r#"{"a": {"b": 2}}"#, false),
+            (r#"{"a.b": 1}"#, true),
+        ],
+    );
+}
+
+/// The same path outside and inside an `$or`: inside the alternative that names it, the inner
+/// condition replaces the outer one (event-ruler's default rule overriding).
+#[test]
+fn or_alternatives_override_outer_conditions() {
+    table(
+        r#"{"name": ["a", "b"], "$or": [{"name": [{"anything-but": "a"}]}, {"c": ["x"]}]}"#,
+        &[
+            (r#"{"name": "c"}"#, true),
+            (r#"{"name": "a"}"#, false),
+            (r#"{"name": "a", "c": "x"}"#, true),
+            (r#"{"name": "c", "c": "x"}"#, true),
+            (r#"{"name": "d", "c": "x"}"#, true),
+            (r#"{"c": "x"}"#, false),
+        ],
+    );
+    // Written after the `$or`, the outer condition wins in every alternative.
+    table(
+        r#"{"$or": [{"name": ["x"]}, {"c": ["x"]}], "name": ["a"]}"#,
+        &[
+            (r#"{"name": "a"}"#, true),
+            (r#"{"name": "x"}"#, false),
+            (r#"{"name": "x", "c": "x"}"#, false),
+        ],
+    );
+}
+
+/// `exists: false` inside arrays of objects: event-ruler walks a rule's fields in path order
+/// (Java string order) and judges an absence against the values chosen for the fields before
+/// it, so the condition holds per element together with its earlier siblings.
+#[test]
+fn exists_false_in_arrays_is_judged_against_the_fields_before_it() {
+    table(
+        r#"{"o": {"k": ["a"], "z": [{"exists": false}]}}"#,
+        &[
+            (r#"{"o": [{"k": "a"}, {"z": 1}]}"#, true),
+            (r#"{"o": [{"k": "a", "z": 1}]}"#, false),
+            (r#"{"o": [{"k": "a", "z": 1}, {"k": "a"}]}"#, true),
+            (r#"{"o": [{"k": "b"}, {"z": 1}]}"#, false),
+            (r#"{"o": {"k": "a"}}"#, true),
+            (r#"{"o": {"k": "a", "z": null}}"#, false),
+            // A value outside the array is consistent with every element.
+            (r#"{"o": [{"k": "a"}], "o.z": 1}"#, false),
+            (r#"{"o": [{"k": ["a", "b"]}, {"z": [1, 2]}]}"#, true),
+        ],
+    );
+    // The absent field first in path order is judged against nothing chosen: any value at its
+    // path fails it.
+    table(
+        r#"{"o": {"a": [{"exists": false}], "k": ["x"]}}"#,
+        &[
+            (r#"{"o": [{"k": "x"}, {"a": 1}]}"#, false),
+            (r#"{"o": [{"k": "x"}]}"#, true),
+        ],
+    );
+    // Alone on a field inside an array of objects: any element having it fails it.
+    table(
+        r#"{"o": {"z": [{"exists": false}]}}"#,
+        &[
+            (r#"{"o": [{"k": 1}, {"z": 1}]}"#, false),
+            (r#"{"o": [{"k": 1}]}"#, true),
+            (r#"{"o": []}"#, true),
+        ],
+    );
+    // With a field outside the array (before it in path order): the same.
+    table(
+        r#"{"a": ["x"], "o": {"z": [{"exists": false}]}}"#,
+        &[
+            (r#"{"a": "x", "o": [{"k": 1}, {"z": 1}]}"#, false),
+            (r#"{"a": "x", "o": [{"k": 1}]}"#, true),
+        ],
+    );
+    // Absence or a value: either, per element.
+    table(
+        r#"{"o": {"k": ["a"], "z": ["q", {"exists": false}]}}"#,
+        &[
+            (r#"{"o": [{"k": "a"}, {"z": 1}]}"#, true),
+            (r#"{"o": [{"k": "a", "z": 1}]}"#, false),
+            (r#"{"o": [{"k": "a", "z": "q"}]}"#, true),
+            (r#"{"o": [{"k": "a", "z": 1}, {"k": "a", "z": "q"}]}"#, true),
+        ],
+    );
+    // Path order is Java's (UTF-16 code units): U+10000 sorts before U+FFFF.
+    table(
+        "{\"o\": {\"\u{10000}\": [{\"exists\": false}], \"\u{ffff}\": [\"a\"]}}",
+        &[
+            (
+                "{\"o\": [{\"\u{ffff}\": \"a\"}, {\"\u{10000}\": 1}]}",
+                false,
+            ),
+            ("{\"o\": [{\"\u{ffff}\": \"a\"}]}", true),
+        ],
+    );
+    table(
+        "{\"o\": {\"\u{ffff}\": [{\"exists\": false}], \"\u{10000}\": [\"a\"]}}",
+        &[("{\"o\": [{\"\u{10000}\": \"a\"}, {\"\u{ffff}\": 1}]}", true)],
+    );
 }

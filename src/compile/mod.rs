@@ -62,8 +62,12 @@ pub(crate) struct TermInfo {
     pub alive: bool,
     /// Whether the term is in `Compiled::shared`.
     shared: bool,
-    /// Per slot: its kind and field. Empty once the term is dead.
+    /// Per slot, in path order (Java string order, as event-ruler walks a rule's fields): its
+    /// kind and field. Empty once the term is dead.
     pub slots: Vec<(SlotKind, u32)>,
+    /// The rule names no empty path step, so event keys that are exactly `""` are invisible to
+    /// it (event-ruler reads only the keys some rule's path steps name).
+    pub skips_empty_keys: bool,
 }
 
 /// The value tests of every rule on one field path.
@@ -287,12 +291,13 @@ impl Compiled {
         }
     }
 
-    /// Registers the terms of one rule; returns their ids.
-    pub fn add(&mut self, rule: u32, terms: &[Term]) -> Vec<TermId> {
+    /// Registers the terms of one rule; returns their ids. `skips_empty_keys`: see
+    /// [`TermInfo::skips_empty_keys`].
+    pub fn add(&mut self, rule: u32, terms: &[Term], skips_empty_keys: bool) -> Vec<TermId> {
         let mut ids = Vec::with_capacity(terms.len());
         self.rule_slots = self.rule_slots.max(rule as usize + 1);
         for term in terms {
-            let key = share_key(term);
+            let key = share_key(term).map(|k| format!("{}{k}", u8::from(skips_empty_keys)));
             if let Some(&id) = key.as_ref().and_then(|k| self.shared.get(k)) {
                 let rules = &mut self.terms[id as usize].rules;
                 if !rules.contains(&rule) {
@@ -303,7 +308,9 @@ impl Compiled {
             }
             let id = take_slot(&mut self.terms, &mut self.free_terms);
             let mut slots = Vec::with_capacity(term.leaves.len());
-            for (slot, leaf) in term.leaves.iter().enumerate() {
+            let mut ordered: Vec<&crate::ir::Leaf> = term.leaves.iter().collect();
+            ordered.sort_by(|a, b| crate::ir::java_order(&a.path, &b.path));
+            for (slot, leaf) in ordered.into_iter().enumerate() {
                 let field = self.field_for(&leaf.path);
                 self.fields[field as usize].uses += 1;
                 let kind = SlotKind::of(leaf);
@@ -324,6 +331,7 @@ impl Compiled {
                 alive: true,
                 shared: key.is_some(),
                 slots,
+                skips_empty_keys,
             };
             if let Some(key) = key {
                 self.shared.insert(key, id);

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::compile::{Field, SlotKind, Target};
-use crate::ir::{expand, Group, Leaf, Matcher as Condition, Pattern, Term};
+use crate::ir::{Group, Leaf, Matcher as Condition, Pattern, Term};
 use crate::matcher::{consistent, literal_tests, number_tests, string_tests};
 
 use super::read::{Event, Scalar};
@@ -198,7 +198,7 @@ impl<'a> Explainer<'a> {
                     .iter()
                     .enumerate()
                     .map(|(k, a)| {
-                        let terms = expand(a, usize::MAX).unwrap_or_default();
+                        let terms = expand(a);
                         self.group(a, &terms, witness.filter(|_| used == Some(k)))
                     })
                     .collect();
@@ -379,4 +379,31 @@ fn covered(group: &Group, witness: &Witness) -> bool {
             .ors
             .iter()
             .all(|alts| alts.iter().any(|a| covered(a, witness)))
+}
+
+/// The terms of `group` read on its own (an `$or` alternative's own account): its leaves,
+/// then each `$or` forking them, a later condition on a path replacing an earlier one, as the
+/// pattern's own terms are built.
+fn expand(group: &Group) -> Vec<Term> {
+    let mut terms = vec![Term {
+        leaves: group.leaves.clone(),
+    }];
+    for or in &group.ors {
+        let alternatives: Vec<Term> = or.iter().flat_map(expand).collect();
+        let mut next = Vec::with_capacity(terms.len() * alternatives.len());
+        for a in &alternatives {
+            for t in &terms {
+                let mut leaves = t.leaves.clone();
+                for leaf in &a.leaves {
+                    match leaves.iter_mut().find(|l| l.path == leaf.path) {
+                        Some(old) => *old = leaf.clone(),
+                        None => leaves.push(leaf.clone()),
+                    }
+                }
+                next.push(Term { leaves });
+            }
+        }
+        terms = next;
+    }
+    terms
 }

@@ -297,13 +297,16 @@ impl crate::Matcher {
             return Ok(None);
         };
         let read = read::read(event)?;
-        // The patterns were accepted when added: their limits are not checked again.
-        let options = self
+        // The patterns were accepted when added: their limits are not checked again, and the
+        // condition-free pattern (`Pattern::match_all`, text `{}`) reads back as itself.
+        let mut options = self
             .options()
             .clone()
             .max_length(usize::MAX)
             .max_fields(usize::MAX)
-            .max_terms(usize::MAX);
+            .max_terms(usize::MAX)
+            .max_complexity(usize::MAX);
+        options.allow_empty_objects = true;
         let lenient = options.clone().lambda_strict(false);
         let patterns: Vec<Explanation> = texts
             .filter_map(|text| {
@@ -494,7 +497,7 @@ impl RuleExplanation {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_pattern("r", weir::Pattern::match_all());
     /// let json = m.explain("r", b"{}")?.unwrap().to_json();
     /// assert!(json.starts_with(r#"{"rule":"r","matched":true,"patterns":[{"matched":true,"#));
     /// # Ok::<(), Box<dyn std::error::Error>>(())

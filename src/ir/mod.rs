@@ -6,7 +6,10 @@
 
 mod casemap;
 mod casemap_table;
+mod complexity;
 mod value;
+
+pub use complexity::DEFAULT_MAX_COMPLEXITY;
 
 use std::fmt;
 
@@ -38,6 +41,10 @@ pub struct Options {
     max_length: usize,
     max_fields: usize,
     max_terms: usize,
+    max_complexity: usize,
+    /// Accept empty objects (always satisfied): only for patterns weir builds itself, such as
+    /// the metadata part of a Lambda filter, never for user text.
+    pub(crate) allow_empty_objects: bool,
 }
 
 impl Default for Options {
@@ -48,6 +55,8 @@ impl Default for Options {
             max_length: 4096,
             max_fields: 256,
             max_terms: 16_384,
+            max_complexity: DEFAULT_MAX_COMPLEXITY,
+            allow_empty_objects: false,
         }
     }
 }
@@ -125,6 +134,21 @@ impl Options {
     /// ```
     pub fn max_terms(mut self, terms: usize) -> Options {
         self.max_terms = terms;
+        self
+    }
+
+    /// Highest wildcard complexity accepted (AWS: [`DEFAULT_MAX_COMPLEXITY`], 10): how many
+    /// places in a field's `wildcard` and `anything-but` `wildcard` values one input can be
+    /// matched at at once, as event-ruler measures it.
+    ///
+    /// # Example
+    /// ```
+    /// let text = r#"{"f": [{"wildcard": "*:*:*:*:*:event-bus/*"}]}"#; // complexity 11
+    /// assert!(weir::Pattern::parse(text).is_err());
+    /// assert!(weir::Pattern::parse_with(text, &weir::Options::new().max_complexity(11)).is_ok());
+    /// ```
+    pub fn max_complexity(mut self, complexity: usize) -> Options {
+        self.max_complexity = complexity;
         self
     }
 
@@ -404,7 +428,11 @@ impl Pattern {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn from_ast(text: &str, ast: &Node, options: &Options) -> Result<Pattern, PatternError> {
-        let v = Validator { text, options };
+        let v = Validator {
+            text,
+            options,
+            root: (ast.start, ast.end),
+        };
         let NodeKind::Object(members) = &ast.kind else {
             return Err(v.err(
                 PatternErrorKind::Invalid,
@@ -413,7 +441,11 @@ impl Pattern {
                 "",
             ));
         };
-        let group = v.group(members, None, "")?;
+        if members.is_empty() && !options.allow_empty_objects {
+            return Err(v.invalid(EMPTY_OBJECT, ast, ""));
+        }
+        let mut terms = vec![Term::default()];
+        let group = v.group(members, None, "", &mut terms)?;
         let fields = count_fields(&group);
         if fields > options.max_fields {
             return Err(v.err(
@@ -426,17 +458,19 @@ impl Pattern {
                 "",
             ));
         }
-        let terms = expand(&group, options.max_terms).ok_or_else(|| {
-            v.err(
-                PatternErrorKind::Limit,
-                format!(
-                    "Rule is too complex - its $or alternatives expand to more than {} combinations",
-                    options.max_terms
-                ),
-                ast,
-                "",
-            )
-        })?;
+        // Refused above the limit; the measure stops counting just past it.
+        let cap = options.max_complexity.saturating_add(1);
+        if let Some((c, leaf)) = complexity::measure(&terms, cap) {
+            if c.is_none_or(|c| c > options.max_complexity) {
+                return Err(PatternError::new(
+                    PatternErrorKind::Limit,
+                    TOO_COMPLEX,
+                    text,
+                    Some(leaf.span),
+                    &leaf.path,
+                ));
+            }
+        }
         Ok(Pattern {
             text: text.to_string(),
             group,
@@ -444,22 +478,44 @@ impl Pattern {
         })
     }
 
+    /// The pattern with no conditions, which every event matches (what a FilterCriteria
+    /// without filters means). Its text is `{}`, which [`Pattern::parse`] refuses: AWS allows
+    /// no empty object in a pattern.
+    ///
+    /// # Example
+    /// ```
+    /// let all = weir::Pattern::match_all();
+    /// assert!(all.matches(br#"{"any": "thing"}"#)?);
+    /// assert!(weir::Pattern::parse(all.text()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn match_all() -> Pattern {
+        Pattern {
+            text: "{}".to_string(),
+            group: Group::default(),
+            terms: vec![Term::default()],
+        }
+    }
+
     /// The pattern text.
     ///
     /// # Example
     /// ```
-    /// assert_eq!(weir::Pattern::parse("{}")?.text(), "{}");
+    /// assert_eq!(weir::Pattern::parse(r#"{"a": [1]}"#)?.text(), r#"{"a": [1]}"#);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn text(&self) -> &str {
         &self.text
     }
 
-    /// The pattern as written: leaves and `$or` groups.
+    /// The pattern as written: each object's leaves (one per path, the last written) and its
+    /// `$or` groups. Where a path is set both outside and inside an `$or` alternative, the
+    /// condition that holds in each alternative is the one written later: only
+    /// [`Pattern::terms`] says which.
     ///
     /// # Example
     /// ```
-    /// assert!(weir::Pattern::parse("{}")?.group().leaves.is_empty());
+    /// assert!(weir::Pattern::parse(r#"{"$or": [{"a": [1]}, {"b": [2]}]}"#)?.group().leaves.is_empty());
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn group(&self) -> &Group {
@@ -470,7 +526,7 @@ impl Pattern {
     ///
     /// # Example
     /// ```
-    /// assert_eq!(weir::Pattern::parse("{}")?.terms().len(), 1);
+    /// assert_eq!(weir::Pattern::parse(r#"{"a": [1], "b": [2]}"#)?.terms().len(), 1);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn terms(&self) -> &[Term] {
@@ -496,50 +552,83 @@ impl Pattern {
         }
         out
     }
+
+    /// Whether the pattern reads event keys that are exactly `""`: only when one of its paths
+    /// names an empty step (event-ruler reads the keys some rule's path steps name; the
+    /// steps of `a.` are just `a`). Otherwise such keys and what is under them are invisible.
+    pub(crate) fn reads_empty_keys(&self) -> bool {
+        self.terms
+            .iter()
+            .flat_map(|t| &t.leaves)
+            .any(|l| names_empty_step(&l.path))
+    }
 }
 
 fn count_fields(group: &Group) -> usize {
     group.leaves.len() + group.ors.iter().flatten().map(count_fields).sum::<usize>()
 }
 
-/// Disjunctive normal form, or `None` when it would exceed `max` terms.
-pub(crate) fn expand(group: &Group, max: usize) -> Option<Vec<Term>> {
-    let mut terms = vec![Term {
-        leaves: group.leaves.clone(),
-    }];
-    for or in &group.ors {
-        let mut alternatives = Vec::new();
-        for alt in or {
-            alternatives.extend(expand(alt, max)?);
-            if alternatives.len() > max {
-                return None;
-            }
-        }
-        if terms.len().saturating_mul(alternatives.len()) > max {
-            return None;
-        }
-        let mut next = Vec::with_capacity(terms.len() * alternatives.len());
-        for t in &terms {
-            for a in &alternatives {
-                let mut leaves = t.leaves.clone();
-                leaves.extend(a.leaves.iter().cloned());
-                next.push(Term { leaves });
-            }
-        }
-        terms = next;
+/// Orders field paths as event-ruler does (Java strings: by UTF-16 code units).
+pub(crate) fn java_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+/// Whether a leaf path names an empty step as event-ruler records a rule's steps (the path
+/// split on `.`, trailing empty pieces dropped, so `a.` names only `a`; `""` names `""`).
+fn names_empty_step(path: &str) -> bool {
+    let steps = path.trim_end_matches('.');
+    path.is_empty() || (!steps.is_empty() && steps.split('.').any(str::is_empty))
+}
+
+/// Sets `leaf` in `term`: a condition on the same path is replaced (the last one written wins,
+/// per flattened path, as event-ruler's rule overriding has it).
+fn put(term: &mut Term, leaf: Leaf) {
+    match term.leaves.iter_mut().find(|l| l.path == leaf.path) {
+        Some(old) => *old = leaf,
+        None => term.leaves.push(leaf),
     }
-    Some(terms)
+}
+
+/// The path of a leaf under the object whose path is `prefix` (`None` at the top): joined with
+/// `.`, except that an empty prefix adds nothing (event-ruler joins `{"": {"a": ..}}` to `a`).
+fn leaf_path(prefix: Option<&str>, key: &str) -> String {
+    match prefix {
+        None | Some("") => key.to_string(),
+        Some(p) => format!("{p}.{key}"),
+    }
+}
+
+/// The path of an object under `prefix`: its keys joined with `.`, empty ones included.
+fn object_path(prefix: Option<&str>, key: &str) -> String {
+    match prefix {
+        None => key.to_string(),
+        Some(p) => format!("{p}.{key}"),
+    }
 }
 
 struct Validator<'a> {
     text: &'a str,
     options: &'a Options,
+    /// Byte range of the whole pattern (for errors about it as a whole).
+    root: (usize, usize),
 }
 
-/// How the members of one key combine.
-enum Entry<'n> {
-    Leaf(&'n Node),
-    Objects(Vec<&'n Node>),
+/// AWS refuses an empty object anywhere in a pattern, `{}` itself included.
+const EMPTY_OBJECT: &str = "Empty objects are not allowed";
+
+/// The first empty object inside `node` (in text order) and its JSON path.
+fn first_empty_object<'n>(node: &'n Node, jpath: &str) -> Option<(&'n Node, String)> {
+    match &node.kind {
+        NodeKind::Object(members) if members.is_empty() => Some((node, jpath.to_string())),
+        NodeKind::Object(members) => members
+            .iter()
+            .find_map(|m| first_empty_object(&m.value, &join_key(jpath, &m.key))),
+        NodeKind::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, it)| first_empty_object(it, &format!("{jpath}[{i}]"))),
+        _ => None,
+    }
 }
 
 const ANYTHING_BUT_SHAPE: &str =
@@ -574,93 +663,102 @@ impl<'a> Validator<'a> {
         )
     }
 
-    /// `prefix`: the field path of the object holding `members`, `None` at the top (an empty
-    /// key is a path segment like any other: `{"": {"b": ..}}` is the path `.b`).
+    /// Reads one object of the pattern, in text order, as event-ruler does: `prefix` is the
+    /// object's field path (`None` at the top). Returns the object as written (its leaves, one
+    /// per path, the last written, and its `$or`s) and sets each leaf in every term of `rules`
+    /// (the disjunctive normal form so far); an `$or` forks `rules`, one copy per alternative.
     fn group(
         &self,
         members: &[Member],
         prefix: Option<&str>,
         jpath: &str,
+        rules: &mut Vec<Term>,
     ) -> Result<Group, PatternError> {
         let mut group = Group::default();
-        let mut entries: Vec<(&str, Entry<'_>, usize)> = Vec::new();
-        for (i, m) in members.iter().enumerate() {
-            if m.key == "$or" {
-                if let NodeKind::Array(alts) = &m.value.kind {
-                    if alts.len() >= 2 && alts.iter().all(|a| matches!(a.kind, NodeKind::Object(_)))
-                    {
-                        entries.push(("$or", Entry::Leaf(&m.value), i));
-                        continue;
-                    }
-                }
-            }
-            let existing = entries
+        // Lambda-strict: a repeated key's last value wins outright (two real `$or`s still AND).
+        let kept: Vec<&Member> = if self.options.lambda_strict {
+            members
                 .iter()
-                .position(|(k, e, _)| *k == m.key && !(m.key == "$or" && is_or(e)));
-            let merge = !self.options.lambda_strict
-                && matches!(m.value.kind, NodeKind::Object(_))
-                && matches!(existing.map(|p| &entries[p].1), Some(Entry::Objects(_)));
-            match existing {
-                Some(p) if merge => {
-                    if let Entry::Objects(list) = &mut entries[p].1 {
-                        list.push(&m.value);
-                    }
-                }
-                _ => {
-                    if let Some(p) = existing {
-                        entries.remove(p);
-                    }
-                    let entry = match m.value.kind {
-                        NodeKind::Object(_) => Entry::Objects(vec![&m.value]),
-                        _ => Entry::Leaf(&m.value),
-                    };
-                    entries.push((&m.key, entry, i));
-                }
+                .enumerate()
+                .filter(|&(i, m)| {
+                    is_real_or(m)
+                        || !members[i + 1..]
+                            .iter()
+                            .any(|later| later.key == m.key && !is_real_or(later))
+                })
+                .map(|(_, m)| m)
+                .collect()
+        } else {
+            members.iter().collect()
+        };
+        for m in kept {
+            let here = join_key(jpath, &m.key);
+            if matches!(&m.value.kind, NodeKind::Object(inner) if inner.is_empty()) {
+                return Err(self.invalid(EMPTY_OBJECT, &m.value, &here));
             }
-        }
-        for (key, entry, _) in entries {
-            let path = match prefix {
-                None => key.to_string(),
-                Some(prefix) => format!("{prefix}.{key}"),
-            };
-            let here = join_key(jpath, key);
-            match entry {
-                Entry::Leaf(node) if key == "$or" && is_or(&Entry::Leaf(node)) => {
-                    let NodeKind::Array(alts) = &node.kind else {
-                        unreachable!()
-                    };
+            match &m.value.kind {
+                NodeKind::Array(alts) if is_real_or(m) => {
+                    if !self.options.allow_empty_objects {
+                        if let Some((i, alt)) = alts
+                            .iter()
+                            .enumerate()
+                            .find(|(_, a)| matches!(&a.kind, NodeKind::Object(x) if x.is_empty()))
+                        {
+                            return Err(self.invalid(EMPTY_OBJECT, alt, &format!("{here}[{i}]")));
+                        }
+                    }
+                    let current = std::mem::take(rules);
                     let mut alternatives = Vec::with_capacity(alts.len());
                     for (i, alt) in alts.iter().enumerate() {
                         let NodeKind::Object(inner) = &alt.kind else {
-                            unreachable!()
+                            unreachable!("is_real_or checked the alternatives")
                         };
-                        alternatives.push(self.group(inner, prefix, &format!("{here}[{i}]"))?);
+                        let mut forked = current.clone();
+                        alternatives.push(self.group(
+                            inner,
+                            prefix,
+                            &format!("{here}[{i}]"),
+                            &mut forked,
+                        )?);
+                        rules.append(&mut forked);
+                        if rules.len() > self.options.max_terms {
+                            return Err(PatternError::new(
+                                PatternErrorKind::Limit,
+                                format!(
+                                    "Rule is too complex - its $or alternatives expand to more than {} combinations",
+                                    self.options.max_terms
+                                ),
+                                self.text,
+                                Some(self.root),
+                                "",
+                            ));
+                        }
                     }
                     group.ors.push(alternatives);
                 }
-                Entry::Leaf(node) => match &node.kind {
-                    NodeKind::Array(values) => {
-                        group.leaves.push(self.leaf(path, node, values, &here)?)
+                NodeKind::Array(values) => {
+                    let leaf = self.leaf(leaf_path(prefix, &m.key), &m.value, values, &here)?;
+                    for term in rules.iter_mut() {
+                        put(term, leaf.clone());
                     }
-                    _ => {
-                        return Err(self.invalid(
-                            format!("\"{key}\" must be an object or an array"),
-                            node,
-                            &here,
-                        ))
+                    group.leaves.retain(|l| l.path != leaf.path);
+                    group.leaves.push(leaf);
+                }
+                NodeKind::Object(inner) => {
+                    let path = object_path(prefix, &m.key);
+                    let nested = self.group(inner, Some(&path), &here, rules)?;
+                    for leaf in nested.leaves {
+                        group.leaves.retain(|l| l.path != leaf.path);
+                        group.leaves.push(leaf);
                     }
-                },
-                Entry::Objects(nodes) => {
-                    let merged: Vec<Member> = nodes
-                        .iter()
-                        .flat_map(|n| match &n.kind {
-                            NodeKind::Object(ms) => ms.clone(),
-                            _ => Vec::new(),
-                        })
-                        .collect();
-                    let inner = self.group(&merged, Some(&path), &here)?;
-                    group.leaves.extend(inner.leaves);
-                    group.ors.extend(inner.ors);
+                    group.ors.extend(nested.ors);
+                }
+                _ => {
+                    return Err(self.invalid(
+                        format!("\"{}\" must be an object or an array", m.key),
+                        &m.value,
+                        &here,
+                    ))
                 }
             }
         }
@@ -721,11 +819,14 @@ impl<'a> Validator<'a> {
     ) -> Result<Matcher, PatternError> {
         let m = match members {
             [m] => m,
-            [] => return Err(self.invalid("Empty objects are not allowed", node, jpath)),
+            [] => return Err(self.invalid(EMPTY_OBJECT, node, jpath)),
             _ => return Err(self.invalid("Only one key allowed in match expression", node, jpath)),
         };
         let here = join_key(jpath, &m.key);
         let arg = &m.value;
+        if let Some((empty, at)) = first_empty_object(arg, &here) {
+            return Err(self.invalid(EMPTY_OBJECT, empty, &at));
+        }
         let strict = self.options.lambda_strict;
         Ok(match m.key.as_str() {
             "prefix" | "suffix" => {
@@ -838,11 +939,24 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The double a number operand of `numeric` or `anything-but` names; AWS refuses a number
+    /// that is not exactly one double.
+    fn comparable(&self, text: &str, node: &Node, jpath: &str) -> Result<f64, PatternError> {
+        exact_f64(text)
+            .ok_or_else(|| self.invalid(format!("Cannot compare number : {text}"), node, jpath))
+    }
+
     fn anything_but(&self, arg: &Node, jpath: &str) -> Result<AnythingBut, PatternError> {
         match &arg.kind {
-            NodeKind::String(_) | NodeKind::Number(_) => Ok(AnythingBut::Literals(vec![self
+            NodeKind::String(_) => Ok(AnythingBut::Literals(vec![self
                 .literal(arg)
                 .expect("scalar")])),
+            NodeKind::Number(n) => {
+                self.comparable(n, arg, jpath)?;
+                Ok(AnythingBut::Literals(vec![self
+                    .literal(arg)
+                    .expect("scalar")]))
+            }
             NodeKind::Array(items) => {
                 if items.is_empty() {
                     return Err(self.invalid("Empty arrays are not allowed", arg, jpath));
@@ -850,9 +964,12 @@ impl<'a> Validator<'a> {
                 let mut out = Vec::with_capacity(items.len());
                 let (mut strings, mut numbers) = (false, false);
                 for (i, it) in items.iter().enumerate() {
-                    match it.kind {
+                    match &it.kind {
                         NodeKind::String(_) => strings = true,
-                        NodeKind::Number(_) => numbers = true,
+                        NodeKind::Number(n) => {
+                            self.comparable(n, it, &format!("{jpath}[{i}]"))?;
+                            numbers = true
+                        }
                         _ => {
                             return Err(self.invalid(
                                 "Inside anything but list, start|null|boolean is not supported.",
@@ -970,14 +1087,7 @@ impl<'a> Validator<'a> {
                 return Err(self.invalid(format!("Value of {op} must be numeric"), arg, jpath));
             };
             match &node.kind {
-                NodeKind::Number(n) => match n.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Ok(if x == 0.0 { 0.0 } else { x }),
-                    _ => Err(self.invalid(
-                        format!("Value of {op} must be numeric"),
-                        node,
-                        &format!("{jpath}[{i}]"),
-                    )),
-                },
+                NodeKind::Number(n) => self.comparable(n, node, &format!("{jpath}[{i}]")),
                 _ => Err(self.invalid(
                     format!("Value of {op} must be numeric"),
                     node,
@@ -1034,8 +1144,11 @@ impl<'a> Validator<'a> {
     }
 }
 
-fn is_or(entry: &Entry<'_>) -> bool {
-    matches!(entry, Entry::Leaf(n) if matches!(&n.kind, NodeKind::Array(a) if a.len() >= 2 && a.iter().all(|x| matches!(x.kind, NodeKind::Object(_)))))
+/// Whether a member is an `$or` operator: the key `$or` with an array of at least two
+/// objects (otherwise `$or` is an ordinary field name).
+fn is_real_or(m: &Member) -> bool {
+    m.key == "$or"
+        && matches!(&m.value.kind, NodeKind::Array(a) if a.len() >= 2 && a.iter().all(|x| matches!(x.kind, NodeKind::Object(_))))
 }
 
 fn join_key(jpath: &str, key: &str) -> String {

@@ -6,7 +6,8 @@
 //! key is the data key or starts with `<data key>.` is left out. Those members are exactly the
 //! ones that give the IR leaves on the data field (paths equal to the key or below it), so the
 //! result is the IR with those leaves removed. An `$or` alternative left empty is `{}`, which
-//! is always satisfied, as an alternative with no conditions should be.
+//! is always satisfied, as an alternative with no conditions should be (user patterns may not
+//! hold empty objects; these re-read texts may).
 
 use crate::error::PatternError;
 use crate::ir::{Options, Pattern};
@@ -75,9 +76,12 @@ pub(super) fn metadata_part(
     Pattern::parse_with(&out, &unlimited(options))
 }
 
-/// `options` without the length limit (the stripped text is never longer, but is re-read).
+/// `options` without the length limit (the stripped text is never longer, but is re-read),
+/// accepting the empty objects stripping leaves (always satisfied).
 fn unlimited(options: &Options) -> Options {
-    options.clone().max_length(usize::MAX)
+    let mut o = options.clone().max_length(usize::MAX);
+    o.allow_empty_objects = true;
+    o
 }
 
 /// The options `pattern` was read with, as far as they change what a text means

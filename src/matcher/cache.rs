@@ -12,6 +12,9 @@ pub(crate) struct LeafRec {
     pub trail_start: u32,
     pub trail_len: u32,
     pub alive: bool,
+    /// Reached through a key that is exactly `""`, which rules naming no empty path step do
+    /// not read (see `TermInfo::skips_empty_keys`).
+    pub via_empty_key: bool,
 }
 
 /// A value test that passed.
@@ -37,6 +40,10 @@ pub(crate) struct Scratch {
     /// (key offset, key length, first leaf, end leaf) of needed keys of open objects.
     pub seen_keys: Vec<(u32, u32, u32, u32)>,
     pub present: Vec<u32>,
+    /// Per field: the stamp when a value sits there outside every array.
+    pub present_flat: Vec<u32>,
+    /// Per field: the stamp when a value sits there through a key that is exactly `""`.
+    pub present_via_empty: Vec<u32>,
     pub term_stamp: Vec<u32>,
     pub rule_stamp: Vec<u32>,
     pub stamp: u32,
@@ -57,8 +64,18 @@ impl Scratch {
 /// Working lists of the array-consistency search, reused from term to term and event to event.
 #[derive(Clone, Default, Debug)]
 pub(crate) struct Search {
-    pub choices: Vec<std::ops::Range<usize>>,
+    pub choices: Vec<Choice>,
     pub chosen: Vec<u32>,
+    pub field_leaves: Vec<u32>,
+}
+
+/// One slot for the search: its candidate values (a range of the hits), and, when the field's
+/// absence (no value consistent with those chosen before) also satisfies it, the field's
+/// values (a range of `Search::field_leaves`).
+#[derive(Debug, Clone)]
+pub(crate) struct Choice {
+    pub range: std::ops::Range<usize>,
+    pub absent: Option<std::ops::Range<usize>>,
 }
 
 /// The memory a match works in, held by the caller and reused from call to call (the
@@ -100,7 +117,7 @@ impl Cache {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// let mut cache = weir::Cache::new();
     /// assert!(m.is_match_with(&mut cache, b"{}")?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -118,6 +135,8 @@ impl Cache {
             }
         };
         grow(&mut s.present, fields);
+        grow(&mut s.present_flat, fields);
+        grow(&mut s.present_via_empty, fields);
         grow(&mut s.term_stamp, terms);
         grow(&mut s.rule_stamp, rules);
     }

@@ -2,7 +2,7 @@
 
 use crate::compile::{Compiled, SlotKind, TermInfo};
 
-use super::cache::{Hit, Scratch, Search};
+use super::cache::{Choice, Hit, Scratch, Search};
 
 /// Appends to `out` the ids of the rules whose terms the scanned event satisfies, ascending.
 pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
@@ -10,13 +10,21 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
     s.stamp = s.stamp.wrapping_add(1);
     if s.stamp == 0 {
         s.present.iter_mut().for_each(|x| *x = 0);
+        s.present_flat.iter_mut().for_each(|x| *x = 0);
+        s.present_via_empty.iter_mut().for_each(|x| *x = 0);
         s.term_stamp.iter_mut().for_each(|x| *x = 0);
         s.rule_stamp.iter_mut().for_each(|x| *x = 0);
         s.stamp = 1;
     }
     let stamp = s.stamp;
-    if s.present.len() < c.fields.len() {
-        s.present.resize(c.fields.len(), 0);
+    for stamps in [
+        &mut s.present,
+        &mut s.present_flat,
+        &mut s.present_via_empty,
+    ] {
+        if stamps.len() < c.fields.len() {
+            stamps.resize(c.fields.len(), 0);
+        }
     }
     if s.term_stamp.len() < c.terms.len() {
         s.term_stamp.resize(c.terms.len(), 0);
@@ -25,10 +33,21 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
         s.rule_stamp.resize(c.rule_slots, 0);
     }
     for leaf in s.leaves.iter().filter(|l| l.alive) {
-        s.present[leaf.field as usize] = stamp;
+        let f = leaf.field as usize;
+        if leaf.via_empty_key {
+            s.present_via_empty[f] = stamp;
+        } else {
+            s.present[f] = stamp;
+            if leaf.trail_len == 0 {
+                s.present_flat[f] = stamp;
+            }
+        }
     }
     let leaves = &s.leaves;
-    s.hits.retain(|h| leaves[h.leaf as usize].alive);
+    s.hits.retain(|h| {
+        let l = &leaves[h.leaf as usize];
+        l.alive && !(l.via_empty_key && c.terms[h.term as usize].skips_empty_keys)
+    });
     s.hits.sort_unstable();
     s.hits.dedup();
 
@@ -73,6 +92,10 @@ fn mark(s: &mut Scratch, rule: u32, stamp: u32, out: &mut Vec<u32>) {
 }
 
 /// `hits` are this term's, sorted by slot.
+///
+/// The slots are in path order, the order event-ruler walks a rule's fields: a value slot takes
+/// one value, array-consistent with those taken before it; an `exists: false` slot holds when
+/// no value at its path is array-consistent with the values taken for the slots before it.
 fn term_matches(
     info: &TermInfo,
     hits: &[Hit],
@@ -80,40 +103,71 @@ fn term_matches(
     stamp: u32,
     search: &mut Search,
 ) -> bool {
-    // Every slot is satisfied by some value; the candidate values (ranges of `hits`) of the
-    // slots that need one are kept, and whether any sits in an array (only then can array
-    // consistency rule a choice out).
+    // Every slot is satisfied by some value or absence; the slots that need the search are
+    // kept, and whether any value sits in an array (only then can array consistency rule a
+    // choice out).
     search.choices.clear();
+    search.field_leaves.clear();
     let mut flat = true;
-    for (kind, present, range) in slot_hits(info, hits, s, stamp) {
-        match kind {
-            SlotKind::Absent if present => return false,
-            SlotKind::Absent => {}
-            SlotKind::ValueOrAbsent if !present => {}
-            _ if range.is_empty() => return false,
-            _ => {
-                flat &= hits[range.clone()]
-                    .iter()
-                    .all(|h| s.leaves[h.leaf as usize].trail_len == 0);
-                search.choices.push(range);
+    for (kind, field, range) in slot_hits(info, hits) {
+        if kind != SlotKind::Value {
+            let f = field as usize;
+            let seen = s.present[f] == stamp
+                || (!info.skips_empty_keys && s.present_via_empty[f] == stamp);
+            if !seen {
+                continue;
+            }
+            // A value outside every array is consistent with any choice: absence fails.
+            let absence_fails = s.present_flat[f] == stamp;
+            if kind == SlotKind::Absent && absence_fails {
+                return false;
+            }
+            if kind == SlotKind::Absent || !absence_fails {
+                flat = false;
+                // The field's values, for the absence checks of the search.
+                let start = search.field_leaves.len();
+                search
+                    .field_leaves
+                    .extend((0..s.leaves.len() as u32).filter(|&i| {
+                        let l = &s.leaves[i as usize];
+                        l.alive && l.field == field && !(l.via_empty_key && info.skips_empty_keys)
+                    }));
+                search.choices.push(Choice {
+                    range,
+                    absent: Some(start..search.field_leaves.len()),
+                });
+                continue;
             }
         }
+        if range.is_empty() {
+            return false;
+        }
+        flat &= hits[range.clone()]
+            .iter()
+            .all(|h| s.leaves[h.leaf as usize].trail_len == 0);
+        search.choices.push(Choice {
+            range,
+            absent: None,
+        });
     }
     if flat {
         return true;
     }
     search.chosen.clear();
-    choose(&search.choices, hits, &mut search.chosen, s)
+    choose(
+        &search.choices,
+        &search.field_leaves,
+        hits,
+        &mut search.chosen,
+        s,
+    )
 }
 
-/// Per slot of the term: its kind, whether its field is present in the event, and the range
-/// of its hits in `hits`.
+/// Per slot of the term: its kind, its field, and the range of its hits in `hits`.
 fn slot_hits<'h>(
     info: &'h TermInfo,
     hits: &'h [Hit],
-    s: &'h Scratch,
-    stamp: u32,
-) -> impl Iterator<Item = (SlotKind, bool, std::ops::Range<usize>)> + 'h {
+) -> impl Iterator<Item = (SlotKind, u32, std::ops::Range<usize>)> + 'h {
     let mut h = 0;
     info.slots
         .iter()
@@ -123,7 +177,7 @@ fn slot_hits<'h>(
             while h < hits.len() && hits[h].slot as usize == slot {
                 h += 1;
             }
-            (kind, s.present[field as usize] == stamp, start..h)
+            (kind, field, start..h)
         })
 }
 
@@ -147,7 +201,8 @@ pub(crate) fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
 }
 
 fn choose(
-    choices: &[std::ops::Range<usize>],
+    choices: &[Choice],
+    field_leaves: &[u32],
     hits: &[Hit],
     chosen: &mut Vec<u32>,
     s: &Scratch,
@@ -155,11 +210,19 @@ fn choose(
     let Some((first, rest)) = choices.split_first() else {
         return true;
     };
-    for h in &hits[first.clone()] {
+    if let Some(values) = &first.absent {
+        let seen = field_leaves[values.clone()]
+            .iter()
+            .any(|&i| chosen.iter().all(|&o| consistent(trail(s, o), trail(s, i))));
+        if !seen && choose(rest, field_leaves, hits, chosen, s) {
+            return true;
+        }
+    }
+    for h in &hits[first.range.clone()] {
         let t = trail(s, h.leaf);
         if chosen.iter().all(|&o| consistent(trail(s, o), t)) {
             chosen.push(h.leaf);
-            if choose(rest, hits, chosen, s) {
+            if choose(rest, field_leaves, hits, chosen, s) {
                 return true;
             }
             chosen.pop();

@@ -47,7 +47,7 @@ impl RuleId {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_id("r").unwrap().index(), 0);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -366,7 +366,8 @@ impl Matcher {
             Some(&id) => id,
             None => rules.insert(name),
         };
-        let terms = Arc::make_mut(&mut self.compiled).add(id, pattern.terms());
+        let terms =
+            Arc::make_mut(&mut self.compiled).add(id, pattern.terms(), !pattern.reads_empty_keys());
         let rule = rules.slots[id as usize].as_mut().expect("live rule");
         rule.terms.extend(terms);
         rule.patterns.push(pattern.text().into());
@@ -379,7 +380,7 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert!(m.remove_rule("r"));
     /// assert!(!m.remove_rule("r"));
     /// # Ok::<(), weir::PatternError>(())
@@ -404,7 +405,7 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_count(), 1);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -417,8 +418,8 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("b", "{}")?;
-    /// m.add_rule("a", "{}")?;
+    /// m.add_rule("b", r#"{"a": [{"exists": false}]}"#)?;
+    /// m.add_rule("a", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_names().collect::<Vec<_>>(), vec!["b", "a"]);
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -435,7 +436,7 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// let id = m.add_rule("r", "{}")?;
+    /// let id = m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_id("r"), Some(id));
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -448,7 +449,7 @@ impl Matcher {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// let id = m.add_rule("r", "{}")?;
+    /// let id = m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// assert_eq!(m.rule_name(id), Some("r"));
     /// # Ok::<(), weir::PatternError>(())
     /// ```
@@ -786,7 +787,7 @@ impl fmt::Debug for Matcher {
 /// # Example
 /// ```
 /// let mut m = weir::Matcher::new();
-/// m.add_rule("r", "{}")?;
+/// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
 /// let mut results = weir::BatchResults::new();
 /// m.match_batch([&b"{}"[..]], &mut results);
 /// for (i, r) in results.iter().enumerate() {
@@ -917,7 +918,7 @@ impl BatchResults {
     /// # Example
     /// ```
     /// let mut m = weir::Matcher::new();
-    /// m.add_rule("r", "{}")?;
+    /// m.add_rule("r", r#"{"a": [{"exists": false}]}"#)?;
     /// let mut r = weir::BatchResults::new();
     /// m.match_batch([&b"{}"[..], b"x"], &mut r);
     /// assert_eq!(r.matched_count(), 1);

@@ -38,6 +38,7 @@ pub(crate) fn scan(
         s,
         lazy,
         done: false,
+        empty_keys: 0,
     };
     r.ws();
     r.value(Some(0), 0, true)?;
@@ -59,6 +60,8 @@ struct Reader<'a, 'c> {
     lazy: bool,
     /// Lazy reading found everything it needs: unwind without reading further.
     done: bool,
+    /// How many keys that are exactly `""` lead to the value being read.
+    empty_keys: u32,
 }
 
 impl Reader<'_, '_> {
@@ -169,6 +172,7 @@ impl Reader<'_, '_> {
             trail_start,
             trail_len: self.s.stack.len() as u32,
             alive: true,
+            via_empty_key: self.empty_keys > 0,
         });
         idx
     }
@@ -206,7 +210,10 @@ impl Reader<'_, '_> {
                 let final_key =
                     last && self.lazy && direct && seen.is_none() && direct_seen + 1 == wanted;
                 let first = self.s.leaves.len() as u32;
+                let empty_key = start == end;
+                self.empty_keys += u32::from(empty_key);
                 self.value(Some(child), depth, final_key)?;
+                self.empty_keys -= u32::from(empty_key);
                 if self.done {
                     return Ok(());
                 }

@@ -138,7 +138,7 @@ fn selector(args: &FilterArgs, ctx: &Ctx) -> Option<Selector> {
                     matcher.add_pattern("criteria", pattern.clone());
                 }
                 if criteria.is_empty() {
-                    matcher.add_pattern("criteria", Pattern::parse("{}").ok()?);
+                    matcher.add_pattern("criteria", Pattern::match_all());
                 }
                 Selector::Pattern(Box::new(matcher))
             }

@@ -4,6 +4,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// A pattern every test event matches (AWS allows no empty object, so not `{}`).
+const EVERY: &str = r#"{"no-such-key": [{"exists": false}]}"#;
+
 use serde_json::Value;
 
 struct Run {
@@ -304,7 +307,7 @@ fn test_invalid_event_is_positioned() {
     let r = weir(&[
         "test",
         "--event-pattern",
-        "{}",
+        EVERY,
         "--event",
         "{\"a\":\n  tru}",
     ]);
@@ -319,7 +322,7 @@ fn test_invalid_event_is_positioned() {
         "json",
         "test",
         "--event-pattern",
-        "{}",
+        EVERY,
         "--event",
         "{\"a\": 1",
     ]);
@@ -467,7 +470,7 @@ fn filter_count_invert_quiet() {
         "events.jsonl",
     ]);
     assert_eq!((r.code, r.stdout.as_str()), (1, "0\n"));
-    let r = weir(&["filter", "-cv", "--pattern", "{}", "events.jsonl"]);
+    let r = weir(&["filter", "-cv", "--pattern", EVERY, "events.jsonl"]);
     assert_eq!((r.code, r.stdout.as_str()), (1, "0\n"));
 }
 
@@ -517,9 +520,9 @@ fn filter_input_layouts() {
     ]);
     assert_eq!(ids(&r), ["m-2"]);
     // Empty input: nothing matched.
-    let r = weir_stdin(&["filter", "--pattern", "{}"], "  \n");
+    let r = weir_stdin(&["filter", "--pattern", EVERY], "  \n");
     assert_eq!((r.code, r.stdout.as_str()), (1, ""));
-    let r = weir_stdin(&["filter", "--pattern", "{}"], "[]");
+    let r = weir_stdin(&["filter", "--pattern", EVERY], "[]");
     assert_eq!(r.code, 1);
 }
 
@@ -569,7 +572,7 @@ fn filter_reports_malformed_events_and_goes_on() {
 
 #[test]
 fn filter_missing_and_unreadable_files() {
-    let r = weir(&["filter", "--pattern", "{}", "nope.jsonl", "events.jsonl"]);
+    let r = weir(&["filter", "--pattern", EVERY, "nope.jsonl", "events.jsonl"]);
     assert_eq!(r.code, 2);
     assert_eq!(r.lines().len(), 20, "the readable file is still filtered");
     assert!(
@@ -580,7 +583,7 @@ fn filter_missing_and_unreadable_files() {
     let r = weir(&["filter", "--pattern-file", "nope.json"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot read nope.json: "), "{}", r.stderr);
-    let r = weir(&["filter", "--pattern", "{}", "."]);
+    let r = weir(&["filter", "--pattern", EVERY, "."]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot read .: "), "{}", r.stderr);
     let r = weir(&[
@@ -588,7 +591,7 @@ fn filter_missing_and_unreadable_files() {
         "json",
         "filter",
         "--pattern",
-        "{}",
+        EVERY,
         "nope.jsonl",
     ]);
     let e = &r.json_errors()[0];
@@ -642,7 +645,7 @@ fn filter_with_filter_criteria_on_plain_events() {
     let bad = write(
         dir.path(),
         "bad.json",
-        r#"{"Filters": [{"Pattern": "{}"}, {"Pattern": "{\"a\": []}"}]}"#,
+        r#"{"Filters": [{"Pattern": "{\"b\": [1]}"}, {"Pattern": "{\"a\": []}"}]}"#,
     );
     let r = weir_in(
         dir.path(),
@@ -658,7 +661,7 @@ fn filter_with_filter_criteria_on_plain_events() {
     // Too many filters, unless allowed.
     let six = format!(
         r#"{{"Filters": [{}]}}"#,
-        [r#"{"Pattern": "{}"}"#; 6].join(",")
+        [r#"{"Pattern": "{\"b\": [{\"exists\": false}]}"}"#; 6].join(",")
     );
     let six = write(dir.path(), "six.json", &six);
     assert_eq!(
@@ -743,7 +746,7 @@ fn filter_lambda_sqs_records() {
     );
     // A record that is not JSON is an input error.
     let r = weir_stdin(
-        &["filter", "--lambda", "sqs", "--pattern", "{}"],
+        &["filter", "--lambda", "sqs", "--pattern", EVERY],
         "{\"body\": \"x\"}\n{\"body\": }\n",
     );
     assert_eq!((r.code, r.lines()), (2, vec!["{\"body\": \"x\"}"]));
@@ -787,7 +790,7 @@ fn filter_lambda_other_sources() {
         ddb,
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = weir(&["filter", "--lambda", "sns", "--pattern", "{}"]);
+    let r = weir(&["filter", "--lambda", "sns", "--pattern", EVERY]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown event source"), "{}", r.stderr);
 }
@@ -835,7 +838,7 @@ fn filter_needs_exactly_one_pattern_source() {
     let r = weir(&[
         "filter",
         "--pattern",
-        "{}",
+        EVERY,
         "--filter-criteria",
         "filter-criteria.json",
     ]);
@@ -1072,14 +1075,14 @@ fn debug_stages() {
     );
     let r = weir(&["debug", "ast", "--pattern", "file://pattern.json"]);
     assert!(r.stdout.contains("aws.ec2"), "{}", r.stdout);
-    assert_eq!(weir(&["debug", "bytecode", "--pattern", "{}"]).code, 2);
+    assert_eq!(weir(&["debug", "bytecode", "--pattern", EVERY]).code, 2);
 }
 
 // ---------------------------------------------------------------- robustness
 
 #[test]
 fn bad_flags_get_clap_errors() {
-    let r = weir(&["filter", "--pattern", "{}", "--bogus"]);
+    let r = weir(&["filter", "--pattern", EVERY, "--bogus"]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("unexpected argument '--bogus'"),
@@ -1101,7 +1104,7 @@ fn closed_pipe_is_quiet() {
     let events = std::fs::read_to_string(examples().join("events.jsonl")).unwrap();
     let big = events.repeat(2_000); // about 1.5 MB, far more than a pipe holds
     for args in [
-        vec!["filter", "--pattern", "{}"],
+        vec!["filter", "--pattern", EVERY],
         vec!["route", "--rules", "rules.json"],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -1150,7 +1153,7 @@ fn no_panics_on_odd_input() {
     for bytes in &odd {
         std::fs::write(dir.path().join("odd"), bytes).unwrap();
         for args in [
-            vec!["filter", "--pattern", "{}", "odd"],
+            vec!["filter", "--pattern", EVERY, "odd"],
             vec![
                 "filter",
                 "--lambda",
@@ -1166,7 +1169,7 @@ fn no_panics_on_odd_input() {
             vec![
                 "test",
                 "--event-pattern",
-                "{}",
+                EVERY,
                 "--event",
                 "file://odd",
                 "--require-envelope",

@@ -4,10 +4,13 @@
 //!
 //! 1. Flatten the event into leaves: (dot-joined path, scalar value, the array elements it
 //!    sits in).
-//! 2. A pattern matches when one of its terms does. A term matches when every leaf of the term
-//!    can be given one event leaf that satisfies it, all the chosen event leaves "array
-//!    consistent" (no two from different elements of one array); `exists: false` asks that no
-//!    event leaf has the path.
+//! 2. A pattern matches when one of its terms does. A term's leaves are taken in path order
+//!    (Java string order, as event-ruler walks a rule's fields): each leaf is given one event
+//!    leaf that satisfies it, "array consistent" with those chosen before it (no two from
+//!    different elements of one array); `exists: false` asks that no event leaf at the path
+//!    is array consistent with those chosen before it.
+//! 3. Event keys that are exactly `""` are not read unless a path of the pattern names an
+//!    empty step (event-ruler reads only the keys rules' path steps name).
 //!
 //! The value tests below are written independently of the compiled matcher's.
 //!
@@ -20,7 +23,7 @@
 use serde_json::Value;
 
 use crate::error::EventError;
-use crate::ir::{AnythingBut, Literal, Matcher, Pattern, Term, WildcardPiece};
+use crate::ir::{AnythingBut, Leaf, Literal, Matcher, Pattern, Term, WildcardPiece};
 
 /// A scalar of the event, with its place.
 struct EventLeaf<'v> {
@@ -42,7 +45,17 @@ struct EventLeaf<'v> {
 pub fn matches(pattern: &Pattern, event: &Value) -> bool {
     let mut leaves = Vec::new();
     let mut next_array = 0;
-    flatten(event, None, &mut Vec::new(), &mut next_array, &mut leaves);
+    let reading = Reading {
+        empty_keys: reads_empty_keys(pattern),
+    };
+    flatten(
+        &reading,
+        event,
+        None,
+        &mut Vec::new(),
+        &mut next_array,
+        &mut leaves,
+    );
     pattern.terms().iter().any(|t| term_matches(t, &leaves))
 }
 
@@ -84,9 +97,16 @@ fn offset_of(bytes: &[u8], line: usize, column: usize) -> usize {
     (offset + column.saturating_sub(1)).min(bytes.len())
 }
 
-/// `path`: the value's field path, `None` for the event itself (an empty key is a path segment
-/// like any other).
+/// What the pattern reads of an event.
+struct Reading {
+    /// Whether keys that are exactly `""` are read.
+    empty_keys: bool,
+}
+
+/// `path`: the value's field path (every key joined with `.`, empty ones included), `None`
+/// for the event itself.
 fn flatten<'v>(
+    reading: &Reading,
     value: &'v Value,
     path: Option<String>,
     trail: &mut Vec<(usize, usize)>,
@@ -96,11 +116,14 @@ fn flatten<'v>(
     match value {
         Value::Object(map) => {
             for (key, v) in map {
+                if key.is_empty() && !reading.empty_keys {
+                    continue;
+                }
                 let child = match &path {
                     None => key.clone(),
                     Some(path) => format!("{path}.{key}"),
                 };
-                flatten(v, Some(child), trail, next_array, out);
+                flatten(reading, v, Some(child), trail, next_array, out);
             }
         }
         Value::Array(items) => {
@@ -108,7 +131,7 @@ fn flatten<'v>(
             *next_array += 1;
             for (i, v) in items.iter().enumerate() {
                 trail.push((id, i));
-                flatten(v, path.clone(), trail, next_array, out);
+                flatten(reading, v, path.clone(), trail, next_array, out);
                 trail.pop();
             }
         }
@@ -131,44 +154,37 @@ fn consistent(a: &[(usize, usize)], b: &[(usize, usize)]) -> bool {
 }
 
 fn term_matches(term: &Term, leaves: &[EventLeaf<'_>]) -> bool {
-    // For every pattern leaf: None = satisfied by absence, Some(candidates) otherwise.
-    let mut options: Vec<Vec<usize>> = Vec::new();
-    for leaf in &term.leaves {
-        let present = leaves.iter().any(|l| l.path == leaf.path);
-        if !present && leaf.allows_absence() {
-            continue;
-        }
-        if leaf.is_absence() {
-            return false;
-        }
-        let candidates: Vec<usize> = (0..leaves.len())
-            .filter(|&i| {
-                leaves[i].path == leaf.path
-                    && leaf
-                        .matchers
-                        .iter()
-                        .any(|m| value_matches(m, leaves[i].value))
-            })
-            .collect();
-        if candidates.is_empty() {
-            return false;
-        }
-        options.push(candidates);
-    }
-    choose(&options, &mut Vec::new(), leaves)
+    let mut order: Vec<&Leaf> = term.leaves.iter().collect();
+    order.sort_by(|a, b| a.path.encode_utf16().cmp(b.path.encode_utf16()));
+    walk(&order, leaves, &mut Vec::new())
 }
 
-fn choose(options: &[Vec<usize>], chosen: &mut Vec<usize>, leaves: &[EventLeaf<'_>]) -> bool {
-    let Some((first, rest)) = options.split_first() else {
+/// Satisfies `rest` in order, each leaf consistently with the event leaves `chosen` so far.
+fn walk(rest: &[&Leaf], leaves: &[EventLeaf<'_>], chosen: &mut Vec<usize>) -> bool {
+    let Some((leaf, rest)) = rest.split_first() else {
         return true;
     };
-    for &c in first {
-        if chosen
-            .iter()
-            .all(|&o| consistent(&leaves[o].trail, &leaves[c].trail))
+    let fits = |i: usize, chosen: &[usize]| {
+        leaves[i].path == leaf.path
+            && chosen
+                .iter()
+                .all(|&o| consistent(&leaves[o].trail, &leaves[i].trail))
+    };
+    if leaf.allows_absence()
+        && !(0..leaves.len()).any(|i| fits(i, chosen))
+        && walk(rest, leaves, chosen)
+    {
+        return true;
+    }
+    for i in 0..leaves.len() {
+        if fits(i, chosen)
+            && leaf
+                .matchers
+                .iter()
+                .any(|m| value_matches(m, leaves[i].value))
         {
-            chosen.push(c);
-            if choose(rest, chosen, leaves) {
+            chosen.push(i);
+            if walk(rest, leaves, chosen) {
                 return true;
             }
             chosen.pop();
@@ -295,7 +311,7 @@ pub mod error {
         ///
         /// # Example
         /// ```
-        /// let p = weir::Pattern::parse("{}")?;
+        /// let p = weir::Pattern::match_all();
         /// let err = weir_reference::matches_text(&p, b"[").unwrap_err();
         /// assert!(err.reason().contains("EOF"), "{err}");
         /// # Ok::<(), weir::PatternError>(())
@@ -308,7 +324,7 @@ pub mod error {
         ///
         /// # Example
         /// ```
-        /// let p = weir::Pattern::parse("{}")?;
+        /// let p = weir::Pattern::match_all();
         /// assert_eq!(weir_reference::matches_text(&p, b"{} x").unwrap_err().offset(), 3);
         /// # Ok::<(), weir::PatternError>(())
         /// ```
@@ -324,4 +340,14 @@ pub mod error {
     }
 
     impl std::error::Error for EventError {}
+}
+
+/// Whether some leaf path of `pattern` names an empty step, as event-ruler records a rule's
+/// steps: the path split on `.` with trailing empty pieces dropped (`a.` names only `a`; the
+/// path `""` names `""`). Only then does the pattern see event keys that are exactly `""`.
+fn reads_empty_keys(pattern: &Pattern) -> bool {
+    pattern.terms().iter().flat_map(|t| &t.leaves).any(|l| {
+        let steps = l.path.trim_end_matches('.');
+        l.path.is_empty() || (!steps.is_empty() && steps.split('.').any(str::is_empty))
+    })
 }
