@@ -293,7 +293,7 @@ fn display_reads_like_a_report() {
 
     let mut m = Matcher::new();
     m.add_rule("two", r#"{"a": [1]}"#).unwrap();
-    m.add_pattern("two", weir::Pattern::match_all());
+    m.add_pattern("two", Pattern::match_all());
     let why = m.explain(
         "two",
         br#"{"a": "a very long string value, longer than the limit"}"#,
