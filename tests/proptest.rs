@@ -978,7 +978,7 @@ fn explanations_give_the_matchers_verdict() {
             |((texts, events), more)| {
                 let mut events = with_repeated_keys(with_respellings(events));
                 events.extend(more);
-                for o in [Options::new(), Options::new().numbers_as_strings(true)] {
+                for o in [options(), options().numbers_as_strings(true)] {
                     let m = matcher_of(&texts, &o)?;
                     let patterns = texts
                         .iter()
