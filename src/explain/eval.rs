@@ -347,7 +347,12 @@ impl<'a> Explainer<'a> {
 
     /// The report of one leaf of a group. `account`: the term the group holds through, with
     /// its witness; `mine`: the terms built through the group.
-    fn field(&self, leaf: &Leaf, account: Option<(usize, &Witness)>, mine: &[usize]) -> FieldReport {
+    fn field(
+        &self,
+        leaf: &Leaf,
+        account: Option<(usize, &Witness)>,
+        mine: &[usize],
+    ) -> FieldReport {
         let terms = self.pattern.terms();
         let in_term = |t: usize| terms[t].leaves.iter().any(|l| l.span == leaf.span);
         // The leaves that replace this one, in the group's account: in the term it holds
@@ -469,7 +474,11 @@ impl<'a> Explainer<'a> {
         };
         let ids: BTreeSet<u32> = slots
             .iter()
-            .flat_map(|s| all(s).into_iter().flat_map(|v| values[v].trail.iter().map(|t| t.0)))
+            .flat_map(|s| {
+                all(s)
+                    .into_iter()
+                    .flat_map(|v| values[v].trail.iter().map(|t| t.0))
+            })
             .collect();
         let inside = |v: usize, id: u32| values[v].trail.iter().find(|t| t.0 == id).map(|t| t.1);
         let mut out = Vec::new();

@@ -6,7 +6,12 @@
 //! condition and the values it held for, which `$or` alternative held, and for arrays of
 //! objects which element satisfied the fields together or what each element lacked. The
 //! verdict is decided exactly as the compiled matcher decides it (the same value tests, the
-//! same term-by-term evaluation), so it always equals the matcher's.
+//! same term-by-term evaluation over [`Pattern::terms`]), so it always equals the matcher's.
+//! The report has the pattern's shape as written, but a group that holds is reported on the
+//! term it holds through ([`GroupReport::term`]): a condition that term does not hold, because
+//! a later condition on the same path replaced it (rule overriding, as inside an `$or`
+//! alternative naming a path also named outside), is marked
+//! ([`FieldReport::overridden_by`]), never counted as needed.
 //!
 //! ```
 //! let p = weir::Pattern::parse(r#"{"detail": {"size": [{"numeric": [">", 10]}]}}"#)?;
@@ -120,6 +125,13 @@ pub struct OrReport {
 /// assert_eq!(f.conditions[0].held_for, vec![0]);
 /// assert!(!f.conditions[1].held);
 /// assert_eq!(f.used, Some(0));
+///
+/// // Inside the alternative the match went through, its later condition on `tag` replaces
+/// // the outer one.
+/// let p = weir::Pattern::parse(r#"{"tag": ["a"], "$or": [{"tag": ["b"]}, {"x": [1]}]}"#)?;
+/// let g = p.explain(br#"{"tag": "b"}"#)?.group;
+/// assert_eq!(g.fields[0].overridden_by, vec![(31, 36)]);
+/// assert_eq!(g.ors[0].alternatives[0].fields[0].used, Some(0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

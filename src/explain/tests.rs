@@ -341,7 +341,8 @@ fn json_escapes_and_shape() {
 
 #[test]
 fn an_or_alternative_overrides_an_outer_condition_on_its_path() {
-    let pattern = r#"{"name": ["a", "b"], "$or": [{"name": [{"anything-but": "a"}]}, {"c": ["x"]}]}"#;
+    let pattern =
+        r#"{"name": ["a", "b"], "$or": [{"name": [{"anything-but": "a"}]}, {"c": ["x"]}]}"#;
     let outer = pattern.find(r#"["a", "b"]"#).unwrap();
     let inner = pattern.find(r#"[{"anything-but"#).unwrap();
     let outer_span = (outer, outer + 10);
@@ -362,7 +363,10 @@ fn an_or_alternative_overrides_an_outer_condition_on_its_path() {
     assert!(alt.fields[0].held && alt.fields[0].overridden_by.is_empty());
     assert_eq!(alt.fields[0].used, Some(0));
     let p = Pattern::parse(pattern).unwrap();
-    assert_eq!(p.terms()[why.group.term.unwrap()].leaves[0].span, inner_span);
+    assert_eq!(
+        p.terms()[why.group.term.unwrap()].leaves[0].span,
+        inner_span
+    );
     let report = why.to_string();
     assert!(
         report.contains(&format!(
@@ -396,18 +400,28 @@ fn an_or_alternative_overrides_an_outer_condition_on_its_path() {
     assert!(why.matched);
     let alt = &why.group.ors[0].alternatives[0];
     assert!(alt.held);
-    assert_eq!(alt.fields[0].overridden_by, [why.group.fields[0].pattern_span]);
+    assert_eq!(
+        alt.fields[0].overridden_by,
+        [why.group.fields[0].pattern_span]
+    );
     let why = explain(pattern, r#"{"a": "x"}"#);
     assert!(!why.matched);
     // Failing, the alternative's "a" is still replaced in every term through it.
     let alt = &why.group.ors[0].alternatives[0];
-    assert_eq!(alt.fields[0].overridden_by, [why.group.fields[0].pattern_span]);
-    assert!(alt.held, "on its own, nothing of alternative 0 is left to fail");
+    assert_eq!(
+        alt.fields[0].overridden_by,
+        [why.group.fields[0].pattern_span]
+    );
+    assert!(
+        alt.held,
+        "on its own, nothing of alternative 0 is left to fail"
+    );
     assert!(!why.group.fields[0].held);
 
     // The generated case that the old report got wrong: nested alternatives whose field is
     // replaced by the outer one written last.
-    let pattern = r#"{"$or":[{"$or":[{"a":["x"]},{"a":["x"]}],"a.b":["x"]},{"a":["x"]}],"a":["x"]}"#;
+    let pattern =
+        r#"{"$or":[{"$or":[{"a":["x"]},{"a":["x"]}],"a.b":["x"]},{"a":["x"]}],"a":["x"]}"#;
     let why = explain(pattern, r#"{"a":"x","a.b":["null","x"]}"#);
     assert!(why.matched);
     let or = &why.group.ors[0];
@@ -416,7 +430,10 @@ fn an_or_alternative_overrides_an_outer_condition_on_its_path() {
     assert!(inner.used.is_some());
     let used = &inner.alternatives[inner.used.unwrap()];
     assert!(used.held);
-    assert_eq!(used.fields[0].overridden_by, [why.group.fields[0].pattern_span]);
+    assert_eq!(
+        used.fields[0].overridden_by,
+        [why.group.fields[0].pattern_span]
+    );
     assert_eq!(or.alternatives[0].fields[0].used, Some(1));
 }
 

@@ -469,7 +469,9 @@ impl Matcher {
     /// ```
     pub fn rule_patterns(&self, name: &str) -> Option<impl Iterator<Item = &str>> {
         let id = *self.rules.by_name.get(name)?;
-        self.rules.get(id).map(|r| r.patterns.iter().map(Pattern::text))
+        self.rules
+            .get(id)
+            .map(|r| r.patterns.iter().map(Pattern::text))
     }
 
     /// The patterns of rule `name`, as they were validated, in the order they were added.
