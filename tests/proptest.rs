@@ -959,7 +959,13 @@ fn check_report(why: &Explanation, p: &Pattern, event: &str) -> Result<(), TestC
             }
             for e in &a.elements {
                 prop_assert!(a.span.0 <= e.span.0 && e.span.1 <= a.span.1);
+                prop_assert!(e
+                    .lacks
+                    .iter()
+                    .chain(&e.unwanted)
+                    .all(|f| a.fields.contains(f)));
             }
+            prop_assert!(a.judged_first.iter().all(|f| a.fields.contains(f)));
         }
         Ok(())
     }

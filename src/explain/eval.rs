@@ -521,6 +521,20 @@ impl<'a> Explainer<'a> {
                     }
                 })
                 .collect();
+            // An absence judged before any value inside this array can be chosen (path
+            // order): what is chosen before it lies outside the array.
+            let judged_first = concerned
+                .iter()
+                .enumerate()
+                .filter(|(k, f)| {
+                    f.absent
+                        .is_some_and(|present| present.iter().any(|&v| inside(v, id).is_some()))
+                        && concerned[..*k]
+                            .iter()
+                            .all(|e| e.candidates.iter().all(|&v| inside(v, id).is_none()))
+                })
+                .map(|(_, f)| f.leaf.path.clone())
+                .collect();
             let satisfied_by = witness.and_then(|w| {
                 concerned.iter().find_map(|s| {
                     let v = w.get(&s.leaf.span).copied().flatten()?;
@@ -532,6 +546,7 @@ impl<'a> Explainer<'a> {
                 span: array.span,
                 fields,
                 satisfied_by,
+                judged_first,
                 elements,
             });
         }

@@ -226,6 +226,12 @@ pub struct ArrayReport {
     pub fields: Vec<String>,
     /// When the group holds: the element its match used.
     pub satisfied_by: Option<usize>,
+    /// The `exists: false` fields (of `fields`) with values inside the array that come, in
+    /// path order, before every field of `fields` that can take a value inside it. An
+    /// absence is judged against the values chosen for the fields before it, so these are
+    /// judged before any value inside the array is chosen: their value in any element counts
+    /// against every element (unless an outer array keeps it apart).
+    pub judged_first: Vec<String>,
     /// Every element, with what it lacks.
     pub elements: Vec<ElementReport>,
 }
@@ -398,7 +404,7 @@ impl Explanation {
     ///            "used":i|null,"overridden_by":[[s,e]...]}
     /// OR        {"held":bool,"used":i|null,"alternatives":[GROUP...]}
     /// ARRAY     {"path":"a"|null,"span":[s,e],"fields":["..."],"satisfied_by":i|null,
-    ///            "elements":[{"index":i,"span":[s,e],"lacks":["..."],"unwanted":["..."]}...]}
+    ///            "judged_first":["..."],"elements":[{"index":i,"span":[s,e],"lacks":["..."],"unwanted":["..."]}...]}
     /// ```
     ///
     /// Spans are byte ranges (start inclusive, end exclusive): `pattern_span` and
@@ -498,6 +504,8 @@ impl ArrayReport {
         list(out, &self.fields, |out, f| quote(out, f));
         out.push_str(",\"satisfied_by\":");
         index(out, self.satisfied_by);
+        out.push_str(",\"judged_first\":");
+        list(out, &self.judged_first, |out, f| quote(out, f));
         out.push_str(",\"elements\":");
         list(out, &self.elements, |out, e| {
             let _ = write!(out, "{{\"index\":{},\"span\":", e.index);
@@ -610,13 +618,17 @@ impl GroupReport {
                         if !e.unwanted.is_empty() {
                             why.push(format!("has {} (exists false)", e.unwanted.join(" and ")));
                         }
-                        let why = if why.is_empty() {
-                            "has each, yet not together: an inner array keeps them apart, or an \
-                             exists false field is judged first (path order) against no value \
-                             chosen in this element"
-                                .to_string()
-                        } else {
-                            why.join(", ")
+                        let why = match (why.is_empty(), array.judged_first.is_empty()) {
+                            (false, _) => why.join(", "),
+                            (true, false) => format!(
+                                "has each, but {} is judged first (path order), before a value \
+                                 in this array is chosen, and a value in another element fails it",
+                                array.judged_first.join(" and ")
+                            ),
+                            (true, true) => {
+                                "has each, not together (another array keeps them apart)"
+                                    .to_string()
+                            }
                         };
                         writeln!(f, "{pad}  element {} {}: {why}", e.index, at(e.span))?;
                     }

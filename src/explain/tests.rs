@@ -337,6 +337,40 @@ fn json_escapes_and_shape() {
     assert_eq!(array["path"], "e");
     assert_eq!(array["satisfied_by"], serde_json::Value::Null);
     assert_eq!(array["elements"][1]["lacks"], serde_json::json!(["e.f"]));
+    assert_eq!(array["elements"][1]["unwanted"], serde_json::json!([]));
+    assert_eq!(array["judged_first"], serde_json::json!([]));
+    assert_eq!(
+        value["patterns"][0]["group"]["term"],
+        serde_json::Value::Null
+    );
+
+    // The new facts: the term a held group is about, overridden fields, exists:false values
+    // per element and absences judged first.
+    let why = explain(
+        r#"{"k": ["a"], "$or": [{"k": ["b"]}, {"x": [1]}]}"#,
+        r#"{"k": "b"}"#,
+    );
+    let value: serde_json::Value = serde_json::from_str(&why.to_json()).unwrap();
+    let group = &value["group"];
+    assert_eq!(group["term"], 0);
+    assert_eq!(
+        group["fields"][0]["overridden_by"],
+        serde_json::json!([[27, 32]])
+    );
+    assert_eq!(group["ors"][0]["alternatives"][0]["term"], 0);
+    assert_eq!(
+        group["ors"][0]["alternatives"][1]["term"],
+        serde_json::Value::Null
+    );
+    let why = explain(
+        r#"{"o": {"a": [{"exists": false}], "k": ["x"]}}"#,
+        r#"{"o": [{"k": "x"}, {"a": 1}]}"#,
+    );
+    let value: serde_json::Value = serde_json::from_str(&why.to_json()).unwrap();
+    let array = &value["group"]["arrays"][0];
+    assert_eq!(array["judged_first"], serde_json::json!(["o.a"]));
+    assert_eq!(array["elements"][1]["unwanted"], serde_json::json!(["o.a"]));
+    assert_eq!(array["elements"][1]["lacks"], serde_json::json!(["o.k"]));
 }
 
 #[test]
@@ -526,7 +560,21 @@ fn exists_false_is_judged_per_element_against_the_fields_before_it() {
     let array = &why.group.arrays[0];
     assert_eq!(array.fields, ["o.a", "o.k"]);
     assert!(array.elements[0].lacks.is_empty() && array.elements[0].unwanted.is_empty());
-    assert!(why.to_string().contains("is judged first (path order)"));
+    assert_eq!(array.judged_first, ["o.a"]);
+    assert!(
+        why.to_string().contains(
+            "element 0 at 7..17: has each, but o.a is judged first (path order), before a value \
+             in this array is chosen, and a value in another element fails it"
+        ),
+        "{why}"
+    );
+    // Written the other way round (o.k before o.z), nothing is judged first.
+    let why = explain(
+        r#"{"o": {"k": ["x"], "z": [{"exists": false}]}}"#,
+        r#"{"o": [{"k": "x"}, {"z": 1}]}"#,
+    );
+    assert!(why.matched);
+    assert!(why.group.arrays[0].judged_first.is_empty());
 
     // Value-or-absent inside an array: element 0 has no "t", element 1 a value it accepts.
     let why = explain(
