@@ -901,9 +901,17 @@ fn with_repeated_keys(events: Vec<String>) -> Vec<String> {
 }
 
 /// The report's facts are the event's: each value's text is the event's bytes at its span,
-/// a used value is one a condition held for, an array's chosen element lacks nothing.
-fn check_report(why: &Explanation, event: &str) -> Result<(), TestCaseError> {
-    fn group(g: &weir::explain::GroupReport, event: &str) -> Result<(), TestCaseError> {
+/// a used value is one a condition held for, an array's chosen element lacks nothing. A held
+/// group is about one term of the pattern: its fields are exactly those the term holds (the
+/// others are overridden, by later conditions of that term on the same path), and each holds.
+fn check_report(why: &Explanation, p: &Pattern, event: &str) -> Result<(), TestCaseError> {
+    fn group(
+        g: &weir::explain::GroupReport,
+        p: &Pattern,
+        event: &str,
+    ) -> Result<(), TestCaseError> {
+        prop_assert_eq!(g.held, g.term.is_some());
+        let term = g.term.map(|t| &p.terms()[t]);
         for f in &g.fields {
             for v in &f.values {
                 prop_assert_eq!(&event[v.span.0..v.span.1], v.text.as_str());
@@ -911,18 +919,38 @@ fn check_report(why: &Explanation, event: &str) -> Result<(), TestCaseError> {
             if let Some(u) = f.used {
                 prop_assert!(f.conditions.iter().any(|c| c.held_for.contains(&u)));
             }
+            let overridden = !f.overridden_by.is_empty();
             prop_assert!(
-                !g.held || f.held,
-                "a held group holds each field: {}",
+                !g.held || f.held || overridden,
+                "a held group holds each field it does not override: {}",
                 f.path
             );
+            if overridden {
+                prop_assert!(f.used.is_none());
+            }
+            for by in &f.overridden_by {
+                prop_assert!(by.0 > f.pattern_span.1, "overridden by a later condition");
+            }
+            if let Some(term) = term {
+                let in_term = term.leaves.iter().any(|l| l.span == f.pattern_span);
+                prop_assert_eq!(in_term, !overridden, "{}", f.path);
+                let replacing: Vec<(usize, usize)> = term
+                    .leaves
+                    .iter()
+                    .filter(|l| l.path == f.path && l.span != f.pattern_span)
+                    .map(|l| l.span)
+                    .collect();
+                prop_assert_eq!(&replacing, &f.overridden_by);
+            }
         }
         for or in &g.ors {
             if g.held {
                 prop_assert!(or.held && or.used.is_some());
+                let used = &or.alternatives[or.used.unwrap_or_default()];
+                prop_assert_eq!(used.term, g.term, "the used alternative is the same term's");
             }
             for a in &or.alternatives {
-                group(a, event)?;
+                group(a, p, event)?;
             }
         }
         for a in &g.arrays {
@@ -931,12 +959,18 @@ fn check_report(why: &Explanation, event: &str) -> Result<(), TestCaseError> {
             }
             for e in &a.elements {
                 prop_assert!(a.span.0 <= e.span.0 && e.span.1 <= a.span.1);
+                prop_assert!(e
+                    .lacks
+                    .iter()
+                    .chain(&e.unwanted)
+                    .all(|f| a.fields.contains(f)));
             }
+            prop_assert!(a.judged_first.iter().all(|f| a.fields.contains(f)));
         }
         Ok(())
     }
     prop_assert_eq!(why.matched, why.group.held);
-    group(&why.group, event)
+    group(&why.group, p, event)
 }
 
 /// (f) The explanation's verdict is the matcher's, for one pattern (with both number
@@ -950,7 +984,7 @@ fn explanations_give_the_matchers_verdict() {
             |((texts, events), more)| {
                 let mut events = with_repeated_keys(with_respellings(events));
                 events.extend(more);
-                for o in [Options::new(), Options::new().numbers_as_strings(true)] {
+                for o in [options(), options().numbers_as_strings(true)] {
                     let m = matcher_of(&texts, &o)?;
                     let patterns = texts
                         .iter()
@@ -974,7 +1008,7 @@ fn explanations_give_the_matchers_verdict() {
                                         e,
                                         alone
                                     );
-                                    check_report(&alone, e)?;
+                                    check_report(&alone, p, e)?;
                                     let rule = in_matcher
                                         .map_err(|err| fail(format!("{e}: {err}")))?
                                         .ok_or_else(|| fail(format!("no rule {name}")))?;

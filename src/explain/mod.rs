@@ -6,7 +6,12 @@
 //! condition and the values it held for, which `$or` alternative held, and for arrays of
 //! objects which element satisfied the fields together or what each element lacked. The
 //! verdict is decided exactly as the compiled matcher decides it (the same value tests, the
-//! same term-by-term evaluation), so it always equals the matcher's.
+//! same term-by-term evaluation over [`Pattern::terms`]), so it always equals the matcher's.
+//! The report has the pattern's shape as written, but a group that holds is reported on the
+//! term it holds through ([`GroupReport::term`]): a condition that term does not hold, because
+//! a later condition on the same path replaced it (rule overriding, as inside an `$or`
+//! alternative naming a path also named outside), is marked
+//! ([`FieldReport::overridden_by`]), never counted as needed.
 //!
 //! ```
 //! let p = weir::Pattern::parse(r#"{"detail": {"size": [{"numeric": [">", 10]}]}}"#)?;
@@ -66,9 +71,15 @@ pub struct Explanation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GroupReport {
-    /// Whether the group holds on its own: some choice of its `$or` alternatives has every
-    /// field satisfied by array-consistent values. For the pattern's own group, the verdict.
+    /// Whether the group holds. For the pattern's own group, the verdict; for an `$or`
+    /// alternative the match went through, true; for any other alternative, whether it holds
+    /// on its own: some term built through it (with its `$or` choices and rule overriding
+    /// settled, [`Pattern::terms`]) has every condition written inside the alternative
+    /// satisfied by array-consistent values.
     pub held: bool,
+    /// The term (index into [`Pattern::terms`], as `weir debug ir` numbers them) the group
+    /// holds through, which the rest of its report is about; `None` when it does not hold.
+    pub term: Option<usize>,
     /// The group's fields, in the pattern's order.
     pub fields: Vec<FieldReport>,
     /// The group's `$or`s.
@@ -114,6 +125,13 @@ pub struct OrReport {
 /// assert_eq!(f.conditions[0].held_for, vec![0]);
 /// assert!(!f.conditions[1].held);
 /// assert_eq!(f.used, Some(0));
+///
+/// // Inside the alternative the match went through, its later condition on `tag` replaces
+/// // the outer one.
+/// let p = weir::Pattern::parse(r#"{"tag": ["a"], "$or": [{"tag": ["b"]}, {"x": [1]}]}"#)?;
+/// let g = p.explain(br#"{"tag": "b"}"#)?.group;
+/// assert_eq!(g.fields[0].overridden_by, vec![(31, 36)]);
+/// assert_eq!(g.ors[0].alternatives[0].fields[0].used, Some(0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,8 +141,9 @@ pub struct FieldReport {
     pub path: String,
     /// Byte range of the field's condition array in the pattern text.
     pub pattern_span: (usize, usize),
-    /// Whether the field holds on its own: a value some condition accepts (or, for
-    /// `exists: false`, no value at all).
+    /// Whether the field holds: in a group that holds, whether it held in the match (every
+    /// field not overridden does); otherwise on its own, as a pattern of this field alone
+    /// (a value some condition accepts; for `exists: false`, no value at all).
     pub held: bool,
     /// The scalars the event holds on the path, in event order; empty when it is missing.
     pub values: Vec<EventValue>,
@@ -132,6 +151,13 @@ pub struct FieldReport {
     pub conditions: Vec<ConditionReport>,
     /// When the group holds: the value (index into `values`) its match used.
     pub used: Option<usize>,
+    /// Where the field's condition does not count: the pattern spans (byte ranges of
+    /// condition arrays) of the later conditions on the same path that replace it (rule
+    /// overriding: inside an `$or` alternative, whichever of an outer and an inner condition
+    /// on a path is written later holds). In a group that holds, the condition of the term it
+    /// holds through; in a group that does not, the conditions replacing it in every term
+    /// built through the group. Empty when the field counts.
+    pub overridden_by: Vec<(usize, usize)>,
 }
 
 /// A scalar of the event.
@@ -200,6 +226,12 @@ pub struct ArrayReport {
     pub fields: Vec<String>,
     /// When the group holds: the element its match used.
     pub satisfied_by: Option<usize>,
+    /// The `exists: false` fields (of `fields`) with values inside the array that come, in
+    /// path order, before every field of `fields` that can take a value inside it. An
+    /// absence is judged against the values chosen for the fields before it, so these are
+    /// judged before any value inside the array is chosen: their value in any element counts
+    /// against every element (unless an outer array keeps it apart).
+    pub judged_first: Vec<String>,
     /// Every element, with what it lacks.
     pub elements: Vec<ElementReport>,
 }
@@ -223,8 +255,14 @@ pub struct ElementReport {
     pub index: usize,
     /// Its byte range in the event.
     pub span: (usize, usize),
-    /// The fields (of the array's `fields`) with no accepted value in this element.
+    /// The fields (of the array's `fields`) that need a value and have no accepted value in
+    /// this element.
     pub lacks: Vec<String>,
+    /// The `exists: false` fields (of the array's `fields`) this element has a value for
+    /// that no condition of the field accepts. (Absence is judged against the values chosen
+    /// for the fields before it in path order, so such a value need not rule the element out
+    /// when an inner array keeps it apart from them.)
+    pub unwanted: Vec<String>,
 }
 
 /// Why one event did or did not match a rule of a [`Matcher`](crate::Matcher): one
@@ -268,7 +306,7 @@ impl Pattern {
     /// ```
     pub fn explain(&self, event: &[u8]) -> Result<Explanation, EventError> {
         let read = read::read(event)?;
-        Ok(eval::Explainer::new(self, event, &read).explain(self))
+        Ok(eval::Explainer::new(self, event, &read).explain())
     }
 }
 
@@ -277,9 +315,8 @@ impl crate::Matcher {
     /// pattern of the rule. `Ok(None)` when the matcher holds no rule of that name (the
     /// event is then not read).
     ///
-    /// The rule's patterns are read again from their text with the matcher's options (a
-    /// pattern given to [`add_pattern`](crate::Matcher::add_pattern) under other options is
-    /// explained as the matcher's options read it). The event is read as
+    /// Each pattern is explained as the matcher holds it (validated with the options it was
+    /// read with). The event is read as
     /// [`EventReading::Validate`](crate::EventReading::Validate) reads it, whatever the
     /// matcher's reading.
     ///
@@ -293,28 +330,13 @@ impl crate::Matcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn explain(&self, rule: &str, event: &[u8]) -> Result<Option<RuleExplanation>, EventError> {
-        let Some(texts) = self.rule_patterns(rule) else {
+        let Some(held) = self.rule_pattern_list(rule) else {
             return Ok(None);
         };
         let read = read::read(event)?;
-        // The patterns were accepted when added: their limits are not checked again, and the
-        // condition-free pattern (`Pattern::match_all`, text `{}`) reads back as itself.
-        let mut options = self
-            .options()
-            .clone()
-            .max_length(usize::MAX)
-            .max_fields(usize::MAX)
-            .max_terms(usize::MAX)
-            .max_complexity(usize::MAX);
-        options.allow_empty_objects = true;
-        let lenient = options.clone().lambda_strict(false);
-        let patterns: Vec<Explanation> = texts
-            .filter_map(|text| {
-                Pattern::parse_with(text, &options)
-                    .or_else(|_| Pattern::parse_with(text, &lenient))
-                    .ok()
-            })
-            .map(|p| eval::Explainer::new(&p, event, &read).explain(&p))
+        let patterns: Vec<Explanation> = held
+            .iter()
+            .map(|p| eval::Explainer::new(p, event, &read).explain())
             .collect();
         Ok(Some(RuleExplanation {
             rule: rule.to_string(),
@@ -374,18 +396,19 @@ impl Explanation {
     ///
     /// ```text
     /// {"matched":bool,"pattern":"...","group":GROUP}
-    /// GROUP     {"held":bool,"fields":[FIELD...],"ors":[OR...],"arrays":[ARRAY...]}
+    /// GROUP     {"held":bool,"term":i|null,"fields":[FIELD...],"ors":[OR...],
+    ///            "arrays":[ARRAY...]}
     /// FIELD     {"path":"a.b","pattern_span":[s,e],"held":bool,
     ///            "values":[{"text":"...","span":[s,e]}...],
     ///            "conditions":[{"condition":"...","held":bool,"held_for":[i...]}...],
-    ///            "used":i|null}
+    ///            "used":i|null,"overridden_by":[[s,e]...]}
     /// OR        {"held":bool,"used":i|null,"alternatives":[GROUP...]}
     /// ARRAY     {"path":"a"|null,"span":[s,e],"fields":["..."],"satisfied_by":i|null,
-    ///            "elements":[{"index":i,"span":[s,e],"lacks":["..."]}...]}
+    ///            "judged_first":["..."],"elements":[{"index":i,"span":[s,e],"lacks":["..."],"unwanted":["..."]}...]}
     /// ```
     ///
-    /// Spans are byte ranges (start inclusive, end exclusive): `pattern_span` in the pattern
-    /// text, the others in the event.
+    /// Spans are byte ranges (start inclusive, end exclusive): `pattern_span` and
+    /// `overridden_by` in the pattern text, the others in the event.
     ///
     /// # Example
     /// ```
@@ -393,9 +416,9 @@ impl Explanation {
     /// assert_eq!(
     ///     p.explain(br#"{"a": 2}"#)?.to_json(),
     ///     concat!(
-    ///         r#"{"matched":false,"pattern":"{\"a\": [1]}","group":{"held":false,"fields":["#,
-    ///         r#"{"path":"a","pattern_span":[6,9],"held":false,"values":[{"text":"2","span":[6,7]}],"#,
-    ///         r#""conditions":[{"condition":"1","held":false,"held_for":[]}],"used":null}],"#,
+    ///         r#"{"matched":false,"pattern":"{\"a\": [1]}","group":{"held":false,"term":null,"#,
+    ///         r#""fields":[{"path":"a","pattern_span":[6,9],"held":false,"values":[{"text":"2","span":[6,7]}],"#,
+    ///         r#""conditions":[{"condition":"1","held":false,"held_for":[]}],"used":null,"overridden_by":[]}],"#,
     ///         r#""ors":[],"arrays":[]}}"#
     ///     )
     /// );
@@ -418,7 +441,9 @@ impl Explanation {
 
 impl GroupReport {
     fn write_json(&self, out: &mut String) {
-        let _ = write!(out, "{{\"held\":{},\"fields\":", self.held);
+        let _ = write!(out, "{{\"held\":{},\"term\":", self.held);
+        index(out, self.term);
+        out.push_str(",\"fields\":");
         list(out, &self.fields, |out, f| f.write_json(out));
         out.push_str(",\"ors\":");
         list(out, &self.ors, |out, or| {
@@ -460,6 +485,8 @@ impl FieldReport {
         });
         out.push_str(",\"used\":");
         index(out, self.used);
+        out.push_str(",\"overridden_by\":");
+        list(out, &self.overridden_by, |out, s| span(out, *s));
         out.push('}');
     }
 }
@@ -477,12 +504,16 @@ impl ArrayReport {
         list(out, &self.fields, |out, f| quote(out, f));
         out.push_str(",\"satisfied_by\":");
         index(out, self.satisfied_by);
+        out.push_str(",\"judged_first\":");
+        list(out, &self.judged_first, |out, f| quote(out, f));
         out.push_str(",\"elements\":");
         list(out, &self.elements, |out, e| {
             let _ = write!(out, "{{\"index\":{},\"span\":", e.index);
             span(out, e.span);
             out.push_str(",\"lacks\":");
             list(out, &e.lacks, |out, f| quote(out, f));
+            out.push_str(",\"unwanted\":");
+            list(out, &e.unwanted, |out, f| quote(out, f));
             out.push('}');
         });
         out.push('}');
@@ -580,12 +611,26 @@ impl GroupReport {
                         at(array.span)
                     )?;
                     for e in &array.elements {
-                        let lacks = if e.lacks.is_empty() {
-                            "has each, not together in one element of an inner array".to_string()
-                        } else {
-                            format!("lacks {}", e.lacks.join(" and "))
+                        let mut why = Vec::new();
+                        if !e.lacks.is_empty() {
+                            why.push(format!("lacks {}", e.lacks.join(" and ")));
+                        }
+                        if !e.unwanted.is_empty() {
+                            why.push(format!("has {} (exists false)", e.unwanted.join(" and ")));
+                        }
+                        let why = match (why.is_empty(), array.judged_first.is_empty()) {
+                            (false, _) => why.join(", "),
+                            (true, false) => format!(
+                                "has each, but {} is judged first (path order), before a value \
+                                 in this array is chosen, and a value in another element fails it",
+                                array.judged_first.join(" and ")
+                            ),
+                            (true, true) => {
+                                "has each, not together (another array keeps them apart)"
+                                    .to_string()
+                            }
                         };
-                        writeln!(f, "{pad}  element {} {}: {lacks}", e.index, at(e.span))?;
+                        writeln!(f, "{pad}  element {} {}: {why}", e.index, at(e.span))?;
                     }
                 }
             }
@@ -606,7 +651,21 @@ impl FieldReport {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        writeln!(f, "{pad}{}: {values}, {}", self.path, verdict(self.held))?;
+        if self.overridden_by.is_empty() {
+            writeln!(f, "{pad}{}: {values}, {}", self.path, verdict(self.held))?;
+        } else {
+            let by: Vec<String> = self
+                .overridden_by
+                .iter()
+                .map(|&(s, e)| format!("{s}..{e}"))
+                .collect();
+            writeln!(
+                f,
+                "{pad}{}: {values}, overridden here by the later condition at pattern {}",
+                self.path,
+                by.join(", ")
+            )?;
+        }
         for c in &self.conditions {
             let outcome = match (c.held, self.values.len()) {
                 (false, _) => "does not hold".to_string(),

@@ -30,6 +30,10 @@ pub(crate) struct Value {
     pub scalar: Scalar,
     /// False once a later repeat of a key overrides the value.
     pub alive: bool,
+    /// Whether a key that is exactly `""` leads to the value: such values are invisible to a
+    /// pattern naming no empty path step (`Pattern::reads_empty_keys`), as the matcher's
+    /// scanner marks them (`via_empty_key`).
+    pub via_empty_key: bool,
 }
 
 /// An array of the event.
@@ -58,19 +62,18 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Event, EventError> {
         pos: ws(bytes, 0),
         out: Event::default(),
         trail: Vec::new(),
+        empty_keys: 0,
     };
     r.value(None)?;
     Ok(r.out)
 }
 
 /// The field path of key `key` inside the object at path `prefix` (`None`: the top of the
-/// event). The one place that says how event keys join into paths: with `.`, an empty key
-/// being a segment like any other, as the matcher's path trie splits rule paths.
+/// event). The one place that says how event keys join into paths, as the matcher's path trie
+/// meets them: every key is joined with `.`, an empty one included (`{"": {"a": ..}}` is
+/// `.a`), the IR's joining of object keys (`ir::object_path`).
 pub(crate) fn join_path(prefix: Option<&str>, key: &str) -> String {
-    match prefix {
-        None => key.to_string(),
-        Some(prefix) => format!("{prefix}.{key}"),
-    }
+    crate::ir::object_path(prefix, key)
 }
 
 /// A key repeated in one object: the values and arrays the earlier occurrence produced
@@ -95,6 +98,8 @@ struct Reader<'b> {
     pos: usize,
     out: Event,
     trail: Vec<(u32, u32)>,
+    /// How many keys that are exactly `""` lead to the value being read.
+    empty_keys: u32,
 }
 
 impl Reader<'_> {
@@ -134,6 +139,7 @@ impl Reader<'_> {
                 trail: self.trail.clone(),
                 scalar,
                 alive: true,
+                via_empty_key: self.empty_keys > 0,
             });
         }
     }
@@ -190,7 +196,10 @@ impl Reader<'_> {
             self.ws();
             let child = join_path(path, &String::from_utf8_lossy(&key));
             let (v0, a0) = (self.out.values.len(), self.out.arrays.len());
+            let empty_key = key.is_empty();
+            self.empty_keys += u32::from(empty_key);
             self.value(Some(&child))?;
+            self.empty_keys -= u32::from(empty_key);
             let produced = (v0..self.out.values.len(), a0..self.out.arrays.len());
             match seen.iter_mut().find(|(k, _, _)| *k == raw) {
                 Some(entry) => {
@@ -284,6 +293,16 @@ mod tests {
         assert_eq!(event.arrays[0].span, (12, 20));
         assert_eq!(event.arrays[0].elements, vec![(13, 14), (16, 19)]);
         assert!(matches!(&event.values[1].scalar, Scalar::String(s) if s == b"x"));
+        // Only the value under the key that is exactly `""` is marked.
+        let marked: Vec<bool> = event.values.iter().map(|v| v.via_empty_key).collect();
+        assert_eq!(marked, [false, false, false, true]);
+        let event = read(br#"{"a.": {"": [{"b": 1}]}, "": 2, "x": {"": {"": 3}}}"#).unwrap();
+        let paths: Vec<(&str, bool)> = event
+            .values
+            .iter()
+            .map(|v| (v.path.as_str(), v.via_empty_key))
+            .collect();
+        assert_eq!(paths, [("a...b", true), ("", true), ("x..", true)]);
     }
 
     #[test]

@@ -293,7 +293,7 @@ fn display_reads_like_a_report() {
 
     let mut m = Matcher::new();
     m.add_rule("two", r#"{"a": [1]}"#).unwrap();
-    m.add_pattern("two", crate::Pattern::match_all());
+    m.add_pattern("two", Pattern::match_all());
     let why = m.explain(
         "two",
         br#"{"a": "a very long string value, longer than the limit"}"#,
@@ -337,4 +337,269 @@ fn json_escapes_and_shape() {
     assert_eq!(array["path"], "e");
     assert_eq!(array["satisfied_by"], serde_json::Value::Null);
     assert_eq!(array["elements"][1]["lacks"], serde_json::json!(["e.f"]));
+    assert_eq!(array["elements"][1]["unwanted"], serde_json::json!([]));
+    assert_eq!(array["judged_first"], serde_json::json!([]));
+    assert_eq!(
+        value["patterns"][0]["group"]["term"],
+        serde_json::Value::Null
+    );
+
+    // The new facts: the term a held group is about, overridden fields, exists:false values
+    // per element and absences judged first.
+    let why = explain(
+        r#"{"k": ["a"], "$or": [{"k": ["b"]}, {"x": [1]}]}"#,
+        r#"{"k": "b"}"#,
+    );
+    let value: serde_json::Value = serde_json::from_str(&why.to_json()).unwrap();
+    let group = &value["group"];
+    assert_eq!(group["term"], 0);
+    assert_eq!(
+        group["fields"][0]["overridden_by"],
+        serde_json::json!([[27, 32]])
+    );
+    assert_eq!(group["ors"][0]["alternatives"][0]["term"], 0);
+    assert_eq!(
+        group["ors"][0]["alternatives"][1]["term"],
+        serde_json::Value::Null
+    );
+    let why = explain(
+        r#"{"o": {"a": [{"exists": false}], "k": ["x"]}}"#,
+        r#"{"o": [{"k": "x"}, {"a": 1}]}"#,
+    );
+    let value: serde_json::Value = serde_json::from_str(&why.to_json()).unwrap();
+    let array = &value["group"]["arrays"][0];
+    assert_eq!(array["judged_first"], serde_json::json!(["o.a"]));
+    assert_eq!(array["elements"][1]["unwanted"], serde_json::json!(["o.a"]));
+    assert_eq!(array["elements"][1]["lacks"], serde_json::json!(["o.k"]));
+}
+
+#[test]
+fn an_or_alternative_overrides_an_outer_condition_on_its_path() {
+    let pattern =
+        r#"{"name": ["a", "b"], "$or": [{"name": [{"anything-but": "a"}]}, {"c": ["x"]}]}"#;
+    let outer = pattern.find(r#"["a", "b"]"#).unwrap();
+    let inner = pattern.find(r#"[{"anything-but"#).unwrap();
+    let outer_span = (outer, outer + 10);
+    let inner_span = (inner, inner + 23);
+    assert_eq!(text(pattern, inner_span), r#"[{"anything-but": "a"}]"#);
+
+    // "c" matches through alternative 0, where the inner condition replaces the outer one.
+    let why = explain(pattern, r#"{"name": "c"}"#);
+    assert!(why.matched);
+    let name = &why.group.fields[0];
+    assert_eq!(name.pattern_span, outer_span);
+    assert_eq!(name.overridden_by, [inner_span]);
+    assert!(!name.held && name.used.is_none());
+    let or = &why.group.ors[0];
+    assert_eq!(or.used, Some(0));
+    let alt = &or.alternatives[0];
+    assert_eq!(alt.term, why.group.term);
+    assert!(alt.fields[0].held && alt.fields[0].overridden_by.is_empty());
+    assert_eq!(alt.fields[0].used, Some(0));
+    let p = Pattern::parse(pattern).unwrap();
+    assert_eq!(
+        p.terms()[why.group.term.unwrap()].leaves[0].span,
+        inner_span
+    );
+    let report = why.to_string();
+    assert!(
+        report.contains(&format!(
+            "name: \"c\" at 9..12, overridden here by the later condition at pattern {}..{}",
+            inner_span.0, inner_span.1
+        )),
+        "{report}"
+    );
+
+    // "a" with "c": alternative 1, where the outer condition holds and is used.
+    let why = explain(pattern, r#"{"name": "a", "c": "x"}"#);
+    assert!(why.matched);
+    assert_eq!(why.group.ors[0].used, Some(1));
+    assert!(why.group.fields[0].overridden_by.is_empty());
+    assert_eq!(why.group.fields[0].used, Some(0));
+    // Alternative 0 on its own: its condition fails "a".
+    assert!(!why.group.ors[0].alternatives[0].held);
+
+    // No match: the outer condition counts in some terms (alternative 1's), so it is not
+    // marked overridden for the pattern's group as a whole.
+    let why = explain(pattern, r#"{"name": "a"}"#);
+    assert!(!why.matched);
+    assert!(why.group.fields[0].overridden_by.is_empty());
+    assert!(why.group.fields[0].held);
+    assert_eq!(why.group.term, None);
+
+    // A condition written after the `$or` replaces the alternative's in every term: the
+    // alternative adds nothing of its own, and holds.
+    let pattern = r#"{"$or": [{"a": ["x"]}, {"b": ["y"]}], "a": ["z"]}"#;
+    let why = explain(pattern, r#"{"a": "z"}"#);
+    assert!(why.matched);
+    let alt = &why.group.ors[0].alternatives[0];
+    assert!(alt.held);
+    assert_eq!(
+        alt.fields[0].overridden_by,
+        [why.group.fields[0].pattern_span]
+    );
+    let why = explain(pattern, r#"{"a": "x"}"#);
+    assert!(!why.matched);
+    // Failing, the alternative's "a" is still replaced in every term through it.
+    let alt = &why.group.ors[0].alternatives[0];
+    assert_eq!(
+        alt.fields[0].overridden_by,
+        [why.group.fields[0].pattern_span]
+    );
+    assert!(
+        alt.held,
+        "on its own, nothing of alternative 0 is left to fail"
+    );
+    assert!(!why.group.fields[0].held);
+
+    // The generated case that the old report got wrong: nested alternatives whose field is
+    // replaced by the outer one written last.
+    let pattern =
+        r#"{"$or":[{"$or":[{"a":["x"]},{"a":["x"]}],"a.b":["x"]},{"a":["x"]}],"a":["x"]}"#;
+    let why = explain(pattern, r#"{"a":"x","a.b":["null","x"]}"#);
+    assert!(why.matched);
+    let or = &why.group.ors[0];
+    assert_eq!(or.used, Some(0));
+    let inner = &or.alternatives[0].ors[0];
+    assert!(inner.used.is_some());
+    let used = &inner.alternatives[inner.used.unwrap()];
+    assert!(used.held);
+    assert_eq!(
+        used.fields[0].overridden_by,
+        [why.group.fields[0].pattern_span]
+    );
+    assert_eq!(or.alternatives[0].fields[0].used, Some(1));
+}
+
+#[test]
+fn empty_keys_join_and_hide_as_in_the_matcher() {
+    // Pattern side: an empty key adds nothing at the top (`{"": {"a": ..}}` is `a`).
+    let why = explain(r#"{"": {"a": ["v"]}}"#, r#"{"a": "v"}"#);
+    assert!(why.matched);
+    assert_eq!(why.group.fields[0].path, "a");
+    // Event side: every key joins, so `{"": {"a": ..}}` is `.a`, and it sits under a key that
+    // is exactly "": invisible to this pattern, which names no empty step.
+    let why = explain(r#"{"": {"a": ["v"]}}"#, r#"{"": {"a": "v"}}"#);
+    assert!(!why.matched);
+    assert!(why.group.fields[0].values.is_empty());
+    // A pattern naming an empty step reads such keys.
+    let why = explain(r#"{".a": ["v"]}"#, r#"{"": {"a": "v"}}"#);
+    assert!(why.matched);
+    assert_eq!(why.group.fields[0].values[0].span, (11, 14));
+    // `a.` names only the step `a`: `{"a": {"": ..}}` is hidden, the key `a.` is not.
+    let why = explain(r#"{"a.": ["v"]}"#, r#"{"a": {"": "v"}}"#);
+    assert!(!why.matched);
+    assert!(why.group.fields[0].values.is_empty());
+    let why = explain(r#"{"a.": ["v"]}"#, r#"{"a.": "v"}"#);
+    assert!(why.matched);
+    // exists:false does not see a hidden value either.
+    let why = explain(r#"{"a.": [{"exists": false}]}"#, r#"{"a": {"": "v"}}"#);
+    assert!(why.matched);
+    assert!(why.group.fields[0].held && why.group.fields[0].values.is_empty());
+    // Another path of the same pattern naming an empty step makes them visible.
+    let why = explain(
+        r#"{"a.": [{"exists": false}], "x..y": [1]}"#,
+        r#"{"a": {"": "v"}, "x": {"": {"y": 1}}}"#,
+    );
+    assert!(!why.matched);
+    assert_eq!(why.group.fields[0].values[0].text, r#""v""#);
+    assert!(why.group.fields[1].held);
+}
+
+#[test]
+fn exists_false_is_judged_per_element_against_the_fields_before_it() {
+    // o.k comes before o.z (path order): element 0 has k and no z.
+    let pattern = r#"{"o": {"k": ["a"], "z": [{"exists": false}]}}"#;
+    let event = r#"{"o": [{"k": "a"}, {"z": 1}]}"#;
+    let why = explain(pattern, event);
+    assert!(why.matched);
+    let [k, z] = &why.group.fields[..] else {
+        panic!("two fields")
+    };
+    assert_eq!(k.used, Some(0));
+    // z has a value, in element 1; in the match its absence held (judged against k's value).
+    assert_eq!(z.values[0].text, "1");
+    assert!(z.held && z.conditions[0].held && z.used.is_none());
+    let [array] = &why.group.arrays[..] else {
+        panic!("one array")
+    };
+    assert_eq!(array.fields, ["o.k", "o.z"]);
+    assert_eq!(array.satisfied_by, Some(0));
+    assert!(array.elements[0].lacks.is_empty() && array.elements[0].unwanted.is_empty());
+    assert_eq!(array.elements[1].lacks, ["o.k"]);
+    assert_eq!(array.elements[1].unwanted, ["o.z"]);
+
+    // Both elements have z: each lacks what it lacks.
+    let event = r#"{"o": [{"k": "a", "z": 1}, {"z": 2}]}"#;
+    let why = explain(pattern, event);
+    assert!(!why.matched);
+    assert!(!why.group.fields[1].held);
+    let array = &why.group.arrays[0];
+    assert_eq!(array.satisfied_by, None);
+    assert_eq!(array.elements[0].unwanted, ["o.z"]);
+    assert!(array.elements[0].lacks.is_empty());
+    assert_eq!(array.elements[1].lacks, ["o.k"]);
+    assert_eq!(
+        why.to_string(),
+        r#"no match
+  o.k: "a" at 13..16, holds
+    "a": holds
+  o.z: 1 at 23..24, 2 at 33..34, fails
+    exists false: does not hold
+  array o at 6..36: no element has o.k and o.z together
+    element 0 at 7..25: has o.z (exists false)
+    element 1 at 27..35: lacks o.k, has o.z (exists false)
+"#
+    );
+
+    // o.a comes before o.k: it is judged before any value is chosen, so element 1's value
+    // fails it although element 0 has k and no a.
+    let pattern = r#"{"o": {"a": [{"exists": false}], "k": ["x"]}}"#;
+    let why = explain(pattern, r#"{"o": [{"k": "x"}, {"a": 1}]}"#);
+    assert!(!why.matched);
+    let array = &why.group.arrays[0];
+    assert_eq!(array.fields, ["o.a", "o.k"]);
+    assert!(array.elements[0].lacks.is_empty() && array.elements[0].unwanted.is_empty());
+    assert_eq!(array.judged_first, ["o.a"]);
+    assert!(
+        why.to_string().contains(
+            "element 0 at 7..17: has each, but o.a is judged first (path order), before a value \
+             in this array is chosen, and a value in another element fails it"
+        ),
+        "{why}"
+    );
+    // Written the other way round (o.k before o.z), nothing is judged first.
+    let why = explain(
+        r#"{"o": {"k": ["x"], "z": [{"exists": false}]}}"#,
+        r#"{"o": [{"k": "x"}, {"z": 1}]}"#,
+    );
+    assert!(why.matched);
+    assert!(why.group.arrays[0].judged_first.is_empty());
+
+    // Value-or-absent inside an array: element 0 has no "t", element 1 a value it accepts.
+    let why = explain(
+        r#"{"o": {"k": ["a"], "t": ["y", {"exists": false}]}}"#,
+        r#"{"o": [{"k": "b", "t": "n"}, {"k": "a"}]}"#,
+    );
+    assert!(why.matched);
+    assert_eq!(why.group.arrays[0].satisfied_by, Some(1));
+    assert_eq!(why.group.arrays[0].elements[0].lacks, ["o.k"]);
+    assert_eq!(why.group.arrays[0].elements[0].unwanted, ["o.t"]);
+}
+
+#[test]
+fn matcher_explains_patterns_as_validated() {
+    // A pattern added under other options than the matcher's is explained as it was read.
+    let strict = Options::new().numbers_as_strings(true);
+    let p = Pattern::parse_with(r#"{"n": [300]}"#, &strict).unwrap();
+    let mut m = Matcher::new();
+    m.add_pattern("r", p.clone());
+    let event = br#"{"n": 300.0}"#;
+    assert!(!m.is_match(event).unwrap());
+    let why = m.explain("r", event).unwrap().unwrap();
+    assert!(!why.matched);
+    assert_eq!(why.patterns, [p.explain(event).unwrap()]);
+    // A pattern weir builds itself (text `{}`, which parsing refuses) is kept too.
+    m.add_pattern("all", Pattern::match_all());
+    assert!(m.explain("all", b"{}").unwrap().unwrap().matched);
 }

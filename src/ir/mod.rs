@@ -378,7 +378,14 @@ pub struct Pattern {
     text: String,
     group: Group,
     terms: Vec<Term>,
+    /// Per term, the `$or` alternatives it was built from.
+    routes: Vec<Route>,
 }
+
+/// The `$or` alternatives one term of a pattern was built from: `(or, alternative)` pairs,
+/// the `$or`s numbered in text order (the order of a pre-order walk of [`Group`]: a group's
+/// `$or`s in order, each followed by its alternatives' own), alternatives by their index.
+pub(crate) type Route = Vec<(u32, u32)>;
 
 impl Pattern {
     /// Parses and validates a pattern with EventBridge defaults.
@@ -432,6 +439,7 @@ impl Pattern {
             text,
             options,
             root: (ast.start, ast.end),
+            ors: std::cell::Cell::new(0),
         };
         let NodeKind::Object(members) = &ast.kind else {
             return Err(v.err(
@@ -444,8 +452,9 @@ impl Pattern {
         if members.is_empty() && !options.allow_empty_objects {
             return Err(v.invalid(EMPTY_OBJECT, ast, ""));
         }
-        let mut terms = vec![Term::default()];
-        let group = v.group(members, None, "", &mut terms)?;
+        let mut routed = vec![(Term::default(), Route::new())];
+        let group = v.group(members, None, "", &mut routed)?;
+        let (terms, routes): (Vec<Term>, Vec<Route>) = routed.into_iter().unzip();
         let fields = count_fields(&group);
         if fields > options.max_fields {
             return Err(v.err(
@@ -475,6 +484,7 @@ impl Pattern {
             text: text.to_string(),
             group,
             terms,
+            routes,
         })
     }
 
@@ -494,6 +504,7 @@ impl Pattern {
             text: "{}".to_string(),
             group: Group::default(),
             terms: vec![Term::default()],
+            routes: vec![Route::new()],
         }
     }
 
@@ -531,6 +542,13 @@ impl Pattern {
     /// ```
     pub fn terms(&self) -> &[Term] {
         &self.terms
+    }
+
+    /// Per term of [`Pattern::terms`], the `$or` alternatives it was built from: what says
+    /// which alternative a term goes through, even where overriding leaves an alternative
+    /// no condition of its own.
+    pub(crate) fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// Every distinct field path the pattern names.
@@ -598,8 +616,10 @@ fn leaf_path(prefix: Option<&str>, key: &str) -> String {
     }
 }
 
-/// The path of an object under `prefix`: its keys joined with `.`, empty ones included.
-fn object_path(prefix: Option<&str>, key: &str) -> String {
+/// The path of an object under `prefix`: its keys joined with `.`, empty ones included. Event
+/// keys join the same way, every one of them (`{"": {"a": ..}}` is `.a` in an event), which is
+/// how `explain` names an event value's path.
+pub(crate) fn object_path(prefix: Option<&str>, key: &str) -> String {
     match prefix {
         None => key.to_string(),
         Some(p) => format!("{p}.{key}"),
@@ -611,6 +631,8 @@ struct Validator<'a> {
     options: &'a Options,
     /// Byte range of the whole pattern (for errors about it as a whole).
     root: (usize, usize),
+    /// How many `$or`s were met so far: the next one's number in a [`Route`].
+    ors: std::cell::Cell<u32>,
 }
 
 /// AWS refuses an empty object anywhere in a pattern, `{}` itself included.
@@ -672,7 +694,7 @@ impl<'a> Validator<'a> {
         members: &[Member],
         prefix: Option<&str>,
         jpath: &str,
-        rules: &mut Vec<Term>,
+        rules: &mut Vec<(Term, Route)>,
     ) -> Result<Group, PatternError> {
         let mut group = Group::default();
         // Lambda-strict: a repeated key's last value wins outright (two real `$or`s still AND).
@@ -708,12 +730,17 @@ impl<'a> Validator<'a> {
                         }
                     }
                     let current = std::mem::take(rules);
+                    let or = self.ors.get();
+                    self.ors.set(or + 1);
                     let mut alternatives = Vec::with_capacity(alts.len());
                     for (i, alt) in alts.iter().enumerate() {
                         let NodeKind::Object(inner) = &alt.kind else {
                             unreachable!("is_real_or checked the alternatives")
                         };
                         let mut forked = current.clone();
+                        for (_, route) in &mut forked {
+                            route.push((or, i as u32));
+                        }
                         alternatives.push(self.group(
                             inner,
                             prefix,
@@ -738,7 +765,7 @@ impl<'a> Validator<'a> {
                 }
                 NodeKind::Array(values) => {
                     let leaf = self.leaf(leaf_path(prefix, &m.key), &m.value, values, &here)?;
-                    for term in rules.iter_mut() {
+                    for (term, _) in rules.iter_mut() {
                         put(term, leaf.clone());
                     }
                     group.leaves.retain(|l| l.path != leaf.path);

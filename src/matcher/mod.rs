@@ -87,8 +87,9 @@ pub enum EventReading {
 #[derive(Clone, Debug)]
 struct Rule {
     name: Box<str>,
-    /// The texts of the rule's patterns (the compiled structure holds their tests).
-    patterns: Vec<Box<str>>,
+    /// The rule's patterns (the compiled structure holds their tests; `explain` reads them
+    /// as they were validated).
+    patterns: Vec<Pattern>,
     terms: Vec<TermId>,
     /// When the rule was added, counted over the matcher's life: orders rules by addition
     /// once removed rules' ids have been reused.
@@ -355,12 +356,12 @@ impl Matcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn add_pattern(&mut self, name: impl Into<String>, pattern: Pattern) -> RuleId {
-        self.insert(name.into(), &pattern)
+        self.insert(name.into(), pattern)
     }
 
-    /// [`Matcher::add_pattern`] without taking the pattern (the compiled structure keeps its
-    /// tests, the rule its text).
-    fn insert(&mut self, name: String, pattern: &Pattern) -> RuleId {
+    /// [`Matcher::add_pattern`]: the compiled structure takes the pattern's tests, the rule
+    /// keeps the pattern.
+    fn insert(&mut self, name: String, pattern: Pattern) -> RuleId {
         let rules = Arc::make_mut(&mut self.rules);
         let id = match rules.by_name.get(name.as_str()) {
             Some(&id) => id,
@@ -370,7 +371,7 @@ impl Matcher {
             Arc::make_mut(&mut self.compiled).add(id, pattern.terms(), !pattern.reads_empty_keys());
         let rule = rules.slots[id as usize].as_mut().expect("live rule");
         rule.terms.extend(terms);
-        rule.patterns.push(pattern.text().into());
+        rule.patterns.push(pattern);
         RuleId(id)
     }
 
@@ -468,7 +469,15 @@ impl Matcher {
     /// ```
     pub fn rule_patterns(&self, name: &str) -> Option<impl Iterator<Item = &str>> {
         let id = *self.rules.by_name.get(name)?;
-        self.rules.get(id).map(|r| r.patterns.iter().map(|p| &**p))
+        self.rules
+            .get(id)
+            .map(|r| r.patterns.iter().map(Pattern::text))
+    }
+
+    /// The patterns of rule `name`, as they were validated, in the order they were added.
+    pub(crate) fn rule_pattern_list(&self, name: &str) -> Option<&[Pattern]> {
+        let id = *self.rules.by_name.get(name)?;
+        self.rules.get(id).map(|r| r.patterns.as_slice())
     }
 
     /// A cache sized for this matcher, for the `*_with` calls (any [`Cache`] serves; this one
@@ -766,7 +775,7 @@ impl Pattern {
     /// ```
     pub fn matches(&self, event: &[u8]) -> Result<bool, EventError> {
         let mut matcher = Matcher::new();
-        matcher.insert(String::new(), self);
+        matcher.insert(String::new(), self.clone());
         matcher.is_match(event)
     }
 }
