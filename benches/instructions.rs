@@ -79,7 +79,7 @@ fn setup_reading(name: &str, reading: EventReading) -> Pass {
     let mut m = common::suite_matcher(&suite);
     m.set_reading(reading);
     let mut results = BatchResults::new();
-    // Warm the thread-local scratch and the results' buffers, as in a long-running matcher.
+    // Warm the thread's cache and the results' buffers, as in a long-running matcher.
     m.match_batch(lines.iter().copied(), &mut results);
     (m, lines, results)
 }

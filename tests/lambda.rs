@@ -1,5 +1,5 @@
 //! `weir::lambda`: FilterCriteria documents (errors, limits, empty criteria, OR of filters)
-//! and the per-source decoding, drop and metadata-only rules of SEMANTICS.md §6.
+//! and the per-source decoding, drop and metadata-only rules of DESIGN.md (Lambda).
 
 use base64::Engine as _;
 use serde_json::{json, Value};

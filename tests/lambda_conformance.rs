@@ -55,7 +55,7 @@ fn is_error_case(c: &Value) -> bool {
     c.get("expected").and_then(Value::as_str) == Some("error")
 }
 
-/// Whether an SQS body is JSON in the sense of SEMANTICS.md §6 (an object or array).
+/// Whether an SQS body is JSON as Lambda reads it (an object or array).
 fn body_is_json(body: &str) -> bool {
     matches!(
         serde_json::from_str::<Value>(body),

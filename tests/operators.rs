@@ -1,4 +1,4 @@
-//! Every operator's edge cases (SEMANTICS.md §1–§3), each checked through both engines: the
+//! Every operator's edge cases, each checked through both engines: the
 //! reference interpreter (`weir_reference`) and the compiled `Matcher` (single event,
 //! and a batch of all the table's events at once). A table reports every case that goes
 //! wrong, naming the engine, before failing.
