@@ -1,5 +1,7 @@
 //! `weir route`: which rules each event matches.
 
+use std::path::Path;
+
 use weir::{BatchResults, Matcher};
 
 use crate::filter::exit_code;
@@ -24,7 +26,7 @@ pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     if !refuse_stdin_twice(&named, &args.stream.events, ctx) {
         return Ok(FAILED);
     }
-    let Some((matcher, names)) = load(args, ctx) else {
+    let Some((matcher, names)) = load(&args.rules, ctx) else {
         return Ok(FAILED);
     };
     let mut engine = match Engine::new(Rules(matcher), &ctx.settings(&args.stream)) {
@@ -117,8 +119,8 @@ pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
 
 /// The matcher of every rule of the rules file, and the rule names by rule id. Reports every
 /// bad rule.
-fn load(args: &RouteArgs, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
-    let input = read_path(&args.rules)
+pub fn load(path: &Path, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
+    let input = read_path(path)
         .map_err(|m| ctx.report.message("io", &m))
         .ok()?;
     let rules = rules::parse(&input)

@@ -65,17 +65,17 @@ pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     if let Err(e) = weir::json::validate(&event.bytes) {
         return refuse(ctx, &e);
     }
+    if args.require_envelope {
+        if let Err(e) = weir::check_envelope(&event.bytes) {
+            return refuse(ctx, &e);
+        }
+    }
     let bytes = event.bytes.trim_ascii();
     let start = event.bytes.len() - event.bytes.trim_ascii_start().len();
     if let Some(found) = not_object(bytes) {
         let at = weir::json::locate(&event.bytes, start);
         ctx.report.not_object(&event.name, bytes, at, found);
         return Ok(FAILED);
-    }
-    if args.require_envelope {
-        if let Err(e) = weir::check_envelope(&event.bytes) {
-            return refuse(ctx, &e);
-        }
     }
     if let Some(pattern) = explain {
         return match pattern.explain(&event.bytes) {
