@@ -33,7 +33,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rules = patterns
             .iter()
             .zip(counts)
-            .map(|(p, c)| (p.as_str().unwrap_or("").to_string(), c.as_u64().unwrap_or(0)))
+            .map(|(p, c)| {
+                (
+                    p.as_str().unwrap_or("").to_string(),
+                    c.as_u64().unwrap_or(0),
+                )
+            })
             .collect();
         suites.push((name.clone(), rules));
     }

@@ -9,7 +9,6 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rayon::prelude::*;
 use weir::json::{Checking, Event, SplitError, StreamSplitter};
 use weir::{EventError, Position};
 
@@ -66,16 +65,21 @@ pub struct Engine<J: Judge> {
     threads: usize,
     line_buffered: bool,
     outs: Vec<J::Out>,
+    /// Batches matched so far.
+    batches: u64,
+    /// Cost of matching one event, as last measured (on a batch matched alone).
+    ns_per_event: f64,
 }
 
 impl<J: Judge> Engine<J> {
     /// An engine matching with `judge`.
     pub fn new(judge: J, settings: &Settings) -> Result<Engine<J>, String> {
         let threads = settings.threads.max(1);
+        // The reading thread matches a chunk too: the pool has one thread fewer.
         let pool = if threads > 1 {
             Some(
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
+                    .num_threads(threads - 1)
                     .build()
                     .map_err(|e| format!("cannot start {threads} threads: {e}"))?,
             )
@@ -88,6 +92,8 @@ impl<J: Judge> Engine<J> {
             threads,
             line_buffered: settings.line_buffered,
             outs: Vec::new(),
+            batches: 0,
+            ns_per_event: f64::INFINITY,
         })
     }
 
@@ -194,11 +200,18 @@ impl<J: Judge> Engine<J> {
         }
     }
 
-    /// Matches `events` into `self.outs`, in chunks of the returned size.
+    /// Matches `events` into `self.outs`, in chunks of the returned size. A batch is split
+    /// over the threads only when matching it alone takes long enough to be worth waking
+    /// them (validating usually is; lazy matching of small events usually is not): the cost
+    /// per event is measured on a batch matched alone now and then.
     fn judge_all(&mut self, events: &[&[u8]]) -> usize {
-        let chunks = match &self.pool {
-            Some(_) if events.len() >= self.threads * MIN_PER_THREAD => self.threads,
-            _ => 1,
+        self.batches += 1;
+        let worth = self.ns_per_event * events.len() as f64 >= PARALLEL_NS;
+        let alone = self.pool.is_none() || !worth || self.batches % PROBE_EVERY == 1;
+        let chunks = if alone || events.len() < self.threads * MIN_PER_THREAD {
+            1
+        } else {
+            self.threads
         };
         let size = events.len().div_ceil(chunks).max(1);
         if self.outs.len() < chunks {
@@ -206,17 +219,35 @@ impl<J: Judge> Engine<J> {
         }
         let judge = &self.judge;
         match &self.pool {
-            Some(pool) if chunks > 1 => pool.install(|| {
-                self.outs[..chunks]
-                    .par_iter_mut()
-                    .zip(events.par_chunks(size))
-                    .for_each(|(out, chunk)| judge.judge(chunk, out));
-            }),
+            Some(pool) if chunks > 1 => {
+                let (first, rest) = self.outs[..chunks].split_at_mut(1);
+                let mut parts = events.chunks(size);
+                let head = parts.next().unwrap_or_default();
+                // This thread matches the first chunk; the pool the others.
+                pool.in_place_scope(|scope| {
+                    for (out, part) in rest.iter_mut().zip(parts) {
+                        scope.spawn(move |_| judge.judge(part, out));
+                    }
+                    judge.judge(head, &mut first[0]);
+                });
+            }
+            _ if self.pool.is_some() && !events.is_empty() => {
+                let started = Instant::now();
+                judge.judge(events, &mut self.outs[0]);
+                let ns = started.elapsed().as_nanos() as f64 / events.len() as f64;
+                self.ns_per_event = ns;
+            }
             _ => judge.judge(events, &mut self.outs[0]),
         }
         size
     }
 }
+
+/// Time (ns) that matching a batch alone must take for the batch to be split over threads.
+const PARALLEL_NS: f64 = 300_000.0;
+
+/// Every this many batches one is matched alone, to measure the cost per event again.
+const PROBE_EVERY: u64 = 64;
 
 /// Opens an input: its name in messages, a reader, and whether it is interactive (not a
 /// regular file: a pipe, a terminal, a socket), so results are flushed as they are known.

@@ -91,8 +91,14 @@ fn stream(args: &[&str], array: bool) -> (String, u64, usize) {
 fn peak_memory_does_not_grow_with_the_input() {
     for (args, array) in [
         (&["route", "--count", "--rules", "rules.json"][..], false),
-        (&["filter", "-c", "-j1", "--pattern", r#"{"k": ["hit"]}"#][..], true),
-        (&["route", "--lazy", "--count", "--rules", "rules.json"][..], false),
+        (
+            &["filter", "-c", "-j1", "--pattern", r#"{"k": ["hit"]}"#][..],
+            true,
+        ),
+        (
+            &["route", "--lazy", "--count", "--rules", "rules.json"][..],
+            false,
+        ),
     ] {
         let started = std::time::Instant::now();
         let (out, peak, expected) = stream(args, array);
