@@ -107,6 +107,17 @@ impl<J: Judge> Engine<J> {
     ) -> Result<(), Stop> {
         let stdin = [PathBuf::from("-")];
         let paths = if paths.is_empty() { &stdin[..] } else { paths };
+        let result = self.all(paths, ctx, &mut each);
+        ctx.report.progress_done();
+        result
+    }
+
+    fn all(
+        &mut self,
+        paths: &[PathBuf],
+        ctx: &mut Ctx,
+        each: &mut impl FnMut(&mut Ctx, &str, &J, Item<'_, J::Out>) -> Result<Flow, Stop>,
+    ) -> Result<(), Stop> {
         let started = Instant::now();
         let mut totals = (0u64, 0u64);
         for path in paths {
@@ -123,7 +134,7 @@ impl<J: Judge> Engine<J> {
                 &mut *reader,
                 interactive,
                 ctx,
-                &mut each,
+                each,
                 started,
                 &mut totals,
             )?;
@@ -131,7 +142,6 @@ impl<J: Judge> Engine<J> {
                 break;
             }
         }
-        ctx.report.progress_done();
         Ok(())
     }
 
@@ -321,4 +331,56 @@ pub enum Verdict<'a> {
     /// An error without an event error of the library (an unknown record source): the
     /// message.
     Refused(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_not_an_object() {
+        assert_eq!(not_object(b"{\"a\": 1}"), None);
+        assert_eq!(not_object(b"[1]"), Some("an array"));
+        assert_eq!(not_object(b"\"x\""), Some("a string"));
+        assert_eq!(not_object(b"-1"), Some("a number"));
+        assert_eq!(not_object(b"7"), Some("a number"));
+        assert_eq!(not_object(b"true"), Some("a boolean"));
+        assert_eq!(not_object(b"null"), Some("null"));
+        // Not JSON at all: the matcher says why.
+        assert_eq!(not_object(b"oops"), None);
+        assert_eq!(not_object(b""), None);
+    }
+
+    /// Counts events; `Out` is the count of the chunk.
+    struct Count;
+
+    impl Judge for Count {
+        type Out = Vec<usize>;
+        fn judge(&self, events: &[&[u8]], out: &mut Vec<usize>) {
+            out.clear();
+            out.extend(events.iter().map(|e| e.len()));
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_batch_in_order() {
+        for threads in [1, 2, 3] {
+            let settings = Settings {
+                threads,
+                line_buffered: false,
+            };
+            let mut engine = Engine::new(Count, &settings).unwrap();
+            // Make every batch worth splitting.
+            engine.ns_per_event = f64::INFINITY;
+            engine.batches = 1;
+            let owned: Vec<Vec<u8>> = (0..1000).map(|i| vec![b'x'; i % 17 + 1]).collect();
+            let events: Vec<&[u8]> = owned.iter().map(|e| &e[..]).collect();
+            let size = engine.judge_all(&events);
+            let chunks = if threads == 1 { 1 } else { threads };
+            assert_eq!(size, 1000usize.div_ceil(chunks));
+            let got: Vec<usize> = (0..1000).map(|k| engine.outs[k / size][k % size]).collect();
+            let want: Vec<usize> = owned.iter().map(Vec::len).collect();
+            assert_eq!(got, want, "{threads} threads");
+        }
+    }
 }
