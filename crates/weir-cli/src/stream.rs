@@ -149,7 +149,7 @@ impl<J: Judge> Engine<J> {
     fn one(
         &mut self,
         name: &str,
-        reader: &mut dyn Read,
+        reader: &mut (dyn Read + Send),
         interactive: bool,
         ctx: &mut Ctx,
         each: &mut impl FnMut(&mut Ctx, &str, &J, Item<'_, J::Out>) -> Result<Flow, Stop>,
@@ -159,21 +159,36 @@ impl<J: Judge> Engine<J> {
         let mut stream = StreamSplitter::new()
             .checking(Checking::Boundaries)
             .block_size(BLOCK);
+        let mut ahead = Ahead::default();
         loop {
-            loop {
-                match stream.fill(reader) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        totals.0 += n as u64;
-                        if interactive || stream.buffered() >= BATCH {
+            if ahead.pending {
+                // Read on the pool while the last batch was matched.
+                ahead.pending = false;
+                stream.feed(&ahead.buf[..ahead.len]);
+                totals.0 += ahead.len as u64;
+                if let Some(e) = ahead.error.take() {
+                    ctx.report
+                        .message("io", &format!("cannot read {name}: {}", io_reason(&e)));
+                    stream.finish();
+                } else if ahead.eof {
+                    stream.finish();
+                }
+            } else {
+                loop {
+                    match stream.fill(reader) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            totals.0 += n as u64;
+                            if interactive || stream.buffered() >= BATCH {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            ctx.report
+                                .message("io", &format!("cannot read {name}: {}", io_reason(&e)));
+                            stream.finish();
                             break;
                         }
-                    }
-                    Err(e) => {
-                        ctx.report
-                            .message("io", &format!("cannot read {name}: {}", io_reason(&e)));
-                        stream.finish();
-                        break;
                     }
                 }
             }
@@ -184,7 +199,10 @@ impl<J: Judge> Engine<J> {
                 .filter_map(|item| item.as_ref().ok().map(|e| e.bytes))
                 .collect();
             totals.1 += events.len() as u64;
-            let size = self.judge_all(&events);
+            // A pipe or terminal is never read ahead: results go out before weir waits.
+            let read_ahead =
+                (!interactive && !eof).then_some((&mut *reader, &mut ahead));
+            let size = self.judge_all(&events, read_ahead);
             let mut k = 0;
             for item in items {
                 let item = match item {
@@ -214,7 +232,14 @@ impl<J: Judge> Engine<J> {
     /// over the threads only when matching it alone takes long enough to be worth waking
     /// them (validating usually is; lazy matching of small events usually is not): the cost
     /// per event is measured on a batch matched alone now and then.
-    fn judge_all(&mut self, events: &[&[u8]]) -> usize {
+    ///
+    /// With `ahead`, a batch matched by this thread alone has the next block read on the
+    /// pool meanwhile (into `ahead`, marked pending).
+    fn judge_all<R: Read + Send + ?Sized>(
+        &mut self,
+        events: &[&[u8]],
+        ahead: Option<(&mut R, &mut Ahead)>,
+    ) -> usize {
         self.batches += 1;
         let worth = self.ns_per_event * events.len() as f64 >= PARALLEL_NS;
         let alone = self.pool.is_none() || !worth || self.batches % PROBE_EVERY == 1;
@@ -241,15 +266,59 @@ impl<J: Judge> Engine<J> {
                     judge.judge(head, &mut first[0]);
                 });
             }
-            _ if self.pool.is_some() && !events.is_empty() => {
+            Some(pool) if !events.is_empty() => {
+                let out = &mut self.outs[0];
                 let started = Instant::now();
-                judge.judge(events, &mut self.outs[0]);
+                match ahead {
+                    Some((reader, ahead)) => pool.in_place_scope(|scope| {
+                        scope.spawn(move |_| ahead.read(reader));
+                        judge.judge(events, out);
+                    }),
+                    None => judge.judge(events, out),
+                }
                 let ns = started.elapsed().as_nanos() as f64 / events.len() as f64;
                 self.ns_per_event = ns;
             }
             _ => judge.judge(events, &mut self.outs[0]),
         }
         size
+    }
+}
+
+/// The next block of a regular file, read on the pool while a batch is matched.
+#[derive(Default)]
+struct Ahead {
+    buf: Vec<u8>,
+    len: usize,
+    eof: bool,
+    error: Option<std::io::Error>,
+    /// Whether `buf[..len]` (and `eof`, `error`) are still to be fed to the splitter.
+    pending: bool,
+}
+
+impl Ahead {
+    /// Reads up to a batch from `reader`.
+    fn read<R: Read + ?Sized>(&mut self, reader: &mut R) {
+        if self.buf.len() < BATCH {
+            self.buf.resize(BATCH, 0);
+        }
+        self.len = 0;
+        self.eof = false;
+        self.pending = true;
+        while self.len < BATCH {
+            match reader.read(&mut self.buf[self.len..BATCH]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -261,7 +330,7 @@ const PROBE_EVERY: u64 = 64;
 
 /// Opens an input: its name in messages, a reader, and whether it is interactive (not a
 /// regular file: a pipe, a terminal, a socket), so results are flushed as they are known.
-fn open(path: &Path) -> Result<(String, Box<dyn Read>, bool), String> {
+fn open(path: &Path) -> Result<(String, Box<dyn Read + Send>, bool), String> {
     if path.as_os_str() == "-" {
         let stdin = std::io::stdin();
         let interactive = stdin.is_terminal() || !stdin_is_file();
@@ -375,7 +444,7 @@ mod tests {
             engine.batches = 1;
             let owned: Vec<Vec<u8>> = (0..1000).map(|i| vec![b'x'; i % 17 + 1]).collect();
             let events: Vec<&[u8]> = owned.iter().map(|e| &e[..]).collect();
-            let size = engine.judge_all(&events);
+            let size = engine.judge_all::<std::io::Empty>(&events, None);
             let chunks = if threads == 1 { 1 } else { threads };
             assert_eq!(size, 1000usize.div_ceil(chunks));
             let got: Vec<usize> = (0..1000).map(|k| engine.outs[k / size][k % size]).collect();
