@@ -200,8 +200,7 @@ impl<J: Judge> Engine<J> {
                 .collect();
             totals.1 += events.len() as u64;
             // A pipe or terminal is never read ahead: results go out before weir waits.
-            let read_ahead =
-                (!interactive && !eof).then_some((&mut *reader, &mut ahead));
+            let read_ahead = (!interactive && !eof).then_some((&mut *reader, &mut ahead));
             let size = self.judge_all(&events, read_ahead);
             let mut k = 0;
             for item in items {
