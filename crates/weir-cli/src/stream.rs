@@ -160,6 +160,10 @@ impl<J: Judge> Engine<J> {
             .checking(Checking::Boundaries)
             .block_size(BLOCK);
         let mut ahead = Ahead::default();
+        if interactive {
+            // What earlier inputs printed goes out before weir waits on this one.
+            ctx.out.flush()?;
+        }
         loop {
             if ahead.pending {
                 // Read on the pool while the last batch was matched.

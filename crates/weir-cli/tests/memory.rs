@@ -1,5 +1,5 @@
 //! Peak memory of the `weir` binary over a 2 GB stream written into its stdin (never to
-//! disk): it must not grow with the input.
+//! disk), and over a 256 MiB file: it must not grow with the input.
 //!
 //! Ignored by `cargo test` (a debug build would take minutes); `scripts/test-all` runs it on
 //! the release build: `cargo test --release -p weir-cli --test memory -- --ignored`.
@@ -115,6 +115,64 @@ fn peak_memory_does_not_grow_with_the_input() {
         assert!(
             peak < BOUND_KB,
             "{args:?}: peak RSS {peak} kB over 2 GiB, bound {BOUND_KB} kB"
+        );
+    }
+}
+
+#[test]
+#[ignore = "a 256 MiB file through the release binary: scripts/test-all runs it with --release --ignored"]
+fn peak_memory_on_a_file_stays_small() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.json"), r#"{"hit": {"k": ["hit"]}}"#).unwrap();
+    let (block, per_block) = chunk(false);
+    let events_per_block = block.iter().filter(|&&b| b == b'\n').count();
+    let blocks = 256;
+    {
+        let mut file = std::fs::File::create(dir.path().join("big.jsonl")).unwrap();
+        for _ in 0..blocks {
+            file.write_all(&block).unwrap();
+        }
+    }
+    for threads in ["-j1", "-j2"] {
+        // The file, then stdin kept open: once every line of the file is out, weir waits
+        // on stdin and its peak can be read.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["route", threads, "--rules", "rules.json", "big.jsonl", "-"])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn weir");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut seen, mut hits) = (0, 0);
+        while seen < blocks * events_per_block {
+            let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(120)) else {
+                let _ = child.kill();
+                panic!("{threads}: only {seen} lines while weir waits on stdin");
+            };
+            hits += usize::from(line == "[\"hit\"]");
+            seen += 1;
+        }
+        let peak = peak_kb(child.id());
+        drop(stdin);
+        assert!(lines.recv().is_err(), "more lines than events");
+        assert!(child.wait().unwrap().success());
+        assert_eq!(hits, blocks * per_block);
+        eprintln!("route {threads} over a 256 MiB file: peak RSS {peak} kB");
+        assert!(
+            peak < BOUND_KB,
+            "{threads}: peak RSS {peak} kB, bound {BOUND_KB} kB"
         );
     }
 }

@@ -133,6 +133,31 @@ fn results_arrive_before_the_next_line_is_written() {
 }
 
 #[test]
+fn a_file_s_results_are_out_before_weir_waits_on_stdin() {
+    let dir = with_rules();
+    std::fs::write(dir.path().join("a.jsonl"), "{\"a\": 1}\n{\"a\": 3}\n").unwrap();
+    let mut child = spawn(
+        dir.path(),
+        &["route", "--rules", "rules.json", "a.jsonl", "-"],
+    );
+    let lines = line_reader(&mut child);
+    let stdin = child.stdin.take().unwrap();
+    for want in ["[\"one\"]", "[]"] {
+        let got = lines.recv_timeout(WAIT);
+        if got.is_err() {
+            let _ = child.kill();
+        }
+        assert_eq!(
+            got.as_deref(),
+            Ok(want),
+            "a.jsonl's lines before stdin ends"
+        );
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().code() == Some(0));
+}
+
+#[test]
 fn route_prints_one_line_per_event() {
     let dir = with_rules();
     let input = "{\"a\": 1}\n{oops}\n[1, 2]\n\"str\"\n42\n{\"a\": 2}\n{\"a\": \"\\x\"}\n{\"b\": 0}\n{\"a\": 1";
