@@ -158,9 +158,7 @@ pub fn run(args: &FilterArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         named.push(("--filter-criteria", p.as_os_str().to_owned()));
     }
     if let Some(p) = &args.source.pattern {
-        if p == "-" {
-            named.push(("--pattern", "-".into()));
-        }
+        named.push(("--pattern", p.into()));
     }
     if !refuse_stdin_twice(&named, &args.stream.events, ctx) {
         return Ok(FAILED);
