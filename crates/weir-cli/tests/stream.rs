@@ -686,6 +686,12 @@ fn helpful_errors() {
         "{}",
         r.stderr
     );
+    let r = weir(dir.path(), &["filter", "--pattern", "file://-"], b"{}");
+    assert!(
+        r.stderr.contains("stdin can be read only once"),
+        "{}",
+        r.stderr
+    );
     let r = weir(
         dir.path(),
         &["test", "--event-pattern", "-", "--event", "-"],
