@@ -7,9 +7,17 @@ use weir::Pattern;
 
 use crate::input::{read_arg, read_path};
 use crate::report::{criteria_origin, Stop};
-use crate::{CheckArgs, Ctx, DebugArgs, Stage, FAILED, MATCHED};
+use crate::{rules, CheckArgs, Ctx, DebugArgs, Stage, FAILED, MATCHED};
 
 pub fn check(args: &CheckArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
+    for path in &args.rules {
+        if let Some((matcher, _)) = crate::route::load(path, ctx) {
+            let name = path.display();
+            let rules = matcher.rule_count();
+            ctx.out
+                .line(format!("ok: {name} ({rules} rules)").as_bytes())?;
+        }
+    }
     for path in &args.files {
         let input = match read_path(path) {
             Ok(input) => input,
@@ -40,7 +48,15 @@ pub fn check(args: &CheckArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         };
         match result {
             Ok(()) => ctx.out.line(format!("ok: {}", input.name).as_bytes())?,
-            Err((origin, e)) => ctx.report.pattern(&origin, &e),
+            Err((origin, e)) => {
+                ctx.report.pattern(&origin, &e);
+                if !is_criteria && rules::parse(&input).is_ok_and(|r| !r.is_empty()) {
+                    ctx.report.notice(&format!(
+                        "hint: {} reads as a rules file: check it with weir check --rules {}",
+                        input.name, input.name
+                    ));
+                }
+            }
         }
     }
     Ok(if ctx.report.errors() > 0 {

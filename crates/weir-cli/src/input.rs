@@ -1,10 +1,12 @@
 //! Reading inputs (files, stdin, inline JSON) and cutting them into events.
 
+use std::ffi::OsString;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use weir::json::Checking;
-pub use weir::json::{Event, LineIndex, SplitError};
+use weir::json::Event;
+
+use crate::Ctx;
 
 /// A loaded input: where it came from and its bytes.
 pub struct Input {
@@ -12,6 +14,8 @@ pub struct Input {
     pub name: String,
     /// The raw bytes.
     pub bytes: Vec<u8>,
+    /// Whether the bytes were given inline, as a flag's value (not a file or stdin).
+    pub inline: bool,
 }
 
 impl Input {
@@ -30,13 +34,18 @@ pub fn read_path(path: &Path) -> Result<Input, String> {
             Ok(_) => Ok(Input {
                 name: "<stdin>".to_string(),
                 bytes,
+                inline: false,
             }),
             Err(e) => Err(format!("cannot read <stdin>: {e}")),
         };
     }
     let name = path.display().to_string();
     match std::fs::read(path) {
-        Ok(bytes) => Ok(Input { name, bytes }),
+        Ok(bytes) => Ok(Input {
+            name,
+            bytes,
+            inline: false,
+        }),
         Err(e) => Err(format!("cannot read {name}: {}", io_reason(&e))),
     }
 }
@@ -52,7 +61,66 @@ pub fn read_arg(flag: &str, value: &str) -> Result<Input, String> {
     Ok(Input {
         name: flag.to_string(),
         bytes: value.as_bytes().to_vec(),
+        inline: true,
     })
+}
+
+impl Input {
+    /// For an inline value that is not JSON but looks like a file name (`--event
+    /// event.json`): a hint to write `file://`.
+    pub fn path_hint(&self) -> Option<String> {
+        if !self.inline {
+            return None;
+        }
+        let text = std::str::from_utf8(&self.bytes).ok()?.trim();
+        let first = text.chars().next()?;
+        if "{[\"-0123456789".contains(first) || matches!(text, "true" | "false" | "null") {
+            return None;
+        }
+        let looks_like_path = Path::new(text).exists()
+            || text.contains('/')
+            || text.contains('\\')
+            || Path::new(text).extension().is_some();
+        looks_like_path.then(|| {
+            let exists = if Path::new(text).exists() {
+                ""
+            } else {
+                " (no such file here)"
+            };
+            format!(
+                "{} takes JSON text; to read the file {text:?}{exists}, write file://{text}",
+                self.name
+            )
+        })
+    }
+}
+
+/// Refuses stdin named twice: by two flags, or by a flag and the event inputs (none given
+/// means stdin). Reports the error and returns false.
+pub fn refuse_stdin_twice(flags: &[(&str, OsString)], events: &[PathBuf], ctx: &Ctx) -> bool {
+    let mut users: Vec<String> = flags
+        .iter()
+        .filter(|(_, value)| value == "-" || value == "file://-")
+        .map(|(flag, _)| format!("{flag} -"))
+        .collect();
+    let stdin_events = events.iter().filter(|p| p.as_os_str() == "-").count();
+    if events.is_empty() && !users.is_empty() {
+        users.push("the events (read from stdin when no file is given)".to_string());
+    }
+    for _ in 0..stdin_events {
+        users.push("the events' -".to_string());
+    }
+    if users.len() < 2 {
+        return true;
+    }
+    ctx.report.message(
+        "usage",
+        &format!(
+            "stdin can be read only once, but {} all name it",
+            users.join(" and ")
+        ),
+    );
+    false
 }
 
 /// An I/O error's reason without Rust's `(os error N)` suffix.
@@ -62,16 +130,6 @@ pub fn io_reason(e: &std::io::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
-}
-
-/// The events of an input, in order, as the library cuts them (any layout: one value, a
-/// top-level array, JSONL, a stream of values). Only boundaries are found: the matcher
-/// validates each event and positions its errors; what breaks the layout itself (an empty
-/// array element, a value that never ends) is an error item here.
-pub fn split(bytes: &[u8]) -> Vec<Result<Event<'_>, SplitError>> {
-    weir::json::split(bytes)
-        .checking(Checking::Boundaries)
-        .collect()
 }
 
 /// An event on one line: its own bytes, or compacted when it spans lines.
@@ -90,15 +148,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_and_their_one_line_form() {
-        let items = split(b"[{\"a\": 1},\n {\"a\": \"x y\",\n  \"b\": [1]}, ]");
-        assert_eq!(items.len(), 3);
+    fn one_line_form() {
+        let input = b"[{\"a\": 1},\n {\"a\": \"x y\",\n  \"b\": [1]}]";
+        let items: Vec<_> = weir::json::split(input).collect::<Result<_, _>>().unwrap();
         let mut buf = Vec::new();
-        let second = items[1].as_ref().unwrap();
-        assert_eq!(one_line(second, &mut buf), b"{\"a\":\"x y\",\"b\":[1]}");
-        let first = items[0].as_ref().unwrap();
-        assert_eq!(one_line(first, &mut buf), b"{\"a\": 1}");
-        let err = items[2].as_ref().unwrap_err();
-        assert!(err.reason().contains("empty array element"), "{err}");
+        assert_eq!(one_line(&items[1], &mut buf), b"{\"a\":\"x y\",\"b\":[1]}");
+        assert_eq!(one_line(&items[0], &mut buf), b"{\"a\": 1}");
+    }
+
+    #[test]
+    fn path_hints() {
+        let hint = |v: &str| read_arg("--event", v).unwrap().path_hint();
+        assert!(hint("nosuch.json").unwrap().contains("file://nosuch.json"));
+        assert!(hint("dir/ev").unwrap().contains("no such file"));
+        assert_eq!(hint("{\"a\": 1"), None);
+        assert_eq!(hint("tru"), None);
+        assert_eq!(hint("[1"), None);
     }
 }

@@ -9,8 +9,10 @@ mod input;
 mod report;
 mod route;
 mod rules;
+mod stream;
 mod test_event;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,10 +60,59 @@ struct Global {
     /// Compare number literals by their text, the old Lambda rule (300 does not match 300.0).
     #[arg(long, global = true)]
     numbers_as_strings: bool,
+}
+
+/// How events are read (`test`, `filter`, `route`).
+#[derive(Args, Debug)]
+struct Reading {
     /// Read only what the rules need from each event (fastest): values no rule names are
     /// skipped unvalidated, so malformed content there goes unnoticed.
-    #[arg(long, global = true)]
+    #[arg(long)]
     lazy: bool,
+}
+
+/// Streaming input and output (`filter`, `route`).
+#[derive(Args, Debug)]
+struct StreamArgs {
+    #[command(flatten)]
+    reading: Reading,
+    /// Print nothing and stop at the first match; the exit status tells whether something
+    /// matched (0, even after errors), as grep -q.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Stop after N matching events (as grep -m).
+    #[arg(short = 'm', long, value_name = "N")]
+    max_count: Option<usize>,
+    /// Wrap each output line as {"line": N, ...} (N: the event's first line in its input;
+    /// "input" names it when there are several).
+    #[arg(short = 'n', long, conflicts_with = "count")]
+    line_number: bool,
+    /// Matching threads (default: all cores). Output is the same for any number.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
+    /// Flush every result as soon as it is known, even when reading regular files (results
+    /// are always flushed this way when the input is a pipe or a terminal).
+    #[arg(long)]
+    line_buffered: bool,
+    /// No progress line on stderr (shown only on a terminal, for inputs taking over a
+    /// second).
+    #[arg(long)]
+    no_progress: bool,
+    /// Files of events: JSONL, one JSON value, a JSON array of events, or JSON values
+    /// separated by whitespace (pretty-printed ones too); - is stdin (the default).
+    #[arg(value_name = "EVENTS")]
+    events: Vec<PathBuf>,
+}
+
+impl StreamArgs {
+    /// The most matching events to read (`-m`; 1 with `-q`).
+    fn limit(&self) -> Option<usize> {
+        if self.quiet {
+            Some(1)
+        } else {
+            self.max_count
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,13 +122,17 @@ enum Command {
     Test(TestArgs),
     /// Print the events that match a pattern or FilterCriteria, as JSONL (grep for events).
     ///
-    /// Each input holds one JSON event, a JSON array of events, or JSONL. Events are printed
-    /// as written (multi-line events compacted onto one line). With --lambda, records that
-    /// Lambda would drop are reported on stderr with the reason.
+    /// Each input holds JSONL, one JSON event, a JSON array of events, or JSON values
+    /// separated by whitespace; it is read as a stream and results are written as they are
+    /// known. Events are printed as written (multi-line events compacted onto one line).
+    /// With --lambda, records that Lambda would drop are reported on stderr with the reason;
+    /// with --filter-criteria and no --lambda, records carrying their eventSource are read
+    /// as records of that source.
     Filter(FilterArgs),
     /// Print, for each event, the JSON array of the names of the rules it matches.
     ///
-    /// Events that cannot be read are reported on stderr and get no line.
+    /// Exactly one line per input event, in order: an event that cannot be read gets
+    /// `null` (its error goes to stderr).
     Route(RouteArgs),
     /// Validate pattern and FilterCriteria files.
     Check(CheckArgs),
@@ -102,6 +157,8 @@ struct TestArgs {
     /// (a JSON object with --format json).
     #[arg(long)]
     explain: bool,
+    #[command(flatten)]
+    reading: Reading,
 }
 
 /// Where `filter` takes its pattern from.
@@ -129,9 +186,6 @@ struct FilterArgs {
     /// Select the events that do not match.
     #[arg(short = 'v', long)]
     invert: bool,
-    /// Print nothing; the exit status tells whether something was selected.
-    #[arg(short = 'q', long)]
-    quiet: bool,
     /// Treat events as Lambda records of this event source and apply its record rules
     /// (sqs, kinesis, dynamodb, kafka, mq).
     #[arg(long, value_name = "SOURCE", value_parser = parse_source)]
@@ -139,10 +193,8 @@ struct FilterArgs {
     /// Most filters a FilterCriteria may hold (Lambda: 5, or 10 with a raised quota).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FILTERS)]
     max_filters: usize,
-    /// Files of events: one JSON event, a JSON array of events, or JSONL; - is stdin
-    /// (the default).
-    #[arg(value_name = "EVENTS")]
-    events: Vec<PathBuf>,
+    #[command(flatten)]
+    stream: StreamArgs,
 }
 
 #[derive(Args, Debug)]
@@ -154,17 +206,19 @@ struct RouteArgs {
     /// Print one JSON object counting the matching events of every rule instead.
     #[arg(short = 'c', long)]
     count: bool,
-    /// Files of events, as for `filter`; - is stdin (the default).
-    #[arg(value_name = "EVENTS")]
-    events: Vec<PathBuf>,
+    #[command(flatten)]
+    stream: StreamArgs,
 }
 
 #[derive(Args, Debug)]
 struct CheckArgs {
     /// Pattern or FilterCriteria files (a top-level object with a "Filters" key is a
     /// FilterCriteria); - is stdin.
-    #[arg(value_name = "PATTERN_FILES", required = true)]
+    #[arg(value_name = "PATTERN_FILES", required_unless_present = "rules")]
     files: Vec<PathBuf>,
+    /// A rules file (as `route --rules` reads) to check; may be repeated.
+    #[arg(long, value_name = "RULES.json")]
+    rules: Vec<PathBuf>,
     /// Most filters a FilterCriteria may hold.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FILTERS)]
     max_filters: usize,
@@ -207,9 +261,29 @@ pub struct Ctx {
     pub report: Reporter,
     /// Results to stdout.
     pub out: Out,
+    /// Events selected (matched) so far.
+    pub selected: usize,
 }
 
 impl Ctx {
+    /// Takes `--lazy`.
+    fn read_with(&mut self, reading: &Reading) {
+        if reading.lazy {
+            self.reading = EventReading::Lazy;
+        }
+    }
+
+    /// Takes the streaming flags, and the engine's settings from them.
+    fn settings(&mut self, args: &StreamArgs) -> stream::Settings {
+        self.out.line_buffered = args.line_buffered;
+        self.report.progress_on = !args.no_progress && std::io::stderr().is_terminal();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        stream::Settings {
+            threads: args.threads.map_or(cores, |n| n as usize),
+            line_buffered: args.line_buffered,
+        }
+    }
+
     /// An empty matcher with the flags' pattern options and event reading.
     pub fn matcher(&self) -> Matcher {
         let mut matcher = Matcher::with_options(self.options.clone());
@@ -224,14 +298,17 @@ fn main() -> ExitCode {
         options: Options::new()
             .lambda_strict(cli.global.lambda_strict)
             .numbers_as_strings(cli.global.numbers_as_strings),
-        reading: if cli.global.lazy {
-            EventReading::Lazy
-        } else {
-            EventReading::Validate
-        },
+        reading: EventReading::Validate,
         report: Reporter::new(cli.global.format),
         out: Out::new(),
+        selected: 0,
     };
+    match &cli.command {
+        Command::Test(args) => ctx.read_with(&args.reading),
+        Command::Filter(args) => ctx.read_with(&args.stream.reading),
+        Command::Route(args) => ctx.read_with(&args.stream.reading),
+        Command::Check(_) | Command::Debug(_) => {}
+    }
     let result = match &cli.command {
         Command::Test(args) => test_event::run(args, &mut ctx),
         Command::Filter(args) => filter::run(args, &mut ctx),

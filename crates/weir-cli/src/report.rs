@@ -1,13 +1,16 @@
 //! Where output goes: results to stdout (quiet on a closed pipe), errors and notices to
 //! stderr as text or JSON.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, BufWriter, StdoutLock, Write};
+use std::time::Instant;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use weir::{PatternError, PatternErrorKind, Position};
+use weir::json::SplitError;
+use weir::{EventError, EventErrorKind, PatternError, PatternErrorKind, Position, Snippet};
 
-use crate::input::LineIndex;
+use crate::input::Input;
 
 /// How errors are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -40,6 +43,8 @@ impl From<io::Error> for Stop {
 /// Buffered stdout.
 pub struct Out {
     w: BufWriter<StdoutLock<'static>>,
+    /// Flush after every line (`--line-buffered`).
+    pub line_buffered: bool,
 }
 
 impl Out {
@@ -47,6 +52,7 @@ impl Out {
     pub fn new() -> Out {
         Out {
             w: BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+            line_buffered: false,
         }
     }
 
@@ -54,6 +60,9 @@ impl Out {
     pub fn line(&mut self, bytes: &[u8]) -> Result<(), Stop> {
         self.w.write_all(bytes)?;
         self.w.write_all(b"\n")?;
+        if self.line_buffered {
+            self.w.flush()?;
+        }
         Ok(())
     }
 
@@ -68,6 +77,9 @@ impl Out {
 pub struct Reporter {
     format: Format,
     errors: Cell<usize>,
+    /// Whether progress may be shown (stderr is a terminal, no `--no-progress`).
+    pub progress_on: bool,
+    bar: RefCell<Option<ProgressBar>>,
 }
 
 impl Reporter {
@@ -76,6 +88,8 @@ impl Reporter {
         Reporter {
             format,
             errors: Cell::new(0),
+            progress_on: false,
+            bar: RefCell::new(None),
         }
     }
 
@@ -90,12 +104,18 @@ impl Reporter {
     }
 
     fn emit(&self, text: &str, object: Value) {
-        let mut err = io::stderr().lock();
-        // Nothing sensible is left to do when stderr itself is gone.
-        let _ = match self.format {
-            Format::Text => writeln!(err, "weir: {text}"),
-            Format::Json => writeln!(err, "{object}"),
+        let write = || {
+            let mut err = io::stderr().lock();
+            // Nothing sensible is left to do when stderr itself is gone.
+            let _ = match self.format {
+                Format::Text => writeln!(err, "weir: {text}"),
+                Format::Json => writeln!(err, "{object}"),
+            };
         };
+        match self.bar.borrow().as_ref() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
     }
 
     /// An error without a position, such as `cannot read FILE: reason`. `category` names it
@@ -137,10 +157,21 @@ impl Reporter {
         );
     }
 
-    /// An event that could not be read: `offset` is the byte of `origin` where reading failed.
-    pub fn event(&self, origin: &str, index: &LineIndex, offset: usize, reason: &str) {
+    /// An event that could not be read; `base` is where the event starts in `origin`.
+    pub fn event(&self, origin: &str, base: Position, err: &EventError) {
+        let snippet = err.snippet().within(base);
+        self.event_at(origin, snippet, err.reason(), err.kind().name());
+    }
+
+    /// An event that is JSON but not an object (`found` says what it is).
+    pub fn not_object(&self, origin: &str, event: &[u8], base: Position, found: &str) {
+        let snippet = Snippet::from_bytes(event, 0..1).within(base);
+        let reason = format!("an event must be a JSON object, not {found}");
+        self.event_at(origin, snippet, &reason, EventErrorKind::NotAnObject.name());
+    }
+
+    fn event_at(&self, origin: &str, snippet: Snippet<'_>, reason: &str, kind: &str) {
         self.errors.set(self.errors.get() + 1);
-        let snippet = index.snippet(offset, offset);
         let Position {
             offset,
             line,
@@ -154,6 +185,51 @@ impl Reporter {
             &text,
             json!({
                 "error": "event",
+                "kind": kind,
+                "source": origin,
+                "reason": reason,
+                "line": line,
+                "column": column,
+                "offset": offset,
+                "message": text,
+            }),
+        );
+    }
+
+    /// An event the splitter could not cut out of `origin`.
+    pub fn split(&self, origin: &str, err: &SplitError) {
+        self.errors.set(self.errors.get() + 1);
+        let (line, column, offset) = (err.line(), err.column(), err.offset());
+        let reason = err.reason();
+        let text = format!("{origin}:{line}:{column}: invalid event: {reason} (byte {offset})");
+        self.emit(
+            &text,
+            json!({
+                "error": "event",
+                "kind": err.kind().name(),
+                "source": origin,
+                "reason": reason,
+                "line": line,
+                "column": column,
+                "offset": offset,
+                "message": text,
+            }),
+        );
+    }
+
+    /// A record that cannot be filtered as asked (an error): why.
+    pub fn refused(&self, origin: &str, base: Position, reason: &str) {
+        self.errors.set(self.errors.get() + 1);
+        let Position {
+            offset,
+            line,
+            column,
+        } = base;
+        let text = format!("{origin}:{line}:{column}: {reason}");
+        self.emit(
+            &text,
+            json!({
+                "error": "record",
                 "source": origin,
                 "reason": reason,
                 "line": line,
@@ -165,12 +241,12 @@ impl Reporter {
     }
 
     /// A record that Lambda would drop rather than deliver (not an error).
-    pub fn dropped(&self, origin: &str, index: &LineIndex, offset: usize, reason: &str) {
+    pub fn dropped(&self, origin: &str, base: Position, reason: &str) {
         let Position {
             offset,
             line,
             column,
-        } = index.snippet(offset, offset).start();
+        } = base;
         let text = format!("{origin}:{line}:{column}: record dropped: {reason}");
         self.emit(
             &text,
@@ -185,6 +261,75 @@ impl Reporter {
             }),
         );
     }
+
+    /// A notice that is not an error (what weir inferred).
+    pub fn notice(&self, message: &str) {
+        self.emit(message, json!({"notice": "info", "message": message}));
+    }
+
+    /// An invalid pattern read from `input`, with a hint when an inline value looks like
+    /// a file name.
+    pub fn pattern_hinted(&self, input: &Input, err: &PatternError) {
+        self.pattern(&input.name, err);
+        if let Some(hint) = input.path_hint() {
+            self.emit(
+                &format!("hint: {hint}"),
+                json!({"notice": "hint", "message": hint}),
+            );
+        }
+    }
+
+    /// Shows progress on a terminal: `bytes` read and `events` cut since `started`, and
+    /// `matched` so far. Shown only after a second, and only when asked for.
+    pub fn progress(&self, started: Instant, bytes: u64, events: u64, matched: usize) {
+        if !self.progress_on {
+            return;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut bar = self.bar.borrow_mut();
+        if bar.is_none() {
+            if elapsed < 1.0 {
+                return;
+            }
+            let shown = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            shown.set_style(
+                ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            *bar = Some(shown);
+        }
+        if let Some(shown) = bar.as_ref() {
+            let per_s = |n: f64| n / elapsed.max(1e-9);
+            shown.set_message(format!(
+                "{:.1} MB read ({:.1} MB/s), {events} events ({:.0} events/s), {matched} matched",
+                bytes as f64 / 1e6,
+                per_s(bytes as f64) / 1e6,
+                per_s(events as f64),
+            ));
+            shown.tick();
+        }
+    }
+
+    /// Removes the progress line.
+    pub fn progress_done(&self) {
+        if let Some(bar) = self.bar.borrow_mut().take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Starts a `-n` output line: `{"line":N,` (and `"input":NAME,` when there are several
+/// inputs) and the key of the value that follows.
+pub fn numbered(out: &mut Vec<u8>, input: Option<&str>, line: usize, key: &str) {
+    out.extend_from_slice(b"{\"line\":");
+    out.extend_from_slice(line.to_string().as_bytes());
+    if let Some(input) = input {
+        out.extend_from_slice(b",\"input\":");
+        out.extend_from_slice(Value::from(input).to_string().as_bytes());
+    }
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 /// How to name the place of an error from a FilterCriteria file: an error inside a filter's

@@ -1,64 +1,106 @@
 //! `weir route`: which rules each event matches.
 
+use std::path::Path;
+
 use weir::{BatchResults, Matcher};
 
-use crate::filter::{each_input, match_events};
-use crate::input::{read_path, split, Event, LineIndex};
-use crate::report::Stop;
-use crate::{rules, Ctx, RouteArgs, FAILED, MATCHED, NO_MATCH};
+use crate::filter::exit_code;
+use crate::input::{read_path, refuse_stdin_twice};
+use crate::report::{self, Stop};
+use crate::stream::{base, not_object, Engine, Flow, Item, Judge};
+use crate::{rules, Ctx, RouteArgs, FAILED};
+
+/// Matches each chunk of events with the rules.
+struct Rules(Matcher);
+
+impl Judge for Rules {
+    type Out = BatchResults;
+
+    fn judge(&self, events: &[&[u8]], out: &mut BatchResults) {
+        self.0.match_batch(events.iter().copied(), out);
+    }
+}
 
 pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
-    let Some((matcher, names)) = load(args, ctx) else {
+    let named = [("--rules", args.rules.as_os_str().to_owned())];
+    if !refuse_stdin_twice(&named, &args.stream.events, ctx) {
+        return Ok(FAILED);
+    }
+    let Some((matcher, names)) = load(&args.rules, ctx) else {
         return Ok(FAILED);
     };
+    let mut engine = match Engine::new(Rules(matcher), &ctx.settings(&args.stream)) {
+        Ok(engine) => engine,
+        Err(message) => {
+            ctx.report.message("threads", &message);
+            return Ok(FAILED);
+        }
+    };
     let mut counts = vec![0usize; names.len()];
-    let mut any = false;
-    let mut results = BatchResults::new();
+    let limit = args.stream.limit();
+    let quiet = args.stream.quiet;
+    let print = !args.count && !quiet;
+    let many = args.stream.events.len() > 1;
     let mut line = Vec::new();
-    each_input(&args.events, ctx, |ctx, input| {
-        let items = split(&input.bytes);
-        let events: Vec<Event<'_>> = items
-            .iter()
-            .filter_map(|i| i.as_ref().ok())
-            .copied()
-            .collect();
-        match_events(&matcher, &events, &mut results);
-        let mut index = None;
-        let mut results_iter = events.iter().zip(results.iter());
-        for item in &items {
-            if let Err(e) = item {
-                let index = index.get_or_insert_with(|| LineIndex::new(&input.bytes));
-                ctx.report.event(&input.name, index, e.offset(), e.reason());
-                continue;
+    engine.run(&args.stream.events, ctx, |ctx, name, _, item| {
+        // Every event gets its line: `null` when it cannot be read.
+        let (event_line, ids) = match item {
+            Item::Broken(e) => {
+                ctx.report.split(name, &e);
+                (e.event_line(), None)
             }
-            let Some((event, result)) = results_iter.next() else {
-                break;
-            };
-            let ids = match result {
-                Ok(ids) => ids,
-                Err(e) => {
-                    let index = index.get_or_insert_with(|| LineIndex::new(&input.bytes));
+            Item::Event(event, results, i) => {
+                if let Some(found) = not_object(event.bytes) {
                     ctx.report
-                        .event(&input.name, index, event.offset + e.offset(), e.reason());
-                    continue;
+                        .not_object(name, event.bytes, base(&event), found);
+                    (event.line, None)
+                } else {
+                    match results.get(i) {
+                        Ok(ids) => (event.line, Some(ids)),
+                        Err(e) => {
+                            ctx.report.event(name, base(&event), e);
+                            (event.line, None)
+                        }
+                    }
                 }
-            };
-            any |= !ids.is_empty();
-            if args.count {
-                for id in ids {
-                    counts[id.index()] += 1;
-                }
-            } else {
-                let matched: Vec<&str> = ids.iter().map(|&id| names[id.index()].as_str()).collect();
-                line.clear();
-                // Serializing a list of strings cannot fail.
-                serde_json::to_writer(&mut line, &matched).unwrap_or_default();
-                ctx.out.line(&line)?;
+            }
+        };
+        let matched = ids.is_some_and(|ids| !ids.is_empty());
+        if args.count {
+            for id in ids.unwrap_or(&[]) {
+                counts[id.index()] += 1;
             }
         }
-        Ok(())
+        if print {
+            line.clear();
+            if args.stream.line_number {
+                report::numbered(&mut line, many.then_some(name), event_line, "rules");
+            }
+            match ids {
+                Some(ids) => {
+                    let matched: Vec<&str> =
+                        ids.iter().map(|&id| names[id.index()].as_str()).collect();
+                    // Serializing a list of strings cannot fail.
+                    serde_json::to_writer(&mut line, &matched).unwrap_or_default();
+                }
+                None => line.extend_from_slice(b"null"),
+            }
+            if args.stream.line_number {
+                line.push(b'}');
+            }
+            ctx.out.line(&line)?;
+        }
+        if !matched {
+            return Ok(Flow::Go);
+        }
+        ctx.selected += 1;
+        Ok(if quiet || limit.is_some_and(|n| ctx.selected >= n) {
+            Flow::Stop
+        } else {
+            Flow::Go
+        })
     })?;
-    if args.count {
+    if args.count && !quiet {
         // Written by hand to keep the rules file's order.
         let mut ordered = String::from("{");
         for (i, (name, count)) in names.iter().zip(&counts).enumerate() {
@@ -72,19 +114,13 @@ pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         ordered.push('}');
         ctx.out.line(ordered.as_bytes())?;
     }
-    Ok(if ctx.report.errors() > 0 {
-        FAILED
-    } else if any {
-        MATCHED
-    } else {
-        NO_MATCH
-    })
+    Ok(exit_code(ctx, quiet))
 }
 
 /// The matcher of every rule of the rules file, and the rule names by rule id. Reports every
 /// bad rule.
-fn load(args: &RouteArgs, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
-    let input = read_path(&args.rules)
+pub fn load(path: &Path, ctx: &Ctx) -> Option<(Matcher, Vec<String>)> {
+    let input = read_path(path)
         .map_err(|m| ctx.report.message("io", &m))
         .ok()?;
     let rules = rules::parse(&input)

@@ -28,7 +28,13 @@ pub fn parse(input: &Input) -> Result<Vec<RuleSource>, String> {
                 "{name}: expected a JSON object mapping rule names to patterns"
             ))
         }
-        Err(e) => return Err(format!("{name}: invalid JSON: {e}")),
+        Err(e) => {
+            // The library's reader places the mistake, with a caret.
+            return Err(match weir::json::validate(text.as_bytes()) {
+                Err(err) => format!("{name}: invalid JSON: {}\n{}", err.reason(), err.snippet()),
+                Ok(()) => format!("{name}: invalid JSON: {e}"),
+            });
+        }
     }
     // The text is a valid JSON object: walk its members to keep each pattern's own text.
     let bytes = text.as_bytes();
@@ -93,6 +99,7 @@ mod tests {
         let input = Input {
             name: "r.json".into(),
             bytes: text.as_bytes().to_vec(),
+            inline: false,
         };
         parse(&input).map(|v| v.into_iter().map(|r| (r.name, r.text, r.base)).collect())
     }
@@ -115,7 +122,9 @@ mod tests {
     #[test]
     fn refuses_bad_files() {
         assert!(rules("[1]").unwrap_err().contains("expected a JSON object"));
-        assert!(rules("{\"a\": ").unwrap_err().contains("invalid JSON"));
+        let err = rules("{\"a\": ").unwrap_err();
+        assert!(err.contains("invalid JSON"), "{err}");
+        assert!(err.contains("1 | {\"a\": \n  |       ^"), "{err}");
         assert!(rules("{\"a\": {}, \"a\": {}}")
             .unwrap_err()
             .contains("defined twice"));

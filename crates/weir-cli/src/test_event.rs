@@ -1,12 +1,22 @@
 //! `weir test`: one event against one pattern, as `aws events test-event-pattern`.
 
-use weir::Pattern;
+use weir::{EventError, Pattern, Position};
 
-use crate::input::{read_arg, LineIndex};
+use std::path::PathBuf;
+
+use crate::input::{read_arg, refuse_stdin_twice};
 use crate::report::{Format, Stop};
+use crate::stream::not_object;
 use crate::{Ctx, TestArgs, FAILED, MATCHED, NO_MATCH};
 
 pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
+    let named = [
+        ("--event-pattern", args.event_pattern.clone().into()),
+        ("--event", args.event.clone().into()),
+    ];
+    if !refuse_stdin_twice(&named, &[PathBuf::from("x")], ctx) {
+        return Ok(FAILED);
+    }
     let pattern = match read_arg("--event-pattern", &args.event_pattern) {
         Ok(p) => p,
         Err(message) => {
@@ -24,7 +34,7 @@ pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     let parsed = match Pattern::parse_with(text, &ctx.options) {
         Ok(p) => p,
         Err(e) => {
-            ctx.report.pattern(&pattern.name, &e);
+            ctx.report.pattern_hinted(&pattern, &e);
             return Ok(FAILED);
         }
     };
@@ -39,13 +49,33 @@ pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             return Ok(FAILED);
         }
     };
+    let origin = Position {
+        offset: 0,
+        line: 1,
+        column: 1,
+    };
+    let refuse = |ctx: &Ctx, e: &EventError| {
+        ctx.report.event(&event.name, origin, e);
+        if let Some(hint) = event.path_hint() {
+            ctx.report.notice(&format!("hint: {hint}"));
+        }
+        Ok(FAILED)
+    };
+    // An event must be JSON first, then an object.
+    if let Err(e) = weir::json::validate(&event.bytes) {
+        return refuse(ctx, &e);
+    }
     if args.require_envelope {
         if let Err(e) = weir::check_envelope(&event.bytes) {
-            let index = LineIndex::new(&event.bytes);
-            ctx.report
-                .event(&event.name, &index, e.offset(), e.reason());
-            return Ok(FAILED);
+            return refuse(ctx, &e);
         }
+    }
+    let bytes = event.bytes.trim_ascii();
+    let start = event.bytes.len() - event.bytes.trim_ascii_start().len();
+    if let Some(found) = not_object(bytes) {
+        let at = weir::json::locate(&event.bytes, start);
+        ctx.report.not_object(&event.name, bytes, at, found);
+        return Ok(FAILED);
     }
     if let Some(pattern) = explain {
         return match pattern.explain(&event.bytes) {
@@ -56,12 +86,7 @@ pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 }
                 Ok(if why.matched { MATCHED } else { NO_MATCH })
             }
-            Err(e) => {
-                let index = LineIndex::new(&event.bytes);
-                ctx.report
-                    .event(&event.name, &index, e.offset(), e.reason());
-                Ok(FAILED)
-            }
+            Err(e) => refuse(ctx, &e),
         };
     }
     match matcher.is_match(&event.bytes) {
@@ -70,11 +95,6 @@ pub fn run(args: &TestArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 .line(format!("{{\"Result\":{result}}}").as_bytes())?;
             Ok(if result { MATCHED } else { NO_MATCH })
         }
-        Err(e) => {
-            let index = LineIndex::new(&event.bytes);
-            ctx.report
-                .event(&event.name, &index, e.offset(), e.reason());
-            Ok(FAILED)
-        }
+        Err(e) => refuse(ctx, &e),
     }
 }

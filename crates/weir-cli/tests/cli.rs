@@ -489,14 +489,19 @@ fn filter_input_layouts() {
     // One pretty-printed event.
     let r = weir_stdin(&["filter", "--pattern", pattern], "{\n  \"a\": 2\n}\n");
     assert_eq!(r.lines(), ["{\"a\":2}"]);
-    // JSONL, blank lines and CRLF included; `-` names stdin.
+    // JSONL, blank lines and CRLF included; `-` names stdin. An array on a line is an
+    // event that is not an object: an error.
     let r = weir_stdin(
         &["filter", "--pattern", pattern, "-"],
         "{\"a\": 2, \"n\": 1}\r\n\n{\"a\": 1}\n[{\"a\": 2}]\n{\"a\":2,\"n\":3}",
     );
-    assert_eq!(
-        r.lines(),
-        ["{\"a\": 2, \"n\": 1}", "[{\"a\": 2}]", "{\"a\":2,\"n\":3}"]
+    assert_eq!(r.lines(), ["{\"a\": 2, \"n\": 1}", "{\"a\":2,\"n\":3}"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("<stdin>:4:1: invalid event: an event must be a JSON object, not an array"),
+        "{}",
+        r.stderr
     );
     // Several files, in order.
     let r = weir(&[
@@ -975,7 +980,7 @@ fn route_malformed_event() {
         "{\"detail\": {\"mfa\": false}, \"detail-type\": \"UserSignedIn\"}\n{oops}\n",
     );
     assert_eq!(r.code, 2);
-    assert_eq!(r.lines(), ["[\"logins-without-mfa\"]"]);
+    assert_eq!(r.lines(), ["[\"logins-without-mfa\"]", "null"]);
     assert!(
         r.stderr.contains("<stdin>:2:2: invalid event"),
         "{}",
