@@ -7,6 +7,11 @@ use serde::de::IgnoredAny;
 use crate::error::{EventError, EventErrorKind};
 
 /// The fields `TestEventPattern` requires of an event.
+///
+/// # Example
+/// ```
+/// assert!(weir::ENVELOPE_FIELDS.contains(&"detail-type"));
+/// ```
 pub const ENVELOPE_FIELDS: [&str; 6] = ["id", "source", "detail-type", "account", "region", "time"];
 
 /// Checks what EventBridge's `TestEventPattern` checks of an event before matching: a JSON

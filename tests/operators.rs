@@ -630,6 +630,20 @@ fn repeated_event_keys_keep_the_last_value() {
         &[
             (r#"{"a": 1, "a": 2}"#, false),
             (r#"{"a": 2, "a": 1}"#, true),
+            // Keys compare unescaped, as JSON readers compare them: these repeat `a` too.
+            (r#"{"a": 1, "\u0061": 2}"#, false),
+            (r#"{"\u0061": 1, "a": 2}"#, false),
+            (r#"{"\u0061": 2, "\u0061": 1}"#, true),
+            (r#"{"a": 2, "\u0061": 1}"#, true),
+            (r#"{"\u0061": 1, "b": 0}"#, true),
+        ],
+    );
+    table(
+        r#"{"o": {"k": ["x"]}}"#,
+        &[
+            (r#"{"o": {"k": "x", "\u006b": "y"}}"#, false),
+            (r#"{"\u006f": {"k": "y"}, "o": {"k": "x"}}"#, true),
+            (r#"{"o": {"k": "x"}, "\u006f": {"k": "y"}}"#, false),
         ],
     );
 }

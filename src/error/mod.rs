@@ -5,6 +5,7 @@ use std::fmt;
 
 mod snippet;
 
+pub(crate) use snippet::Printable;
 pub use snippet::Snippet;
 use snippet::{header, Excerpt};
 

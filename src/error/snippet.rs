@@ -279,8 +279,27 @@ impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Show<F> {
     }
 }
 
+/// Writes text through to `0` with every control character but the line break (C0, DEL, C1)
+/// written as a JSON escape (`\u001b`), so text taken from a pattern or an event (a key, a
+/// value, a rule name) cannot send escape sequences to a terminal. The one sanitiser of
+/// everything weir prints that a user's input wrote.
+pub(crate) struct Printable<W>(pub W);
+
+impl<W: fmt::Write> fmt::Write for Printable<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s;
+        while let Some(i) = rest.find(|c: char| c.is_control() && c != '\n') {
+            self.0.write_str(&rest[..i])?;
+            let c = rest[i..].chars().next().unwrap_or_default();
+            write!(self.0, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
+}
+
 /// Writes the header line: `  --> LABEL, line L, column C (byte B), at PATH`, leaving out the
-/// parts that are empty.
+/// parts that are empty (label and path through [`Printable`]).
 pub(crate) fn header(
     f: &mut fmt::Formatter<'_>,
     label: &str,
@@ -290,7 +309,7 @@ pub(crate) fn header(
     f.write_str("  --> ")?;
     let mut sep = "";
     if !label.is_empty() {
-        f.write_str(label)?;
+        fmt::Write::write_str(&mut Printable(&mut *f), label)?;
         sep = ", ";
     }
     if let Some(p) = at {
@@ -302,7 +321,8 @@ pub(crate) fn header(
         sep = ", ";
     }
     if !path.is_empty() {
-        write!(f, "{sep}at {path}")?;
+        write!(f, "{sep}at ")?;
+        fmt::Write::write_str(&mut Printable(&mut *f), path)?;
     }
     Ok(())
 }
@@ -386,6 +406,21 @@ mod tests {
 
     fn shown(text: &str, span: Range<usize>) -> String {
         Snippet::new(text, span).to_string()
+    }
+
+    #[test]
+    fn the_header_prints_no_control_character_of_a_path_or_label() {
+        let text = "{\"\u{1b}[2J\u{9b}\": []}";
+        let drawn = Snippet::new(text, 0..1)
+            .path("\u{1b}[2J\u{9b}")
+            .label("rule \u{7}")
+            .to_string();
+        assert!(
+            !drawn.chars().any(|c| c.is_control() && c != '\n'),
+            "{drawn:?}"
+        );
+        assert!(drawn.contains(r"at \u001b[2J\u009b"), "{drawn}");
+        assert!(drawn.contains(r"rule \u0007"), "{drawn}");
     }
 
     #[test]

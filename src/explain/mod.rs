@@ -30,7 +30,7 @@ mod read;
 
 use std::fmt::{self, Write as _};
 
-use crate::error::EventError;
+use crate::error::{EventError, Printable};
 use crate::ir::Pattern;
 
 /// Why one event did or did not match one pattern.
@@ -568,7 +568,7 @@ fn at((start, end): (usize, usize)) -> String {
 }
 
 impl GroupReport {
-    fn write_text(&self, f: &mut fmt::Formatter<'_>, indent: usize) -> fmt::Result {
+    fn write_text(&self, f: &mut impl fmt::Write, indent: usize) -> fmt::Result {
         let pad = " ".repeat(indent);
         for field in &self.fields {
             field.write_text(f, indent)?;
@@ -640,7 +640,7 @@ impl GroupReport {
 }
 
 impl FieldReport {
-    fn write_text(&self, f: &mut fmt::Formatter<'_>, indent: usize) -> fmt::Result {
+    fn write_text(&self, f: &mut impl fmt::Write, indent: usize) -> fmt::Result {
         let pad = " ".repeat(indent);
         let values = if self.values.is_empty() {
             "missing".to_string()
@@ -690,6 +690,9 @@ impl fmt::Display for Explanation {
     /// A short report: the verdict, then per field its values and each condition's outcome,
     /// the `$or`s with their alternatives, and the arrays where consistency decided.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Keys and values are the event's and the pattern's text: no control character of
+        // theirs reaches a terminal.
+        let f = &mut Printable(f);
         writeln!(f, "{}", if self.matched { "match" } else { "no match" })?;
         if self.group.fields.is_empty() && self.group.ors.is_empty() {
             writeln!(f, "  the pattern names no field: every event matches")?;
@@ -703,6 +706,7 @@ impl fmt::Display for RuleExplanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut name = String::new();
         quote(&mut name, &self.rule);
+        let f = &mut Printable(f);
         writeln!(
             f,
             "rule {name}: {}",

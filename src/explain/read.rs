@@ -78,8 +78,8 @@ pub(crate) fn join_path(prefix: Option<&str>, key: &str) -> String {
 
 /// A key repeated in one object: the values and arrays the earlier occurrence produced
 /// (`values`, `arrays`: their index ranges) are overridden by the later one. The one place
-/// that says how duplicate keys resolve: the last occurrence of a key (compared as written)
-/// wins outright, as the matcher's reader drops the earlier occurrence's values.
+/// that says how duplicate keys resolve: the last occurrence of a key (compared unescaped, as
+/// JSON readers compare keys: `"\u0061"` repeats `"a"`) wins outright, as the matcher's reader drops the earlier occurrence's values.
 fn override_earlier(
     event: &mut Event,
     values: std::ops::Range<usize>,
@@ -178,16 +178,15 @@ impl Reader<'_> {
     fn object(&mut self, path: Option<&str>) -> Result<(), EventError> {
         self.pos += 1;
         self.ws();
-        // Per key seen: its text as written, and the values and arrays its value produced.
-        let mut seen: Vec<(&[u8], std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
+        // Per key seen: its text, unescaped, and the values and arrays its value produced.
+        type Seen = (Vec<u8>, std::ops::Range<usize>, std::ops::Range<usize>);
+        let mut seen: Vec<Seen> = Vec::new();
         if self.peek()? == b'}' {
             self.pos += 1;
             return Ok(());
         }
         loop {
-            let key_start = self.pos + 1;
             let key = self.string()?;
-            let raw = &self.b[key_start..self.pos - 1];
             self.ws();
             if self.peek()? != b':' {
                 return Err(self.broken());
@@ -201,12 +200,12 @@ impl Reader<'_> {
             self.value(Some(&child))?;
             self.empty_keys -= u32::from(empty_key);
             let produced = (v0..self.out.values.len(), a0..self.out.arrays.len());
-            match seen.iter_mut().find(|(k, _, _)| *k == raw) {
+            match seen.iter_mut().find(|(k, _, _)| **k == *key) {
                 Some(entry) => {
                     override_earlier(&mut self.out, entry.1.clone(), entry.2.clone());
                     (entry.1, entry.2) = produced;
                 }
-                None => seen.push((raw, produced.0, produced.1)),
+                None => seen.push((key.to_vec(), produced.0, produced.1)),
             }
             self.ws();
             match self.peek()? {
@@ -315,9 +314,14 @@ mod tests {
             .collect();
         assert_eq!(alive, vec![("a", false), ("b", true), ("a.c", true)]);
         assert!(!event.arrays[0].alive);
-        // Keys are compared as written: an escaped spelling is another key.
+        // Keys are compared unescaped: an escaped spelling repeats the key.
         let event = read(br#"{"a": 1, "\u0061": 2}"#).unwrap();
-        assert!(event.values.iter().all(|v| v.alive && v.path == "a"));
+        let alive: Vec<(&str, bool)> = event
+            .values
+            .iter()
+            .map(|v| (v.path.as_str(), v.alive))
+            .collect();
+        assert_eq!(alive, vec![("a", false), ("a", true)]);
     }
 
     #[test]

@@ -603,3 +603,30 @@ fn matcher_explains_patterns_as_validated() {
     m.add_pattern("all", Pattern::match_all());
     assert!(m.explain("all", b"{}").unwrap().unwrap().matched);
 }
+
+#[test]
+fn the_report_prints_no_control_character_of_the_input() {
+    // ESC and the one-byte C1 escape start (U+009B) in a key and in a value.
+    let why = explain(
+        r#"{"\u001b[2J": [{"prefix": "x"}]}"#,
+        r#"{"\u001b[2J": "\u009b2J"}"#,
+    );
+    let text = why.to_string();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(text.contains(r"\u001b[2J: "), "{text}");
+    assert!(text.contains(r"\u009b2J"), "{text}");
+    let mut m = Matcher::new();
+    m.add_rule("r\u{1b}", r#"{"a": [1]}"#).unwrap();
+    let text = m
+        .explain("r\u{1b}", br#"{"a": 1}"#)
+        .unwrap()
+        .unwrap()
+        .to_string();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+}

@@ -393,6 +393,12 @@ pub struct Wildcard {
 
 /// AWS's reason for a pattern whose wildcards are too complex (see
 /// [`Options::max_complexity`](crate::Options::max_complexity)).
+///
+/// # Example
+/// ```
+/// let err = weir::Pattern::parse(r#"{"a": [{"wildcard": "*:*:*:*:*:event-bus/*"}]}"#).unwrap_err();
+/// assert_eq!(err.reason(), weir::ir::TOO_COMPLEX);
+/// ```
 pub const TOO_COMPLEX: &str = "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character";
 
 impl Wildcard {

@@ -86,6 +86,8 @@ pub fn validate(buf: &[u8]) -> Result<(), EventError> {
 /// Where the JSON value starting at `start` ends (one past its last byte), validating it on
 /// the way as the matcher does (UTF-8, grammar, escapes, control characters, nesting). What
 /// follows the value is not looked at. Errors carry offsets, lines and columns in `buf`.
+/// The value must start exactly at `start`: whitespace there is an error ("expected a JSON
+/// value"), so skip it first.
 ///
 /// # Example
 /// ```

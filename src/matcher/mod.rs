@@ -79,8 +79,9 @@ pub enum EventReading {
     /// reading an object (at the top level: the event) once every key the rules name in it has
     /// been seen by its own name. Malformed or repeated content the rules never reach goes
     /// unnoticed, and so does a later key that reaches a needed field through dots (`"a.b"`
-    /// after `"a"` was read); on other well-formed events the verdict is the same as with
-    /// [`EventReading::Validate`].
+    /// after `"a"` was read), and what follows a needed value before the next `,` or closing
+    /// bracket is not checked (`{"b": 01}` reads `b` as `0`); on well-formed events without
+    /// such keys the verdict is the same as with [`EventReading::Validate`].
     Lazy,
 }
 

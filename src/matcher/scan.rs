@@ -12,6 +12,9 @@ use crate::ir::{
 use super::cache::{Hit, LeafRec, Scratch};
 use crate::json::{skip, unescape, validate, MAX_EVENT_DEPTH};
 
+/// The bit of a `seen_keys` length that marks a key written with an escape.
+const KEY_ESCAPED: u32 = 1 << 31;
+
 /// Reads `bytes` as one JSON event. With `lazy`, only what rules need is read and checked:
 /// unneeded values are skipped without validation and reading stops once every needed key of
 /// the top-level object has been seen.
@@ -206,7 +209,7 @@ impl Reader<'_, '_> {
             };
             if let Some((child, direct)) = child {
                 let wanted = node.map_or(0, |n| self.c.nodes[n as usize].children.len());
-                let seen = self.seen_key(seen_base, start, end);
+                let seen = self.seen_key(seen_base, start, end, escaped);
                 let final_key =
                     last && self.lazy && direct && seen.is_none() && direct_seen + 1 == wanted;
                 let first = self.s.leaves.len() as u32;
@@ -218,7 +221,7 @@ impl Reader<'_, '_> {
                     return Ok(());
                 }
                 let end_leaf = self.s.leaves.len() as u32;
-                self.note_key(seen, start, end, first, end_leaf);
+                self.note_key(seen, start, end, escaped, first, end_leaf);
                 if seen.is_none() && direct && self.lazy {
                     direct_seen += 1;
                     if direct_seen == wanted {
@@ -256,19 +259,51 @@ impl Reader<'_, '_> {
     }
 
     /// Where the needed key `start..end` was seen before in the object whose keys start at
-    /// `base` of `seen_keys`.
-    fn seen_key(&self, base: usize, start: usize, end: usize) -> Option<usize> {
+    /// `base` of `seen_keys`. Keys are compared as JSON readers compare them, unescaped
+    /// (`"\u0061"` repeats `"a"`); the texts are compared directly when neither has an escape.
+    fn seen_key(&mut self, base: usize, start: usize, end: usize, escaped: bool) -> Option<usize> {
         let key = &self.b[start..end];
-        (base..self.s.seen_keys.len()).find(|&i| {
+        let found = (base..self.s.seen_keys.len()).find(|&i| {
             let (ks, kl, _, _) = self.s.seen_keys[i];
-            &self.b[ks as usize..(ks + kl) as usize] == key
-        })
+            kl & KEY_ESCAPED == 0 && &self.b[ks as usize..(ks + kl) as usize] == key
+        });
+        if found.is_some()
+            || !(escaped
+                || self.s.seen_keys[base..]
+                    .iter()
+                    .any(|k| k.1 & KEY_ESCAPED != 0))
+        {
+            return found;
+        }
+        // An escape on one side (rare): unescape both. Both were checked when read.
+        let mut mine = std::mem::take(&mut self.s.buf);
+        let mut theirs = std::mem::take(&mut self.s.keybuf);
+        let _ = unescape(key, &mut mine);
+        let found = (base..self.s.seen_keys.len()).find(|&i| {
+            let (ks, kl, _, _) = self.s.seen_keys[i];
+            let raw = &self.b[ks as usize..(ks + (kl & !KEY_ESCAPED)) as usize];
+            (kl & KEY_ESCAPED != 0 || escaped)
+                && unescape(raw, &mut theirs).is_ok()
+                && theirs == mine
+        });
+        self.s.buf = mine;
+        self.s.keybuf = theirs;
+        found
     }
 
     /// Records a needed key and the leaves its value produced. A repeated key: the last value
     /// wins, as in the JSON readers AWS uses, so the earlier value's leaves are dropped.
-    fn note_key(&mut self, seen: Option<usize>, start: usize, end: usize, first: u32, last: u32) {
-        let entry = (start as u32, (end - start) as u32, first, last);
+    fn note_key(
+        &mut self,
+        seen: Option<usize>,
+        start: usize,
+        end: usize,
+        escaped: bool,
+        first: u32,
+        last: u32,
+    ) {
+        let len = (end - start) as u32 | if escaped { KEY_ESCAPED } else { 0 };
+        let entry = (start as u32, len, first, last);
         match seen {
             Some(i) => {
                 let (_, _, f, l) = self.s.seen_keys[i];

@@ -16,6 +16,12 @@ mod grammar {
 }
 
 /// Deepest nesting of `{` / `[` accepted in a pattern.
+///
+/// # Example
+/// ```
+/// let deep = format!("{}1{}", "{\"a\": ".repeat(weir::syntax::MAX_DEPTH + 1), "}".repeat(weir::syntax::MAX_DEPTH + 1));
+/// assert!(weir::syntax::parse(&deep).is_err());
+/// ```
 pub const MAX_DEPTH: usize = 128;
 
 /// One node of the syntax tree.
