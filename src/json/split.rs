@@ -32,7 +32,9 @@ pub enum Layout {
     /// starts again after it). Otherwise the first value decides: one that ends on its first
     /// line, followed by a line break, makes the input JSONL; one that ends on a later line
     /// makes it a [`Layout::Stream`] (decided, and the value handed out, as soon as it ends);
-    /// one that never ends makes it JSONL (its lines are read one by one).
+    /// one that never ends, or is still open where a later line starts with `{` (no pretty
+    /// printer writes that inside a value), makes it JSONL (its lines are read one by one;
+    /// decided at that line, so a broken first line holds nothing back).
     #[default]
     Auto,
     /// Exactly one JSON value, possibly over many lines. Anything after it is one error.
@@ -320,6 +322,23 @@ enum Scan {
     Done(usize),
     /// The window ended first: resume at this offset in this state.
     More(usize, Tok),
+}
+
+/// Where, from `from` on in the window, the first line break followed by `{` is (`true`):
+/// the scan of an open first value stops there. Without one, the window's end (`false`), or,
+/// when the window ends on a line break whose next byte has not come, that line break
+/// (`false`: decided once it comes). Offsets are absolute.
+fn unindented_object(w: &[u8], base: usize, from: usize, end: usize, eof: bool) -> (usize, bool) {
+    let mut i = from;
+    while let Some(k) = memchr::memchr(b'\n', &w[i - base..end - base]) {
+        let nl = i + k;
+        match w.get(nl + 1 - base) {
+            Some(b'{') => return (nl, true),
+            None if !eof => return (nl, false),
+            _ => i = nl + 1,
+        }
+    }
+    (end, false)
 }
 
 /// Starts a value at `at` (a non-whitespace byte `c`): the token and where its scan goes on.
@@ -621,21 +640,34 @@ impl Cutter {
                     let line_end = memchr::memchr(b'\n', &w[self.pos.min(end) - base..])
                         .map(|i| self.pos.min(end) + i);
                     let chosen = match tok {
-                        // A value over several lines makes a stream; one that never ends is
+                        // A value over several lines makes a stream; one that never ends, or
+                        // is still open where a line starts with `{` (no pretty printer writes
+                        // that inside a value: a JSONL input whose first line is broken), is
                         // read as lines (each broken line an error, the others events).
-                        Some(tok) if multiline => match scan_token(w, base, self.pos, tok, eof) {
-                            Scan::Done(_) => Layout::Stream,
-                            Scan::More(pos, tok) if !eof => {
-                                self.pos = pos;
-                                self.phase = Phase::Detect {
-                                    start,
-                                    tok: Some(tok),
-                                    multiline,
-                                };
-                                return Step::More;
+                        Some(tok) if multiline => {
+                            let (limit, cut) =
+                                unindented_object(w, base, self.pos.max(start + 1) - 1, end, eof);
+                            match scan_token(
+                                &w[..limit - base],
+                                base,
+                                self.pos,
+                                tok,
+                                eof && limit == end,
+                            ) {
+                                Scan::Done(_) => Layout::Stream,
+                                Scan::More(..) if cut => Layout::Jsonl,
+                                Scan::More(pos, tok) if !(eof && limit == end) => {
+                                    self.pos = pos;
+                                    self.phase = Phase::Detect {
+                                        start,
+                                        tok: Some(tok),
+                                        multiline,
+                                    };
+                                    return Step::More;
+                                }
+                                Scan::More(..) => Layout::Jsonl,
                             }
-                            Scan::More(..) => Layout::Jsonl,
-                        },
+                        }
                         // Looking along the first line.
                         Some(tok) => {
                             let limit = line_end.unwrap_or(end);

@@ -310,6 +310,36 @@ fn broken_values_in_a_stream() {
 }
 
 #[test]
+fn a_broken_first_line_does_not_hold_back_the_lines_after_it() {
+    // The first value never closes; the next line starts with `{`, which no pretty printer
+    // writes inside a value: the input is JSONL, decided at that line, not at the end.
+    let input = "{\"a\": 1, \"b\": [\n{\"a\": 2}\n{\"a\": 3}\n";
+    assert_eq!(
+        auto(input),
+        vec![
+            err("unexpected end of input", 15, 1, 16, 0),
+            ok("{\"a\": 2}", 16, 2),
+            ok("{\"a\": 3}", 25, 3),
+        ]
+    );
+    same_however_cut(input.as_bytes());
+    let mut s = StreamSplitter::new();
+    s.feed(b"{\"a\": 1, \"b\": [\n");
+    assert_eq!(s.events().count(), 0);
+    let mut out = 0;
+    for _ in 0..10_000 {
+        s.feed(b"{\"a\": 1}\n");
+        out += s.events().filter(Result::is_ok).count();
+        assert!(s.buffered() < 4096, "{} bytes held", s.buffered());
+    }
+    assert!(out >= 9_999, "{out} events out before the end");
+    // A value that goes on over indented lines is still one event of a stream.
+    let pretty = "{\n  \"a\": [\n    {\"b\": 1}\n  ]\n}\n{\n  \"a\": 2\n}\n";
+    assert_eq!(auto(pretty).len(), 2);
+    assert!(auto(pretty).iter().all(Result::is_ok));
+}
+
+#[test]
 fn broken_lines_in_jsonl() {
     let input = "{\"a\": 1}\n{\"a\": \n{\"a\": 3}\n\u{1F600}\n{\"s\": \"\\q\"}\n";
     assert_eq!(
