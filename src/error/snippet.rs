@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::error::{char_count, Position, Span, ORIGIN};
+use crate::error::{char_count, lead_count, Position, Span, ORIGIN};
 
 /// Lines longer than this (in characters) are shown as a window of this many characters
 /// around the place, `...` marking what is cut.
@@ -352,7 +352,14 @@ impl Excerpt {
         let line_start = memchr::memrchr(b'\n', &text[..at.offset]).map_or(0, |i| i + 1);
         let line_end =
             memchr::memchr(b'\n', &text[at.offset..]).map_or(text.len(), |i| at.offset + i);
-        let mut from = at.offset;
+        // Counted back from where the drawing puts the caret: no further than the line's
+        // visible end (a `\r` before the line break is not drawn).
+        let visible_end = if line_end > line_start && text[line_end - 1] == b'\r' {
+            line_end - 1
+        } else {
+            line_end
+        };
+        let mut from = at.offset.min(visible_end);
         for _ in 0..MAX_SHOWN {
             if from == line_start {
                 break;
@@ -384,7 +391,7 @@ impl Excerpt {
                 line: at.line,
                 column: at
                     .column
-                    .saturating_sub(char_count(&text[from..at.offset]))
+                    .saturating_sub(lead_count(&text[from..at.offset]))
                     .max(1),
             },
         }
