@@ -384,6 +384,14 @@ impl Excerpt {
                 }
             }
         }
+        // A `\r` cut off at the excerpt's end would read as the line's own (not drawn): keep
+        // the character after it.
+        if to < line_end && text[to - 1] == b'\r' {
+            to += 1;
+            while to < line_end && text[to] & 0xC0 == 0x80 {
+                to += 1;
+            }
+        }
         Excerpt {
             bytes: text[from..to].into(),
             base: Position {
