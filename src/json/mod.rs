@@ -32,6 +32,7 @@
 //! ```
 
 mod position;
+mod simd;
 pub(crate) mod skip;
 mod split;
 pub(crate) mod validate;
@@ -55,11 +56,21 @@ pub use split::{
 /// ```
 pub const MAX_EVENT_DEPTH: usize = 127;
 
+/// The offset of the first byte of `bytes` that is not valid UTF-8, if any: SIMD (`simdutf8`,
+/// chosen at run time) for the common valid case, the standard library for the offset.
+#[inline]
+pub(crate) fn utf8_error(bytes: &[u8]) -> Option<usize> {
+    if simdutf8::basic::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    std::str::from_utf8(bytes).err().map(|e| e.valid_up_to())
+}
+
 /// Checks that `bytes` is one JSON value with nothing but whitespace around it; on failure the
 /// offset and reason (the validating matcher's, for the same bytes).
 pub(crate) fn check(bytes: &[u8], scratch: &mut Vec<u8>) -> Result<(), validate::Invalid> {
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err((e.valid_up_to(), Malformed::Utf8));
+    if let Some(at) = utf8_error(bytes) {
+        return Err((at, Malformed::Utf8));
     }
     let start = validate::ws(bytes, 0);
     let end = validate::value(bytes, start, 0, scratch)?;
