@@ -10,7 +10,7 @@
 //! the brackets are walked one by one, to follow the nesting and the kind of container.
 //!
 //! The fast path only ever says "valid, ending here" or "not sure": when it returns `None`
-//! (an error, an escape, a nesting beyond the limit) the caller runs the byte loop of
+//! (an error, an escape, nesting beyond the limit or 64 levels within the value) the caller runs the byte loop of
 //! [`super::validate`], which finds the error and its offset. So errors and offsets are
 //! always the byte loop's, and a verdict of the fast path is checked against the byte loop
 //! by the property tests.
@@ -60,7 +60,7 @@ pub(crate) fn available() -> bool {
 pub(crate) fn container(b: &[u8], i: usize, depth: usize) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
-        if available() && matches!(b.get(i), Some(b'{' | b'[')) {
+        if matches!(b.get(i), Some(b'{' | b'[')) && available() {
             // SAFETY: `available()` checked at run time that this CPU has AVX2 and
             // PCLMULQDQ, the target features `avx2::container` is compiled with; it reads
             // `b` only through bounds-checked slices.
@@ -155,10 +155,15 @@ fn shift(x: u64, prev: &mut u64) -> u64 {
 }
 
 /// The first position outside whitespace `w` at or after each bit of `from` (`from` holds
-/// no whitespace bit that an earlier bit's search passes through).
+/// no whitespace bit that an earlier bit's search passes through). `COMPACT`: the block has
+/// no whitespace and no search is carried into it, so every position is its own answer.
 #[inline(always)]
-fn skip_ws(from: u64, w: u64, carry: &mut bool) -> u64 {
-    add(from, w, carry) & !w
+fn skip_ws<const COMPACT: bool>(from: u64, w: u64, carry: &mut bool) -> u64 {
+    if COMPACT {
+        from
+    } else {
+        add(from, w, carry) & !w
+    }
 }
 
 /// The literal word starting at `p`, if it is exactly `true`, `false` or `null` followed by a
@@ -185,7 +190,7 @@ fn literal_ok(b: &[u8], p: usize) -> bool {
 /// container is an object.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block_ok(
+fn block_ok<const COMPACT: bool>(
     b: &[u8],
     base: usize,
     m: &Masks,
@@ -215,23 +220,23 @@ fn block_ok(
     let value_start = open | quote_open | run_start;
 
     let mut bad = 0u64;
-    let n_lbrace = skip_ws(shift(lbrace, &mut c.lbrace), w, &mut c.add_lbrace);
+    let n_lbrace = skip_ws::<COMPACT>(shift(lbrace, &mut c.lbrace), w, &mut c.add_lbrace);
     bad |= n_lbrace & !(quote_open | rbrace);
-    let n_lbrack = skip_ws(shift(lbrack, &mut c.lbrack), w, &mut c.add_lbrack);
+    let n_lbrack = skip_ws::<COMPACT>(shift(lbrack, &mut c.lbrack), w, &mut c.add_lbrack);
     bad |= n_lbrack & !(value_start | rbrack);
-    let n_ocomma = skip_ws(shift(comma & object, &mut c.ocomma), w, &mut c.add_ocomma);
+    let n_ocomma = skip_ws::<COMPACT>(shift(comma & object, &mut c.ocomma), w, &mut c.add_ocomma);
     bad |= n_ocomma & !quote_open;
     let to_value = (comma & !object) | colon;
-    let n_to_value = skip_ws(shift(to_value, &mut c.to_value), w, &mut c.add_to_value);
+    let n_to_value = skip_ws::<COMPACT>(shift(to_value, &mut c.to_value), w, &mut c.add_to_value);
     bad |= n_to_value & !value_start;
     // Keys: the strings opened where a key is due; their closing quotes by an addition that
     // carries along the string.
     let key_open = quote_open & (n_lbrace | n_ocomma);
     let key_close = add(key_open, strings, &mut c.add_key) & !strings;
-    let n_key = skip_ws(shift(key_close, &mut c.key_close), w, &mut c.add_key_close);
+    let n_key = skip_ws::<COMPACT>(shift(key_close, &mut c.key_close), w, &mut c.add_key_close);
     bad |= n_key & !colon;
     let value_end = close | (quote_close & !key_close);
-    let n_end = skip_ws(
+    let n_end = skip_ws::<COMPACT>(
         shift(value_end, &mut c.value_end) | after_run,
         w,
         &mut c.add_value_end,
@@ -382,8 +387,9 @@ mod avx2 {
     #[target_feature(enable = "avx2,pclmulqdq")]
     pub(super) unsafe fn container(b: &[u8], start: usize, depth: usize) -> Option<usize> {
         let mut c = Carry::default();
-        // The open containers, innermost in bit 0 (1 = object), and how many.
-        let mut kinds: u128 = 0;
+        // The open containers, innermost in bit 0 (1 = object), and how many (at most 64
+        // here: deeper values are left to the byte loop).
+        let mut kinds: u64 = 0;
         let mut open = 0usize;
         let mut pos = start;
         let mut padded = [b' '; BLOCK];
@@ -423,10 +429,10 @@ mod avx2 {
                 let k = brackets.trailing_zeros();
                 let curly = m.curly >> k & 1 == 1;
                 let now = if open_bits >> k & 1 == 1 {
-                    if depth + open + 1 > MAX_EVENT_DEPTH {
+                    if depth + open + 1 > MAX_EVENT_DEPTH || open == 64 {
                         return None;
                     }
-                    kinds = kinds << 1 | u128::from(curly);
+                    kinds = kinds << 1 | u64::from(curly);
                     open += 1;
                     curly
                 } else {
@@ -441,10 +447,8 @@ mod avx2 {
                     }
                     kinds & 1 == 1
                 };
-                if now != cur {
-                    toggles |= 1 << k;
-                    cur = now;
-                }
+                toggles |= u64::from(now ^ cur) << k;
+                cur = now;
                 brackets &= brackets - 1;
             }
             let object = if toggles == 0 {
@@ -457,17 +461,20 @@ mod avx2 {
                 Some(k) => (1u64 << (k + 1)) - 1,
                 None => u64::MAX,
             };
-            let ok = block_ok(
-                b,
-                pos,
-                &m,
-                strings,
-                object,
-                upto,
-                // SAFETY: this function runs only where AVX2 is present (its contract).
-                || unsafe { digits(&v) },
-                &mut c,
-            );
+            // SAFETY: this function runs only where AVX2 is present (its contract).
+            let digits = || unsafe { digits(&v) };
+            let compact = m.ws & outside == 0
+                && !(c.add_lbrace
+                    | c.add_lbrack
+                    | c.add_ocomma
+                    | c.add_to_value
+                    | c.add_key_close
+                    | c.add_value_end);
+            let ok = if compact {
+                block_ok::<true>(b, pos, &m, strings, object, upto, digits, &mut c)
+            } else {
+                block_ok::<false>(b, pos, &m, strings, object, upto, digits, &mut c)
+            };
             if !ok {
                 return None;
             }
@@ -589,15 +596,20 @@ mod tests {
     fn leaves_escapes_and_deep_nesting_to_the_byte_loop() {
         assert_eq!(fast(br#"["a\"b"]"#), None);
         assert!(scalar(br#"["a\"b"]"#).is_some());
-        let deep = format!(
-            "{}{}",
-            "[".repeat(MAX_EVENT_DEPTH),
-            "]".repeat(MAX_EVENT_DEPTH)
-        );
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
         if runs() {
-            assert_eq!(fast(deep.as_bytes()), Some(deep.len()));
+            assert_eq!(fast(deep(64).as_bytes()), Some(128));
         }
-        assert_eq!(container(deep.as_bytes(), 0, 1), None);
+        assert_eq!(fast(deep(65).as_bytes()), None);
+        assert_eq!(scalar(deep(65).as_bytes()), Some(130));
+        assert_eq!(
+            container(deep(64).as_bytes(), 0, MAX_EVENT_DEPTH - 63),
+            None
+        );
+        assert_eq!(
+            container(deep(64).as_bytes(), 0, MAX_EVENT_DEPTH - 64),
+            Some(128)
+        );
     }
 
     #[test]
