@@ -94,6 +94,24 @@ pub fn validate(buf: &[u8]) -> Result<(), EventError> {
     check(buf, &mut Vec::new()).map_err(|(at, reason)| EventError::malformed(reason, buf, at))
 }
 
+/// Turns the SIMD fast path of validation off (`false`) or back on (`true`, only where the CPU
+/// has AVX2) for the whole process; returns whether it is on now. Both paths give the same
+/// verdicts, errors and offsets: this exists so tests and fuzz targets can compare them. The
+/// environment variable `WEIR_SIMD=off` turns it off from the start.
+///
+/// # Example
+/// ```
+/// let was = weir::json::set_simd(false);
+/// assert!(!was);
+/// let err = weir::json::validate(b"[1, 2,]").unwrap_err();
+/// weir::json::set_simd(true);
+/// assert_eq!(weir::json::validate(b"[1, 2,]").unwrap_err().offset(), err.offset());
+/// ```
+#[doc(hidden)]
+pub fn set_simd(on: bool) -> bool {
+    simd::set_enabled(on)
+}
+
 /// Where the JSON value starting at `start` ends (one past its last byte), validating it on
 /// the way as the matcher does (UTF-8, grammar, escapes, control characters, nesting). What
 /// follows the value is not looked at. Errors carry offsets, lines and columns in `buf`.

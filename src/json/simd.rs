@@ -51,6 +51,23 @@ pub(crate) fn available() -> bool {
     }
 }
 
+/// Turns the fast path off or back on for the whole process (on only where the CPU has it);
+/// returns whether it is on now. For tests and fuzz targets comparing the two paths.
+pub(crate) fn set_enabled(on: bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        STATE.store(0, Ordering::Relaxed);
+        let cpu = available();
+        STATE.store(if on && cpu { 2 } else { 1 }, Ordering::Relaxed);
+        on && cpu
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = on;
+        false
+    }
+}
+
 /// Checks the object or array whose opening bracket is at `i`, nested in `depth` containers:
 /// `Some(end)` (the position after its closing bracket) when it is valid JSON, exactly as
 /// [`super::validate::value`] would return `Ok(end)`; `None` when it is not, or when this
