@@ -10,7 +10,8 @@
 //! the brackets are walked one by one, to follow the nesting and the kind of container.
 //!
 //! The fast path only ever says "valid, ending here" or "not sure": when it returns `None`
-//! (an error, an escape, nesting beyond the limit or 64 levels within the value) the caller runs the byte loop of
+//! (an error, a `\u` escape of a surrogate, nesting beyond the limit or 64 levels within the
+//! value) the caller runs the byte loop of
 //! [`super::validate`], which finds the error and its offset. So errors and offsets are
 //! always the byte loop's, and a verdict of the fast path is checked against the byte loop
 //! by the property tests.
@@ -71,7 +72,7 @@ pub(crate) fn set_enabled(on: bool) -> bool {
 /// Checks the object or array whose opening bracket is at `i`, nested in `depth` containers:
 /// `Some(end)` (the position after its closing bracket) when it is valid JSON, exactly as
 /// [`super::validate::value`] would return `Ok(end)`; `None` when it is not, or when this
-/// path does not decide (escapes in strings, nesting beyond [`MAX_EVENT_DEPTH`], no fast
+/// path does not decide (surrogate escapes, nesting beyond [`MAX_EVENT_DEPTH`], no fast
 /// path on this CPU), and the byte loop must.
 #[inline]
 pub(crate) fn container(b: &[u8], i: usize, depth: usize) -> Option<usize> {
@@ -124,6 +125,8 @@ struct Digits {
 struct Carry {
     /// All ones when the block ended inside a string.
     in_string: u64,
+    /// 1 when the block's last byte is a backslash that escapes the next block's first byte.
+    escape: u64,
     /// Whether the innermost open container at the end of the block is an object.
     object: bool,
     /// Top bits (as 0 or 1) of the masks shifted by one into the next block.
@@ -151,6 +154,55 @@ struct Carry {
     add_literal: bool,
     add_dot: bool,
     add_exp: bool,
+}
+
+/// The bytes escaped by a backslash (the byte after each backslash that is not itself
+/// escaped), given the block's backslashes; `carry` (0 or 1) says that the first byte is
+/// escaped by the previous block's last backslash, and is set for the next block.
+#[inline(always)]
+fn escapes(backslash: u64, carry: &mut u64) -> u64 {
+    const ODD: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+    // Backslashes that start an escape: not themselves escaped.
+    let starts = backslash & !*carry;
+    // Runs of backslashes starting at an even position escape the byte after an odd-length
+    // run when it ends at an odd position, and vice versa: subtracting the run starts from
+    // the odd bits marks the escaping backslashes and the escaped bytes.
+    let code = ((starts << 1 | ODD).wrapping_sub(starts)) ^ ODD;
+    let escaped = code ^ (backslash | *carry);
+    let escape = code & backslash;
+    *carry = escape >> 63;
+    escaped
+}
+
+/// Whether every escaped byte (bit `k` of `escaped` is byte `base + k`) makes an escape the
+/// byte loop accepts without question: `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, or `\u`
+/// with four hex digits naming no surrogate (surrogate pairs are left to the byte loop).
+#[inline(never)]
+fn escapes_ok(b: &[u8], base: usize, mut escaped: u64) -> bool {
+    while escaped != 0 {
+        let at = base + escaped.trailing_zeros() as usize;
+        escaped &= escaped - 1;
+        match b.get(at) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {}
+            Some(b'u') => {
+                let Some(hex) = b.get(at + 1..at + 5) else {
+                    return false;
+                };
+                let mut unit = 0u32;
+                for &h in hex {
+                    match (h as char).to_digit(16) {
+                        Some(d) => unit = unit << 4 | d,
+                        None => return false,
+                    }
+                }
+                if (0xD800..0xE000).contains(&unit) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// `a + b + carry`, setting `carry` to the carry out of bit 63.
@@ -309,7 +361,7 @@ fn block_ok<const COMPACT: bool>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{block_ok, Carry, Digits, Masks, MAX_EVENT_DEPTH};
+    use super::{block_ok, escapes, escapes_ok, Carry, Digits, Masks, MAX_EVENT_DEPTH};
     use core::arch::x86_64::*;
 
     const BLOCK: usize = 64;
@@ -426,13 +478,14 @@ mod avx2 {
                 _mm256_loadu_si256(block.as_ptr().add(32).cast()),
             ];
             let m = masks(&v);
-            if m.backslash != 0 {
-                return None;
+            let mut quote = m.quote;
+            let mut escaped = 0;
+            if m.backslash | c.escape != 0 {
+                escaped = escapes(m.backslash, &mut c.escape);
+                quote &= !escaped;
             }
-            let strings = prefix_xor(m.quote) ^ c.in_string;
-            if m.control & strings != 0 {
-                return None;
-            }
+            let strings = prefix_xor(quote) ^ c.in_string;
+            let m = Masks { quote, ..m };
             // The brackets outside strings, one by one: nesting, kinds, where the value ends,
             // and where the innermost kind changes (for the commas).
             let outside = !strings;
@@ -478,6 +531,16 @@ mod avx2 {
                 Some(k) => (1u64 << (k + 1)) - 1,
                 None => u64::MAX,
             };
+            // No control byte in a string; backslashes only in strings, each escape one the
+            // byte loop accepts without question.
+            if m.control & strings & upto != 0 {
+                return None;
+            }
+            if escaped & upto != 0
+                && (m.backslash & !strings & upto != 0 || !escapes_ok(b, pos, escaped & upto))
+            {
+                return None;
+            }
             // SAFETY: this function runs only where AVX2 is present (its contract).
             let digits = || unsafe { digits(&v) };
             let compact = m.ws & outside == 0
@@ -610,9 +673,77 @@ mod tests {
     }
 
     #[test]
-    fn leaves_escapes_and_deep_nesting_to_the_byte_loop() {
-        assert_eq!(fast(br#"["a\"b"]"#), None);
-        assert!(scalar(br#"["a\"b"]"#).is_some());
+    fn escapes_agree_with_a_byte_loop() {
+        // Every mix of backslashes, quotes and letters over two blocks, from both carries.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            let mut bytes = [b'a'; 128];
+            for x in bytes.iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *x = match seed % 4 {
+                    0 | 1 => b'\\',
+                    2 => b'"',
+                    _ => b'a',
+                };
+            }
+            for start_escaped in [0u64, 1] {
+                let mut want = [0u64; 2];
+                let mut next = start_escaped == 1;
+                for (k, &x) in bytes.iter().enumerate() {
+                    if next {
+                        want[k / 64] |= 1 << (k % 64);
+                        next = false;
+                    } else if x == b'\\' {
+                        next = true;
+                    }
+                }
+                let mut carry = start_escaped;
+                for (half, chunk) in bytes.chunks(64).enumerate() {
+                    let bs = chunk
+                        .iter()
+                        .enumerate()
+                        .fold(0u64, |m, (k, &x)| m | u64::from(x == b'\\') << k);
+                    assert_eq!(
+                        escapes(bs, &mut carry),
+                        want[half],
+                        "{bytes:?} {start_escaped}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decides_plain_escapes_and_leaves_surrogates_and_bad_ones_to_the_byte_loop() {
+        for s in [
+            r#"["a\"b", "\\", "\/\b\f\n\r\t", "\u00e9\uFFFF", "x\\\"]\\"]"#,
+            r#"{"k\"": "\\\\", "\u0041": 1}"#,
+        ] {
+            assert_eq!(scalar(s.as_bytes()), Some(s.len()), "{s}");
+            if runs() {
+                assert_eq!(fast(s.as_bytes()), Some(s.len()), "{s}");
+                for pad in 0..70 {
+                    let t = format!("[\"{}\", {s}]", "x".repeat(pad));
+                    assert_eq!(fast(t.as_bytes()), Some(t.len()), "{t}");
+                }
+            }
+        }
+        for s in [
+            r#"["\ud83d\ude00"]"#,
+            r#"["\x"]"#,
+            r#"["\u12"]"#,
+            "[\"\\\u{1}\"]",
+            r#"[\"a"]"#,
+        ] {
+            assert_eq!(fast(s.as_bytes()), None, "{s}");
+        }
+        assert!(scalar(br#"["\ud83d\ude00"]"#).is_some());
+    }
+
+    #[test]
+    fn leaves_deep_nesting_to_the_byte_loop() {
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
         if runs() {
             assert_eq!(fast(deep(64).as_bytes()), Some(128));
@@ -770,8 +901,8 @@ mod tests {
             #[test]
             fn simd_and_scalar_agree_on_generated_values(s in json()) {
                 agree(s.as_bytes())?;
-                // Valid and free of escapes: the fast path decides it itself.
-                if runs() && !s.contains('\\') && s.starts_with(['[', '{']) {
+                // Valid and free of surrogate escapes: the fast path decides it itself.
+                if runs() && !s.contains("\\u") && s.starts_with(['[', '{']) {
                     if let Ok(end) = value_scalar(s.as_bytes(), 0, 0, &mut Vec::new()) {
                         prop_assert_eq!(container(s.as_bytes(), 0, 0), Some(end));
                     }
