@@ -356,6 +356,14 @@ fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, sui
             _ if unsupported => "unsupported".into(),
             _ => "-".into(),
         };
+        let ruler = EVENT_RULER
+            .iter()
+            .find(|(n, _)| *n == suite.name)
+            .map(|&(_, r)| r);
+        let vs_ruler = |d: Option<Duration>| match (d, ruler) {
+            (Some(d), Some(r)) => format!("{:.1}x", per_sec(lines.len(), d) / r),
+            _ => "-".into(),
+        };
         rows.push(vec![
             suite.name.clone(),
             rate(w),
@@ -363,11 +371,14 @@ fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, sui
             rate(q),
             ratio(w),
             ratio(l),
+            vs_ruler(w),
+            vs_ruler(l),
         ]);
     }
     run.table(
         "Banks: events/s (median of this run) and speed ratios to quamina (>1: weir faster); \
-         weir validates every event, weir-lazy reads only what the rules need",
+         weir validates every event, weir-lazy reads only what the rules need; \
+         *event-ruler is not run here: its events/s are fixed reference figures (EVENT_RULER)",
         &[
             "bank",
             "weir events/s",
@@ -375,9 +386,12 @@ fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, sui
             "quamina events/s",
             "weir/quamina",
             "weir-lazy/quamina",
+            "weir/event-ruler*",
+            "weir-lazy/event-ruler*",
         ],
         &rows,
     );
+
     let unsupported: Vec<Vec<String>> = quamina_status
         .into_iter()
         .filter(|(_, s)| s.starts_with("unsupported"))
@@ -385,6 +399,21 @@ fn banks(c: &mut Criterion, run: &mut Run, data: &Data, oracle: &mut Oracle, sui
         .collect();
     run.table("quamina: banks not timed", &["bank", "why"], &unsupported);
 }
+
+/// aws/event-ruler's events/s on the banks (event-ruler 2.0.1, OpenJDK 17, the same data on a
+/// 2-core machine of the same class, best of several passes): reference figures for scale.
+const EVENT_RULER: &[(&str, f64)] = &[
+    ("EXACT", 215e3),
+    ("WILDCARD", 181e3),
+    ("PREFIX", 238e3),
+    ("SUFFIX", 231e3),
+    ("EQUALS_IGNORE_CASE", 222e3),
+    ("COMPLEX_ARRAYS", 26e3),
+    ("NUMERIC", 141e3),
+    ("ANYTHING_BUT", 135e3),
+    ("PARTIAL_COMBO", 49e3),
+    ("COMBO", 13e3),
+];
 
 /// `match_batch` on this thread vs `par_match_batch` on rayon pools of 1 and 2 threads.
 /// Validating reading against a yardstick that only checks JSON: weir matching the EXACT bank

@@ -274,6 +274,8 @@ pub struct EventRig {
     pub matcher: Matcher,
     /// Rule name and pattern, in the order added.
     pub rules: Vec<(&'static str, Pattern)>,
+    /// The same rules, reading events lazily.
+    pub lazy: Matcher,
 }
 
 /// Builds the `match_event` rig. Panics if a rule of [`EVENT_RULES`] does not parse.
@@ -285,7 +287,13 @@ pub fn event_rig() -> EventRig {
         matcher.add_rule(name, text).expect("parses as above");
         rules.push((name, pattern));
     }
-    EventRig { matcher, rules }
+    let mut lazy = matcher.clone();
+    lazy.set_reading(weir::EventReading::Lazy);
+    EventRig {
+        matcher,
+        rules,
+        lazy,
+    }
 }
 
 /// The names of the rules a matcher says an event matches, or the error text.
@@ -419,8 +427,87 @@ pub fn check_rules_on_event(
 }
 
 /// Target `match_event`: arbitrary bytes as an event against the [`EVENT_RULES`] matcher.
+/// The event is matched with the SIMD validation on and off (where the CPU has it): the two
+/// must agree on everything, errors and their offsets included, as `weir::json::validate`
+/// must.
 pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
-    let _ = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event rules");
+    weir::json::set_simd(false);
+    let scalar = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event rules");
+    let scalar_error = full_error(&rig.matcher, event);
+    let scalar_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
+    weir::json::set_simd(true);
+    let fast = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event rules, SIMD");
+    assert_eq!(fast, scalar, "SIMD vs scalar on {}", printable(event));
+    assert_eq!(
+        full_error(&rig.matcher, event),
+        scalar_error,
+        "SIMD vs scalar error on {}",
+        printable(event)
+    );
+    let fast_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
+    assert_eq!(fast_valid, scalar_valid, "validate: SIMD vs scalar on {}", printable(event));
+    // The matcher's verdict is validate's (checked against serde_json above).
+    assert_eq!(fast.is_ok(), fast_valid.is_ok(), "matcher vs validate on {}", printable(event));
+    // Lazy reading (the skipper) never fails on a well-formed event, and a rule without
+    // dotted or repeated keys to miss matches the same (checked only when no key repeats
+    // and none has a dot: the documented differences).
+    let lazy = compiled_names(&rig.lazy, event);
+    if fast.is_ok() {
+        assert!(lazy.is_ok(), "lazy reading failed on a valid event {}", printable(event));
+        if !event.contains(&b'.') && !repeats_a_key(event) {
+            assert_eq!(lazy, fast, "lazy vs validating on {}", printable(event));
+        }
+    }
+}
+
+/// Whether some object of the (valid) JSON `event` names a key twice.
+fn repeats_a_key(event: &[u8]) -> bool {
+    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Dup(std::rc::Rc<std::cell::Cell<bool>>);
+    impl<'de> serde::de::DeserializeSeed<'de> for Dup {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Dup {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut keys = std::collections::HashSet::new();
+            while let Some(k) = map.next_key::<String>()? {
+                if !keys.insert(k) {
+                    self.0.set(true);
+                }
+                map.next_value_seed(Dup(self.0.clone()))?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Dup(self.0.clone()))?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> { Ok(()) }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> { Ok(()) }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> { Ok(()) }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> { Ok(()) }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> { Ok(()) }
+        fn visit_unit<E>(self) -> Result<(), E> { Ok(()) }
+    }
+    let found = std::rc::Rc::new(std::cell::Cell::new(false));
+    let mut de = serde_json::Deserializer::from_slice(event);
+    let _ = serde::de::DeserializeSeed::deserialize(Dup(found.clone()), &mut de);
+    found.get()
+}
+
+/// The matcher's error on `event` with its offset and text, if any.
+fn full_error(matcher: &Matcher, event: &[u8]) -> Option<(usize, String)> {
+    matcher
+        .matching_rule_ids(event)
+        .err()
+        .map(|e| (e.offset(), e.to_string()))
 }
 
 /// Target `structured_match`, after rendering: one pattern text and one event text. When the

@@ -32,6 +32,7 @@
 //! ```
 
 mod position;
+mod simd;
 pub(crate) mod skip;
 mod split;
 pub(crate) mod validate;
@@ -55,11 +56,21 @@ pub use split::{
 /// ```
 pub const MAX_EVENT_DEPTH: usize = 127;
 
+/// The offset of the first byte of `bytes` that is not valid UTF-8, if any: SIMD (`simdutf8`,
+/// chosen at run time) for the common valid case, the standard library for the offset.
+#[inline]
+pub(crate) fn utf8_error(bytes: &[u8]) -> Option<usize> {
+    if simdutf8::basic::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    std::str::from_utf8(bytes).err().map(|e| e.valid_up_to())
+}
+
 /// Checks that `bytes` is one JSON value with nothing but whitespace around it; on failure the
 /// offset and reason (the validating matcher's, for the same bytes).
 pub(crate) fn check(bytes: &[u8], scratch: &mut Vec<u8>) -> Result<(), validate::Invalid> {
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err((e.valid_up_to(), Malformed::Utf8));
+    if let Some(at) = utf8_error(bytes) {
+        return Err((at, Malformed::Utf8));
     }
     let start = validate::ws(bytes, 0);
     let end = validate::value(bytes, start, 0, scratch)?;
@@ -81,6 +92,24 @@ pub(crate) fn check(bytes: &[u8], scratch: &mut Vec<u8>) -> Result<(), validate:
 /// ```
 pub fn validate(buf: &[u8]) -> Result<(), EventError> {
     check(buf, &mut Vec::new()).map_err(|(at, reason)| EventError::malformed(reason, buf, at))
+}
+
+/// Turns the SIMD fast path of validation off (`false`) or back on (`true`, only where the CPU
+/// has AVX2) for the whole process; returns whether it is on now. Both paths give the same
+/// verdicts, errors and offsets: this exists so tests and fuzz targets can compare them. The
+/// environment variable `WEIR_SIMD=off` turns it off from the start.
+///
+/// # Example
+/// ```
+/// let was = weir::json::set_simd(false);
+/// assert!(!was);
+/// let err = weir::json::validate(b"[1, 2,]").unwrap_err();
+/// weir::json::set_simd(true);
+/// assert_eq!(weir::json::validate(b"[1, 2,]").unwrap_err().offset(), err.offset());
+/// ```
+#[doc(hidden)]
+pub fn set_simd(on: bool) -> bool {
+    simd::set_enabled(on)
 }
 
 /// Where the JSON value starting at `start` ends (one past its last byte), validating it on

@@ -196,14 +196,7 @@ pub(crate) fn skip_value(b: &[u8], pos: usize) -> Skip {
 #[inline(always)]
 pub(crate) fn skip_string(b: &[u8], mut pos: usize) -> Skip {
     loop {
-        // Short strings are the common case: a plain loop beats a vector search's set-up.
-        let end = (pos + 32).min(b.len());
-        while pos < end && b[pos] != b'"' && b[pos] != b'\\' {
-            pos += 1;
-        }
-        if pos == end {
-            pos += memchr::memchr2(b'"', b'\\', b.get(pos..)?)?;
-        }
+        pos = quote_or_backslash(b, pos)?;
         if b[pos] == b'"' {
             return Some(pos + 1);
         }
@@ -212,6 +205,39 @@ pub(crate) fn skip_string(b: &[u8], mut pos: usize) -> Skip {
             return None;
         }
     }
+}
+
+/// The position of the first quote or backslash at or after `i`. Short strings are the
+/// common case: 8 bytes at a time in a word for the first 32 bytes (a vector search's set-up
+/// costs more), then `memchr2`.
+#[inline(always)]
+fn quote_or_backslash(b: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    for _ in 0..4 {
+        let Some(w) = b.get(i..i + 8) else { break };
+        let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        // A zero byte of either word sets its high bit (borrows only flag bytes after a
+        // true zero, never before it).
+        let hit =
+            (quote.wrapping_sub(ONES) & !quote | backslash.wrapping_sub(ONES) & !backslash) & HIGHS;
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i + 8 > b.len() {
+        while i < b.len() {
+            if matches!(b[i], b'"' | b'\\') {
+                return Some(i);
+            }
+            i += 1;
+        }
+        return None;
+    }
+    memchr::memchr2(b'"', b'\\', &b[i..]).map(|k| i + k)
 }
 
 #[cfg(test)]
@@ -239,6 +265,31 @@ mod tests {
             let s = format!(r#"[{{"k": "{filler}]}}\\\"\\", "v": ["]", "{{"]}}, 3] tail"#);
             let want = s.find(" tail").unwrap();
             assert_eq!(end_of(&s), Some(want), "pad {pad}");
+        }
+    }
+
+    #[test]
+    fn string_ends_agree_with_a_byte_loop() {
+        let mut s: Vec<u8> = Vec::new();
+        for n in 0..80usize {
+            s.clear();
+            s.extend((0..n).map(|k| b"ab\xc3\xa9\x00\xff\x22\x5c"[k % 8]));
+            for tail in [&b"\""[..], b"\\\"x\"", b"\\", b""] {
+                let mut t = s.clone();
+                t.extend_from_slice(tail);
+                for start in 0..t.len() {
+                    let mut i = start;
+                    let want = loop {
+                        match t.get(i) {
+                            None => break None,
+                            Some(b'"') => break Some(i + 1),
+                            Some(b'\\') => i += 2,
+                            Some(_) => i += 1,
+                        }
+                    };
+                    assert_eq!(skip_string(&t, start), want, "{t:?} from {start}");
+                }
+            }
         }
     }
 

@@ -175,8 +175,19 @@ fn key(b: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, Invalid> {
 }
 
 /// Validates the value at `i` (no leading whitespace), nested at `depth` (the number of
-/// containers around it); returns the position after it.
-pub(crate) fn value(
+/// containers around it); returns the position after it. Objects and arrays go through the
+/// SIMD fast path where the CPU has one ([`super::simd`]); when it does not decide, or finds
+/// the value wrong, the byte loop ([`value_scalar`]) reads it and reports the error.
+#[inline]
+pub(crate) fn value(b: &[u8], i: usize, depth: usize, buf: &mut Vec<u8>) -> Result<usize, Invalid> {
+    if let Some(end) = super::simd::container(b, i, depth) {
+        return Ok(end);
+    }
+    value_scalar(b, i, depth, buf)
+}
+
+/// [`value`] by the byte loop alone: the reference for every verdict, error and offset.
+pub(crate) fn value_scalar(
     b: &[u8],
     mut i: usize,
     depth: usize,

@@ -25,12 +25,8 @@ pub(crate) fn scan(
     lazy: bool,
 ) -> Result<(), EventError> {
     if !lazy {
-        if let Err(e) = std::str::from_utf8(bytes) {
-            return Err(EventError::malformed(
-                Malformed::Utf8,
-                bytes,
-                e.valid_up_to(),
-            ));
+        if let Some(at) = crate::json::utf8_error(bytes) {
+            return Err(EventError::malformed(Malformed::Utf8, bytes, at));
         }
     }
     s.reset();

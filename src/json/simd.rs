@@ -1,0 +1,938 @@
+//! Structural validation 64 bytes at a time (AVX2, chosen at run time).
+//!
+//! [`container`] checks an object or array against the JSON grammar without walking its
+//! tokens one by one. Per 64-byte block, AVX2 compares give bit masks of the byte classes
+//! (quotes, brackets, commas, colons, whitespace, control bytes, and the characters of
+//! numbers); the in-string mask is a carry-less prefix XOR of the quotes. The grammar is
+//! then checked on whole masks at once: for each kind of token, the position of the next
+//! token after it (found by an addition that carries across whitespace) must hold a token
+//! that may follow it, and the numbers are checked by bit rules on their characters. Only
+//! the brackets are walked one by one, to follow the nesting and the kind of container.
+//!
+//! The fast path only ever says "valid, ending here" or "not sure": when it returns `None`
+//! (an error, a `\u` escape of a surrogate, nesting beyond the limit or 64 levels within the
+//! value) the caller runs the byte loop of
+//! [`super::validate`], which finds the error and its offset. So errors and offsets are
+//! always the byte loop's, and a verdict of the fast path is checked against the byte loop
+//! by the property tests.
+
+// The x86_64 SIMD intrinsics (AVX2, PCLMULQDQ) need `unsafe`; each use says why it is sound.
+#![allow(unsafe_code)]
+// Off x86_64 only the byte loop runs: the portable half of the fast path is unused there.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
+
+use super::MAX_EVENT_DEPTH;
+
+#[cfg(target_arch = "x86_64")]
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// 0: not yet known; 1: no fast path; 2: AVX2 and PCLMULQDQ.
+#[cfg(target_arch = "x86_64")]
+static STATE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the fast path runs on this CPU: AVX2 and PCLMULQDQ are present and the
+/// environment variable `WEIR_SIMD` is not `off` (read once per process).
+#[inline]
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match STATE.load(Ordering::Relaxed) {
+            2 => true,
+            1 => false,
+            _ => {
+                let on = std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("pclmulqdq")
+                    && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "off");
+                STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+                on
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Turns the fast path off or back on for the whole process (on only where the CPU has it);
+/// returns whether it is on now. For tests and fuzz targets comparing the two paths.
+pub(crate) fn set_enabled(on: bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        STATE.store(0, Ordering::Relaxed);
+        let cpu = available();
+        STATE.store(if on && cpu { 2 } else { 1 }, Ordering::Relaxed);
+        on && cpu
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = on;
+        false
+    }
+}
+
+/// Checks the object or array whose opening bracket is at `i`, nested in `depth` containers:
+/// `Some(end)` (the position after its closing bracket) when it is valid JSON, exactly as
+/// [`super::validate::value`] would return `Ok(end)`; `None` when it is not, or when this
+/// path does not decide (surrogate escapes, nesting beyond [`MAX_EVENT_DEPTH`], no fast
+/// path on this CPU), and the byte loop must.
+#[inline]
+pub(crate) fn container(b: &[u8], i: usize, depth: usize) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if matches!(b.get(i), Some(b'{' | b'[')) && available() {
+            // SAFETY: `available()` checked at run time that this CPU has AVX2 and
+            // PCLMULQDQ, the target features `avx2::container` is compiled with; it reads
+            // `b` only through bounds-checked slices.
+            return unsafe { avx2::container(b, i, depth) };
+        }
+        None
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (b, i, depth);
+        None
+    }
+}
+
+/// The bit masks of one 64-byte block, bit `k` for byte `k`.
+#[derive(Default, Clone, Copy)]
+struct Masks {
+    quote: u64,
+    backslash: u64,
+    ws: u64,
+    open: u64,
+    close: u64,
+    /// Bytes with bit 5 set: among the brackets, `{` and `}`.
+    curly: u64,
+    comma: u64,
+    colon: u64,
+    control: u64,
+}
+
+/// The characters of numbers in one block.
+#[derive(Default, Clone, Copy)]
+struct Digits {
+    digit: u64,
+    zero: u64,
+    minus: u64,
+    plus: u64,
+    dot: u64,
+    exp: u64,
+}
+
+/// What one block passes to the next: the state at its end and the last bit of the masks
+/// whose shifted or added forms reach into the next block.
+#[derive(Default)]
+struct Carry {
+    /// All ones when the block ended inside a string.
+    in_string: u64,
+    /// 1 when the block's last byte is a backslash that escapes the next block's first byte.
+    escape: u64,
+    /// Whether the innermost open container at the end of the block is an object.
+    object: bool,
+    /// Top bits (as 0 or 1) of the masks shifted by one into the next block.
+    lbrace: u64,
+    lbrack: u64,
+    ocomma: u64,
+    to_value: u64,
+    key_close: u64,
+    value_end: u64,
+    run: u64,
+    digit: u64,
+    exp: u64,
+    sign: u64,
+    dot: u64,
+    first_zero: u64,
+    start_minus: u64,
+    /// Carries out of the additions.
+    add_lbrace: bool,
+    add_lbrack: bool,
+    add_ocomma: bool,
+    add_to_value: bool,
+    add_key_close: bool,
+    add_key: bool,
+    add_value_end: bool,
+    add_literal: bool,
+    add_dot: bool,
+    add_exp: bool,
+}
+
+/// The bytes escaped by a backslash (the byte after each backslash that is not itself
+/// escaped), given the block's backslashes; `carry` (0 or 1) says that the first byte is
+/// escaped by the previous block's last backslash, and is set for the next block.
+#[inline(always)]
+fn escapes(backslash: u64, carry: &mut u64) -> u64 {
+    const ODD: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+    // Backslashes that start an escape: not themselves escaped.
+    let starts = backslash & !*carry;
+    // Runs of backslashes starting at an even position escape the byte after an odd-length
+    // run when it ends at an odd position, and vice versa: subtracting the run starts from
+    // the odd bits marks the escaping backslashes and the escaped bytes.
+    let code = ((starts << 1 | ODD).wrapping_sub(starts)) ^ ODD;
+    let escaped = code ^ (backslash | *carry);
+    let escape = code & backslash;
+    *carry = escape >> 63;
+    escaped
+}
+
+/// Whether every escaped byte (bit `k` of `escaped` is byte `base + k`) makes an escape the
+/// byte loop accepts without question: `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, or `\u`
+/// with four hex digits naming no surrogate (surrogate pairs are left to the byte loop).
+#[inline(never)]
+fn escapes_ok(b: &[u8], base: usize, mut escaped: u64) -> bool {
+    while escaped != 0 {
+        let at = base + escaped.trailing_zeros() as usize;
+        escaped &= escaped - 1;
+        match b.get(at) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {}
+            Some(b'u') => {
+                let Some(hex) = b.get(at + 1..at + 5) else {
+                    return false;
+                };
+                let mut unit = 0u32;
+                for &h in hex {
+                    match (h as char).to_digit(16) {
+                        Some(d) => unit = unit << 4 | d,
+                        None => return false,
+                    }
+                }
+                if (0xD800..0xE000).contains(&unit) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `a + b + carry`, setting `carry` to the carry out of bit 63.
+#[inline(always)]
+fn add(a: u64, b: u64, carry: &mut bool) -> u64 {
+    let (s, o1) = a.overflowing_add(b);
+    let (s, o2) = s.overflowing_add(u64::from(*carry));
+    *carry = o1 | o2;
+    s
+}
+
+/// `x` moved one position on (bit `k` to `k + 1`), with the previous block's top bit in
+/// bit 0; keeps `x`'s top bit in `prev` for the next block.
+#[inline(always)]
+fn shift(x: u64, prev: &mut u64) -> u64 {
+    let s = x << 1 | *prev;
+    *prev = x >> 63;
+    s
+}
+
+/// The first position outside whitespace `w` at or after each bit of `from` (`from` holds
+/// no whitespace bit that an earlier bit's search passes through). `COMPACT`: the block has
+/// no whitespace and no search is carried into it, so every position is its own answer.
+#[inline(always)]
+fn skip_ws<const COMPACT: bool>(from: u64, w: u64, carry: &mut bool) -> u64 {
+    if COMPACT {
+        from
+    } else {
+        add(from, w, carry) & !w
+    }
+}
+
+/// The literal word starting at `p`, if it is exactly `true`, `false` or `null` followed by a
+/// byte that ends a token (or the end of the input).
+#[inline]
+fn literal_ok(b: &[u8], p: usize) -> bool {
+    let word: &[u8] = match b[p] {
+        b't' => b"true",
+        b'f' => b"false",
+        b'n' => b"null",
+        _ => return false,
+    };
+    b.get(p..p + word.len()) == Some(word)
+        && b.get(p + word.len()).is_none_or(|&c| {
+            matches!(
+                c,
+                b' ' | b'\t' | b'\n' | b'\r' | b',' | b':' | b'[' | b']' | b'{' | b'}' | b'"'
+            )
+        })
+}
+
+/// The grammar checks of one block given its masks; `upto` marks the bytes that belong to
+/// the value. Returns whether nothing is wrong. `object` marks the bytes whose innermost
+/// container is an object.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block_ok<const COMPACT: bool>(
+    b: &[u8],
+    base: usize,
+    m: &Masks,
+    strings: u64,
+    object: u64,
+    upto: u64,
+    digits: impl FnOnce() -> Digits,
+    c: &mut Carry,
+) -> bool {
+    let quote_open = m.quote & strings;
+    let quote_close = m.quote & !strings;
+    let outside = !strings;
+    let w = m.ws & outside;
+    let open = m.open & outside;
+    let close = m.close & outside;
+    let comma = m.comma & outside;
+    let colon = m.colon & outside;
+    let lbrace = open & m.curly;
+    let lbrack = open & !m.curly;
+    let rbrace = close & m.curly;
+    let rbrack = close & !m.curly;
+    // Scalar runs: bytes outside strings that are no quote, whitespace or punctuation.
+    let run = !(strings | m.quote | m.ws | m.open | m.close | m.comma | m.colon);
+    let run_prev = shift(run, &mut c.run);
+    let run_start = run & !run_prev;
+    let after_run = !run & run_prev;
+    let value_start = open | quote_open | run_start;
+
+    let mut bad = 0u64;
+    let n_lbrace = skip_ws::<COMPACT>(shift(lbrace, &mut c.lbrace), w, &mut c.add_lbrace);
+    bad |= n_lbrace & !(quote_open | rbrace);
+    let n_lbrack = skip_ws::<COMPACT>(shift(lbrack, &mut c.lbrack), w, &mut c.add_lbrack);
+    bad |= n_lbrack & !(value_start | rbrack);
+    let n_ocomma = skip_ws::<COMPACT>(shift(comma & object, &mut c.ocomma), w, &mut c.add_ocomma);
+    bad |= n_ocomma & !quote_open;
+    let to_value = (comma & !object) | colon;
+    let n_to_value = skip_ws::<COMPACT>(shift(to_value, &mut c.to_value), w, &mut c.add_to_value);
+    bad |= n_to_value & !value_start;
+    // Keys: the strings opened where a key is due; their closing quotes by an addition that
+    // carries along the string.
+    let key_open = quote_open & (n_lbrace | n_ocomma);
+    let key_close = add(key_open, strings, &mut c.add_key) & !strings;
+    let n_key = skip_ws::<COMPACT>(shift(key_close, &mut c.key_close), w, &mut c.add_key_close);
+    bad |= n_key & !colon;
+    let value_end = close | (quote_close & !key_close);
+    let n_end = skip_ws::<COMPACT>(
+        shift(value_end, &mut c.value_end) | after_run,
+        w,
+        &mut c.add_value_end,
+    );
+    bad |= n_end & !(comma | close);
+
+    // (A block without scalar bytes skips the number checks once nothing of a number is
+    // carried into it; what it would carry on is then nothing.)
+    if run == 0 && c.exp | c.digit | c.sign | c.dot | c.first_zero | c.start_minus == 0 {
+        c.add_literal = false;
+        c.add_dot = false;
+        c.add_exp = false;
+    } else {
+        let d = digits();
+        // Runs not starting like a number must be a literal word; mark their bytes.
+        let literal_start = run_start & !(d.digit | d.minus) & upto;
+        let mut ls = literal_start;
+        while ls != 0 {
+            if !literal_ok(b, base + ls.trailing_zeros() as usize) {
+                return false;
+            }
+            ls &= ls - 1;
+        }
+        let literal = run & !add(run, literal_start, &mut c.add_literal);
+        let num = run & !literal;
+        let digit = d.digit & num;
+        let minus = d.minus & num;
+        let sign = (d.minus | d.plus) & num;
+        let dot = d.dot & num;
+        let exp = d.exp & num;
+        bad |= num & !(digit | sign | dot | exp);
+        let digit_prev = shift(digit, &mut c.digit);
+        let exp_prev = shift(exp, &mut c.exp);
+        // A sign right after an exponent mark, or a minus starting the number; a digit after.
+        bad |= sign & !(exp_prev | (minus & run_start));
+        bad |= shift(sign, &mut c.sign) & !digit;
+        // A dot or an exponent mark between a digit and a digit (or the exponent's sign).
+        bad |= (dot | exp) & !digit_prev;
+        bad |= shift(dot, &mut c.dot) & !digit;
+        bad |= exp_prev & !(digit | sign);
+        // No digit after a leading zero.
+        let start_minus_next = shift(minus & run_start, &mut c.start_minus);
+        let first = digit & (run_start | start_minus_next);
+        bad |= shift(first & d.zero, &mut c.first_zero) & digit;
+        // At most one dot and one exponent a number, the dot first: adding the marks to the
+        // run clears the bits after the first mark (a second mark stays set).
+        bad |= dot & add(num, dot, &mut c.add_dot);
+        let after_exp = add(num, exp, &mut c.add_exp);
+        bad |= (exp & after_exp) | (dot & !after_exp);
+    }
+    bad & upto == 0
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{block_ok, escapes, escapes_ok, Carry, Digits, Masks, MAX_EVENT_DEPTH};
+    use core::arch::x86_64::*;
+
+    const BLOCK: usize = 64;
+
+    /// The masks of the block `v` (two 32-byte halves).
+    #[target_feature(enable = "avx2")]
+    unsafe fn masks(v: &[__m256i; 2]) -> Masks {
+        let mut m = Masks::default();
+        let ws_table = _mm256_setr_epi8(
+            b' ' as i8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            b'\t' as i8,
+            b'\n' as i8,
+            0,
+            0,
+            b'\r' as i8,
+            0,
+            0,
+            b' ' as i8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            b'\t' as i8,
+            b'\n' as i8,
+            0,
+            0,
+            b'\r' as i8,
+            0,
+            0,
+        );
+        for (half, &x) in v.iter().enumerate() {
+            let at = 32 * half as u32;
+            let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
+            let eq = |c: u8| _mm256_cmpeq_epi8(x, _mm256_set1_epi8(c as i8));
+            let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+            m.quote |= bits(eq(b'"'));
+            m.backslash |= bits(eq(b'\\'));
+            m.ws |= bits(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(ws_table, x), x));
+            m.open |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'{' as i8)));
+            m.close |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'}' as i8)));
+            m.curly |= bits(_mm256_slli_epi16::<2>(x));
+            m.comma |= bits(eq(b','));
+            m.colon |= bits(eq(b':'));
+            let low = _mm256_set1_epi8(0x1F);
+            m.control |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(x, low), x));
+        }
+        m
+    }
+
+    /// The masks of the characters of numbers in the block `v`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn digits(v: &[__m256i; 2]) -> Digits {
+        let mut d = Digits::default();
+        for (half, &x) in v.iter().enumerate() {
+            let at = 32 * half as u32;
+            let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
+            let eq = |c: u8| _mm256_cmpeq_epi8(x, _mm256_set1_epi8(c as i8));
+            let off = _mm256_sub_epi8(x, _mm256_set1_epi8(b'0' as i8));
+            let nine = _mm256_set1_epi8(9);
+            d.digit |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(off, nine), off));
+            d.zero |= bits(eq(b'0'));
+            d.minus |= bits(eq(b'-'));
+            d.plus |= bits(eq(b'+'));
+            d.dot |= bits(eq(b'.'));
+            let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+            d.exp |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'e' as i8)));
+        }
+        d
+    }
+
+    /// Prefix XOR of `x` (bit `k` = XOR of bits `0..=k`): one carry-less multiplication by
+    /// all ones.
+    #[target_feature(enable = "pclmulqdq")]
+    unsafe fn prefix_xor(x: u64) -> u64 {
+        let product = _mm_clmulepi64_si128::<0>(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1));
+        _mm_cvtsi128_si64(product) as u64
+    }
+
+    /// See [`super::container`]. Safety: the CPU must have AVX2 and PCLMULQDQ.
+    #[target_feature(enable = "avx2,pclmulqdq")]
+    pub(super) unsafe fn container(b: &[u8], start: usize, depth: usize) -> Option<usize> {
+        let mut c = Carry::default();
+        // The open containers, innermost in bit 0 (1 = object), and how many (at most 64
+        // here: deeper values are left to the byte loop).
+        let mut kinds: u64 = 0;
+        let mut open = 0usize;
+        let mut pos = start;
+        let mut padded = [b' '; BLOCK];
+        while pos < b.len() {
+            let block: &[u8; BLOCK] = match b.get(pos..pos + BLOCK) {
+                Some(s) => s.try_into().ok()?,
+                None => {
+                    let rest = &b[pos..];
+                    padded[..rest.len()].copy_from_slice(rest);
+                    padded[rest.len()..].fill(b' ');
+                    &padded
+                }
+            };
+            // SAFETY (both loads): `block` is 64 readable bytes; unaligned loads are allowed.
+            let v = [
+                _mm256_loadu_si256(block.as_ptr().cast()),
+                _mm256_loadu_si256(block.as_ptr().add(32).cast()),
+            ];
+            let m = masks(&v);
+            let mut quote = m.quote;
+            let mut escaped = 0;
+            if m.backslash | c.escape != 0 {
+                escaped = escapes(m.backslash, &mut c.escape);
+                quote &= !escaped;
+            }
+            let strings = prefix_xor(quote) ^ c.in_string;
+            let m = Masks { quote, ..m };
+            // The brackets outside strings, one by one: nesting, kinds, where the value ends,
+            // and where the innermost kind changes (for the commas).
+            let outside = !strings;
+            let open_bits = m.open & outside;
+            let mut brackets = (open_bits | m.close) & outside;
+            let mut toggles = 0u64;
+            let mut cur = c.object;
+            let start_kind = if cur { u64::MAX } else { 0 };
+            let mut end = None;
+            while brackets != 0 {
+                let k = brackets.trailing_zeros();
+                let curly = m.curly >> k & 1 == 1;
+                let now = if open_bits >> k & 1 == 1 {
+                    if depth + open + 1 > MAX_EVENT_DEPTH || open == 64 {
+                        return None;
+                    }
+                    kinds = kinds << 1 | u64::from(curly);
+                    open += 1;
+                    curly
+                } else {
+                    if open == 0 || (kinds & 1 == 1) != curly {
+                        return None;
+                    }
+                    kinds >>= 1;
+                    open -= 1;
+                    if open == 0 {
+                        end = Some(k);
+                        break;
+                    }
+                    kinds & 1 == 1
+                };
+                toggles |= u64::from(now ^ cur) << k;
+                cur = now;
+                brackets &= brackets - 1;
+            }
+            let object = if toggles == 0 {
+                start_kind
+            } else {
+                prefix_xor(toggles) ^ start_kind
+            };
+            let upto = match end {
+                Some(63) => u64::MAX,
+                Some(k) => (1u64 << (k + 1)) - 1,
+                None => u64::MAX,
+            };
+            // No control byte in a string; backslashes only in strings, each escape one the
+            // byte loop accepts without question.
+            if m.control & strings & upto != 0 {
+                return None;
+            }
+            if escaped & upto != 0
+                && (m.backslash & !strings & upto != 0 || !escapes_ok(b, pos, escaped & upto))
+            {
+                return None;
+            }
+            // SAFETY: this function runs only where AVX2 is present (its contract).
+            let digits = || unsafe { digits(&v) };
+            let compact = m.ws & outside == 0
+                && !(c.add_lbrace
+                    | c.add_lbrack
+                    | c.add_ocomma
+                    | c.add_to_value
+                    | c.add_key_close
+                    | c.add_value_end);
+            let ok = if compact {
+                block_ok::<true>(b, pos, &m, strings, object, upto, digits, &mut c)
+            } else {
+                block_ok::<false>(b, pos, &m, strings, object, upto, digits, &mut c)
+            };
+            if !ok {
+                return None;
+            }
+            if let Some(k) = end {
+                let end = pos + k as usize + 1;
+                return (end <= b.len()).then_some(end);
+            }
+            c.in_string = if strings >> 63 == 1 { u64::MAX } else { 0 };
+            c.object = cur;
+            pos += BLOCK;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::validate::value;
+
+    fn scalar(s: &[u8]) -> Option<usize> {
+        value(s, 0, 0, &mut Vec::new()).ok()
+    }
+
+    fn fast(s: &[u8]) -> Option<usize> {
+        container(s, 0, 0)
+    }
+
+    /// Whether this machine runs the fast path (the tests below check more when it does).
+    fn runs() -> bool {
+        available()
+    }
+
+    #[test]
+    fn accepts_what_the_byte_loop_accepts() {
+        let cases = [
+            r#"{"a": [1, -2.5e3, "x", true, false, null, {}, []]}"#,
+            r#"[0, -0, 0.5, 1E+5, 1e-5, 12.34e56, -0.0e0, 10, 100]"#,
+            r#"{"type":"Feature","properties":{"MAPBLKLOT":"0753062","ODD_EVEN":null},"geometry":{"type":"Polygon","coordinates":[[{"x":-122.36434963611487,"y":37.72794614531054,"z":0.0},{"x":-122.36488586200593,"y":37.727805731110834,"z":0.0}]]}}"#,
+            "[ \t\n\r1 , \"a b\" ,{ \"k\" : [ ] } ]",
+            "{}",
+            "[]",
+            "[[[[[[]]]]]]",
+            r#"{"":""}"#,
+            r#"["é", "{[]}:,"]"#,
+        ];
+        for s in cases {
+            let want = scalar(s.as_bytes());
+            assert!(want.is_some(), "{s}");
+            if runs() {
+                assert_eq!(fast(s.as_bytes()), want, "{s}");
+                // The same value at every offset within a block, and with a tail after it.
+                for pad in 0..70 {
+                    let t = format!("{}{s}, 1]", " ".repeat(pad));
+                    assert_eq!(container(t.as_bytes(), pad, 0), Some(pad + s.len()), "{t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_the_byte_loop_refuses() {
+        let cases = [
+            "[01]",
+            "[1.]",
+            "[.5]",
+            "[+1]",
+            "[-]",
+            "[1e]",
+            "[1e+]",
+            "[1.5.3]",
+            "[1e5e3]",
+            "[1e5.3]",
+            "[1-2]",
+            "[--1]",
+            "[tru]",
+            "[truex]",
+            "[nul]",
+            "[nullnull]",
+            "[1 2]",
+            "[1,]",
+            "[,1]",
+            "[1,,2]",
+            "{,}",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "{\"a\":1 \"b\":2}",
+            "[\"a\":1]",
+            "[1, \"a\": 2]",
+            "{\"a\":1, 2}",
+            "[}",
+            "{]",
+            "[[]",
+            "[\"a\nb\"]",
+            "[1x]",
+            "[\"a\"\"b\"]",
+            "[1\"a\"]",
+            "{:1}",
+            "[1:2]",
+            "[é]",
+            "[\u{1}]",
+            "[true false]",
+            "{\"a\":{\"b\":1]}",
+        ];
+        for s in cases {
+            assert_eq!(fast(s.as_bytes()), None, "{s}");
+            // Also when the error sits at a block boundary.
+            for pad in 0..70 {
+                let t = format!("[{}{s}]", " ".repeat(pad));
+                assert_eq!(fast(t.as_bytes()), None, "{t}");
+                assert!(scalar(t.as_bytes()).is_none(), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_agree_with_a_byte_loop() {
+        // Every mix of backslashes, quotes and letters over two blocks, from both carries.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            let mut bytes = [b'a'; 128];
+            for x in bytes.iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *x = match seed % 4 {
+                    0 | 1 => b'\\',
+                    2 => b'"',
+                    _ => b'a',
+                };
+            }
+            for start_escaped in [0u64, 1] {
+                let mut want = [0u64; 2];
+                let mut next = start_escaped == 1;
+                for (k, &x) in bytes.iter().enumerate() {
+                    if next {
+                        want[k / 64] |= 1 << (k % 64);
+                        next = false;
+                    } else if x == b'\\' {
+                        next = true;
+                    }
+                }
+                let mut carry = start_escaped;
+                for (half, chunk) in bytes.chunks(64).enumerate() {
+                    let bs = chunk
+                        .iter()
+                        .enumerate()
+                        .fold(0u64, |m, (k, &x)| m | u64::from(x == b'\\') << k);
+                    assert_eq!(
+                        escapes(bs, &mut carry),
+                        want[half],
+                        "{bytes:?} {start_escaped}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decides_plain_escapes_and_leaves_surrogates_and_bad_ones_to_the_byte_loop() {
+        for s in [
+            r#"["a\"b", "\\", "\/\b\f\n\r\t", "\u00e9\uFFFF", "x\\\"]\\"]"#,
+            r#"{"k\"": "\\\\", "\u0041": 1}"#,
+        ] {
+            assert_eq!(scalar(s.as_bytes()), Some(s.len()), "{s}");
+            if runs() {
+                assert_eq!(fast(s.as_bytes()), Some(s.len()), "{s}");
+                for pad in 0..70 {
+                    let t = format!("[\"{}\", {s}]", "x".repeat(pad));
+                    assert_eq!(fast(t.as_bytes()), Some(t.len()), "{t}");
+                }
+            }
+        }
+        for s in [
+            r#"["\ud83d\ude00"]"#,
+            r#"["\x"]"#,
+            r#"["\u12"]"#,
+            "[\"\\\u{1}\"]",
+            r#"[\"a"]"#,
+        ] {
+            assert_eq!(fast(s.as_bytes()), None, "{s}");
+        }
+        assert!(scalar(br#"["\ud83d\ude00"]"#).is_some());
+    }
+
+    #[test]
+    fn leaves_deep_nesting_to_the_byte_loop() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        if runs() {
+            assert_eq!(fast(deep(64).as_bytes()), Some(128));
+        }
+        assert_eq!(fast(deep(65).as_bytes()), None);
+        assert_eq!(scalar(deep(65).as_bytes()), Some(130));
+        assert_eq!(
+            container(deep(64).as_bytes(), 0, MAX_EVENT_DEPTH - 63),
+            None
+        );
+        assert_eq!(
+            container(deep(64).as_bytes(), 0, MAX_EVENT_DEPTH - 64),
+            Some(128)
+        );
+    }
+
+    #[test]
+    fn long_values_cross_many_blocks() {
+        let inner: Vec<String> = (0..300)
+            .map(|i| format!(r#"{{"x": -{i}.{i}e-{i}, "s": "a]}}{{[b", "t": [true, null]}}"#))
+            .collect();
+        let s = format!("[{}]", inner.join(","));
+        assert_eq!(scalar(s.as_bytes()), Some(s.len()));
+        if runs() {
+            assert_eq!(fast(s.as_bytes()), Some(s.len()));
+        }
+        let cut = &s.as_bytes()[..s.len() - 1];
+        assert_eq!(fast(cut), None);
+    }
+
+    mod generated {
+        use super::*;
+        use crate::json::validate::value_scalar;
+        use proptest::prelude::*;
+
+        /// Number texts, most valid, some just off (a leading zero, a missing digit, a
+        /// doubled mark).
+        fn number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "-?(0|[1-9][0-9]{0,18})(\\.[0-9]{1,17})?([eE][+-]?[0-9]{1,3})?",
+                "[-+]?[0-9.eE+-]{1,8}",
+                // Valid pieces, some doubled or in the wrong order.
+                (
+                    "-?(0|[1-9][0-9]?|0[0-9])",
+                    prop::collection::vec(
+                        prop_oneof!["\\.[0-9]{1,2}", "[eE][+-]?[0-9]{1,2}"],
+                        0..3
+                    ),
+                )
+                    .prop_map(|(int, rest)| format!("{int}{}", rest.concat())),
+            ]
+        }
+
+        fn string() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-z {}\\[\\]:,é\u{1F600}]{0,12}".prop_map(|s| format!("\"{s}\"")),
+                "[a-z\"\\\\/nu0-9]{0,10}".prop_map(|s| format!("\"{s}\"")),
+            ]
+        }
+
+        fn ws() -> impl Strategy<Value = String> {
+            prop_oneof![4 => Just(String::new()), 1 => "[ \t\n\r]{1,3}"]
+        }
+
+        fn json() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                number(),
+                string(),
+                Just("true".to_string()),
+                Just("false".to_string()),
+                Just("null".to_string()),
+            ];
+            leaf.prop_recursive(6, 80, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec((ws(), inner.clone(), ws()), 0..8).prop_map(|v| {
+                        let items: Vec<String> = v
+                            .into_iter()
+                            .map(|(a, x, b)| format!("{a}{x}{b}"))
+                            .collect();
+                        format!("[{}]", items.join(","))
+                    }),
+                    prop::collection::vec((string(), ws(), inner, ws()), 0..8).prop_map(|v| {
+                        let items: Vec<String> = v
+                            .into_iter()
+                            .map(|(k, a, x, b)| format!("{k}{a}:{b}{x}"))
+                            .collect();
+                        format!("{{{}}}", items.join(","))
+                    }),
+                ]
+            })
+        }
+
+        /// Edits: (position, kind, byte) — replace, insert or delete a byte, mostly with the
+        /// bytes that matter to the grammar.
+        fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+            let byte = prop_oneof![
+                8 => prop::sample::select(b"{}[]:,\"\\ 0123-+.eEtfn\n\x01".to_vec()),
+                1 => any::<u8>(),
+            ];
+            prop::collection::vec((any::<usize>(), 0u8..3, byte), 0..4)
+        }
+
+        fn mutate(s: &str, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+            let mut b = s.as_bytes().to_vec();
+            for &(at, kind, byte) in edits {
+                let at = at % (b.len() + 1);
+                match kind {
+                    0 if at < b.len() => b[at] = byte,
+                    1 => b.insert(at, byte),
+                    _ if at < b.len() => {
+                        b.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            b
+        }
+
+        fn agree(b: &[u8]) -> Result<(), TestCaseError> {
+            for start in [0, 1] {
+                if start >= b.len() {
+                    continue;
+                }
+                for depth in [0, MAX_EVENT_DEPTH - 3] {
+                    let fast = value(b, start, depth, &mut Vec::new());
+                    let slow = value_scalar(b, start, depth, &mut Vec::new());
+                    prop_assert_eq!(fast, slow, "{:?} at {}", String::from_utf8_lossy(b), start);
+                    if let Some(end) = container(b, start, depth) {
+                        prop_assert_eq!(slow, Ok(end));
+                    }
+                }
+            }
+            // Whole buffers, as validation and the splitter check events.
+            let mut scratch = Vec::new();
+            let whole = crate::json::check(b, &mut scratch);
+            let slow = || {
+                if let Err(e) = std::str::from_utf8(b) {
+                    return Err((e.valid_up_to(), crate::error::Malformed::Utf8));
+                }
+                let start = crate::json::validate::ws(b, 0);
+                let end = value_scalar(b, start, 0, &mut Vec::new())?;
+                let end = crate::json::validate::ws(b, end);
+                if end != b.len() {
+                    return Err((end, crate::error::Malformed::Trailing));
+                }
+                Ok(())
+            };
+            prop_assert_eq!(whole, slow());
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            #[test]
+            fn simd_and_scalar_agree_on_generated_values(s in json()) {
+                agree(s.as_bytes())?;
+                // Valid and free of surrogate escapes: the fast path decides it itself.
+                if runs() && !s.contains("\\u") && s.starts_with(['[', '{']) {
+                    if let Ok(end) = value_scalar(s.as_bytes(), 0, 0, &mut Vec::new()) {
+                        prop_assert_eq!(container(s.as_bytes(), 0, 0), Some(end));
+                    }
+                }
+            }
+
+            #[test]
+            fn simd_and_scalar_agree_on_mutated_values(s in json(), e in edits()) {
+                agree(&mutate(&s, &e))?;
+            }
+
+            #[test]
+            fn simd_and_scalar_agree_on_long_mutated_values(
+                v in prop::collection::vec(json(), 1..12),
+                e in edits(),
+            ) {
+                let s = format!("[{}]", v.join(", "));
+                agree(&mutate(&s, &e))?;
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn detection_follows_the_cpu() {
+        let cpu = std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("pclmulqdq")
+            && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "off");
+        assert_eq!(available(), cpu);
+    }
+}
