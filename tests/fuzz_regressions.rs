@@ -15,22 +15,10 @@ mod checks {
     include!("../fuzz/checks.rs");
 }
 
-/// Findings still open: (target, file name). The inputs are replayed by the `#[ignore]`d test
-/// of each finding, not by the `*_replay_clean` tests; the fuzz targets step over them.
-const OPEN: &[(&str, &str)] = &[("split_stream", "escaped-newline-at-block-end")];
-
-/// Open: the stream splitter, fed a block that ends just after a backslash inside a string
-/// of an event whose next byte is a newline (layout `Auto`, validating), reports "unexpected
-/// end of input" at the block's end before the event's real error, where the whole buffer
-/// reports the real error alone. Found by `split_stream`; the same on the byte-loop validation
-/// (`WEIR_SIMD=off`), so it lies in the splitter's resumption, not in the validation.
-#[test]
-#[ignore = "open finding: escaped newline at a stream block's end"]
-fn split_stream_escaped_newline_at_block_end() {
-    let path = root().join("tests/data/fuzz-regressions/split_stream/escaped-newline-at-block-end");
-    let data = std::fs::read(path).expect("readable input");
-    replay("split_stream", &data);
-}
+/// Findings still open: (target, file name). The inputs would be replayed by an `#[ignore]`d
+/// test of each finding, not by the `*_replay_clean` tests; the fuzz targets step over them.
+/// None is open.
+const OPEN: &[(&str, &str)] = &[];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -637,8 +637,11 @@ impl Cutter {
                     tok,
                     multiline,
                 } => {
-                    let line_end = memchr::memchr(b'\n', &w[self.pos.min(end) - base..])
-                        .map(|i| self.pos.min(end) + i);
+                    // From one byte back: a scan that stopped on a backslash at a block's end
+                    // resumes past the byte it escapes, and that byte may be the first line's
+                    // break (an escaped raw line break, as the whole buffer sees it).
+                    let from = self.pos.min(end).saturating_sub(1).max(start);
+                    let line_end = memchr::memchr(b'\n', &w[from - base..]).map(|i| from + i);
                     let chosen = match tok {
                         // A value over several lines makes a stream; one that never ends, or
                         // is still open where a line starts with `{` (no pretty printer writes

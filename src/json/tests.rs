@@ -340,6 +340,14 @@ fn a_broken_first_line_does_not_hold_back_the_lines_after_it() {
 }
 
 #[test]
+fn an_escaped_line_break_at_a_block_end_is_the_first_line_end() {
+    // A raw line break after a backslash in a string of the first value: the same items
+    // however the input is cut (it once depended on a block ending at the backslash).
+    same_however_cut(b"{\"}\\\n,0\"\" }\n{\"a\": 1}\n");
+    same_however_cut(b"{\"a\": \"x\\\ny\"}\n{\"a\": 1}\n");
+}
+
+#[test]
 fn broken_lines_in_jsonl() {
     let input = "{\"a\": 1}\n{\"a\": \n{\"a\": 3}\n\u{1F600}\n{\"s\": \"\\q\"}\n";
     assert_eq!(
