@@ -187,6 +187,9 @@ impl Reader<'_, '_> {
             return Ok(());
         }
         let seen_base = self.s.seen_keys.len();
+        // Whether a needed key of this object was written with an escape (then repeats are
+        // also looked for unescaped).
+        let mut escapes = false;
         let mut direct_seen = 0usize;
         loop {
             if self.peek()? != b'"' {
@@ -205,7 +208,8 @@ impl Reader<'_, '_> {
             };
             if let Some((child, direct)) = child {
                 let wanted = node.map_or(0, |n| self.c.nodes[n as usize].children.len());
-                let seen = self.seen_key(seen_base, start, end, escaped);
+                let seen = self.seen_key(seen_base, start, end, escaped || escapes);
+                escapes |= escaped;
                 let final_key =
                     last && self.lazy && direct && seen.is_none() && direct_seen + 1 == wanted;
                 let first = self.s.leaves.len() as u32;
@@ -257,18 +261,14 @@ impl Reader<'_, '_> {
     /// Where the needed key `start..end` was seen before in the object whose keys start at
     /// `base` of `seen_keys`. Keys are compared as JSON readers compare them, unescaped
     /// (`"\u0061"` repeats `"a"`); the texts are compared directly when neither has an escape.
-    fn seen_key(&mut self, base: usize, start: usize, end: usize, escaped: bool) -> Option<usize> {
+    /// `escapes`: this key or an earlier needed key of the object has an escape.
+    fn seen_key(&mut self, base: usize, start: usize, end: usize, escapes: bool) -> Option<usize> {
         let key = &self.b[start..end];
         let found = (base..self.s.seen_keys.len()).find(|&i| {
             let (ks, kl, _, _) = self.s.seen_keys[i];
             kl & KEY_ESCAPED == 0 && &self.b[ks as usize..(ks + kl) as usize] == key
         });
-        if found.is_some()
-            || !(escaped
-                || self.s.seen_keys[base..]
-                    .iter()
-                    .any(|k| k.1 & KEY_ESCAPED != 0))
-        {
+        if found.is_some() || !escapes {
             return found;
         }
         // An escape on one side (rare): unescape both. Both were checked when read.
@@ -278,9 +278,7 @@ impl Reader<'_, '_> {
         let found = (base..self.s.seen_keys.len()).find(|&i| {
             let (ks, kl, _, _) = self.s.seen_keys[i];
             let raw = &self.b[ks as usize..(ks + (kl & !KEY_ESCAPED)) as usize];
-            (kl & KEY_ESCAPED != 0 || escaped)
-                && unescape(raw, &mut theirs).is_ok()
-                && theirs == mine
+            unescape(raw, &mut theirs).is_ok() && theirs == mine
         });
         self.s.buf = mine;
         self.s.keybuf = theirs;
