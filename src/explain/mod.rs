@@ -597,19 +597,34 @@ impl GroupReport {
                 Some(p) => format!("array {p}"),
                 None => "top-level array".to_string(),
             };
-            let together = array.fields.join(" and ");
+            // A field whose every condition is `exists: false` is satisfied by lacking it.
+            let absence = |path: &String| {
+                self.fields.iter().any(|field| {
+                    &field.path == path
+                        && !field.conditions.is_empty()
+                        && field
+                            .conditions
+                            .iter()
+                            .all(|c| c.condition == "exists false")
+                })
+            };
+            let (lacked, had): (Vec<&String>, Vec<&String>) =
+                array.fields.iter().partition(|p| absence(p));
+            let join = |v: &[&String]| {
+                v.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            };
+            let together = match (had.is_empty(), lacked.is_empty()) {
+                (false, true) => format!("has {} together", join(&had)),
+                (false, false) => format!("has {} and lacks {}", join(&had), join(&lacked)),
+                (true, _) => format!("lacks {}", join(&lacked)),
+            };
             match array.satisfied_by {
-                Some(i) => writeln!(
-                    f,
-                    "{pad}{name} {}: element {i} has {together} together",
-                    at(array.span)
-                )?,
+                Some(i) => writeln!(f, "{pad}{name} {}: element {i} {together}", at(array.span))?,
                 None => {
-                    writeln!(
-                        f,
-                        "{pad}{name} {}: no element has {together} together",
-                        at(array.span)
-                    )?;
+                    writeln!(f, "{pad}{name} {}: no element {together}", at(array.span))?;
                     for e in &array.elements {
                         let mut why = Vec::new();
                         if !e.lacks.is_empty() {

@@ -546,7 +546,7 @@ fn exists_false_is_judged_per_element_against_the_fields_before_it() {
     "a": holds
   o.z: 1 at 23..24, 2 at 33..34, fails
     exists false: does not hold
-  array o at 6..36: no element has o.k and o.z together
+  array o at 6..36: no element has o.k and lacks o.z
     element 0 at 7..25: has o.z (exists false)
     element 1 at 27..35: lacks o.k, has o.z (exists false)
 "#
@@ -628,5 +628,19 @@ fn the_report_prints_no_control_character_of_the_input() {
     assert!(
         !text.chars().any(|c| c.is_control() && c != '\n'),
         "{text:?}"
+    );
+}
+
+#[test]
+fn an_element_satisfies_exists_false_by_lacking_the_field() {
+    let why = explain(
+        r#"{"o": {"k": ["a"], "z": [{"exists": false}]}}"#,
+        r#"{"o": [{"k": "a"}, {"z": 1}]}"#,
+    );
+    assert!(why.matched);
+    let text = why.to_string();
+    assert!(
+        text.contains("array o at 6..28: element 0 has o.k and lacks o.z\n"),
+        "{text}"
     );
 }
