@@ -8,32 +8,18 @@ mod common;
 use common::sqs_record;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
 const AWS_PREFIX: &str = "Event pattern is not valid. Reason: ";
 const ENVELOPE_ERROR: &str = "Parameter Event is not valid.";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod harness;
+
+use harness::Run;
 
 fn weir(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("spawn weir");
-    let run = Run {
-        code: out.status.code().expect("weir exited by a signal"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
-    run
+    harness::run(dir, args, None)
 }
 
 fn load(name: &str) -> Vec<Value> {
