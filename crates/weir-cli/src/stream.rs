@@ -272,7 +272,10 @@ impl<J: Judge> Engine<J> {
             Some(pool) if !events.is_empty() => {
                 let out = &mut self.outs[0];
                 let started = Instant::now();
-                match ahead {
+                // Reading ahead costs a copy of the block and a wake-up of the pool: worth
+                // it only when matching takes longer than reading.
+                let cost = self.ns_per_event * events.len() as f64;
+                match ahead.filter(|_| cost >= AHEAD_NS) {
                     Some((reader, ahead)) => pool.in_place_scope(|scope| {
                         scope.spawn(move |_| ahead.read(reader));
                         judge.judge(events, out);
@@ -327,6 +330,10 @@ impl Ahead {
 
 /// Time (ns) that matching a batch alone must take for the batch to be split over threads.
 const PARALLEL_NS: f64 = 300_000.0;
+
+/// Time (ns) that matching a batch alone must take for the next block to be read on the pool
+/// meanwhile (about what reading and copying a batch of bytes costs).
+const AHEAD_NS: f64 = 150_000.0;
 
 /// Every this many batches one is matched alone, to measure the cost per event again.
 const PROBE_EVERY: u64 = 64;
