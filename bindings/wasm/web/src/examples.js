@@ -1,6 +1,19 @@
 // Example rules, events and Lambda records to start from, shaped as AWS delivers them.
 
 const pretty = (v) => JSON.stringify(v, null, 2);
+// A pattern as people write one: objects one key a line, arrays on one line.
+const inline = (v) =>
+  Array.isArray(v)
+    ? `[${v.map(inline).join(", ")}]`
+    : v && typeof v === "object"
+      ? `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${inline(x)}`).join(", ")}}`
+      : JSON.stringify(v);
+const rule = (v, indent = "") =>
+  v && typeof v === "object" && !Array.isArray(v)
+    ? `{\n${Object.entries(v)
+        .map(([k, x]) => `${indent}  ${JSON.stringify(k)}: ${rule(x, indent + "  ")}`)
+        .join(",\n")}\n${indent}}`
+    : inline(v);
 const jsonl = (list) => list.map((v) => JSON.stringify(v)).join("\n") + "\n";
 const b64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 const criteria = (...patterns) =>
@@ -113,7 +126,7 @@ export const EXAMPLES = [
     rules: [
       {
         name: "png-uploads",
-        text: pretty({
+        text: rule({
           source: ["aws.s3"],
           "detail-type": ["Object Created"],
           detail: {
@@ -124,7 +137,7 @@ export const EXAMPLES = [
       },
       {
         name: "large-objects",
-        text: pretty({ source: ["aws.s3"], detail: { object: { size: [{ numeric: [">=", 1048576] }] } } }),
+        text: rule({ source: ["aws.s3"], detail: { object: { size: [{ numeric: [">=", 1048576] }] } } }),
       },
     ],
     events: jsonl([s3Event("2025/holiday/IMG_0042.PNG", 2306110), s3Event("notes/readme.txt", 812)]),
@@ -136,7 +149,7 @@ export const EXAMPLES = [
     rules: [
       {
         name: "running-or-stopped",
-        text: pretty({
+        text: rule({
           source: ["aws.ec2"],
           "detail-type": ["EC2 Instance State-change Notification"],
           detail: { state: ["running", "stopped"] },
@@ -144,7 +157,7 @@ export const EXAMPLES = [
       },
       {
         name: "not-from-test-instances",
-        text: pretty({ detail: { "instance-id": [{ "anything-but": { prefix: "i-test" } }] } }),
+        text: rule({ detail: { "instance-id": [{ "anything-but": { prefix: "i-test" } }] } }),
       },
     ],
     events: pretty([ec2Event("running", "i-0abcd1234ef567890"), ec2Event("pending", "i-test0000000000001")]),
@@ -156,7 +169,7 @@ export const EXAMPLES = [
     rules: [
       {
         name: "big-or-priority",
-        text: pretty({
+        text: rule({
           source: ["com.example.orders"],
           $or: [
             { detail: { total: [{ numeric: [">", 100, "<=", 5000] }] } },

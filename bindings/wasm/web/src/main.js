@@ -385,7 +385,11 @@ async function main() {
   await init({ module_or_path: new URL("weir.wasm", document.baseURI) });
   // For the console, the tests and the benchmark: the module, and the text of an editor.
   window.weir = weir;
-  window.weirPage = { state, textOf: (dom) => EditorView.findFromDOM(dom)?.state.doc.toString() };
+  window.weirPage = {
+    state,
+    view: (dom) => EditorView.findFromDOM(dom),
+    textOf: (dom) => EditorView.findFromDOM(dom)?.state.doc.toString(),
+  };
   $("#version").textContent = `weir ${weir.version()}`;
 
   defaults();
