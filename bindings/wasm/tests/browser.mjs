@@ -33,8 +33,11 @@ async function open(url = server.url) {
 // pending (updates run on the next animation frame after an edit).
 async function settled(page, before) {
   await page.waitForFunction((n) => Number(document.body.dataset.updates ?? 0) > n, before);
-  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await frames(page);
 }
+
+// Two animation frames: the editors measure themselves after a resize.
+const frames = (page) => page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
 const updates = (page) => page.evaluate(() => Number(document.body.dataset.updates ?? 0));
 
 // Replaces the text of the CodeMirror editor `locator` by typing `text` (keyboard input).
@@ -98,6 +101,14 @@ await scenario("typed rules and events give verdicts as you type", async () => {
   assert.equal(v[0], "matches: big");
   assert.match(v[1], /^error: line 2, column 21: expected a JSON value$/);
   assert.equal(await events.locator(".cm-lintRange-error").first().textContent(), "t");
+  // A verdict's place selects its event in the editor.
+  await page.locator("#verdicts li").first().locator("button.where").click();
+  const selected = await page.evaluate(() => {
+    const view = window.weirPage.view(document.querySelector("[data-testid=events-editor] .cm-editor"));
+    const { from, to } = view.state.selection.main;
+    return view.state.sliceDoc(from, to);
+  });
+  assert.equal(selected, '{"detail": {"size": 11}}');
   await page.close();
 });
 
@@ -227,6 +238,7 @@ await scenario("a copied link restores the whole state", async () => {
 await scenario("phone width, dark mode and the keyboard", async () => {
   const page = await open();
   await page.setViewportSize({ width: 390, height: 844 });
+  await frames(page);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
   await page.screenshot({ path: path.join(shots, "phone.png"), fullPage: true });
@@ -238,6 +250,7 @@ await scenario("phone width, dark mode and the keyboard", async () => {
   const editorBg = await page.evaluate(() => getComputedStyle(document.querySelector(".cm-editor")).backgroundColor);
   assert.ok(editorBg.match(/\d+/g).slice(0, 3).map(Number).reduce((a, x) => a + x) < 150, `editor background ${editorBg}`);
   await page.setViewportSize({ width: 1280, height: 900 });
+  await frames(page);
   await page.screenshot({ path: path.join(shots, "dark.png"), fullPage: true });
   await page.emulateMedia({ colorScheme: "light" });
 

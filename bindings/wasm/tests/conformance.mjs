@@ -93,7 +93,7 @@ const cases = member(doc, "cases").map((c) => {
 });
 
 // The CLI's outcome for each case: true, false, or {error: first line of stderr}.
-const weir = process.argv[2] ?? path.join(root, "target/debug/weir");
+const weir = path.resolve(process.argv[2] ?? path.join(root, "target/debug/weir"));
 assert.ok(fs.existsSync(weir), `${weir} not found: build it with cargo build -p weir-cli`);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "weir-conformance-"));
 function cli(c) {
@@ -105,6 +105,7 @@ function cli(c) {
   });
   if (r.status === 0 && r.stdout === '{"Result":true}\n') return true;
   if (r.status === 1 && r.stdout === '{"Result":false}\n') return false;
+  assert.ifError(r.error);
   assert.equal(r.status, 2, `${c.name}: weir exited ${r.status}: ${r.stdout}${r.stderr}`);
   return { error: r.stderr.split("\n")[0] };
 }

@@ -234,7 +234,28 @@ function buildMatcher() {
 
 function verdictRow(item, cut, index, text) {
   const at = cut && !cut.error ? `line ${cut.line}` : item.error ? `line ${item.error.line}` : "";
-  const head = el("span", { class: "where" }, `#${index + 1} `, at);
+  // Selects the event (or the place of its error) in the events editor.
+  const [from, to] = cut && !cut.error ? [cut.offset16, cut.end16] : [item.error?.offset16, item.error?.endOffset16];
+  const head = el(
+    "button",
+    {
+      type: "button",
+      class: "where",
+      title: "Show in the events",
+      onclick: () => {
+        if (from === null || from === undefined) return;
+        const view = ui.events.view;
+        const length = view.state.doc.length;
+        view.dispatch({
+          selection: { anchor: Math.min(from, length), head: Math.min(to ?? from, length) },
+          scrollIntoView: true,
+        });
+        view.focus();
+      },
+    },
+    `#${index + 1} `,
+    at,
+  );
   let badge;
   if (!Array.isArray(item)) {
     badge = el("span", { class: "badge error", "data-testid": "verdict" }, `error: ${where(item.error)}${item.error.reason}`);
