@@ -36,6 +36,37 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::Failure;
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** Options of a Pattern or a Matcher (both default to false). */
+export interface PatternOptions { lambdaStrict?: boolean; numbersAsStrings?: boolean }
+/** Options of a FilterCriteria: the pattern options and the most filters allowed (default 5). */
+export interface CriteriaOptions extends PatternOptions { maxFilters?: number }
+/** What every thrown Error carries (null where it does not apply). */
+export interface WeirError extends Error {
+  category: "pattern" | "event" | "argument"; kind: string; reason: string; detail: string;
+  line: number | null; column: number | null; offset: number | null; offset16: number | null;
+  endLine: number | null; endColumn: number | null; endOffset: number | null; endOffset16: number | null;
+  path: string; filterIndex: number | null; rule: string | null; eventIndex: number | null;
+  patternLine: number | null; patternColumn: number | null; patternOffset: number | null;
+}
+/** An explanation (weir's Explanation::to_json) with the report in words. */
+export interface Explanation { matched: boolean; pattern: string; group: object; text: string }
+/** A rule's explanation: one per pattern of the rule. */
+export interface RuleExplanation { rule: string; matched: boolean; patterns: Explanation[]; text: string }
+/** Where one event of a text is, or why it could not be cut. */
+export type EventPlace =
+  | { offset: number; offset16: number; end16: number; line: number; column: number }
+  | { error: WeirError };
+/** What happens to one Lambda record. */
+export interface RecordVerdict {
+  verdict: "delivered" | "filtered_out" | "dropped"; reason: string | null; dropKind: string | null;
+  filterIndex: number | null; error: WeirError | null; offset16: number; end16: number; line: number;
+}
+/** A Lambda event source. */
+export type Source = "sqs" | "kinesis" | "dynamodb" | "kafka" | "mq";
+"#;
+
 /// `failure` as a JS `Error` carrying its fields.
 fn throw(failure: impl AsRef<Failure>) -> JsValue {
     let failure = failure.as_ref();
@@ -107,7 +138,10 @@ pub struct JsPattern {
 impl JsPattern {
     /// Reads and validates a pattern; throws AWS's reason with the place when it is invalid.
     #[wasm_bindgen(constructor)]
-    pub fn new(text: &str, opts: JsValue) -> Result<JsPattern, JsValue> {
+    pub fn new(
+        text: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "PatternOptions")] opts: JsValue,
+    ) -> Result<JsPattern, JsValue> {
         let options = options(&opts)?;
         weir::Pattern::parse_with(text, &options)
             .map(|inner| JsPattern { inner })
@@ -121,6 +155,7 @@ impl JsPattern {
 
     /// Why the event does or does not match: `{matched, pattern, group, text}`, `text` being
     /// the report in words (the JSON shape is weir's `Explanation::to_json`).
+    #[wasm_bindgen(unchecked_return_type = "Explanation")]
     pub fn explain(&self, event: &str) -> Result<JsValue, JsValue> {
         parsed(&core::explain_pattern(&self.inner, event).map_err(throw)?)
     }
@@ -148,7 +183,9 @@ pub struct JsMatcher {
 impl JsMatcher {
     /// An empty matcher; its rules are read with these options.
     #[wasm_bindgen(constructor)]
-    pub fn new(opts: JsValue) -> Result<JsMatcher, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_optional_param_type = "PatternOptions")] opts: JsValue,
+    ) -> Result<JsMatcher, JsValue> {
         Ok(JsMatcher {
             inner: weir::Matcher::with_options(options(&opts)?),
         })
@@ -181,13 +218,14 @@ impl JsMatcher {
     /// The matching rules of every event of `text` (one event, a JSON array of events, or
     /// JSONL): one item per event, the names (`string[]`) or `{error}` for an event that
     /// could not be read (positions in `text`).
-    #[wasm_bindgen(js_name = matchMany)]
+    #[wasm_bindgen(js_name = matchMany, unchecked_return_type = "(string[] | { error: WeirError })[]")]
     pub fn match_many(&self, text: &str) -> Result<JsValue, JsValue> {
         parsed(&core::match_many(&self.inner, text))
     }
 
     /// Why the event does or does not match the rule `rule`: `{rule, matched, patterns,
     /// text}`, or `null` when there is no such rule.
+    #[wasm_bindgen(unchecked_return_type = "RuleExplanation | null")]
     pub fn explain(&self, rule: &str, event: &str) -> Result<JsValue, JsValue> {
         parsed(&core::explain_rule(&self.inner, rule, event).map_err(throw)?)
     }
@@ -218,7 +256,10 @@ impl JsFilterCriteria {
     /// Reads `{"Filters": [{"Pattern": "..."}]}` (at most `maxFilters` filters, default 5).
     /// Throws for a malformed document or an invalid pattern, placed in the document.
     #[wasm_bindgen(constructor)]
-    pub fn new(text: &str, opts: JsValue) -> Result<JsFilterCriteria, JsValue> {
+    pub fn new(
+        text: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "CriteriaOptions")] opts: JsValue,
+    ) -> Result<JsFilterCriteria, JsValue> {
         let options = options(&opts)?;
         let mut max = weir::lambda::DEFAULT_MAX_FILTERS;
         if opts.is_object() {
@@ -249,7 +290,12 @@ impl JsFilterCriteria {
     /// `{verdict: "delivered"|"filtered_out"|"dropped", reason, dropKind, filterIndex, error,
     /// offset16, end16, line}` per record. Throws when AWS would refuse these criteria for the
     /// source (a plain-string filter on Kinesis or DynamoDB data).
-    pub fn evaluate(&self, records: &str, source: &str) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(unchecked_return_type = "RecordVerdict[]")]
+    pub fn evaluate(
+        &self,
+        records: &str,
+        #[wasm_bindgen(unchecked_param_type = "Source")] source: &str,
+    ) -> Result<JsValue, JsValue> {
         let source = core::source(source).map_err(throw)?;
         parsed(&core::evaluate(&self.inner, &self.document, source, records).map_err(throw)?)
     }
@@ -273,7 +319,7 @@ impl JsFilterCriteria {
 
 /// Where the events of `text` are, as `matchMany` cuts them: one item per event,
 /// `{offset, offset16, end16, line, column}` or `{error}`.
-#[wasm_bindgen(js_name = splitEvents)]
+#[wasm_bindgen(js_name = splitEvents, unchecked_return_type = "EventPlace[]")]
 pub fn split_events(text: &str) -> Result<JsValue, JsValue> {
     parsed(&core::split_events(text))
 }
