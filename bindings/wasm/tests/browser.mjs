@@ -271,6 +271,28 @@ await scenario("phone width, dark mode and the keyboard", async () => {
   await page.close();
 });
 
+await scenario("a large paste is matched once typing pauses and kept out of the link", async () => {
+  const page = await open();
+  const before = await updates(page);
+  const hashBefore = await page.evaluate(async () => {
+    await new Promise((done) => setTimeout(done, 400)); // the first state saved
+    return location.hash;
+  });
+  // 10,000 events with random text: about 2.8 MB compressed, more than a link may hold.
+  const count = await page.evaluate(() => {
+    const random = () => Array.from(crypto.getRandomValues(new Uint8Array(300)), (b) => (b % 36).toString(36)).join("");
+    const lines = Array.from({ length: 10000 }, (_, i) => JSON.stringify({ source: "aws.s3", detail: { i, blob: random() } }));
+    const view = window.weirPage.view(document.querySelector("[data-testid=events-editor] .cm-editor"));
+    view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: lines.join("\n") } });
+    return lines.length;
+  });
+  await settled(page, before);
+  assert.match(await page.locator("#summary").textContent(), new RegExp(`^${count} events: 0 matched, ${count} not matched`));
+  await page.locator("#link-status").filter({ hasText: "too large for a link" }).waitFor();
+  assert.equal(await page.evaluate(() => location.hash), hashBefore);
+  await page.close();
+});
+
 await scenario("a second load with the server stopped still works (service worker)", async () => {
   const page = await open();
   await page.evaluate(async () => {

@@ -153,10 +153,22 @@ function restore(saved) {
 }
 
 let saveTimer = 0;
+// Browsers cap URLs at about 2 MB; a larger state is not put in the link.
+const MAX_LINK = 1_500_000;
 function scheduleSave() {
   clearTimeout(saveTimer);
   saveTimer = setTimeout(async () => {
     const hash = await encodeState(state);
+    const status = $("#link-status");
+    if (hash.length > MAX_LINK) {
+      status.textContent = `This state is too large for a link (${(hash.length / 1e6).toFixed(1)} MB compressed): the address keeps the last smaller one.`;
+      status.dataset.tooLarge = "true";
+      return;
+    }
+    if (status.dataset.tooLarge) {
+      status.textContent = "";
+      delete status.dataset.tooLarge;
+    }
     if (hash !== location.hash) window.history.replaceState(null, "", hash);
     document.body.dataset.saved = hash;
   }, 200);
@@ -366,20 +378,25 @@ function updateLambda() {
 
 // ------------------------------------------------------------------ page
 
+// Large inputs (pasted logs) are matched once typing pauses, small ones on the next frame.
+const LARGE = 256 * 1024;
 let pending = 0;
 function update() {
-  cancelAnimationFrame(pending);
-  pending = requestAnimationFrame(() => {
-    const started = performance.now();
-    try {
-      if (state.mode === "eventbridge") updateEventBridge();
-      else updateLambda();
-    } finally {
-      document.body.dataset.took = String(performance.now() - started);
-      document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);
-    }
-    scheduleSave();
-  });
+  clearTimeout(pending);
+  const size = state.mode === "eventbridge" ? state.events.length : state.records.length;
+  pending = setTimeout(() => requestAnimationFrame(run), size > LARGE ? 250 : 0);
+}
+
+function run() {
+  const started = performance.now();
+  try {
+    if (state.mode === "eventbridge") updateEventBridge();
+    else updateLambda();
+  } finally {
+    document.body.dataset.took = String(performance.now() - started);
+    document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);
+  }
+  scheduleSave();
 }
 
 function showMode() {
@@ -397,6 +414,7 @@ function load() {
   ui.records.text = state.records;
   $("#source").value = state.source;
   $("#numbers-as-strings").checked = state.numbersAsStrings;
+  $("#lambda-numbers-as-strings").checked = state.numbersAsStrings;
   $("#lambda-strict").checked = state.lambdaStrict;
   showMode();
   update();
@@ -466,10 +484,13 @@ async function main() {
     state.source = e.target.value;
     update();
   });
-  $("#numbers-as-strings").addEventListener("change", (e) => {
-    state.numbersAsStrings = e.target.checked;
-    update();
-  });
+  for (const id of ["#numbers-as-strings", "#lambda-numbers-as-strings"]) {
+    $(id).addEventListener("change", (e) => {
+      state.numbersAsStrings = e.target.checked;
+      $("#numbers-as-strings").checked = $("#lambda-numbers-as-strings").checked = e.target.checked;
+      update();
+    });
+  }
   $("#lambda-strict").addEventListener("change", (e) => {
     state.lambdaStrict = e.target.checked;
     update();
