@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use weir::json::{Checking, Splitter};
+use weir::json::{Checking, SplitError, Splitter};
 use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
 use weir::syntax::NodeKind;
 use weir::{EventError, Matcher, Pattern, PatternError, PatternErrorKind, Position};
@@ -216,16 +216,33 @@ fn hex4(digits: &[u8]) -> Option<u32> {
     u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
-/// The error `err` met reading the event that starts at `base` of `text`.
+/// The position one character after `at` in `text` (on the same line: only the end of a
+/// one-character range), without counting from the start.
+fn after(text: &[u8], at: Position) -> Position {
+    let len = match text.get(at.offset) {
+        None => 0,
+        Some(0xF0..) => 4,
+        Some(0xE0..) => 3,
+        Some(0xC0..) => 2,
+        Some(_) => 1,
+    };
+    Position {
+        offset: (at.offset + len).min(text.len()),
+        line: at.line,
+        column: at.column + usize::from(len > 0),
+    }
+}
+
+/// The error `err` met reading the event that starts at `base` of the text `u` counts in
+/// (positions asked of `u` in increasing order keep a batch linear).
 pub fn event_failure(
     err: &EventError,
-    text: &str,
+    u: &mut Utf16<'_>,
     base: Position,
     index: Option<usize>,
 ) -> Box<Failure> {
     let at = err.position().within(base);
-    let end = Position::at(text, at.offset + 1);
-    let mut u = Utf16::new(text);
+    let end = after(u.text, at);
     let snippet = err.snippet().within(base);
     Box::new(Failure {
         category: "event",
@@ -242,10 +259,16 @@ pub fn event_failure(
     })
 }
 
-/// A JSON event that is not an object, starting at `base` of `text` (`first` is its first
-/// byte): the matcher reads any JSON value, but an event is an object, as every `weir`
-/// command requires.
-fn not_an_object(text: &str, base: Position, first: u8, index: Option<usize>) -> Box<Failure> {
+/// A JSON `event` that is not an object, starting at `base` of the text `u` counts in
+/// (`first` is its first byte): the matcher reads any JSON value, but an event is an object,
+/// as every `weir` command requires.
+fn not_an_object(
+    event: &[u8],
+    u: &mut Utf16<'_>,
+    base: Position,
+    first: u8,
+    index: Option<usize>,
+) -> Box<Failure> {
     let found = match first {
         b'[' => "an array",
         b'"' => "a string",
@@ -254,9 +277,8 @@ fn not_an_object(text: &str, base: Position, first: u8, index: Option<usize>) ->
         _ => "a number",
     };
     let reason = format!("an event must be a JSON object, not {found}");
-    let end = Position::at(text, base.offset + 1);
-    let snippet = weir::Snippet::new(text, base.offset..end.offset);
-    let mut u = Utf16::new(text);
+    let end = after(u.text, base);
+    let snippet = weir::Snippet::from_bytes(event, 0..1).within(base);
     Box::new(Failure {
         category: "event",
         kind: weir::EventErrorKind::NotAnObject.name(),
@@ -286,7 +308,7 @@ pub fn pattern_matches(pattern: &Pattern, text: &str) -> Result<bool, Box<Failur
     let origin = Position::at(text, 0);
     let hit = pattern
         .matches(text.as_bytes())
-        .map_err(|e| event_failure(&e, text, origin, None))?;
+        .map_err(|e| event_failure(&e, &mut Utf16::new(text), origin, None))?;
     object_only(text, origin, None)?;
     Ok(hit)
 }
@@ -294,7 +316,13 @@ pub fn pattern_matches(pattern: &Pattern, text: &str) -> Result<bool, Box<Failur
 fn object_only(text: &str, base: Position, index: Option<usize>) -> Result<(), Box<Failure>> {
     match first_byte(text.as_bytes()) {
         b'{' => Ok(()),
-        b => Err(not_an_object(text, base, b, index)),
+        b => Err(not_an_object(
+            text.as_bytes(),
+            &mut Utf16::new(text),
+            base,
+            b,
+            index,
+        )),
     }
 }
 
@@ -304,7 +332,7 @@ pub fn explain_pattern(pattern: &Pattern, text: &str) -> Result<String, Box<Fail
     let origin = Position::at(text, 0);
     let why = pattern
         .explain(text.as_bytes())
-        .map_err(|e| event_failure(&e, text, origin, None))?;
+        .map_err(|e| event_failure(&e, &mut Utf16::new(text), origin, None))?;
     object_only(text, origin, None)?;
     Ok(with_text(why.to_json(), &why.to_string()))
 }
@@ -314,7 +342,7 @@ pub fn explain_rule(matcher: &Matcher, rule: &str, text: &str) -> Result<String,
     let origin = Position::at(text, 0);
     let why = matcher
         .explain(rule, text.as_bytes())
-        .map_err(|e| event_failure(&e, text, origin, None))?;
+        .map_err(|e| event_failure(&e, &mut Utf16::new(text), origin, None))?;
     object_only(text, origin, None)?;
     Ok(match why {
         Some(why) => with_text(why.to_json(), &why.to_string()),
@@ -336,7 +364,7 @@ pub fn matching_rules<'m>(matcher: &'m Matcher, text: &str) -> Result<Vec<&'m st
     let origin = Position::at(text, 0);
     let names = matcher
         .matching_rules(text.as_bytes())
-        .map_err(|e| event_failure(&e, text, origin, None))?;
+        .map_err(|e| event_failure(&e, &mut Utf16::new(text), origin, None))?;
     object_only(text, origin, None)?;
     Ok(names)
 }
@@ -348,43 +376,67 @@ struct Cut<'t> {
 }
 
 /// The events of `text` (one event, a JSON array of events, JSONL or concatenated values),
-/// each cut or the failure that broke it. Boundaries only: the matcher validates each event.
-fn cuts(text: &str) -> impl Iterator<Item = Result<Cut<'_>, Box<Failure>>> + '_ {
+/// each cut or why it could not be. Boundaries only: the matcher validates each event.
+fn cuts(text: &str) -> impl Iterator<Item = Result<Cut<'_>, SplitError>> + '_ {
     Splitter::new(text.as_bytes())
         .checking(Checking::Boundaries)
-        .enumerate()
-        .map(move |(i, item)| match item {
-            Ok(e) => Ok(Cut {
+        .map(|item| {
+            item.map(|e| Cut {
                 bytes: e.bytes,
                 base: Position {
                     offset: e.offset,
                     line: e.line,
                     column: e.column,
                 },
-            }),
-            Err(e) => {
-                let at = Position::at(text, e.offset());
-                let end = Position::at(text, e.offset() + 1);
-                let mut u = Utf16::new(text);
-                Err(Box::new(Failure {
-                    category: "event",
-                    kind: e.kind().name(),
-                    reason: e.reason().to_string(),
-                    detail: format!(
-                        "{}\n{}",
-                        e.reason(),
-                        weir::Snippet::new(text, at.offset..end.offset)
-                    ),
-                    start: Some(u.place(at)),
-                    end: Some(u.place(end)),
-                    path: String::new(),
-                    filter_index: None,
-                    rule: None,
-                    pattern_start: None,
-                    event_index: Some(i),
-                }))
-            }
+            })
         })
+}
+
+/// The split error `e` of the `index`th item of the text `u` counts in: placed from the
+/// splitter's own line and column, drawn on its line only.
+fn split_failure(e: &SplitError, u: &mut Utf16<'_>, index: usize) -> Box<Failure> {
+    let text = u.text;
+    let at = Position {
+        offset: e.offset(),
+        line: e.line(),
+        column: e.column(),
+    };
+    let end = after(text, at);
+    let line_start = memchr_back(&text[..at.offset.min(text.len())]);
+    let line_end = text[at.offset.min(text.len())..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |n| at.offset + n);
+    let snippet = weir::Snippet::from_bytes(
+        &text[line_start..line_end],
+        at.offset - line_start..end.offset - line_start,
+    )
+    .within(Position {
+        offset: line_start,
+        line: at.line,
+        column: 1,
+    });
+    Box::new(Failure {
+        category: "event",
+        kind: e.kind().name(),
+        reason: e.reason().to_string(),
+        detail: format!("{}\n{snippet}", e.reason()),
+        start: Some(u.place(at)),
+        end: Some(u.place(end)),
+        path: String::new(),
+        filter_index: None,
+        rule: None,
+        pattern_start: None,
+        event_index: Some(index),
+    })
+}
+
+/// Where the line holding the end of `before` starts.
+fn memchr_back(before: &[u8]) -> usize {
+    before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1)
 }
 
 /// The events of `text` as JSON: `[{"offset":b,"offset16":u,"end16":u,"line":l,"column":c}
@@ -406,7 +458,7 @@ pub fn split_events(text: &str) -> String {
                     c.base.offset, c.base.line, c.base.column
                 );
             }
-            Err(f) => error_item(&mut out, &f),
+            Err(e) => error_item(&mut out, &split_failure(&e, &mut u, i)),
         }
     }
     out.push(']');
@@ -423,6 +475,7 @@ fn error_item(out: &mut String, f: &Failure) {
 /// FAILURE}, ...]`, one item per event, positions in `text`.
 pub fn match_many(matcher: &Matcher, text: &str) -> String {
     let mut out = String::from("[");
+    let mut u = Utf16::new(text);
     // Each rule name quoted once.
     let mut quoted: Vec<(&str, String)> = Vec::new();
     for (i, cut) in cuts(text).enumerate() {
@@ -431,16 +484,16 @@ pub fn match_many(matcher: &Matcher, text: &str) -> String {
         }
         let c = match cut {
             Ok(c) => c,
-            Err(f) => {
-                error_item(&mut out, &f);
+            Err(e) => {
+                error_item(&mut out, &split_failure(&e, &mut u, i));
                 continue;
             }
         };
         match matcher.matching_rules(c.bytes) {
-            Err(e) => error_item(&mut out, &event_failure(&e, text, c.base, Some(i))),
+            Err(e) => error_item(&mut out, &event_failure(&e, &mut u, c.base, Some(i))),
             Ok(_) if first_byte(c.bytes) != b'{' => error_item(
                 &mut out,
-                &not_an_object(text, c.base, first_byte(c.bytes), Some(i)),
+                &not_an_object(c.bytes, &mut u, c.base, first_byte(c.bytes), Some(i)),
             ),
             Ok(names) => {
                 out.push('[');
@@ -506,7 +559,8 @@ pub fn evaluate(
         }
         let c = match cut {
             Ok(c) => c,
-            Err(f) => {
+            Err(e) => {
+                let f = split_failure(&e, &mut u, i);
                 let (start, end) = (
                     f.start.map_or(0, |p| p.offset16),
                     f.end.map_or(0, |p| p.offset16),
@@ -530,6 +584,16 @@ pub fn evaluate(
             }
         };
         let verdict = criteria.evaluate(source, c.bytes);
+        // The record's start, then the error inside it, then its end: the cursor moves
+        // forward only.
+        let start = u.at(c.base.offset);
+        let error = match &verdict {
+            RecordVerdict::Dropped {
+                reason: DropReason::NotJson(e),
+            } => Some(event_failure(e, &mut u, c.base, Some(i))),
+            _ => None,
+        };
+        let end = u.at(c.base.offset + c.bytes.len());
         let (name, reason) = match &verdict {
             RecordVerdict::Delivered => ("delivered", None),
             RecordVerdict::FilteredOut => ("filtered_out", None),
@@ -551,14 +615,10 @@ pub fn evaluate(
         out.push_str(",\"filterIndex\":");
         json_index(&mut out, reason.and_then(DropReason::filter));
         out.push_str(",\"error\":");
-        match reason {
-            Some(DropReason::NotJson(e)) => {
-                event_failure(e, text, c.base, Some(i)).write_json(&mut out)
-            }
-            _ => out.push_str("null"),
+        match error {
+            Some(f) => f.write_json(&mut out),
+            None => out.push_str("null"),
         }
-        let start = u.at(c.base.offset);
-        let end = u.at(c.base.offset + c.bytes.len());
         let _ = write!(
             out,
             ",\"offset16\":{start},\"end16\":{end},\"line\":{}}}",

@@ -183,3 +183,74 @@ fn unknown_sources_are_refused() {
     assert!(f.reason.contains("sqs"));
     assert_eq!(source("DynamoDB").unwrap(), Source::DynamoDb);
 }
+
+#[test]
+fn many_errors_in_one_batch_are_each_placed() {
+    // Broken lines, non-objects and good events, with characters of every UTF-8 length: each
+    // error's place must be what counting from the start gives.
+    let m = Matcher::new();
+    let mut text = String::new();
+    for i in 0..300 {
+        match i % 3 {
+            0 => text.push_str(&format!("{{\"é\u{1F600}{i}\": tru}}\n")),
+            1 => text.push_str("[\"\u{4e2d}\"]\n"),
+            _ => text.push_str("{\"ok\": \"\u{1F600}\"}\n"),
+        }
+    }
+    let v = json(&match_many(&m, &text));
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 300);
+    for (i, item) in items.iter().enumerate() {
+        if i % 3 == 2 {
+            assert_eq!(item, &json("[]"));
+            continue;
+        }
+        let e = &item["error"];
+        let offset = e["offset"].as_u64().unwrap() as usize;
+        let want = Position::at(&text, offset);
+        assert_eq!(e["line"], want.line, "{i}");
+        assert_eq!(e["column"], want.column, "{i}");
+        assert_eq!(e["offset16"], text[..offset].encode_utf16().count(), "{i}");
+        assert_eq!(e["eventIndex"], i);
+        let expected_char = if i % 3 == 0 { "t" } else { "[" };
+        let end = e["endOffset"].as_u64().unwrap() as usize;
+        assert_eq!(&text[offset..end], expected_char, "{i}");
+    }
+    // The same records through Lambda evaluation: the same places.
+    let doc = r#"{"Filters": [{"Pattern": "{\"ok\": [{\"exists\": true}]}"}]}"#;
+    let fc = FilterCriteria::parse(doc).unwrap();
+    let r = json(&evaluate(&fc, doc, Source::Sqs, &text).unwrap());
+    for (i, rec) in r.as_array().unwrap().iter().enumerate() {
+        let start = rec["offset16"].as_u64().unwrap() as usize;
+        let line_start = text
+            .split_inclusive('\n')
+            .take(i)
+            .map(str::len)
+            .sum::<usize>();
+        assert_eq!(start, text[..line_start].encode_utf16().count(), "{i}");
+        if i % 3 == 0 {
+            assert_eq!(rec["error"]["offset"], items[i]["error"]["offset"], "{i}");
+            assert_eq!(
+                rec["error"]["offset16"], items[i]["error"]["offset16"],
+                "{i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn split_errors_are_drawn_on_their_line() {
+    let m = Matcher::new();
+    let text = "[\n  {\"a\": 1},,\n  {}\n]";
+    let v = json(&match_many(&m, text));
+    let e = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|x| x.get("error"))
+        .unwrap();
+    assert_eq!(e["line"], 2);
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.contains("2 |   {\"a\": 1},,"), "{detail}");
+    assert!(detail.contains('^'), "{detail}");
+}
