@@ -159,7 +159,10 @@ await scenario("the Lambda mode: delivered, filtered out, dropped, and refusals"
   for (const [id, want] of [
     ["lambda-dynamodb", ["delivered", "filtered out", "filtered out"]],
     ["lambda-kinesis", ["delivered", "filtered out", "dropped"]],
-    // Kafka: a text value under a JSON pattern leaves only the metadata part, which is empty here.
+    // MQ: a text message under a JSON pattern on `data` leaves only the metadata part
+    // (priority), which it meets.
+    ["lambda-mq", ["delivered", "filtered out", "delivered"]],
+    // Kafka: the same for a text value; the metadata part is empty here.
     ["lambda-kafka", ["delivered", "filtered out", "delivered"]],
   ]) {
     const before = await updates(page);
@@ -168,7 +171,7 @@ await scenario("the Lambda mode: delivered, filtered out, dropped, and refusals"
     assert.deepEqual(await records(), want, id);
   }
 
-  // Lambda-strict: wildcard is refused, and accepted with the box unticked.
+  // Lambda-strict (on the Kafka records): wildcard is refused, and accepted with the box unticked.
   const criteria = page.locator("[data-testid=criteria-editor]");
   await typeInto(page, criteria, '{"Filters": [{"Pattern": "{\\"topic\\": [{\\"wildcard\\": \\"ord*\\"}]}"}]}', { type: false });
   const error = page.locator("[data-testid=criteria-error]");

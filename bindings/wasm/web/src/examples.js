@@ -118,6 +118,24 @@ const kafkaRecord = (offset, value) => ({
   headers: [],
 });
 
+const mqRecord = (n, data) => ({
+  messageID: `ID:b-9bcfa592-423a-4942-879d-eb284b418fc8-1.mq.us-east-1.amazonaws.com-37557-1234520418293-4:1:1:1:${n}`,
+  messageType: "jms/text-message",
+  deliveryMode: 1,
+  replyTo: null,
+  type: null,
+  expiration: "60000",
+  priority: 1,
+  correlationId: "myJMSCoID",
+  redelivered: false,
+  destination: { physicalName: "orders" },
+  data: b64(data),
+  timestamp: 1730815337000 + n,
+  brokerInTime: 1730815337001 + n,
+  brokerOutTime: 1730815337002 + n,
+  properties: { index: String(n), doAlarm: "false", myCustomProperty: "value" },
+});
+
 export const EXAMPLES = [
   {
     id: "s3-created",
@@ -230,6 +248,18 @@ export const EXAMPLES = [
       kafkaRecord(15, JSON.stringify({ type: "order", id: 1 })),
       kafkaRecord(16, JSON.stringify({ type: "refund", id: 2 })),
       kafkaRecord(17, "not json at all"),
+    ]),
+  },
+  {
+    id: "lambda-mq",
+    title: "Lambda, Amazon MQ: high-priority JSON messages",
+    mode: "lambda",
+    source: "mq",
+    criteria: criteria({ priority: [{ numeric: [">=", 1] }], data: { kind: ["order"] } }),
+    records: jsonl([
+      mqRecord(1, JSON.stringify({ kind: "order", id: "o-1" })),
+      mqRecord(2, JSON.stringify({ kind: "heartbeat" })),
+      mqRecord(3, "<order id='o-3'/>"),
     ]),
   },
 ];
