@@ -142,6 +142,17 @@ await scenario("an event's explanation says why not", async () => {
   assert.match(text, /detail\.object\.key: "notes\/readme\.txt" at \d+\.\.\d+, fails/);
   assert.match(text, /large-objects: no match/);
   assert.match(text, /detail\.object\.size: 812 at \d+\.\.\d+, fails/);
+  // The values it names are marked in the events editor: failed and held.
+  const events = page.locator("[data-testid=events-editor]");
+  const failed = await events.locator(".cm-why-failed").allTextContents();
+  assert.deepEqual(failed.sort(), ['"notes/readme.txt"', "812"]);
+  const held = await events.locator(".cm-why-held").allTextContents();
+  assert.deepEqual(held.sort(), ['"Object Created"', '"aws.s3"', '"photos-upload"']);
+  // Closing the explanation clears them.
+  await second.locator("summary").click();
+  assert.equal(await events.locator(".cm-why-failed, .cm-why-held").count(), 0);
+  await second.locator("summary").click();
+  await page.locator(".cm-why-failed").first().waitFor();
   await page.screenshot({ path: path.join(shots, "explanation.png"), fullPage: true });
   await page.close();
 });

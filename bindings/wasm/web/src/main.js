@@ -2,8 +2,8 @@
 // (Lambda), matched by weir compiled to WebAssembly, as you type.
 
 import init, * as weir from "../pkg/weir_wasm.js";
-import { EditorState } from "@codemirror/state";
-import { EditorView, keymap, lineNumbers, highlightActiveLine } from "@codemirror/view";
+import { EditorState, StateEffect, StateField } from "@codemirror/state";
+import { Decoration, EditorView, keymap, lineNumbers, highlightActiveLine } from "@codemirror/view";
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { json } from "@codemirror/lang-json";
 import { HighlightStyle, syntaxHighlighting, bracketMatching } from "@codemirror/language";
@@ -48,6 +48,71 @@ const theme = EditorView.theme({
   ".cm-tooltip": { backgroundColor: "var(--panel)", color: "var(--fg)", border: "1px solid var(--border)" },
 });
 
+// The values an opened explanation talks about, marked in the events editor; any edit clears
+// them (their places are the explanation's, of the text as it was).
+const setMarks = StateEffect.define();
+const marks = StateField.define({
+  create: () => Decoration.none,
+  update(value, tr) {
+    for (const e of tr.effects) if (e.is(setMarks)) return e.value;
+    return tr.docChanged ? Decoration.none : value;
+  },
+  provide: (field) => EditorView.decorations.from(field),
+});
+
+// UTF-16 offsets (in `text`) of byte offsets of its UTF-8 form.
+function utf16Of(text) {
+  const map = new Map();
+  let byte = 0;
+  let unit = 0;
+  for (const ch of text) {
+    map.set(byte, unit);
+    const cp = ch.codePointAt(0);
+    byte += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    unit += ch.length;
+  }
+  map.set(byte, unit);
+  return (b) => map.get(b) ?? unit;
+}
+
+// The event values of an explanation's group and its `$or` alternatives: each with its byte
+// span in the event and whether a condition held for it.
+function explainedValues(group, out = []) {
+  for (const field of group.fields) {
+    field.values.forEach((v, i) => {
+      const held = field.conditions.some((c) => c.held_for.includes(i));
+      out.push({ span: v.span, held, path: field.path });
+    });
+  }
+  for (const or of group.ors) for (const alternative of or.alternatives) explainedValues(alternative, out);
+  return out;
+}
+
+// Marks, in the events editor, the values that explanations `whys` (of the event at UTF-16
+// offset `base`, text `event`) name: held by a condition of some rule, or by none.
+function markValues(whys, event, base) {
+  const at = utf16Of(event);
+  const byPlace = new Map();
+  for (const why of whys) {
+    for (const p of why.patterns) {
+      for (const v of explainedValues(p.group)) {
+        const key = `${v.span[0]}:${v.span[1]}`;
+        const seen = byPlace.get(key);
+        byPlace.set(key, { ...v, held: v.held || (seen?.held ?? false) });
+      }
+    }
+  }
+  const ranges = [...byPlace.values()]
+    .filter((v) => v.span[1] > v.span[0])
+    .map((v) =>
+      Decoration.mark({
+        class: v.held ? "cm-why-held" : "cm-why-failed",
+        attributes: { title: `${v.path}: ${v.held ? "a condition holds" : "no condition holds"}` },
+      }).range(base + at(v.span[0]), base + at(v.span[1])),
+    );
+  ui.events.view.dispatch({ effects: setMarks.of(Decoration.set(ranges, true)) });
+}
+
 // A JSON editor in `parent`, calling `changed` after each edit.
 function editor(parent, text, label, changed) {
   const view = new EditorView({
@@ -64,6 +129,7 @@ function editor(parent, text, label, changed) {
         keymap.of([...defaultKeymap, ...historyKeymap]),
         EditorView.lineWrapping,
         theme,
+        marks,
         EditorView.contentAttributes.of({ "aria-label": label }),
         EditorView.updateListener.of((u) => {
           if (u.docChanged) changed();
@@ -280,18 +346,26 @@ function verdictRow(item, cut, index, text) {
   if (Array.isArray(item) && cut && !cut.error) {
     const body = el("div", { class: "why", "data-testid": "why" });
     const details = el("details", {}, el("summary", {}, item.length ? "Why" : "Why not"), body);
+    let whys = null;
     details.addEventListener("toggle", () => {
-      if (!details.open || body.childElementCount) return;
-      const event = text.slice(cut.offset16, cut.end16);
-      const names = matcher.ruleNames();
-      if (!names.length) body.append(el("p", {}, "No valid rule to explain."));
-      for (const name of names) {
-        const why = matcher.explain(name, event);
-        body.append(
-          el("h4", { class: why.matched ? "match" : "nomatch" }, `${name}: ${why.matched ? "matches" : "no match"}`),
-          el("pre", {}, why.text),
-        );
+      if (!details.open) {
+        ui.events.view.dispatch({ effects: setMarks.of(Decoration.none) });
+        return;
       }
+      const event = text.slice(cut.offset16, cut.end16);
+      if (!whys) {
+        const names = matcher.ruleNames();
+        whys = names.map((name) => matcher.explain(name, event));
+        if (!names.length) body.append(el("p", {}, "No valid rule to explain."));
+        names.forEach((name, i) => {
+          const why = whys[i];
+          body.append(
+            el("h4", { class: why.matched ? "match" : "nomatch" }, `${name}: ${why.matched ? "matches" : "no match"}`),
+            el("pre", {}, why.text),
+          );
+        });
+      }
+      if (ui.events.text === text) markValues(whys, event, cut.offset16);
     });
     row.append(details);
   }
