@@ -32,9 +32,9 @@ pub(crate) fn text_bytes<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Option<Event
         return Ok(Some(EventBytes::Borrowed(b.as_bytes())));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Some(match s.to_cow()? {
-            Cow::Borrowed(t) => EventBytes::Borrowed(t.as_bytes()),
-            Cow::Owned(t) => EventBytes::Owned(t.into_bytes()),
+        return Ok(Some(match crate::utf8::bytes(s)? {
+            Cow::Borrowed(t) => EventBytes::Borrowed(t),
+            Cow::Owned(t) => EventBytes::Owned(t),
         }));
     }
     if let Ok(b) = obj.cast::<PyByteArray>() {

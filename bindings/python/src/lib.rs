@@ -12,6 +12,7 @@ mod explain;
 mod lambda;
 mod matcher;
 mod ser;
+mod utf8;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

@@ -90,66 +90,121 @@ pub(crate) fn write(value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), S
     write_value(value, 0, out)
 }
 
-fn write_value(value: &Bound<'_, PyAny>, depth: usize, out: &mut Vec<u8>) -> Result<(), SerError> {
-    if let Ok(s) = value.cast::<PyString>() {
-        return write_str(s, out);
-    }
-    if let Ok(d) = value.cast::<PyDict>() {
-        return write_dict(d, depth + 1, out);
-    }
-    if let Ok(l) = value.cast::<PyList>() {
-        enter(depth + 1)?;
-        out.push(b'[');
-        // By index, so a list changed by a `__hash__`/`__eq__` elsewhere cannot be read past
-        // its end (`get_item` checks).
-        let mut i = 0;
-        while let Ok(item) = l.get_item(i) {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_value(&item, depth + 1, out).map_err(|e| e.at(Step::Index(i)))?;
-            i += 1;
+/// What a value is, by its exact type first (a pointer comparison), then by subclass.
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Dict,
+    List,
+    Tuple,
+    Float,
+    Int,
+    Bool,
+    None,
+    Other,
+}
+
+fn kind(value: &Bound<'_, PyAny>) -> Kind {
+    let ty = value.get_type_ptr();
+    // (Only the addresses of the interpreter's static type objects are taken.)
+    let exact = [
+        (std::ptr::addr_of_mut!(pyo3::ffi::PyUnicode_Type), Kind::Str),
+        (std::ptr::addr_of_mut!(pyo3::ffi::PyFloat_Type), Kind::Float),
+        (std::ptr::addr_of_mut!(pyo3::ffi::PyDict_Type), Kind::Dict),
+        (std::ptr::addr_of_mut!(pyo3::ffi::PyList_Type), Kind::List),
+        (std::ptr::addr_of_mut!(pyo3::ffi::PyLong_Type), Kind::Int),
+        (std::ptr::addr_of_mut!(pyo3::ffi::PyBool_Type), Kind::Bool),
+        (std::ptr::addr_of_mut!(pyo3::ffi::PyTuple_Type), Kind::Tuple),
+    ];
+    for (t, k) in exact {
+        if ty == t {
+            return k;
         }
-        out.push(b']');
-        return Ok(());
     }
     if value.is_none() {
-        out.extend_from_slice(b"null");
-        return Ok(());
+        Kind::None
+    } else if value.is_instance_of::<PyString>() {
+        Kind::Str
+    } else if value.is_instance_of::<PyDict>() {
+        Kind::Dict
+    } else if value.is_instance_of::<PyList>() {
+        Kind::List
+    } else if value.is_instance_of::<PyBool>() {
+        Kind::Bool
+    } else if value.is_instance_of::<PyInt>() {
+        Kind::Int
+    } else if value.is_instance_of::<PyFloat>() {
+        Kind::Float
+    } else if value.is_instance_of::<PyTuple>() {
+        Kind::Tuple
+    } else {
+        Kind::Other
     }
-    if let Ok(b) = value.cast::<PyBool>() {
-        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
-        return Ok(());
-    }
-    if let Ok(i) = value.cast::<PyInt>() {
-        return write_int(i, out);
-    }
-    if let Ok(f) = value.cast::<PyFloat>() {
-        return write_float(f.value(), out);
-    }
-    if let Ok(t) = value.cast::<PyTuple>() {
-        enter(depth + 1)?;
-        out.push(b'[');
-        for (i, item) in t.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+}
+
+fn write_value(value: &Bound<'_, PyAny>, depth: usize, out: &mut Vec<u8>) -> Result<(), SerError> {
+    // (Each cast below is of the kind just found: it cannot fail.)
+    match kind(value) {
+        Kind::Str => write_str(value.cast::<PyString>().expect("a str"), out),
+        Kind::Dict => write_dict(value.cast::<PyDict>().expect("a dict"), depth + 1, out),
+        Kind::List => {
+            let l = value.cast::<PyList>().expect("a list");
+            enter(depth + 1)?;
+            out.push(b'[');
+            // By index, so a list changed meanwhile cannot be read past its end
+            // (`get_item` checks).
+            let mut i = 0;
+            while let Ok(item) = l.get_item(i) {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(&item, depth + 1, out).map_err(|e| e.at(Step::Index(i)))?;
+                i += 1;
             }
-            write_value(&item, depth + 1, out).map_err(|e| e.at(Step::Index(i)))?;
+            out.push(b']');
+            Ok(())
         }
-        out.push(b']');
-        return Ok(());
-    }
-    let py = value.py();
-    if let Ok(decimal) = DECIMAL.import(py, "decimal", "Decimal") {
-        if value.is_instance(decimal).unwrap_or(false) {
-            return write_decimal(value, out);
+        Kind::Tuple => {
+            let t = value.cast::<PyTuple>().expect("a tuple");
+            enter(depth + 1)?;
+            out.push(b'[');
+            for (i, item) in t.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(&item, depth + 1, out).map_err(|e| e.at(Step::Index(i)))?;
+            }
+            out.push(b']');
+            Ok(())
+        }
+        Kind::None => {
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
+        Kind::Bool => {
+            out.extend_from_slice(if value.is_truthy().unwrap_or(false) {
+                b"true"
+            } else {
+                b"false"
+            });
+            Ok(())
+        }
+        Kind::Int => write_int(value.cast::<PyInt>().expect("an int"), out),
+        Kind::Float => write_float(value.cast::<PyFloat>().expect("a float").value(), out),
+        Kind::Other => {
+            let py = value.py();
+            if let Ok(decimal) = DECIMAL.import(py, "decimal", "Decimal") {
+                if value.is_instance(decimal).unwrap_or(false) {
+                    return write_decimal(value, out);
+                }
+            }
+            Err(SerError::type_error(format!(
+                "{} is not JSON (weir writes dict, list, tuple, str, int, float, \
+                 decimal.Decimal, bool and None)",
+                type_name(value)
+            )))
         }
     }
-    Err(SerError::type_error(format!(
-        "{} is not JSON (weir writes dict, list, tuple, str, int, float, decimal.Decimal, \
-         bool and None)",
-        type_name(value)
-    )))
 }
 
 fn enter(depth: usize) -> Result<(), SerError> {
@@ -200,13 +255,13 @@ fn write_dict(d: &Bound<'_, PyDict>, depth: usize, out: &mut Vec<u8>) -> Result<
 }
 
 fn write_str(s: &Bound<'_, PyString>, out: &mut Vec<u8>) -> Result<(), SerError> {
-    let text = s.to_cow().map_err(|_| {
+    let text = crate::utf8::bytes(s).map_err(|_| {
         SerError::value_error(
             "the string holds a lone surrogate, which is not Unicode text (JSON is UTF-8)"
                 .to_string(),
         )
     })?;
-    escape_into(text.as_bytes(), out);
+    escape_into(&text, out);
     Ok(())
 }
 
@@ -316,13 +371,16 @@ fn float_repr(x: f64, out: &mut Vec<u8>) {
         }
         None => (text, 0),
     };
-    let mut digits: Vec<u8> = Vec::with_capacity(24);
+    // At most 17 significant digits, plus the zeros ryu writes around them (`0.001`).
+    let mut all = [0u8; 32];
+    let mut n_all = 0;
     let mut after_point = false;
     for &b in mantissa {
         match b {
             b'.' => after_point = true,
-            b'0'..=b'9' => {
-                digits.push(b);
+            b'0'..=b'9' if n_all < all.len() => {
+                all[n_all] = b;
+                n_all += 1;
                 if after_point {
                     exp -= 1;
                 }
@@ -330,10 +388,12 @@ fn float_repr(x: f64, out: &mut Vec<u8>) {
             _ => {}
         }
     }
-    let lead = digits.iter().take_while(|&&d| d == b'0').count();
-    digits.drain(..lead);
-    while digits.last() == Some(&b'0') {
-        digits.pop();
+    let mut digits = &all[..n_all];
+    while let [b'0', rest @ ..] = digits {
+        digits = rest;
+    }
+    while let [rest @ .., b'0'] = digits {
+        digits = rest;
         exp += 1;
     }
     if negative {
@@ -350,9 +410,9 @@ fn float_repr(x: f64, out: &mut Vec<u8>) {
         if point <= 0 {
             out.extend_from_slice(b"0.");
             out.extend(std::iter::repeat_n(b'0', (-point) as usize));
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
         } else if point >= n {
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
             out.extend(std::iter::repeat_n(b'0', (point - n) as usize));
             out.extend_from_slice(b".0");
         } else {
