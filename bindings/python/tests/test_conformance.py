@@ -40,6 +40,9 @@ def test_error_cases_fail_with_aws_reason(eventbridge_cases):
             assert e.value.aws_message.splitlines()[0] == c["aws_error_message"].splitlines()[0]
             assert e.value.offset is not None and e.value.line >= 1, c["name"]
             assert want in str(e.value) and "^" in str(e.value), c["name"]
+            with pytest.raises(weir.PatternError) as e3:
+                weir.FilterCriteria({"Filters": [{"Pattern": source}]}, lambda_strict=False)
+            assert e3.value.reason == want and e3.value.filter_index == 0, c["name"]
             m = weir.Matcher()
             with pytest.raises(weir.PatternError) as e2:
                 m.add(c["name"], source)
@@ -83,6 +86,11 @@ def test_match_cases_in_every_engine(eventbridge_cases):
             for event in events:
                 assert pattern.matches(event) is want, (c["name"], pattern, event)
         assert p.explain(event_text).matched is want, c["name"]
+        # As a Lambda filter on a plain event (EventBridge's operators: not Lambda-strict).
+        fc = weir.FilterCriteria({"Filters": [{"Pattern": pattern_text}]}, lambda_strict=False)
+        for event in events:
+            assert fc.matches(event) is want, c["name"]
+        assert weir.FilterCriteria([p]).matches(event_text) is want
         m = weir.Matcher({c["name"]: p})
         for event in events:
             assert m.matching_rules(event) == ([c["name"]] if want else []), c["name"]

@@ -3,6 +3,7 @@ back into weir while a batch reads them."""
 
 import json
 import threading
+import time
 
 import weir
 
@@ -96,3 +97,31 @@ def test_generator_calling_back_into_weir():
     # The events are read first, then matched with the rules as they are then.
     assert "late" in m and got[21] == ["tagged", "late"]
     assert got[0] == ["even", "tagged"]
+
+
+def test_batches_release_the_gil():
+    m = weir.Matcher({"r": {"a": [1]}})
+    buffer = b'{"a": 2}\n' * 2_000_000  # matches nothing: the result adds no work
+    start = time.perf_counter()
+    assert m.filter(buffer) == []
+    alone = time.perf_counter() - start
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            time.sleep(0.001)
+            ticks.append(time.perf_counter())
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    time.sleep(0.02)
+    start = time.perf_counter()
+    assert m.filter(buffer) == []
+    end = time.perf_counter()
+    stop.set()
+    t.join()
+    inside = [x for x in ticks if start < x < end]
+    # With the GIL held for the batch, the ticker could not run during it at all.
+    assert alone > 0.02
+    assert len(inside) >= 5, (alone, end - start, len(inside))
