@@ -79,8 +79,9 @@ enum Place {
 }
 
 impl<'py> Batch<'py> {
-    /// Reads every item of `events` (calling back into Python: generators run here).
-    pub(crate) fn collect(events: &Bound<'py, PyAny>) -> PyResult<Batch<'py>> {
+    /// Reads every item of `events` (calling back into Python: generators run here); `root`
+    /// names the batch in errors (`events`, `records`).
+    pub(crate) fn collect(events: &Bound<'py, PyAny>, root: &str) -> PyResult<Batch<'py>> {
         let mut batch = Batch {
             buf: Vec::new(),
             places: Vec::new(),
@@ -89,8 +90,8 @@ impl<'py> Batch<'py> {
         };
         let iter = events.try_iter().map_err(|_| {
             PyTypeError::new_err(format!(
-                "events must be an iterable of events (dict, str or bytes) or one str/bytes \
-                 buffer of JSONL, not {}",
+                "{root} must be an iterable (of dicts, str or bytes) or one str/bytes buffer \
+                 of JSONL, not {}",
                 events
                     .get_type()
                     .name()
@@ -112,7 +113,7 @@ impl<'py> Batch<'py> {
                     Ok(())
                 }
                 Ok(None) => ser::write(&item, &mut batch.buf)
-                    .map_err(|e| e.into_pyerr(&format!("events[{i}]"))),
+                    .map_err(|e| e.into_pyerr(&format!("{root}[{i}]"))),
                 Err(e) => Err(e),
             };
             match written {

@@ -314,7 +314,7 @@ impl PyFilterCriteria {
                 })?,
                 Err(_) => records.clone(),
             };
-            let mut batch = Batch::collect(&records)?;
+            let mut batch = Batch::collect(&records, "records")?;
             if let Some((_, e)) = batch.failed.drain(..).next() {
                 return Err(e);
             }

@@ -157,7 +157,7 @@ impl PyMatcher {
         }
         // The events are read first (a generator may call back into weir, this matcher
         // included), then matched on a snapshot of the rules as they are then.
-        let mut batch = Batch::collect(events)?;
+        let mut batch = Batch::collect(events, "events")?;
         let m = self.snapshot();
         let slices = batch.slices();
         let results = py.detach(|| {

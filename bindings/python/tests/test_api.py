@@ -280,7 +280,7 @@ def test_filter_criteria():
         weir.FilterCriteria({"Filters": [{"Pattern": {"a": [{"wildcard": "*"}]}}]})
     assert weir.FilterCriteria({}).evaluate([{"body": "x"}]) == [weir.Delivered]
     assert weir.FilterCriteria({}).matches({}) is True
-    with pytest.raises(TypeError):
-        fc.evaluate([{"body": {1, 2}}])
+    with pytest.raises(TypeError, match=r"^records\[1\]\.body: set is not JSON"):
+        fc.evaluate([{"body": "{}"}, {"body": {1, 2}}])
     with pytest.raises(TypeError):
         fc.evaluate({"records": []})
