@@ -32,10 +32,14 @@ def condition():
 
 
 leaf = st.lists(condition(), min_size=1, max_size=3)
-patterns = st.recursive(
+objects = st.recursive(
     st.dictionaries(st.sampled_from(KEYS), leaf, min_size=1, max_size=2),
     lambda inner: st.dictionaries(st.sampled_from(KEYS), inner | leaf, min_size=1, max_size=2),
     max_leaves=4,
+)
+# Some with an `$or` of two objects beside their fields.
+patterns = objects | st.builds(
+    lambda base, alts: {**base, "$or": alts}, objects, st.lists(objects, min_size=2, max_size=2)
 )
 values = st.recursive(
     scalars,
@@ -73,3 +77,6 @@ def test_every_engine_agrees(pattern_dicts, events):
     for n, p in zip(names, compiled):
         for e, w in zip(events, want):
             assert p.explain(e).matched == (n in w)
+    # The patterns as the filters of one FilterCriteria: any filter matching.
+    fc = weir.FilterCriteria(compiled)
+    assert [fc.matches(e) for e in events] == [bool(w) for w in want]
