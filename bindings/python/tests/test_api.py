@@ -149,6 +149,15 @@ def test_batch_errors():
     assert (e.value.index, e.value.buffer_line) == (1, 3)
     assert e.value.kind == "unexpected_end"
     assert m.filter(jsonl, errors="skip") == [0, 2]
+    got = m.match_many(jsonl, errors="return")
+    assert got[0] == ["big"] and got[2] == ["big"] and got[1].buffer_line == 3
+
+    def failing():
+        yield {"detail": {"size": 11}}
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        m.filter(failing())
 
 
 def test_pattern_error_shapes():
