@@ -2,10 +2,12 @@
 //! bank and combo of a CityLots2-style rules file, after checking every rule's match count.
 //! `scripts/bench-cli` runs it next to the `weir` binary, so both figures come from one run.
 //!
-//! Usage: `cargo run --release --example throughput -- EVENTS.jsonl RULES.json [RUNS]`
+//! Usage: `cargo run --release --example throughput -- EVENTS.jsonl RULES.json [RUNS [SUITES]]`
 //!
 //! Prints one tab-separated line per suite: name, events, validating events/s, lazy events/s
-//! (best of RUNS, default 3). Exits non-zero when a count is wrong.
+//! (best of RUNS, default 3). SUITES, a comma-separated list of bank and combo names, runs only
+//! those (the Python package's benchmark times each suite next to its own). Exits non-zero
+//! when a count is wrong.
 
 use std::time::{Duration, Instant};
 
@@ -14,11 +16,12 @@ use weir::{BatchResults, EventReading, Matcher};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        return Err("usage: throughput EVENTS.jsonl RULES.json [RUNS]".into());
+        return Err("usage: throughput EVENTS.jsonl RULES.json [RUNS [SUITES]]".into());
     }
     let data = std::fs::read(&args[1])?;
     let rules: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&args[2])?)?;
     let runs: usize = args.get(3).map_or(Ok(3), |r| r.parse())?;
+    let only: Option<Vec<&str>> = args.get(4).map(|s| s.split(',').collect());
     let lines: Vec<&[u8]> = data
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
@@ -55,6 +58,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             suites.push((name.clone(), all));
         }
+    }
+
+    if let Some(only) = &only {
+        if let Some(unknown) = only.iter().find(|o| !suites.iter().any(|(n, _)| n == *o)) {
+            return Err(format!("unknown suite {unknown}").into());
+        }
+        suites.retain(|(name, _)| only.contains(&name.as_str()));
     }
 
     let mut wrong = false;
