@@ -17,7 +17,8 @@ use crate::explain::RuleExplanation;
 use crate::{pattern_text, PyPattern};
 
 /// Many named rules compiled into one matcher: `Matcher(rules={}, *, lambda_strict=False,
-/// numbers_as_strings=False, lazy=False)`. Shared safely between threads.
+/// numbers_as_strings=False, lazy=False)`. Every pattern is read with the matcher's options,
+/// a `Pattern` too (its text parsed again). Shared safely between threads.
 #[pyclass(frozen, module = "weir._weir", name = "Matcher")]
 pub(crate) struct PyMatcher {
     inner: Mutex<weir::Matcher>,
@@ -116,10 +117,13 @@ impl PyMatcher {
         pattern: &Bound<'_, PyAny>,
         root: &str,
     ) -> PyResult<weir::Pattern> {
-        if let Ok(p) = pattern.cast::<PyPattern>() {
-            return Ok(p.get().pattern.clone());
-        }
-        let text = pattern_text(pattern, root)?;
+        // A `Pattern` is read again with this matcher's options, as its text is (and as a
+        // pickled matcher's rules are): what a rule matches never depends on how its
+        // `Pattern` was made.
+        let text = match pattern.cast::<PyPattern>() {
+            Ok(p) => p.get().pattern.text().to_string(),
+            Err(_) => pattern_text(pattern, root)?,
+        };
         let options = crate::options(self.lambda_strict, self.numbers_as_strings);
         weir::Pattern::parse_with(&text, &options).map_err(|_| {
             // Again through a scratch matcher, whose error names the rule.
@@ -213,7 +217,9 @@ impl PyMatcher {
         Ok(this)
     }
 
-    /// Adds `pattern` under `name`; a rule with several patterns matches when any does.
+    /// Adds `pattern` (a `Pattern`, text, a dict, or a non-empty list of those, each read with
+    /// the matcher's options) under `name`; a rule with several patterns matches when any
+    /// does.
     fn add(&self, py: Python<'_>, name: &str, pattern: &Bound<'_, PyAny>) -> PyResult<()> {
         self.add_any(py, name, pattern)
     }

@@ -293,3 +293,25 @@ def test_filter_criteria():
         fc.evaluate([{"body": "{}"}, {"body": {1, 2}}])
     with pytest.raises(TypeError):
         fc.evaluate({"records": []})
+
+
+def test_matcher_reads_an_added_pattern_with_its_own_options():
+    # A Pattern made with other options is read again with the matcher's: the rule matches
+    # the same before and after pickling.
+    m = weir.Matcher()
+    m.add("r", weir.Pattern('{"n": [300]}', numbers_as_strings=True))
+    assert m.matching_rules({"n": 300.0}) == ["r"]
+    assert pickle.loads(pickle.dumps(m)).matching_rules({"n": 300.0}) == ["r"]
+    text = weir.Matcher(numbers_as_strings=True)
+    text.add("r", weir.Pattern('{"n": [300]}'))
+    assert text.matching_rules({"n": 300.0}) == []
+    assert pickle.loads(pickle.dumps(text)).matching_rules({"n": 300.0}) == []
+    # A pattern the matcher's options refuse is refused, naming the rule.
+    strict = weir.Matcher(lambda_strict=True)
+    with pytest.raises(weir.PatternError) as e:
+        strict.add("w", weir.Pattern('{"a": [{"wildcard": "x*"}]}'))
+    assert e.value.kind == "unsupported" and e.value.rule == "w"
+    assert len(strict) == 0
+    with pytest.raises(weir.PatternError):
+        weir.Matcher({"w": [weir.Pattern('{"a": ["x"]}'), weir.Pattern('{"a": [{"wildcard": "x*"}]}')]},
+                     lambda_strict=True)
