@@ -178,7 +178,8 @@ fn source(name: &str) -> PyResult<Source> {
 /// A Lambda event source mapping's FilterCriteria: `FilterCriteria(criteria, *,
 /// lambda_strict=True, max_filters=5)`. `criteria` is the document (`{"Filters": [{"Pattern":
 /// "..."}]}`) as text or a dict, where a dict's `Pattern` may itself be a dict; a list of
-/// patterns (each text, a dict or a `Pattern`) is taken as one filter each.
+/// patterns (each text, a dict or a `Pattern`) is that document with one filter each (read
+/// with the same options, `max_filters` included).
 #[pyclass(frozen, module = "weir._weir", name = "FilterCriteria")]
 pub(crate) struct PyFilterCriteria {
     inner: FilterCriteria,
@@ -232,27 +233,25 @@ impl PyFilterCriteria {
     ) -> PyResult<PyFilterCriteria> {
         let py = criteria.py();
         let options = crate::options(lambda_strict, false);
-        if criteria.is_instance_of::<pyo3::types::PyList>()
+        // A list of patterns is the document with one filter each: read with the same
+        // options and limits, refused with the same errors.
+        let document;
+        let criteria = if criteria.is_instance_of::<pyo3::types::PyList>()
             || criteria.is_instance_of::<pyo3::types::PyTuple>()
         {
-            let mut patterns = Vec::new();
-            for (i, p) in criteria.try_iter()?.enumerate() {
-                let p = p?;
-                let pattern = match p.cast::<PyPattern>() {
-                    Ok(pp) => pp.get().pattern.clone(),
-                    Err(_) => {
-                        let text = pattern_text(&p, &format!("criteria[{i}]"))?;
-                        weir::Pattern::parse_with(&text, &options)
-                            .map_err(|e| errors::pattern_error(py, &e))?
-                    }
-                };
-                patterns.push(pattern);
+            let filters = pyo3::types::PyList::empty(py);
+            for p in criteria.try_iter()? {
+                let filter = PyDict::new(py);
+                filter.set_item("Pattern", p?)?;
+                filters.append(filter)?;
             }
-            return Ok(PyFilterCriteria {
-                inner: FilterCriteria::from_patterns(patterns),
-                lambda_strict,
-            });
-        }
+            let doc = PyDict::new(py);
+            doc.set_item("Filters", filters)?;
+            document = doc.into_any();
+            &document
+        } else {
+            criteria
+        };
         let text = criteria_text(criteria)?;
         let inner = FilterCriteria::parse_with(&text, &options, max_filters)
             .map_err(|e| errors::pattern_error(py, &e))?;

@@ -315,3 +315,22 @@ def test_matcher_reads_an_added_pattern_with_its_own_options():
     with pytest.raises(weir.PatternError):
         weir.Matcher({"w": [weir.Pattern('{"a": ["x"]}'), weir.Pattern('{"a": [{"wildcard": "x*"}]}')]},
                      lambda_strict=True)
+
+
+def test_filter_criteria_from_a_list_is_read_as_the_document():
+    wildcard = '{"a": [{"wildcard": "x*"}]}'
+    with pytest.raises(weir.PatternError) as e:
+        weir.FilterCriteria([weir.Pattern(wildcard)])
+    assert e.value.kind == "unsupported" and e.value.filter_index == 0
+    with pytest.raises(weir.PatternError):
+        weir.FilterCriteria([{"b": ["y"]}, wildcard])
+    assert weir.FilterCriteria([weir.Pattern(wildcard)], lambda_strict=False).matches({"a": "xy"})
+    nine = [{"a": [i]} for i in range(9)]
+    with pytest.raises(weir.PatternError) as listed:
+        weir.FilterCriteria(nine)
+    with pytest.raises(weir.PatternError) as document:
+        weir.FilterCriteria({"Filters": [{"Pattern": p} for p in nine]})
+    assert listed.value.reason == document.value.reason
+    assert "at most 5" in listed.value.reason
+    assert listed.value.filter_index == document.value.filter_index == 5
+    assert len(weir.FilterCriteria(nine, max_filters=10)) == 9
