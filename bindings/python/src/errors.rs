@@ -77,11 +77,12 @@ class PatternError(ValueError):
 
 
 class EventError(ValueError):
-    """An event that is not valid JSON (or too deeply nested): the reason and where.
+    """An event that is not valid JSON, not a JSON object, or too deeply nested: the reason
+    and where.
 
     ``offset`` is a byte offset in the event's JSON text, ``line``/``column`` are 1-based.
-    In a batch, ``index`` is the event's index; for a JSONL buffer ``buffer_line`` is the
-    event's 1-based line in the buffer.
+    In a batch, ``index`` is the event's index; for a str/bytes buffer ``buffer_line`` is the
+    1-based line of the buffer the event starts on.
     """
 
     def __init__(self, message, reason, kind="syntax", line=1, column=1, offset=0, index=None,
@@ -129,7 +130,7 @@ class EventError(ValueError):
 
     @property
     def buffer_line(self):
-        """For an event of a JSONL buffer, its 1-based line in the buffer; else None."""
+        """For an event of a str/bytes buffer, the 1-based line it starts on; else None."""
         return self.args[7]
 "#;
 
@@ -228,5 +229,78 @@ pub(crate) fn event_error(
             index,
             buffer_line,
         ),
+    )
+}
+
+/// A `weir.EventError` made here: `reason` (of `kind`) at byte `offset` of the event `bytes`;
+/// `index` and `buffer_line` place it in a batch.
+fn event_error_at(
+    py: Python<'_>,
+    (reason, kind): (&str, &str),
+    bytes: &[u8],
+    offset: usize,
+    index: Option<usize>,
+    buffer_line: Option<usize>,
+) -> PyErr {
+    let at = weir::Position::at_bytes(bytes, offset);
+    let snippet = weir::Snippet::from_bytes(bytes, at.offset..at.offset + 1);
+    let text = format!("invalid event: {reason}\n{snippet}");
+    let message = match (index, buffer_line) {
+        (Some(i), Some(l)) => format!("event {i} (line {l} of the buffer): {text}"),
+        (Some(i), None) => format!("event {i}: {text}"),
+        _ => text,
+    };
+    raise(
+        class(py, &EVENT_ERROR),
+        (
+            message,
+            reason,
+            kind,
+            at.line,
+            at.column,
+            at.offset,
+            index,
+            buffer_line,
+        ),
+    )
+}
+
+/// Event `index` of the buffer `buffer`, which the splitter could not cut (`e`): placed in
+/// the event's own text, as the matcher's errors are.
+pub(crate) fn split_error(
+    py: Python<'_>,
+    e: &weir::json::SplitError,
+    buffer: &[u8],
+    index: usize,
+) -> PyErr {
+    let start = e.event_offset().min(buffer.len());
+    event_error_at(
+        py,
+        (e.reason(), e.kind().name()),
+        &buffer[start..],
+        e.offset().saturating_sub(start),
+        Some(index),
+        Some(e.event_line()),
+    )
+}
+
+/// The `weir.EventError` of a JSON event that is not an object (`found` says what it is, at
+/// byte `offset` of `bytes`). AWS requires an object, as the CLI and the WASM build do.
+pub(crate) fn not_an_object(
+    py: Python<'_>,
+    found: &str,
+    bytes: &[u8],
+    offset: usize,
+    index: Option<usize>,
+    buffer_line: Option<usize>,
+) -> PyErr {
+    let reason = format!("an event must be a JSON object, not {found}");
+    event_error_at(
+        py,
+        (&reason, weir::EventErrorKind::NotAnObject.name()),
+        bytes,
+        offset,
+        index,
+        buffer_line,
     )
 }

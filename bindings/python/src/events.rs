@@ -1,6 +1,6 @@
 //! Events as Python gives them -> the JSON bytes weir reads: one event (`dict` and other
 //! JSON values, `str`, `bytes`, `bytearray`, `memoryview`) or a batch (an iterable of those,
-//! or one `str`/`bytes` buffer of JSONL).
+//! or one `str`/`bytes` buffer: one event, a JSON array of events, JSONL or a stream).
 
 use std::borrow::Cow;
 
@@ -91,7 +91,7 @@ impl<'py> Batch<'py> {
         let iter = events.try_iter().map_err(|_| {
             PyTypeError::new_err(format!(
                 "{root} must be an iterable (of dicts, str or bytes) or one str/bytes buffer \
-                 of JSONL, not {}",
+                 (JSONL, a JSON array, ...), not {}",
                 events
                     .get_type()
                     .name()
@@ -138,5 +138,41 @@ impl<'py> Batch<'py> {
                 Place::Failed => &[][..],
             })
             .collect()
+    }
+}
+
+/// Where the JSON value `event` starts (after whitespace and a byte order mark) and what it
+/// is when it is not an object; `None` for an object (or for text that is not JSON, which
+/// the matcher has refused already).
+pub(crate) fn not_an_object(event: &[u8]) -> Option<(&'static str, usize)> {
+    let skip = if event.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let at = skip
+        + event[skip..]
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+    let found = match event[at] {
+        b'{' => return None,
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        b'-' | b'0'..=b'9' => "a number",
+        _ => return None,
+    };
+    Some((found, at))
+}
+
+/// Refuses a single JSON `event` that is not an object (`EventError` of kind
+/// `not_an_object`), as AWS does.
+pub(crate) fn object_only(py: Python<'_>, event: &[u8]) -> PyResult<()> {
+    match not_an_object(event) {
+        None => Ok(()),
+        Some((found, at)) => Err(crate::errors::not_an_object(
+            py, found, event, at, None, None,
+        )),
     }
 }

@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyModule, PyString};
 use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
 
 use crate::errors;
-use crate::events::{event_bytes, text_bytes, Batch};
+use crate::events::{event_bytes, object_only, text_bytes, Batch};
 use crate::{pattern_text, PyPattern};
 
 /// What Lambda does with one record: `kind` is "delivered", "filtered_out" or "dropped".
@@ -265,9 +265,12 @@ impl PyFilterCriteria {
     /// True.
     fn matches(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<bool> {
         let bytes = event_bytes(event, "event")?;
-        self.inner
+        let hit = self
+            .inner
             .matches(bytes.as_bytes())
-            .map_err(|e| errors::event_error(py, &e, None, None))
+            .map_err(|e| errors::event_error(py, &e, None, None))?;
+        object_only(py, bytes.as_bytes())?;
+        Ok(hit)
     }
 
     /// Raises `PatternError` when AWS refuses these criteria for `source` (Kinesis and
@@ -280,7 +283,8 @@ impl PyFilterCriteria {
 
     /// One verdict per record of `source` ("sqs", "kinesis", "dynamodb", "kafka", "mq").
     /// `records`: an iterable of records (dict, str, bytes), a Lambda event dict with
-    /// "Records", or one str/bytes buffer of JSONL. Runs `check_for(source)` first.
+    /// "Records", or one str/bytes buffer (one record, a JSON array of records, JSONL or a
+    /// stream of values). Runs `check_for(source)` first.
     #[pyo3(signature = (records, source = "sqs"))]
     fn evaluate(
         &self,
@@ -297,12 +301,12 @@ impl PyFilterCriteria {
         if let Some(buffer) = text_bytes(records)? {
             let bytes = buffer.as_bytes();
             py.detach(|| {
-                let lines = weir::json::Splitter::new(bytes)
-                    .layout(weir::json::Layout::Jsonl)
+                // One record, a JSON array of records, JSONL or a stream of values, as the
+                // CLI reads them; a record that cannot be cut is Lambda's "not JSON".
+                let records = weir::json::Splitter::new(bytes)
                     .checking(weir::json::Checking::Boundaries)
-                    .flatten()
-                    .map(|e| e.bytes);
-                fc.evaluate_batch(src, lines, &mut out)
+                    .map(|r| r.map_or(&b""[..], |e| e.bytes));
+                fc.evaluate_batch(src, records, &mut out)
             });
         } else {
             let records = match records.cast::<PyDict>() {

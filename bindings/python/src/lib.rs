@@ -96,9 +96,12 @@ impl PyPattern {
     /// text that is not JSON, `TypeError`/`ValueError` for a value JSON cannot hold.
     fn matches(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<bool> {
         let bytes = event_bytes(event, "event")?;
-        self.matcher
+        let hit = self
+            .matcher
             .is_match(bytes.as_bytes())
-            .map_err(|e| errors::event_error(py, &e, None, None))
+            .map_err(|e| errors::event_error(py, &e, None, None))?;
+        events::object_only(py, bytes.as_bytes())?;
+        Ok(hit)
     }
 
     /// Why `event` does or does not match: a `weir.Explanation`.
@@ -108,6 +111,7 @@ impl PyPattern {
             .pattern
             .explain(bytes.as_bytes())
             .map_err(|e| errors::event_error(py, &e, None, None))?;
+        events::object_only(py, bytes.as_bytes())?;
         explain::Explanation::from_core(py, &why)
     }
 

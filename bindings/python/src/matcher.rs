@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::errors;
-use crate::events::{event_bytes, text_bytes, Batch};
+use crate::events::{event_bytes, not_an_object, object_only, text_bytes, Batch};
 use crate::explain::RuleExplanation;
 use crate::{pattern_text, PyPattern};
 
@@ -54,31 +54,57 @@ fn on_error(errors: &str, allow_return: bool) -> PyResult<OnError> {
 /// The results of one batch call, with what is needed to report them.
 struct Outcome<'py> {
     results: weir::BatchResults,
-    /// From `Batch::collect`: events that could not be written as JSON.
-    failed: Vec<(usize, PyErr)>,
-    jsonl: bool,
+    /// Every bad event's error, by ascending index: events that could not be cut from a
+    /// buffer or written as JSON, read as JSON, or that are not objects.
+    errors: Vec<(usize, PyErr)>,
     /// The snapshot that matched (its rule ids name the results' rules).
     matcher: weir::Matcher,
     _batch: Option<Batch<'py>>,
 }
 
 impl Outcome<'_> {
-    /// The error of event `i`, if any (a serialisation error first).
-    fn error(&self, py: Python<'_>, i: usize, failed_at: &mut usize) -> Option<PyErr> {
-        if let Some((j, e)) = self.failed.get(*failed_at) {
-            if *j == i {
-                *failed_at += 1;
-                return Some(e.clone_ref(py));
-            }
+    /// The error of event `i`, if any; `next` is the place in `errors` (calls go by
+    /// ascending `i`).
+    fn error(&self, py: Python<'_>, i: usize, next: &mut usize) -> Option<PyErr> {
+        let (j, e) = self.errors.get(*next)?;
+        if *j != i {
+            return None;
         }
-        match self.results.get(i) {
-            Ok(_) => None,
-            Err(e) => {
-                let line = self.jsonl.then(|| self.results.lines()[i]);
-                Some(errors::event_error(py, e, Some(i), line))
+        *next += 1;
+        Some(e.clone_ref(py))
+    }
+}
+
+/// Every bad event's error in index order: `failed` (sorted) first, then the matcher's
+/// errors, then events that are not objects. `lines`: each event's line in a buffer.
+fn batch_errors(
+    py: Python<'_>,
+    results: &weir::BatchResults,
+    events: &[&[u8]],
+    failed: Vec<(usize, PyErr)>,
+    lines: Option<&[usize]>,
+) -> Vec<(usize, PyErr)> {
+    let mut failed = failed.into_iter().peekable();
+    let mut out = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let line = lines.map(|l| l[i]);
+        if let Some((_, e)) = failed.next_if(|(j, _)| *j == i) {
+            out.push((i, e));
+            continue;
+        }
+        match results.get(i) {
+            Err(e) => out.push((i, errors::event_error(py, e, Some(i), line))),
+            Ok(_) => {
+                if let Some((found, at)) = not_an_object(event) {
+                    out.push((
+                        i,
+                        errors::not_an_object(py, found, event, at, Some(i), line),
+                    ));
+                }
             }
         }
     }
+    out
 }
 
 impl PyMatcher {
@@ -135,26 +161,51 @@ impl PyMatcher {
         })
     }
 
-    /// Matches a batch: one JSONL buffer, or an iterable of events.
+    /// Matches a batch: one buffer, or an iterable of events.
     fn run<'py>(&self, events: &Bound<'py, PyAny>) -> PyResult<Outcome<'py>> {
         let py = events.py();
         if events.is_instance_of::<PyDict>() {
             return Err(PyTypeError::new_err(
-                "events is a dict: pass an iterable of events ([event]) or a JSONL buffer",
+                "events is a dict: pass an iterable of events ([event]) or one str/bytes buffer",
             ));
         }
         if let Some(buffer) = text_bytes(events)? {
+            // One value, a JSON array of events, JSONL or a stream of values, as the CLI
+            // reads them.
             let m = self.snapshot();
             let bytes = buffer.as_bytes();
-            let results = py.detach(|| {
+            let (cuts, results) = py.detach(|| {
+                let cuts: Vec<_> = weir::json::Splitter::new(bytes)
+                    .checking(weir::json::Checking::Boundaries)
+                    .collect();
                 let mut r = weir::BatchResults::new();
-                m.match_jsonl(bytes, &mut r);
-                r
+                m.match_batch(
+                    cuts.iter()
+                        .map(|c| c.as_ref().map_or(&b""[..], |e| e.bytes)),
+                    &mut r,
+                );
+                (cuts, r)
             });
+            let mut failed = Vec::new();
+            let mut lines = Vec::with_capacity(cuts.len());
+            let mut slices = Vec::with_capacity(cuts.len());
+            for (i, cut) in cuts.iter().enumerate() {
+                match cut {
+                    Ok(e) => {
+                        lines.push(e.line);
+                        slices.push(e.bytes);
+                    }
+                    Err(e) => {
+                        lines.push(e.event_line());
+                        slices.push(&b""[..]);
+                        failed.push((i, errors::split_error(py, e, bytes, i)));
+                    }
+                }
+            }
+            let errors = batch_errors(py, &results, &slices, failed, Some(&lines));
             return Ok(Outcome {
                 results,
-                failed: Vec::new(),
-                jsonl: true,
+                errors,
                 matcher: m,
                 _batch: None,
             });
@@ -163,18 +214,18 @@ impl PyMatcher {
         // included), then matched on a snapshot of the rules as they are then.
         let mut batch = Batch::collect(events, "events")?;
         let m = self.snapshot();
+        let failed = std::mem::take(&mut batch.failed);
         let slices = batch.slices();
         let results = py.detach(|| {
             let mut r = weir::BatchResults::new();
             m.match_batch(slices.iter().copied(), &mut r);
             r
         });
+        let errors = batch_errors(py, &results, &slices, failed, None);
         drop(slices);
-        let failed = std::mem::take(&mut batch.failed);
         Ok(Outcome {
             results,
-            failed,
-            jsonl: false,
+            errors,
             matcher: m,
             _batch: Some(batch),
         })
@@ -284,6 +335,7 @@ impl PyMatcher {
         let names = m
             .matching_rules(bytes.as_bytes())
             .map_err(|e| errors::event_error(py, &e, None, None))?;
+        object_only(py, bytes.as_bytes())?;
         Ok(names.into_iter().map(String::from).collect())
     }
 
@@ -291,8 +343,11 @@ impl PyMatcher {
     fn is_match(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<bool> {
         let bytes = event_bytes(event, "event")?;
         let m = self.snapshot();
-        m.is_match(bytes.as_bytes())
-            .map_err(|e| errors::event_error(py, &e, None, None))
+        let hit = m
+            .is_match(bytes.as_bytes())
+            .map_err(|e| errors::event_error(py, &e, None, None))?;
+        object_only(py, bytes.as_bytes())?;
+        Ok(hit)
     }
 
     /// Why `event` does or does not match rule `name`. Raises `KeyError` for an unknown rule.
@@ -304,7 +359,11 @@ impl PyMatcher {
     ) -> PyResult<RuleExplanation> {
         let bytes = event_bytes(event, "event")?;
         let m = self.snapshot();
-        match m.explain(name, bytes.as_bytes()) {
+        let why = m.explain(name, bytes.as_bytes());
+        if why.is_ok() {
+            object_only(py, bytes.as_bytes())?;
+        }
+        match why {
             Ok(Some(why)) => RuleExplanation::from_core(py, &why),
             Ok(None) => Err(PyKeyError::new_err(name.to_string())),
             Err(e) => Err(errors::event_error(py, &e, None, None)),
@@ -312,18 +371,19 @@ impl PyMatcher {
     }
 
     /// The indices of the events that match at least one rule. `events`: an iterable of
-    /// events (dict, str, bytes) or one str/bytes buffer of JSONL (blank lines are not
-    /// events). `errors`: "raise" (the first bad event's error, naming its index) or "skip"
+    /// events (dict, str, bytes) or one str/bytes buffer (one event, a JSON array of events,
+    /// JSONL or a stream of values). An event that is not a JSON object is a bad event
+    /// (`EventError` of kind `not_an_object`). `errors`: "raise" (the first bad event's error, naming its index) or "skip"
     /// (a bad event matches nothing).
     #[pyo3(signature = (events, *, errors = "raise"))]
     fn filter(&self, events: &Bound<'_, PyAny>, errors: &str) -> PyResult<Vec<usize>> {
         let py = events.py();
         let mode = on_error(errors, false)?;
         let outcome = self.run(events)?;
-        let mut failed_at = 0;
+        let mut next = 0;
         let mut out = Vec::new();
         for i in 0..outcome.results.len() {
-            if let Some(e) = outcome.error(py, i, &mut failed_at) {
+            if let Some(e) = outcome.error(py, i, &mut next) {
                 if mode == OnError::Raise {
                     return Err(e);
                 }
@@ -349,9 +409,9 @@ impl PyMatcher {
         let m = &outcome.matcher;
         let mut names: Vec<Option<Bound<'py, PyString>>> = Vec::new();
         let out = PyList::empty(py);
-        let mut failed_at = 0;
+        let mut next = 0;
         for i in 0..outcome.results.len() {
-            if let Some(e) = outcome.error(py, i, &mut failed_at) {
+            if let Some(e) = outcome.error(py, i, &mut next) {
                 match mode {
                     OnError::Raise => return Err(e),
                     OnError::Skip => out.append(PyList::empty(py))?,

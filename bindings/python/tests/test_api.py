@@ -1,5 +1,6 @@
 """The Python API: Pattern, Matcher, FilterCriteria, verdicts, errors, pickling, explain."""
 
+import json
 import copy
 import pickle
 
@@ -334,3 +335,80 @@ def test_filter_criteria_from_a_list_is_read_as_the_document():
     assert "at most 5" in listed.value.reason
     assert listed.value.filter_index == document.value.filter_index == 5
     assert len(weir.FilterCriteria(nine, max_filters=10)) == 9
+
+
+LAYOUTS = {
+    "one value": '{"a": 1}',
+    "one pretty value": json.dumps({"a": 1}, indent=2),
+    "array": '[{"a": 1}, {"a": 2}, {"a": 1}]',
+    "pretty array": json.dumps([{"a": 1}, {"a": 2}, {"a": 1}], indent=2),
+    "jsonl": '{"a": 1}\n\n{"a": 2}\n{"a": 1}\n',
+    "pretty stream": "\n".join(json.dumps(e, indent=2) for e in [{"a": 1}, {"a": 2}, {"a": 1}]),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_buffer_is_read_in_any_layout(layout):
+    text = LAYOUTS[layout]
+    want = [["one"] if e["a"] == 1 else [] for e in (
+        [json.loads(text)] if layout.startswith("one") else
+        json.loads(text) if "array" in layout else [{"a": 1}, {"a": 2}, {"a": 1}])]
+    m = weir.Matcher({"one": {"a": [1]}})
+    for buffer in (text, text.encode()):
+        assert m.match_many(buffer) == want
+        assert m.filter(buffer) == [i for i, w in enumerate(want) if w]
+    fc = weir.FilterCriteria([{"body": {"a": [1]}}])
+    records = [{"body": json.dumps({"a": e}), "messageId": str(e)} for e in (1, 2, 1)]
+    for dumped in (json.dumps(records, indent=2), json.dumps(records[0], indent=2),
+                   "\n".join(json.dumps(r) for r in records)):
+        verdicts = fc.evaluate(dumped, "sqs")
+        assert all(v is weir.Delivered or v is weir.FilteredOut for v in verdicts), verdicts
+    assert fc.evaluate(json.dumps(records, indent=2), "sqs") == [
+        weir.Delivered, weir.FilteredOut, weir.Delivered]
+    assert fc.evaluate(json.dumps(records[1], indent=2), "sqs") == [weir.FilteredOut]
+
+
+def test_a_buffer_that_cannot_be_cut_names_the_event():
+    m = weir.Matcher({"one": {"a": [1]}})
+    out = m.match_many('[{"a": 1},, {"a": 1}]', errors="return")
+    assert isinstance(out[1], weir.EventError) and out[1].index == 1
+    assert out[0] == ["one"] and out[-1] == ["one"]
+    with pytest.raises(weir.EventError) as e:
+        m.filter('{"a": 1}\n{"a": x}\n{"a": 1}\n')
+    assert e.value.index == 1 and e.value.buffer_line == 2 and e.value.column == 7
+    assert m.filter('{"a": 1}\n{"a": x}\n{"a": 1}\n', errors="skip") == [0, 2]
+
+
+NOT_OBJECTS = ["[1]", "1", '"a"', "true", "null", " [ ]"]
+
+
+@pytest.mark.parametrize("event", NOT_OBJECTS)
+def test_an_event_must_be_an_object(event):
+    p = weir.Pattern('{"a": [{"exists": false}]}')
+    m = weir.Matcher({"r": p})
+    fc = weir.FilterCriteria([p.text])
+    calls = [p.matches, p.explain, m.matching_rules, m.is_match,
+             lambda e: m.explain("r", e), fc.matches]
+    for call in calls:
+        value = json.loads(event)  # a str value is text to read, not the JSON string
+        for form in (event, event.encode()) + (() if isinstance(value, str) else (value,)):
+            with pytest.raises(weir.EventError) as e:
+                call(form)
+            assert e.value.kind == "not_an_object", (call, form)
+            assert "must be a JSON object" in e.value.reason
+    # Batches: the bad event is an error in its place, the others are matched.
+    events = [{}, event, "{}"]
+    with pytest.raises(weir.EventError) as e:
+        m.match_many(events)
+    assert e.value.kind == "not_an_object" and e.value.index == 1
+    assert m.match_many(events, errors="skip") == [["r"], [], ["r"]]
+    out = m.match_many(events, errors="return")
+    assert out[0] == out[2] == ["r"] and out[1].kind == "not_an_object"
+    assert m.filter(events, errors="skip") == [0, 2]
+    buffer = "{}\n" + event.strip() + "\n{}\n"
+    out = m.match_many(buffer, errors="return")
+    assert out[1].kind == "not_an_object" and out[1].buffer_line == 2
+    assert m.filter(buffer, errors="skip") == [0, 2]
+    # A Lambda record that is not an object is dropped, as Lambda does.
+    (v,) = fc.evaluate([event], "sqs")
+    assert isinstance(v, weir.Dropped) and v.reason_kind == "not_an_object"

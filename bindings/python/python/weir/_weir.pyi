@@ -37,7 +37,8 @@ MAX_EVENT_DEPTH: int
 _JsonValue = Any
 #: One event: JSON text (str or UTF-8 bytes) or a Python value written as JSON (a dict).
 _Event = Union[str, bytes, bytearray, memoryview, Mapping[str, Any], _JsonValue]
-#: A batch: an iterable of events, or one str/bytes buffer of JSONL (one event a line).
+#: A batch: an iterable of events, or one str/bytes buffer (one event, a JSON array of events,
+#: JSONL or a stream of values).
 _Events = Union[str, bytes, bytearray, memoryview, Iterable[_Event]]
 _PatternSource = Union[str, bytes, bytearray, memoryview, Mapping[str, Any]]
 _RuleSource = Union["Pattern", _PatternSource, list[Union["Pattern", _PatternSource]],
