@@ -1,7 +1,8 @@
 //! Python values -> JSON text, for events and patterns given as `dict`s.
 //!
 //! What JSON can carry is kept exactly: `int`s of any size as their digits, `float`s in the
-//! form `repr()` (and so `json.dumps`) writes them, `decimal.Decimal`s as their `str()`,
+//! form `repr()` (and so `json.dumps`) writes them, `decimal.Decimal`s as `Decimal.__str__`
+//! writes them (never a subclass's `__str__`), dicts as they are when writing begins,
 //! strings as UTF-8 with only `"`, `\` and control characters escaped. Anything else (sets,
 //! bytes, NaN, infinities, non-`str` keys, lone surrogates, nesting deeper than weir reads) is
 //! an error naming the place, e.g. `events[3].detail.tags`.
@@ -228,7 +229,10 @@ fn write_dict(d: &Bound<'_, PyDict>, depth: usize, out: &mut Vec<u8>) -> Result<
     enter(depth)?;
     out.push(b'{');
     let mut first = true;
-    for (key, item) in d.iter() {
+    // A copy is iterated: Python code run while writing (an `int` subclass's `__int__`)
+    // may change the dict, and the copy cannot change.
+    let snapshot = d.copy().map_err(cannot_read)?;
+    for (key, item) in snapshot.iter() {
         let Ok(k) = key.cast::<PyString>() else {
             let shown = key
                 .repr()
@@ -319,19 +323,58 @@ fn cannot_read(e: PyErr) -> SerError {
 }
 
 fn write_decimal(d: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), SerError> {
-    let finite = d
-        .call_method0("is_finite")
-        .and_then(|f| f.is_truthy())
+    // `decimal.Decimal.__str__` itself: a subclass's `__str__` may write anything.
+    let decimal = DECIMAL
+        .import(d.py(), "decimal", "Decimal")
         .map_err(cannot_read)?;
-    if !finite {
-        let shown = d.str().map(|s| s.to_string()).unwrap_or_default();
+    let text = decimal
+        .call_method1("__str__", (d,))
+        .map_err(cannot_read)?
+        .cast_into::<PyString>()
+        .map_err(|e| cannot_read(e.into()))?;
+    let text = text.to_cow().map_err(cannot_read)?;
+    if !is_json_number(text.as_bytes()) {
         return Err(SerError::value_error(format!(
-            "Decimal {shown} is not a JSON number"
+            "Decimal {text} is not a JSON number"
         )));
     }
-    let text = d.str().map_err(cannot_read)?;
-    out.extend_from_slice(text.to_cow().map_err(cannot_read)?.as_bytes());
+    out.extend_from_slice(text.as_bytes());
     Ok(())
+}
+
+/// Whether `t` is a JSON number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn is_json_number(t: &[u8]) -> bool {
+    let digits = |t: &[u8], i: &mut usize| {
+        let start = *i;
+        while t.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    let mut i = usize::from(t.first() == Some(&b'-'));
+    match t.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(t, &mut i);
+        }
+        _ => return false,
+    }
+    if t.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(t, &mut i) {
+            return false;
+        }
+    }
+    if matches!(t.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(t.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(t, &mut i) {
+            return false;
+        }
+    }
+    i == t.len()
 }
 
 /// Writes a finite float as Python's `repr` does (`1e+16`, `1e-05`, `0.0001`, `1.0`); NaN and

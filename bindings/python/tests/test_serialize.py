@@ -153,3 +153,55 @@ def test_written_json_reads_back_equal(value):
 def test_floats_are_written_as_repr(x):
     assert weir._weir._float_repr(x) == repr(x)
     assert float(weir.to_json(x)) == x or (math.isnan(x))
+
+
+def test_a_decimal_subclass_is_written_as_a_decimal():
+    class Injecting(decimal.Decimal):
+        def __str__(self):
+            return '1, "injected": true'
+
+        def is_finite(self):
+            return True
+
+    event = {"n": Injecting("2")}
+    assert weir.to_json(event) == '{"n":2}'
+    assert not weir.Pattern('{"injected": [true]}').matches(event)
+    assert weir.Pattern('{"n": [2]}').matches(event)
+    for bad in ("NaN", "sNaN", "Infinity", "-Infinity"):
+        with pytest.raises(ValueError, match=r"^event\.a\[1\]: Decimal .* is not a JSON number"):
+            weir.Pattern('{"n": [2]}').matches({"a": [1, Injecting(bad)]})
+
+
+def test_a_dict_changed_while_it_is_written():
+    # Python code run while a dict is written (an int subclass's __int__) may change the
+    # dict: the dict as it was when writing began is written, and nothing crashes.
+    event = {"a": 1}
+
+    class Growing(int):
+        def __int__(self):
+            event.clear()
+            event.update({"x": 1, "y": 2, "z": 3})
+            return int.__int__(self)
+
+    event["big"] = Growing(2**70)
+    event["c"] = 3
+    assert json.loads(weir.to_json(event)) == {"a": 1, "big": 2**70, "c": 3}
+    event2 = {"a": 1}
+
+    class Swapping(int):
+        def __int__(self):
+            del event2["a"]
+            event2["b"] = 2
+            return int.__int__(self)
+
+    event2["big"] = Swapping(2**70)
+    assert json.loads(weir.to_json(event2)) == {"a": 1, "big": 2**70}
+    event3 = {"a": 1}
+
+    class Clearing(int):
+        def __int__(self):
+            event3.clear()
+            return int.__int__(self)
+
+    event3["big"] = Clearing(2**70)
+    assert weir.Matcher({"r": {"a": [1]}}).match_many([event3, {"a": 1}]) == [["r"], ["r"]]
