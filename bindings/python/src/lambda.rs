@@ -47,26 +47,35 @@ impl Verdict {
         self.kind == "delivered"
     }
 
-    fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+    /// Equal verdicts: the same kind, and for `Dropped` the same reason, reason kind and
+    /// filter; `NotImplemented` for what is not a verdict.
+    fn __eq__<'py>(
+        slf: &Bound<'py, Self>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
         let Ok(other) = other.cast::<Verdict>() else {
-            return Ok(false);
+            return Ok(py.NotImplemented().into_bound(py));
         };
-        if slf.get().kind != other.get().kind {
-            return Ok(false);
-        }
-        match (slf.cast::<Dropped>(), other.cast::<Dropped>()) {
-            (Ok(a), Ok(b)) => Ok(a.get().reason == b.get().reason),
-            (Err(_), Err(_)) => Ok(true),
-            _ => Ok(false),
-        }
+        let same = slf.get().kind == other.get().kind
+            && match (slf.cast::<Dropped>(), other.cast::<Dropped>()) {
+                (Ok(a), Ok(b)) => {
+                    let (a, b) = (a.get(), b.get());
+                    (&a.reason, &a.reason_kind, a.filter_index)
+                        == (&b.reason, &b.reason_kind, b.filter_index)
+                }
+                (Err(_), Err(_)) => true,
+                _ => false,
+            };
+        Ok(pyo3::types::PyBool::new(py, same).to_owned().into_any())
     }
 
     fn __hash__(slf: &Bound<'_, Self>) -> PyResult<isize> {
-        let reason = match slf.cast::<Dropped>() {
-            Ok(d) => d.get().reason.clone(),
-            Err(_) => String::new(),
-        };
-        (slf.get().kind, reason).into_pyobject(slf.py())?.hash()
+        let dropped = slf.cast::<Dropped>().ok().map(|d| {
+            let d = d.get();
+            (d.reason.clone(), d.reason_kind.clone(), d.filter_index)
+        });
+        (slf.get().kind, dropped).into_pyobject(slf.py())?.hash()
     }
 
     fn __repr__(&self) -> &'static str {
@@ -76,8 +85,20 @@ impl Verdict {
         }
     }
 
-    fn __getnewargs__(&self) -> (&'static str,) {
-        (self.kind,)
+    /// `weir.Delivered` and `weir.FilteredOut` pickle as themselves (by name); another
+    /// `Verdict(kind)` as a call of `Verdict`.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let kind = slf.get().kind;
+        let single = if kind == "delivered" {
+            (&DELIVERED, "Delivered")
+        } else {
+            (&FILTERED_OUT, "FilteredOut")
+        };
+        if single.0.get(py).is_some_and(|s| s.as_ptr() == slf.as_ptr()) {
+            return Ok(PyString::new(py, single.1).into_any());
+        }
+        Ok((slf.get_type(), (kind,)).into_pyobject(py)?.into_any())
     }
 }
 
@@ -119,12 +140,15 @@ impl Dropped {
         ))
     }
 
-    fn __getnewargs__(&self) -> (String, String, Option<usize>) {
-        (
-            self.reason.clone(),
-            self.reason_kind.clone(),
-            self.filter_index,
-        )
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (String, String, Option<usize>))> {
+        let d = slf.get();
+        Ok((
+            slf.get_type().into_any(),
+            (d.reason.clone(), d.reason_kind.clone(), d.filter_index),
+        ))
     }
 }
 

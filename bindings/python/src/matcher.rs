@@ -120,6 +120,11 @@ impl PyMatcher {
     /// Adds `pattern` (a `Pattern`, text, a dict, or a list/tuple of those) under `name`.
     fn add_any(&self, py: Python<'_>, name: &str, pattern: &Bound<'_, PyAny>) -> PyResult<()> {
         if pattern.is_instance_of::<PyList>() || pattern.is_instance_of::<PyTuple>() {
+            if pattern.len()? == 0 {
+                return Err(PyValueError::new_err(format!(
+                    "rules[{name:?}] is an empty list: a rule needs at least one pattern"
+                )));
+            }
             // Validate all first: a bad pattern adds none of them.
             let mut parsed = Vec::new();
             for (i, p) in pattern.try_iter()?.enumerate() {

@@ -412,3 +412,32 @@ def test_an_event_must_be_an_object(event):
     # A Lambda record that is not an object is dropped, as Lambda does.
     (v,) = fc.evaluate([event], "sqs")
     assert isinstance(v, weir.Dropped) and v.reason_kind == "not_an_object"
+
+
+def test_verdict_equality_and_pickling():
+    assert weir.Delivered.__eq__("delivered") is NotImplemented
+    assert weir.Delivered != "delivered" and weir.Delivered == weir.Verdict("delivered")
+    a = weir.Dropped("why", "not_json", 0)
+    assert a == weir.Dropped("why", "not_json", 0)
+    assert hash(a) == hash(weir.Dropped("why", "not_json", 0))
+    assert a != weir.Dropped("why", "invalid_base64", 0)
+    assert a != weir.Dropped("why", "not_json", 1)
+    assert a != weir.Dropped("why", "not_json")
+    for v in (weir.Delivered, weir.FilteredOut, weir.Verdict("filtered_out")):
+        for copied in (pickle.loads(pickle.dumps(v)), copy.copy(v), copy.deepcopy(v)):
+            assert copied == v
+            if v is weir.Delivered or v is weir.FilteredOut:
+                assert copied is v
+    back = pickle.loads(pickle.dumps(a))
+    assert type(back) is weir.Dropped and back == a
+    assert (back.reason, back.reason_kind, back.filter_index) == ("why", "not_json", 0)
+
+
+def test_a_rule_needs_a_pattern():
+    m = weir.Matcher()
+    for empty in ([], ()):
+        with pytest.raises(ValueError, match="at least one pattern"):
+            m.add("r", empty)
+        with pytest.raises(ValueError, match="at least one pattern"):
+            weir.Matcher({"r": empty})
+    assert len(m) == 0
