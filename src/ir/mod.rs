@@ -1178,6 +1178,14 @@ fn is_real_or(m: &Member) -> bool {
         && matches!(&m.value.kind, NodeKind::Array(a) if a.len() >= 2 && a.iter().all(|x| matches!(x.kind, NodeKind::Object(_))))
 }
 
+/// `s` as a JSON string, escaped as serde_json writes it. Serializing the `str` itself rather
+/// than a `serde_json::Value` keeps serde_json's number formatting out of builds that need none
+/// (the WASM module).
+pub(crate) fn json_quoted(s: &str) -> String {
+    // Serializing a str cannot fail.
+    serde_json::to_string(s).unwrap_or_default()
+}
+
 fn join_key(jpath: &str, key: &str) -> String {
     let simple = !key.is_empty()
         && key
@@ -1186,14 +1194,14 @@ fn join_key(jpath: &str, key: &str) -> String {
     match (jpath.is_empty(), simple) {
         (true, true) => key.to_string(),
         (false, true) => format!("{jpath}.{key}"),
-        (_, false) => format!("{jpath}[{}]", serde_json::Value::String(key.to_string())),
+        (_, false) => format!("{jpath}[{}]", json_quoted(key)),
     }
 }
 
 impl fmt::Display for Literal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Literal::String(s) => write!(f, "{}", serde_json::Value::String(s.clone())),
+            Literal::String(s) => write!(f, "{}", json_quoted(s)),
             Literal::Number(n) => write!(f, "{}", n.text()),
             Literal::NumberText(t) => write!(f, "{t} (as text)"),
             Literal::Bool(b) => write!(f, "{b}"),
@@ -1204,7 +1212,7 @@ impl fmt::Display for Literal {
 
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let quoted = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+        let quoted = json_quoted;
         let list = |v: &[String]| v.iter().map(|s| quoted(s)).collect::<Vec<_>>().join(", ");
         match self {
             Matcher::Exact(l) => write!(f, "{l}"),

@@ -56,7 +56,7 @@ fn single<'n>(
                 text,
                 format!(
                     "Unknown key {} in {what} (the only key allowed is \"{name}\")",
-                    serde_json::Value::String(m.key.clone())
+                    crate::ir::json_quoted(&m.key)
                 ),
                 m,
                 &here,

@@ -63,6 +63,12 @@ assert.deepEqual(m.matchMany('{\n  "size": 42\n}\n'), [["big", "any"]]);
 const cuts = splitEvents('{"size": 42}\n\u00e9\n{}');
 assert.equal(cuts.length, 3);
 assert.deepEqual([cuts[2].line, cuts[2].offset, cuts[2].offset16, cuts[2].end16], [3, 16, 15, 17]);
+// A BOM is skipped at the start of a batch input only; a single event's text must be JSON.
+assert.deepEqual(m.matchMany('\uFEFF{"size": 42}'), [["big", "any"]]);
+assert.deepEqual(splitEvents('\uFEFF{}')[0].offset16, 1);
+assert.equal(m.matchMany('{}\n\uFEFF{}')[1].error.kind, "syntax");
+assert.throws(() => m.matchingRules('\uFEFF{"size": 42}'), { kind: "syntax", offset: 0 });
+assert.throws(() => p.matches('\uFEFF{"detail": {"size": 42}}'), { kind: "syntax", offset: 0 });
 assert.equal(m.removeRule("big"), true);
 assert.equal(m.removeRule("big"), false);
 assert.deepEqual(m.matchingRules('{"size": 42}'), ["any"]);

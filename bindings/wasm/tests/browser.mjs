@@ -150,7 +150,7 @@ await scenario("an event's explanation says why not", async () => {
   assert.deepEqual(held.sort(), ['"Object Created"', '"aws.s3"', '"photos-upload"']);
   // Closing the explanation clears them.
   await second.locator("summary").click();
-  assert.equal(await events.locator(".cm-why-failed, .cm-why-held").count(), 0);
+  await page.waitForFunction(() => !document.querySelector(".cm-why-failed, .cm-why-held"), null, { timeout: 5000 });
   await second.locator("summary").click();
   await page.locator(".cm-why-failed").first().waitFor();
   await page.screenshot({ path: path.join(shots, "explanation.png"), fullPage: true });

@@ -2,7 +2,7 @@
 // the wasm module in Node: the verdict or the error must be AWS's, and the `weir` CLI's
 // (`weir test`, run once per case on the same texts).
 // Usage: node bindings/wasm/tests/conformance.mjs [path/to/weir]   (after scripts/build-web;
-// the CLI defaults to target/debug/weir)
+// the CLI defaults to debug/weir in $CARGO_TARGET_DIR, else in target/)
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -93,7 +93,8 @@ const cases = member(doc, "cases").map((c) => {
 });
 
 // The CLI's outcome for each case: true, false, or {error: first line of stderr}.
-const weir = path.resolve(process.argv[2] ?? path.join(root, "target/debug/weir"));
+const targetDir = path.resolve(root, process.env.CARGO_TARGET_DIR || "target");
+const weir = path.resolve(process.argv[2] ?? path.join(targetDir, "debug/weir"));
 assert.ok(fs.existsSync(weir), `${weir} not found: build it with cargo build -p weir-cli`);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "weir-conformance-"));
 function cli(c) {
