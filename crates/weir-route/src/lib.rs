@@ -6,6 +6,8 @@
 
 pub mod handler;
 pub mod process;
+pub mod runtime_api;
 
 pub use handler::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
 pub use process::{CommandHandler, ProcessSpec};
+pub use runtime_api::{ProcessLogs, RuntimeApiConfig, RuntimeApiHandler, MAX_RESPONSE_SIZE};
