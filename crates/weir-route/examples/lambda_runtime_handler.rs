@@ -3,20 +3,28 @@
 //! `runtime_clients` test and the `runtime_api_bench` example).
 //!
 //! It answers an event with `Records` (a batch from an event source mapping) with how many
-//! records it got and how many of them have `"kind": "order"`; an event with `"fail"`
+//! records it got and how many of them are orders (`"kind": "order"` in the record, or in
+//! its JSON `body` as SQS delivers it); an event with `"fail"`
 //! with an error; any other event with the event, the request id, the function ARN and
 //! the function's name and memory size as the runtime client read them.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
+fn is_order(record: &Value) -> bool {
+    let kind = |value: &Value| value.get("kind").and_then(Value::as_str) == Some("order");
+    kind(record)
+        || record
+            .get("body")
+            .and_then(Value::as_str)
+            .and_then(|body| serde_json::from_str::<Value>(body).ok())
+            .is_some_and(|body| kind(&body))
+}
+
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, context) = event.into_parts();
     if let Some(records) = payload.get("Records").and_then(Value::as_array) {
-        let orders = records
-            .iter()
-            .filter(|record| record.get("kind").and_then(Value::as_str) == Some("order"))
-            .count();
+        let orders = records.iter().filter(|record| is_order(record)).count();
         return Ok(json!({ "records": records.len(), "orders": orders }));
     }
     if let Some(reason) = payload.get("fail").and_then(Value::as_str) {

@@ -81,7 +81,9 @@ pub enum ProcessLogs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RuntimeApiConfig {
-    /// The runtime's process (its program, arguments, extra environment, directory).
+    /// The runtime's process (its program, arguments, extra environment, directory). A
+    /// relative program path with a `/` (`./bootstrap`) is taken from weir's working
+    /// directory, even when the process starts in another.
     pub process: ProcessSpec,
     /// `AWS_LAMBDA_FUNCTION_NAME`.
     pub function_name: String,
@@ -459,7 +461,15 @@ impl Environment {
             // Ends only when aborted (the environment is dropped) or the listener fails.
             let _ = axum::serve(listener, app).await;
         });
-        let mut command = config.process.command();
+        // A relative program path names a file under weir's working directory, whatever
+        // directory the process starts in.
+        let mut spec = config.process.clone();
+        if spec.program.contains('/') && std::path::Path::new(&spec.program).is_relative() {
+            if let Ok(cwd) = std::env::current_dir() {
+                spec.program = cwd.join(&spec.program).display().to_string();
+            }
+        }
+        let mut command = spec.command();
         let task_root = match (&config.task_root, &config.process.cwd) {
             (Some(root), _) => root.clone(),
             (None, Some(cwd)) => cwd.clone(),

@@ -428,3 +428,17 @@ async fn dropping_the_handler_kills_its_idle_environments() {
     drop(handler);
     eventually_gone(pid).await;
 }
+
+#[tokio::test]
+async fn a_relative_program_path_is_taken_from_weirs_directory_not_the_task_root() {
+    // Tests run in the package's directory; the process starts in the temporary directory.
+    let handler = RuntimeApiHandler::new(
+        RuntimeApiConfig::new("fake", ProcessSpec::new("./tests/runtimes/fake_runtime.py"))
+            .task_root(std::env::temp_dir()),
+    );
+    let value = success(call(&handler, "r", json!({"action": "echo"})).await);
+    assert_eq!(
+        value["env"]["LAMBDA_TASK_ROOT"],
+        std::env::temp_dir().display().to_string()
+    );
+}

@@ -79,10 +79,12 @@ async fn check_batches_and_errors(handler: &RuntimeApiHandler) {
     let batch = json!({"Records": [
         {"kind": "order", "id": 1},
         {"kind": "refund", "id": 2},
-        {"kind": "order", "id": 3}
+        {"kind": "order", "id": 3},
+        {"messageId": "m-4", "body": "{\"kind\":\"order\"}"},
+        {"messageId": "m-5", "body": "not json"}
     ]});
     let counted = success(call(handler, "batch-1", batch).await);
-    assert_eq!(counted, json!({"records": 3, "orders": 2}));
+    assert_eq!(counted, json!({"records": 5, "orders": 3}));
 
     let Outcome::Error(error) = call(handler, "fail-1", json!({"fail": "bad record 7"})).await
     else {

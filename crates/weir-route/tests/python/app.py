@@ -2,10 +2,24 @@
 through its Runtime API with the official runtime client: python -m awslambdaric app.handler
 """
 
+import json
 import os
 
 # Set at import (the runtime's init), kept while the environment stays warm.
 INVOCATIONS = 0
+
+
+def is_order(record):
+    """An order: "kind": "order" in the record, or in its JSON body as SQS delivers it."""
+    if record.get("kind") == "order":
+        return True
+    body = record.get("body")
+    if isinstance(body, str):
+        try:
+            return json.loads(body).get("kind") == "order"
+        except (ValueError, AttributeError):
+            return False
+    return False
 
 
 def handler(event, context):
@@ -15,7 +29,7 @@ def handler(event, context):
         raise ValueError(event["fail"])
     if "Records" in event:
         records = event["Records"]
-        orders = sum(1 for record in records if record.get("kind") == "order")
+        orders = sum(1 for record in records if is_order(record))
         return {"records": len(records), "orders": orders}
     return {
         "event": event,

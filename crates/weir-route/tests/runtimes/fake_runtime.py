@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A minimal custom runtime speaking the Lambda Runtime API (Python standard library only).
 
 The event's "action" says what to do:
