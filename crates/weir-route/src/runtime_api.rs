@@ -235,7 +235,7 @@ impl RuntimeApiConfig {
 /// let handler = RuntimeApiHandler::new(
 ///     RuntimeApiConfig::new("orders", ProcessSpec::new("python3").arg("-m").arg("awslambdaric").arg("app.handler"))
 ///         .handler("app.handler")
-///         .task_root("examples/python"),
+///         .task_root("crates/weir-route/tests/python"),
 /// );
 /// let runtime = tokio::runtime::Runtime::new()?;
 /// let outcome = runtime.block_on(handler.invoke(Invocation::new("req-1", "arn:aws:lambda:us-east-1:000000000000:function:orders", b"{}".to_vec())));
