@@ -161,11 +161,13 @@ async fn run(
 }
 
 fn handler_config(args: &Args) -> Result<RuntimeApiConfig, String> {
-    let spec = match &args.python {
-        Some(python) => ProcessSpec::new(python.display().to_string())
-            .arg("-m")
-            .arg("awslambdaric")
-            .arg("app.handler"),
+    let config = match &args.python {
+        Some(python) => RuntimeApiConfig::awslambdaric(
+            "bench",
+            python.display().to_string(),
+            "app.handler",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python"),
+        ),
         None => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let binary = exe.with_file_name("lambda_runtime_handler");
@@ -175,18 +177,12 @@ fn handler_config(args: &Args) -> Result<RuntimeApiConfig, String> {
                     binary.display()
                 ));
             }
-            ProcessSpec::new(binary.display().to_string())
+            RuntimeApiConfig::new("bench", ProcessSpec::new(binary.display().to_string()))
         }
     };
-    let mut config = RuntimeApiConfig::new("bench", spec)
+    Ok(config
         .max_environments(args.environments)
-        .logs(ProcessLogs::Discard);
-    if args.python.is_some() {
-        config = config
-            .handler("app.handler")
-            .task_root(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python"));
-    }
-    Ok(config)
+        .logs(ProcessLogs::Discard))
 }
 
 fn main() -> Result<(), String> {

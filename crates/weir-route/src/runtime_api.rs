@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -128,6 +128,53 @@ impl RuntimeApiConfig {
             max_environments: 10,
             logs: ProcessLogs::Stderr,
         }
+    }
+
+    /// A Python function run by the official runtime client: `PYTHON -m awslambdaric
+    /// HANDLER` in `code_dir` (the task root), `_HANDLER` set to `handler` (`module.function`,
+    /// as in a template's `Handler`). `python` is an interpreter that has `awslambdaric`.
+    ///
+    /// # Example
+    /// ```
+    /// let config = weir_route::RuntimeApiConfig::awslambdaric("orders", "python3", "app.handler", "src");
+    /// assert_eq!(config.process.args, ["-m", "awslambdaric", "app.handler"]);
+    /// assert_eq!(config.handler.as_deref(), Some("app.handler"));
+    /// assert_eq!(config.task_root.as_deref(), Some(std::path::Path::new("src")));
+    /// ```
+    pub fn awslambdaric(
+        function_name: impl Into<String>,
+        python: impl Into<String>,
+        handler: impl Into<String>,
+        code_dir: impl Into<PathBuf>,
+    ) -> Self {
+        let handler = handler.into();
+        RuntimeApiConfig::new(
+            function_name,
+            ProcessSpec::new(python)
+                .arg("-m")
+                .arg("awslambdaric")
+                .arg(handler.clone()),
+        )
+        .handler(handler)
+        .task_root(code_dir)
+    }
+
+    /// A custom runtime (`provided.al2023`): the executable `bootstrap` in `code_dir`, which
+    /// is the task root; a Rust function built on the `lambda_runtime` crate is one.
+    ///
+    /// # Example
+    /// ```
+    /// let config = weir_route::RuntimeApiConfig::bootstrap("orders", "target/lambda/orders");
+    /// assert_eq!(config.process.program, "target/lambda/orders/bootstrap");
+    /// ```
+    pub fn bootstrap(function_name: impl Into<String>, code_dir: impl Into<PathBuf>) -> Self {
+        let code_dir = code_dir.into();
+        let mut program = code_dir.join("bootstrap").display().to_string();
+        if !program.contains('/') {
+            // `bootstrap` alone would be looked up on PATH.
+            program = format!("./{program}");
+        }
+        RuntimeApiConfig::new(function_name, ProcessSpec::new(program)).task_root(code_dir)
     }
 
     /// Sets `_HANDLER`.
@@ -788,7 +835,7 @@ enum BodyError {
 
 /// Reads a posted body of at most [`MAX_RESPONSE_SIZE`] bytes. A larger body is read to
 /// its end and dropped, so the connection stays usable for the runtime's next call.
-async fn read_body(body: Body) -> Result<Bytes, BodyError> {
+async fn read_body(body: Body) -> Result<Vec<u8>, BodyError> {
     let mut body = body;
     let hint =
         usize::try_from(axum::body::HttpBody::size_hint(&body).lower()).unwrap_or(usize::MAX);
@@ -810,7 +857,7 @@ async fn read_body(body: Body) -> Result<Bytes, BodyError> {
     if too_large {
         Err(BodyError::TooLarge)
     } else {
-        Ok(Bytes::from(kept))
+        Ok(kept)
     }
 }
 
@@ -862,7 +909,7 @@ async fn response(
     body: Body,
 ) -> Response {
     let (outcome, answer) = match read_body(body).await {
-        Ok(bytes) => (Outcome::Success(bytes.to_vec()), accepted()),
+        Ok(bytes) => (Outcome::Success(bytes), accepted()),
         Err(BodyError::TooLarge) => (Outcome::Error(response_too_large()), too_large()),
         Err(BodyError::Truncated) => return truncated(),
     };

@@ -442,3 +442,26 @@ async fn a_relative_program_path_is_taken_from_weirs_directory_not_the_task_root
         std::env::temp_dir().display().to_string()
     );
 }
+
+#[tokio::test]
+async fn a_custom_runtime_is_the_bootstrap_in_its_code_directory() {
+    let code_dir = std::env::temp_dir().join(format!("weir-bootstrap-{}", std::process::id()));
+    std::fs::create_dir_all(&code_dir).unwrap();
+    let bootstrap = code_dir.join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        format!("#!/bin/sh\nexec python3 {}\n", fake_runtime().display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let handler = RuntimeApiHandler::new(RuntimeApiConfig::bootstrap("custom", &code_dir));
+    let value = success(call(&handler, "r", json!({"action": "echo"})).await);
+    assert_eq!(value["env"]["AWS_LAMBDA_FUNCTION_NAME"], "custom");
+    assert_eq!(
+        value["env"]["LAMBDA_TASK_ROOT"],
+        code_dir.display().to_string()
+    );
+    drop(handler);
+    let _ = std::fs::remove_dir_all(&code_dir);
+}

@@ -152,17 +152,14 @@ fn awslambdaric_python() -> PathBuf {
 async fn a_python_handler_on_awslambdaric() {
     let python = awslambdaric_python();
     let handler = RuntimeApiHandler::new(
-        RuntimeApiConfig::new(
+        RuntimeApiConfig::awslambdaric(
             "real",
-            ProcessSpec::new(python.display().to_string())
-                .arg("-m")
-                .arg("awslambdaric")
-                .arg("app.handler"),
+            python.display().to_string(),
+            "app.handler",
+            manifest_dir().join("tests/python"),
         )
-        .handler("app.handler")
         .memory_size_mb(256)
-        .logs(ProcessLogs::Discard)
-        .task_root(manifest_dir().join("tests/python")),
+        .logs(ProcessLogs::Discard),
     );
     let first = success(
         handler
