@@ -221,6 +221,16 @@ fn validate(router: &Router, c: &EventSourceMappingConfig) -> Result<Checked, Va
             "Unsupported {param} parameter for the {kind} event source type"
         )))
     };
+    if let SourceKind::Queue(queue) = &source {
+        let visibility = queue.0.config.visibility_timeout.as_secs();
+        let timeout = function.config.timeout.as_secs();
+        if visibility < timeout {
+            return Err(ValidationError::invalid_parameter(format!(
+                "Queue visibility timeout: {visibility} seconds is less than Function timeout: \
+                 {timeout} seconds"
+            )));
+        }
+    }
     if is_queue {
         if batch_size > 10 && window < 1 {
             return Err(ValidationError::invalid_parameter(
@@ -648,6 +658,16 @@ async fn collect_queue_batch(m: &QueueMapping, carry: &mut Option<QueueItem>) ->
                     if m.queue.delete(&message.receipt_handle) {
                         add(&m.counters.deleted, 1);
                     }
+                    continue;
+                }
+                // A message that came back while the batch was gathering (its visibility
+                // timeout ended) is in the batch once, with its latest receipt.
+                if let Some(held) = batch
+                    .iter_mut()
+                    .find(|i| i.message.message_id == message.message_id)
+                {
+                    bytes = bytes + record.len() - held.record.len();
+                    *held = QueueItem { message, record };
                     continue;
                 }
                 let item = QueueItem { message, record };
