@@ -566,7 +566,7 @@ impl Config {
     /// Properties = { FunctionName = "f", EventSourceArn = "arn:aws:sqs:us-east-1:000000000000:q", BatchSize = 0 }
     /// "#, ".".as_ref())?;
     /// let err = config.build(&Router::new(), true).unwrap_err();
-    /// assert!(err.to_string().starts_with("Resources.M: ResourceNotFoundException: Function not found"), "{err}");
+    /// assert!(err.to_string().starts_with("Resources.M: ValidationException: 1 validation error detected: Value '0' at 'batchSize'"), "{err}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// # Ok::<(), std::io::Error>(())
