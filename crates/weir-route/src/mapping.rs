@@ -604,8 +604,10 @@ fn sqs_record(m: &QueueMapping, message: &ReceivedMessage) -> String {
     }
     let md5 = Md5::digest(message.body.as_bytes());
     out.push_str(r#"},"md5OfBody":""#);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in md5 {
-        out.push_str(&format!("{b:02x}"));
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
     }
     out.push_str(r#"","eventSource":"aws:sqs","eventSourceARN":"#);
     push_json_str(&mut out, m.queue.arn());

@@ -176,7 +176,10 @@ async fn errors_name_the_place_in_the_file() {
     for (text, expected) in cases {
         let err = match Config::parse(text, Path::new(".")) {
             Err(e) => e.to_string(),
-            Ok(config) => config.build(&common::router(), true).unwrap_err().to_string(),
+            Ok(config) => config
+                .build(&common::router(), true)
+                .unwrap_err()
+                .to_string(),
         };
         assert_eq!(err, expected, "{text}");
     }
