@@ -100,8 +100,10 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         }
     };
     let progress = !args.no_progress && std::io::stderr().is_terminal();
+    let options = ctx.options.clone();
     let result = rt.block_on(async {
         let router = Router::new();
+        router.set_pattern_options(options.clone());
         let deployment = match config.build(&router, true) {
             Ok(d) => d,
             Err(e) => return Err(e.to_string()),
@@ -205,6 +207,7 @@ pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         InvocationTypeArg::Event => InvocationType::Event,
         InvocationTypeArg::DryRun => InvocationType::DryRun,
     };
+    let options = ctx.options.clone();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -215,6 +218,7 @@ pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     };
     let result = rt.block_on(async {
         let router = Router::new();
+        router.set_pattern_options(options.clone());
         let deployment = config.build(&router, false).map_err(|e| e.to_string())?;
         let name = deployment
             .functions

@@ -307,3 +307,37 @@ fn the_python_example_runs_its_handler_through_awslambdaric() {
         (Some(3), Some(0))
     );
 }
+
+#[test]
+fn lambda_strict_applies_to_the_configs_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        r#"
+[Resources.Q]
+Type = "AWS::SQS::Queue"
+[Resources.F]
+Type = "AWS::Lambda::Function"
+Weir = { Command = ["true"] }
+[Resources.M]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = { FunctionName = "F", EventSourceArn = { "Fn::GetAtt" = ["Q", "Arn"] }, FilterCriteria = { Filters = [{ Pattern = '{"body": {"a": [{"wildcard": "x*"}]}}' }] } }
+"#,
+    )
+    .unwrap();
+    let out = run(dir.path(), &["run", "--config", "weir.toml"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(
+        dir.path(),
+        &["run", "--lambda-strict", "--config", "weir.toml"],
+        None,
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with(
+            "weir: Resources.M: InvalidParameterValueException: Invalid filter pattern definition."
+        ),
+        "{}",
+        out.stderr
+    );
+}

@@ -298,7 +298,12 @@ fn validate(router: &Router, c: &EventSourceMappingConfig) -> Result<Checked, Va
     };
     let filter = match &c.filter_criteria {
         Some(text) => {
-            let criteria = FilterCriteria::parse(text).map_err(|e| {
+            let criteria = FilterCriteria::parse_with(
+                text,
+                &router.pattern_options(),
+                weir::lambda::DEFAULT_MAX_FILTERS,
+            )
+            .map_err(|e| {
                 ValidationError::invalid_parameter(format!(
                     "Invalid filter pattern definition. {}{}",
                     e.filter()
