@@ -83,7 +83,7 @@ Targets = [{ Id = "seen", Arn = { "Fn::GetAtt" = ["Seen", "Arn"] } }]
     );
     d.feed(&router).await.unwrap();
     router.wait_idle().await;
-    let metrics = d.metrics(&router);
+    let metrics = serde_json::to_value(d.metrics(&router)).unwrap();
     let m = &metrics["EventSourceMappings"]["Map"];
     assert_eq!(m["PolledEventCount"], 3);
     assert_eq!(m["FilteredOutEventCount"], 1);
@@ -241,7 +241,7 @@ Properties = { Pattern = { source = ["shop"] } }
         .put_event("default", br#"{"source": "shop", "detail": {}}"#)
         .unwrap();
     router.wait_idle().await;
-    let metrics = d.metrics(&router);
+    let metrics = serde_json::to_value(d.metrics(&router)).unwrap();
     let m = &metrics["EventSourceMappings"]["LogBig"];
     assert_eq!(
         (
