@@ -998,7 +998,18 @@ impl Config {
         let name = p.string("FunctionName")?.unwrap_or_else(|| r.id.clone());
         let mut config = FunctionConfig::new(name.clone());
         if let Some(t) = p.int("Timeout")? {
-            config.timeout = std::time::Duration::from_secs(t.max(0) as u64);
+            if t < 1 {
+                // A negative value cannot reach the function's configuration; word it here.
+                return Err(ConfigError::at(
+                    &format!("Resources.{}", r.id),
+                    format!(
+                        "ValidationException: 1 validation error detected: Value '{t}' at \
+                         'timeout' failed to satisfy constraint: Member must have value greater \
+                         than or equal to 1"
+                    ),
+                ));
+            }
+            config.timeout = std::time::Duration::from_secs(t as u64);
         }
         if let Some(n) = p.int("ReservedConcurrentExecutions")? {
             if n < 0 {

@@ -141,7 +141,11 @@ Properties = {{ FunctionName = "f", Qualifier = "$LATEST", MaximumRetryAttempts 
 
 #[tokio::test]
 async fn errors_name_the_place_in_the_file() {
-    let cases: [(&str, &str); 9] = [
+    let cases: [(&str, &str); 10] = [
+        (
+            "[Resources.F]\nType = \"AWS::Lambda::Function\"\nWeir = { Command = [\"true\"] }\nProperties = { Timeout = -5 }",
+            "Resources.F: ValidationException: 1 validation error detected: Value '-5' at 'timeout' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        ),
         ("Resources = 1", "Resources: must be a table of resources"),
         ("[Other]", "Other: unknown top-level key (expected Resources)"),
         (
