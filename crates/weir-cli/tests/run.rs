@@ -208,7 +208,13 @@ Properties = { FunctionName = "Slow", EventSourceArn = { "Fn::GetAtt" = ["Q", "A
         dir.path(),
         &["run", "--config", "weir.toml", "--no-progress"],
     );
-    std::thread::sleep(Duration::from_millis(2500));
+    // SIGINT once some invocation has finished (and others are likely running).
+    let log = dir.path().join("log.txt");
+    let waited = std::time::Instant::now();
+    while !log.exists() && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -226,7 +232,7 @@ Properties = { FunctionName = "Slow", EventSourceArn = { "Fn::GetAtt" = ["Q", "A
     let invocations = metrics["Functions"]["Slow"]["Invocations"]
         .as_u64()
         .unwrap();
-    assert!(invocations >= 3, "{metrics}");
+    assert!(invocations >= 1, "{metrics}");
     // Every invocation that had started ran to its end before weir printed and exited.
     let finished = std::fs::read_to_string(dir.path().join("log.txt")).unwrap();
     assert_eq!(finished.lines().count() as u64, invocations);

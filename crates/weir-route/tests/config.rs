@@ -217,7 +217,7 @@ Weir = { Messages = ['{"total": 5}', '{"total": 500}', '{"total": 700}'] }
 
 [Resources.Log]
 Type = "AWS::Serverless::Function"
-Weir = { Command = ["sh", "-c", "cat >> calls.jsonl; echo >> calls.jsonl"] }
+Weir = { Command = ["sh", "-c", "cat > call-$AWS_LAMBDA_REQUEST_ID.json"] }
 
 [Resources.Log.Properties.Events.Big]
 Type = "SQS"
@@ -254,13 +254,19 @@ Properties = { Pattern = { source = ["shop"] } }
         ),
         (Some(3), Some(2))
     );
-    let calls = std::fs::read_to_string(dir.path().join("calls.jsonl")).unwrap();
-    let events: Vec<serde_json::Value> = calls
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| json(l.as_bytes()))
+    // One file per invocation (the two may run at once).
+    let events: Vec<serde_json::Value> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("call-")
+        })
+        .map(|p| json(&std::fs::read(p).unwrap()))
         .collect();
-    assert_eq!(events.len(), 2, "{calls}");
+    assert_eq!(events.len(), 2, "{events:?}");
     assert!(events.iter().any(|e| e["source"] == "shop"));
     assert!(events
         .iter()
