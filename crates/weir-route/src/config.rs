@@ -946,7 +946,7 @@ impl Config {
         }
         let handler_str = p.string("Handler")?;
         let runtime = p.string("Runtime")?;
-        let code_uri = match r.properties.get("CodeUri") {
+        let code_uri = match p.get("CodeUri") {
             Some(Value::String(s)) => Some(self.path(s)),
             _ => None,
         };
