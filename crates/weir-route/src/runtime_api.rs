@@ -440,12 +440,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Environment {
     child: Child,
+    /// The process's id, which is also its process group's (on Unix it leads a group of
+    /// its own, so whatever it starts goes with it).
+    pid: Option<u32>,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
 
 impl Drop for Environment {
     fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.pid.and_then(|pid| i32::try_from(pid).ok()) {
+            // The group outlives its leader while a member is left, so this reaches a
+            // runtime's children even after the leader exited; ESRCH when none is left.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.child.start_kill();
         lock(&self.shared.state).closed = true;
         self.shared.wake.notify_waiters();
@@ -541,6 +553,8 @@ impl Environment {
                 command.stdout(Stdio::null()).stderr(Stdio::null());
             }
         }
+        #[cfg(unix)]
+        command.process_group(0);
         let child = match command.spawn() {
             Ok(child) => child,
             Err(error) => {
@@ -549,6 +563,7 @@ impl Environment {
             }
         };
         Ok(Environment {
+            pid: child.id(),
             child,
             shared,
             server,

@@ -539,3 +539,37 @@ Weir = { RuntimeApi = ["python3", "fake_runtime.py"] }
     assert_ne!(pid_of(&value), first_pid);
     router.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_discarded_environment_takes_the_processes_its_runtime_started() {
+    // A bootstrap that runs the runtime as its child (no exec): killing the shell alone
+    // would leave the runtime running.
+    let code_dir = std::env::temp_dir().join(format!("weir-forking-{}", std::process::id()));
+    std::fs::create_dir_all(&code_dir).unwrap();
+    let bootstrap = code_dir.join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        format!(
+            "#!/bin/sh\npython3 {}\necho unreachable\n",
+            fake_runtime().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let handler = RuntimeApiHandler::new(RuntimeApiConfig::bootstrap("forking", &code_dir));
+    let value = success(call(&handler, "a", json!({"action": "echo"})).await);
+    let runtime_pid = pid_of(&value);
+    let timed_out = tokio::time::timeout(
+        Duration::from_millis(500),
+        handler.invoke(invocation(
+            "slow",
+            json!({"action": "sleep", "seconds": 30}),
+        )),
+    )
+    .await;
+    assert!(timed_out.is_err());
+    eventually_gone(runtime_pid).await;
+    drop(handler);
+    let _ = std::fs::remove_dir_all(&code_dir);
+}
