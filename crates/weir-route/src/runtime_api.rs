@@ -303,6 +303,8 @@ struct Inner {
     idle: Mutex<Vec<Environment>>,
     /// Environments started so far.
     started: AtomicU64,
+    /// [`Handler::shutdown`] was called: no environment is kept warm any more.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl RuntimeApiHandler {
@@ -322,6 +324,7 @@ impl RuntimeApiHandler {
                 slots,
                 idle: Mutex::new(Vec::new()),
                 started: AtomicU64::new(0),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -369,6 +372,15 @@ impl Handler for RuntimeApiHandler {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.invoke(invocation).await })
     }
+
+    /// Kills the idle environments now; an invocation still running keeps its environment
+    /// until it ends, and then it is killed rather than kept warm. A later invocation starts
+    /// a fresh environment as usual (and it is not kept either).
+    fn shutdown(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+        let idle = std::mem::take(&mut *lock(&self.inner.idle));
+        drop(idle);
+    }
 }
 
 impl Inner {
@@ -401,7 +413,10 @@ impl Inner {
         // Dropping this future drops `environment`, which kills its process.
         let (outcome, fate) = environment.run(invocation).await;
         match fate {
-            Fate::Keep => lock(&self.idle).push(environment),
+            Fate::Keep if !self.closing.load(Ordering::Acquire) => {
+                lock(&self.idle).push(environment)
+            }
+            Fate::Keep => drop(environment),
             Fate::Kill => drop(environment),
             Fate::Retire => {
                 // Told 202 for its init error, the runtime may still be writing its logs:
