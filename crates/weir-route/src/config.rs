@@ -26,7 +26,9 @@
 //! | resource | `Weir` key | meaning |
 //! |---|---|---|
 //! | function | `Command = ["prog", "arg", ...]` | a plain command per invocation (event on stdin, response on stdout) |
-//! | function | `RuntimeApi = ["prog", "arg", ...]` | a process speaking the Lambda Runtime API |
+//! | function | `RuntimeApi = ["prog", "arg", ...]` | a process speaking the Lambda Runtime API (kept warm between invocations) |
+//! | function | `Python = "python3"` | the interpreter for `Runtime = "python3.x"` functions, which run `PYTHON -m awslambdaric HANDLER` in `CodeUri` (default: `$WEIR_PYTHON`, else `python3`) |
+//! | function | (none) | `Runtime = "provided.al2023"` (any `provided*`) runs `CodeUri/bootstrap`, a custom runtime such as a `lambda_runtime` binary |
 //! | function | `State = "Pending"` | the state it starts in (`Active` by default) |
 //! | queue | `Messages = "file.jsonl"` or `["body", {...}]` | messages sent when the run starts (a JSONL line or a table is sent as its JSON text) |
 //! | queue | `Output = "file.jsonl"` or `"-"` | at the end, the queue's messages are written there, one per line |
@@ -90,7 +92,7 @@ const TYPES: [&str; 8] = [
 
 /// Template properties weir has no use for, accepted so a template's resource can be pasted
 /// whole (each is reported once as ignored).
-const IGNORED: [&str; 24] = [
+const IGNORED: [&str; 23] = [
     "Architectures",
     "Code",
     "CodeUri",
@@ -100,7 +102,6 @@ const IGNORED: [&str; 24] = [
     "KmsMasterKeyId",
     "Layers",
     "LoggingConfig",
-    "MemorySize",
     "PackageType",
     "Policies",
     "Role",
@@ -565,7 +566,7 @@ impl Config {
     /// Properties = { FunctionName = "f", EventSourceArn = "arn:aws:sqs:us-east-1:000000000000:q", BatchSize = 0 }
     /// "#, ".".as_ref())?;
     /// let err = config.build(&Router::new(), true).unwrap_err();
-    /// assert!(err.to_string().starts_with("Resources.M: ResourceNotFoundException: Function not found"), "{err}");
+    /// assert!(err.to_string().starts_with("Resources.M: ValidationException: 1 validation error detected: Value '0' at 'batchSize'"), "{err}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// # Ok::<(), std::io::Error>(())
@@ -946,6 +947,7 @@ impl Config {
         }
         let handler_str = p.string("Handler")?;
         let runtime = p.string("Runtime")?;
+        let memory = p.int("MemorySize")?;
         let code_uri = match p.get("CodeUri") {
             Some(Value::String(s)) => Some(self.path(s)),
             _ => None,
@@ -961,6 +963,7 @@ impl Config {
         }
         let command = w.strings("Command")?;
         let runtime_api = w.strings("RuntimeApi")?;
+        let python = w.string("Python")?;
         w.finish(&mut Vec::new())?;
         let cwd = code_uri.clone().unwrap_or_else(|| self.base.clone());
         let spec = |argv: &[String], at: &str| -> Result<ProcessSpec, ConfigError> {
@@ -973,50 +976,62 @@ impl Config {
             spec.cwd = Some(cwd.clone());
             Ok(spec)
         };
-        let handler: Arc<dyn Handler> =
-            match (command, runtime_api) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::at(
-                        &wpath,
-                        "give Command or RuntimeApi, not both",
-                    ))
+        // A Runtime API function: its environments get the function's name, handler and
+        // memory setting; as many may run as its reserved concurrency allows (10 without).
+        let runtime_api_handler = |process: ProcessSpec| -> Arc<dyn Handler> {
+            let mut c = RuntimeApiConfig::new(name.clone(), process)
+                .task_root(cwd.clone())
+                .region(router.region());
+            if let Some(h) = &handler_str {
+                c = c.handler(h.clone());
+            }
+            if let Some(m) = memory {
+                c = c.memory_size_mb(m.clamp(128, 10_240) as u32);
+            }
+            if let Some(n) = config.reserved_concurrency {
+                c = c.max_environments(n as usize);
+            }
+            Arc::new(RuntimeApiHandler::new(c))
+        };
+        let handler: Arc<dyn Handler> = match (command, runtime_api) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::at(
+                    &wpath,
+                    "give Command or RuntimeApi, not both",
+                ))
+            }
+            (Some(argv), None) => Arc::new(CommandHandler::new(spec(
+                &argv,
+                &format!("{wpath}.Command"),
+            )?)),
+            (None, Some(argv)) => runtime_api_handler(spec(&argv, &format!("{wpath}.RuntimeApi"))?),
+            (None, None) => match (runtime.as_deref(), handler_str.as_deref()) {
+                (Some(rt), Some(h)) if rt.starts_with("python") => {
+                    // The interpreter: Weir.Python, else $WEIR_PYTHON, else python3.
+                    let python = match python {
+                        Some(p) if p.contains('/') => self.path(&p).display().to_string(),
+                        Some(p) => p,
+                        None => std::env::var("WEIR_PYTHON").unwrap_or_else(|_| "python3".into()),
+                    };
+                    runtime_api_handler(spec(
+                        &[python, "-m".into(), "awslambdaric".into(), h.to_string()],
+                        &path,
+                    )?)
                 }
-                (Some(argv), None) => Arc::new(CommandHandler::new(spec(
-                    &argv,
-                    &format!("{wpath}.Command"),
-                )?)),
-                (None, Some(argv)) => runtime_api_handler(
-                    spec(&argv, &format!("{wpath}.RuntimeApi"))?,
-                    &config,
-                    handler_str.as_deref(),
-                ),
-                (None, None) => match (runtime.as_deref(), handler_str.as_deref()) {
-                    (Some(rt), Some(h)) if rt.starts_with("python") => runtime_api_handler(
-                        spec(
-                            &[
-                                "python3".into(),
-                                "-m".into(),
-                                "awslambdaric".into(),
-                                h.to_string(),
-                            ],
-                            &path,
-                        )?,
-                        &config,
-                        Some(h),
-                    ),
-                    (Some(rt), _) if rt.starts_with("provided") => runtime_api_handler(
-                        spec(&[cwd.join("bootstrap").display().to_string()], &path)?,
-                        &config,
-                        handler_str.as_deref(),
-                    ),
-                    _ => return Err(ConfigError::at(
+                (Some(rt), _) if rt.starts_with("provided") => runtime_api_handler(spec(
+                    &[cwd.join("bootstrap").display().to_string()],
+                    &path,
+                )?),
+                _ => {
+                    return Err(ConfigError::at(
                         &wpath,
                         "the function needs a handler: Weir.Command (a command per invocation), \
                          Weir.RuntimeApi (a Runtime API process), or Runtime python* / provided* \
-                         with Handler and CodeUri",
-                    )),
-                },
-            };
+                         with Handler (and CodeUri, the code's directory)",
+                    ))
+                }
+            },
+        };
         router
             .create_function_arc(config, handler)
             .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
@@ -1182,28 +1197,6 @@ impl From<ConfigError> for QueueBuild {
     fn from(e: ConfigError) -> Self {
         QueueBuild::Error(e)
     }
-}
-
-/// The Runtime API handler for a process spec: one execution environment per concurrent
-/// invocation, up to the function's reserved concurrency (10 without one), `_HANDLER` set
-/// from the template's `Handler`, the spec's directory as the task root.
-fn runtime_api_handler(
-    spec: ProcessSpec,
-    function: &FunctionConfig,
-    handler: Option<&str>,
-) -> Arc<dyn Handler> {
-    let task_root = spec.cwd.clone();
-    let mut config = RuntimeApiConfig::new(function.name.clone(), spec);
-    if let Some(handler) = handler {
-        config = config.handler(handler);
-    }
-    if let Some(root) = task_root {
-        config = config.task_root(root);
-    }
-    if let Some(n) = function.reserved_concurrency {
-        config = config.max_environments(n as usize);
-    }
-    Arc::new(RuntimeApiHandler::new(config))
 }
 
 impl Deployment {

@@ -57,7 +57,7 @@ Weir = { Output = "seen.jsonl" }
 
 [Resources.Echo]
 Type = "AWS::Serverless::Function"
-Properties = { Handler = "unused", CodeUri = ".", MemorySize = 128 }
+Properties = { Handler = "unused", CodeUri = ".", Role = "arn:aws:iam::000000000000:role/r" }
 Weir = { Command = ["sh", "-c", "cat > last.json"] }
 
 [Resources.Map]
@@ -79,7 +79,7 @@ Targets = [{ Id = "seen", Arn = { "Fn::GetAtt" = ["Seen", "Arn"] } }]
     let d = config.build(&router, true).unwrap();
     assert_eq!(
         d.warnings,
-        ["Resources.Echo.Properties: MemorySize is ignored by weir"]
+        ["Resources.Echo.Properties: Role is ignored by weir"]
     );
     d.feed(&router).await.unwrap();
     router.wait_idle().await;
@@ -162,7 +162,7 @@ async fn errors_name_the_place_in_the_file() {
         ),
         (
             "[Resources.F]\nType = \"AWS::Lambda::Function\"",
-            "Resources.F.Weir: the function needs a handler: Weir.Command (a command per invocation), Weir.RuntimeApi (a Runtime API process), or Runtime python* / provided* with Handler and CodeUri",
+            "Resources.F.Weir: the function needs a handler: Weir.Command (a command per invocation), Weir.RuntimeApi (a Runtime API process), or Runtime python* / provided* with Handler (and CodeUri, the code's directory)",
         ),
         (
             "[Resources.M]\nType = \"AWS::Lambda::EventSourceMapping\"\nProperties = { FunctionName = { Ref = \"Nope\" } }",
