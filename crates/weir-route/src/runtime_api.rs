@@ -377,8 +377,12 @@ impl Handler for RuntimeApiHandler {
     /// until it ends, and then it is killed rather than kept warm. A later invocation starts
     /// a fresh environment as usual (and it is not kept either).
     fn shutdown(&self) {
-        self.inner.closing.store(true, Ordering::Release);
-        let idle = std::mem::take(&mut *lock(&self.inner.idle));
+        let idle = {
+            let mut idle = lock(&self.inner.idle);
+            self.inner.closing.store(true, Ordering::Release);
+            std::mem::take(&mut *idle)
+        };
+        // Killed outside the lock.
         drop(idle);
     }
 }
@@ -413,10 +417,17 @@ impl Inner {
         // Dropping this future drops `environment`, which kills its process.
         let (outcome, fate) = environment.run(invocation).await;
         match fate {
-            Fate::Keep if !self.closing.load(Ordering::Acquire) => {
-                lock(&self.idle).push(environment)
+            Fate::Keep => {
+                // Under the idle list's lock, which `shutdown` holds while it sets `closing`:
+                // no environment slips into the list after it was emptied.
+                let mut idle = lock(&self.idle);
+                if self.closing.load(Ordering::Acquire) {
+                    drop(idle);
+                    drop(environment);
+                } else {
+                    idle.push(environment);
+                }
             }
-            Fate::Keep => drop(environment),
             Fate::Kill => drop(environment),
             Fate::Retire => {
                 // Told 202 for its init error, the runtime may still be writing its logs:
