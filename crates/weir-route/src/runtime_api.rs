@@ -542,6 +542,10 @@ impl Environment {
         let address: SocketAddr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let app = router(Arc::clone(&shared));
+        // Small request-response exchanges: no Nagle delay on the answers.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             // Ends only when aborted (the environment is dropped) or the listener fails.
             let _ = axum::serve(listener, app).await;
