@@ -36,6 +36,10 @@
 //! | stream | `PartitionKey = "field"` | the top-level field giving each record's partition key (default: the line number) |
 //! | event bus | `Events = "file.jsonl"` | events put on the bus when the run starts |
 //!
+//! A SAM function's `Events` of type `SQS` (`Queue`), `Kinesis` (`Stream`) and
+//! `EventBridgeRule` / `CloudWatchEvent` (`Pattern`, `EventBusName`) become the mappings and
+//! rules SAM makes of them; their counters are reported as `FunctionIdEventId`.
+//!
 //! Relative paths are read from the config file's directory, and commands run there.
 
 use std::fmt;
@@ -121,7 +125,11 @@ const IGNORED: [&str; 23] = [
 /// One resource as written.
 #[derive(Debug, Clone)]
 struct Resource {
+    /// The logical id (for a SAM function's event: `Fn.Properties.Events.Ev`, so errors name
+    /// the place).
     id: String,
+    /// The name counters are reported under: the logical id (SAM's `FnEv` for an event).
+    label: String,
     kind: String,
     properties: Table,
     weir: Table,
@@ -453,6 +461,7 @@ impl Config {
             }
             out.push(Resource {
                 id: id.clone(),
+                label: id.clone(),
                 kind,
                 properties: table_at("Properties")?,
                 weir: table_at("Weir")?,
@@ -645,22 +654,129 @@ impl Config {
                 ));
             }
         }
-        for r in order(&["AWS::Events::Rule"]) {
+        let (sam_rules, sam_mappings) = self.sam_events()?;
+        for r in order(&["AWS::Events::Rule"]).into_iter().chain(&sam_rules) {
             self.rule(r, router, warnings)?;
         }
         router
             .check_targets()
             .map_err(|e| ConfigError(e.to_string()))?;
-        for r in order(&["AWS::Lambda::EventSourceMapping"]) {
+        for r in order(&["AWS::Lambda::EventSourceMapping"])
+            .into_iter()
+            .chain(&sam_mappings)
+        {
             let config = self.mapping(r, router, warnings)?;
             if start_mappings {
                 let uuid = router
                     .create_event_source_mapping(config)
                     .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
-                d.mappings.push((r.id.clone(), uuid));
+                d.mappings.push((r.label.clone(), uuid));
             }
         }
         Ok(d)
+    }
+
+    /// A SAM function's `Events` of type `SQS`, `Kinesis` and `EventBridgeRule` (or
+    /// `CloudWatchEvent`), as the mappings and rules SAM makes of them.
+    fn sam_events(&self) -> Result<(Vec<Resource>, Vec<Resource>), ConfigError> {
+        let mut rules = Vec::new();
+        let mut mappings = Vec::new();
+        for f in self
+            .resources
+            .iter()
+            .filter(|r| r.kind == "AWS::Serverless::Function")
+        {
+            let Some(events) = f.properties.get("Events") else {
+                continue;
+            };
+            let path = format!("Resources.{}.Properties.Events", f.id);
+            let Value::Table(events) = events else {
+                return Err(type_error(&path, "a table of events"));
+            };
+            for (event_id, event) in events {
+                let at = format!("{path}.{event_id}");
+                let Value::Table(event) = event else {
+                    return Err(type_error(&at, "a table with Type and Properties"));
+                };
+                let kind = match event.get("Type") {
+                    Some(Value::String(k)) => k.as_str(),
+                    _ => return Err(ConfigError::at(&format!("{at}.Type"), "missing")),
+                };
+                let mut props = match event.get("Properties") {
+                    Some(Value::Table(t)) => t.clone(),
+                    None => Table::new(),
+                    Some(_) => return Err(type_error(&format!("{at}.Properties"), "a table")),
+                };
+                let function_ref = || {
+                    let mut t = Table::new();
+                    t.insert("Ref".into(), Value::String(f.id.clone()));
+                    Value::Table(t)
+                };
+                let id = format!("{}.Properties.Events.{event_id}", f.id);
+                let label = format!("{}{event_id}", f.id);
+                match kind {
+                    "SQS" | "Kinesis" => {
+                        let source_key = if kind == "SQS" { "Queue" } else { "Stream" };
+                        let source = props.remove(source_key).ok_or_else(|| {
+                            ConfigError::at(&format!("{at}.Properties.{source_key}"), "missing")
+                        })?;
+                        props.insert("EventSourceArn".into(), source);
+                        props.insert("FunctionName".into(), function_ref());
+                        mappings.push(Resource {
+                            id,
+                            label,
+                            kind: "AWS::Lambda::EventSourceMapping".into(),
+                            properties: props,
+                            weir: Table::new(),
+                        });
+                    }
+                    "EventBridgeRule" | "CloudWatchEvent" => {
+                        let mut rule = Table::new();
+                        if let Some(p) = props.remove("Pattern") {
+                            rule.insert("EventPattern".into(), p);
+                        }
+                        for key in ["EventBusName", "State"] {
+                            if let Some(v) = props.remove(key) {
+                                rule.insert(key.into(), v);
+                            }
+                        }
+                        rule.insert(
+                            "Name".into(),
+                            props
+                                .remove("RuleName")
+                                .unwrap_or(Value::String(label.clone())),
+                        );
+                        if let Some(key) = props.keys().next() {
+                            return Err(ConfigError::at(
+                                &format!("{at}.Properties.{key}"),
+                                "not supported by weir (it takes Pattern, EventBusName, RuleName, State)",
+                            ));
+                        }
+                        let mut target = Table::new();
+                        target.insert("Id".into(), Value::String(f.id.clone()));
+                        target.insert("Arn".into(), function_ref());
+                        rule.insert("Targets".into(), Value::Array(vec![Value::Table(target)]));
+                        rules.push(Resource {
+                            id,
+                            label,
+                            kind: "AWS::Events::Rule".into(),
+                            properties: rule,
+                            weir: Table::new(),
+                        });
+                    }
+                    other => {
+                        return Err(ConfigError::at(
+                            &format!("{at}.Type"),
+                            format!(
+                                "weir does not run {other} events (it runs SQS, Kinesis, \
+                                 EventBridgeRule and CloudWatchEvent)"
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok((rules, mappings))
     }
 
     fn queue(
@@ -882,7 +998,18 @@ impl Config {
         let name = p.string("FunctionName")?.unwrap_or_else(|| r.id.clone());
         let mut config = FunctionConfig::new(name.clone());
         if let Some(t) = p.int("Timeout")? {
-            config.timeout = std::time::Duration::from_secs(t.max(0) as u64);
+            if t < 1 {
+                // A negative value cannot reach the function's configuration; word it here.
+                return Err(ConfigError::at(
+                    &format!("Resources.{}", r.id),
+                    format!(
+                        "ValidationException: 1 validation error detected: Value '{t}' at \
+                         'timeout' failed to satisfy constraint: Member must have value greater \
+                         than or equal to 1"
+                    ),
+                ));
+            }
+            config.timeout = std::time::Duration::from_secs(t as u64);
         }
         if let Some(n) = p.int("ReservedConcurrentExecutions")? {
             if n < 0 {
@@ -944,6 +1071,10 @@ impl Config {
                 self.event_invoke(&mut ip, &mut config.event_invoke, router, warnings)?;
                 ip.finish(warnings)?;
             }
+        }
+        // SAM's event sources (read by `sam_events`).
+        if r.kind == "AWS::Serverless::Function" {
+            let _ = p.get("Events");
         }
         let handler_str = p.string("Handler")?;
         let runtime = p.string("Runtime")?;
@@ -1322,28 +1453,29 @@ impl Deployment {
         Ok(())
     }
 
-    /// The counters of every mapping (by logical id) and function (by name), as JSON:
-    /// `{"EventSourceMappings": {id: {"PolledEventCount": n, ...}}, "Functions": {...}}`.
+    /// The counters of every mapping (by logical id) and function (by name). Serialized, it
+    /// is `{"EventSourceMappings": {id: {"PolledEventCount": n, ...}}, "Functions": {name:
+    /// {"Invocations": n, ...}}}`, each object's counters in Lambda's order.
     ///
     /// # Example
     /// ```
-    /// let json = weir_route::config::Deployment::default().metrics(&weir_route::Router::new());
-    /// assert_eq!(json, serde_json::json!({"EventSourceMappings": {}, "Functions": {}}));
+    /// let metrics = weir_route::config::Deployment::default().metrics(&weir_route::Router::new());
+    /// assert_eq!(serde_json::to_string(&metrics)?, r#"{"EventSourceMappings":{},"Functions":{}}"#);
+    /// # Ok::<(), serde_json::Error>(())
     /// ```
-    pub fn metrics(&self, router: &Router) -> serde_json::Value {
-        let mut mappings = serde_json::Map::new();
+    pub fn metrics(&self, router: &Router) -> RunMetrics {
+        let mut metrics = RunMetrics::default();
         for (id, uuid) in &self.mappings {
             if let Some(m) = router.mapping_metrics(uuid) {
-                mappings.insert(id.clone(), serde_json::to_value(m).unwrap_or_default());
+                metrics.event_source_mappings.insert(id.clone(), m);
             }
         }
-        let mut functions = serde_json::Map::new();
         for (_, name) in &self.functions {
             if let Some(m) = router.function_metrics(name) {
-                functions.insert(name.clone(), serde_json::to_value(m).unwrap_or_default());
+                metrics.functions.insert(name.clone(), m);
             }
         }
-        serde_json::json!({"EventSourceMappings": mappings, "Functions": functions})
+        metrics
     }
 
     /// Whether a stream is fed from stdin (`Records = "-"`).
@@ -1357,6 +1489,24 @@ impl Deployment {
             .iter()
             .any(|f| matches!(f, Feed::Stream { path: None, .. }))
     }
+}
+
+/// What [`Deployment::metrics`] reports: each mapping's and each function's counters.
+///
+/// # Example
+/// ```
+/// let metrics = weir_route::config::RunMetrics::default();
+/// assert!(metrics.event_source_mappings.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct RunMetrics {
+    /// By the mapping's logical id.
+    #[serde(rename = "EventSourceMappings")]
+    pub event_source_mappings: std::collections::BTreeMap<String, crate::MappingMetrics>,
+    /// By the function's name.
+    #[serde(rename = "Functions")]
+    pub functions: std::collections::BTreeMap<String, crate::FunctionMetrics>,
 }
 
 fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {

@@ -83,7 +83,7 @@ Targets = [{ Id = "seen", Arn = { "Fn::GetAtt" = ["Seen", "Arn"] } }]
     );
     d.feed(&router).await.unwrap();
     router.wait_idle().await;
-    let metrics = d.metrics(&router);
+    let metrics = serde_json::to_value(d.metrics(&router)).unwrap();
     let m = &metrics["EventSourceMappings"]["Map"];
     assert_eq!(m["PolledEventCount"], 3);
     assert_eq!(m["FilteredOutEventCount"], 1);
@@ -141,7 +141,11 @@ Properties = {{ FunctionName = "f", Qualifier = "$LATEST", MaximumRetryAttempts 
 
 #[tokio::test]
 async fn errors_name_the_place_in_the_file() {
-    let cases: [(&str, &str); 9] = [
+    let cases: [(&str, &str); 10] = [
+        (
+            "[Resources.F]\nType = \"AWS::Lambda::Function\"\nWeir = { Command = [\"true\"] }\nProperties = { Timeout = -5 }",
+            "Resources.F: ValidationException: 1 validation error detected: Value '-5' at 'timeout' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        ),
         ("Resources = 1", "Resources: must be a table of resources"),
         ("[Other]", "Other: unknown top-level key (expected Resources)"),
         (
@@ -176,7 +180,10 @@ async fn errors_name_the_place_in_the_file() {
     for (text, expected) in cases {
         let err = match Config::parse(text, Path::new(".")) {
             Err(e) => e.to_string(),
-            Ok(config) => config.build(&router(), true).unwrap_err().to_string(),
+            Ok(config) => config
+                .build(&common::router(), true)
+                .unwrap_err()
+                .to_string(),
         };
         assert_eq!(err, expected, "{text}");
     }
@@ -197,5 +204,91 @@ Properties = {{ FunctionName = {{ Ref = "F" }}, EventSourceArn = {{ "Fn::GetAtt"
         build_error(&text),
         "Resources.M: InvalidParameterValueException: Maximum batch window in seconds must be \
          greater than 0 if maximum batch size is greater than 10"
+    );
+}
+
+#[tokio::test]
+async fn sam_function_events_become_mappings_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[Resources.Orders]
+Type = "AWS::SQS::Queue"
+Weir = { Messages = ['{"total": 5}', '{"total": 500}', '{"total": 700}'] }
+
+[Resources.Log]
+Type = "AWS::Serverless::Function"
+Weir = { Command = ["sh", "-c", "cat > call-$AWS_LAMBDA_REQUEST_ID.json"] }
+
+[Resources.Log.Properties.Events.Big]
+Type = "SQS"
+[Resources.Log.Properties.Events.Big.Properties]
+Queue = { "Fn::GetAtt" = ["Orders", "Arn"] }
+BatchSize = 5
+FilterCriteria = { Filters = [{ Pattern = '{"body": {"total": [{"numeric": [">", 100]}]}}' }] }
+
+[Resources.Log.Properties.Events.Shop]
+Type = "EventBridgeRule"
+Properties = { Pattern = { source = ["shop"] } }
+"#;
+    let config = Config::parse(text, dir.path()).unwrap();
+    let router = router();
+    let d = config.build(&router, true).unwrap();
+    assert_eq!(
+        d.mappings
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>(),
+        ["LogBig"]
+    );
+    d.feed(&router).await.unwrap();
+    router
+        .put_event("default", br#"{"source": "shop", "detail": {}}"#)
+        .unwrap();
+    router.wait_idle().await;
+    let metrics = serde_json::to_value(d.metrics(&router)).unwrap();
+    let m = &metrics["EventSourceMappings"]["LogBig"];
+    assert_eq!(
+        (
+            m["PolledEventCount"].as_u64(),
+            m["InvokedEventCount"].as_u64()
+        ),
+        (Some(3), Some(2))
+    );
+    // One file per invocation (the two may run at once).
+    let events: Vec<serde_json::Value> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("call-")
+        })
+        .map(|p| json(&std::fs::read(p).unwrap()))
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.iter().any(|e| e["source"] == "shop"));
+    assert!(events
+        .iter()
+        .any(|e| e["Records"].as_array().is_some_and(|r| r.len() == 2)));
+
+    let bad = "[Resources.F]\nType = \"AWS::Serverless::Function\"\nWeir = { Command = [\"true\"] }\n[Resources.F.Properties.Events.E]\nType = \"S3\"\n";
+    let err = Config::parse(bad, Path::new("."))
+        .unwrap()
+        .build(&common::router(), true)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Resources.F.Properties.Events.E.Type: weir does not run S3 events (it runs SQS, Kinesis, EventBridgeRule and CloudWatchEvent)"
+    );
+    let bad = "[Resources.F]\nType = \"AWS::Serverless::Function\"\nWeir = { Command = [\"true\"] }\n[Resources.F.Properties.Events.E]\nType = \"SQS\"\nProperties = { BatchSize = 0, Queue = \"arn:aws:sqs:us-east-1:000000000000:nope\" }\n";
+    let err = Config::parse(bad, Path::new("."))
+        .unwrap()
+        .build(&common::router(), true)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Resources.F.Properties.Events.E: ValidationException"),
+        "{err}"
     );
 }
