@@ -465,3 +465,128 @@ async fn a_custom_runtime_is_the_bootstrap_in_its_code_directory() {
     drop(handler);
     let _ = std::fs::remove_dir_all(&code_dir);
 }
+
+#[tokio::test]
+async fn a_weir_toml_function_runs_through_the_runtime_api_and_the_routers_timeout_stops_it() {
+    use weir_route::{config::Config, InvocationType, Router};
+    let runtimes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/runtimes");
+    let config = Config::parse(
+        r#"
+[Resources.Fake]
+Type = "AWS::Lambda::Function"
+Properties = { FunctionName = "fake", Timeout = 1, Handler = "app.handler", ReservedConcurrentExecutions = 2 }
+Weir = { RuntimeApi = ["python3", "fake_runtime.py"] }
+"#,
+        &runtimes,
+    )
+    .expect("a valid config");
+    let router = Router::new();
+    config.build(&router, true).expect("the config builds");
+    let out = router
+        .invoke(
+            "fake",
+            InvocationType::RequestResponse,
+            br#"{"action": "echo"}"#.to_vec(),
+        )
+        .await
+        .expect("invoked");
+    assert_eq!(
+        (out.status_code, out.function_error.as_deref()),
+        (200, None)
+    );
+    let value: Value = serde_json::from_slice(&out.payload).unwrap();
+    assert_eq!(value["env"]["AWS_LAMBDA_FUNCTION_NAME"], "fake");
+    assert_eq!(value["env"]["_HANDLER"], "app.handler");
+    assert_eq!(
+        value["env"]["LAMBDA_TASK_ROOT"],
+        runtimes.display().to_string()
+    );
+    assert_eq!(
+        value["headers"]["lambda-runtime-aws-request-id"],
+        out.request_id.as_str()
+    );
+    let first_pid = pid_of(&value);
+
+    // Over the function's 1 s timeout: the router drops the invocation, which kills the
+    // environment; the next invocation gets a fresh one.
+    let out = router
+        .invoke(
+            "fake",
+            InvocationType::RequestResponse,
+            br#"{"action": "sleep", "seconds": 30}"#.to_vec(),
+        )
+        .await
+        .expect("invoked");
+    assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
+    let error: Value = serde_json::from_slice(&out.payload).unwrap();
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Task timed out after 1.00 seconds"),
+        "{error}"
+    );
+    eventually_gone(first_pid).await;
+    let out = router
+        .invoke(
+            "fake",
+            InvocationType::RequestResponse,
+            br#"{"action": "echo"}"#.to_vec(),
+        )
+        .await
+        .expect("invoked");
+    let value: Value = serde_json::from_slice(&out.payload).unwrap();
+    assert_ne!(pid_of(&value), first_pid);
+    // The router's shutdown ends the warm process while the router is still there.
+    router.shutdown().await;
+    eventually_gone(pid_of(&value)).await;
+    drop(router);
+}
+
+#[tokio::test]
+async fn shutdown_kills_the_idle_environments_and_keeps_none_after() {
+    let handler = handler();
+    let first = success(call(&handler, "a", json!({"action": "echo"})).await);
+    handler.shutdown();
+    assert_eq!(handler.idle_environments(), 0);
+    eventually_gone(pid_of(&first)).await;
+    let later = success(call(&handler, "b", json!({"action": "echo"})).await);
+    assert_ne!(pid_of(&later), pid_of(&first));
+    assert_eq!(handler.environments_started(), 2);
+    assert_eq!(handler.idle_environments(), 0);
+    eventually_gone(pid_of(&later)).await;
+}
+
+#[tokio::test]
+async fn a_discarded_environment_takes_the_processes_its_runtime_started() {
+    // A bootstrap that runs the runtime as its child (no exec): killing the shell alone
+    // would leave the runtime running.
+    let code_dir = std::env::temp_dir().join(format!("weir-forking-{}", std::process::id()));
+    std::fs::create_dir_all(&code_dir).unwrap();
+    let bootstrap = code_dir.join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        format!(
+            "#!/bin/sh\npython3 {}\necho unreachable\n",
+            fake_runtime().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let handler = RuntimeApiHandler::new(RuntimeApiConfig::bootstrap("forking", &code_dir));
+    let value = success(call(&handler, "a", json!({"action": "echo"})).await);
+    let runtime_pid = pid_of(&value);
+    let timed_out = tokio::time::timeout(
+        Duration::from_millis(500),
+        handler.invoke(invocation(
+            "slow",
+            json!({"action": "sleep", "seconds": 30}),
+        )),
+    )
+    .await;
+    assert!(timed_out.is_err());
+    eventually_gone(runtime_pid).await;
+    drop(handler);
+    let _ = std::fs::remove_dir_all(&code_dir);
+}
