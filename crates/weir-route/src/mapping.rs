@@ -670,6 +670,9 @@ async fn collect_queue_batch(m: &QueueMapping, carry: &mut Option<QueueItem>) ->
     loop {
         if batch.len() < size {
             let received = m.queue.receive(size - batch.len());
+            // Busy until the poll's messages are counted: a filtered message leaves the
+            // queue before its counters move, and the router must not look idle between.
+            let _counting = (!received.is_empty()).then(|| m.router.busy());
             add(&m.counters.polled, received.len());
             let records: Vec<String> = received.iter().map(|msg| sqs_record(m, msg)).collect();
             let verdicts = verdicts(&m.filter, Source::Sqs, &records, &mut work);
