@@ -9,6 +9,7 @@ mod input;
 mod report;
 mod route;
 mod rules;
+mod serve;
 mod stream;
 mod test_event;
 
@@ -138,6 +139,27 @@ enum Command {
     Check(CheckArgs),
     /// Print a pattern at each stage of the pipeline.
     Debug(DebugArgs),
+    /// Serve AWS-compatible EventBridge (JSON 1.1) and Lambda (Invoke) endpoints on
+    /// 127.0.0.1, for the AWS CLI and SDKs (`--endpoint-url`). Any credentials are accepted:
+    /// signatures are not checked. Prints the endpoint's URL as its first line.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The port on 127.0.0.1; 0 picks a free one (the URL printed tells which).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The region named in ARNs and events.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// A function run as a shell command per invocation (event on stdin, response on
+    /// stdout, non-zero exit a function error); may be repeated.
+    #[arg(long, value_name = "NAME=COMMAND", value_parser = serve::parse_function)]
+    function: Vec<(String, String)>,
+    /// The functions' timeout in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=900))]
+    timeout: u32,
 }
 
 #[derive(Args, Debug)]
@@ -307,7 +329,7 @@ fn main() -> ExitCode {
         Command::Test(args) => ctx.read_with(&args.reading),
         Command::Filter(args) => ctx.read_with(&args.stream.reading),
         Command::Route(args) => ctx.read_with(&args.stream.reading),
-        Command::Check(_) | Command::Debug(_) => {}
+        Command::Check(_) | Command::Debug(_) | Command::Serve(_) => {}
     }
     let result = match &cli.command {
         Command::Test(args) => test_event::run(args, &mut ctx),
@@ -315,6 +337,7 @@ fn main() -> ExitCode {
         Command::Route(args) => route::run(args, &mut ctx),
         Command::Check(args) => check::check(args, &mut ctx),
         Command::Debug(args) => check::debug(args, &mut ctx),
+        Command::Serve(args) => serve::run(args, &mut ctx),
     };
     let result = result.and_then(|code| ctx.out.flush().map(|()| code));
     match result {

@@ -1,0 +1,85 @@
+//! `weir serve`: AWS-compatible EventBridge and Lambda endpoints on 127.0.0.1.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weir_route::{CommandHandler, ProcessSpec};
+use weir_serve::LocalFunctions;
+
+use crate::report::Stop;
+use crate::{Ctx, ServeArgs, FAILED, MATCHED};
+
+/// A `--function NAME=COMMAND` flag: the name and the shell command.
+pub fn parse_function(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, command)) if !name.is_empty() && !command.is_empty() => {
+            Ok((name.to_string(), command.to_string()))
+        }
+        _ => Err(format!("expected NAME=COMMAND, got {text:?}")),
+    }
+}
+
+pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
+    let mut functions = LocalFunctions::new(&args.region);
+    let timeout = Duration::from_secs(args.timeout.into());
+    for (name, command) in &args.function {
+        let spec = ProcessSpec::new("sh").arg("-c").arg(command.as_str());
+        functions.insert(name.as_str(), CommandHandler::new(spec), timeout);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            ctx.report
+                .message("io", &format!("cannot start the server's runtime: {e}"));
+            return Ok(FAILED);
+        }
+    };
+    let result: std::io::Result<()> = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+        let address = listener.local_addr()?;
+        // The first line of stdout is the endpoint, for scripts that start weir on port 0.
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "http://{address}")?;
+        stdout.flush()?;
+        let app = weir_serve::router(Arc::new(functions), &args.region);
+        weir_serve::serve(listener, app, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => Ok(MATCHED),
+        Err(e) => {
+            ctx.report.message(
+                "io",
+                &format!("cannot serve on 127.0.0.1:{}: {e}", args.port),
+            );
+            Ok(FAILED)
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

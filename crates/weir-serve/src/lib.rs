@@ -1,0 +1,145 @@
+//! weir as a service: AWS-compatible endpoints that the AWS CLI and the AWS SDKs talk to
+//! unchanged.
+//!
+//! [`router`] answers, on one HTTP endpoint:
+//! - EventBridge's JSON 1.1 protocol (`X-Amz-Target: AWSEvents.<Operation>`):
+//!   `TestEventPattern`, `PutRule`, `DescribeRule`, `DeleteRule`, `ListRules`, `PutTargets`,
+//!   `RemoveTargets`, `ListTargetsByRule` and `PutEvents`, with rules kept in memory and events
+//!   delivered to the functions of an [`Invoker`];
+//! - Lambda's REST-JSON `Invoke` (`POST /2015-03-31/functions/{name}/invocations`).
+//!
+//! Requests are accepted with any credentials: signatures are not checked. Bodies are bounded
+//! at [`MAX_REQUEST_BYTES`]. Errors have AWS's shapes, so clients raise the exceptions they
+//! model.
+#![deny(missing_docs)]
+
+mod aws;
+mod events;
+pub mod functions;
+mod lambda;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+
+pub use aws::MAX_REQUEST_BYTES;
+pub use functions::{InvocationType, InvokeError, InvokeFuture, Invoker, LocalFunctions};
+
+use aws::{ApiError, Protocol};
+use events::EventBridge;
+
+struct Shared {
+    events: EventBridge,
+    invoker: Arc<dyn Invoker>,
+}
+
+/// The HTTP routes of `weir serve` over the functions of `invoker`, in `region`.
+///
+/// # Example
+/// ```
+/// let functions = weir_serve::LocalFunctions::new("us-east-1");
+/// let app = weir_serve::router(std::sync::Arc::new(functions), "us-east-1");
+/// # let _ = app;
+/// ```
+pub fn router(invoker: Arc<dyn Invoker>, region: &str) -> Router {
+    let shared = Arc::new(Shared {
+        events: EventBridge::new(region, invoker.clone()),
+        invoker,
+    });
+    Router::new()
+        .route("/", post(json11))
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .fallback(fallback)
+        // Bodies are read with weir's own bound, which answers in AWS's shape.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(shared)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes.
+///
+/// # Example
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let app = weir_serve::router(std::sync::Arc::new(weir_serve::LocalFunctions::new("us-east-1")), "us-east-1");
+/// weir_serve::serve(listener, app, std::future::pending()).await?;
+/// # Ok(()) }
+/// ```
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn json11(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let result = async {
+        let Some(operation) = target.strip_prefix("AWSEvents.") else {
+            return Err(ApiError::json11(
+                "UnknownOperationException",
+                format!(
+                    "weir serves EventBridge (X-Amz-Target: AWSEvents.<Operation>), not {target:?}"
+                ),
+            ));
+        };
+        let bytes = lambda::read_body(body, MAX_REQUEST_BYTES)
+            .await
+            .map_err(|limit| {
+                ApiError::json11(
+                    "RequestEntityTooLargeException",
+                    format!("Request must be smaller than {limit} bytes"),
+                )
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            })?;
+        let request = aws::parse_body(&bytes, Protocol::Json11)?;
+        shared.events.call(operation, request).await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(serde::Deserialize)]
+struct InvokeQuery {
+    #[serde(rename = "Qualifier")]
+    qualifier: Option<String>,
+}
+
+async fn invoke(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(query): Query<InvokeQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    lambda::invoke(
+        shared.invoker.as_ref(),
+        &name,
+        query.qualifier.as_deref(),
+        &headers,
+        body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn fallback(uri: axum::http::Uri) -> Response {
+    ApiError::rest(
+        StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        format!("weir serves no operation at {}", uri.path()),
+    )
+    .into_response()
+}
