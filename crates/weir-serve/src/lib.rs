@@ -17,6 +17,8 @@ mod aws;
 mod events;
 pub mod functions;
 mod lambda;
+pub mod redis_mapping;
+pub mod redis_queue;
 
 use std::sync::Arc;
 
@@ -29,6 +31,8 @@ use axum::Router;
 
 pub use aws::MAX_REQUEST_BYTES;
 pub use functions::{InvocationType, InvokeError, InvokeFuture, Invoker, LocalFunctions};
+pub use redis_mapping::{MappingCounters, Poll, QueueConsumer, QueueMappingConfig};
+pub use redis_queue::{QueueMessage, Received, RedisQueue, RedisQueueConfig};
 
 use aws::{ApiError, Protocol};
 use events::EventBridge;
