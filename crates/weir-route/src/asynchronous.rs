@@ -1,0 +1,167 @@
+//! Asynchronous invocation: the internal queue's retries, event age, destinations and
+//! dead-letter queue.
+//!
+//! Each queued event is a task. A function error is retried up to `MaximumRetryAttempts`
+//! times, 1 minute after the first failure and 2 minutes after the second. A throttled or
+//! not-ready attempt is retried with a backoff (1 s, doubling, at most 5 min) and does not
+//! count as a retry. Before each attempt the event's age is checked; an event at least
+//! `MaximumEventAgeInSeconds` old is discarded (`EventAgeExceeded`), and a wait never runs
+//! past that age. A discarded event's invocation record goes to the on-failure destination
+//! and its payload to the dead-letter queue; a success's record goes to the on-success
+//! destination.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::function::Target;
+use crate::handler::Outcome;
+use crate::metrics::add;
+use crate::router::{Attempt, Busy, Function, Router};
+
+/// The waits before the first and the second retry of a function error.
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+/// The first wait after a throttle, doubled each time up to [`MAX_THROTTLE_DELAY`].
+const FIRST_THROTTLE_DELAY: Duration = Duration::from_secs(1);
+const MAX_THROTTLE_DELAY: Duration = Duration::from_secs(300);
+
+pub(crate) async fn run_event(
+    router: Router,
+    function: Arc<Function>,
+    payload: Vec<u8>,
+    request_id: String,
+    received_ms: u64,
+    _busy: Busy,
+) {
+    let config = &function.config.event_invoke;
+    let max_age_ms = config.maximum_event_age.as_millis() as u64;
+    let mut invoke_count = 0u32;
+    let mut failures = 0u32;
+    let mut throttle_delay = FIRST_THROTTLE_DELAY;
+    let mut last: Option<Outcome> = None;
+    let condition = loop {
+        let age = router.0.clock.now_ms().saturating_sub(received_ms);
+        if age >= max_age_ms {
+            break "EventAgeExceeded";
+        }
+        let remaining = Duration::from_millis(max_age_ms - age);
+        let wait = match router
+            .execute(&function, payload.clone(), &request_id)
+            .await
+        {
+            Attempt::Ran(Outcome::Success(response)) => {
+                invoke_count += 1;
+                if let Some(target) = &config.on_success {
+                    let record = router.invocation_record(
+                        &function,
+                        &request_id,
+                        "Success",
+                        invoke_count,
+                        &payload,
+                        Some(&Outcome::Success(response)),
+                    );
+                    send(&router, &function, target, record, &request_id, true);
+                }
+                return;
+            }
+            Attempt::Ran(outcome) => {
+                invoke_count += 1;
+                last = Some(outcome);
+                if failures >= config.maximum_retry_attempts {
+                    break "RetriesExhausted";
+                }
+                let delay = RETRY_DELAYS[(failures as usize).min(RETRY_DELAYS.len() - 1)];
+                failures += 1;
+                delay
+            }
+            Attempt::Throttled | Attempt::NotReady => {
+                let delay = throttle_delay;
+                throttle_delay = (throttle_delay * 2).min(MAX_THROTTLE_DELAY);
+                delay
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait.min(remaining)) => {}
+            _ = router.until_stopped() => return,
+        }
+    };
+    add(&function.counters.async_events_dropped, 1);
+    if let Some(target) = &config.on_failure {
+        let record = router.invocation_record(
+            &function,
+            &request_id,
+            condition,
+            invoke_count,
+            &payload,
+            last.as_ref(),
+        );
+        send(&router, &function, target, record, &request_id, false);
+    }
+    if let Some(Target::Queue(name)) = &function.config.dead_letter {
+        let (code, message) = match &last {
+            Some(Outcome::Error(e)) => ("200".to_string(), e.error_message.clone()),
+            _ => ("429".to_string(), condition.to_string()),
+        };
+        match router.queue(name) {
+            Some(queue) => {
+                queue.send_with_attributes(
+                    String::from_utf8_lossy(&payload).into_owned(),
+                    vec![
+                        ("RequestID".to_string(), request_id.clone()),
+                        ("ErrorCode".to_string(), code),
+                        ("ErrorMessage".to_string(), message),
+                    ],
+                );
+            }
+            None => add(&function.counters.dead_letter_errors, 1),
+        }
+    }
+}
+
+/// Sends an invocation record to a destination; an event bus receives it as the `detail` of
+/// an event from `lambda`, as Lambda sends it.
+fn send(
+    router: &Router,
+    function: &Function,
+    target: &Target,
+    record: Vec<u8>,
+    request_id: &str,
+    success: bool,
+) {
+    let body = match target {
+        Target::Bus(_) => bus_event(router, function, &record, success),
+        _ => record,
+    };
+    if router.deliver(target, body, request_id).is_err() {
+        add(&function.counters.destination_delivery_failures, 1);
+    }
+}
+
+fn bus_event(router: &Router, function: &Function, record: &[u8], success: bool) -> Vec<u8> {
+    use crate::router::push_json_str;
+    let mut out = String::with_capacity(record.len() + 256);
+    out.push_str(r#"{"version":"0","id":"#);
+    push_json_str(&mut out, &crate::clock::new_id());
+    out.push_str(r#","detail-type":"#);
+    push_json_str(
+        &mut out,
+        if success {
+            "Lambda Function Invocation Result - Success"
+        } else {
+            "Lambda Function Invocation Result - Failure"
+        },
+    );
+    out.push_str(r#","source":"lambda","account":"#);
+    push_json_str(&mut out, &router.0.account);
+    out.push_str(r#","time":"#);
+    let now = crate::clock::iso8601(router.0.clock.now_ms());
+    // EventBridge times have whole seconds.
+    push_json_str(&mut out, &format!("{}Z", &now[..19]));
+    out.push_str(r#","region":"#);
+    push_json_str(&mut out, &router.0.region);
+    out.push_str(r#","resources":["#);
+    push_json_str(&mut out, &format!("{}:$LATEST", function.arn));
+    out.push_str(r#"],"detail":"#);
+    out.push_str(&String::from_utf8_lossy(record));
+    out.push('}');
+    out.into_bytes()
+}

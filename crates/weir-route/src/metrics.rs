@@ -1,0 +1,87 @@
+//! Counters, named as Lambda's CloudWatch metrics are.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+macro_rules! counters {
+    ($(#[$meta:meta])* $live:ident, $snap:ident { $($(#[$fmeta:meta])* $field:ident => $name:literal),* $(,)? }) => {
+        #[derive(Debug, Default)]
+        pub(crate) struct $live {
+            $(pub(crate) $field: AtomicU64,)*
+        }
+
+        impl $live {
+            pub(crate) fn snapshot(&self) -> $snap {
+                $snap { $($field: self.$field.load(Ordering::Relaxed),)* }
+            }
+        }
+
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+        #[non_exhaustive]
+        pub struct $snap {
+            $($(#[$fmeta])* #[serde(rename = $name)] pub $field: u64,)*
+        }
+    };
+}
+
+counters! {
+    /// An event source mapping's counters (Lambda's event source mapping metrics), as
+    /// [`crate::Router::mapping_metrics`] reads them.
+    ///
+    /// # Example
+    /// ```
+    /// let m = weir_route::MappingMetrics::default();
+    /// assert_eq!(serde_json::to_value(m).unwrap()["PolledEventCount"], 0);
+    /// ```
+    MappingCounters, MappingMetrics {
+        /// Records read from the source.
+        polled => "PolledEventCount",
+        /// Records no filter let through (and records Lambda's filtering drops as malformed).
+        filtered_out => "FilteredOutEventCount",
+        /// Records in batches the function was invoked with (counted once per attempt).
+        invoked => "InvokedEventCount",
+        /// Records in batches whose invocation failed (function error, timeout, throttle, an
+        /// invalid partial-batch response), or that a partial-batch response named.
+        failed_invoke => "FailedInvokeEventCount",
+        /// Records given up on (retries exhausted or too old), whether or not a destination
+        /// received them.
+        dropped => "DroppedEventCount",
+        /// Records whose batch's failure record reached the on-failure destination.
+        on_failure_delivered => "OnFailureDestinationDeliveredEventCount",
+        /// Queue messages the mapping deleted: processed, or filtered out.
+        deleted => "DeletedEventCount",
+    }
+}
+
+counters! {
+    /// A function's counters (Lambda's function metrics), as
+    /// [`crate::Router::function_metrics`] reads them.
+    ///
+    /// # Example
+    /// ```
+    /// let m = weir_route::FunctionMetrics::default();
+    /// assert_eq!(serde_json::to_value(m).unwrap()["Throttles"], 0);
+    /// ```
+    FunctionCounters, FunctionMetrics {
+        /// Invocations that ran the handler.
+        invocations => "Invocations",
+        /// Invocations that ended in a function error (timeouts and panics included).
+        errors => "Errors",
+        /// Invocations refused for concurrency.
+        throttles => "Throttles",
+        /// Events queued by asynchronous invocation.
+        async_events_received => "AsyncEventsReceived",
+        /// Asynchronous events discarded (retries exhausted or too old).
+        async_events_dropped => "AsyncEventsDropped",
+        /// Records that could not be delivered to a destination.
+        destination_delivery_failures => "DestinationDeliveryFailures",
+        /// Events that could not be sent to the dead-letter queue.
+        dead_letter_errors => "DeadLetterErrors",
+    }
+}
+
+pub(crate) fn add(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}

@@ -1,0 +1,1128 @@
+//! The [`Router`]: functions, queues, streams, buses and event source mappings in one place,
+//! and the `Invoke` operation with Lambda's rules.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::bus::{Bus, RuleConfig};
+use crate::clock::{iso8601, new_id, Clock, TokioClock};
+use crate::error::{InvokeError, InvokeErrorKind, ValidationError};
+use crate::function::{FunctionConfig, FunctionState, Target};
+use crate::handler::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
+use crate::metrics::{add, FunctionCounters, FunctionMetrics, MappingCounters, MappingMetrics};
+use crate::queue::{Queue, QueueConfig};
+use crate::stream::{Stream, StreamConfig};
+
+/// The largest synchronous invocation payload: 6 MB (6,291,456 bytes).
+///
+/// # Example
+/// ```
+/// assert_eq!(weir_route::MAX_SYNC_PAYLOAD, 6 * 1024 * 1024);
+/// ```
+pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+
+/// The largest asynchronous invocation payload: 1 MB (1,048,576 bytes).
+///
+/// # Example
+/// ```
+/// assert_eq!(weir_route::MAX_ASYNC_PAYLOAD, 1024 * 1024);
+/// ```
+pub const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
+
+/// How a function is invoked (`InvocationType`).
+///
+/// # Example
+/// ```
+/// use weir_route::InvocationType;
+/// assert_eq!("Event".parse::<InvocationType>()?, InvocationType::Event);
+/// assert!("event".parse::<InvocationType>().is_err());
+/// # Ok::<(), weir_route::ValidationError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum InvocationType {
+    /// Run the function and wait for its response (status 200).
+    #[default]
+    RequestResponse,
+    /// Queue the event for asynchronous invocation (status 202).
+    Event,
+    /// Check the request only (status 204).
+    DryRun,
+}
+
+impl std::str::FromStr for InvocationType {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "RequestResponse" => Ok(InvocationType::RequestResponse),
+            "Event" => Ok(InvocationType::Event),
+            "DryRun" => Ok(InvocationType::DryRun),
+            _ => Err(ValidationError::invalid_parameter(format!(
+                "1 validation error detected: Value '{s}' at 'invocationType' failed to \
+                 satisfy constraint: Member must satisfy enum value set: [Event, \
+                 RequestResponse, DryRun]"
+            ))
+            .with_type("ValidationException")),
+        }
+    }
+}
+
+/// What `Invoke` answers when the request was accepted.
+///
+/// # Example
+/// ```
+/// use weir_route::{FunctionConfig, InvocationType, Invocation, Outcome, Router};
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let router = Router::new();
+/// router.create_function(FunctionConfig::new("echo"), |i: Invocation| async move { Outcome::Success(i.payload) })?;
+/// let out = router.invoke("echo", InvocationType::RequestResponse, br#"{"a":1}"#.to_vec()).await?;
+/// assert_eq!(out.status_code, 200);
+/// assert_eq!(out.payload, br#"{"a":1}"#);
+/// assert_eq!(out.function_error, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvokeOutput {
+    /// 200 (`RequestResponse`), 202 (`Event`) or 204 (`DryRun`).
+    pub status_code: u16,
+    /// `Some("Unhandled")` when the function failed.
+    pub function_error: Option<String>,
+    /// The response (the error payload on a function error; empty for 202 and 204).
+    pub payload: Vec<u8>,
+    /// `$LATEST`.
+    pub executed_version: String,
+    /// The request id.
+    pub request_id: String,
+}
+
+/// How one attempt at running a function went.
+pub(crate) enum Attempt {
+    Ran(Outcome),
+    Throttled,
+    NotReady,
+}
+
+pub(crate) struct Function {
+    pub(crate) config: FunctionConfig,
+    pub(crate) arn: String,
+    handler: Arc<dyn Handler>,
+    state: Mutex<FunctionState>,
+    permits: Option<Arc<Semaphore>>,
+    pub(crate) counters: FunctionCounters,
+}
+
+/// A mapping as the router keeps it: its counters and how to tell it is idle.
+pub(crate) struct MappingEntry {
+    pub(crate) uuid: String,
+    pub(crate) counters: Arc<MappingCounters>,
+    pub(crate) idle: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) region: String,
+    pub(crate) account: String,
+    pub(crate) clock: Arc<dyn Clock>,
+    functions: RwLock<HashMap<String, Arc<Function>>>,
+    queues: RwLock<HashMap<String, Queue>>,
+    streams: RwLock<HashMap<String, Stream>>,
+    buses: RwLock<HashMap<String, Bus>>,
+    pub(crate) mappings: RwLock<Vec<MappingEntry>>,
+    busy: AtomicUsize,
+    pub(crate) changed: Arc<Notify>,
+    pub(crate) stop: watch::Sender<bool>,
+}
+
+/// The invocation layer's world: functions, queues, streams, event buses and event source
+/// mappings, invoked and delivered with Lambda's rules. Cheap to clone (clones share it).
+///
+/// Methods that start work in the background (asynchronous invocation, event source
+/// mappings, bus targets) must be called inside a tokio runtime.
+///
+/// # Example
+/// ```
+/// use weir_route::{FunctionConfig, InvocationType, Invocation, Outcome, Router};
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let router = Router::new();
+/// router.create_function(FunctionConfig::new("hello"), |_: Invocation| async {
+///     Outcome::Success(br#""hi""#.to_vec())
+/// })?;
+/// let out = router.invoke("hello", InvocationType::RequestResponse, b"{}".to_vec()).await?;
+/// assert_eq!(out.payload, br#""hi""#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Router(pub(crate) Arc<Inner>);
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("region", &self.0.region)
+            .field("account", &self.0.account)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts work in progress while alive; its drop wakes [`Router::wait_idle`].
+pub(crate) struct Busy(Arc<Inner>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// A handler's future with its panics caught.
+struct CatchUnwind(HandlerFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<Outcome, Box<dyn Any + Send>>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Ready(outcome)) => Poll::Ready(Ok(outcome)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "the handler panicked".to_string()
+    }
+}
+
+/// The message of a timed-out invocation, as Lambda words it.
+///
+/// # Example
+/// ```
+/// let m = weir_route::timeout_message("r-1", std::time::Duration::from_secs(3));
+/// assert_eq!(m, "RequestId: r-1 Error: Task timed out after 3.00 seconds");
+/// ```
+pub fn timeout_message(request_id: &str, timeout: Duration) -> String {
+    format!(
+        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+        timeout.as_secs_f64()
+    )
+}
+
+impl Router {
+    /// An empty router in region `us-east-1`, account `000000000000`, on a [`TokioClock`].
+    ///
+    /// # Example
+    /// ```
+    /// let router = weir_route::Router::new();
+    /// assert_eq!(router.function_arn("f"), "arn:aws:lambda:us-east-1:000000000000:function:f");
+    /// ```
+    pub fn new() -> Router {
+        Router::with_clock(Arc::new(TokioClock::new()))
+    }
+
+    /// An empty router reading wall-clock time from `clock`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::Arc;
+    /// let router = weir_route::Router::with_clock(Arc::new(weir_route::TokioClock::starting_at(0)));
+    /// assert!(router.clock().now_ms() < 1000);
+    /// ```
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Router {
+        let (stop, _) = watch::channel(false);
+        let router = Router(Arc::new(Inner {
+            region: "us-east-1".to_string(),
+            account: "000000000000".to_string(),
+            clock,
+            functions: RwLock::new(HashMap::new()),
+            queues: RwLock::new(HashMap::new()),
+            streams: RwLock::new(HashMap::new()),
+            buses: RwLock::new(HashMap::new()),
+            mappings: RwLock::new(Vec::new()),
+            busy: AtomicUsize::new(0),
+            changed: Arc::new(Notify::new()),
+            stop,
+        }));
+        write(&router.0.buses).insert("default".to_string(), Bus::new("default".into()));
+        router
+    }
+
+    /// The router's clock.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().clock().now_ms() > 0);
+    /// ```
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.0.clock
+    }
+
+    /// A function's ARN.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().function_arn("f").ends_with(":function:f"));
+    /// ```
+    pub fn function_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            self.0.region, self.0.account
+        )
+    }
+
+    /// A queue's ARN.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir_route::Router::new().queue_arn("q"), "arn:aws:sqs:us-east-1:000000000000:q");
+    /// ```
+    pub fn queue_arn(&self, name: &str) -> String {
+        format!("arn:aws:sqs:{}:{}:{name}", self.0.region, self.0.account)
+    }
+
+    /// A stream's ARN.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir_route::Router::new().stream_arn("s"), "arn:aws:kinesis:us-east-1:000000000000:stream/s");
+    /// ```
+    pub fn stream_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:kinesis:{}:{}:stream/{name}",
+            self.0.region, self.0.account
+        )
+    }
+
+    /// An event bus's ARN.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir_route::Router::new().bus_arn("default"), "arn:aws:events:us-east-1:000000000000:event-bus/default");
+    /// ```
+    pub fn bus_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:events:{}:{}:event-bus/{name}",
+            self.0.region, self.0.account
+        )
+    }
+
+    /// Adds a function; returns its ARN. Refused: an invalid configuration (AWS's
+    /// constraint messages) or a name in use (`ResourceConflictException`).
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{FunctionConfig, Invocation, Outcome, Router};
+    /// let router = Router::new();
+    /// let handler = |_: Invocation| async { Outcome::Success(vec![]) };
+    /// router.create_function(FunctionConfig::new("f"), handler)?;
+    /// let err = router.create_function(FunctionConfig::new("f").timeout_seconds(901), handler).unwrap_err();
+    /// assert!(err.message().contains("Member must have value less than or equal to 900"), "{err}");
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// ```
+    pub fn create_function(
+        &self,
+        config: FunctionConfig,
+        handler: impl Handler,
+    ) -> Result<String, ValidationError> {
+        self.create_function_arc(config, Arc::new(handler))
+    }
+
+    /// [`Router::create_function`] with a shared handler.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::Arc;
+    /// use weir_route::{CommandHandler, FunctionConfig, ProcessSpec, Router};
+    /// let router = Router::new();
+    /// router.create_function_arc(FunctionConfig::new("cat"), Arc::new(CommandHandler::new(ProcessSpec::new("cat"))))?;
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// ```
+    pub fn create_function_arc(
+        &self,
+        config: FunctionConfig,
+        handler: Arc<dyn Handler>,
+    ) -> Result<String, ValidationError> {
+        config.validate()?;
+        let arn = self.function_arn(&config.name);
+        let mut functions = write(&self.0.functions);
+        if functions.contains_key(&config.name) {
+            return Err(ValidationError::conflict(format!(
+                "Function already exist: {}",
+                config.name
+            )));
+        }
+        let permits = config
+            .reserved_concurrency
+            .map(|n| Arc::new(Semaphore::new(n as usize)));
+        functions.insert(
+            config.name.clone(),
+            Arc::new(Function {
+                state: Mutex::new(config.state),
+                config,
+                arn: arn.clone(),
+                handler,
+                permits,
+                counters: FunctionCounters::default(),
+            }),
+        );
+        Ok(arn)
+    }
+
+    /// Changes a function's state (as Lambda moves a function between states).
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{FunctionConfig, FunctionState, Invocation, Outcome, Router};
+    /// let router = Router::new();
+    /// router.create_function(FunctionConfig::new("f"), |_: Invocation| async { Outcome::Success(vec![]) })?;
+    /// router.set_function_state("f", FunctionState::Inactive)?;
+    /// assert_eq!(router.function_state("f"), Some(FunctionState::Inactive));
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// ```
+    pub fn set_function_state(
+        &self,
+        name: &str,
+        state: FunctionState,
+    ) -> Result<(), ValidationError> {
+        let function = self.function(name).ok_or_else(|| {
+            ValidationError::not_found(format!("Function not found: {}", self.function_arn(name)))
+        })?;
+        *function.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        Ok(())
+    }
+
+    /// A function's state, `None` if there is no such function.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir_route::Router::new().function_state("nope"), None);
+    /// ```
+    pub fn function_state(&self, name: &str) -> Option<FunctionState> {
+        self.function(name)
+            .map(|f| *f.state.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The names of the functions, sorted.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().function_names().is_empty());
+    /// ```
+    pub fn function_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = read(&self.0.functions).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    pub(crate) fn function(&self, name: &str) -> Option<Arc<Function>> {
+        read(&self.0.functions).get(name).cloned()
+    }
+
+    /// A function's counters.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().function_metrics("nope").is_none());
+    /// ```
+    pub fn function_metrics(&self, name: &str) -> Option<FunctionMetrics> {
+        self.function(name).map(|f| f.counters.snapshot())
+    }
+
+    /// Adds a queue. Its redrive policy's dead-letter queue must exist already.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{QueueConfig, RedrivePolicy, Router};
+    /// let router = Router::new();
+    /// let err = router.create_queue(QueueConfig::new("q").redrive_policy(RedrivePolicy::new("dlq", 3))).unwrap_err();
+    /// assert_eq!(err.error_type(), "ResourceNotFoundException");
+    /// router.create_queue(QueueConfig::new("dlq"))?;
+    /// router.create_queue(QueueConfig::new("q").redrive_policy(RedrivePolicy::new("dlq", 3)))?;
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// ```
+    pub fn create_queue(&self, config: QueueConfig) -> Result<Queue, ValidationError> {
+        config.validate()?;
+        let dead_letter = match &config.redrive_policy {
+            Some(policy) => Some(self.queue(&policy.dead_letter_target).ok_or_else(|| {
+                ValidationError::not_found(format!(
+                    "the dead-letter queue {} of queue {} does not exist",
+                    policy.dead_letter_target, config.name
+                ))
+            })?),
+            None => None,
+        };
+        let mut queues = write(&self.0.queues);
+        if queues.contains_key(&config.name) {
+            return Err(ValidationError::conflict(format!(
+                "A queue already exists with the same name: {}",
+                config.name
+            )));
+        }
+        let arn = self.queue_arn(&config.name);
+        let queue = Queue::new(
+            config.clone(),
+            arn,
+            self.0.clock.clone(),
+            dead_letter,
+            self.0.changed.clone(),
+        );
+        queues.insert(config.name, queue.clone());
+        Ok(queue)
+    }
+
+    /// A queue by name.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().queue("nope").is_none());
+    /// ```
+    pub fn queue(&self, name: &str) -> Option<Queue> {
+        read(&self.0.queues).get(name).cloned()
+    }
+
+    /// The names of the queues, sorted.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().queue_names().is_empty());
+    /// ```
+    pub fn queue_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = read(&self.0.queues).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Adds a stream.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{Router, StreamConfig};
+    /// let err = Router::new().create_stream(StreamConfig::new("s").shard_count(0)).unwrap_err();
+    /// assert!(err.message().contains("at 'shardCount'"));
+    /// ```
+    pub fn create_stream(&self, config: StreamConfig) -> Result<Stream, ValidationError> {
+        config.validate()?;
+        let mut streams = write(&self.0.streams);
+        if streams.contains_key(&config.name) {
+            return Err(ValidationError::conflict(format!(
+                "Stream {} under account {} already exists.",
+                config.name, self.0.account
+            ))
+            .with_type("ResourceInUseException"));
+        }
+        let arn = self.stream_arn(&config.name);
+        let stream = Stream::new(
+            config.clone(),
+            arn,
+            self.0.clock.clone(),
+            self.0.changed.clone(),
+        );
+        streams.insert(config.name, stream.clone());
+        Ok(stream)
+    }
+
+    /// A stream by name.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().stream("nope").is_none());
+    /// ```
+    pub fn stream(&self, name: &str) -> Option<Stream> {
+        read(&self.0.streams).get(name).cloned()
+    }
+
+    /// Adds an event bus (the bus `default` always exists).
+    ///
+    /// # Example
+    /// ```
+    /// let router = weir_route::Router::new();
+    /// router.create_event_bus("orders")?;
+    /// assert!(router.create_event_bus("default").is_err());
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// ```
+    pub fn create_event_bus(&self, name: &str) -> Result<(), ValidationError> {
+        let mut buses = write(&self.0.buses);
+        if buses.contains_key(name) {
+            return Err(
+                ValidationError::conflict(format!("Event bus {name} already exists."))
+                    .with_type("ResourceAlreadyExistsException"),
+            );
+        }
+        buses.insert(name.to_string(), Bus::new(name.to_string()));
+        Ok(())
+    }
+
+    /// Adds or replaces a rule on a bus. The pattern is checked with AWS's reasons
+    /// (`InvalidEventPatternException`); every enabled rule of the bus is compiled into one
+    /// matcher.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{Router, RuleConfig};
+    /// let router = Router::new();
+    /// let err = router.put_rule("default", RuleConfig::new("r", r#"{"a": []}"#)).unwrap_err();
+    /// assert_eq!(err.error_type(), "InvalidEventPatternException");
+    /// assert_eq!(err.message(), "Event pattern is not valid. Reason: Empty arrays are not allowed");
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// ```
+    pub fn put_rule(&self, bus: &str, rule: RuleConfig) -> Result<(), ValidationError> {
+        let bus = self.bus(bus).ok_or_else(|| {
+            ValidationError::not_found(format!("Event bus {bus} does not exist."))
+        })?;
+        bus.put_rule(rule)
+    }
+
+    pub(crate) fn bus(&self, name: &str) -> Option<Bus> {
+        read(&self.0.buses).get(name).cloned()
+    }
+
+    /// Puts one event (the whole JSON event, envelope included) on a bus: it is delivered to
+    /// the targets of every matching rule (functions invoked asynchronously). Returns the
+    /// names of the matching rules, in name order. An event that is not JSON is refused.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{QueueConfig, Router, RuleConfig, Target};
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let router = Router::new();
+    /// let queue = router.create_queue(QueueConfig::new("big"))?;
+    /// router.put_rule("default", RuleConfig::new("big", r#"{"detail": {"n": [{"numeric": [">", 10]}]}}"#)
+    ///     .target(Target::Queue("big".into())))?;
+    /// assert_eq!(router.put_event("default", br#"{"detail": {"n": 11}}"#)?, ["big"]);
+    /// assert!(router.put_event("default", br#"{"detail": {"n": 1}}"#)?.is_empty());
+    /// assert_eq!(queue.drain(), [r#"{"detail": {"n": 11}}"#]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn put_event(&self, bus: &str, event: &[u8]) -> Result<Vec<String>, ValidationError> {
+        let bus = self.bus(bus).ok_or_else(|| {
+            ValidationError::not_found(format!("Event bus {bus} does not exist."))
+        })?;
+        let routes = bus.route(event).map_err(|e| {
+            ValidationError::invalid_parameter(format!("the event is not valid JSON: {e}"))
+        })?;
+        let key = new_id();
+        let mut names = Vec::with_capacity(routes.len());
+        for (name, targets) in routes {
+            for target in &targets {
+                // A target that cannot take the event is counted by the target's side
+                // (a missing function is reported when the rule's targets are checked).
+                let _ = self.deliver(target, event.to_vec(), &key);
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// Checks that every destination named by functions (on-success, on-failure,
+    /// dead-letter queue) and bus rules exists; resources may be created in any order, then
+    /// checked once.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{EventInvokeConfig, FunctionConfig, Invocation, Outcome, Router, Target};
+    /// let router = Router::new();
+    /// let config = FunctionConfig::new("f")
+    ///     .event_invoke(EventInvokeConfig::default().on_failure(Target::Queue("failed".into())));
+    /// router.create_function(config, |_: Invocation| async { Outcome::Success(vec![]) })?;
+    /// let err = router.check_targets().unwrap_err();
+    /// assert_eq!(err.message(), "function f: the destination queue failed does not exist");
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// ```
+    pub fn check_targets(&self) -> Result<(), ValidationError> {
+        let mut targets: Vec<(String, Target)> = Vec::new();
+        for f in read(&self.0.functions).values() {
+            let c = &f.config;
+            for t in [
+                &c.event_invoke.on_success,
+                &c.event_invoke.on_failure,
+                &c.dead_letter,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                targets.push((format!("function {}", c.name), t.clone()));
+            }
+        }
+        for b in read(&self.0.buses).values() {
+            for t in b.targets() {
+                targets.push((format!("event bus {}", b.0.name), t));
+            }
+        }
+        for (owner, target) in targets {
+            if !self.target_exists(&target) {
+                return Err(ValidationError::not_found(format!(
+                    "{owner}: the destination {} {} does not exist",
+                    kind_name(&target),
+                    target.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn target_exists(&self, target: &Target) -> bool {
+        match target {
+            Target::Function(n) => self.function(n).is_some(),
+            Target::Queue(n) => self.queue(n).is_some(),
+            Target::Stream(n) => self.stream(n).is_some(),
+            Target::Bus(n) => self.bus(n).is_some(),
+        }
+    }
+
+    /// Delivers a record to a target; `Err` when the target does not exist or refuses it.
+    pub(crate) fn deliver(&self, target: &Target, body: Vec<u8>, key: &str) -> Result<(), String> {
+        match target {
+            Target::Queue(name) => {
+                let queue = self.queue(name).ok_or_else(|| format!("no queue {name}"))?;
+                queue.send(String::from_utf8_lossy(&body).into_owned());
+                Ok(())
+            }
+            Target::Stream(name) => {
+                let stream = self
+                    .stream(name)
+                    .ok_or_else(|| format!("no stream {name}"))?;
+                stream.put_record(key, body);
+                Ok(())
+            }
+            Target::Function(name) => {
+                let function = self
+                    .function(name)
+                    .ok_or_else(|| format!("no function {name}"))?;
+                self.enqueue_event(&function, body)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Target::Bus(name) => self
+                .put_event(name, &body)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Invokes a function as the Lambda API's `Invoke` does. An empty payload is `{}`.
+    ///
+    /// - `RequestResponse`: runs the function and answers 200 with its response, or with
+    ///   the error payload and `FunctionError: Unhandled`.
+    /// - `Event`: queues the event for asynchronous invocation (retries, destinations,
+    ///   dead-letter queue) and answers 202.
+    /// - `DryRun`: checks the request and answers 204.
+    ///
+    /// Refused: no such function (`ResourceNotFoundException`), `Pending`
+    /// (`ResourceConflictException`), `Inactive` or `Failed` (`ResourceNotReadyException`),
+    /// a payload over [`MAX_SYNC_PAYLOAD`] / [`MAX_ASYNC_PAYLOAD`]
+    /// (`RequestTooLargeException`), a payload that is not JSON
+    /// (`InvalidRequestContentException`), and, for `RequestResponse`, no concurrency left
+    /// (`TooManyRequestsException`, reason `ReservedFunctionConcurrentInvocationLimitExceeded`).
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{FunctionConfig, FunctionError, InvocationType, Invocation, Outcome, Router};
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let router = Router::new();
+    /// router.create_function(FunctionConfig::new("fail"), |_: Invocation| async {
+    ///     Outcome::Error(FunctionError::new("Error", "bad record"))
+    /// })?;
+    /// let out = router.invoke("fail", InvocationType::RequestResponse, vec![]).await?;
+    /// assert_eq!((out.status_code, out.function_error.as_deref()), (200, Some("Unhandled")));
+    /// assert_eq!(out.payload, br#"{"errorMessage":"bad record","errorType":"Error"}"#);
+    /// let out = router.invoke("fail", InvocationType::DryRun, vec![]).await?;
+    /// assert_eq!(out.status_code, 204);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn invoke(
+        &self,
+        name: &str,
+        invocation_type: InvocationType,
+        payload: Vec<u8>,
+    ) -> Result<InvokeOutput, InvokeError> {
+        let function = self.function(name).ok_or_else(|| {
+            InvokeError::new(
+                InvokeErrorKind::ResourceNotFound,
+                format!("Function not found: {}", self.function_arn(name)),
+            )
+        })?;
+        let payload = if payload.is_empty() {
+            b"{}".to_vec()
+        } else {
+            payload
+        };
+        check_payload(&payload, invocation_type)?;
+        check_state(&function)?;
+        let output =
+            |status_code, function_error: Option<&str>, payload, request_id| InvokeOutput {
+                status_code,
+                function_error: function_error.map(str::to_string),
+                payload,
+                executed_version: "$LATEST".to_string(),
+                request_id,
+            };
+        match invocation_type {
+            InvocationType::DryRun => Ok(output(204, None, Vec::new(), new_id())),
+            InvocationType::Event => {
+                let request_id = self.enqueue_event(&function, payload)?;
+                Ok(output(202, None, Vec::new(), request_id))
+            }
+            InvocationType::RequestResponse => {
+                let request_id = new_id();
+                match self.execute(&function, payload, &request_id).await {
+                    Attempt::Ran(Outcome::Success(p)) => Ok(output(200, None, p, request_id)),
+                    Attempt::Ran(Outcome::Error(e)) => {
+                        Ok(output(200, Some("Unhandled"), e.payload, request_id))
+                    }
+                    Attempt::Throttled => Err(throttled()),
+                    Attempt::NotReady => {
+                        Err(check_state(&function).err().unwrap_or_else(throttled))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues an event for asynchronous invocation; returns its request id.
+    pub(crate) fn enqueue_event(
+        &self,
+        function: &Arc<Function>,
+        payload: Vec<u8>,
+    ) -> Result<String, InvokeError> {
+        let payload = if payload.is_empty() {
+            b"{}".to_vec()
+        } else {
+            payload
+        };
+        check_payload(&payload, InvocationType::Event)?;
+        check_state(function)?;
+        add(&function.counters.async_events_received, 1);
+        let request_id = new_id();
+        let busy = self.busy();
+        let router = self.clone();
+        let function = function.clone();
+        let id = request_id.clone();
+        let received = self.0.clock.now_ms();
+        tokio::spawn(async move {
+            crate::asynchronous::run_event(router, function, payload, id, received, busy).await;
+        });
+        Ok(request_id)
+    }
+
+    /// Runs a function once: its state and concurrency checked, its timeout enforced, its
+    /// panics caught.
+    pub(crate) async fn execute(
+        &self,
+        function: &Arc<Function>,
+        payload: Vec<u8>,
+        request_id: &str,
+    ) -> Attempt {
+        if *function.state.lock().unwrap_or_else(|e| e.into_inner()) != FunctionState::Active {
+            return Attempt::NotReady;
+        }
+        let _permit = match &function.permits {
+            Some(permits) => match permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    add(&function.counters.throttles, 1);
+                    return Attempt::Throttled;
+                }
+            },
+            None => None,
+        };
+        let _busy = self.busy();
+        add(&function.counters.invocations, 1);
+        let timeout = function.config.timeout;
+        let invocation = Invocation {
+            request_id: request_id.to_string(),
+            function_arn: function.arn.clone(),
+            payload,
+            deadline_ms: self.0.clock.now_ms() + timeout.as_millis() as u64,
+            client_context: None,
+        };
+        let handler = function.handler.clone();
+        let outcome =
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler.invoke(invocation))) {
+                Err(panic) => panicked(&*panic),
+                Ok(future) => match tokio::time::timeout(timeout, CatchUnwind(future)).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(panic)) => panicked(&*panic),
+                    // The handler's future is dropped here, which stops it.
+                    Err(_) => Outcome::Error(FunctionError::new(
+                        "Sandbox.Timedout",
+                        timeout_message(request_id, timeout),
+                    )),
+                },
+            };
+        if !outcome.is_success() {
+            add(&function.counters.errors, 1);
+        }
+        Attempt::Ran(outcome)
+    }
+
+    pub(crate) fn busy(&self) -> Busy {
+        self.0.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(self.0.clone())
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        *self.0.stop.borrow()
+    }
+
+    /// The invocation record Lambda sends to destinations.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn invocation_record(
+        &self,
+        function: &Function,
+        request_id: &str,
+        condition: &str,
+        invoke_count: u32,
+        request_payload: &[u8],
+        response: Option<&Outcome>,
+    ) -> Vec<u8> {
+        let mut out = String::with_capacity(256 + request_payload.len());
+        out.push_str(r#"{"version":"1.0","timestamp":"#);
+        push_json_str(&mut out, &iso8601(self.0.clock.now_ms()));
+        out.push_str(r#","requestContext":{"requestId":"#);
+        push_json_str(&mut out, request_id);
+        out.push_str(r#","functionArn":"#);
+        push_json_str(&mut out, &format!("{}:$LATEST", function.arn));
+        out.push_str(r#","condition":"#);
+        push_json_str(&mut out, condition);
+        out.push_str(&format!(r#","approximateInvokeCount":{invoke_count}}}"#));
+        out.push_str(r#","requestPayload":"#);
+        push_raw_json(&mut out, request_payload);
+        if let Some(response) = response {
+            out.push_str(r#","responseContext":{"statusCode":200,"executedVersion":"$LATEST""#);
+            let payload = match response {
+                Outcome::Success(p) => p,
+                Outcome::Error(e) => {
+                    out.push_str(r#","functionError":"Unhandled""#);
+                    &e.payload
+                }
+            };
+            out.push_str(r#"},"responsePayload":"#);
+            push_raw_json(&mut out, payload);
+        }
+        out.push('}');
+        out.into_bytes()
+    }
+
+    /// Lists the mappings' UUIDs, in creation order.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().mapping_uuids().is_empty());
+    /// ```
+    pub fn mapping_uuids(&self) -> Vec<String> {
+        read(&self.0.mappings)
+            .iter()
+            .map(|m| m.uuid.clone())
+            .collect()
+    }
+
+    /// An event source mapping's counters.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().mapping_metrics("nope").is_none());
+    /// ```
+    pub fn mapping_metrics(&self, uuid: &str) -> Option<MappingMetrics> {
+        read(&self.0.mappings)
+            .iter()
+            .find(|m| m.uuid == uuid)
+            .map(|m| m.counters.snapshot())
+    }
+
+    /// Whether nothing is in progress: no invocation running, no asynchronous event waiting,
+    /// every mapping's source consumed (queues empty, streams read to their end).
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().is_idle());
+    /// ```
+    pub fn is_idle(&self) -> bool {
+        self.0.busy.load(Ordering::Acquire) == 0
+            && read(&self.0.mappings).iter().all(|m| (m.idle)())
+    }
+
+    /// Waits until [`Router::is_idle`].
+    ///
+    /// # Example
+    /// ```
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// weir_route::Router::new().wait_idle().await;
+    /// # });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.0.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_idle() {
+                // Let tasks that were just woken take their next step, then look again.
+                tokio::task::yield_now().await;
+                if self.is_idle() {
+                    return;
+                }
+                continue;
+            }
+            notified.await;
+        }
+    }
+
+    /// Stops the mappings' polling and the waiting asynchronous events (what is queued stays
+    /// where it is), then waits for the invocations running now to end.
+    ///
+    /// # Example
+    /// ```
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// weir_route::Router::new().shutdown().await;
+    /// # });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn shutdown(&self) {
+        self.0.stop.send_replace(true);
+        self.0.changed.notify_waiters();
+        loop {
+            let notified = self.0.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.0.busy.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until [`Router::shutdown`] is called (pollers select on it).
+    pub(crate) async fn until_stopped(&self) {
+        let mut rx = self.0.stop.subscribe();
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+}
+
+fn kind_name(target: &Target) -> &'static str {
+    match target {
+        Target::Function(_) => "function",
+        Target::Queue(_) => "queue",
+        Target::Stream(_) => "stream",
+        Target::Bus(_) => "event bus",
+    }
+}
+
+fn throttled() -> InvokeError {
+    InvokeError::new(
+        InvokeErrorKind::TooManyRequests {
+            reason: "ReservedFunctionConcurrentInvocationLimitExceeded".to_string(),
+        },
+        "Rate Exceeded.",
+    )
+}
+
+fn panicked(panic: &(dyn Any + Send)) -> Outcome {
+    Outcome::Error(FunctionError::new(
+        "Runtime.HandlerPanic",
+        panic_message(panic),
+    ))
+}
+
+fn check_payload(payload: &[u8], invocation_type: InvocationType) -> Result<(), InvokeError> {
+    let (limit, operation) = match invocation_type {
+        InvocationType::Event => (MAX_ASYNC_PAYLOAD, "InvokeAsync"),
+        _ => (MAX_SYNC_PAYLOAD, "InvokeFunction"),
+    };
+    if payload.len() > limit {
+        return Err(InvokeError::new(
+            InvokeErrorKind::RequestTooLarge,
+            format!("Request must be smaller than {limit} bytes for the {operation} operation"),
+        ));
+    }
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(payload) {
+        return Err(InvokeError::new(
+            InvokeErrorKind::InvalidRequestContent,
+            format!("Could not parse request body into json: {e}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_state(function: &Function) -> Result<(), InvokeError> {
+    let state = *function.state.lock().unwrap_or_else(|e| e.into_inner());
+    let message = format!(
+        "The operation cannot be performed at this time. The function is currently in the \
+         following state: {state}"
+    );
+    match state {
+        FunctionState::Active => Ok(()),
+        FunctionState::Pending => Err(InvokeError::new(InvokeErrorKind::ResourceConflict, message)),
+        FunctionState::Inactive | FunctionState::Failed => {
+            Err(InvokeError::new(InvokeErrorKind::ResourceNotReady, message))
+        }
+    }
+}
+
+/// Appends `s` as a JSON string.
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    // Serializing a &str cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+/// Appends a payload as JSON: as is when it is one JSON value, `null` when empty, a JSON
+/// string of its text otherwise.
+pub(crate) fn push_raw_json(out: &mut String, payload: &[u8]) {
+    let text = String::from_utf8_lossy(payload);
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        out.push_str("null");
+    } else if serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok() {
+        out.push_str(trimmed);
+    } else {
+        push_json_str(out, &text);
+    }
+}
+
+pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The counters of a new mapping, registered with the router.
+pub(crate) fn register_mapping(
+    router: &Router,
+    uuid: String,
+    idle: Box<dyn Fn() -> bool + Send + Sync>,
+) -> Arc<MappingCounters> {
+    let counters = Arc::new(MappingCounters::default());
+    write(&router.0.mappings).push(MappingEntry {
+        uuid,
+        counters: counters.clone(),
+        idle,
+    });
+    counters
+}
