@@ -4,8 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_route::{CommandHandler, ProcessSpec};
-use weir_serve::LocalFunctions;
+use weir_route::{CommandHandler, FunctionConfig, ProcessSpec, Router};
 
 use crate::report::Stop;
 use crate::{Ctx, ServeArgs, FAILED, MATCHED};
@@ -21,12 +20,6 @@ pub fn parse_function(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
-    let mut functions = LocalFunctions::new(&args.region);
-    let timeout = Duration::from_secs(args.timeout.into());
-    for (name, command) in &args.function {
-        let spec = ProcessSpec::new("sh").arg("-c").arg(command.as_str());
-        functions.insert(name.as_str(), CommandHandler::new(spec), timeout);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,6 +32,18 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         }
     };
     let result: std::io::Result<()> = runtime.block_on(async {
+        // The invocation layer: functions with their timeouts, and its asynchronous queue
+        // (retries, destinations) for Event invocations and bus targets.
+        let functions = Router::new();
+        let timeout = Duration::from_secs(args.timeout.into());
+        for (name, command) in &args.function {
+            let spec = ProcessSpec::new("sh").arg("-c").arg(command.as_str());
+            let mut config = FunctionConfig::new(name.as_str());
+            config.timeout = timeout;
+            functions
+                .create_function(config, CommandHandler::new(spec))
+                .map_err(|e| std::io::Error::other(format!("function {name}: {}", e.message())))?;
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
         let address = listener.local_addr()?;
         // The first line of stdout is the endpoint, for scripts that start weir on port 0.

@@ -251,6 +251,65 @@ impl Invoker for LocalFunctions {
     }
 }
 
+/// `weir serve` over the invocation layer's [`weir_route::Router`]: its functions, states,
+/// reserved concurrency, and its asynchronous queue (retries, destinations) for `Event`.
+///
+/// # Example
+/// ```
+/// use weir_serve::Invoker;
+/// let router = weir_route::Router::new();
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// router.create_function(weir_route::FunctionConfig::new("f"), |_| async { weir_route::Outcome::Success(b"1".to_vec()) })?;
+/// assert!(router.exists("f"));
+/// # Ok::<(), weir_route::ValidationError>(())
+/// # }).unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl Invoker for weir_route::Router {
+    fn function_arn(&self, name: &str) -> String {
+        weir_route::Router::function_arn(self, name)
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.function_state(name).is_some()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.function_names()
+    }
+
+    fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture {
+        let router = self.clone();
+        let name = name.to_string();
+        let kind = match kind {
+            InvocationType::RequestResponse => weir_route::InvocationType::RequestResponse,
+            InvocationType::Event => weir_route::InvocationType::Event,
+            InvocationType::DryRun => weir_route::InvocationType::DryRun,
+        };
+        Box::pin(async move {
+            match weir_route::Router::invoke(&router, &name, kind, payload).await {
+                Ok(out) if kind == weir_route::InvocationType::RequestResponse => {
+                    Ok(Some(match out.function_error {
+                        Some(error_type) => Outcome::Error(FunctionError::with_payload(
+                            error_type,
+                            String::from_utf8_lossy(&out.payload).into_owned(),
+                            out.payload,
+                        )),
+                        None => Outcome::Success(out.payload),
+                    }))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(InvokeError {
+                    code: e.error_type().to_string(),
+                    status: e.status_code(),
+                    message: e.message().to_string(),
+                    reason: e.reason().map(str::to_string),
+                }),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

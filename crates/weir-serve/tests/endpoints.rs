@@ -454,3 +454,58 @@ async fn invoke_in_three_invocation_types_with_lambdas_shapes() {
         Some("RequestTooLargeException")
     );
 }
+
+#[tokio::test]
+async fn over_the_invocation_layers_router_states_and_throttles_answer_lambdas_errors() {
+    use weir_route::{FunctionConfig, FunctionState, Router};
+    let router = Router::new();
+    let echo = |i: Invocation| async move { Outcome::Success(i.payload) };
+    router
+        .create_function(FunctionConfig::new("echo"), echo)
+        .unwrap();
+    router
+        .create_function(FunctionConfig::new("pending"), echo)
+        .unwrap();
+    router
+        .set_function_state("pending", FunctionState::Pending)
+        .unwrap();
+    router
+        .create_function(FunctionConfig::new("failed"), echo)
+        .unwrap();
+    router
+        .set_function_state("failed", FunctionState::Failed)
+        .unwrap();
+    let mut throttled = FunctionConfig::new("throttled");
+    throttled.reserved_concurrency = Some(0);
+    router.create_function(throttled, echo).unwrap();
+    let app = weir_serve::router(Arc::new(router), "us-east-1");
+
+    let reply = invoke(&app, "echo", None, br#"{"via": "router"}"#).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, br#"{"via": "router"}"#);
+    assert_eq!(
+        invoke(&app, "echo", Some("Event"), b"{}").await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        invoke(&app, "echo", Some("DryRun"), b"{}").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let reply = invoke(&app, "pending", None, b"{}").await;
+    assert_eq!(
+        (reply.status, reply.header("x-amzn-errortype")),
+        (StatusCode::CONFLICT, Some("ResourceConflictException"))
+    );
+    let reply = invoke(&app, "failed", None, b"{}").await;
+    assert_eq!(
+        (reply.status, reply.header("x-amzn-errortype")),
+        (StatusCode::BAD_GATEWAY, Some("ResourceNotReadyException"))
+    );
+    let reply = invoke(&app, "throttled", None, b"{}").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        reply.json()["Reason"],
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    );
+    assert_eq!(reply.json()["Type"], "User");
+}
