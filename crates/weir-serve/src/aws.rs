@@ -167,6 +167,14 @@ pub(crate) fn now_seconds() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch now.
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// The JSON object of a request body, or AWS's `SerializationException`.
 pub(crate) fn parse_body(body: &[u8], protocol: Protocol) -> Result<Map<String, Value>, ApiError> {
     let text = if body.iter().all(u8::is_ascii_whitespace) {

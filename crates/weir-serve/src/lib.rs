@@ -19,6 +19,7 @@ pub mod functions;
 mod lambda;
 pub mod redis_mapping;
 pub mod redis_queue;
+pub mod redis_stream;
 
 use std::sync::Arc;
 
@@ -33,6 +34,9 @@ pub use aws::MAX_REQUEST_BYTES;
 pub use functions::{InvocationType, InvokeError, InvokeFuture, Invoker, LocalFunctions};
 pub use redis_mapping::{MappingCounters, Poll, QueueConsumer, QueueMappingConfig};
 pub use redis_queue::{QueueMessage, Received, RedisQueue, RedisQueueConfig};
+pub use redis_stream::{
+    RedisStream, RedisStreamConfig, ShardRecord, StreamConsumer, StreamMappingConfig,
+};
 
 use aws::{ApiError, Protocol};
 use events::EventBridge;
