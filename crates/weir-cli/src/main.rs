@@ -160,6 +160,13 @@ struct ServeArgs {
     /// The functions' timeout in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=900))]
     timeout: u32,
+    /// Keep the asynchronous invocation queue on this Redis (redis://HOST:PORT/), so an
+    /// accepted Event invocation survives a restart and several weir processes share it.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The prefix of weir's keys on Redis.
+    #[arg(long, value_name = "PREFIX", default_value = "weir")]
+    redis_prefix: String,
 }
 
 #[derive(Args, Debug)]

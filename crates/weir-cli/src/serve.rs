@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_route::{CommandHandler, FunctionConfig, ProcessSpec, Router};
+use weir_serve::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue};
 
 use crate::report::Stop;
 use crate::{Ctx, ServeArgs, FAILED, MATCHED};
@@ -50,7 +51,23 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         let mut stdout = std::io::stdout();
         writeln!(stdout, "http://{address}")?;
         stdout.flush()?;
-        let app = weir_serve::router(Arc::new(functions), &args.region);
+        let app = match &args.redis {
+            None => weir_serve::router(Arc::new(functions), &args.region),
+            Some(url) => {
+                // Event invocations (and bus deliveries) are kept on Redis until run, so an
+                // accepted one survives a restart; this process works the queue too.
+                let mut config = RedisAsyncConfig::new(format!("{}:async", args.redis_prefix));
+                config.lease = timeout * 2 + Duration::from_secs(5);
+                let queue = RedisAsyncQueue::connect(url, config)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?;
+                let worker = queue.clone();
+                let router = functions.clone();
+                tokio::spawn(async move { worker.run(&router, std::future::pending()).await });
+                let durable = DurableInvoker::new(Arc::new(functions), queue);
+                weir_serve::router(Arc::new(durable), &args.region)
+            }
+        };
         weir_serve::serve(listener, app, shutdown_signal()).await
     });
     match result {

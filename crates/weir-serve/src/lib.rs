@@ -17,6 +17,7 @@ mod aws;
 mod events;
 pub mod functions;
 mod lambda;
+pub mod redis_async;
 pub mod redis_mapping;
 pub mod redis_queue;
 pub mod redis_stream;
@@ -32,6 +33,7 @@ use axum::Router;
 
 pub use aws::MAX_REQUEST_BYTES;
 pub use functions::{InvocationType, InvokeError, InvokeFuture, Invoker, LocalFunctions};
+pub use redis_async::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue};
 pub use redis_mapping::{MappingCounters, Poll, QueueConsumer, QueueMappingConfig};
 pub use redis_queue::{QueueMessage, Received, RedisQueue, RedisQueueConfig};
 pub use redis_stream::{

@@ -251,3 +251,75 @@ def test_aws_cli_lambda_invoke(endpoint, tmp_path):
     result = aws_cli(endpoint, "lambda", "invoke", "--function-name", "echo",
                      "--invocation-type", "DryRun", str(out))
     assert json.loads(result.stdout)["StatusCode"] == 204
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A redis-server of the test's own on a free loopback port (never 6379), with AOF."""
+    import socket
+
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    assert os.path.exists(server), "redis-server is required (scripts/test-all installs it)"
+    for _ in range(5):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port == 6379:
+            continue
+        proc = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(7) == b"+PONG\r\n":
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            proc.kill()
+            proc.wait()
+            continue
+        yield f"redis://127.0.0.1:{port}/"
+        proc.terminate()
+        proc.wait(timeout=10)
+        return
+    raise RuntimeError("could not start redis-server")
+
+
+def start_serve(*args):
+    weir = os.environ.get("WEIR_BIN") or str(ROOT / "target/debug/weir")
+    proc = subprocess.Popen([weir, "serve", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+    return proc, url
+
+
+def test_an_accepted_event_survives_weir_killed_mid_invocation(redis_url, tmp_path):
+    out = tmp_path / "ran"
+    # The first weir's function is slow: weir is killed while it runs.
+    first, url = start_serve("--redis", redis_url, "--timeout", "1",
+                             "--function", "job=sleep 2")
+    try:
+        lam = client("lambda", url)
+        assert lam.invoke(FunctionName="job", InvocationType="Event",
+                          Payload=b'{"kept": 1}')["StatusCode"] == 202
+        time.sleep(0.5)
+    finally:
+        first.kill()  # SIGKILL
+        first.wait()
+    second, _ = start_serve("--redis", redis_url, "--timeout", "1",
+                            "--function", f"job=cat > {out}")
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not (out.exists() and out.stat().st_size):
+            time.sleep(0.1)
+        assert json.loads(out.read_text()) == {"kept": 1}
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
