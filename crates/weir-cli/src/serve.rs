@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_route::{CommandHandler, FunctionConfig, ProcessSpec, Router};
-use weir_serve::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue};
+use weir_serve::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue, RedisMappings};
 
 use crate::report::Stop;
 use crate::{Ctx, ServeArgs, FAILED, MATCHED};
@@ -64,8 +64,20 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 let worker = queue.clone();
                 let router = functions.clone();
                 tokio::spawn(async move { worker.run(&router, std::future::pending()).await });
+                // Event source mappings are kept on Redis too: every weir serve on this Redis
+                // runs each of them (a consumer per process, sharing the work).
+                let mappings = RedisMappings::connect(
+                    url,
+                    &args.redis_prefix,
+                    &args.region,
+                    Arc::new(functions.clone()),
+                )
+                .await
+                .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?;
+                let supervisor = mappings.clone();
+                tokio::spawn(async move { supervisor.supervise(std::future::pending()).await });
                 let durable = DurableInvoker::new(Arc::new(functions), queue);
-                weir_serve::router(Arc::new(durable), &args.region)
+                weir_serve::router_with(Arc::new(durable), &args.region, Some(mappings))
             }
         };
         weir_serve::serve(listener, app, shutdown_signal()).await

@@ -17,6 +17,7 @@ mod aws;
 mod events;
 pub mod functions;
 mod lambda;
+mod mappings;
 pub mod redis_async;
 pub mod redis_mapping;
 pub mod redis_queue;
@@ -28,11 +29,12 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 
 pub use aws::MAX_REQUEST_BYTES;
 pub use functions::{InvocationType, InvokeError, InvokeFuture, Invoker, LocalFunctions};
+pub use mappings::RedisMappings;
 pub use redis_async::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue};
 pub use redis_mapping::{MappingCounters, Poll, QueueConsumer, QueueMappingConfig};
 pub use redis_queue::{QueueMessage, Received, RedisQueue, RedisQueueConfig};
@@ -46,6 +48,7 @@ use events::EventBridge;
 struct Shared {
     events: EventBridge,
     invoker: Arc<dyn Invoker>,
+    mappings: Option<RedisMappings>,
 }
 
 /// The HTTP routes of `weir serve` over the functions of `invoker`, in `region`.
@@ -57,13 +60,43 @@ struct Shared {
 /// # let _ = app;
 /// ```
 pub fn router(invoker: Arc<dyn Invoker>, region: &str) -> Router {
+    router_with(invoker, region, None)
+}
+
+/// [`router`], with Lambda's event source mapping operations over `mappings` (without them,
+/// those operations answer that weir serves them only with Redis).
+///
+/// # Example
+/// ```
+/// let functions = weir_serve::LocalFunctions::new("us-east-1");
+/// let app = weir_serve::router_with(std::sync::Arc::new(functions), "us-east-1", None);
+/// # let _ = app;
+/// ```
+pub fn router_with(
+    invoker: Arc<dyn Invoker>,
+    region: &str,
+    mappings: Option<RedisMappings>,
+) -> Router {
     let shared = Arc::new(Shared {
         events: EventBridge::new(region, invoker.clone()),
         invoker,
+        mappings,
     });
     Router::new()
         .route("/", post(json11))
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .route(
+            "/2015-03-31/event-source-mappings/",
+            post(create_mapping).get(list_mappings),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings",
+            post(create_mapping).get(list_mappings),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/{uuid}",
+            get(get_mapping).delete(delete_mapping),
+        )
         .fallback(fallback)
         // Bodies are read with weir's own bound, which answers in AWS's shape.
         .layer(DefaultBodyLimit::disable())
@@ -143,6 +176,90 @@ async fn invoke(
     )
     .await
     .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn mappings(shared: &Shared) -> Result<&RedisMappings, ApiError> {
+    shared.mappings.as_ref().ok_or_else(|| {
+        ApiError::rest(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            "weir serves event source mappings on Redis sources: start it with --redis URL",
+        )
+    })
+}
+
+/// A REST-JSON success with `status`.
+fn rest_ok(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    aws::add_request_id(response.headers_mut());
+    response
+}
+
+async fn create_mapping(State(shared): State<Arc<Shared>>, body: Body) -> Response {
+    let result = async {
+        let mappings = mappings(&shared)?;
+        let bytes = lambda::read_body(body, MAX_REQUEST_BYTES)
+            .await
+            .map_err(|limit| {
+                ApiError::rest(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestTooLargeException",
+                    format!("Request must be smaller than {limit} bytes"),
+                )
+            })?;
+        let request = aws::parse_body(&bytes, Protocol::RestJson)?;
+        mappings.create(request).await
+    }
+    .await;
+    match result {
+        Ok(body) => rest_ok(StatusCode::ACCEPTED, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(rename = "EventSourceArn")]
+    event_source_arn: Option<String>,
+    #[serde(rename = "FunctionName")]
+    function_name: Option<String>,
+}
+
+async fn list_mappings(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let result = async {
+        mappings(&shared)?
+            .list(
+                query.event_source_arn.as_deref(),
+                query.function_name.as_deref(),
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(body) => rest_ok(StatusCode::OK, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_mapping(State(shared): State<Arc<Shared>>, Path(uuid): Path<String>) -> Response {
+    match async { mappings(&shared)?.get(&uuid).await }.await {
+        Ok(body) => rest_ok(StatusCode::OK, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete_mapping(State(shared): State<Arc<Shared>>, Path(uuid): Path<String>) -> Response {
+    match async { mappings(&shared)?.delete(&uuid).await }.await {
+        Ok(body) => rest_ok(StatusCode::ACCEPTED, body),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn fallback(uri: axum::http::Uri) -> Response {

@@ -91,6 +91,16 @@ impl RedisStreamConfig {
     }
 }
 
+/// The key of a mapping's checkpoint in a shard.
+pub(crate) fn checkpoint_key(mapping: &str, shard: usize) -> String {
+    format!("weir:checkpoint:{mapping}:{shard}")
+}
+
+/// The key holding a stream's shard count.
+fn shards_key(name: &str) -> String {
+    format!("{name}:shards")
+}
+
 /// One record read from a shard.
 ///
 /// # Example
@@ -135,10 +145,33 @@ impl RedisStream {
     /// # let _ = s; Ok(()) }
     /// ```
     pub async fn connect(url: &str, config: RedisStreamConfig) -> Result<RedisStream, RedisError> {
-        Ok(RedisStream {
-            conn: connect(url).await?,
-            config,
-        })
+        let conn = connect(url).await?;
+        // The shard count is written once, for mappings that open the stream by name.
+        let _: Option<String> = redis::cmd("SET")
+            .arg(shards_key(&config.name))
+            .arg(config.shard_count)
+            .arg("NX")
+            .query_async(&mut conn.clone())
+            .await?;
+        Ok(RedisStream { conn, config })
+    }
+
+    /// Connects to the stream named `name` with the shard count it was created with (1 when
+    /// no producer has connected yet).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let s = weir_serve::RedisStream::open("redis://127.0.0.1:7000/", "clicks").await?;
+    /// # let _ = s; Ok(()) }
+    /// ```
+    pub async fn open(url: &str, name: &str) -> Result<RedisStream, RedisError> {
+        let conn = connect(url).await?;
+        let count: Option<usize> = redis::cmd("GET")
+            .arg(shards_key(name))
+            .query_async(&mut conn.clone())
+            .await?;
+        RedisStream::connect(url, RedisStreamConfig::new(name, count.unwrap_or(1))).await
     }
 
     /// The stream's configuration.
@@ -399,7 +432,7 @@ impl StreamConsumer {
     }
 
     fn checkpoint_key(&self, shard: usize) -> String {
-        format!("weir:checkpoint:{}:{shard}", self.config.uuid)
+        checkpoint_key(&self.config.uuid, shard)
     }
 
     /// One batch from each shard this consumer leases; answers how many records were read.

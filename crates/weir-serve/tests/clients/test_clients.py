@@ -323,3 +323,52 @@ def test_an_accepted_event_survives_weir_killed_mid_invocation(redis_url, tmp_pa
     finally:
         second.terminate()
         second.wait(timeout=10)
+
+
+def test_boto3_event_source_mappings_on_a_redis_queue(redis_url, tmp_path):
+    import socket
+
+    out = tmp_path / "batches"
+    out.mkdir()
+    record = f"f=$(mktemp -p {out} batch.XXXXXX); cat > \"$f\"; echo null"
+    proc, url = start_serve("--redis", redis_url, "--function", f"consume={record}")
+    try:
+        lam = client("lambda", url)
+        created = lam.create_event_source_mapping(
+            EventSourceArn="arn:aws:sqs:us-east-1:000000000000:jobs",
+            FunctionName="consume",
+            BatchSize=10,
+            FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"ok": [True]}})}]},
+        )
+        assert created["State"] == "Creating"
+        uuid = created["UUID"]
+        listed = lam.list_event_source_mappings(FunctionName="consume")["EventSourceMappings"]
+        assert [m["UUID"] for m in listed] == [uuid]
+        assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled"
+        # Messages sent with plain Redis commands (XADD jobs * body ...).
+        host, port = redis_url[len("redis://"):].rstrip("/").split(":")
+        with socket.create_connection((host, int(port))) as conn:
+            for n in range(6):
+                body = json.dumps({"n": n, "ok": n % 2 == 0})
+                args = ["XADD", "jobs", "*", "body", body]
+                conn.sendall(f"*{len(args)}\r\n".encode() + b"".join(
+                    f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args))
+                conn.recv(64)
+        deadline = time.time() + 15
+        seen = []
+        while time.time() < deadline and len(seen) < 3:
+            seen = [json.loads(r["body"])["n"]
+                    for f in out.glob("batch.*") if f.stat().st_size
+                    for r in json.loads(f.read_text())["Records"]]
+            time.sleep(0.1)
+        assert sorted(seen) == [0, 2, 4]
+        assert lam.delete_event_source_mapping(UUID=uuid)["State"] == "Deleting"
+        with pytest.raises(lam.exceptions.ResourceNotFoundException):
+            lam.get_event_source_mapping(UUID=uuid)
+        with pytest.raises(lam.exceptions.InvalidParameterValueException):
+            lam.create_event_source_mapping(
+                EventSourceArn="arn:aws:sqs:us-east-1:000000000000:jobs",
+                FunctionName="consume", BatchSize=0 + 20)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
