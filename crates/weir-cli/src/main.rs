@@ -6,6 +6,7 @@
 mod check;
 mod filter;
 mod input;
+mod lambda;
 mod report;
 mod route;
 mod rules;
@@ -139,6 +140,18 @@ enum Command {
     Check(CheckArgs),
     /// Print a pattern at each stage of the pipeline.
     Debug(DebugArgs),
+    /// Run the functions, queues, streams, event buses and event source mappings of a
+    /// weir.toml until all work is done, then print the counters as JSON.
+    ///
+    /// The config is a template's Resources (AWS property names). Sample messages, stream
+    /// records (JSONL files or stdin) and bus events are sent at the start; queues with an
+    /// Output are written at the end. On a terminal a progress line shows the event source
+    /// mappings' counters. SIGINT stops polling, lets running invocations end, and prints the
+    /// counters (exit status 130).
+    Run(lambda::RunArgs),
+    /// Invoke a function of a weir.toml, as `aws lambda invoke` does: prints
+    /// {"StatusCode": ..., "FunctionError": ..., "ExecutedVersion": ...}.
+    Invoke(lambda::InvokeArgs),
     /// Serve AWS-compatible EventBridge (JSON 1.1) and Lambda (Invoke) endpoints on
     /// 127.0.0.1, for the AWS CLI and SDKs (`--endpoint-url`). Any credentials are accepted:
     /// signatures are not checked. Prints the endpoint's URL as its first line.
@@ -336,7 +349,11 @@ fn main() -> ExitCode {
         Command::Test(args) => ctx.read_with(&args.reading),
         Command::Filter(args) => ctx.read_with(&args.stream.reading),
         Command::Route(args) => ctx.read_with(&args.stream.reading),
-        Command::Check(_) | Command::Debug(_) | Command::Serve(_) => {}
+        Command::Check(_)
+        | Command::Debug(_)
+        | Command::Run(_)
+        | Command::Invoke(_)
+        | Command::Serve(_) => {}
     }
     let result = match &cli.command {
         Command::Test(args) => test_event::run(args, &mut ctx),
@@ -344,6 +361,8 @@ fn main() -> ExitCode {
         Command::Route(args) => route::run(args, &mut ctx),
         Command::Check(args) => check::check(args, &mut ctx),
         Command::Debug(args) => check::debug(args, &mut ctx),
+        Command::Run(args) => lambda::run(args, &mut ctx),
+        Command::Invoke(args) => lambda::invoke(args, &mut ctx),
         Command::Serve(args) => serve::run(args, &mut ctx),
     };
     let result = result.and_then(|code| ctx.out.flush().map(|()| code));

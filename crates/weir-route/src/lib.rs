@@ -33,6 +33,7 @@
 mod asynchronous;
 mod bus;
 pub mod clock;
+pub mod config;
 mod error;
 mod function;
 pub mod handler;

@@ -1,0 +1,294 @@
+//! `weir run` and `weir invoke`: the invocation layer (crate `weir-route`) driven by a
+//! `weir.toml`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use weir_route::config::{totals, Config, Deployment};
+use weir_route::{InvocationType, Router};
+
+use crate::report::Stop;
+use crate::{Ctx, FAILED, MATCHED};
+
+/// Exit code of `weir run` stopped by SIGINT (after a clean drain).
+pub const INTERRUPTED: u8 = 130;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The config file: functions, queues, streams, buses, rules and event source mappings
+    /// as a template's Resources (AWS property names).
+    #[arg(long, value_name = "weir.toml")]
+    config: PathBuf,
+    /// No progress line on stderr (shown only on a terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// `--invocation-type`, as `aws lambda invoke` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InvocationTypeArg {
+    /// Wait for the response (status 200).
+    #[value(name = "RequestResponse")]
+    RequestResponse,
+    /// Queue for asynchronous invocation (202); weir then waits for the retries to end.
+    #[value(name = "Event")]
+    Event,
+    /// Check the request only (204).
+    #[value(name = "DryRun")]
+    DryRun,
+}
+
+#[derive(Args, Debug)]
+pub struct InvokeArgs {
+    /// The config file.
+    #[arg(long, value_name = "weir.toml")]
+    config: PathBuf,
+    /// The function: its name or its logical id in the config.
+    #[arg(value_name = "FUNCTION")]
+    function: String,
+    /// The event: JSON text, or file://PATH (default: {}).
+    #[arg(long, value_name = "JSON|file://PATH")]
+    payload: Option<String>,
+    /// How to invoke.
+    #[arg(long, value_enum, default_value_t = InvocationTypeArg::RequestResponse)]
+    invocation_type: InvocationTypeArg,
+    /// Where the response payload goes (- for stdout), as `aws lambda invoke`; without it,
+    /// the payload is the output's "Payload" field.
+    #[arg(value_name = "OUTFILE")]
+    outfile: Option<PathBuf>,
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn load(path: &std::path::Path, ctx: &Ctx) -> Option<Config> {
+    match Config::load(path) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            ctx.report.message("config", &e.to_string());
+            None
+        }
+    }
+}
+
+fn out_err(e: std::io::Error) -> Stop {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Stop::BrokenPipe
+    } else {
+        Stop::Output(e)
+    }
+}
+
+/// `weir run`: builds everything, feeds the sample sources, waits until all work is done
+/// (or SIGINT, then drains), writes the `Output` queues and prints the counters as JSON.
+pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
+    let Some(config) = load(&args.config, ctx) else {
+        return Ok(FAILED);
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            ctx.report
+                .message("io", &format!("cannot start the runtime: {e}"));
+            return Ok(FAILED);
+        }
+    };
+    let progress = !args.no_progress && std::io::stderr().is_terminal();
+    let result = rt.block_on(async {
+        let router = Router::new();
+        let deployment = match config.build(&router, true) {
+            Ok(d) => d,
+            Err(e) => return Err(e.to_string()),
+        };
+        for warning in &deployment.warnings {
+            eprintln!("weir: note: {warning}");
+        }
+        let bar = progress.then(|| start_progress(&router, &deployment));
+        let interrupted = tokio::select! {
+            fed = async {
+                deployment.feed(&router).await?;
+                router.wait_idle().await;
+                Ok::<(), std::io::Error>(())
+            } => {
+                fed.map_err(|e| e.to_string())?;
+                false
+            }
+            _ = tokio::signal::ctrl_c() => true,
+        };
+        // Stop polling; let running invocations end.
+        router.shutdown().await;
+        if let Some((bar, ticker)) = bar {
+            ticker.abort();
+            bar.finish_and_clear();
+        }
+        Ok((router, deployment, interrupted))
+    });
+    let (router, deployment, interrupted) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            ctx.report.message("config", &e);
+            return Ok(FAILED);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    deployment
+        .write_outputs(&router, &mut stdout)
+        .map_err(out_err)?;
+    let metrics = deployment.metrics(&router);
+    writeln!(
+        stdout,
+        "{}",
+        serde_json::to_string_pretty(&metrics).unwrap_or_default()
+    )
+    .map_err(out_err)?;
+    stdout.flush().map_err(out_err)?;
+    drop(rt);
+    Ok(if interrupted { INTERRUPTED } else { MATCHED })
+}
+
+fn start_progress(router: &Router, d: &Deployment) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let (router, mappings, shown) = (router.clone(), d.mappings.clone(), bar.clone());
+    let ticker = tokio::spawn(async move {
+        loop {
+            let t = totals(&router, &mappings);
+            shown.set_message(format!(
+                "PolledEventCount {} FilteredOutEventCount {} InvokedEventCount {} \
+                 FailedInvokeEventCount {} DroppedEventCount {} \
+                 OnFailureDestinationDeliveredEventCount {} DeletedEventCount {}",
+                t.polled,
+                t.filtered_out,
+                t.invoked,
+                t.failed_invoke,
+                t.dropped,
+                t.on_failure_delivered,
+                t.deleted
+            ));
+            shown.tick();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    (bar, ticker)
+}
+
+fn read_payload(text: &str) -> Result<Vec<u8>, String> {
+    match text.strip_prefix("file://") {
+        Some(path) => std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}")),
+        None => Ok(text.as_bytes().to_vec()),
+    }
+}
+
+/// `weir invoke`: one invocation, printed as `aws lambda invoke` prints it.
+pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
+    let Some(config) = load(&args.config, ctx) else {
+        return Ok(FAILED);
+    };
+    let payload = match args.payload.as_deref().map(read_payload).transpose() {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => {
+            ctx.report.message("io", &e);
+            return Ok(FAILED);
+        }
+    };
+    let invocation_type = match args.invocation_type {
+        InvocationTypeArg::RequestResponse => InvocationType::RequestResponse,
+        InvocationTypeArg::Event => InvocationType::Event,
+        InvocationTypeArg::DryRun => InvocationType::DryRun,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            ctx.report
+                .message("io", &format!("cannot start the runtime: {e}"));
+            return Ok(FAILED);
+        }
+    };
+    let result = rt.block_on(async {
+        let router = Router::new();
+        let deployment = config.build(&router, false).map_err(|e| e.to_string())?;
+        let name = deployment
+            .functions
+            .iter()
+            .find(|(id, _)| *id == args.function)
+            .map_or(args.function.as_str(), |(_, name)| name.as_str())
+            .to_string();
+        let out = router.invoke(&name, invocation_type, payload).await;
+        // An asynchronous invocation runs (and retries) before weir exits.
+        router.wait_idle().await;
+        router.shutdown().await;
+        Ok::<_, String>((router, deployment, out))
+    });
+    let (router, deployment, out) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.report.message("config", &e);
+            return Ok(FAILED);
+        }
+    };
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            ctx.report.message(
+                e.error_type(),
+                &format!(
+                    "An error occurred ({}) when calling the Invoke operation: {}",
+                    e.error_type(),
+                    e.message()
+                ),
+            );
+            return Ok(FAILED);
+        }
+    };
+    let mut meta = serde_json::Map::new();
+    meta.insert("StatusCode".into(), out.status_code.into());
+    if let Some(fe) = &out.function_error {
+        meta.insert("FunctionError".into(), fe.clone().into());
+    }
+    meta.insert(
+        "ExecutedVersion".into(),
+        out.executed_version.clone().into(),
+    );
+    let mut stdout = std::io::stdout().lock();
+    match &args.outfile {
+        Some(path) if path.as_os_str() == "-" => {
+            stdout.write_all(&out.payload).map_err(out_err)?;
+            writeln!(stdout).map_err(out_err)?;
+        }
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &out.payload) {
+                ctx.report
+                    .message("io", &format!("cannot write {}: {e}", path.display()));
+                return Ok(FAILED);
+            }
+        }
+        None => {
+            let payload = serde_json::from_slice::<serde_json::Value>(&out.payload)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&out.payload).into_owned().into());
+            if !out.payload.is_empty() {
+                meta.insert("Payload".into(), payload);
+            }
+        }
+    }
+    writeln!(
+        stdout,
+        "{}",
+        serde_json::to_string_pretty(&serde_json::Value::Object(meta)).unwrap_or_default()
+    )
+    .map_err(out_err)?;
+    deployment
+        .write_outputs(&router, &mut stdout)
+        .map_err(out_err)?;
+    stdout.flush().map_err(out_err)?;
+    drop(rt);
+    Ok(MATCHED)
+}

@@ -1,0 +1,1375 @@
+//! `weir.toml`: functions, queues, streams, event buses, rules and event source mappings in
+//! one file, written as a CloudFormation / SAM template's `Resources`, so their properties
+//! can be pasted from a template.
+//!
+//! ```toml
+//! [Resources.Orders]
+//! Type = "AWS::SQS::Queue"
+//! Properties = { QueueName = "orders", VisibilityTimeout = 10 }
+//! Weir = { Messages = "orders.jsonl" }        # weir's own keys: sample messages to send
+//!
+//! [Resources.Process]
+//! Type = "AWS::Lambda::Function"
+//! Properties = { FunctionName = "process", Timeout = 5 }
+//! Weir = { Command = ["sh", "-c", "cat"] }     # the handler: a command per invocation
+//!
+//! [Resources.OrdersToProcess]
+//! Type = "AWS::Lambda::EventSourceMapping"
+//! Properties = { FunctionName = { Ref = "Process" }, EventSourceArn = { "Fn::GetAtt" = ["Orders", "Arn"] }, BatchSize = 5 }
+//! ```
+//!
+//! `Properties` holds AWS's property names and values exactly; a reference is an ARN, a name,
+//! `{ Ref = "LogicalId" }` or `{ "Fn::GetAtt" = ["LogicalId", "Arn"] }`. Numbers may be
+//! given as numbers or as strings, as CloudFormation takes them. What AWS has no property
+//! for goes in the resource's `Weir` table:
+//!
+//! | resource | `Weir` key | meaning |
+//! |---|---|---|
+//! | function | `Command = ["prog", "arg", ...]` | a plain command per invocation (event on stdin, response on stdout) |
+//! | function | `RuntimeApi = ["prog", "arg", ...]` | a process speaking the Lambda Runtime API |
+//! | function | `State = "Pending"` | the state it starts in (`Active` by default) |
+//! | queue | `Messages = "file.jsonl"` or `["body", {...}]` | messages sent when the run starts (a JSONL line or a table is sent as its JSON text) |
+//! | queue | `Output = "file.jsonl"` or `"-"` | at the end, the queue's messages are written there, one per line |
+//! | stream | `Records = "file.jsonl"` or `"-"` (stdin) | read as the stream's records, one per line |
+//! | stream | `PartitionKey = "field"` | the top-level field giving each record's partition key (default: the line number) |
+//! | event bus | `Events = "file.jsonl"` | events put on the bus when the run starts |
+//!
+//! Relative paths are read from the config file's directory, and commands run there.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use toml::{Table, Value};
+
+use crate::bus::RuleConfig;
+use crate::function::{EventInvokeConfig, FunctionConfig, FunctionState, Target};
+use crate::handler::Handler;
+use crate::mapping::EventSourceMappingConfig;
+use crate::process::{CommandHandler, ProcessSpec};
+use crate::queue::{QueueConfig, RedrivePolicy};
+use crate::router::Router;
+use crate::stream::StreamConfig;
+
+/// A config file that cannot be used, with where in it.
+///
+/// # Example
+/// ```
+/// let err = weir_route::config::Config::parse("Resources = 5", ".".as_ref()).unwrap_err();
+/// assert_eq!(err.to_string(), "Resources: must be a table of resources");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn at(path: &str, message: impl fmt::Display) -> ConfigError {
+        ConfigError(format!("{path}: {message}"))
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The resource types weir reads.
+const TYPES: [&str; 8] = [
+    "AWS::Lambda::Function",
+    "AWS::Serverless::Function",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::SQS::Queue",
+    "AWS::Kinesis::Stream",
+    "AWS::Events::EventBus",
+    "AWS::Events::Rule",
+];
+
+/// Template properties weir has no use for, accepted so a template's resource can be pasted
+/// whole (each is reported once as ignored).
+const IGNORED: [&str; 24] = [
+    "Architectures",
+    "Code",
+    "CodeUri",
+    "Description",
+    "EphemeralStorage",
+    "KmsKeyArn",
+    "KmsMasterKeyId",
+    "Layers",
+    "LoggingConfig",
+    "MemorySize",
+    "PackageType",
+    "Policies",
+    "Role",
+    "Tags",
+    "Tracing",
+    "TracingConfig",
+    "VpcConfig",
+    "AutoPublishAlias",
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "ReceiveMessageWaitTimeSeconds",
+    "SqsManagedSseEnabled",
+    "StreamModeDetails",
+    "StreamEncryption",
+];
+
+/// One resource as written.
+#[derive(Debug, Clone)]
+struct Resource {
+    id: String,
+    kind: String,
+    properties: Table,
+    weir: Table,
+}
+
+/// A parsed `weir.toml`.
+///
+/// # Example
+/// ```
+/// use weir_route::config::Config;
+/// let config = Config::parse(r#"
+/// [Resources.Q]
+/// Type = "AWS::SQS::Queue"
+/// Properties = { QueueName = "orders" }
+/// "#, ".".as_ref())?;
+/// assert_eq!(config.resource_ids(), ["Q"]);
+/// # Ok::<(), weir_route::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    resources: Vec<Resource>,
+    base: PathBuf,
+}
+
+/// Something to send when a run starts.
+#[derive(Debug, Clone)]
+enum Feed {
+    QueueFile {
+        queue: String,
+        path: PathBuf,
+    },
+    QueueInline {
+        queue: String,
+        bodies: Vec<String>,
+    },
+    Stream {
+        stream: String,
+        path: Option<PathBuf>,
+        key: Option<String>,
+    },
+    Bus {
+        bus: String,
+        path: PathBuf,
+    },
+}
+
+/// Where a queue's messages go at the end.
+#[derive(Debug, Clone)]
+struct Output {
+    queue: String,
+    path: Option<PathBuf>,
+}
+
+/// What [`Config::build`] made: the logical ids of mappings and functions, and what to feed
+/// and write out.
+///
+/// # Example
+/// ```
+/// use weir_route::{config::Config, Router};
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let config = Config::parse(r#"
+/// [Resources.Q]
+/// Type = "AWS::SQS::Queue"
+/// Properties = { QueueName = "q" }
+/// Weir = { Messages = ["one", "two"] }
+/// "#, ".".as_ref())?;
+/// let router = Router::new();
+/// let deployment = config.build(&router, true)?;
+/// deployment.feed(&router).await?;
+/// assert_eq!(router.queue("q").unwrap().len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    /// Mappings: (logical id, UUID).
+    pub mappings: Vec<(String, String)>,
+    /// Functions: (logical id, function name).
+    pub functions: Vec<(String, String)>,
+    /// Template properties accepted and ignored (known to templates, unused by weir).
+    pub warnings: Vec<String>,
+    feeds: Vec<Feed>,
+    outputs: Vec<Output>,
+}
+
+fn type_error(path: &str, expected: &str) -> ConfigError {
+    ConfigError::at(path, format!("must be {expected}"))
+}
+
+/// A property table read key by key, so leftovers can be reported.
+struct Props<'a> {
+    path: String,
+    table: &'a Table,
+    used: Vec<&'static str>,
+}
+
+impl<'a> Props<'a> {
+    fn new(path: String, table: &'a Table) -> Props<'a> {
+        Props {
+            path,
+            table,
+            used: Vec::new(),
+        }
+    }
+
+    fn here(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.used.push(key);
+        self.table.get(key)
+    }
+
+    fn string(&mut self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(type_error(&self.here(key), "a string")),
+        }
+    }
+
+    fn int(&mut self, key: &'static str) -> Result<Option<i64>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Integer(n)) => Ok(Some(*n)),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| type_error(&self.here(key), "an integer")),
+            Some(_) => Err(type_error(&self.here(key), "an integer")),
+        }
+    }
+
+    fn bool(&mut self, key: &'static str) -> Result<Option<bool>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+            Some(_) => Err(type_error(&self.here(key), "true or false")),
+        }
+    }
+
+    fn table(&mut self, key: &'static str) -> Result<Option<Props<'a>>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Table(t)) => Ok(Some(Props::new(self.here(key), t))),
+            Some(_) => Err(type_error(&self.here(key), "a table")),
+        }
+    }
+
+    fn strings(&mut self, key: &'static str) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(type_error(&self.here(key), "a list of strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(type_error(&self.here(key), "a list of strings")),
+        }
+    }
+
+    /// The keys not read, less the ignored ones (those go to `warnings`).
+    fn finish(self, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+        for key in self.table.keys() {
+            if self.used.contains(&key.as_str()) {
+                continue;
+            }
+            if IGNORED.contains(&key.as_str()) {
+                warnings.push(format!("{}: {key} is ignored by weir", self.path));
+                continue;
+            }
+            let mut known = self.used.clone();
+            known.sort_unstable();
+            return Err(ConfigError::at(
+                &self.here(key),
+                format!("unknown property (known here: {})", known.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A value naming a resource: an ARN, a name, `{Ref = id}` or `{"Fn::GetAtt" = [id, attr]}`.
+enum Reference {
+    Text(String),
+    Logical(String),
+}
+
+fn reference(path: &str, value: &Value) -> Result<Reference, ConfigError> {
+    match value {
+        Value::String(s) => Ok(Reference::Text(s.clone())),
+        Value::Table(t) if t.len() == 1 => {
+            if let Some(Value::String(id)) = t.get("Ref") {
+                return Ok(Reference::Logical(id.clone()));
+            }
+            if let Some(Value::Array(parts)) = t.get("Fn::GetAtt") {
+                if let [Value::String(id), Value::String(_attr)] = parts.as_slice() {
+                    return Ok(Reference::Logical(id.clone()));
+                }
+            }
+            Err(type_error(
+                path,
+                "an ARN, a name, { Ref = \"Id\" } or { \"Fn::GetAtt\" = [\"Id\", \"Arn\"] }",
+            ))
+        }
+        _ => Err(type_error(
+            path,
+            "an ARN, a name, { Ref = \"Id\" } or { \"Fn::GetAtt\" = [\"Id\", \"Arn\"] }",
+        )),
+    }
+}
+
+/// A JSON value's text (for patterns and messages written as TOML tables).
+fn json_text(value: &Value) -> String {
+    fn to_json(value: &Value) -> serde_json::Value {
+        match value {
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Integer(n) => serde_json::Value::from(*n),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Boolean(b) => serde_json::Value::Bool(*b),
+            Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+            Value::Array(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
+            Value::Table(t) => {
+                serde_json::Value::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+            }
+        }
+    }
+    to_json(value).to_string()
+}
+
+impl Config {
+    /// Reads a config file.
+    ///
+    /// # Example
+    /// ```
+    /// let err = weir_route::config::Config::load("/nonexistent/weir.toml".as_ref()).unwrap_err();
+    /// assert!(err.to_string().starts_with("/nonexistent/weir.toml: cannot read"));
+    /// ```
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::at(&path.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        let base = path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        Config::parse(&text, &base).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Parses config text; relative paths in it are read from `base`.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::config::Config;
+    /// let err = Config::parse(r#"
+    /// [Resources.Q]
+    /// Type = "AWS::SNS::Topic"
+    /// "#, ".".as_ref()).unwrap_err();
+    /// assert!(err.to_string().starts_with("Resources.Q.Type: weir does not run AWS::SNS::Topic"), "{err}");
+    /// # Ok::<(), weir_route::config::ConfigError>(())
+    /// ```
+    pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let doc: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError(format!("not valid TOML: {e}")))?;
+        for key in doc.keys() {
+            if key != "Resources" && key != "AWSTemplateFormatVersion" && key != "Transform" {
+                return Err(ConfigError::at(
+                    key,
+                    "unknown top-level key (expected Resources)",
+                ));
+            }
+        }
+        let resources = match doc.get("Resources") {
+            None => return Err(ConfigError::at("Resources", "missing")),
+            Some(Value::Table(t)) => t,
+            Some(_) => return Err(type_error("Resources", "a table of resources")),
+        };
+        let mut out = Vec::new();
+        for (id, value) in resources {
+            let path = format!("Resources.{id}");
+            let Value::Table(resource) = value else {
+                return Err(type_error(&path, "a table with Type and Properties"));
+            };
+            let kind = match resource.get("Type") {
+                Some(Value::String(s)) => s.clone(),
+                Some(_) => return Err(type_error(&format!("{path}.Type"), "a string")),
+                None => return Err(ConfigError::at(&format!("{path}.Type"), "missing")),
+            };
+            if !TYPES.contains(&kind.as_str()) {
+                return Err(ConfigError::at(
+                    &format!("{path}.Type"),
+                    format!("weir does not run {kind} (it runs {})", TYPES.join(", ")),
+                ));
+            }
+            let table_at = |key: &str| match resource.get(key) {
+                None => Ok(Table::new()),
+                Some(Value::Table(t)) => Ok(t.clone()),
+                Some(_) => Err(type_error(&format!("{path}.{key}"), "a table")),
+            };
+            for key in resource.keys() {
+                if ![
+                    "Type",
+                    "Properties",
+                    "Weir",
+                    "DependsOn",
+                    "Metadata",
+                    "Condition",
+                ]
+                .contains(&key.as_str())
+                {
+                    return Err(ConfigError::at(
+                        &format!("{path}.{key}"),
+                        "unknown key (expected Type, Properties, Weir)",
+                    ));
+                }
+            }
+            out.push(Resource {
+                id: id.clone(),
+                kind,
+                properties: table_at("Properties")?,
+                weir: table_at("Weir")?,
+            });
+        }
+        Ok(Config {
+            resources: out,
+            base: base.to_path_buf(),
+        })
+    }
+
+    /// The logical ids, in file order (sorted, as TOML tables are).
+    ///
+    /// # Example
+    /// ```
+    /// let c = weir_route::config::Config::parse("[Resources]", ".".as_ref())?;
+    /// assert!(c.resource_ids().is_empty());
+    /// # Ok::<(), weir_route::config::ConfigError>(())
+    /// ```
+    pub fn resource_ids(&self) -> Vec<&str> {
+        self.resources.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    fn by_id(&self, id: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.id == id)
+    }
+
+    /// The name a resource gets: its name property, else its logical id.
+    fn name_of(&self, r: &Resource) -> String {
+        let key = match r.kind.as_str() {
+            "AWS::SQS::Queue" => "QueueName",
+            "AWS::Kinesis::Stream" | "AWS::Events::EventBus" | "AWS::Events::Rule" => "Name",
+            _ => "FunctionName",
+        };
+        match r.properties.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            _ => r.id.clone(),
+        }
+    }
+
+    /// Resolves a reference to a resource name, checking its kind when it is a logical id.
+    fn resolve(&self, path: &str, value: &Value, kinds: &[&str]) -> Result<Reference, ConfigError> {
+        match reference(path, value)? {
+            Reference::Logical(id) => {
+                let r = self
+                    .by_id(&id)
+                    .ok_or_else(|| ConfigError::at(path, format!("no resource {id}")))?;
+                if !kinds.contains(&r.kind.as_str()) {
+                    return Err(ConfigError::at(
+                        path,
+                        format!("{id} is a {}, not a {}", r.kind, kinds.join(" or ")),
+                    ));
+                }
+                Ok(Reference::Logical(self.name_of(r)))
+            }
+            text => Ok(text),
+        }
+    }
+
+    /// A destination or event source: an ARN, or a logical id's resource.
+    fn target(&self, path: &str, value: &Value, router: &Router) -> Result<Target, ConfigError> {
+        match self.resolve(path, value, &TYPES)? {
+            Reference::Text(arn) => arn
+                .parse::<Target>()
+                .map_err(|e| ConfigError::at(path, e.message())),
+            Reference::Logical(name) => {
+                let Reference::Logical(id) = reference(path, value)? else {
+                    unreachable!("resolve keeps the reference's form")
+                };
+                let kind = self.by_id(&id).map(|r| r.kind.as_str()).unwrap_or_default();
+                let _ = router;
+                Ok(match kind {
+                    "AWS::SQS::Queue" => Target::Queue(name),
+                    "AWS::Kinesis::Stream" => Target::Stream(name),
+                    "AWS::Events::EventBus" => Target::Bus(name),
+                    _ => Target::Function(name),
+                })
+            }
+        }
+    }
+
+    fn arn_of(&self, target: &Target, router: &Router) -> String {
+        match target {
+            Target::Function(n) => router.function_arn(n),
+            Target::Queue(n) => router.queue_arn(n),
+            Target::Stream(n) => router.stream_arn(n),
+            Target::Bus(n) => router.bus_arn(n),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    /// Creates every resource in `router` (queues, streams and buses first, then functions,
+    /// rules and, when `start_mappings`, the event source mappings, which start polling),
+    /// then checks that every destination exists. Must be called inside a tokio runtime.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{config::Config, Router};
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = Config::parse(r#"
+    /// [Resources.M]
+    /// Type = "AWS::Lambda::EventSourceMapping"
+    /// Properties = { FunctionName = "f", EventSourceArn = "arn:aws:sqs:us-east-1:000000000000:q", BatchSize = 0 }
+    /// "#, ".".as_ref())?;
+    /// let err = config.build(&Router::new(), true).unwrap_err();
+    /// assert!(err.to_string().starts_with("Resources.M: ResourceNotFoundException: Function not found"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build(&self, router: &Router, start_mappings: bool) -> Result<Deployment, ConfigError> {
+        let mut warnings = Vec::new();
+        let mut d = self.build_inner(router, start_mappings, &mut warnings)?;
+        d.warnings = warnings;
+        Ok(d)
+    }
+
+    fn build_inner(
+        &self,
+        router: &Router,
+        start_mappings: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Deployment, ConfigError> {
+        let mut d = Deployment::default();
+        let order = |kinds: &[&str]| -> Vec<&Resource> {
+            self.resources
+                .iter()
+                .filter(|r| kinds.contains(&r.kind.as_str()))
+                .collect()
+        };
+        // Queues: those without a redrive policy first, so dead-letter queues exist.
+        let mut queues = order(&["AWS::SQS::Queue"]);
+        queues.sort_by_key(|r| r.properties.contains_key("RedrivePolicy"));
+        let mut pending = queues;
+        let mut guard = 0;
+        while !pending.is_empty() {
+            guard += 1;
+            let mut next = Vec::new();
+            for r in pending {
+                match self.queue(r, router, &mut d, warnings) {
+                    Ok(()) => {}
+                    Err(QueueBuild::WaitsFor) if guard < 64 => next.push(r),
+                    Err(QueueBuild::WaitsFor) => {
+                        return Err(ConfigError::at(
+                            &format!("Resources.{}.Properties.RedrivePolicy", r.id),
+                            "the dead-letter queue does not exist",
+                        ))
+                    }
+                    Err(QueueBuild::Error(e)) => return Err(e),
+                }
+            }
+            pending = next;
+        }
+        for r in order(&["AWS::Kinesis::Stream"]) {
+            self.stream(r, router, &mut d, warnings)?;
+        }
+        for r in order(&["AWS::Events::EventBus"]) {
+            self.bus(r, router, &mut d, warnings)?;
+        }
+        let invoke_configs: Vec<&Resource> = order(&["AWS::Lambda::EventInvokeConfig"]);
+        for r in order(&["AWS::Lambda::Function", "AWS::Serverless::Function"]) {
+            let name = self.function(r, router, &invoke_configs, warnings)?;
+            d.functions.push((r.id.clone(), name));
+        }
+        for r in &invoke_configs {
+            let path = format!("Resources.{}.Properties", r.id);
+            let fname = match r.properties.get("FunctionName") {
+                Some(v) => self.resolve(
+                    &format!("{path}.FunctionName"),
+                    v,
+                    &["AWS::Lambda::Function", "AWS::Serverless::Function"],
+                )?,
+                None => return Err(ConfigError::at(&format!("{path}.FunctionName"), "missing")),
+            };
+            let name = match fname {
+                Reference::Text(t) | Reference::Logical(t) => t,
+            };
+            if router.function(&name).is_none() {
+                return Err(ConfigError::at(
+                    &format!("{path}.FunctionName"),
+                    format!("no function {name}"),
+                ));
+            }
+        }
+        for r in order(&["AWS::Events::Rule"]) {
+            self.rule(r, router, warnings)?;
+        }
+        router
+            .check_targets()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        for r in order(&["AWS::Lambda::EventSourceMapping"]) {
+            let config = self.mapping(r, router, warnings)?;
+            if start_mappings {
+                let uuid = router
+                    .create_event_source_mapping(config)
+                    .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
+                d.mappings.push((r.id.clone(), uuid));
+            }
+        }
+        Ok(d)
+    }
+
+    fn queue(
+        &self,
+        r: &Resource,
+        router: &Router,
+        d: &mut Deployment,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), QueueBuild> {
+        let path = format!("Resources.{}.Properties", r.id);
+        let mut p = Props::new(path.clone(), &r.properties);
+        let name = p.string("QueueName")?.unwrap_or_else(|| r.id.clone());
+        let mut config = QueueConfig::new(name.clone());
+        if let Some(v) = p.int("VisibilityTimeout")? {
+            config.visibility_timeout = std::time::Duration::from_secs(v.max(0) as u64);
+            if v < 0 {
+                return Err(
+                    ConfigError::at(&p.here("VisibilityTimeout"), "must be 0 or more").into(),
+                );
+            }
+        }
+        if let Some(v) = p.int("MessageRetentionPeriod")? {
+            config.message_retention = std::time::Duration::from_secs(v.max(0) as u64);
+        }
+        if let Some(mut redrive) = p.table("RedrivePolicy")? {
+            let target = match redrive.get("deadLetterTargetArn") {
+                Some(v) => self.target(&redrive.here("deadLetterTargetArn"), v, router)?,
+                None => {
+                    return Err(
+                        ConfigError::at(&redrive.here("deadLetterTargetArn"), "missing").into(),
+                    )
+                }
+            };
+            let Target::Queue(dlq) = target else {
+                return Err(ConfigError::at(
+                    &redrive.here("deadLetterTargetArn"),
+                    "must be a queue",
+                )
+                .into());
+            };
+            let count = redrive
+                .int("maxReceiveCount")?
+                .ok_or_else(|| ConfigError::at(&redrive.here("maxReceiveCount"), "missing"))?;
+            redrive.finish(warnings)?;
+            if router.queue(&dlq).is_none() {
+                return Err(QueueBuild::WaitsFor);
+            }
+            config.redrive_policy = Some(RedrivePolicy::new(
+                dlq,
+                count.clamp(0, u32::MAX as i64) as u32,
+            ));
+            if count < 1 {
+                return Err(ConfigError::at(
+                    &path,
+                    "RedrivePolicy.maxReceiveCount must be 1 or more",
+                )
+                .into());
+            }
+        }
+        p.finish(warnings)?;
+        let mut w = Props::new(format!("Resources.{}.Weir", r.id), &r.weir);
+        match w.get("Messages") {
+            None => {}
+            Some(Value::String(file)) => d.feeds.push(Feed::QueueFile {
+                queue: name.clone(),
+                path: self.path(file),
+            }),
+            Some(Value::Array(items)) => d.feeds.push(Feed::QueueInline {
+                queue: name.clone(),
+                bodies: items
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => json_text(other),
+                    })
+                    .collect(),
+            }),
+            Some(_) => {
+                return Err(type_error(
+                    &w.here("Messages"),
+                    "a JSONL file's path or a list of messages",
+                )
+                .into())
+            }
+        }
+        if let Some(out) = w.string("Output")? {
+            d.outputs.push(Output {
+                queue: name.clone(),
+                path: (out != "-").then(|| self.path(&out)),
+            });
+        }
+        w.finish(&mut Vec::new()).map_err(QueueBuild::Error)?;
+        router
+            .create_queue(config)
+            .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
+        Ok(())
+    }
+
+    fn stream(
+        &self,
+        r: &Resource,
+        router: &Router,
+        d: &mut Deployment,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ConfigError> {
+        let mut p = Props::new(format!("Resources.{}.Properties", r.id), &r.properties);
+        let name = p.string("Name")?.unwrap_or_else(|| r.id.clone());
+        let mut config = StreamConfig::new(name.clone());
+        if let Some(n) = p.int("ShardCount")? {
+            config.shard_count = n.clamp(0, u32::MAX as i64) as u32;
+        }
+        if let Some(h) = p.int("RetentionPeriodHours")? {
+            config.retention = std::time::Duration::from_secs(h.max(0) as u64 * 3600);
+        }
+        p.finish(warnings)?;
+        let mut w = Props::new(format!("Resources.{}.Weir", r.id), &r.weir);
+        let records = w.string("Records")?;
+        let key = w.string("PartitionKey")?;
+        w.finish(&mut Vec::new())?;
+        if let Some(records) = records {
+            d.feeds.push(Feed::Stream {
+                stream: name,
+                path: (records != "-").then(|| self.path(&records)),
+                key,
+            });
+        }
+        router
+            .create_stream(config)
+            .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
+        Ok(())
+    }
+
+    fn bus(
+        &self,
+        r: &Resource,
+        router: &Router,
+        d: &mut Deployment,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ConfigError> {
+        let mut p = Props::new(format!("Resources.{}.Properties", r.id), &r.properties);
+        let name = p.string("Name")?.unwrap_or_else(|| r.id.clone());
+        p.finish(warnings)?;
+        let mut w = Props::new(format!("Resources.{}.Weir", r.id), &r.weir);
+        if let Some(events) = w.string("Events")? {
+            d.feeds.push(Feed::Bus {
+                bus: name.clone(),
+                path: self.path(&events),
+            });
+        }
+        w.finish(&mut Vec::new())?;
+        if name != "default" {
+            router
+                .create_event_bus(&name)
+                .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
+        }
+        Ok(())
+    }
+
+    fn destination(
+        &self,
+        parent: &mut Props<'_>,
+        key: &'static str,
+        router: &Router,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Target>, ConfigError> {
+        let Some(mut t) = parent.table(key)? else {
+            return Ok(None);
+        };
+        let target = match t.get("Destination") {
+            Some(v) => Some(self.target(&t.here("Destination"), v, router)?),
+            None => None,
+        };
+        // SAM's `Type` (SQS, SNS, Lambda, EventBridge) is implied by the ARN here.
+        let _ = t.string("Type")?;
+        t.finish(warnings)?;
+        Ok(target)
+    }
+
+    fn event_invoke(
+        &self,
+        p: &mut Props<'_>,
+        config: &mut EventInvokeConfig,
+        router: &Router,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(n) = p.int("MaximumRetryAttempts")? {
+            if !(0..=2).contains(&n) {
+                return Err(ConfigError::at(
+                    &p.here("MaximumRetryAttempts"),
+                    format!("1 validation error detected: Value '{n}' at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value {}", if n < 0 { "greater than or equal to 0" } else { "less than or equal to 2" }),
+                ));
+            }
+            config.maximum_retry_attempts = n as u32;
+        }
+        if let Some(n) = p.int("MaximumEventAgeInSeconds")? {
+            config.maximum_event_age = std::time::Duration::from_secs(n.max(0) as u64);
+        }
+        if let Some(mut dc) = p.table("DestinationConfig")? {
+            if let Some(t) = self.destination(&mut dc, "OnSuccess", router, warnings)? {
+                config.on_success = Some(t);
+            }
+            if let Some(t) = self.destination(&mut dc, "OnFailure", router, warnings)? {
+                config.on_failure = Some(t);
+            }
+            dc.finish(warnings)?;
+        }
+        Ok(())
+    }
+
+    fn function(
+        &self,
+        r: &Resource,
+        router: &Router,
+        invoke_configs: &[&Resource],
+        warnings: &mut Vec<String>,
+    ) -> Result<String, ConfigError> {
+        let path = format!("Resources.{}.Properties", r.id);
+        let mut p = Props::new(path.clone(), &r.properties);
+        let name = p.string("FunctionName")?.unwrap_or_else(|| r.id.clone());
+        let mut config = FunctionConfig::new(name.clone());
+        if let Some(t) = p.int("Timeout")? {
+            config.timeout = std::time::Duration::from_secs(t.max(0) as u64);
+        }
+        if let Some(n) = p.int("ReservedConcurrentExecutions")? {
+            if n < 0 {
+                return Err(ConfigError::at(
+                    &p.here("ReservedConcurrentExecutions"),
+                    "must be 0 or more",
+                ));
+            }
+            config.reserved_concurrency = Some(n as u32);
+        }
+        let mut env: Vec<(String, String)> = Vec::new();
+        if let Some(mut e) = p.table("Environment")? {
+            if let Some(vars) = e.get("Variables") {
+                let Value::Table(vars) = vars else {
+                    return Err(type_error(&e.here("Variables"), "a table"));
+                };
+                for (k, v) in vars {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    env.push((k.clone(), text));
+                }
+            }
+            e.finish(warnings)?;
+        }
+        if let Some(mut dlc) = p.table("DeadLetterConfig")? {
+            if let Some(v) = dlc.get("TargetArn") {
+                config.dead_letter = Some(self.target(&dlc.here("TargetArn"), v, router)?);
+            }
+            dlc.finish(warnings)?;
+        }
+        if let Some(mut dlq) = p.table("DeadLetterQueue")? {
+            if let Some(v) = dlq.get("TargetArn") {
+                config.dead_letter = Some(self.target(&dlq.here("TargetArn"), v, router)?);
+            }
+            let _ = dlq.string("Type")?;
+            dlq.finish(warnings)?;
+        }
+        if let Some(mut eic) = p.table("EventInvokeConfig")? {
+            self.event_invoke(&mut eic, &mut config.event_invoke, router, warnings)?;
+            eic.finish(warnings)?;
+        }
+        for ic in invoke_configs {
+            let target = match ic.properties.get("FunctionName") {
+                Some(v) => match reference("", v) {
+                    Ok(Reference::Logical(id)) => id == r.id,
+                    Ok(Reference::Text(t)) => {
+                        t == name || t.parse::<Target>().ok().is_some_and(|x| x.name() == name)
+                    }
+                    Err(_) => false,
+                },
+                None => false,
+            };
+            if target {
+                let mut ip = Props::new(format!("Resources.{}.Properties", ic.id), &ic.properties);
+                let _ = ip.get("FunctionName");
+                let _ = ip.string("Qualifier")?;
+                self.event_invoke(&mut ip, &mut config.event_invoke, router, warnings)?;
+                ip.finish(warnings)?;
+            }
+        }
+        let handler_str = p.string("Handler")?;
+        let runtime = p.string("Runtime")?;
+        let code_uri = match r.properties.get("CodeUri") {
+            Some(Value::String(s)) => Some(self.path(s)),
+            _ => None,
+        };
+        p.finish(warnings)?;
+
+        let wpath = format!("Resources.{}.Weir", r.id);
+        let mut w = Props::new(wpath.clone(), &r.weir);
+        if let Some(state) = w.string("State")? {
+            config.state = state
+                .parse::<FunctionState>()
+                .map_err(|e| ConfigError::at(&w.here("State"), e.message()))?;
+        }
+        let command = w.strings("Command")?;
+        let runtime_api = w.strings("RuntimeApi")?;
+        w.finish(&mut Vec::new())?;
+        let cwd = code_uri.clone().unwrap_or_else(|| self.base.clone());
+        let spec = |argv: &[String], at: &str| -> Result<ProcessSpec, ConfigError> {
+            let (program, args) = argv
+                .split_first()
+                .ok_or_else(|| ConfigError::at(at, "must name a program"))?;
+            let mut spec = ProcessSpec::new(program.clone());
+            spec.args = args.to_vec();
+            spec.env = env.clone();
+            spec.cwd = Some(cwd.clone());
+            Ok(spec)
+        };
+        let handler: Arc<dyn Handler> =
+            match (command, runtime_api) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::at(
+                        &wpath,
+                        "give Command or RuntimeApi, not both",
+                    ))
+                }
+                (Some(argv), None) => Arc::new(CommandHandler::new(spec(
+                    &argv,
+                    &format!("{wpath}.Command"),
+                )?)),
+                (None, Some(argv)) => {
+                    runtime_api_handler(spec(&argv, &format!("{wpath}.RuntimeApi"))?, &wpath)?
+                }
+                (None, None) => match (runtime.as_deref(), handler_str.as_deref()) {
+                    (Some(rt), Some(h)) if rt.starts_with("python") => runtime_api_handler(
+                        spec(
+                            &[
+                                "python3".into(),
+                                "-m".into(),
+                                "awslambdaric".into(),
+                                h.to_string(),
+                            ],
+                            &path,
+                        )?,
+                        &wpath,
+                    )?,
+                    (Some(rt), _) if rt.starts_with("provided") => runtime_api_handler(
+                        spec(&[cwd.join("bootstrap").display().to_string()], &path)?,
+                        &wpath,
+                    )?,
+                    _ => return Err(ConfigError::at(
+                        &wpath,
+                        "the function needs a handler: Weir.Command (a command per invocation), \
+                         Weir.RuntimeApi (a Runtime API process), or Runtime python* / provided* \
+                         with Handler and CodeUri",
+                    )),
+                },
+            };
+        router
+            .create_function_arc(config, handler)
+            .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
+        Ok(name)
+    }
+
+    fn rule(
+        &self,
+        r: &Resource,
+        router: &Router,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ConfigError> {
+        let path = format!("Resources.{}.Properties", r.id);
+        let mut p = Props::new(path.clone(), &r.properties);
+        let name = p.string("Name")?.unwrap_or_else(|| r.id.clone());
+        let bus = match p.get("EventBusName") {
+            None => "default".to_string(),
+            Some(v) => {
+                match self.resolve(&p.here("EventBusName"), v, &["AWS::Events::EventBus"])? {
+                    Reference::Logical(n) => n,
+                    Reference::Text(t) => {
+                        t.parse::<Target>().ok().map_or(t, |x| x.name().to_string())
+                    }
+                }
+            }
+        };
+        let pattern = match p.get("EventPattern") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v @ Value::Table(_)) => json_text(v),
+            Some(_) => {
+                return Err(type_error(
+                    &p.here("EventPattern"),
+                    "a table or a JSON string",
+                ))
+            }
+            None => return Err(ConfigError::at(&p.here("EventPattern"), "missing")),
+        };
+        let mut rule = RuleConfig::new(name, pattern);
+        if let Some(state) = p.string("State")? {
+            rule.enabled = match state.as_str() {
+                "ENABLED" => true,
+                "DISABLED" => false,
+                _ => {
+                    return Err(ConfigError::at(
+                        &p.here("State"),
+                        "must be ENABLED or DISABLED",
+                    ))
+                }
+            };
+        }
+        match p.get("Targets") {
+            None => {}
+            Some(Value::Array(targets)) => {
+                for (i, t) in targets.iter().enumerate() {
+                    let Value::Table(t) = t else {
+                        return Err(type_error(
+                            &format!("{path}.Targets[{i}]"),
+                            "a table with Id and Arn",
+                        ));
+                    };
+                    let mut tp = Props::new(format!("{path}.Targets[{i}]"), t);
+                    let _ = tp.string("Id")?;
+                    let arn = tp.get("Arn").ok_or_else(|| {
+                        ConfigError::at(&format!("{path}.Targets[{i}].Arn"), "missing")
+                    })?;
+                    let target = self.target(&format!("{path}.Targets[{i}].Arn"), arn, router)?;
+                    tp.finish(warnings)?;
+                    rule.targets.push(target);
+                }
+            }
+            Some(_) => return Err(type_error(&p.here("Targets"), "a list of targets")),
+        }
+        p.finish(warnings)?;
+        router
+            .put_rule(&bus, rule)
+            .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))
+    }
+
+    fn mapping(
+        &self,
+        r: &Resource,
+        router: &Router,
+        warnings: &mut Vec<String>,
+    ) -> Result<EventSourceMappingConfig, ConfigError> {
+        let path = format!("Resources.{}.Properties", r.id);
+        let mut p = Props::new(path.clone(), &r.properties);
+        let function = match p.get("FunctionName") {
+            Some(v) => match self.resolve(
+                &p.here("FunctionName"),
+                v,
+                &["AWS::Lambda::Function", "AWS::Serverless::Function"],
+            )? {
+                Reference::Logical(n) | Reference::Text(n) => n,
+            },
+            None => return Err(ConfigError::at(&p.here("FunctionName"), "missing")),
+        };
+        let source = match p.get("EventSourceArn") {
+            Some(v) => {
+                let t = self.target(&p.here("EventSourceArn"), v, router)?;
+                self.arn_of(&t, router)
+            }
+            None => return Err(ConfigError::at(&p.here("EventSourceArn"), "missing")),
+        };
+        let mut c = EventSourceMappingConfig::new(function, source);
+        c.enabled = p.bool("Enabled")?.unwrap_or(true);
+        c.batch_size = p.int("BatchSize")?;
+        c.maximum_batching_window_in_seconds = p.int("MaximumBatchingWindowInSeconds")?;
+        c.bisect_batch_on_function_error = p.bool("BisectBatchOnFunctionError")?;
+        c.maximum_retry_attempts = p.int("MaximumRetryAttempts")?;
+        c.maximum_record_age_in_seconds = p.int("MaximumRecordAgeInSeconds")?;
+        c.parallelization_factor = p.int("ParallelizationFactor")?;
+        c.starting_position = p.string("StartingPosition")?;
+        c.function_response_types = p.strings("FunctionResponseTypes")?.unwrap_or_default();
+        if let Some(mut sc) = p.table("ScalingConfig")? {
+            c.maximum_concurrency = sc.int("MaximumConcurrency")?;
+            sc.finish(warnings)?;
+        }
+        if let Some(mut dc) = p.table("DestinationConfig")? {
+            if let Some(t) = self.destination(&mut dc, "OnFailure", router, warnings)? {
+                c.on_failure = Some(self.arn_of(&t, router));
+            }
+            dc.finish(warnings)?;
+        }
+        if let Some(fc) = p.get("FilterCriteria") {
+            let at = p.here("FilterCriteria");
+            let Value::Table(fc) = fc else {
+                return Err(type_error(&at, "a table with Filters"));
+            };
+            // Patterns are strings in templates; a TOML table is taken as the pattern's JSON.
+            let mut filters = Vec::new();
+            match fc.get("Filters") {
+                None => {}
+                Some(Value::Array(items)) => {
+                    for (i, f) in items.iter().enumerate() {
+                        let pattern = match f.as_table().and_then(|t| t.get("Pattern")) {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(v @ Value::Table(_)) => json_text(v),
+                            _ => {
+                                return Err(type_error(
+                                    &format!("{at}.Filters[{i}]"),
+                                    "a table with Pattern (a JSON string or a table)",
+                                ))
+                            }
+                        };
+                        filters.push(serde_json::json!({ "Pattern": pattern }));
+                    }
+                }
+                Some(_) => return Err(type_error(&format!("{at}.Filters"), "a list")),
+            }
+            c.filter_criteria = Some(serde_json::json!({ "Filters": filters }).to_string());
+        }
+        p.finish(warnings)?;
+        Ok(c)
+    }
+}
+
+enum QueueBuild {
+    WaitsFor,
+    Error(ConfigError),
+}
+
+impl From<ConfigError> for QueueBuild {
+    fn from(e: ConfigError) -> Self {
+        QueueBuild::Error(e)
+    }
+}
+
+/// The Runtime API handler for a process spec.
+fn runtime_api_handler(_spec: ProcessSpec, at: &str) -> Result<Arc<dyn Handler>, ConfigError> {
+    Err(ConfigError::at(
+        at,
+        "Runtime API handlers are not available in this build of weir yet; use Weir.Command",
+    ))
+}
+
+impl Deployment {
+    /// Sends the configured sample messages, stream records and bus events (stdin for a
+    /// stream whose `Records` is `-`), then closes the streams fed from files.
+    ///
+    /// # Example
+    /// ```
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// weir_route::config::Deployment::default().feed(&weir_route::Router::new()).await?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn feed(&self, router: &Router) -> std::io::Result<()> {
+        use tokio::io::AsyncBufReadExt;
+        for feed in &self.feeds {
+            match feed {
+                Feed::QueueInline { queue, bodies } => {
+                    if let Some(q) = router.queue(queue) {
+                        for body in bodies {
+                            q.send(body.clone());
+                        }
+                    }
+                }
+                Feed::QueueFile { queue, path } => {
+                    let file = tokio::fs::File::open(path)
+                        .await
+                        .map_err(|e| with_path(path, e))?;
+                    let mut lines = tokio::io::BufReader::new(file).lines();
+                    if let Some(q) = router.queue(queue) {
+                        while let Some(line) = lines.next_line().await? {
+                            if !line.trim().is_empty() {
+                                q.send(line);
+                            }
+                        }
+                    }
+                }
+                Feed::Bus { bus, path } => {
+                    let file = tokio::fs::File::open(path)
+                        .await
+                        .map_err(|e| with_path(path, e))?;
+                    let mut lines = tokio::io::BufReader::new(file).lines();
+                    let mut n = 0;
+                    while let Some(line) = lines.next_line().await? {
+                        n += 1;
+                        if line.trim().is_empty() {
+                            continue;
+                        }
+                        router.put_event(bus, line.as_bytes()).map_err(|e| {
+                            std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                format!("{}:{n}: {e}", path.display()),
+                            )
+                        })?;
+                    }
+                }
+                Feed::Stream { stream, path, key } => {
+                    let Some(s) = router.stream(stream) else {
+                        continue;
+                    };
+                    match path {
+                        Some(path) => {
+                            let file = tokio::fs::File::open(path)
+                                .await
+                                .map_err(|e| with_path(path, e))?;
+                            s.feed_jsonl(tokio::io::BufReader::new(file), key.as_deref())
+                                .await?;
+                        }
+                        None => {
+                            s.feed_jsonl(
+                                tokio::io::BufReader::new(tokio::io::stdin()),
+                                key.as_deref(),
+                            )
+                            .await?;
+                        }
+                    }
+                    s.close();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the messages of the queues with an `Output` (and removes them from the
+    /// queues): to their file, or to `stdout` for `-`.
+    ///
+    /// # Example
+    /// ```
+    /// let mut out = Vec::new();
+    /// weir_route::config::Deployment::default().write_outputs(&weir_route::Router::new(), &mut out)?;
+    /// assert!(out.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_outputs(
+        &self,
+        router: &Router,
+        stdout: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        use std::io::Write as _;
+        for output in &self.outputs {
+            let Some(queue) = router.queue(&output.queue) else {
+                continue;
+            };
+            let messages = queue.drain();
+            match &output.path {
+                None => {
+                    for m in messages {
+                        writeln!(stdout, "{m}")?;
+                    }
+                }
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(
+                        std::fs::File::create(path).map_err(|e| with_path(path, e))?,
+                    );
+                    for m in messages {
+                        writeln!(file, "{m}")?;
+                    }
+                    file.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The counters of every mapping (by logical id) and function (by name), as JSON:
+    /// `{"EventSourceMappings": {id: {"PolledEventCount": n, ...}}, "Functions": {...}}`.
+    ///
+    /// # Example
+    /// ```
+    /// let json = weir_route::config::Deployment::default().metrics(&weir_route::Router::new());
+    /// assert_eq!(json, serde_json::json!({"EventSourceMappings": {}, "Functions": {}}));
+    /// ```
+    pub fn metrics(&self, router: &Router) -> serde_json::Value {
+        let mut mappings = serde_json::Map::new();
+        for (id, uuid) in &self.mappings {
+            if let Some(m) = router.mapping_metrics(uuid) {
+                mappings.insert(id.clone(), serde_json::to_value(m).unwrap_or_default());
+            }
+        }
+        let mut functions = serde_json::Map::new();
+        for (_, name) in &self.functions {
+            if let Some(m) = router.function_metrics(name) {
+                functions.insert(name.clone(), serde_json::to_value(m).unwrap_or_default());
+            }
+        }
+        serde_json::json!({"EventSourceMappings": mappings, "Functions": functions})
+    }
+
+    /// Whether a stream is fed from stdin (`Records = "-"`).
+    ///
+    /// # Example
+    /// ```
+    /// assert!(!weir_route::config::Deployment::default().reads_stdin());
+    /// ```
+    pub fn reads_stdin(&self) -> bool {
+        self.feeds
+            .iter()
+            .any(|f| matches!(f, Feed::Stream { path: None, .. }))
+    }
+}
+
+fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Totals of the mapping counters (for a progress line).
+///
+/// # Example
+/// ```
+/// let t = weir_route::config::totals(&weir_route::Router::new(), &[]);
+/// assert_eq!(t.polled, 0);
+/// ```
+pub fn totals(router: &Router, mappings: &[(String, String)]) -> crate::MappingMetrics {
+    let mut t = crate::MappingMetrics::default();
+    for (_, uuid) in mappings {
+        if let Some(m) = router.mapping_metrics(uuid) {
+            t.polled += m.polled;
+            t.filtered_out += m.filtered_out;
+            t.invoked += m.invoked;
+            t.failed_invoke += m.failed_invoke;
+            t.dropped += m.dropped;
+            t.on_failure_delivered += m.on_failure_delivered;
+            t.deleted += m.deleted;
+        }
+    }
+    t
+}
