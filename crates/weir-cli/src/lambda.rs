@@ -88,7 +88,8 @@ fn out_err(e: std::io::Error) -> Stop {
 /// `weir run`: builds everything, feeds the sample sources, waits until all work is done
 /// (or SIGINT, then drains), writes the `Output` queues and prints the counters as JSON.
 pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
-    let Some(config) = load(&args.config, ctx) else {
+    // Queues and streams with Weir.Redis run on Redis (crate weir-serve).
+    let Some((config, redis_plan)) = crate::serve::load_with_redis(&args.config, ctx) else {
         return Ok(FAILED);
     };
     let rt = match runtime() {
@@ -109,11 +110,23 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         for warning in &deployment.warnings {
             eprintln!("weir: note: {warning}");
         }
+        let redis = match redis_plan.is_empty() {
+            true => None,
+            false => Some(
+                redis_plan
+                    .start(std::sync::Arc::new(router.clone()))
+                    .await?,
+            ),
+        };
         let bar = progress.then(|| start_progress(&router, &deployment));
         let interrupted = tokio::select! {
             fed = async {
                 deployment.feed(&router).await?;
                 router.wait_idle().await;
+                if let Some(redis) = &redis {
+                    redis.wait_drained().await;
+                    router.wait_idle().await;
+                }
                 Ok::<(), std::io::Error>(())
             } => {
                 fed.map_err(|e| e.to_string())?;
@@ -122,14 +135,22 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             _ = tokio::signal::ctrl_c() => true,
         };
         // Stop polling; let running invocations end.
+        let redis_metrics = match redis {
+            Some(redis) => {
+                let metrics = redis.metrics();
+                redis.stop().await;
+                metrics
+            }
+            None => serde_json::Map::new(),
+        };
         router.shutdown().await;
         if let Some((bar, ticker)) = bar {
             ticker.abort();
             bar.finish_and_clear();
         }
-        Ok((router, deployment, interrupted))
+        Ok((router, deployment, interrupted, redis_metrics))
     });
-    let (router, deployment, interrupted) = match result {
+    let (router, deployment, interrupted, redis_metrics) = match result {
         Ok(done) => done,
         Err(e) => {
             ctx.report.message("config", &e);
@@ -140,7 +161,10 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     deployment
         .write_outputs(&router, &mut stdout)
         .map_err(out_err)?;
-    let metrics = deployment.metrics(&router);
+    let mut metrics = deployment.metrics(&router);
+    if let Some(serde_json::Value::Object(mappings)) = metrics.get_mut("EventSourceMappings") {
+        mappings.extend(redis_metrics);
+    }
     writeln!(
         stdout,
         "{}",

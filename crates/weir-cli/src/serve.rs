@@ -117,3 +117,40 @@ async fn shutdown_signal() {
         let _ = interrupt.await;
     }
 }
+
+/// `weir run`'s config: the invocation layer's part of the file, and its Redis sources and
+/// mappings (resources with `Weir.Redis`), which run as Redis consumers.
+pub fn load_with_redis(
+    path: &std::path::Path,
+    ctx: &Ctx,
+) -> Option<(
+    weir_route::config::Config,
+    weir_serve::redis_config::RedisPlan,
+)> {
+    let fail = |message: String| {
+        ctx.report.message("config", &message);
+        None
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return fail(format!("{}: cannot read: {e}", path.display())),
+    };
+    let base = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let (rest, plan) = match weir_serve::redis_config::split(&text, &base) {
+        Ok(split) => split,
+        Err(e) => return fail(format!("{}: {e}", path.display())),
+    };
+    let config = if plan.is_empty() {
+        weir_route::config::Config::load(path).map_err(|e| e.to_string())
+    } else {
+        weir_route::config::Config::parse(&rest, &base)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    match config {
+        Ok(config) => Some((config, plan)),
+        Err(e) => fail(e),
+    }
+}

@@ -19,6 +19,7 @@ pub mod functions;
 mod lambda;
 mod mappings;
 pub mod redis_async;
+pub mod redis_config;
 pub mod redis_mapping;
 pub mod redis_queue;
 pub mod redis_stream;

@@ -22,7 +22,7 @@ use weir_route::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
 
 use crate::aws::{new_id, now_millis, ApiError};
 use crate::functions::{InvocationType, Invoker};
-use crate::redis_mapping::{QueueConsumer, QueueMappingConfig};
+use crate::redis_mapping::{MappingCounters, QueueConsumer, QueueMappingConfig};
 use crate::redis_queue::{connect, RedisQueue, RedisQueueConfig};
 use crate::redis_stream::{RedisStream, StreamConsumer, StreamMappingConfig};
 
@@ -189,6 +189,32 @@ impl RedisMappings {
 
     /// `CreateEventSourceMapping`.
     pub(crate) async fn create(&self, body: Map<String, Value>) -> Result<Value, ApiError> {
+        let config = self.check(&body, None).await?;
+        let uuid = config["UUID"].as_str().unwrap_or_default().to_string();
+        let _: () = redis::cmd("HSET")
+            .arg(self.key())
+            .arg(&uuid)
+            .arg(config.to_string())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        let mut answer = config;
+        answer["State"] = if answer["State"] == "Disabled" {
+            "Disabled".into()
+        } else {
+            "Creating".into()
+        };
+        Ok(answer)
+    }
+
+    /// Checks a `CreateEventSourceMapping` request as Lambda does and answers the mapping's
+    /// configuration (`State` `Enabled` or `Disabled`), with the UUID `uuid` or a new one.
+    /// A `LATEST` stream mapping's checkpoints are set here.
+    pub(crate) async fn check(
+        &self,
+        body: &Map<String, Value>,
+        uuid: Option<&str>,
+    ) -> Result<Value, ApiError> {
         let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);
         let arn = text("EventSourceArn").ok_or_else(|| invalid("EventSourceArn is required"))?;
         let function = text("FunctionName").ok_or_else(|| invalid("FunctionName is required"))?;
@@ -210,9 +236,9 @@ impl RedisMappings {
             invalid("Unrecognized event source, must be kinesis, dynamodb stream or sqs.")
         })?;
         let default_batch = if source == Source::Sqs { 10 } else { 100 };
-        let batch_size = int_in(&body, "BatchSize", "batchSize", 1..=10_000, default_batch)?;
+        let batch_size = int_in(body, "BatchSize", "batchSize", 1..=10_000, default_batch)?;
         let window = int_in(
-            &body,
+            body,
             "MaximumBatchingWindowInSeconds",
             "maximumBatchingWindowInSeconds",
             0..=300,
@@ -225,7 +251,7 @@ impl RedisMappings {
             ));
         }
         let mut config = json!({
-            "UUID": new_id(),
+            "UUID": uuid.map_or_else(new_id, str::to_string),
             "BatchSize": batch_size,
             "MaximumBatchingWindowInSeconds": window,
             "EventSourceArn": arn,
@@ -277,7 +303,7 @@ impl RedisMappings {
             }
             config["StartingPosition"] = start.clone().into();
             config["MaximumRetryAttempts"] = int_in(
-                &body,
+                body,
                 "MaximumRetryAttempts",
                 "maximumRetryAttempts",
                 -1..=10_000,
@@ -302,21 +328,7 @@ impl RedisMappings {
                 self.start_at_latest(&config).await.map_err(redis_error)?;
             }
         }
-        let uuid = config["UUID"].as_str().unwrap_or_default().to_string();
-        let _: () = redis::cmd("HSET")
-            .arg(self.key())
-            .arg(&uuid)
-            .arg(config.to_string())
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)?;
-        let mut answer = config;
-        answer["State"] = if answer["State"] == "Disabled" {
-            "Disabled".into()
-        } else {
-            "Creating".into()
-        };
-        Ok(answer)
+        Ok(config)
     }
 
     /// Sets every shard's checkpoint to its last record, so a `LATEST` mapping reads only
@@ -422,7 +434,9 @@ impl RedisMappings {
                     running.insert(uuid, stop.clone());
                     let this = self.clone();
                     let name = consumer.clone();
-                    tokio::spawn(async move { this.run_mapping(mapping, name, stop).await });
+                    tokio::spawn(async move {
+                        this.run_mapping(mapping, name, stop, Arc::default()).await
+                    });
                 }
             }
             tokio::select! {
@@ -435,7 +449,13 @@ impl RedisMappings {
         }
     }
 
-    async fn run_mapping(&self, mapping: Value, consumer: String, stop: Arc<Notify>) {
+    pub(crate) async fn run_mapping(
+        &self,
+        mapping: Value,
+        consumer: String,
+        stop: Arc<Notify>,
+        counters: Arc<MappingCounters>,
+    ) {
         let Some((source, name)) =
             source_of(mapping["EventSourceArn"].as_str().unwrap_or_default())
         else {
@@ -480,7 +500,8 @@ impl RedisMappings {
                         config.timeout = INVOKE_TIMEOUT;
                         config.region = self.region.clone();
                         let consumer =
-                            QueueConsumer::new(queue, consumer.clone(), config, handler.clone());
+                            QueueConsumer::new(queue, consumer.clone(), config, handler.clone())
+                                .with_counters(counters.clone());
                         consumer.run(stop.notified()).await;
                         Ok(())
                     }
@@ -504,7 +525,8 @@ impl RedisMappings {
                         config.lease = INVOKE_TIMEOUT + Duration::from_secs(60);
                         config.region = self.region.clone();
                         let consumer =
-                            StreamConsumer::new(stream, consumer.clone(), config, handler.clone());
+                            StreamConsumer::new(stream, consumer.clone(), config, handler.clone())
+                                .with_counters(counters.clone());
                         consumer.run(stop.notified()).await;
                         Ok(())
                     }

@@ -167,6 +167,20 @@ impl QueueConsumer {
         }
     }
 
+    /// The same consumer counting into `counters` (shared with whoever holds them).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(c: weir_serve::QueueConsumer) {
+    /// let counters = std::sync::Arc::new(weir_serve::MappingCounters::default());
+    /// let c = c.with_counters(counters.clone());
+    /// # let _ = c; }
+    /// ```
+    pub fn with_counters(mut self, counters: Arc<MappingCounters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
     /// The consumer's counters (shared: clone the `Arc` to read them while it runs).
     ///
     /// # Example

@@ -277,6 +277,29 @@ impl RedisStream {
     }
 }
 
+impl RedisStream {
+    /// The sequence number of shard `shard`'s last record.
+    pub(crate) async fn last_sequence(&self, shard: usize) -> Result<Option<String>, RedisError> {
+        let last: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.config.shard_key(shard))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(last.ids.first().map(|e| e.id.clone()))
+    }
+
+    /// A string key's value.
+    pub(crate) async fn get_key(&self, key: &str) -> Result<Option<String>, RedisError> {
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+}
+
 /// A stream mapping's parameters (Lambda's names).
 ///
 /// # Example
@@ -415,6 +438,20 @@ impl StreamConsumer {
             counters: Arc::default(),
             attempts: Mutex::default(),
         }
+    }
+
+    /// The same consumer counting into `counters` (shared with whoever holds them).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(c: weir_serve::StreamConsumer) {
+    /// let counters = std::sync::Arc::new(weir_serve::MappingCounters::default());
+    /// let c = c.with_counters(counters.clone());
+    /// # let _ = c; }
+    /// ```
+    pub fn with_counters(mut self, counters: Arc<MappingCounters>) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// The consumer's counters.
