@@ -1,6 +1,6 @@
 //! Load on loopback: N records (default 100,000) through one queue mapping with filtering on
 //! (half the records match), first on the invocation layer's embedded queue, then on a Redis
-//! queue read by 2 consumers; counts are checked before the rates are printed (JSON).
+//! queue read by 2 consumers (each reading and invoking up to 4 batches per poll); counts are checked before the rates are printed (JSON).
 //!
 //! Run: `cargo run --release -p weir-serve --example redis_load [-- RECORDS]`. Starts its own
 //! redis-server on a free loopback port (scripts/test-all installs it); gives up after 5 minutes.
@@ -21,6 +21,9 @@ use weir_serve::{QueueConsumer, QueueMappingConfig, RedisQueue, RedisQueueConfig
 
 const FILTER: &str = r#"{"Filters": [{"Pattern": "{\"body\": {\"kind\": [\"order\"], \"total\": [{\"numeric\": [\">=\", 0]}]}}"}]}"#;
 const BATCH: usize = 10;
+/// Batches a Redis consumer reads and invokes per poll (the embedded mapping invokes
+/// batches concurrently too, up to the function's concurrency).
+const POLLERS: usize = 4;
 const LIMIT: Duration = Duration::from_secs(300);
 
 fn body(n: usize) -> String {
@@ -112,6 +115,7 @@ async fn redis(url: &str, records: usize, consumers: usize) -> f64 {
         let mut mapping =
             QueueMappingConfig::new("arn:aws:lambda:us-east-1:000000000000:function:f");
         mapping.batch_size = BATCH;
+        mapping.pollers = POLLERS;
         mapping.filter_criteria = Some(FilterCriteria::parse(FILTER).expect("filter"));
         let consumer = QueueConsumer::new(mine, format!("c{c}"), mapping, handler.clone());
         all_counters.push(consumer.counters());
@@ -173,6 +177,7 @@ async fn main() {
             "records": records,
             "matching": records.div_ceil(2),
             "batch_size": BATCH,
+            "redis_batches_per_poll": POLLERS,
             "embedded": {"seconds": embedded_s, "records_per_s": rate(embedded_s)},
             "redis_2_consumers": {"seconds": redis_s, "records_per_s": rate(redis_s)},
             "redis_over_embedded_time": redis_s / embedded_s,

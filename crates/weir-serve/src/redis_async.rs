@@ -238,7 +238,7 @@ impl RedisAsyncQueue {
                 }
             }
         });
-        for result in futures_join(runs).await {
+        for result in join_all(runs).await {
             result?;
         }
         Ok(count)
@@ -431,7 +431,7 @@ fn iso8601_ms(ms: u64) -> String {
 }
 
 /// Runs futures concurrently, answering their outputs in order.
-async fn futures_join<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let futures: Vec<_> = futures.map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = (0..futures.len()).map(|_| None).collect();
     let mut futures: Vec<Option<_>> = futures.into_iter().map(Some).collect();

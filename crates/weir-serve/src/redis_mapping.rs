@@ -40,6 +40,9 @@ pub struct QueueMappingConfig {
     pub timeout: Duration,
     /// The region written in records.
     pub region: String,
+    /// How many batches one poll may hold and invoke at once (default 1), as Lambda's
+    /// several SQS pollers per mapping: a poll reads up to `batch_size * pollers` messages.
+    pub pollers: usize,
 }
 
 impl QueueMappingConfig {
@@ -59,6 +62,7 @@ impl QueueMappingConfig {
             report_batch_item_failures: false,
             timeout: Duration::from_secs(3),
             region: "us-east-1".into(),
+            pollers: 1,
         }
     }
 }
@@ -207,8 +211,9 @@ impl QueueConsumer {
         let deadline = Instant::now() + self.config.maximum_batching_window;
         let mut messages: Vec<QueueMessage> = Vec::new();
         let window = self.config.maximum_batching_window;
+        let capacity = self.config.batch_size * self.config.pollers.max(1);
         loop {
-            let room = self.config.batch_size - messages.len();
+            let room = capacity - messages.len();
             let wait = if window.is_zero() {
                 // One receive, waiting a little when the queue is empty.
                 Duration::from_millis(200)
@@ -220,10 +225,7 @@ impl QueueConsumer {
                 .dropped
                 .fetch_add(got.dead_lettered as u64, Ordering::Relaxed);
             messages.extend(got.messages);
-            if messages.len() >= self.config.batch_size
-                || window.is_zero()
-                || Instant::now() >= deadline
-            {
+            if messages.len() >= capacity || window.is_zero() || Instant::now() >= deadline {
                 break;
             }
         }
@@ -253,11 +255,11 @@ impl QueueConsumer {
         self.counters
             .filtered_out
             .fetch_add(delete.len() as u64, Ordering::Relaxed);
-        let mut invoked = false;
-        if !keep.is_empty() {
-            invoked = true;
+        let invoked = !keep.is_empty();
+        // Up to `pollers` batches of the matching records, invoked at once.
+        let batches = keep.chunks(self.config.batch_size).map(|batch| async move {
             let mut payload = String::from("{\"Records\":[");
-            for (i, (_, record)) in keep.iter().enumerate() {
+            for (i, (_, record)) in batch.iter().enumerate() {
                 if i > 0 {
                     payload.push(',');
                 }
@@ -266,9 +268,9 @@ impl QueueConsumer {
             payload.push_str("]}");
             self.counters
                 .invoked
-                .fetch_add(keep.len() as u64, Ordering::Relaxed);
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             let outcome = self.invoke(payload.into_bytes()).await;
-            let ids: Vec<&str> = keep.iter().map(|(m, _)| m.id.as_str()).collect();
+            let ids: Vec<&str> = batch.iter().map(|(m, _)| m.id.as_str()).collect();
             let failed: Vec<&str> = match outcome {
                 Outcome::Success(response) if self.config.report_batch_item_failures => {
                     batch_item_failures(&response, &ids).unwrap_or_else(|| ids.clone())
@@ -279,11 +281,14 @@ impl QueueConsumer {
             self.counters
                 .failed_invoke
                 .fetch_add(failed.len() as u64, Ordering::Relaxed);
-            for (message, _) in &keep {
-                if !failed.contains(&message.id.as_str()) {
-                    delete.push(message.id.clone());
-                }
-            }
+            batch
+                .iter()
+                .filter(|(m, _)| !failed.contains(&m.id.as_str()))
+                .map(|(m, _)| m.id.clone())
+                .collect::<Vec<String>>()
+        });
+        for done in crate::redis_async::join_all(batches).await {
+            delete.extend(done);
         }
         let deleted = self.queue.delete_batch(&delete).await?;
         self.counters

@@ -8,7 +8,8 @@
 //! time: a failed batch, a hung or dead consumer); deleting is `XACK` and `XDEL`.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
@@ -144,6 +145,15 @@ pub struct Received {
 pub struct RedisQueue {
     conn: ConnectionManager,
     config: RedisQueueConfig,
+    /// When this handle last looked for messages past their visibility timeout.
+    last_claim: Arc<Mutex<Option<Instant>>>,
+}
+
+/// How often a handle looks for messages past their visibility timeout: a quarter of the
+/// timeout (10 ms to 1 s), so a message comes back at most that late, and a poll of new
+/// messages costs one round trip instead of two.
+fn claim_interval(visibility: Duration) -> Duration {
+    (visibility / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
 /// A connection manager that reconnects, with a response timeout longer than any blocking
@@ -189,6 +199,7 @@ impl RedisQueue {
         let queue = RedisQueue {
             conn: connect(url).await?,
             config,
+            last_claim: Arc::default(),
         };
         queue.create_group().await?;
         Ok(queue)
@@ -279,16 +290,29 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let max = max.max(1);
         let idle = self.config.visibility_timeout.as_millis() as u64;
-        let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(&self.config.stream)
-            .arg(&self.config.group)
-            .arg(consumer)
-            .arg(idle)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(max)
-            .query_async(&mut conn)
-            .await?;
+        let due = {
+            let last = self.last_claim.lock().unwrap_or_else(|p| p.into_inner());
+            last.is_none_or(|at| at.elapsed() >= claim_interval(self.config.visibility_timeout))
+        };
+        let claimed = if due {
+            let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(&self.config.stream)
+                .arg(&self.config.group)
+                .arg(consumer)
+                .arg(idle)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(max)
+                .query_async(&mut conn)
+                .await?;
+            // A full claim may leave more behind: look again at the next poll.
+            if claimed.claimed.len() < max {
+                *self.last_claim.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            }
+            claimed
+        } else {
+            StreamAutoClaimReply::default()
+        };
         let mut received = Received::default();
         if !claimed.claimed.is_empty() {
             let counts = self.delivery_counts(&claimed.claimed).await?;

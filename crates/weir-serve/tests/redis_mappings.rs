@@ -25,6 +25,7 @@ fn functions(process: usize, seen: Seen) -> Router {
         .create_function(FunctionConfig::new("f"), move |i: Invocation| {
             let seen = seen.clone();
             async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
                 let event: Value = serde_json::from_slice(&i.payload).unwrap();
                 for r in event["Records"].as_array().unwrap() {
                     seen.lock().unwrap().push((process, r.clone()));
@@ -113,6 +114,8 @@ async fn a_queue_mapping_created_over_http_runs_in_both_processes_until_deleted(
         "arn:aws:lambda:us-east-1:000000000000:function:f"
     );
     let uuid = created["UUID"].as_str().unwrap().to_string();
+    // Both supervisors pick the mapping up within a tick (500 ms).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
 
     let queue = RedisQueue::connect(&server.url(), RedisQueueConfig::new("orders"))
         .await

@@ -353,3 +353,38 @@ async fn two_consumers_share_a_mapping_each_record_once() {
         "both consumers took records: {per:?}"
     );
 }
+
+#[tokio::test]
+async fn a_poll_with_several_pollers_invokes_several_batches_at_once() {
+    let server = Redis::start();
+    let q = queue(&server, RedisQueueConfig::new("q")).await;
+    let bodies: Vec<String> = (0..12).map(|n| n.to_string()).collect();
+    q.send_batch(&bodies).await.unwrap();
+    let sizes: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (s, f, m) = (sizes.clone(), in_flight.clone(), most.clone());
+    let handler: Arc<dyn Handler> = Arc::new(move |i: Invocation| {
+        let (s, f, m) = (s.clone(), f.clone(), m.clone());
+        async move {
+            let now = f.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            m.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let event: Value = serde_json::from_slice(&i.payload).unwrap();
+            s.lock()
+                .unwrap()
+                .push(event["Records"].as_array().unwrap().len());
+            f.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            Outcome::Success(Vec::new())
+        }
+    });
+    let mut config = QueueMappingConfig::new("arn");
+    config.batch_size = 4;
+    config.pollers = 3;
+    let consumer = QueueConsumer::new(q.clone(), "c", config, handler);
+    let poll = consumer.poll_once().await.unwrap();
+    assert_eq!(poll.received, 12);
+    assert_eq!(*sizes.lock().unwrap(), [4, 4, 4]);
+    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 3, "at once");
+    assert!(q.is_empty().await.unwrap());
+}
