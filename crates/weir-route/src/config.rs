@@ -49,6 +49,7 @@ use crate::mapping::EventSourceMappingConfig;
 use crate::process::{CommandHandler, ProcessSpec};
 use crate::queue::{QueueConfig, RedrivePolicy};
 use crate::router::Router;
+use crate::runtime_api::{RuntimeApiConfig, RuntimeApiHandler};
 use crate::stream::StreamConfig;
 
 /// A config file that cannot be used, with where in it.
@@ -945,7 +946,7 @@ impl Config {
         }
         let handler_str = p.string("Handler")?;
         let runtime = p.string("Runtime")?;
-        let code_uri = match r.properties.get("CodeUri") {
+        let code_uri = match p.get("CodeUri") {
             Some(Value::String(s)) => Some(self.path(s)),
             _ => None,
         };
@@ -984,9 +985,11 @@ impl Config {
                     &argv,
                     &format!("{wpath}.Command"),
                 )?)),
-                (None, Some(argv)) => {
-                    runtime_api_handler(spec(&argv, &format!("{wpath}.RuntimeApi"))?, &wpath)?
-                }
+                (None, Some(argv)) => runtime_api_handler(
+                    spec(&argv, &format!("{wpath}.RuntimeApi"))?,
+                    &config,
+                    handler_str.as_deref(),
+                ),
                 (None, None) => match (runtime.as_deref(), handler_str.as_deref()) {
                     (Some(rt), Some(h)) if rt.starts_with("python") => runtime_api_handler(
                         spec(
@@ -998,12 +1001,14 @@ impl Config {
                             ],
                             &path,
                         )?,
-                        &wpath,
-                    )?,
+                        &config,
+                        Some(h),
+                    ),
                     (Some(rt), _) if rt.starts_with("provided") => runtime_api_handler(
                         spec(&[cwd.join("bootstrap").display().to_string()], &path)?,
-                        &wpath,
-                    )?,
+                        &config,
+                        handler_str.as_deref(),
+                    ),
                     _ => return Err(ConfigError::at(
                         &wpath,
                         "the function needs a handler: Weir.Command (a command per invocation), \
@@ -1179,12 +1184,26 @@ impl From<ConfigError> for QueueBuild {
     }
 }
 
-/// The Runtime API handler for a process spec.
-fn runtime_api_handler(_spec: ProcessSpec, at: &str) -> Result<Arc<dyn Handler>, ConfigError> {
-    Err(ConfigError::at(
-        at,
-        "Runtime API handlers are not available in this build of weir yet; use Weir.Command",
-    ))
+/// The Runtime API handler for a process spec: one execution environment per concurrent
+/// invocation, up to the function's reserved concurrency (10 without one), `_HANDLER` set
+/// from the template's `Handler`, the spec's directory as the task root.
+fn runtime_api_handler(
+    spec: ProcessSpec,
+    function: &FunctionConfig,
+    handler: Option<&str>,
+) -> Arc<dyn Handler> {
+    let task_root = spec.cwd.clone();
+    let mut config = RuntimeApiConfig::new(function.name.clone(), spec);
+    if let Some(handler) = handler {
+        config = config.handler(handler);
+    }
+    if let Some(root) = task_root {
+        config = config.task_root(root);
+    }
+    if let Some(n) = function.reserved_concurrency {
+        config = config.max_environments(n as usize);
+    }
+    Arc::new(RuntimeApiHandler::new(config))
 }
 
 impl Deployment {

@@ -42,6 +42,7 @@ mod metrics;
 pub mod process;
 pub mod queue;
 mod router;
+pub mod runtime_api;
 pub mod stream;
 
 pub use bus::RuleConfig;
@@ -56,4 +57,5 @@ pub use queue::{Queue, QueueConfig, ReceivedMessage, RedrivePolicy};
 pub use router::{
     timeout_message, InvocationType, InvokeOutput, Router, MAX_ASYNC_PAYLOAD, MAX_SYNC_PAYLOAD,
 };
+pub use runtime_api::{ProcessLogs, RuntimeApiConfig, RuntimeApiHandler, MAX_RESPONSE_SIZE};
 pub use stream::{PutRecordOutput, Stream, StreamConfig, StreamRecord};

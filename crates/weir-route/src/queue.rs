@@ -218,6 +218,9 @@ pub(crate) struct QueueInner {
     pub(crate) config: QueueConfig,
     pub(crate) arn: String,
     state: Mutex<State>,
+    /// Messages taken out for the dead-letter queue and not yet in it (counted in `len`,
+    /// so the queue never looks empty while a message is between the two).
+    moving: std::sync::atomic::AtomicUsize,
     notify: Notify,
     clock: Arc<dyn Clock>,
     dead_letter: Option<Queue>,
@@ -264,6 +267,7 @@ impl Queue {
             config,
             arn,
             state: Mutex::new(State::default()),
+            moving: std::sync::atomic::AtomicUsize::new(0),
             notify: Notify::new(),
             clock,
             dead_letter,
@@ -400,6 +404,9 @@ impl Queue {
                     (&self.0.config.redrive_policy, &self.0.dead_letter)
                 {
                     if m.receive_count >= policy.max_receive_count {
+                        self.0
+                            .moving
+                            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                         redrive.push(m);
                         continue;
                     }
@@ -428,6 +435,10 @@ impl Queue {
                 m.receive_count = 0;
                 m.first_receive = None;
                 dlq.push(m);
+                self.0
+                    .moving
+                    .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                self.0.changed.notify_waiters();
             }
         }
         out
@@ -488,7 +499,9 @@ impl Queue {
     /// ```
     pub fn len(&self) -> usize {
         let state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.ready.len() + state.inflight.len()
+        state.ready.len()
+            + state.inflight.len()
+            + self.0.moving.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether the queue holds no message, visible or hidden.

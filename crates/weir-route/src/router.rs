@@ -989,7 +989,12 @@ impl Router {
                 }
                 continue;
             }
-            notified.await;
+            // Every change that can make the router idle notifies; the periodic look is a
+            // safety net, not the mechanism.
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
         }
     }
 

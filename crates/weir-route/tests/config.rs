@@ -1,0 +1,201 @@
+//! weir.toml: resources built from AWS property names, references, Weir tables, errors.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use weir_route::config::Config;
+use weir_route::InvocationType;
+
+fn parse(text: &str) -> Config {
+    Config::parse(text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn build_error(text: &str) -> String {
+    let router = router();
+    parse(text).build(&router, true).unwrap_err().to_string()
+}
+
+const FUNCTION: &str = r#"
+[Resources.F]
+Type = "AWS::Lambda::Function"
+Properties = { FunctionName = "f", Timeout = "4", ReservedConcurrentExecutions = 2 }
+Weir = { Command = ["sh", "-c", "cat"] }
+"#;
+
+#[tokio::test]
+async fn functions_take_template_properties_and_numbers_as_strings() {
+    let router = router();
+    let d = parse(FUNCTION).build(&router, true).unwrap();
+    assert_eq!(d.functions, [("F".to_string(), "f".to_string())]);
+    let out = router
+        .invoke("f", InvocationType::RequestResponse, br#"{"a":1}"#.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(out.payload, br#"{"a":1}"#);
+}
+
+#[tokio::test]
+async fn a_whole_pipeline_runs_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        "{\"kind\": \"a\", \"n\": 1}\n{\"kind\": \"b\", \"n\": 2}\n\n{\"kind\": \"a\", \"n\": 3}\n",
+    )
+    .unwrap();
+    let text = r#"
+[Resources.Events]
+Type = "AWS::Kinesis::Stream"
+Properties = { Name = "events", ShardCount = 2 }
+Weir = { Records = "events.jsonl", PartitionKey = "kind" }
+
+[Resources.Seen]
+Type = "AWS::SQS::Queue"
+Properties = { QueueName = "seen" }
+Weir = { Output = "seen.jsonl" }
+
+[Resources.Echo]
+Type = "AWS::Serverless::Function"
+Properties = { Handler = "unused", CodeUri = ".", MemorySize = 128 }
+Weir = { Command = ["sh", "-c", "cat > last.json"] }
+
+[Resources.Map]
+Type = "AWS::Lambda::EventSourceMapping"
+[Resources.Map.Properties]
+FunctionName = { Ref = "Echo" }
+EventSourceArn = { "Fn::GetAtt" = ["Events", "Arn"] }
+StartingPosition = "TRIM_HORIZON"
+FilterCriteria = { Filters = [{ Pattern = { data = { kind = ["a"] } } }] }
+
+[Resources.Everything]
+Type = "AWS::Events::Rule"
+[Resources.Everything.Properties]
+EventPattern = { source = ["shop"] }
+Targets = [{ Id = "seen", Arn = { "Fn::GetAtt" = ["Seen", "Arn"] } }]
+"#;
+    let config = Config::parse(text, dir.path()).unwrap();
+    let router = router();
+    let d = config.build(&router, true).unwrap();
+    assert_eq!(
+        d.warnings,
+        ["Resources.Echo.Properties: MemorySize is ignored by weir"]
+    );
+    d.feed(&router).await.unwrap();
+    router.wait_idle().await;
+    let metrics = d.metrics(&router);
+    let m = &metrics["EventSourceMappings"]["Map"];
+    assert_eq!(m["PolledEventCount"], 3);
+    assert_eq!(m["FilteredOutEventCount"], 1);
+    assert_eq!(m["InvokedEventCount"], 2);
+    let invocations = metrics["Functions"]["Echo"]["Invocations"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=2).contains(&invocations), "{metrics}");
+    let last = json(&std::fs::read(dir.path().join("last.json")).unwrap());
+    assert_eq!(last["Records"][0]["eventSource"], "aws:kinesis");
+    router
+        .put_event("default", br#"{"source": "shop", "n": 1}"#)
+        .unwrap();
+    router
+        .put_event("default", br#"{"source": "other"}"#)
+        .unwrap();
+    d.write_outputs(&router, &mut Vec::new()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("seen.jsonl")).unwrap(),
+        "{\"source\": \"shop\", \"n\": 1}\n"
+    );
+}
+
+#[tokio::test]
+async fn inline_messages_and_event_invoke_configs_are_read() {
+    let text = format!(
+        r#"{FUNCTION}
+[Resources.Failed]
+Type = "AWS::SQS::Queue"
+
+[Resources.Q]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "q", RedrivePolicy = {{ deadLetterTargetArn = "arn:aws:sqs:us-east-1:000000000000:Failed", maxReceiveCount = 2 }} }}
+Weir = {{ Messages = ["plain", {{ a = 1 }}] }}
+
+[Resources.Cfg]
+Type = "AWS::Lambda::EventInvokeConfig"
+Properties = {{ FunctionName = "f", Qualifier = "$LATEST", MaximumRetryAttempts = 0, DestinationConfig = {{ OnSuccess = {{ Destination = {{ Ref = "Failed" }} }} }} }}
+"#
+    );
+    let router = router();
+    let d = parse(&text).build(&router, false).unwrap();
+    d.feed(&router).await.unwrap();
+    let q = router.queue("q").unwrap();
+    assert_eq!(q.drain(), ["plain", r#"{"a":1}"#]);
+    router
+        .invoke("f", InvocationType::Event, br#"{"x": 1}"#.to_vec())
+        .await
+        .unwrap();
+    router.wait_idle().await;
+    let record = json(router.queue("Failed").unwrap().drain()[0].as_bytes());
+    assert_eq!(record["requestContext"]["condition"], "Success");
+    assert_eq!(record["responsePayload"], serde_json::json!({"x": 1}));
+}
+
+#[tokio::test]
+async fn errors_name_the_place_in_the_file() {
+    let cases: [(&str, &str); 9] = [
+        ("Resources = 1", "Resources: must be a table of resources"),
+        ("[Other]", "Other: unknown top-level key (expected Resources)"),
+        (
+            "[Resources.X]\nProperties = {}",
+            "Resources.X.Type: missing",
+        ),
+        (
+            "[Resources.X]\nType = \"AWS::SQS::Queue\"\nProperties = { QueueNam = \"x\" }",
+            "Resources.X.Properties.QueueNam: unknown property (known here: MessageRetentionPeriod, QueueName, RedrivePolicy, VisibilityTimeout)",
+        ),
+        (
+            "[Resources.X]\nType = \"AWS::SQS::Queue\"\nProperties = { VisibilityTimeout = \"soon\" }",
+            "Resources.X.Properties.VisibilityTimeout: must be an integer",
+        ),
+        (
+            "[Resources.X]\nType = \"AWS::SQS::Queue\"\nProperties = { VisibilityTimeout = 43201 }",
+            "Resources.X: ValidationException: 1 validation error detected: Value '43201' at 'visibilityTimeout' failed to satisfy constraint: Member must have value less than or equal to 43200",
+        ),
+        (
+            "[Resources.F]\nType = \"AWS::Lambda::Function\"",
+            "Resources.F.Weir: the function needs a handler: Weir.Command (a command per invocation), Weir.RuntimeApi (a Runtime API process), or Runtime python* / provided* with Handler and CodeUri",
+        ),
+        (
+            "[Resources.M]\nType = \"AWS::Lambda::EventSourceMapping\"\nProperties = { FunctionName = { Ref = \"Nope\" } }",
+            "Resources.M.Properties.FunctionName: no resource Nope",
+        ),
+        (
+            "[Resources.F]\nType = \"AWS::Lambda::Function\"\nWeir = { Command = [\"true\"] }\nProperties = { DeadLetterConfig = { TargetArn = \"arn:aws:sqs:us-east-1:000000000000:gone\" } }",
+            "ResourceNotFoundException: function F: the destination queue gone does not exist",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = match Config::parse(text, Path::new(".")) {
+            Err(e) => e.to_string(),
+            Ok(config) => config.build(&router(), true).unwrap_err().to_string(),
+        };
+        assert_eq!(err, expected, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn mapping_errors_keep_aws_messages() {
+    let text = format!(
+        r#"{FUNCTION}
+[Resources.Q]
+Type = "AWS::SQS::Queue"
+[Resources.M]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ FunctionName = {{ Ref = "F" }}, EventSourceArn = {{ "Fn::GetAtt" = ["Q", "Arn"] }}, BatchSize = 50 }}
+"#
+    );
+    assert_eq!(
+        build_error(&text),
+        "Resources.M: InvalidParameterValueException: Maximum batch window in seconds must be \
+         greater than 0 if maximum batch size is greater than 10"
+    );
+}
