@@ -190,12 +190,12 @@ fn sigint_drains_running_invocations_then_prints_the_counters() {
         r#"
 [Resources.Q]
 Type = "AWS::SQS::Queue"
-Properties = { VisibilityTimeout = 1 }
+Properties = { VisibilityTimeout = 2 }
 Weir = { Messages = ["a", "b", "c"] }
 
 [Resources.Slow]
 Type = "AWS::Lambda::Function"
-Properties = { Timeout = 30 }
+Properties = { Timeout = 2 }
 Weir = { Command = ["sh", "-c", "sleep 1; echo started-and-finished >> log.txt; exit 1"] }
 
 [Resources.Map]
@@ -257,5 +257,53 @@ fn a_bad_config_is_an_error_naming_the_place() {
         out.stderr.starts_with("weir: missing.toml: cannot read"),
         "{}",
         out.stderr
+    );
+}
+
+/// The interpreter with awslambdaric that scripts/test-all installs.
+fn awslambdaric_python() -> PathBuf {
+    std::env::var_os("WEIR_AWSLAMBDARIC_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/awslambdaric-venv/bin/python"))
+}
+
+#[test]
+#[ignore = "needs awslambdaric in target/awslambdaric-venv: scripts/test-all installs it and runs this with --include-ignored"]
+fn the_python_example_runs_its_handler_through_awslambdaric() {
+    let python = awslambdaric_python();
+    assert!(
+        python.exists(),
+        "{} is missing: python3 -m venv target/awslambdaric-venv && target/awslambdaric-venv/bin/pip install awslambdaric",
+        python.display()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--config", "examples/python.toml"])
+        .current_dir(root())
+        .env("WEIR_PYTHON", &python)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (failed, metrics) = split(&stdout);
+    let mut ids: Vec<i64> = failed.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [3, 6], "{stderr}");
+    // The handler's own log lines reach stderr.
+    assert!(
+        stderr.contains("cannot ship order 3: broken-vase"),
+        "{stderr}"
+    );
+    let m = &metrics["EventSourceMappings"]["ShipOrders"];
+    // One batch of the 5 new orders, then the 2 reported failures twice more, alone.
+    assert_eq!(m["FilteredOutEventCount"], 3);
+    assert_eq!(m["InvokedEventCount"], 9);
+    assert_eq!(m["FailedInvokeEventCount"], 6);
+    assert_eq!(m["DeletedEventCount"], 6);
+    let f = &metrics["Functions"]["ship"];
+    assert_eq!(
+        (f["Invocations"].as_u64(), f["Errors"].as_u64()),
+        (Some(3), Some(0))
     );
 }

@@ -26,13 +26,19 @@
 //! | resource | `Weir` key | meaning |
 //! |---|---|---|
 //! | function | `Command = ["prog", "arg", ...]` | a plain command per invocation (event on stdin, response on stdout) |
-//! | function | `RuntimeApi = ["prog", "arg", ...]` | a process speaking the Lambda Runtime API |
+//! | function | `RuntimeApi = ["prog", "arg", ...]` | a process speaking the Lambda Runtime API (kept warm between invocations) |
+//! | function | `Python = "python3"` | the interpreter for `Runtime = "python3.x"` functions, which run `PYTHON -m awslambdaric HANDLER` in `CodeUri` (default: `$WEIR_PYTHON`, else `python3`) |
+//! | function | (none) | `Runtime = "provided.al2023"` (any `provided*`) runs `CodeUri/bootstrap`, a custom runtime such as a `lambda_runtime` binary |
 //! | function | `State = "Pending"` | the state it starts in (`Active` by default) |
 //! | queue | `Messages = "file.jsonl"` or `["body", {...}]` | messages sent when the run starts (a JSONL line or a table is sent as its JSON text) |
 //! | queue | `Output = "file.jsonl"` or `"-"` | at the end, the queue's messages are written there, one per line |
 //! | stream | `Records = "file.jsonl"` or `"-"` (stdin) | read as the stream's records, one per line |
 //! | stream | `PartitionKey = "field"` | the top-level field giving each record's partition key (default: the line number) |
 //! | event bus | `Events = "file.jsonl"` | events put on the bus when the run starts |
+//!
+//! A SAM function's `Events` of type `SQS` (`Queue`), `Kinesis` (`Stream`) and
+//! `EventBridgeRule` / `CloudWatchEvent` (`Pattern`, `EventBusName`) become the mappings and
+//! rules SAM makes of them; their counters are reported as `FunctionIdEventId`.
 //!
 //! Relative paths are read from the config file's directory, and commands run there.
 
@@ -90,7 +96,7 @@ const TYPES: [&str; 8] = [
 
 /// Template properties weir has no use for, accepted so a template's resource can be pasted
 /// whole (each is reported once as ignored).
-const IGNORED: [&str; 24] = [
+const IGNORED: [&str; 23] = [
     "Architectures",
     "Code",
     "CodeUri",
@@ -100,7 +106,6 @@ const IGNORED: [&str; 24] = [
     "KmsMasterKeyId",
     "Layers",
     "LoggingConfig",
-    "MemorySize",
     "PackageType",
     "Policies",
     "Role",
@@ -120,7 +125,11 @@ const IGNORED: [&str; 24] = [
 /// One resource as written.
 #[derive(Debug, Clone)]
 struct Resource {
+    /// The logical id (for a SAM function's event: `Fn.Properties.Events.Ev`, so errors name
+    /// the place).
     id: String,
+    /// The name counters are reported under: the logical id (SAM's `FnEv` for an event).
+    label: String,
     kind: String,
     properties: Table,
     weir: Table,
@@ -452,6 +461,7 @@ impl Config {
             }
             out.push(Resource {
                 id: id.clone(),
+                label: id.clone(),
                 kind,
                 properties: table_at("Properties")?,
                 weir: table_at("Weir")?,
@@ -565,7 +575,7 @@ impl Config {
     /// Properties = { FunctionName = "f", EventSourceArn = "arn:aws:sqs:us-east-1:000000000000:q", BatchSize = 0 }
     /// "#, ".".as_ref())?;
     /// let err = config.build(&Router::new(), true).unwrap_err();
-    /// assert!(err.to_string().starts_with("Resources.M: ResourceNotFoundException: Function not found"), "{err}");
+    /// assert!(err.to_string().starts_with("Resources.M: ValidationException: 1 validation error detected: Value '0' at 'batchSize'"), "{err}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// # Ok::<(), std::io::Error>(())
@@ -644,22 +654,129 @@ impl Config {
                 ));
             }
         }
-        for r in order(&["AWS::Events::Rule"]) {
+        let (sam_rules, sam_mappings) = self.sam_events()?;
+        for r in order(&["AWS::Events::Rule"]).into_iter().chain(&sam_rules) {
             self.rule(r, router, warnings)?;
         }
         router
             .check_targets()
             .map_err(|e| ConfigError(e.to_string()))?;
-        for r in order(&["AWS::Lambda::EventSourceMapping"]) {
+        for r in order(&["AWS::Lambda::EventSourceMapping"])
+            .into_iter()
+            .chain(&sam_mappings)
+        {
             let config = self.mapping(r, router, warnings)?;
             if start_mappings {
                 let uuid = router
                     .create_event_source_mapping(config)
                     .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
-                d.mappings.push((r.id.clone(), uuid));
+                d.mappings.push((r.label.clone(), uuid));
             }
         }
         Ok(d)
+    }
+
+    /// A SAM function's `Events` of type `SQS`, `Kinesis` and `EventBridgeRule` (or
+    /// `CloudWatchEvent`), as the mappings and rules SAM makes of them.
+    fn sam_events(&self) -> Result<(Vec<Resource>, Vec<Resource>), ConfigError> {
+        let mut rules = Vec::new();
+        let mut mappings = Vec::new();
+        for f in self
+            .resources
+            .iter()
+            .filter(|r| r.kind == "AWS::Serverless::Function")
+        {
+            let Some(events) = f.properties.get("Events") else {
+                continue;
+            };
+            let path = format!("Resources.{}.Properties.Events", f.id);
+            let Value::Table(events) = events else {
+                return Err(type_error(&path, "a table of events"));
+            };
+            for (event_id, event) in events {
+                let at = format!("{path}.{event_id}");
+                let Value::Table(event) = event else {
+                    return Err(type_error(&at, "a table with Type and Properties"));
+                };
+                let kind = match event.get("Type") {
+                    Some(Value::String(k)) => k.as_str(),
+                    _ => return Err(ConfigError::at(&format!("{at}.Type"), "missing")),
+                };
+                let mut props = match event.get("Properties") {
+                    Some(Value::Table(t)) => t.clone(),
+                    None => Table::new(),
+                    Some(_) => return Err(type_error(&format!("{at}.Properties"), "a table")),
+                };
+                let function_ref = || {
+                    let mut t = Table::new();
+                    t.insert("Ref".into(), Value::String(f.id.clone()));
+                    Value::Table(t)
+                };
+                let id = format!("{}.Properties.Events.{event_id}", f.id);
+                let label = format!("{}{event_id}", f.id);
+                match kind {
+                    "SQS" | "Kinesis" => {
+                        let source_key = if kind == "SQS" { "Queue" } else { "Stream" };
+                        let source = props.remove(source_key).ok_or_else(|| {
+                            ConfigError::at(&format!("{at}.Properties.{source_key}"), "missing")
+                        })?;
+                        props.insert("EventSourceArn".into(), source);
+                        props.insert("FunctionName".into(), function_ref());
+                        mappings.push(Resource {
+                            id,
+                            label,
+                            kind: "AWS::Lambda::EventSourceMapping".into(),
+                            properties: props,
+                            weir: Table::new(),
+                        });
+                    }
+                    "EventBridgeRule" | "CloudWatchEvent" => {
+                        let mut rule = Table::new();
+                        if let Some(p) = props.remove("Pattern") {
+                            rule.insert("EventPattern".into(), p);
+                        }
+                        for key in ["EventBusName", "State"] {
+                            if let Some(v) = props.remove(key) {
+                                rule.insert(key.into(), v);
+                            }
+                        }
+                        rule.insert(
+                            "Name".into(),
+                            props
+                                .remove("RuleName")
+                                .unwrap_or(Value::String(label.clone())),
+                        );
+                        if let Some(key) = props.keys().next() {
+                            return Err(ConfigError::at(
+                                &format!("{at}.Properties.{key}"),
+                                "not supported by weir (it takes Pattern, EventBusName, RuleName, State)",
+                            ));
+                        }
+                        let mut target = Table::new();
+                        target.insert("Id".into(), Value::String(f.id.clone()));
+                        target.insert("Arn".into(), function_ref());
+                        rule.insert("Targets".into(), Value::Array(vec![Value::Table(target)]));
+                        rules.push(Resource {
+                            id,
+                            label,
+                            kind: "AWS::Events::Rule".into(),
+                            properties: rule,
+                            weir: Table::new(),
+                        });
+                    }
+                    other => {
+                        return Err(ConfigError::at(
+                            &format!("{at}.Type"),
+                            format!(
+                                "weir does not run {other} events (it runs SQS, Kinesis, \
+                                 EventBridgeRule and CloudWatchEvent)"
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok((rules, mappings))
     }
 
     fn queue(
@@ -944,8 +1061,13 @@ impl Config {
                 ip.finish(warnings)?;
             }
         }
+        // SAM's event sources (read by `sam_events`).
+        if r.kind == "AWS::Serverless::Function" {
+            let _ = p.get("Events");
+        }
         let handler_str = p.string("Handler")?;
         let runtime = p.string("Runtime")?;
+        let memory = p.int("MemorySize")?;
         let code_uri = match p.get("CodeUri") {
             Some(Value::String(s)) => Some(self.path(s)),
             _ => None,
@@ -961,6 +1083,7 @@ impl Config {
         }
         let command = w.strings("Command")?;
         let runtime_api = w.strings("RuntimeApi")?;
+        let python = w.string("Python")?;
         w.finish(&mut Vec::new())?;
         let cwd = code_uri.clone().unwrap_or_else(|| self.base.clone());
         let spec = |argv: &[String], at: &str| -> Result<ProcessSpec, ConfigError> {
@@ -973,50 +1096,62 @@ impl Config {
             spec.cwd = Some(cwd.clone());
             Ok(spec)
         };
-        let handler: Arc<dyn Handler> =
-            match (command, runtime_api) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::at(
-                        &wpath,
-                        "give Command or RuntimeApi, not both",
-                    ))
+        // A Runtime API function: its environments get the function's name, handler and
+        // memory setting; as many may run as its reserved concurrency allows (10 without).
+        let runtime_api_handler = |process: ProcessSpec| -> Arc<dyn Handler> {
+            let mut c = RuntimeApiConfig::new(name.clone(), process)
+                .task_root(cwd.clone())
+                .region(router.region());
+            if let Some(h) = &handler_str {
+                c = c.handler(h.clone());
+            }
+            if let Some(m) = memory {
+                c = c.memory_size_mb(m.clamp(128, 10_240) as u32);
+            }
+            if let Some(n) = config.reserved_concurrency {
+                c = c.max_environments(n as usize);
+            }
+            Arc::new(RuntimeApiHandler::new(c))
+        };
+        let handler: Arc<dyn Handler> = match (command, runtime_api) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::at(
+                    &wpath,
+                    "give Command or RuntimeApi, not both",
+                ))
+            }
+            (Some(argv), None) => Arc::new(CommandHandler::new(spec(
+                &argv,
+                &format!("{wpath}.Command"),
+            )?)),
+            (None, Some(argv)) => runtime_api_handler(spec(&argv, &format!("{wpath}.RuntimeApi"))?),
+            (None, None) => match (runtime.as_deref(), handler_str.as_deref()) {
+                (Some(rt), Some(h)) if rt.starts_with("python") => {
+                    // The interpreter: Weir.Python, else $WEIR_PYTHON, else python3.
+                    let python = match python {
+                        Some(p) if p.contains('/') => self.path(&p).display().to_string(),
+                        Some(p) => p,
+                        None => std::env::var("WEIR_PYTHON").unwrap_or_else(|_| "python3".into()),
+                    };
+                    runtime_api_handler(spec(
+                        &[python, "-m".into(), "awslambdaric".into(), h.to_string()],
+                        &path,
+                    )?)
                 }
-                (Some(argv), None) => Arc::new(CommandHandler::new(spec(
-                    &argv,
-                    &format!("{wpath}.Command"),
-                )?)),
-                (None, Some(argv)) => runtime_api_handler(
-                    spec(&argv, &format!("{wpath}.RuntimeApi"))?,
-                    &config,
-                    handler_str.as_deref(),
-                ),
-                (None, None) => match (runtime.as_deref(), handler_str.as_deref()) {
-                    (Some(rt), Some(h)) if rt.starts_with("python") => runtime_api_handler(
-                        spec(
-                            &[
-                                "python3".into(),
-                                "-m".into(),
-                                "awslambdaric".into(),
-                                h.to_string(),
-                            ],
-                            &path,
-                        )?,
-                        &config,
-                        Some(h),
-                    ),
-                    (Some(rt), _) if rt.starts_with("provided") => runtime_api_handler(
-                        spec(&[cwd.join("bootstrap").display().to_string()], &path)?,
-                        &config,
-                        handler_str.as_deref(),
-                    ),
-                    _ => return Err(ConfigError::at(
+                (Some(rt), _) if rt.starts_with("provided") => runtime_api_handler(spec(
+                    &[cwd.join("bootstrap").display().to_string()],
+                    &path,
+                )?),
+                _ => {
+                    return Err(ConfigError::at(
                         &wpath,
                         "the function needs a handler: Weir.Command (a command per invocation), \
                          Weir.RuntimeApi (a Runtime API process), or Runtime python* / provided* \
-                         with Handler and CodeUri",
-                    )),
-                },
-            };
+                         with Handler (and CodeUri, the code's directory)",
+                    ))
+                }
+            },
+        };
         router
             .create_function_arc(config, handler)
             .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
@@ -1182,28 +1317,6 @@ impl From<ConfigError> for QueueBuild {
     fn from(e: ConfigError) -> Self {
         QueueBuild::Error(e)
     }
-}
-
-/// The Runtime API handler for a process spec: one execution environment per concurrent
-/// invocation, up to the function's reserved concurrency (10 without one), `_HANDLER` set
-/// from the template's `Handler`, the spec's directory as the task root.
-fn runtime_api_handler(
-    spec: ProcessSpec,
-    function: &FunctionConfig,
-    handler: Option<&str>,
-) -> Arc<dyn Handler> {
-    let task_root = spec.cwd.clone();
-    let mut config = RuntimeApiConfig::new(function.name.clone(), spec);
-    if let Some(handler) = handler {
-        config = config.handler(handler);
-    }
-    if let Some(root) = task_root {
-        config = config.task_root(root);
-    }
-    if let Some(n) = function.reserved_concurrency {
-        config = config.max_environments(n as usize);
-    }
-    Arc::new(RuntimeApiHandler::new(config))
 }
 
 impl Deployment {

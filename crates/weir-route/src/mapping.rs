@@ -221,6 +221,16 @@ fn validate(router: &Router, c: &EventSourceMappingConfig) -> Result<Checked, Va
             "Unsupported {param} parameter for the {kind} event source type"
         )))
     };
+    if let SourceKind::Queue(queue) = &source {
+        let visibility = queue.0.config.visibility_timeout.as_secs();
+        let timeout = function.config.timeout.as_secs();
+        if visibility < timeout {
+            return Err(ValidationError::invalid_parameter(format!(
+                "Queue visibility timeout: {visibility} seconds is less than Function timeout: \
+                 {timeout} seconds"
+            )));
+        }
+    }
     if is_queue {
         if batch_size > 10 && window < 1 {
             return Err(ValidationError::invalid_parameter(
@@ -515,10 +525,22 @@ pub enum BatchResponse {
     Invalid,
 }
 
-fn passes(filter: &Option<Arc<FilterCriteria>>, source: Source, record: &[u8]) -> bool {
+/// Whether each record passes the filter (all do without one), evaluated as one batch so
+/// the decoding and matching buffers are reused.
+fn verdicts(
+    filter: &Option<Arc<FilterCriteria>>,
+    source: Source,
+    records: &[String],
+    work: &mut Vec<RecordVerdict>,
+) -> Vec<bool> {
     match filter {
-        None => true,
-        Some(f) => f.evaluate(source, record) == RecordVerdict::Delivered,
+        None => vec![true; records.len()],
+        Some(f) => {
+            f.evaluate_batch(source, records.iter().map(|r| r.as_bytes()), work);
+            work.iter()
+                .map(|v| *v == RecordVerdict::Delivered)
+                .collect()
+        }
     }
 }
 
@@ -632,6 +654,7 @@ async fn collect_queue_batch(m: &QueueMapping, carry: &mut Option<QueueItem>) ->
     let mut batch: Vec<QueueItem> = Vec::new();
     let mut bytes = ENVELOPE;
     let mut deadline: Option<Instant> = None;
+    let mut work = Vec::new();
     if let Some(item) = carry.take() {
         bytes += item.record.len() + 1;
         batch.push(item);
@@ -641,13 +664,24 @@ async fn collect_queue_batch(m: &QueueMapping, carry: &mut Option<QueueItem>) ->
         if batch.len() < size {
             let received = m.queue.receive(size - batch.len());
             add(&m.counters.polled, received.len());
-            for message in received {
-                let record = sqs_record(m, &message);
-                if !passes(&m.filter, Source::Sqs, record.as_bytes()) {
+            let records: Vec<String> = received.iter().map(|msg| sqs_record(m, msg)).collect();
+            let verdicts = verdicts(&m.filter, Source::Sqs, &records, &mut work);
+            for ((message, record), pass) in received.into_iter().zip(records).zip(verdicts) {
+                if !pass {
                     add(&m.counters.filtered_out, 1);
                     if m.queue.delete(&message.receipt_handle) {
                         add(&m.counters.deleted, 1);
                     }
+                    continue;
+                }
+                // A message that came back while the batch was gathering (its visibility
+                // timeout ended) is in the batch once, with its latest receipt.
+                if let Some(held) = batch
+                    .iter_mut()
+                    .find(|i| i.message.message_id == message.message_id)
+                {
+                    bytes = bytes + record.len() - held.record.len();
+                    *held = QueueItem { message, record };
                     continue;
                 }
                 let item = QueueItem { message, record };
@@ -779,6 +813,7 @@ async fn read_shard(m: Arc<StreamMapping>, shard: usize) {
         tokio::spawn(run_slot(m.clone(), shard, rx));
     }
     let mut position = m.positions[shard].load(Ordering::Acquire);
+    let mut work = Vec::new();
     loop {
         let records = m.stream.read(shard, position, 1000);
         if records.is_empty() {
@@ -793,10 +828,14 @@ async fn read_shard(m: Arc<StreamMapping>, shard: usize) {
             continue;
         }
         add(&m.counters.polled, records.len());
-        for record in records {
-            let json = kinesis_record(&m, shard, &record);
+        let jsons: Vec<String> = records
+            .iter()
+            .map(|r| kinesis_record(&m, shard, r))
+            .collect();
+        let passing = verdicts(&m.filter, Source::Kinesis, &jsons, &mut work);
+        for ((record, json), pass) in records.into_iter().zip(jsons).zip(passing) {
             position += 1;
-            if passes(&m.filter, Source::Kinesis, json.as_bytes()) {
+            if pass {
                 m.pending.fetch_add(1, Ordering::AcqRel);
                 let slot = slot_of(&record.partition_key, senders.len());
                 let _ = senders[slot].send(StreamItem {

@@ -269,6 +269,16 @@ impl Router {
         router
     }
 
+    /// The router's region (`us-east-1`), as ARNs and records name it.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir_route::Router::new().region(), "us-east-1");
+    /// ```
+    pub fn region(&self) -> &str {
+        &self.0.region
+    }
+
     /// The router's clock.
     ///
     /// # Example

@@ -57,7 +57,7 @@ Weir = { Output = "seen.jsonl" }
 
 [Resources.Echo]
 Type = "AWS::Serverless::Function"
-Properties = { Handler = "unused", CodeUri = ".", MemorySize = 128 }
+Properties = { Handler = "unused", CodeUri = ".", Role = "arn:aws:iam::000000000000:role/r" }
 Weir = { Command = ["sh", "-c", "cat > last.json"] }
 
 [Resources.Map]
@@ -79,7 +79,7 @@ Targets = [{ Id = "seen", Arn = { "Fn::GetAtt" = ["Seen", "Arn"] } }]
     let d = config.build(&router, true).unwrap();
     assert_eq!(
         d.warnings,
-        ["Resources.Echo.Properties: MemorySize is ignored by weir"]
+        ["Resources.Echo.Properties: Role is ignored by weir"]
     );
     d.feed(&router).await.unwrap();
     router.wait_idle().await;
@@ -162,7 +162,7 @@ async fn errors_name_the_place_in_the_file() {
         ),
         (
             "[Resources.F]\nType = \"AWS::Lambda::Function\"",
-            "Resources.F.Weir: the function needs a handler: Weir.Command (a command per invocation), Weir.RuntimeApi (a Runtime API process), or Runtime python* / provided* with Handler and CodeUri",
+            "Resources.F.Weir: the function needs a handler: Weir.Command (a command per invocation), Weir.RuntimeApi (a Runtime API process), or Runtime python* / provided* with Handler (and CodeUri, the code's directory)",
         ),
         (
             "[Resources.M]\nType = \"AWS::Lambda::EventSourceMapping\"\nProperties = { FunctionName = { Ref = \"Nope\" } }",
@@ -176,7 +176,10 @@ async fn errors_name_the_place_in_the_file() {
     for (text, expected) in cases {
         let err = match Config::parse(text, Path::new(".")) {
             Err(e) => e.to_string(),
-            Ok(config) => config.build(&router(), true).unwrap_err().to_string(),
+            Ok(config) => config
+                .build(&common::router(), true)
+                .unwrap_err()
+                .to_string(),
         };
         assert_eq!(err, expected, "{text}");
     }
@@ -197,5 +200,85 @@ Properties = {{ FunctionName = {{ Ref = "F" }}, EventSourceArn = {{ "Fn::GetAtt"
         build_error(&text),
         "Resources.M: InvalidParameterValueException: Maximum batch window in seconds must be \
          greater than 0 if maximum batch size is greater than 10"
+    );
+}
+
+#[tokio::test]
+async fn sam_function_events_become_mappings_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[Resources.Orders]
+Type = "AWS::SQS::Queue"
+Weir = { Messages = ['{"total": 5}', '{"total": 500}', '{"total": 700}'] }
+
+[Resources.Log]
+Type = "AWS::Serverless::Function"
+Weir = { Command = ["sh", "-c", "cat >> calls.jsonl; echo >> calls.jsonl"] }
+
+[Resources.Log.Properties.Events.Big]
+Type = "SQS"
+[Resources.Log.Properties.Events.Big.Properties]
+Queue = { "Fn::GetAtt" = ["Orders", "Arn"] }
+BatchSize = 5
+FilterCriteria = { Filters = [{ Pattern = '{"body": {"total": [{"numeric": [">", 100]}]}}' }] }
+
+[Resources.Log.Properties.Events.Shop]
+Type = "EventBridgeRule"
+Properties = { Pattern = { source = ["shop"] } }
+"#;
+    let config = Config::parse(text, dir.path()).unwrap();
+    let router = router();
+    let d = config.build(&router, true).unwrap();
+    assert_eq!(
+        d.mappings
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>(),
+        ["LogBig"]
+    );
+    d.feed(&router).await.unwrap();
+    router
+        .put_event("default", br#"{"source": "shop", "detail": {}}"#)
+        .unwrap();
+    router.wait_idle().await;
+    let metrics = d.metrics(&router);
+    let m = &metrics["EventSourceMappings"]["LogBig"];
+    assert_eq!(
+        (
+            m["PolledEventCount"].as_u64(),
+            m["InvokedEventCount"].as_u64()
+        ),
+        (Some(3), Some(2))
+    );
+    let calls = std::fs::read_to_string(dir.path().join("calls.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = calls
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| json(l.as_bytes()))
+        .collect();
+    assert_eq!(events.len(), 2, "{calls}");
+    assert!(events.iter().any(|e| e["source"] == "shop"));
+    assert!(events
+        .iter()
+        .any(|e| e["Records"].as_array().is_some_and(|r| r.len() == 2)));
+
+    let bad = "[Resources.F]\nType = \"AWS::Serverless::Function\"\nWeir = { Command = [\"true\"] }\n[Resources.F.Properties.Events.E]\nType = \"S3\"\n";
+    let err = Config::parse(bad, Path::new("."))
+        .unwrap()
+        .build(&common::router(), true)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Resources.F.Properties.Events.E.Type: weir does not run S3 events (it runs SQS, Kinesis, EventBridgeRule and CloudWatchEvent)"
+    );
+    let bad = "[Resources.F]\nType = \"AWS::Serverless::Function\"\nWeir = { Command = [\"true\"] }\n[Resources.F.Properties.Events.E]\nType = \"SQS\"\nProperties = { BatchSize = 0, Queue = \"arn:aws:sqs:us-east-1:000000000000:nope\" }\n";
+    let err = Config::parse(bad, Path::new("."))
+        .unwrap()
+        .build(&common::router(), true)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Resources.F.Properties.Events.E: ValidationException"),
+        "{err}"
     );
 }

@@ -429,3 +429,35 @@ async fn function_configuration_is_checked_with_aws_messages() {
         .unwrap_err();
     assert_eq!(err.error_type(), "ResourceConflictException");
 }
+
+#[tokio::test]
+async fn a_crashing_command_is_a_function_error_and_weir_goes_on() {
+    let router = router();
+    router
+        .create_function(
+            FunctionConfig::new("crash"),
+            weir_route::CommandHandler::new(
+                weir_route::ProcessSpec::new("sh")
+                    .arg("-c")
+                    .arg("kill -9 $$"),
+            ),
+        )
+        .unwrap();
+    for _ in 0..2 {
+        let out = router
+            .invoke("crash", InvocationType::RequestResponse, b"{}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
+        let payload = json(&out.payload);
+        assert_eq!(payload["errorType"], "Runtime.ExitError");
+        assert!(
+            payload["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("signal: 9"),
+            "{payload}"
+        );
+    }
+    assert_eq!(router.function_metrics("crash").unwrap().errors, 2);
+}

@@ -443,10 +443,50 @@ async fn mapping_parameters_are_validated_with_aws_messages() {
         "InvalidParameterValueException: Invalid request provided: the queue \
          arn:aws:sqs:us-east-1:000000000000:nope does not exist",
     );
+    router
+        .create_function(
+            FunctionConfig::new("long").timeout_seconds(60),
+            |_: weir_route::Invocation| async { ok() },
+        )
+        .unwrap();
+    check(
+        &|c| c.function_name = "long".into(),
+        "InvalidParameterValueException: Queue visibility timeout: 30 seconds is less than \
+         Function timeout: 60 seconds",
+    );
     // Accepted at the edges.
     let mut config = mapping(&router, "f", "q");
     config.batch_size = Some(10_000);
     config.maximum_batching_window_in_seconds = Some(300);
     config.maximum_concurrency = Some(1000);
     router.create_event_source_mapping(config).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_that_returns_while_its_batch_gathers_is_in_it_once() {
+    let router = router();
+    let calls = Calls::default();
+    router
+        .create_function(FunctionConfig::new("f"), recording(&calls, |_| ok()))
+        .unwrap();
+    let queue = router
+        .create_queue(QueueConfig::new("q").visibility_timeout_seconds(3))
+        .unwrap();
+    let mut config = mapping(&router, "f", "q");
+    config.batch_size = Some(100);
+    config.maximum_batching_window_in_seconds = Some(10);
+    let uuid = router.create_event_source_mapping(config).unwrap();
+    queue.send("only");
+    router.wait_idle().await;
+    let all = calls.all();
+    assert_eq!(calls.batches(), [["only"]]);
+    // Received at 0, 3, 6 and 9 s; the batch went at 10 s with the latest receipt, which
+    // deleted it.
+    assert_eq!(
+        all[0].payload["Records"][0]["attributes"]["ApproximateReceiveCount"],
+        "4"
+    );
+    let m = router.mapping_metrics(&uuid).unwrap();
+    assert_eq!((m.polled, m.invoked, m.deleted), (4, 1, 1));
+    assert!(queue.is_empty());
 }

@@ -521,3 +521,48 @@ async fn stream_mapping_parameters_are_validated_with_aws_messages() {
          arn:aws:sqs:us-east-1:000000000000:missing does not exist",
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn throttled_stream_batches_wait_without_using_retries() {
+    let router = router();
+    let calls = Calls::default();
+    router
+        .create_function(
+            FunctionConfig::new("f").reserved_concurrency(0),
+            recording(&calls, |_| ok()),
+        )
+        .unwrap();
+    let stream = router.create_stream(StreamConfig::new("s")).unwrap();
+    stream.put_record("k", br#"{"n": 0}"#.to_vec());
+    let mut config = mapping(&router, "f", "s");
+    config.maximum_retry_attempts = Some(0);
+    config.maximum_record_age_in_seconds = Some(120);
+    let uuid = router.create_event_source_mapping(config).unwrap();
+    let start = Instant::now();
+    router.wait_idle().await;
+    // Never run, never given up for retries: only the record's age ends it.
+    assert_eq!(calls.len(), 0);
+    assert_eq!(secs(start, Instant::now()), 120.0);
+    let m = router.mapping_metrics(&uuid).unwrap();
+    assert_eq!(m.dropped, 1);
+    assert_eq!(m.failed_invoke, 120);
+    assert_eq!(router.function_metrics("f").unwrap().throttles, 120);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_disabled_mapping_reads_nothing() {
+    let router = router();
+    let calls = Calls::default();
+    router
+        .create_function(FunctionConfig::new("f"), recording(&calls, |_| ok()))
+        .unwrap();
+    let stream = router.create_stream(StreamConfig::new("s")).unwrap();
+    stream.put_record("k", br#"{"n": 0}"#.to_vec());
+    let mut config = mapping(&router, "f", "s");
+    config.enabled = false;
+    let uuid = router.create_event_source_mapping(config).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    router.wait_idle().await;
+    assert_eq!(calls.len(), 0);
+    assert_eq!(router.mapping_metrics(&uuid).unwrap().polled, 0);
+}
