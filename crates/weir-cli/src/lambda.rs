@@ -136,11 +136,7 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         };
         // Stop polling; let running invocations end.
         let redis_metrics = match redis {
-            Some(redis) => {
-                let metrics = redis.metrics();
-                redis.stop().await;
-                metrics
-            }
+            Some(redis) => redis.stop().await,
             None => serde_json::Map::new(),
         };
         router.shutdown().await;

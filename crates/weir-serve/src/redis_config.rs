@@ -384,7 +384,8 @@ impl RedisPlan {
     /// # async fn demo(plan: weir_serve::redis_config::RedisPlan, router: weir_route::Router) -> Result<(), String> {
     /// let run = plan.start(std::sync::Arc::new(router)).await?;
     /// run.wait_drained().await;
-    /// run.stop().await;
+    /// let counters = run.stop().await;
+    /// # let _ = counters;
     /// # Ok(()) }
     /// ```
     pub async fn start(&self, invoker: Arc<dyn Invoker>) -> Result<RedisRun, String> {
@@ -532,20 +533,22 @@ impl RedisRun {
         }
     }
 
-    /// Stops the consumers. A batch still in flight is left pending on its queue (it comes
-    /// back after the visibility timeout) or unchecked on its shard.
+    /// Stops the consumers and answers their counters ([`RedisRun::metrics`]). A batch still
+    /// in flight is left pending on its queue (it comes back after the visibility timeout) or
+    /// unchecked on its shard.
     ///
     /// # Example
     /// ```no_run
-    /// # async fn demo(run: weir_serve::redis_config::RedisRun) { run.stop().await; }
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) { let counters = run.stop().await; let _ = counters; }
     /// ```
-    pub async fn stop(self) {
+    pub async fn stop(mut self) -> Map<String, Value> {
         for stop in &self.stops {
             stop.notify_one();
         }
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+        self.metrics()
     }
 
     /// Each running mapping's counters (Lambda's metric names), by logical id.

@@ -323,8 +323,9 @@ impl RedisQueue {
         }
         let room = max.saturating_sub(received.messages.len());
         if room > 0 {
-            // Block only when nothing was taken over: a batch already in hand goes at once.
-            let block = if received.messages.is_empty() {
+            // Block only when nothing was taken over (or dead-lettered): a batch already in
+            // hand goes at once.
+            let block = if received.messages.is_empty() && received.dead_lettered == 0 {
                 wait.as_millis().min(1000) as u64
             } else {
                 0
