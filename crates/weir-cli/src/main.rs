@@ -180,6 +180,11 @@ struct ServeArgs {
     /// The prefix of weir's keys on Redis.
     #[arg(long, value_name = "PREFIX", default_value = "weir")]
     redis_prefix: String,
+    /// Also serve the functions, queues, streams, event buses, rules and event source
+    /// mappings of a weir.toml (as `weir run` reads it): its mappings run while weir serves,
+    /// and PutEvents reaches its buses' rules.
+    #[arg(long, value_name = "weir.toml")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

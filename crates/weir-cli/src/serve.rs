@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_route::{CommandHandler, FunctionConfig, ProcessSpec, Router};
-use weir_serve::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue, RedisMappings};
+use weir_serve::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue, RedisMappings, Service};
 
 use crate::report::Stop;
 use crate::{Ctx, ServeArgs, FAILED, MATCHED};
@@ -21,6 +21,15 @@ pub fn parse_function(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
+    // A weir.toml's functions, queues, streams, buses, rules and mappings (those on Redis
+    // included), served beside the --function ones.
+    let config = match &args.config {
+        None => None,
+        Some(path) => match load_with_redis(path, ctx) {
+            Some(loaded) => Some(loaded),
+            None => return Ok(FAILED),
+        },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,14 +54,34 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 .create_function(config, CommandHandler::new(spec))
                 .map_err(|e| std::io::Error::other(format!("function {name}: {}", e.message())))?;
         }
+        let mut redis_run = None;
+        if let Some((config, plan)) = &config {
+            let deployment = config
+                .build(&functions, true)
+                .map_err(|e| std::io::Error::other(format!("config: {e}")))?;
+            for warning in &deployment.warnings {
+                eprintln!("weir: note: {warning}");
+            }
+            deployment.feed(&functions).await?;
+            if !plan.is_empty() {
+                redis_run = Some(
+                    plan.start(Arc::new(functions.clone()))
+                        .await
+                        .map_err(|e| std::io::Error::other(format!("config: {e}")))?,
+                );
+            }
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
         let address = listener.local_addr()?;
         // The first line of stdout is the endpoint, for scripts that start weir on port 0.
         let mut stdout = std::io::stdout();
         writeln!(stdout, "http://{address}")?;
         stdout.flush()?;
+        let layer = functions.clone();
         let app = match &args.redis {
-            None => weir_serve::router(Arc::new(functions), &args.region),
+            None => Service::new(Arc::new(functions), &args.region)
+                .event_buses(layer)
+                .router(),
             Some(url) => {
                 // Event invocations (and bus deliveries) are kept on Redis until run, so an
                 // accepted one survives a restart; this process works the queue too.
@@ -77,18 +106,23 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 let supervisor = mappings.clone();
                 tokio::spawn(async move { supervisor.supervise(std::future::pending()).await });
                 let durable = DurableInvoker::new(Arc::new(functions), queue);
-                weir_serve::router_with(Arc::new(durable), &args.region, Some(mappings))
+                Service::new(Arc::new(durable), &args.region)
+                    .mappings(mappings)
+                    .event_buses(layer)
+                    .router()
             }
         };
-        weir_serve::serve(listener, app, shutdown_signal()).await
+        let served = weir_serve::serve(listener, app, shutdown_signal()).await;
+        if let Some(run) = redis_run {
+            run.stop().await;
+        }
+        served
     });
     match result {
         Ok(()) => Ok(MATCHED),
         Err(e) => {
-            ctx.report.message(
-                "io",
-                &format!("cannot serve on 127.0.0.1:{}: {e}", args.port),
-            );
+            ctx.report
+                .message("io", &format!("weir serve on 127.0.0.1:{}: {e}", args.port));
             Ok(FAILED)
         }
     }

@@ -59,17 +59,25 @@ pub(crate) struct EventBridge {
     region: String,
     buses: RwLock<BTreeMap<String, Bus>>,
     invoker: Arc<dyn Invoker>,
+    /// The invocation layer's buses (those of a weir.toml), which every put event also
+    /// reaches.
+    layer: Option<weir_route::Router>,
 }
 
 impl EventBridge {
     /// The `default` bus, empty.
-    pub(crate) fn new(region: &str, invoker: Arc<dyn Invoker>) -> EventBridge {
+    pub(crate) fn new(
+        region: &str,
+        invoker: Arc<dyn Invoker>,
+        layer: Option<weir_route::Router>,
+    ) -> EventBridge {
         let mut buses = BTreeMap::new();
         buses.insert("default".to_string(), Bus::default());
         EventBridge {
             region: region.to_string(),
             buses: RwLock::new(buses),
             invoker,
+            layer,
         }
     }
 
@@ -475,9 +483,17 @@ impl EventBridge {
             "detail": detail,
         });
         let bytes = event.to_string().into_bytes();
+        // The invocation layer's bus of that name gets the event too (its rules from weir.toml).
+        let layer_has_bus = match &self.layer {
+            Some(layer) => layer.put_event(&bus, &bytes).is_ok(),
+            None => false,
+        };
         let deliveries = {
             let buses = self.buses.read().unwrap_or_else(|p| p.into_inner());
             let Some(found) = buses.get(&bus) else {
+                if layer_has_bus {
+                    return Ok(id);
+                }
                 return Err((
                     "InvalidArgument",
                     format!("Event bus {bus} does not exist."),

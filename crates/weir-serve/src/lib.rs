@@ -61,7 +61,7 @@ struct Shared {
 /// # let _ = app;
 /// ```
 pub fn router(invoker: Arc<dyn Invoker>, region: &str) -> Router {
-    router_with(invoker, region, None)
+    Service::new(invoker, region).router()
 }
 
 /// [`router`], with Lambda's event source mapping operations over `mappings` (without them,
@@ -78,30 +78,108 @@ pub fn router_with(
     region: &str,
     mappings: Option<RedisMappings>,
 ) -> Router {
-    let shared = Arc::new(Shared {
-        events: EventBridge::new(region, invoker.clone()),
-        invoker,
-        mappings,
-    });
-    Router::new()
-        .route("/", post(json11))
-        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
-        .route(
-            "/2015-03-31/event-source-mappings/",
-            post(create_mapping).get(list_mappings),
-        )
-        .route(
-            "/2015-03-31/event-source-mappings",
-            post(create_mapping).get(list_mappings),
-        )
-        .route(
-            "/2015-03-31/event-source-mappings/{uuid}",
-            get(get_mapping).delete(delete_mapping),
-        )
-        .fallback(fallback)
-        // Bodies are read with weir's own bound, which answers in AWS's shape.
-        .layer(DefaultBodyLimit::disable())
-        .with_state(shared)
+    let mut service = Service::new(invoker, region);
+    if let Some(mappings) = mappings {
+        service = service.mappings(mappings);
+    }
+    service.router()
+}
+
+/// What `weir serve` serves: the functions of an [`Invoker`], and optionally event source
+/// mappings on Redis and the invocation layer's event buses.
+///
+/// # Example
+/// ```
+/// let layer = weir_route::Router::new();
+/// let app = weir_serve::Service::new(std::sync::Arc::new(layer.clone()), "us-east-1")
+///     .event_buses(layer)
+///     .router();
+/// # let _ = app;
+/// ```
+pub struct Service {
+    invoker: Arc<dyn Invoker>,
+    region: String,
+    mappings: Option<RedisMappings>,
+    layer: Option<weir_route::Router>,
+}
+
+impl Service {
+    /// The functions of `invoker`, ARNs and events in `region`.
+    ///
+    /// # Example
+    /// ```
+    /// let s = weir_serve::Service::new(std::sync::Arc::new(weir_serve::LocalFunctions::new("us-east-1")), "us-east-1");
+    /// # let _ = s.router();
+    /// ```
+    pub fn new(invoker: Arc<dyn Invoker>, region: &str) -> Service {
+        Service {
+            invoker,
+            region: region.to_string(),
+            mappings: None,
+            layer: None,
+        }
+    }
+
+    /// Serves `CreateEventSourceMapping` and the rest over `mappings`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(m: weir_serve::RedisMappings) {
+    /// let s = weir_serve::Service::new(m.invoker(), "us-east-1").mappings(m);
+    /// # let _ = s; }
+    /// ```
+    pub fn mappings(mut self, mappings: RedisMappings) -> Service {
+        self.mappings = Some(mappings);
+        self
+    }
+
+    /// `PutEvents` also puts each event on `layer`'s bus of the same name (the rules and
+    /// targets of a weir.toml); a bus that only `layer` has is accepted.
+    ///
+    /// # Example
+    /// ```
+    /// let layer = weir_route::Router::new();
+    /// let s = weir_serve::Service::new(std::sync::Arc::new(layer.clone()), "us-east-1").event_buses(layer);
+    /// # let _ = s.router();
+    /// ```
+    pub fn event_buses(mut self, layer: weir_route::Router) -> Service {
+        self.layer = Some(layer);
+        self
+    }
+
+    /// The HTTP routes.
+    ///
+    /// # Example
+    /// ```
+    /// let app = weir_serve::Service::new(std::sync::Arc::new(weir_serve::LocalFunctions::new("us-east-1")), "us-east-1").router();
+    /// # let _ = app;
+    /// ```
+    pub fn router(self) -> Router {
+        let shared = Arc::new(Shared {
+            events: EventBridge::new(&self.region, self.invoker.clone(), self.layer),
+            invoker: self.invoker,
+            mappings: self.mappings,
+        });
+        Router::new()
+            .route("/", post(json11))
+            .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+            .route(
+                "/2015-03-31/event-source-mappings/",
+                post(create_mapping).get(list_mappings),
+            )
+            .route(
+                "/2015-03-31/event-source-mappings",
+                post(create_mapping).get(list_mappings),
+            )
+            .route(
+                "/2015-03-31/event-source-mappings/{uuid}",
+                get(get_mapping).delete(delete_mapping),
+            )
+            .fallback(fallback)
+            // Bodies are read with weir's own bound, which answers in AWS's shape.
+            .layer(DefaultBodyLimit::disable())
+            .with_state(shared)
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes.

@@ -509,3 +509,42 @@ async fn over_the_invocation_layers_router_states_and_throttles_answer_lambdas_e
     );
     assert_eq!(reply.json()["Type"], "User");
 }
+
+#[tokio::test]
+async fn put_events_reach_the_invocation_layers_buses() {
+    use weir_route::{QueueConfig, Router, RuleConfig, Target};
+    let layer = Router::new();
+    layer.create_event_bus("orders").unwrap();
+    let queue = layer.create_queue(QueueConfig::new("big")).unwrap();
+    layer
+        .put_rule(
+            "orders",
+            RuleConfig::new("big", r#"{"detail": {"total": [{"numeric": [">", 100]}]}}"#)
+                .target(Target::Queue("big".into())),
+        )
+        .unwrap();
+    let app = weir_serve::Service::new(Arc::new(layer.clone()), "us-east-1")
+        .event_buses(layer)
+        .router();
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [
+            {"Source": "shop", "DetailType": "o", "Detail": r#"{"total": 500}"#, "EventBusName": "orders"},
+            {"Source": "shop", "DetailType": "o", "Detail": r#"{"total": 5}"#, "EventBusName": "orders"},
+            {"Source": "shop", "DetailType": "o", "Detail": "{}", "EventBusName": "nowhere"},
+        ]}),
+    )
+    .await;
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 1, "{body}");
+    assert_eq!(
+        body["Entries"][2]["ErrorMessage"],
+        "Event bus nowhere does not exist."
+    );
+    let got = queue.drain();
+    assert_eq!(got.len(), 1);
+    let event: Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(event["detail"], json!({"total": 500}));
+    assert_eq!(event["id"], body["Entries"][0]["EventId"]);
+}

@@ -372,3 +372,49 @@ def test_boto3_event_source_mappings_on_a_redis_queue(redis_url, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_weir_serve_with_a_weir_toml_routes_put_events_through_its_rules(tmp_path):
+    out = tmp_path / "got"
+    out.mkdir()
+    (tmp_path / "weir.toml").write_text(f'''
+[Resources.Keep]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "keep", Timeout = 5 }}
+Weir = {{ Command = ["sh", "-c", 'f=$(mktemp -p {out} ev.XXXXXX); cat > "$f"; echo null'] }}
+
+[Resources.Big]
+Type = "AWS::Events::Rule"
+[Resources.Big.Properties]
+EventPattern = {{ source = ["shop"], detail = {{ total = [{{ numeric = [">", 100] }}] }} }}
+Targets = [{{ Id = "keep", Arn = {{ "Fn::GetAtt" = ["Keep", "Arn"] }} }}]
+''')
+    proc, url = start_serve("--config", str(tmp_path / "weir.toml"))
+    try:
+        events = client("events", url)
+        put = events.put_events(Entries=[
+            {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"total": 250})},
+            {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"total": 5})},
+        ])
+        assert put["FailedEntryCount"] == 0
+        got = delivered_in(out, 1)
+        time.sleep(0.3)
+        assert len(list(out.glob("ev.*"))) == 1, "only the matching event"
+        assert got[0]["detail"] == {"total": 250}
+        assert got[0]["id"] == put["Entries"][0]["EventId"]
+        # The config's function is invocable too.
+        lam = client("lambda", url)
+        assert lam.invoke(FunctionName="keep", Payload=b'{"direct": 1}')["StatusCode"] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def delivered_in(directory, count, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        files = [f for f in directory.glob("ev.*") if f.stat().st_size]
+        if len(files) >= count:
+            return [json.loads(f.read_text()) for f in sorted(files)]
+        time.sleep(0.05)
+    return [json.loads(f.read_text()) for f in directory.glob("ev.*") if f.stat().st_size]
