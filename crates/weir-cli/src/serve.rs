@@ -106,9 +106,13 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 let supervisor = mappings.clone();
                 tokio::spawn(async move { supervisor.supervise(std::future::pending()).await });
                 let durable = DurableInvoker::new(Arc::new(functions), queue);
+                // Rules and targets on Redis too, shared by every weir serve on it.
                 Service::new(Arc::new(durable), &args.region)
                     .mappings(mappings)
                     .event_buses(layer)
+                    .rules_on_redis(url, &args.redis_prefix)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?
                     .router()
             }
         };

@@ -14,7 +14,7 @@ use crate::functions::{InvocationType, Invoker};
 const MAX_PUT_ENTRIES: usize = 10;
 
 /// One rule: its pattern, state and targets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Rule {
     pattern: String,
     enabled: bool,
@@ -24,7 +24,7 @@ struct Rule {
 }
 
 /// A rule's target: a function, with an optional constant input replacing the event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Target {
     arn: String,
     function: String,
@@ -62,6 +62,36 @@ pub(crate) struct EventBridge {
     /// The invocation layer's buses (those of a weir.toml), which every put event also
     /// reaches.
     layer: Option<weir_route::Router>,
+    /// Where rules are kept when they live on Redis (shared by every weir serve on it).
+    store: Option<RuleStore>,
+}
+
+/// Rules on Redis: a hash per bus (`PREFIX:rules:BUS`, rule name -> rule) and a version
+/// counter (`PREFIX:rules:version`) bumped on every change, so each process reloads the
+/// rules when another changed them.
+pub(crate) struct RuleStore {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+    /// The version the rules in memory were loaded at.
+    seen: std::sync::Mutex<Option<i64>>,
+}
+
+impl RuleStore {
+    pub(crate) async fn connect(url: &str, prefix: &str) -> Result<RuleStore, redis::RedisError> {
+        Ok(RuleStore {
+            conn: crate::redis_queue::connect(url).await?,
+            prefix: prefix.to_string(),
+            seen: std::sync::Mutex::new(None),
+        })
+    }
+}
+
+fn store_error(e: redis::RedisError) -> ApiError {
+    ApiError::json11(
+        "InternalException",
+        format!("the rules on Redis are unavailable: {e}"),
+    )
+    .with_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl EventBridge {
@@ -78,7 +108,88 @@ impl EventBridge {
             buses: RwLock::new(buses),
             invoker,
             layer,
+            store: None,
         }
+    }
+
+    /// Keeps the rules on Redis.
+    pub(crate) fn with_store(mut self, store: RuleStore) -> EventBridge {
+        self.store = Some(store);
+        self
+    }
+
+    /// Reloads the rules from Redis when another process changed them.
+    async fn refresh(&self) -> Result<(), ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut conn = store.conn.clone();
+        let version: Option<i64> = redis::cmd("GET")
+            .arg(format!("{}:rules:version", store.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        if *store.seen.lock().unwrap_or_else(|p| p.into_inner()) == version && version.is_some() {
+            return Ok(());
+        }
+        let names: Vec<String> = {
+            let buses = self.buses.read().unwrap_or_else(|p| p.into_inner());
+            buses.keys().cloned().collect()
+        };
+        for bus in names {
+            let stored: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(format!("{}:rules:{bus}", store.prefix))
+                .query_async(&mut conn)
+                .await
+                .map_err(store_error)?;
+            let rules: BTreeMap<String, Rule> = stored
+                .into_iter()
+                .filter_map(|(name, text)| serde_json::from_str(&text).ok().map(|r| (name, r)))
+                .collect();
+            let mut buses = self.buses.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(b) = buses.get_mut(&bus) {
+                b.rules = rules;
+                b.recompile();
+            }
+        }
+        *store.seen.lock().unwrap_or_else(|p| p.into_inner()) = version;
+        Ok(())
+    }
+
+    /// Writes rule `name` of `bus` as it now is in memory (or its absence) to Redis.
+    async fn persist(&self, bus: &str, name: &str) -> Result<(), ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let rule = {
+            let buses = self.buses.read().unwrap_or_else(|p| p.into_inner());
+            buses.get(bus).and_then(|b| b.rules.get(name).cloned())
+        };
+        let key = format!("{}:rules:{bus}", store.prefix);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        match rule {
+            Some(rule) => pipe
+                .cmd("HSET")
+                .arg(&key)
+                .arg(name)
+                .arg(serde_json::to_string(&rule).unwrap_or_default())
+                .ignore(),
+            None => pipe.cmd("HDEL").arg(&key).arg(name).ignore(),
+        };
+        pipe.cmd("INCR")
+            .arg(format!("{}:rules:version", store.prefix));
+        let (version,): (i64,) = pipe
+            .query_async(&mut store.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let mut seen = store.seen.lock().unwrap_or_else(|p| p.into_inner());
+        // Only our change since the last load: memory is current. Otherwise the next
+        // request reloads.
+        if *seen == Some(version - 1) {
+            *seen = Some(version);
+        }
+        Ok(())
     }
 
     /// Answers one JSON 1.1 operation.
@@ -87,6 +198,14 @@ impl EventBridge {
         operation: &str,
         request: Map<String, Value>,
     ) -> Result<axum::response::Response, ApiError> {
+        self.refresh().await?;
+        let changed = match operation {
+            "PutRule" | "DeleteRule" => request.get("Name"),
+            "PutTargets" | "RemoveTargets" => request.get("Rule"),
+            _ => None,
+        }
+        .and_then(Value::as_str)
+        .map(str::to_string);
         let body = match operation {
             "TestEventPattern" => test_event_pattern(&request)?,
             "PutRule" => self.put_rule(&request)?,
@@ -104,6 +223,9 @@ impl EventBridge {
                 ))
             }
         };
+        if let Some(name) = changed {
+            self.persist(&Self::bus_name(&request)?, &name).await?;
+        }
         Ok(json11_ok(body))
     }
 

@@ -101,6 +101,7 @@ pub struct Service {
     region: String,
     mappings: Option<RedisMappings>,
     layer: Option<weir_route::Router>,
+    rules: Option<events::RuleStore>,
 }
 
 impl Service {
@@ -117,7 +118,30 @@ impl Service {
             region: region.to_string(),
             mappings: None,
             layer: None,
+            rules: None,
         }
+    }
+
+    /// Keeps EventBridge's rules and targets on the Redis at `url` (keys under `prefix`), so
+    /// every weir serve on it shares them and they outlive a restart.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let functions = std::sync::Arc::new(weir_serve::LocalFunctions::new("us-east-1"));
+    /// let app = weir_serve::Service::new(functions, "us-east-1")
+    ///     .rules_on_redis("redis://127.0.0.1:7000/", "weir")
+    ///     .await?
+    ///     .router();
+    /// # let _ = app; Ok(()) }
+    /// ```
+    pub async fn rules_on_redis(
+        mut self,
+        url: &str,
+        prefix: &str,
+    ) -> Result<Service, redis::RedisError> {
+        self.rules = Some(events::RuleStore::connect(url, prefix).await?);
+        Ok(self)
     }
 
     /// Serves `CreateEventSourceMapping` and the rest over `mappings`.
@@ -156,7 +180,11 @@ impl Service {
     /// ```
     pub fn router(self) -> Router {
         let shared = Arc::new(Shared {
-            events: EventBridge::new(&self.region, self.invoker.clone(), self.layer),
+            events: match self.rules {
+                Some(store) => EventBridge::new(&self.region, self.invoker.clone(), self.layer)
+                    .with_store(store),
+                None => EventBridge::new(&self.region, self.invoker.clone(), self.layer),
+            },
             invoker: self.invoker,
             mappings: self.mappings,
         });
