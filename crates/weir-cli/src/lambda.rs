@@ -101,8 +101,10 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         }
     };
     let progress = !args.no_progress && std::io::stderr().is_terminal();
+    let options = ctx.options.clone();
     let result = rt.block_on(async {
         let router = Router::new();
+        router.set_pattern_options(options.clone());
         let deployment = match config.build(&router, true) {
             Ok(d) => d,
             Err(e) => return Err(e.to_string()),
@@ -175,25 +177,34 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
 fn start_progress(router: &Router, d: &Deployment) -> (ProgressBar, tokio::task::JoinHandle<()>) {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg}")
+        ProgressStyle::with_template("{spinner} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let (router, mappings, shown) = (router.clone(), d.mappings.clone(), bar.clone());
     let ticker = tokio::spawn(async move {
         loop {
             let t = totals(&router, &mappings);
-            shown.set_message(format!(
-                "PolledEventCount {} FilteredOutEventCount {} InvokedEventCount {} \
-                 FailedInvokeEventCount {} DroppedEventCount {} \
-                 OnFailureDestinationDeliveredEventCount {} DeletedEventCount {}",
-                t.polled,
-                t.filtered_out,
-                t.invoked,
-                t.failed_invoke,
-                t.dropped,
-                t.on_failure_delivered,
-                t.deleted
-            ));
+            // Lambda's names; counters still at 0 left out (PolledEventCount always shown),
+            // the line cut to the terminal's width.
+            let all = [
+                ("PolledEventCount", t.polled),
+                ("FilteredOutEventCount", t.filtered_out),
+                ("InvokedEventCount", t.invoked),
+                ("FailedInvokeEventCount", t.failed_invoke),
+                ("DroppedEventCount", t.dropped),
+                (
+                    "OnFailureDestinationDeliveredEventCount",
+                    t.on_failure_delivered,
+                ),
+                ("DeletedEventCount", t.deleted),
+            ];
+            let shown_counters: Vec<String> = all
+                .iter()
+                .enumerate()
+                .filter(|(i, (_, n))| *i == 0 || *n > 0)
+                .map(|(_, (name, n))| format!("{name} {n}"))
+                .collect();
+            shown.set_message(shown_counters.join("  "));
             shown.tick();
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -225,6 +236,7 @@ pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         InvocationTypeArg::Event => InvocationType::Event,
         InvocationTypeArg::DryRun => InvocationType::DryRun,
     };
+    let options = ctx.options.clone();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -235,6 +247,7 @@ pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     };
     let result = rt.block_on(async {
         let router = Router::new();
+        router.set_pattern_options(options.clone());
         let deployment = config.build(&router, false).map_err(|e| e.to_string())?;
         let name = deployment
             .functions

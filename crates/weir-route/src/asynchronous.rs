@@ -8,7 +8,8 @@
 //! `MaximumEventAgeInSeconds` old is discarded (`EventAgeExceeded`), and a wait never runs
 //! past that age. A discarded event's invocation record goes to the on-failure destination
 //! and its payload to the dead-letter queue; a success's record goes to the on-success
-//! destination.
+//! destination. A function with reserved concurrency 0 runs none of its events: each goes to
+//! the failure destinations at once (`RetriesExhausted`, no attempt made).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,13 @@ pub(crate) async fn run_event(
     let mut failures = 0u32;
     let mut throttle_delay = FIRST_THROTTLE_DELAY;
     let mut last: Option<Outcome> = None;
+    // A function whose reserved concurrency is 0 sends its events straight to the failure
+    // destinations, without trying or retrying them.
+    let never = function.config.reserved_concurrency == Some(0);
     let condition = loop {
+        if never {
+            break "RetriesExhausted";
+        }
         let age = router.0.clock.now_ms().saturating_sub(received_ms);
         if age >= max_age_ms {
             break "EventAgeExceeded";

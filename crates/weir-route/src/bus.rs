@@ -99,7 +99,11 @@ impl Bus {
     }
 
     /// Adds or replaces a rule; the matcher is rebuilt from every enabled rule.
-    pub(crate) fn put_rule(&self, rule: RuleConfig) -> Result<(), ValidationError> {
+    pub(crate) fn put_rule(
+        &self,
+        rule: RuleConfig,
+        options: &weir::Options,
+    ) -> Result<(), ValidationError> {
         if rule.name.is_empty()
             || rule.name.len() > 64
             || !rule
@@ -121,7 +125,7 @@ impl Bus {
             )));
         }
         // Check the pattern on its own, so the error is this rule's.
-        weir::Pattern::parse(&rule.event_pattern).map_err(|e| {
+        weir::Pattern::parse_with(&rule.event_pattern, options).map_err(|e| {
             ValidationError::invalid_parameter(format!(
                 "Event pattern is not valid. Reason: {}",
                 e.reason()
@@ -130,7 +134,7 @@ impl Bus {
         })?;
         let mut rules = self.0.rules.write().unwrap_or_else(|e| e.into_inner());
         rules.rules.insert(rule.name.clone(), rule);
-        let mut matcher = Matcher::new();
+        let mut matcher = Matcher::with_options(options.clone());
         for r in rules.rules.values().filter(|r| r.enabled) {
             // Each pattern parsed above; a failure here would be a weir bug, reported.
             matcher

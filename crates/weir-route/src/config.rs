@@ -998,7 +998,18 @@ impl Config {
         let name = p.string("FunctionName")?.unwrap_or_else(|| r.id.clone());
         let mut config = FunctionConfig::new(name.clone());
         if let Some(t) = p.int("Timeout")? {
-            config.timeout = std::time::Duration::from_secs(t.max(0) as u64);
+            if t < 1 {
+                // A negative value cannot reach the function's configuration; word it here.
+                return Err(ConfigError::at(
+                    &format!("Resources.{}", r.id),
+                    format!(
+                        "ValidationException: 1 validation error detected: Value '{t}' at \
+                         'timeout' failed to satisfy constraint: Member must have value greater \
+                         than or equal to 1"
+                    ),
+                ));
+            }
+            config.timeout = std::time::Duration::from_secs(t as u64);
         }
         if let Some(n) = p.int("ReservedConcurrentExecutions")? {
             if n < 0 {
@@ -1442,28 +1453,29 @@ impl Deployment {
         Ok(())
     }
 
-    /// The counters of every mapping (by logical id) and function (by name), as JSON:
-    /// `{"EventSourceMappings": {id: {"PolledEventCount": n, ...}}, "Functions": {...}}`.
+    /// The counters of every mapping (by logical id) and function (by name). Serialized, it
+    /// is `{"EventSourceMappings": {id: {"PolledEventCount": n, ...}}, "Functions": {name:
+    /// {"Invocations": n, ...}}}`, each object's counters in Lambda's order.
     ///
     /// # Example
     /// ```
-    /// let json = weir_route::config::Deployment::default().metrics(&weir_route::Router::new());
-    /// assert_eq!(json, serde_json::json!({"EventSourceMappings": {}, "Functions": {}}));
+    /// let metrics = weir_route::config::Deployment::default().metrics(&weir_route::Router::new());
+    /// assert_eq!(serde_json::to_string(&metrics)?, r#"{"EventSourceMappings":{},"Functions":{}}"#);
+    /// # Ok::<(), serde_json::Error>(())
     /// ```
-    pub fn metrics(&self, router: &Router) -> serde_json::Value {
-        let mut mappings = serde_json::Map::new();
+    pub fn metrics(&self, router: &Router) -> RunMetrics {
+        let mut metrics = RunMetrics::default();
         for (id, uuid) in &self.mappings {
             if let Some(m) = router.mapping_metrics(uuid) {
-                mappings.insert(id.clone(), serde_json::to_value(m).unwrap_or_default());
+                metrics.event_source_mappings.insert(id.clone(), m);
             }
         }
-        let mut functions = serde_json::Map::new();
         for (_, name) in &self.functions {
             if let Some(m) = router.function_metrics(name) {
-                functions.insert(name.clone(), serde_json::to_value(m).unwrap_or_default());
+                metrics.functions.insert(name.clone(), m);
             }
         }
-        serde_json::json!({"EventSourceMappings": mappings, "Functions": functions})
+        metrics
     }
 
     /// Whether a stream is fed from stdin (`Records = "-"`).
@@ -1477,6 +1489,24 @@ impl Deployment {
             .iter()
             .any(|f| matches!(f, Feed::Stream { path: None, .. }))
     }
+}
+
+/// What [`Deployment::metrics`] reports: each mapping's and each function's counters.
+///
+/// # Example
+/// ```
+/// let metrics = weir_route::config::RunMetrics::default();
+/// assert!(metrics.event_source_mappings.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct RunMetrics {
+    /// By the mapping's logical id.
+    #[serde(rename = "EventSourceMappings")]
+    pub event_source_mappings: std::collections::BTreeMap<String, crate::MappingMetrics>,
+    /// By the function's name.
+    #[serde(rename = "Functions")]
+    pub functions: std::collections::BTreeMap<String, crate::FunctionMetrics>,
 }
 
 fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {

@@ -298,7 +298,12 @@ fn validate(router: &Router, c: &EventSourceMappingConfig) -> Result<Checked, Va
     };
     let filter = match &c.filter_criteria {
         Some(text) => {
-            let criteria = FilterCriteria::parse(text).map_err(|e| {
+            let criteria = FilterCriteria::parse_with(
+                text,
+                &router.pattern_options(),
+                weir::lambda::DEFAULT_MAX_FILTERS,
+            )
+            .map_err(|e| {
                 ValidationError::invalid_parameter(format!(
                     "Invalid filter pattern definition. {}{}",
                     e.filter()
@@ -604,8 +609,10 @@ fn sqs_record(m: &QueueMapping, message: &ReceivedMessage) -> String {
     }
     let md5 = Md5::digest(message.body.as_bytes());
     out.push_str(r#"},"md5OfBody":""#);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in md5 {
-        out.push_str(&format!("{b:02x}"));
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
     }
     out.push_str(r#"","eventSource":"aws:sqs","eventSourceARN":"#);
     push_json_str(&mut out, m.queue.arn());

@@ -133,6 +133,8 @@ pub(crate) struct Inner {
     pub(crate) region: String,
     pub(crate) account: String,
     pub(crate) clock: Arc<dyn Clock>,
+    /// How patterns (FilterCriteria, bus rules) are read.
+    pub(crate) options: RwLock<weir::Options>,
     functions: RwLock<HashMap<String, Arc<Function>>>,
     queues: RwLock<HashMap<String, Queue>>,
     streams: RwLock<HashMap<String, Stream>>,
@@ -256,6 +258,7 @@ impl Router {
             region: "us-east-1".to_string(),
             account: "000000000000".to_string(),
             clock,
+            options: RwLock::new(weir::Options::default()),
             functions: RwLock::new(HashMap::new()),
             queues: RwLock::new(HashMap::new()),
             streams: RwLock::new(HashMap::new()),
@@ -267,6 +270,25 @@ impl Router {
         }));
         write(&router.0.buses).insert("default".to_string(), Bus::new("default".into()));
         router
+    }
+
+    /// Sets how the patterns of mappings and rules created from now on are read (for
+    /// instance `lambda_strict`, refusing what Lambda's filtering does not support).
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{Router, RuleConfig};
+    /// let router = Router::new();
+    /// router.set_pattern_options(weir::Options::new().lambda_strict(true));
+    /// let err = router.put_rule("default", RuleConfig::new("w", r#"{"a": [{"wildcard": "x*"}]}"#)).unwrap_err();
+    /// assert_eq!(err.error_type(), "InvalidEventPatternException");
+    /// ```
+    pub fn set_pattern_options(&self, options: weir::Options) {
+        *write(&self.0.options) = options;
+    }
+
+    pub(crate) fn pattern_options(&self) -> weir::Options {
+        read(&self.0.options).clone()
     }
 
     /// The router's region (`us-east-1`), as ARNs and records name it.
@@ -601,7 +623,7 @@ impl Router {
         let bus = self.bus(bus).ok_or_else(|| {
             ValidationError::not_found(format!("Event bus {bus} does not exist."))
         })?;
-        bus.put_rule(rule)
+        bus.put_rule(rule, &self.pattern_options())
     }
 
     pub(crate) fn bus(&self, name: &str) -> Option<Bus> {

@@ -125,31 +125,64 @@ async fn a_success_sends_its_record_to_the_on_success_destination() {
 
 #[tokio::test(start_paused = true)]
 async fn an_event_older_than_its_maximum_age_is_discarded_even_after_six_hours() {
-    // A throttled function (reserved concurrency 0) never runs: the event waits, retried
-    // with backoff, until the default 6-hour age limit.
+    // The function stops being ready after the event was queued: each attempt is refused and
+    // retried with backoff until the default 6-hour age limit.
     let router = router();
+    let calls = Calls::default();
     let failed = router.create_queue(QueueConfig::new("failed")).unwrap();
-    let config = FunctionConfig::new("off")
-        .reserved_concurrency(0)
+    let config = FunctionConfig::new("f")
         .event_invoke(EventInvokeConfig::default().on_failure(queue_target("failed")));
     router
-        .create_function(config, |_: weir_route::Invocation| async { ok() })
+        .create_function(config, recording(&calls, |_| ok()))
         .unwrap();
     let start = Instant::now();
     router
-        .invoke("off", InvocationType::Event, b"{}".to_vec())
+        .set_function_state("f", weir_route::FunctionState::Active)
+        .unwrap();
+    router
+        .invoke("f", InvocationType::Event, b"{}".to_vec())
         .await
+        .unwrap();
+    router
+        .set_function_state("f", weir_route::FunctionState::Inactive)
         .unwrap();
     router.wait_idle().await;
     assert_eq!(secs(start, Instant::now()), 21_600.0);
+    assert_eq!(calls.len(), 0);
     let record = json(failed.drain()[0].as_bytes());
     assert_eq!(record["requestContext"]["condition"], "EventAgeExceeded");
     assert_eq!(record["requestContext"]["approximateInvokeCount"], 0);
     assert_eq!(record["timestamp"], "2024-01-01T06:00:00.000Z");
     assert!(record.get("responseContext").is_none());
-    let m = router.function_metrics("off").unwrap();
-    assert!(m.throttles > 10, "{m:?}");
-    assert_eq!(m.invocations, 0);
+    let m = router.function_metrics("f").unwrap();
+    assert_eq!((m.invocations, m.async_events_dropped), (0, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn reserved_concurrency_zero_sends_events_to_the_failure_destinations_at_once() {
+    let router = router();
+    let failed = router.create_queue(QueueConfig::new("failed")).unwrap();
+    let dlq = router.create_queue(QueueConfig::new("dlq")).unwrap();
+    let config = FunctionConfig::new("off")
+        .reserved_concurrency(0)
+        .dead_letter(queue_target("dlq"))
+        .event_invoke(EventInvokeConfig::default().on_failure(queue_target("failed")));
+    router
+        .create_function(config, |_: weir_route::Invocation| async { ok() })
+        .unwrap();
+    let start = Instant::now();
+    let out = router
+        .invoke("off", InvocationType::Event, br#"{"k": 1}"#.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(out.status_code, 202);
+    router.wait_idle().await;
+    assert_eq!(secs(start, Instant::now()), 0.0);
+    let record = json(failed.drain()[0].as_bytes());
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 0);
+    assert_eq!(dlq.drain(), [r#"{"k": 1}"#]);
+    assert_eq!(router.function_metrics("off").unwrap().invocations, 0);
 }
 
 #[tokio::test(start_paused = true)]

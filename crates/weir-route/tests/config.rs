@@ -83,7 +83,7 @@ Targets = [{ Id = "seen", Arn = { "Fn::GetAtt" = ["Seen", "Arn"] } }]
     );
     d.feed(&router).await.unwrap();
     router.wait_idle().await;
-    let metrics = d.metrics(&router);
+    let metrics = serde_json::to_value(d.metrics(&router)).unwrap();
     let m = &metrics["EventSourceMappings"]["Map"];
     assert_eq!(m["PolledEventCount"], 3);
     assert_eq!(m["FilteredOutEventCount"], 1);
@@ -141,7 +141,11 @@ Properties = {{ FunctionName = "f", Qualifier = "$LATEST", MaximumRetryAttempts 
 
 #[tokio::test]
 async fn errors_name_the_place_in_the_file() {
-    let cases: [(&str, &str); 9] = [
+    let cases: [(&str, &str); 10] = [
+        (
+            "[Resources.F]\nType = \"AWS::Lambda::Function\"\nWeir = { Command = [\"true\"] }\nProperties = { Timeout = -5 }",
+            "Resources.F: ValidationException: 1 validation error detected: Value '-5' at 'timeout' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        ),
         ("Resources = 1", "Resources: must be a table of resources"),
         ("[Other]", "Other: unknown top-level key (expected Resources)"),
         (
@@ -213,7 +217,7 @@ Weir = { Messages = ['{"total": 5}', '{"total": 500}', '{"total": 700}'] }
 
 [Resources.Log]
 Type = "AWS::Serverless::Function"
-Weir = { Command = ["sh", "-c", "cat >> calls.jsonl; echo >> calls.jsonl"] }
+Weir = { Command = ["sh", "-c", "cat > call-$AWS_LAMBDA_REQUEST_ID.json"] }
 
 [Resources.Log.Properties.Events.Big]
 Type = "SQS"
@@ -241,7 +245,7 @@ Properties = { Pattern = { source = ["shop"] } }
         .put_event("default", br#"{"source": "shop", "detail": {}}"#)
         .unwrap();
     router.wait_idle().await;
-    let metrics = d.metrics(&router);
+    let metrics = serde_json::to_value(d.metrics(&router)).unwrap();
     let m = &metrics["EventSourceMappings"]["LogBig"];
     assert_eq!(
         (
@@ -250,13 +254,19 @@ Properties = { Pattern = { source = ["shop"] } }
         ),
         (Some(3), Some(2))
     );
-    let calls = std::fs::read_to_string(dir.path().join("calls.jsonl")).unwrap();
-    let events: Vec<serde_json::Value> = calls
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| json(l.as_bytes()))
+    // One file per invocation (the two may run at once).
+    let events: Vec<serde_json::Value> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("call-")
+        })
+        .map(|p| json(&std::fs::read(p).unwrap()))
         .collect();
-    assert_eq!(events.len(), 2, "{calls}");
+    assert_eq!(events.len(), 2, "{events:?}");
     assert!(events.iter().any(|e| e["source"] == "shop"));
     assert!(events
         .iter()

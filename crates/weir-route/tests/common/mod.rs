@@ -1,4 +1,4 @@
-//! Helpers shared by the invocation layer's tests.
+//! What the invocation layer's tests share: a router on a fixed clock, recording handlers.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
