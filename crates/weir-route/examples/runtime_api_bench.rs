@@ -275,12 +275,6 @@ async fn through_a_mapping(
         mapping.maximum_batching_window_in_seconds = Some(1);
     }
     mapping.filter_criteria = Some(FILTER.to_string());
-    if args.batch_size > 10 {
-        // Lambda requires a batching window for a queue batch over 10. The queue is full
-        // before the mapping starts, so batches fill at once; only a last partial batch
-        // waits the window out.
-        mapping.maximum_batching_window_in_seconds = Some(1);
-    }
     let draining = Instant::now();
     let uuid = router
         .create_event_source_mapping(mapping)

@@ -179,6 +179,18 @@ impl FunctionError {
 pub trait Handler: Send + Sync + 'static {
     /// Runs one invocation.
     fn invoke(&self, invocation: Invocation) -> HandlerFuture;
+
+    /// Releases what the handler keeps between invocations (warm processes), now, while
+    /// the caller's runtime still runs; called once no invocation is running (the router's
+    /// shutdown). Nothing to release by default.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{Handler, Invocation, Outcome};
+    /// let echo = |invocation: Invocation| async move { Outcome::Success(invocation.payload) };
+    /// echo.shutdown();
+    /// ```
+    fn shutdown(&self) {}
 }
 
 impl<F, Fut> Handler for F

@@ -1048,9 +1048,15 @@ impl Router {
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.0.busy.load(Ordering::Acquire) == 0 {
-                return;
+                break;
             }
             notified.await;
+        }
+        // Warm runtime processes end here, not when the tokio runtime drops its tasks
+        // (which closes their connections first, and runtime clients report that).
+        let functions: Vec<Arc<Function>> = read(&self.0.functions).values().cloned().collect();
+        for function in functions {
+            function.handler.shutdown();
         }
     }
 

@@ -303,6 +303,8 @@ struct Inner {
     idle: Mutex<Vec<Environment>>,
     /// Environments started so far.
     started: AtomicU64,
+    /// [`Handler::shutdown`] was called: no environment is kept warm any more.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl RuntimeApiHandler {
@@ -322,6 +324,7 @@ impl RuntimeApiHandler {
                 slots,
                 idle: Mutex::new(Vec::new()),
                 started: AtomicU64::new(0),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -369,6 +372,19 @@ impl Handler for RuntimeApiHandler {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.invoke(invocation).await })
     }
+
+    /// Kills the idle environments now; an invocation still running keeps its environment
+    /// until it ends, and then it is killed rather than kept warm. A later invocation starts
+    /// a fresh environment as usual (and it is not kept either).
+    fn shutdown(&self) {
+        let idle = {
+            let mut idle = lock(&self.inner.idle);
+            self.inner.closing.store(true, Ordering::Release);
+            std::mem::take(&mut *idle)
+        };
+        // Killed outside the lock.
+        drop(idle);
+    }
 }
 
 impl Inner {
@@ -401,7 +417,17 @@ impl Inner {
         // Dropping this future drops `environment`, which kills its process.
         let (outcome, fate) = environment.run(invocation).await;
         match fate {
-            Fate::Keep => lock(&self.idle).push(environment),
+            Fate::Keep => {
+                // Under the idle list's lock, which `shutdown` holds while it sets `closing`:
+                // no environment slips into the list after it was emptied.
+                let mut idle = lock(&self.idle);
+                if self.closing.load(Ordering::Acquire) {
+                    drop(idle);
+                    drop(environment);
+                } else {
+                    idle.push(environment);
+                }
+            }
             Fate::Kill => drop(environment),
             Fate::Retire => {
                 // Told 202 for its init error, the runtime may still be writing its logs:
@@ -516,6 +542,10 @@ impl Environment {
         let address: SocketAddr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let app = router(Arc::clone(&shared));
+        // Small request-response exchanges: no Nagle delay on the answers.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             // Ends only when aborted (the environment is dropped) or the listener fails.
             let _ = axum::serve(listener, app).await;

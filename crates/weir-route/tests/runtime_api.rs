@@ -537,7 +537,24 @@ Weir = { RuntimeApi = ["python3", "fake_runtime.py"] }
         .expect("invoked");
     let value: Value = serde_json::from_slice(&out.payload).unwrap();
     assert_ne!(pid_of(&value), first_pid);
+    // The router's shutdown ends the warm process while the router is still there.
     router.shutdown().await;
+    eventually_gone(pid_of(&value)).await;
+    drop(router);
+}
+
+#[tokio::test]
+async fn shutdown_kills_the_idle_environments_and_keeps_none_after() {
+    let handler = handler();
+    let first = success(call(&handler, "a", json!({"action": "echo"})).await);
+    handler.shutdown();
+    assert_eq!(handler.idle_environments(), 0);
+    eventually_gone(pid_of(&first)).await;
+    let later = success(call(&handler, "b", json!({"action": "echo"})).await);
+    assert_ne!(pid_of(&later), pid_of(&first));
+    assert_eq!(handler.environments_started(), 2);
+    assert_eq!(handler.idle_environments(), 0);
+    eventually_gone(pid_of(&later)).await;
 }
 
 #[tokio::test]
