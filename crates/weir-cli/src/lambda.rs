@@ -159,7 +159,8 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     deployment
         .write_outputs(&router, &mut stdout)
         .map_err(out_err)?;
-    let mut metrics = deployment.metrics(&router);
+    // The Redis mappings' counters beside the invocation layer's.
+    let mut metrics = serde_json::to_value(deployment.metrics(&router)).unwrap_or_default();
     if let Some(serde_json::Value::Object(mappings)) = metrics.get_mut("EventSourceMappings") {
         mappings.extend(redis_metrics);
     }
