@@ -44,8 +44,8 @@ pub struct RedisAsyncConfig {
     pub maximum_event_age: Duration,
     /// The waits before the first and the second retry (Lambda: 1 and 2 minutes).
     pub retry_delays: [Duration; 2],
-    /// How long a claimed event is held before another worker may take it (longer than
-    /// any function's timeout).
+    /// How long a claimed event is held before another worker may take it; renewed every
+    /// third of it while the event runs.
     pub lease: Duration,
     /// The Redis stream receiving the invocation records of successes.
     pub on_success: Option<String>,
@@ -54,12 +54,11 @@ pub struct RedisAsyncConfig {
 }
 
 impl RedisAsyncConfig {
-    /// Lambda's defaults, keys under `prefix`, a 16-minute lease (past Lambda's longest
-    /// timeout).
+    /// Lambda's defaults, keys under `prefix`, a 30-second lease.
     ///
     /// # Example
     /// ```
-    /// assert_eq!(weir_serve::RedisAsyncConfig::new("p").lease.as_secs(), 960);
+    /// assert_eq!(weir_serve::RedisAsyncConfig::new("p").lease.as_secs(), 30);
     /// ```
     pub fn new(prefix: impl Into<String>) -> RedisAsyncConfig {
         RedisAsyncConfig {
@@ -67,7 +66,7 @@ impl RedisAsyncConfig {
             maximum_retry_attempts: 2,
             maximum_event_age: Duration::from_secs(21_600),
             retry_delays: [Duration::from_secs(60), Duration::from_secs(120)],
-            lease: Duration::from_secs(960),
+            lease: Duration::from_secs(30),
             on_success: None,
             on_failure: None,
         }
@@ -231,10 +230,19 @@ impl RedisAsyncQueue {
         let runs = claimed.chunks(2).map(|pair| {
             let (id, text) = (pair[0].clone(), pair[1].clone());
             async move {
-                match serde_json::from_str::<Item>(&text) {
-                    Ok(item) => self.run_one(invoker, &id, item).await,
-                    // Not an item weir wrote: dropped, so it cannot block the queue.
-                    Err(_) => self.finish(&id, None).await,
+                let run = async {
+                    match serde_json::from_str::<Item>(&text) {
+                        Ok(item) => self.run_one(invoker, &id, item).await,
+                        // Not an item weir wrote: dropped, so it cannot block the queue.
+                        Err(_) => self.finish(&id, None).await,
+                    }
+                };
+                // The lease is renewed while the event runs, so it can be short: a worker
+                // that dies (or a claim whose answer was lost) lets the event go again after
+                // one lease.
+                tokio::select! {
+                    result = run => result,
+                    _ = self.renew(&id) => Ok(()),
                 }
             }
         });
@@ -242,6 +250,21 @@ impl RedisAsyncQueue {
             result?;
         }
         Ok(count)
+    }
+
+    /// Pushes `id`'s lease forward every third of a lease, forever (until dropped).
+    async fn renew(&self, id: &str) {
+        let lease = self.config.lease;
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let _: Result<i64, RedisError> = redis::cmd("ZADD")
+                .arg(self.key("inflight"))
+                .arg("XX")
+                .arg(now_millis() + lease.as_millis() as u64)
+                .arg(id)
+                .query_async(&mut self.conn.clone())
+                .await;
+        }
     }
 
     async fn run_one(

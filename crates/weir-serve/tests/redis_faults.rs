@@ -245,3 +245,112 @@ async fn redis_restarted_mid_run_with_aof_loses_nothing() {
         assert!(done.contains_key(&format!("e{n}")), "e{n} lost");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_under_a_stream_mapping_and_the_async_queue_loses_nothing() {
+    use weir_route::{FunctionConfig, Router};
+    use weir_serve::{
+        RedisAsyncConfig, RedisAsyncQueue, RedisStream, RedisStreamConfig, StreamConsumer,
+        StreamMappingConfig,
+    };
+    let mut server = Redis::start_with_aof();
+    let url = server.url();
+    let stream = RedisStream::connect(&url, RedisStreamConfig::new("s", 2))
+        .await
+        .unwrap();
+    let records: Arc<Mutex<Vec<String>>> = Arc::default();
+    let keep = records.clone();
+    let handler: Arc<dyn Handler> = Arc::new(move |i: Invocation| {
+        let keep = keep.clone();
+        async move {
+            let event: Value = serde_json::from_slice(&i.payload).unwrap();
+            for r in event["Records"].as_array().unwrap() {
+                keep.lock()
+                    .unwrap()
+                    .push(r["kinesis"]["partitionKey"].as_str().unwrap().to_string());
+            }
+            Outcome::Success(Vec::new())
+        }
+    });
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.batch_size = 20;
+    let consumer = StreamConsumer::new(stream.clone(), "c", mapping, handler);
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let router = Router::new();
+    let seen = events.clone();
+    router
+        .create_function(FunctionConfig::new("f"), move |i: Invocation| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8(i.payload).unwrap());
+                Outcome::Success(Vec::new())
+            }
+        })
+        .unwrap();
+    let mut async_config = RedisAsyncConfig::new("weir:async");
+    // A claim whose answer the restart cut off comes back after one lease.
+    async_config.lease = Duration::from_secs(2);
+    let queue = RedisAsyncQueue::connect(&url, async_config).await.unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (s1, s2) = (stop.clone(), stop.clone());
+    let (q, r) = (queue.clone(), router.clone());
+    let tasks = [
+        tokio::spawn(async move { consumer.run(s1.notified()).await }),
+        tokio::spawn(async move { q.run(&r, s2.notified()).await }),
+    ];
+    let total = 600;
+    let mut sent = 0;
+    let mut restarted = false;
+    while sent < total {
+        let key = format!("k{sent}");
+        // A record put before a failure is put again when the pair is retried (at least
+        // once): only absence would be a loss.
+        let ok = match stream.put_record(&key, b"{}").await {
+            Ok(_) => queue
+                .enqueue("f", format!("\"{key}\"").as_bytes())
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if ok {
+            sent += 1;
+        } else {
+            // Redis is coming back.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        if !restarted && sent == total / 2 {
+            server.kill();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            server.restart();
+            restarted = true;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (r, e) = (
+            records.lock().unwrap().clone(),
+            events.lock().unwrap().clone(),
+        );
+        let all = (0..total).all(|n| {
+            let key = format!("k{n}");
+            r.contains(&key) && e.contains(&format!("\"{key}\""))
+        });
+        if all {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} records, {} events of {total}",
+            r.len(),
+            e.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.notify_waiters();
+    for task in tasks {
+        task.abort();
+    }
+}
