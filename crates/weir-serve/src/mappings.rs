@@ -522,7 +522,6 @@ impl RedisMappings {
                             .and_then(source_of)
                             .map(|(_, n)| n);
                         config.timeout = INVOKE_TIMEOUT;
-                        config.lease = INVOKE_TIMEOUT + Duration::from_secs(60);
                         config.region = self.region.clone();
                         let consumer =
                             StreamConsumer::new(stream, consumer.clone(), config, handler.clone())

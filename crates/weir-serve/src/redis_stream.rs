@@ -328,7 +328,8 @@ pub struct StreamMappingConfig {
     pub on_failure: Option<String>,
     /// The invocation's timeout.
     pub timeout: Duration,
-    /// How long a shard's lease lasts without renewal.
+    /// How long a shard's lease lasts without renewal (it is renewed at every poll and every
+    /// third of it while an invocation runs); a dead consumer's shards pass on after it.
     pub lease: Duration,
     /// The region written in records.
     pub region: String,
@@ -376,6 +377,14 @@ pub struct StreamConsumer {
     counters: Arc<MappingCounters>,
     /// Failed attempts at each shard's current batch, and when the shard may retry.
     attempts: Mutex<HashMap<usize, (i64, Instant)>>,
+}
+
+/// `renew_lease` never ends; this only gives its arm of a `select!` a type.
+fn unreachable_outcome() -> Outcome {
+    Outcome::Error(weir_route::FunctionError::new(
+        "Weir.Internal",
+        "the lease renewal ended",
+    ))
 }
 
 /// The wait before a failed stream batch is retried, doubled per failed attempt.
@@ -611,7 +620,12 @@ impl StreamConsumer {
         self.counters
             .invoked
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let outcome = self.invoke(payload.into_bytes()).await;
+        // The shard's lease is renewed while the function runs, so it need not outlast an
+        // invocation.
+        let outcome = tokio::select! {
+            outcome = self.invoke(payload.into_bytes()) => outcome,
+            () = self.renew_lease(shard) => unreachable_outcome(),
+        };
         let ids: Vec<&str> = batch
             .iter()
             .map(|(i, _)| records[*i].sequence_number.as_str())
@@ -666,6 +680,20 @@ impl StreamConsumer {
             self.checkpoint(shard, &last).await?;
         }
         Ok(records.len())
+    }
+
+    /// Renews shard `shard`'s lease every third of a lease, forever (until dropped).
+    async fn renew_lease(&self, shard: usize) {
+        let lease = self.config.lease;
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let _: Result<i64, RedisError> = redis::Script::new(LEASE)
+                .key(self.lease_key(shard))
+                .arg(&self.name)
+                .arg(lease.as_millis() as u64)
+                .invoke_async(&mut self.stream.conn.clone())
+                .await;
+        }
     }
 
     fn attempts_of(&self, shard: usize) -> i64 {

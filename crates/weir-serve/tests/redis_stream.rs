@@ -303,3 +303,49 @@ async fn two_consumers_split_the_shards_by_lease_and_a_dead_ones_pass_on_to_the_
     all.dedup();
     assert_eq!(all.len(), 80, "nothing twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_is_renewed_while_a_long_invocation_runs() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    stream.put_record("k", b"{}").await.unwrap();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let slow = |who: &'static str, calls: Arc<Mutex<Vec<&'static str>>>| -> Arc<dyn Handler> {
+        Arc::new(move |_| {
+            calls.lock().unwrap().push(who);
+            async {
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+                Outcome::Success(Vec::new())
+            }
+        })
+    };
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.lease = Duration::from_millis(300);
+    mapping.timeout = Duration::from_secs(5);
+    let a = StreamConsumer::new(
+        stream.clone(),
+        "a",
+        mapping.clone(),
+        slow("a", calls.clone()),
+    );
+    let b = StreamConsumer::new(stream.clone(), "b", mapping, slow("b", calls.clone()));
+    let first = tokio::spawn(async move { a.poll_once().await.unwrap() });
+    while calls.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // While "a" invokes for a second (three leases), "b" keeps polling and never gets the
+    // shard.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(900) {
+        b.poll_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(first.await.unwrap(), 1);
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["a"],
+        "one reader of the shard at a time"
+    );
+}
