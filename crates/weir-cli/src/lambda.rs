@@ -88,7 +88,8 @@ fn out_err(e: std::io::Error) -> Stop {
 /// `weir run`: builds everything, feeds the sample sources, waits until all work is done
 /// (or SIGINT, then drains), writes the `Output` queues and prints the counters as JSON.
 pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
-    let Some(config) = load(&args.config, ctx) else {
+    // Queues and streams with Weir.Redis run on Redis (crate weir-serve).
+    let Some((config, redis_plan)) = crate::serve::load_with_redis(&args.config, ctx) else {
         return Ok(FAILED);
     };
     let rt = match runtime() {
@@ -111,11 +112,23 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         for warning in &deployment.warnings {
             eprintln!("weir: note: {warning}");
         }
+        let redis = match redis_plan.is_empty() {
+            true => None,
+            false => Some(
+                redis_plan
+                    .start(std::sync::Arc::new(router.clone()))
+                    .await?,
+            ),
+        };
         let bar = progress.then(|| start_progress(&router, &deployment));
         let interrupted = tokio::select! {
             fed = async {
                 deployment.feed(&router).await?;
                 router.wait_idle().await;
+                if let Some(redis) = &redis {
+                    redis.wait_drained().await;
+                    router.wait_idle().await;
+                }
                 Ok::<(), std::io::Error>(())
             } => {
                 fed.map_err(|e| e.to_string())?;
@@ -124,14 +137,18 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             _ = tokio::signal::ctrl_c() => true,
         };
         // Stop polling; let running invocations end.
+        let redis_metrics = match redis {
+            Some(redis) => redis.stop().await,
+            None => serde_json::Map::new(),
+        };
         router.shutdown().await;
         if let Some((bar, ticker)) = bar {
             ticker.abort();
             bar.finish_and_clear();
         }
-        Ok((router, deployment, interrupted))
+        Ok((router, deployment, interrupted, redis_metrics))
     });
-    let (router, deployment, interrupted) = match result {
+    let (router, deployment, interrupted, redis_metrics) = match result {
         Ok(done) => done,
         Err(e) => {
             ctx.report.message("config", &e);
@@ -142,7 +159,11 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     deployment
         .write_outputs(&router, &mut stdout)
         .map_err(out_err)?;
-    let metrics = deployment.metrics(&router);
+    // The Redis mappings' counters beside the invocation layer's.
+    let mut metrics = serde_json::to_value(deployment.metrics(&router)).unwrap_or_default();
+    if let Some(serde_json::Value::Object(mappings)) = metrics.get_mut("EventSourceMappings") {
+        mappings.extend(redis_metrics);
+    }
     writeln!(
         stdout,
         "{}",

@@ -10,6 +10,7 @@ mod lambda;
 mod report;
 mod route;
 mod rules;
+mod serve;
 mod stream;
 mod test_event;
 
@@ -151,6 +152,39 @@ enum Command {
     /// Invoke a function of a weir.toml, as `aws lambda invoke` does: prints
     /// {"StatusCode": ..., "FunctionError": ..., "ExecutedVersion": ...}.
     Invoke(lambda::InvokeArgs),
+    /// Serve AWS-compatible EventBridge (JSON 1.1) and Lambda (Invoke) endpoints on
+    /// 127.0.0.1, for the AWS CLI and SDKs (`--endpoint-url`). Any credentials are accepted:
+    /// signatures are not checked. Prints the endpoint's URL as its first line.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The port on 127.0.0.1; 0 picks a free one (the URL printed tells which).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The region named in ARNs and events.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// A function run as a shell command per invocation (event on stdin, response on
+    /// stdout, non-zero exit a function error); may be repeated.
+    #[arg(long, value_name = "NAME=COMMAND", value_parser = serve::parse_function)]
+    function: Vec<(String, String)>,
+    /// The functions' timeout in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=900))]
+    timeout: u32,
+    /// Keep the asynchronous invocation queue on this Redis (redis://HOST:PORT/), so an
+    /// accepted Event invocation survives a restart and several weir processes share it.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The prefix of weir's keys on Redis.
+    #[arg(long, value_name = "PREFIX", default_value = "weir")]
+    redis_prefix: String,
+    /// Also serve the functions, queues, streams, event buses, rules and event source
+    /// mappings of a weir.toml (as `weir run` reads it): its mappings run while weir serves,
+    /// and PutEvents reaches its buses' rules.
+    #[arg(long, value_name = "weir.toml")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -320,7 +354,11 @@ fn main() -> ExitCode {
         Command::Test(args) => ctx.read_with(&args.reading),
         Command::Filter(args) => ctx.read_with(&args.stream.reading),
         Command::Route(args) => ctx.read_with(&args.stream.reading),
-        Command::Check(_) | Command::Debug(_) | Command::Run(_) | Command::Invoke(_) => {}
+        Command::Check(_)
+        | Command::Debug(_)
+        | Command::Run(_)
+        | Command::Invoke(_)
+        | Command::Serve(_) => {}
     }
     let result = match &cli.command {
         Command::Test(args) => test_event::run(args, &mut ctx),
@@ -330,6 +368,7 @@ fn main() -> ExitCode {
         Command::Debug(args) => check::debug(args, &mut ctx),
         Command::Run(args) => lambda::run(args, &mut ctx),
         Command::Invoke(args) => lambda::invoke(args, &mut ctx),
+        Command::Serve(args) => serve::run(args, &mut ctx),
     };
     let result = result.and_then(|code| ctx.out.flush().map(|()| code));
     match result {

@@ -1,0 +1,194 @@
+//! `weir serve`: AWS-compatible EventBridge and Lambda endpoints on 127.0.0.1.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weir_route::{CommandHandler, FunctionConfig, ProcessSpec, Router};
+use weir_serve::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue, RedisMappings, Service};
+
+use crate::report::Stop;
+use crate::{Ctx, ServeArgs, FAILED, MATCHED};
+
+/// A `--function NAME=COMMAND` flag: the name and the shell command.
+pub fn parse_function(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, command)) if !name.is_empty() && !command.is_empty() => {
+            Ok((name.to_string(), command.to_string()))
+        }
+        _ => Err(format!("expected NAME=COMMAND, got {text:?}")),
+    }
+}
+
+pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
+    // A weir.toml's functions, queues, streams, buses, rules and mappings (those on Redis
+    // included), served beside the --function ones.
+    let config = match &args.config {
+        None => None,
+        Some(path) => match load_with_redis(path, ctx) {
+            Some(loaded) => Some(loaded),
+            None => return Ok(FAILED),
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            ctx.report
+                .message("io", &format!("cannot start the server's runtime: {e}"));
+            return Ok(FAILED);
+        }
+    };
+    let result: std::io::Result<()> = runtime.block_on(async {
+        // The invocation layer: functions with their timeouts, and its asynchronous queue
+        // (retries, destinations) for Event invocations and bus targets.
+        let functions = Router::new();
+        let timeout = Duration::from_secs(args.timeout.into());
+        for (name, command) in &args.function {
+            let spec = ProcessSpec::new("sh").arg("-c").arg(command.as_str());
+            let mut config = FunctionConfig::new(name.as_str());
+            config.timeout = timeout;
+            functions
+                .create_function(config, CommandHandler::new(spec))
+                .map_err(|e| std::io::Error::other(format!("function {name}: {}", e.message())))?;
+        }
+        let mut redis_run = None;
+        if let Some((config, plan)) = &config {
+            let deployment = config
+                .build(&functions, true)
+                .map_err(|e| std::io::Error::other(format!("config: {e}")))?;
+            for warning in &deployment.warnings {
+                eprintln!("weir: note: {warning}");
+            }
+            deployment.feed(&functions).await?;
+            if !plan.is_empty() {
+                redis_run = Some(
+                    plan.start(Arc::new(functions.clone()))
+                        .await
+                        .map_err(|e| std::io::Error::other(format!("config: {e}")))?,
+                );
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+        let address = listener.local_addr()?;
+        // The first line of stdout is the endpoint, for scripts that start weir on port 0.
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "http://{address}")?;
+        stdout.flush()?;
+        let layer = functions.clone();
+        let app = match &args.redis {
+            None => Service::new(Arc::new(functions), &args.region)
+                .event_buses(layer)
+                .router(),
+            Some(url) => {
+                // Event invocations (and bus deliveries) are kept on Redis until run, so an
+                // accepted one survives a restart; this process works the queue too.
+                let mut config = RedisAsyncConfig::new(format!("{}:async", args.redis_prefix));
+                config.lease = timeout * 2 + Duration::from_secs(5);
+                let queue = RedisAsyncQueue::connect(url, config)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?;
+                let worker = queue.clone();
+                let router = functions.clone();
+                tokio::spawn(async move { worker.run(&router, std::future::pending()).await });
+                // Event source mappings are kept on Redis too: every weir serve on this Redis
+                // runs each of them (a consumer per process, sharing the work).
+                let mappings = RedisMappings::connect(
+                    url,
+                    &args.redis_prefix,
+                    &args.region,
+                    Arc::new(functions.clone()),
+                )
+                .await
+                .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?;
+                let supervisor = mappings.clone();
+                tokio::spawn(async move { supervisor.supervise(std::future::pending()).await });
+                let durable = DurableInvoker::new(Arc::new(functions), queue);
+                // Rules and targets on Redis too, shared by every weir serve on it.
+                Service::new(Arc::new(durable), &args.region)
+                    .mappings(mappings)
+                    .event_buses(layer)
+                    .rules_on_redis(url, &args.redis_prefix)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?
+                    .router()
+            }
+        };
+        let served = weir_serve::serve(listener, app, shutdown_signal()).await;
+        if let Some(run) = redis_run {
+            run.stop().await;
+        }
+        served
+    });
+    match result {
+        Ok(()) => Ok(MATCHED),
+        Err(e) => {
+            ctx.report
+                .message("io", &format!("weir serve on 127.0.0.1:{}: {e}", args.port));
+            Ok(FAILED)
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// `weir run`'s config: the invocation layer's part of the file, and its Redis sources and
+/// mappings (resources with `Weir.Redis`), which run as Redis consumers.
+pub fn load_with_redis(
+    path: &std::path::Path,
+    ctx: &Ctx,
+) -> Option<(
+    weir_route::config::Config,
+    weir_serve::redis_config::RedisPlan,
+)> {
+    let fail = |message: String| {
+        ctx.report.message("config", &message);
+        None
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return fail(format!("{}: cannot read: {e}", path.display())),
+    };
+    let base = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let (rest, plan) = match weir_serve::redis_config::split(&text, &base) {
+        Ok(split) => split,
+        Err(e) => return fail(format!("{}: {e}", path.display())),
+    };
+    let config = if plan.is_empty() {
+        weir_route::config::Config::load(path).map_err(|e| e.to_string())
+    } else {
+        weir_route::config::Config::parse(&rest, &base)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    match config {
+        Ok(config) => Some((config, plan)),
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,547 @@
+//! Lambda's asynchronous invocation queue on Redis, so an accepted `Event` invocation
+//! survives a restart of weir, and several weir processes share the work.
+//!
+//! An accepted event is a hash entry (its function, payload, age and attempts) and a member
+//! of a sorted set of due times. A worker claims due events atomically (moving them to an
+//! in-flight set whose score is a lease deadline), invokes the function synchronously, and
+//! then deletes the event, or puts it back due later: a function error 1 minute, then 2
+//! minutes later, up to `MaximumRetryAttempts`; a throttle with a doubling backoff that does
+//! not count as a retry. An event whose worker died comes back when its lease passes. An
+//! event older than `MaximumEventAgeInSeconds`, or out of retries, is discarded with Lambda's
+//! invocation record on the on-failure destination (a Redis stream); a success's record goes
+//! to the on-success destination.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::RedisError;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use weir_route::Outcome;
+
+use crate::aws::{iso8601, new_id, now_millis};
+use crate::functions::{InvocationType, Invoker};
+use crate::redis_queue::connect;
+
+/// The queue's settings (Lambda's `EventInvokeConfig`, plus where it lives in Redis).
+///
+/// # Example
+/// ```
+/// let c = weir_serve::RedisAsyncConfig::new("weir:async");
+/// assert_eq!(c.maximum_retry_attempts, 2);
+/// assert_eq!(c.retry_delays, [std::time::Duration::from_secs(60), std::time::Duration::from_secs(120)]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisAsyncConfig {
+    /// The prefix of the queue's Redis keys.
+    pub prefix: String,
+    /// `MaximumRetryAttempts` (0-2, default 2).
+    pub maximum_retry_attempts: u32,
+    /// `MaximumEventAgeInSeconds` (60 s - 6 h, default 6 h).
+    pub maximum_event_age: Duration,
+    /// The waits before the first and the second retry (Lambda: 1 and 2 minutes).
+    pub retry_delays: [Duration; 2],
+    /// How long a claimed event is held before another worker may take it; renewed every
+    /// third of it while the event runs.
+    pub lease: Duration,
+    /// The Redis stream receiving the invocation records of successes.
+    pub on_success: Option<String>,
+    /// The Redis stream receiving the invocation records of discarded events.
+    pub on_failure: Option<String>,
+}
+
+impl RedisAsyncConfig {
+    /// Lambda's defaults, keys under `prefix`, a 30-second lease.
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir_serve::RedisAsyncConfig::new("p").lease.as_secs(), 30);
+    /// ```
+    pub fn new(prefix: impl Into<String>) -> RedisAsyncConfig {
+        RedisAsyncConfig {
+            prefix: prefix.into(),
+            maximum_retry_attempts: 2,
+            maximum_event_age: Duration::from_secs(21_600),
+            retry_delays: [Duration::from_secs(60), Duration::from_secs(120)],
+            lease: Duration::from_secs(30),
+            on_success: None,
+            on_failure: None,
+        }
+    }
+}
+
+/// One queued event, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Item {
+    function: String,
+    payload: String,
+    received_ms: u64,
+    invokes: u32,
+    failures: u32,
+    throttles: u32,
+    last_error: Option<String>,
+}
+
+/// Claims up to ARGV[3] due events: expired in-flight leases come back first.
+/// KEYS: due, inflight, items. ARGV: now, lease deadline, count.
+const CLAIM: &str = r"
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], ARGV[1], id)
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local item = redis.call('HGET', KEYS[3], id)
+  if item then
+    redis.call('ZADD', KEYS[2], ARGV[2], id)
+    table.insert(out, id)
+    table.insert(out, item)
+  end
+end
+return out
+";
+
+/// The asynchronous invocation queue on Redis (cheap to clone).
+///
+/// # Example
+/// ```no_run
+/// # async fn demo(router: weir_route::Router) -> Result<(), redis::RedisError> {
+/// let queue = weir_serve::RedisAsyncQueue::connect("redis://127.0.0.1:7000/", weir_serve::RedisAsyncConfig::new("weir:async")).await?;
+/// let request_id = queue.enqueue("f", b"{}").await?;
+/// queue.work_once(&router, 10).await?;
+/// # let _ = request_id; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisAsyncQueue {
+    conn: ConnectionManager,
+    config: Arc<RedisAsyncConfig>,
+}
+
+/// What happened to one claimed event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Done,
+    Retry(u64),
+    Discarded,
+}
+
+impl RedisAsyncQueue {
+    /// Connects to the queue at `url`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let q = weir_serve::RedisAsyncQueue::connect("redis://127.0.0.1:7000/", weir_serve::RedisAsyncConfig::new("a")).await?;
+    /// # let _ = q; Ok(()) }
+    /// ```
+    pub async fn connect(
+        url: &str,
+        config: RedisAsyncConfig,
+    ) -> Result<RedisAsyncQueue, RedisError> {
+        Ok(RedisAsyncQueue {
+            conn: connect(url).await?,
+            config: Arc::new(config),
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.config.prefix)
+    }
+
+    /// Accepts an event for `function`; answers its request id. Once this returns, the event
+    /// is in Redis (with AOF on, on disk).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue) -> Result<(), redis::RedisError> {
+    /// let id = q.enqueue("f", br#"{"a": 1}"#).await?;
+    /// # let _ = id; Ok(()) }
+    /// ```
+    pub async fn enqueue(&self, function: &str, payload: &[u8]) -> Result<String, RedisError> {
+        let id = new_id();
+        let now = now_millis();
+        let item = Item {
+            function: function.to_string(),
+            payload: String::from_utf8_lossy(payload).into_owned(),
+            received_ms: now,
+            invokes: 0,
+            failures: 0,
+            throttles: 0,
+            last_error: None,
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSET")
+            .arg(self.key("items"))
+            .arg(&id)
+            .arg(serde_json::to_string(&item).unwrap_or_default())
+            .ignore()
+            .cmd("ZADD")
+            .arg(self.key("due"))
+            .arg(now)
+            .arg(&id)
+            .ignore();
+        let () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(id)
+    }
+
+    /// Events accepted and not yet finished (due, waiting for a retry, or in flight).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue) -> Result<(), redis::RedisError> {
+    /// let n = q.pending().await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn pending(&self) -> Result<usize, RedisError> {
+        redis::cmd("HLEN")
+            .arg(self.key("items"))
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
+    /// Claims up to `max` due events and runs them (concurrently) through `invoker`;
+    /// answers how many were claimed.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue, router: weir_route::Router) -> Result<(), redis::RedisError> {
+    /// let n = q.work_once(&router, 10).await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn work_once(&self, invoker: &dyn Invoker, max: usize) -> Result<usize, RedisError> {
+        let now = now_millis();
+        let claimed: Vec<String> = redis::Script::new(CLAIM)
+            .key(self.key("due"))
+            .key(self.key("inflight"))
+            .key(self.key("items"))
+            .arg(now)
+            .arg(now + self.config.lease.as_millis() as u64)
+            .arg(max.max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let count = claimed.len() / 2;
+        let runs = claimed.chunks(2).map(|pair| {
+            let (id, text) = (pair[0].clone(), pair[1].clone());
+            async move {
+                let run = async {
+                    match serde_json::from_str::<Item>(&text) {
+                        Ok(item) => self.run_one(invoker, &id, item).await,
+                        // Not an item weir wrote: dropped, so it cannot block the queue.
+                        Err(_) => self.finish(&id, None).await,
+                    }
+                };
+                // The lease is renewed while the event runs, so it can be short: a worker
+                // that dies (or a claim whose answer was lost) lets the event go again after
+                // one lease.
+                tokio::select! {
+                    result = run => result,
+                    _ = self.renew(&id) => Ok(()),
+                }
+            }
+        });
+        for result in join_all(runs).await {
+            result?;
+        }
+        Ok(count)
+    }
+
+    /// Pushes `id`'s lease forward every third of a lease, forever (until dropped).
+    async fn renew(&self, id: &str) {
+        let lease = self.config.lease;
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let _: Result<i64, RedisError> = redis::cmd("ZADD")
+                .arg(self.key("inflight"))
+                .arg("XX")
+                .arg(now_millis() + lease.as_millis() as u64)
+                .arg(id)
+                .query_async(&mut self.conn.clone())
+                .await;
+        }
+    }
+
+    async fn run_one(
+        &self,
+        invoker: &dyn Invoker,
+        id: &str,
+        mut item: Item,
+    ) -> Result<(), RedisError> {
+        let config = &self.config;
+        let max_age = config.maximum_event_age.as_millis() as u64;
+        let age = now_millis().saturating_sub(item.received_ms);
+        let (fate, condition, response) = if age >= max_age {
+            (Fate::Discarded, "EventAgeExceeded", None)
+        } else {
+            let result = invoker
+                .invoke(
+                    &item.function,
+                    InvocationType::RequestResponse,
+                    item.payload.clone().into_bytes(),
+                )
+                .await;
+            match result {
+                Ok(Some(Outcome::Success(body))) => {
+                    item.invokes += 1;
+                    (Fate::Done, "Success", Some(Outcome::Success(body)))
+                }
+                Ok(Some(outcome)) => {
+                    item.invokes += 1;
+                    if let Outcome::Error(e) = &outcome {
+                        item.last_error = Some(String::from_utf8_lossy(&e.payload).into_owned());
+                    }
+                    if item.failures >= config.maximum_retry_attempts {
+                        (Fate::Discarded, "RetriesExhausted", Some(outcome))
+                    } else {
+                        let delay = config.retry_delays[(item.failures as usize).min(1)];
+                        item.failures += 1;
+                        (Fate::Retry(delay.as_millis() as u64), "", Some(outcome))
+                    }
+                }
+                Ok(None) => (Fate::Done, "Success", None),
+                Err(e) if e.status == 429 || e.status == 409 || e.status == 502 => {
+                    // Throttled or not ready: a backoff, not a retry.
+                    let delay = 1000u64 << item.throttles.min(8);
+                    item.throttles += 1;
+                    (Fate::Retry(delay.min(300_000)), "", None)
+                }
+                // The function is gone (or the event is refused): nothing can run it.
+                Err(_) => (Fate::Discarded, "RetriesExhausted", None),
+            }
+        };
+        match fate {
+            Fate::Retry(delay) => {
+                // A wait never runs past the event's age limit.
+                let due = (now_millis() + delay).min(item.received_ms + max_age);
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .cmd("HSET")
+                    .arg(self.key("items"))
+                    .arg(id)
+                    .arg(serde_json::to_string(&item).unwrap_or_default())
+                    .ignore()
+                    .cmd("ZREM")
+                    .arg(self.key("inflight"))
+                    .arg(id)
+                    .ignore()
+                    .cmd("ZADD")
+                    .arg(self.key("due"))
+                    .arg(due)
+                    .arg(id)
+                    .ignore();
+                pipe.query_async(&mut self.conn.clone()).await
+            }
+            Fate::Done => {
+                let record = config.on_success.as_ref().map(|to| {
+                    (
+                        to,
+                        self.record(invoker, id, &item, condition, response.as_ref()),
+                    )
+                });
+                self.finish(id, record).await
+            }
+            Fate::Discarded => {
+                let record = config.on_failure.as_ref().map(|to| {
+                    (
+                        to,
+                        self.record(invoker, id, &item, condition, response.as_ref()),
+                    )
+                });
+                self.finish(id, record).await
+            }
+        }
+    }
+
+    /// Deletes an event, sending its record to a destination in the same transaction.
+    async fn finish(&self, id: &str, record: Option<(&String, Value)>) -> Result<(), RedisError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("ZREM")
+            .arg(self.key("inflight"))
+            .arg(id)
+            .ignore()
+            .cmd("HDEL")
+            .arg(self.key("items"))
+            .arg(id)
+            .ignore();
+        if let Some((stream, record)) = record {
+            pipe.cmd("XADD")
+                .arg(stream)
+                .arg("*")
+                .arg("record")
+                .arg(record.to_string())
+                .ignore();
+        }
+        pipe.query_async(&mut self.conn.clone()).await
+    }
+
+    /// Lambda's invocation record.
+    fn record(
+        &self,
+        invoker: &dyn Invoker,
+        id: &str,
+        item: &Item,
+        condition: &str,
+        response: Option<&Outcome>,
+    ) -> Value {
+        let payload = |text: &str| {
+            serde_json::from_str::<Value>(text).unwrap_or(Value::String(text.to_string()))
+        };
+        let mut record = json!({
+            "version": "1.0",
+            "timestamp": iso8601_ms(now_millis()),
+            "requestContext": {
+                "requestId": id,
+                "functionArn": format!("{}:$LATEST", invoker.function_arn(&item.function)),
+                "condition": condition,
+                "approximateInvokeCount": item.invokes,
+            },
+            "requestPayload": payload(&item.payload),
+        });
+        match response {
+            Some(Outcome::Success(body)) => {
+                record["responseContext"] =
+                    json!({"statusCode": 200, "executedVersion": "$LATEST"});
+                if !body.is_empty() {
+                    record["responsePayload"] = payload(&String::from_utf8_lossy(body));
+                }
+            }
+            Some(Outcome::Error(e)) => {
+                record["responseContext"] = json!({
+                    "statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled",
+                });
+                record["responsePayload"] = payload(&String::from_utf8_lossy(&e.payload));
+            }
+            _ => {}
+        }
+        record
+    }
+
+    /// Works until `stop` completes: claims due events, waits a little when there are none;
+    /// Redis errors are waited out.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue, router: weir_route::Router) {
+    /// q.run(&router, tokio::time::sleep(std::time::Duration::from_secs(1))).await;
+    /// # }
+    /// ```
+    pub async fn run(&self, invoker: &dyn Invoker, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                worked = self.work_once(invoker, 16) => match worked {
+                    Ok(n) if n > 0 => {}
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                },
+            }
+        }
+    }
+}
+
+/// ISO 8601 with milliseconds, as Lambda's record timestamps.
+fn iso8601_ms(ms: u64) -> String {
+    let seconds = iso8601((ms / 1000) as i64);
+    format!("{}.{:03}Z", &seconds[..19], ms % 1000)
+}
+
+/// Runs futures concurrently, answering their outputs in order.
+pub(crate) async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let futures: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = (0..futures.len()).map(|_| None).collect();
+    let mut futures: Vec<Option<_>> = futures.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *out = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// An [`Invoker`] whose `Event` invocations go to a [`RedisAsyncQueue`] (so they survive a
+/// restart) after the same checks as a `DryRun`; the rest go to `inner`. Run the queue's
+/// workers with [`RedisAsyncQueue::run`] over `inner`.
+///
+/// # Example
+/// ```no_run
+/// # async fn demo(q: weir_serve::RedisAsyncQueue) {
+/// let durable = weir_serve::DurableInvoker::new(std::sync::Arc::new(weir_route::Router::new()), q);
+/// # let _ = durable; }
+/// ```
+pub struct DurableInvoker {
+    inner: Arc<dyn Invoker>,
+    queue: RedisAsyncQueue,
+}
+
+impl DurableInvoker {
+    /// Events of `inner`'s functions queued on `queue`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(q: weir_serve::RedisAsyncQueue) {
+    /// let d = weir_serve::DurableInvoker::new(std::sync::Arc::new(weir_serve::LocalFunctions::new("us-east-1")), q);
+    /// # let _ = d; }
+    /// ```
+    pub fn new(inner: Arc<dyn Invoker>, queue: RedisAsyncQueue) -> DurableInvoker {
+        DurableInvoker { inner, queue }
+    }
+}
+
+impl Invoker for DurableInvoker {
+    fn function_arn(&self, name: &str) -> String {
+        self.inner.function_arn(name)
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.inner.exists(name)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.inner.names()
+    }
+
+    fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> crate::InvokeFuture {
+        if kind != InvocationType::Event {
+            return self.inner.invoke(name, kind, payload);
+        }
+        let check = self
+            .inner
+            .invoke(name, InvocationType::DryRun, payload.clone());
+        let queue = self.queue.clone();
+        let name = name.to_string();
+        Box::pin(async move {
+            check.await?;
+            queue.enqueue(&name, &payload).await.map_err(|e| {
+                crate::InvokeError::new(
+                    "ServiceException",
+                    500,
+                    format!("the asynchronous queue is unavailable: {e}"),
+                )
+            })?;
+            Ok(None)
+        })
+    }
+}

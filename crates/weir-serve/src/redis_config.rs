@@ -1,0 +1,566 @@
+//! Redis sources in `weir.toml`: a queue (`AWS::SQS::Queue`) or a stream
+//! (`AWS::Kinesis::Stream`) whose `Weir` table names a Redis (`Redis = "redis://HOST:PORT/"`)
+//! lives on that Redis instead of in memory, and the event source mappings reading it run as
+//! Redis consumers.
+//!
+//! ```toml
+//! [Resources.Orders]
+//! Type = "AWS::SQS::Queue"
+//! Properties = { QueueName = "orders", VisibilityTimeout = 30, RedrivePolicy = { deadLetterTargetArn = { "Fn::GetAtt" = ["Dead", "Arn"] }, maxReceiveCount = 3 } }
+//! Weir = { Redis = "redis://127.0.0.1:6380/" }
+//!
+//! [Resources.Dead]
+//! Type = "AWS::SQS::Queue"
+//! Properties = { QueueName = "orders-dlq" }
+//! Weir = { Redis = "redis://127.0.0.1:6380/" }
+//! ```
+//!
+//! [`split`] takes those resources (and the mappings on them) out of the file, leaving the
+//! rest for the invocation layer's config; [`RedisPlan::start`] runs them. A mapping's
+//! consumers are named after the process, and its id is `weir-LOGICALID`: every `weir run` of
+//! the same file shares the mapping's records (queue: one consumer group; stream: shard
+//! leases and checkpoints).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::Notify;
+
+use crate::functions::Invoker;
+use crate::mappings::RedisMappings;
+use crate::redis_mapping::MappingCounters;
+use crate::redis_queue::{RedisQueue, RedisQueueConfig};
+use crate::redis_stream::{checkpoint_key, RedisStream, RedisStreamConfig};
+
+/// The prefix of weir's own keys on Redis (mappings, queue attributes, checkpoints).
+const PREFIX: &str = "weir";
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Queue,
+    Stream { shards: usize },
+}
+
+#[derive(Debug, Clone)]
+struct RedisSource {
+    id: String,
+    name: String,
+    url: String,
+    kind: Kind,
+    /// Queue attributes, as `PREFIX:queues:NAME` holds them.
+    attributes: Vec<(String, String)>,
+    /// Sample messages (queue) to send at the start.
+    messages: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct PlannedMapping {
+    id: String,
+    url: String,
+    source: String,
+    body: Map<String, Value>,
+}
+
+/// The Redis sources and mappings of a `weir.toml`.
+///
+/// # Example
+/// ```
+/// let (rest, plan) = weir_serve::redis_config::split("[Resources]", ".".as_ref())?;
+/// assert!(plan.is_empty());
+/// # let _ = rest;
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RedisPlan {
+    sources: Vec<RedisSource>,
+    mappings: Vec<PlannedMapping>,
+}
+
+fn to_json(value: &toml::Value) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Takes the Redis resources out of a `weir.toml`'s text: answers the remaining file (for
+/// the invocation layer's config) and the plan. `base` is the file's directory (for
+/// `Weir.Messages` files).
+///
+/// # Example
+/// ```
+/// let text = r#"
+/// [Resources.Q]
+/// Type = "AWS::SQS::Queue"
+/// Properties = { QueueName = "q" }
+/// Weir = { Redis = "redis://127.0.0.1:7000/" }
+/// "#;
+/// let (rest, plan) = weir_serve::redis_config::split(text, ".".as_ref())?;
+/// assert!(!plan.is_empty());
+/// assert!(!rest.contains("AWS::SQS::Queue"));
+/// # Ok::<(), String>(())
+/// ```
+pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
+    let mut doc: toml::Table = text.parse().map_err(|e| format!("not valid TOML: {e}"))?;
+    let Some(toml::Value::Table(resources)) = doc.get("Resources").cloned() else {
+        return Ok((text.to_string(), RedisPlan::default()));
+    };
+    let mut plan = RedisPlan::default();
+    let mut removed: Vec<String> = Vec::new();
+    let mut names: BTreeMap<String, (String, String, bool)> = BTreeMap::new();
+    // Sources first.
+    for (id, resource) in &resources {
+        let kind = resource
+            .get("Type")
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default();
+        let Some(url) = resource
+            .get("Weir")
+            .and_then(|w| w.get("Redis"))
+            .map(|u| {
+                u.as_str()
+                    .map(str::to_string)
+                    .ok_or(format!("Resources.{id}.Weir.Redis: must be a redis:// URL"))
+            })
+            .transpose()?
+        else {
+            continue;
+        };
+        let props = resource
+            .get("Properties")
+            .cloned()
+            .unwrap_or(toml::Value::Table(Default::default()));
+        let (name_key, source_kind) = match kind {
+            "AWS::SQS::Queue" => ("QueueName", Kind::Queue),
+            "AWS::Kinesis::Stream" => {
+                let shards = props
+                    .get("ShardCount")
+                    .and_then(|v| {
+                        v.as_integer()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    })
+                    .unwrap_or(1);
+                if !(1..=1024).contains(&shards) {
+                    return Err(format!(
+                        "Resources.{id}.Properties.ShardCount: must be 1 to 1024"
+                    ));
+                }
+                (
+                    "Name",
+                    Kind::Stream {
+                        shards: shards as usize,
+                    },
+                )
+            }
+            other => {
+                return Err(format!(
+                    "Resources.{id}.Weir.Redis: only queues and streams live on Redis, not {other}"
+                ))
+            }
+        };
+        let name = props
+            .get(name_key)
+            .and_then(toml::Value::as_str)
+            .unwrap_or(id)
+            .to_string();
+        let mut messages = Vec::new();
+        match resource.get("Weir").and_then(|w| w.get("Messages")) {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for item in items {
+                    messages.push(match item {
+                        toml::Value::String(s) => s.clone(),
+                        other => to_json(other).to_string(),
+                    });
+                }
+            }
+            Some(toml::Value::String(file)) => {
+                let text = std::fs::read_to_string(base.join(file)).map_err(|e| {
+                    format!("Resources.{id}.Weir.Messages: cannot read {file}: {e}")
+                })?;
+                messages.extend(
+                    text.lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(str::to_string),
+                );
+            }
+            Some(_) => {
+                return Err(format!(
+                    "Resources.{id}.Weir.Messages: must be a file or a list"
+                ))
+            }
+        }
+        let arn = match &source_kind {
+            Kind::Queue => format!("arn:aws:sqs:us-east-1:000000000000:{name}"),
+            Kind::Stream { .. } => format!("arn:aws:kinesis:us-east-1:000000000000:stream/{name}"),
+        };
+        names.insert(
+            id.clone(),
+            (name.clone(), arn, matches!(source_kind, Kind::Queue)),
+        );
+        plan.sources.push(RedisSource {
+            id: id.clone(),
+            name,
+            url,
+            kind: source_kind,
+            attributes: Vec::new(),
+            messages,
+        });
+        removed.push(id.clone());
+    }
+    if plan.sources.is_empty() {
+        return Ok((text.to_string(), plan));
+    }
+    // A reference to a Redis source: its ARN.
+    let arn_of = |value: &toml::Value| -> Option<String> {
+        match value {
+            toml::Value::String(s) => names
+                .values()
+                .find(|(_, arn, _)| arn == s)
+                .map(|(_, arn, _)| arn.clone()),
+            toml::Value::Table(t) => {
+                let id = match (t.get("Fn::GetAtt"), t.get("Ref")) {
+                    (Some(toml::Value::Array(a)), _) => a.first()?.as_str()?.to_string(),
+                    (_, Some(toml::Value::String(id))) => id.clone(),
+                    _ => return None,
+                };
+                names.get(&id).map(|(_, arn, _)| arn.clone())
+            }
+            _ => None,
+        }
+    };
+    // Queue attributes (a redrive policy must point at another Redis queue).
+    for source in &mut plan.sources {
+        let props = resources[&source.id].get("Properties");
+        if let Some(v) = props.and_then(|p| p.get("VisibilityTimeout")) {
+            let text = v
+                .as_integer()
+                .map(|n| n.to_string())
+                .or_else(|| v.as_str().map(str::to_string));
+            source
+                .attributes
+                .push(("VisibilityTimeout".into(), text.unwrap_or_default()));
+        }
+        if let Some(redrive) = props.and_then(|p| p.get("RedrivePolicy")) {
+            let target = redrive
+                .get("deadLetterTargetArn")
+                .and_then(&arn_of)
+                .ok_or(format!(
+                    "Resources.{}.Properties.RedrivePolicy.deadLetterTargetArn: must be a queue on Redis",
+                    source.id
+                ))?;
+            let count = redrive
+                .get("maxReceiveCount")
+                .and_then(|v| {
+                    v.as_integer()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .filter(|n| *n >= 1)
+                .ok_or(format!(
+                    "Resources.{}.Properties.RedrivePolicy.maxReceiveCount: must be 1 or more",
+                    source.id
+                ))?;
+            source
+                .attributes
+                .push(("deadLetterTargetArn".into(), target));
+            source
+                .attributes
+                .push(("maxReceiveCount".into(), count.to_string()));
+        }
+    }
+    // Mappings on Redis sources.
+    for (id, resource) in &resources {
+        if resource.get("Type").and_then(toml::Value::as_str)
+            != Some("AWS::Lambda::EventSourceMapping")
+        {
+            continue;
+        }
+        let Some(props) = resource.get("Properties").and_then(toml::Value::as_table) else {
+            continue;
+        };
+        let Some(arn) = props.get("EventSourceArn").and_then(&arn_of) else {
+            continue;
+        };
+        let mut body = Map::new();
+        for (key, value) in props {
+            let json = match key.as_str() {
+                "EventSourceArn" => Value::String(arn.clone()),
+                "FunctionName" => {
+                    match value {
+                        toml::Value::Table(t) => {
+                            let target = t
+                            .get("Ref")
+                            .or_else(|| t.get("Fn::GetAtt").and_then(|a| a.as_array()?.first()))
+                            .and_then(toml::Value::as_str)
+                            .ok_or(format!("Resources.{id}.Properties.FunctionName: a name, an ARN or a Ref"))?;
+                            let name = resources
+                                .get(target)
+                                .and_then(|r| r.get("Properties"))
+                                .and_then(|p| p.get("FunctionName"))
+                                .and_then(toml::Value::as_str)
+                                .unwrap_or(target);
+                            Value::String(name.to_string())
+                        }
+                        other => to_json(other),
+                    }
+                }
+                "BatchSize" | "MaximumBatchingWindowInSeconds" | "MaximumRetryAttempts" => {
+                    match value {
+                        toml::Value::String(s) => {
+                            s.parse::<i64>().map(Value::from).map_err(|_| {
+                                format!("Resources.{id}.Properties.{key}: must be a number")
+                            })?
+                        }
+                        other => to_json(other),
+                    }
+                }
+                "DestinationConfig" => {
+                    let mut d = to_json(value);
+                    if let Some(dest) = value.get("OnFailure").and_then(|o| o.get("Destination")) {
+                        if let Some(arn) = arn_of(dest) {
+                            d["OnFailure"]["Destination"] = Value::String(arn);
+                        }
+                    }
+                    d
+                }
+                _ => to_json(value),
+            };
+            body.insert(key.clone(), json);
+        }
+        let url = plan
+            .sources
+            .iter()
+            .find(|s| names.get(&s.id).is_some_and(|(_, a, _)| *a == arn))
+            .map(|s| s.url.clone())
+            .unwrap_or_default();
+        plan.mappings.push(PlannedMapping {
+            id: id.clone(),
+            url,
+            source: arn,
+            body,
+        });
+        removed.push(id.clone());
+    }
+    if let Some(toml::Value::Table(all)) = doc.get_mut("Resources") {
+        for id in &removed {
+            all.remove(id);
+        }
+    }
+    let rest = toml::to_string(&doc).map_err(|e| format!("cannot rewrite the config: {e}"))?;
+    Ok((rest, plan))
+}
+
+/// Running Redis mappings of a `weir run`.
+pub struct RedisRun {
+    mappings: Vec<(String, Arc<MappingCounters>)>,
+    stops: Vec<Arc<Notify>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    drained: Vec<Drained>,
+}
+
+/// How to tell a mapping's source has nothing left.
+enum Drained {
+    Queue(RedisQueue),
+    Stream(RedisStream, String),
+}
+
+impl RedisPlan {
+    /// Whether the file has no Redis source.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_serve::redis_config::RedisPlan::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// Connects to the sources' Redis, stores queue attributes, sends the sample messages,
+    /// checks every mapping as Lambda does and starts a consumer for each, invoking
+    /// `invoker`'s functions.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(plan: weir_serve::redis_config::RedisPlan, router: weir_route::Router) -> Result<(), String> {
+    /// let run = plan.start(std::sync::Arc::new(router)).await?;
+    /// run.wait_drained().await;
+    /// let counters = run.stop().await;
+    /// # let _ = counters;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self, invoker: Arc<dyn Invoker>) -> Result<RedisRun, String> {
+        let mut run = RedisRun {
+            mappings: Vec::new(),
+            stops: Vec::new(),
+            tasks: Vec::new(),
+            drained: Vec::new(),
+        };
+        let fail = |id: &str, e: &dyn std::fmt::Display| format!("Resources.{id}: {e}");
+        for source in &self.sources {
+            match source.kind {
+                Kind::Queue => {
+                    let queue =
+                        RedisQueue::connect(&source.url, RedisQueueConfig::new(&source.name))
+                            .await
+                            .map_err(|e| fail(&source.id, &e))?;
+                    if !source.attributes.is_empty() {
+                        let client = redis::Client::open(source.url.as_str())
+                            .map_err(|e| fail(&source.id, &e))?;
+                        let mut conn = client
+                            .get_multiplexed_async_connection()
+                            .await
+                            .map_err(|e| fail(&source.id, &e))?;
+                        let mut cmd = redis::cmd("HSET");
+                        cmd.arg(format!("{PREFIX}:queues:{}", source.name));
+                        for (k, v) in &source.attributes {
+                            cmd.arg(k).arg(v);
+                        }
+                        let _: i64 = cmd
+                            .query_async(&mut conn)
+                            .await
+                            .map_err(|e| fail(&source.id, &e))?;
+                    }
+                    for chunk in source.messages.chunks(500) {
+                        queue
+                            .send_batch(chunk)
+                            .await
+                            .map_err(|e| fail(&source.id, &e))?;
+                    }
+                }
+                Kind::Stream { shards } => {
+                    RedisStream::connect(&source.url, RedisStreamConfig::new(&source.name, shards))
+                        .await
+                        .map_err(|e| fail(&source.id, &e))?;
+                }
+            }
+        }
+        let consumer = format!(
+            "weir-run-{}-{}",
+            std::process::id(),
+            &crate::aws::new_id()[..8]
+        );
+        for planned in &self.mappings {
+            let mappings =
+                RedisMappings::connect(&planned.url, PREFIX, "us-east-1", invoker.clone())
+                    .await
+                    .map_err(|e| fail(&planned.id, &e))?;
+            let uuid = format!("weir-{}", planned.id);
+            let config = mappings
+                .check(&planned.body, Some(&uuid))
+                .await
+                .map_err(|e| format!("Resources.{}: {}: {}", planned.id, e.code, e.message))?;
+            let source_name = planned
+                .source
+                .rsplit([':', '/'])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if planned.source.contains(":sqs:") {
+                let queue = RedisQueue::connect(
+                    &planned.url,
+                    RedisQueueConfig::new(&source_name).group(format!("{PREFIX}-mappings")),
+                )
+                .await
+                .map_err(|e| fail(&planned.id, &e))?;
+                run.drained.push(Drained::Queue(queue));
+            } else {
+                let stream = RedisStream::open(&planned.url, &source_name)
+                    .await
+                    .map_err(|e| fail(&planned.id, &e))?;
+                run.drained.push(Drained::Stream(stream, uuid.clone()));
+            }
+            if config["State"] != "Enabled" {
+                continue;
+            }
+            let counters: Arc<MappingCounters> = Arc::default();
+            let stop = Arc::new(Notify::new());
+            run.mappings.push((planned.id.clone(), counters.clone()));
+            run.stops.push(stop.clone());
+            let name = consumer.clone();
+            run.tasks.push(tokio::spawn(async move {
+                mappings.run_mapping(config, name, stop, counters).await
+            }));
+        }
+        Ok(run)
+    }
+}
+
+impl RedisRun {
+    /// Whether every mapping's source is drained: a queue empty, a stream's checkpoints at
+    /// each shard's last record.
+    async fn drained_once(&self) -> bool {
+        for source in &self.drained {
+            let done = match source {
+                Drained::Queue(queue) => queue.is_empty().await.unwrap_or(false),
+                Drained::Stream(stream, uuid) => {
+                    let mut done = true;
+                    for shard in 0..stream.config().shard_count {
+                        let last = stream.last_sequence(shard).await.ok().flatten();
+                        let checkpoint = stream
+                            .get_key(&checkpoint_key(uuid, shard))
+                            .await
+                            .ok()
+                            .flatten();
+                        if last.is_some() && last != checkpoint {
+                            done = false;
+                        }
+                    }
+                    done
+                }
+            };
+            if !done {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Waits until every mapping's source is drained (seen so twice, 100 ms apart).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) { run.wait_drained().await; }
+    /// ```
+    pub async fn wait_drained(&self) {
+        let mut seen = 0;
+        while seen < 2 {
+            if self.drained_once().await {
+                seen += 1;
+            } else {
+                seen = 0;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the consumers and answers their counters ([`RedisRun::metrics`]). A batch still
+    /// in flight is left pending on its queue (it comes back after the visibility timeout) or
+    /// unchecked on its shard.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) { let counters = run.stop().await; let _ = counters; }
+    /// ```
+    pub async fn stop(mut self) -> Map<String, Value> {
+        for stop in &self.stops {
+            stop.notify_one();
+        }
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+        self.metrics()
+    }
+
+    /// Each running mapping's counters (Lambda's metric names), by logical id.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(run: &weir_serve::redis_config::RedisRun) { let _ = run.metrics(); }
+    /// ```
+    pub fn metrics(&self) -> Map<String, Value> {
+        self.mappings
+            .iter()
+            .map(|(id, counters)| (id.clone(), counters.to_json()))
+            .collect()
+    }
+}

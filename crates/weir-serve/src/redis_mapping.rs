@@ -1,0 +1,431 @@
+//! An event source mapping on a [`RedisQueue`]: poll, filter, batch, invoke, delete, as
+//! Lambda's SQS poller does. Several consumers (in one process or many, on one machine or
+//! several) share a mapping through the queue's consumer group: each message goes to one of
+//! them, and comes back to any of them only after a failure (at-least-once).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::RedisError;
+use serde_json::{json, Value};
+use weir::lambda::{FilterCriteria, RecordVerdict, Source};
+use weir_route::{Handler, Invocation, Outcome};
+
+use crate::aws::{new_id, ACCOUNT};
+use crate::redis_queue::{QueueMessage, RedisQueue};
+
+/// A mapping's parameters (Lambda's names).
+///
+/// # Example
+/// ```
+/// let config = weir_serve::QueueMappingConfig::new("arn:aws:lambda:us-east-1:000000000000:function:f");
+/// assert_eq!(config.batch_size, 10);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct QueueMappingConfig {
+    /// The invoked function's ARN.
+    pub function_arn: String,
+    /// `BatchSize` (1-10000, default 10).
+    pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds` (0-300, default 0).
+    pub maximum_batching_window: Duration,
+    /// `FilterCriteria`, parsed.
+    pub filter_criteria: Option<FilterCriteria>,
+    /// `FunctionResponseTypes: ["ReportBatchItemFailures"]`.
+    pub report_batch_item_failures: bool,
+    /// The invocation's timeout (the function's `Timeout`).
+    pub timeout: Duration,
+    /// The region written in records.
+    pub region: String,
+    /// How many batches one poll may hold and invoke at once (default 1), as Lambda's
+    /// several SQS pollers per mapping: a poll reads up to `batch_size * pollers` messages.
+    pub pollers: usize,
+}
+
+impl QueueMappingConfig {
+    /// Lambda's defaults: batches of 10, no window, no filter, 3 s timeout.
+    ///
+    /// # Example
+    /// ```
+    /// let c = weir_serve::QueueMappingConfig::new("arn");
+    /// assert!(c.filter_criteria.is_none());
+    /// ```
+    pub fn new(function_arn: impl Into<String>) -> QueueMappingConfig {
+        QueueMappingConfig {
+            function_arn: function_arn.into(),
+            batch_size: 10,
+            maximum_batching_window: Duration::ZERO,
+            filter_criteria: None,
+            report_batch_item_failures: false,
+            timeout: Duration::from_secs(3),
+            region: "us-east-1".into(),
+            pollers: 1,
+        }
+    }
+}
+
+/// Counters with the names of Lambda's mapping metrics.
+///
+/// # Example
+/// ```
+/// let m = weir_serve::MappingCounters::default();
+/// assert_eq!(m.to_json()["PolledEventCount"], 0);
+/// ```
+#[derive(Debug, Default)]
+pub struct MappingCounters {
+    /// `PolledEventCount`: records read from the source.
+    pub polled: AtomicU64,
+    /// `FilteredOutEventCount`: records no filter matched (or dropped as unmatchable).
+    pub filtered_out: AtomicU64,
+    /// `InvokedEventCount`: records sent to the function.
+    pub invoked: AtomicU64,
+    /// `FailedInvokeEventCount`: records of failed invocations (or reported as failed items).
+    pub failed_invoke: AtomicU64,
+    /// `DeletedEventCount`: records deleted from the queue.
+    pub deleted: AtomicU64,
+    /// `DroppedEventCount`: records moved to the dead-letter stream.
+    pub dropped: AtomicU64,
+}
+
+impl MappingCounters {
+    /// The counters as a JSON object with Lambda's metric names.
+    ///
+    /// # Example
+    /// ```
+    /// let m = weir_serve::MappingCounters::default();
+    /// assert!(m.to_json().get("DeletedEventCount").is_some());
+    /// ```
+    pub fn to_json(&self) -> Value {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        json!({
+            "PolledEventCount": get(&self.polled),
+            "FilteredOutEventCount": get(&self.filtered_out),
+            "InvokedEventCount": get(&self.invoked),
+            "FailedInvokeEventCount": get(&self.failed_invoke),
+            "DeletedEventCount": get(&self.deleted),
+            "DroppedEventCount": get(&self.dropped),
+        })
+    }
+}
+
+/// One consumer of a mapping on a Redis queue.
+///
+/// # Example
+/// ```no_run
+/// # async fn demo() -> Result<(), redis::RedisError> {
+/// use weir_serve::{QueueConsumer, QueueMappingConfig, RedisQueue, RedisQueueConfig};
+/// let queue = RedisQueue::connect("redis://127.0.0.1:7000/", RedisQueueConfig::new("q")).await?;
+/// let handler = |_| async { weir_route::Outcome::Success(Vec::new()) };
+/// let consumer = QueueConsumer::new(queue, "c1", QueueMappingConfig::new("arn"), std::sync::Arc::new(handler));
+/// consumer.poll_once().await?;
+/// # Ok(()) }
+/// ```
+pub struct QueueConsumer {
+    queue: RedisQueue,
+    name: String,
+    config: QueueMappingConfig,
+    handler: Arc<dyn Handler>,
+    counters: Arc<MappingCounters>,
+}
+
+/// What one poll did.
+///
+/// # Example
+/// ```
+/// let p = weir_serve::Poll::default();
+/// assert_eq!(p.received, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Poll {
+    /// Messages received (dead-lettered ones not counted).
+    pub received: usize,
+    /// Whether the function was invoked.
+    pub invoked: bool,
+}
+
+impl QueueConsumer {
+    /// A consumer named `name` (unique among the group's consumers) invoking `handler`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(queue: weir_serve::RedisQueue) {
+    /// let handler = |_| async { weir_route::Outcome::Success(Vec::new()) };
+    /// let c = weir_serve::QueueConsumer::new(queue, "c1", weir_serve::QueueMappingConfig::new("arn"), std::sync::Arc::new(handler));
+    /// # let _ = c; }
+    /// ```
+    pub fn new(
+        queue: RedisQueue,
+        name: impl Into<String>,
+        config: QueueMappingConfig,
+        handler: Arc<dyn Handler>,
+    ) -> QueueConsumer {
+        QueueConsumer {
+            queue,
+            name: name.into(),
+            config,
+            handler,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The same consumer counting into `counters` (shared with whoever holds them).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(c: weir_serve::QueueConsumer) {
+    /// let counters = std::sync::Arc::new(weir_serve::MappingCounters::default());
+    /// let c = c.with_counters(counters.clone());
+    /// # let _ = c; }
+    /// ```
+    pub fn with_counters(mut self, counters: Arc<MappingCounters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The consumer's counters (shared: clone the `Arc` to read them while it runs).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(c: &weir_serve::QueueConsumer) {
+    /// let counters = c.counters();
+    /// # let _ = counters; }
+    /// ```
+    pub fn counters(&self) -> Arc<MappingCounters> {
+        self.counters.clone()
+    }
+
+    /// One poll: receive (up to the batch size, within the batching window), filter,
+    /// invoke once for the matching records, delete what succeeded or was filtered out.
+    /// Failed records stay pending and come back after the visibility timeout.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(c: weir_serve::QueueConsumer) -> Result<(), redis::RedisError> {
+    /// let poll = c.poll_once().await?;
+    /// # let _ = poll; Ok(()) }
+    /// ```
+    pub async fn poll_once(&self) -> Result<Poll, RedisError> {
+        let deadline = Instant::now() + self.config.maximum_batching_window;
+        let mut messages: Vec<QueueMessage> = Vec::new();
+        let window = self.config.maximum_batching_window;
+        let capacity = self.config.batch_size * self.config.pollers.max(1);
+        loop {
+            let room = capacity - messages.len();
+            let wait = if window.is_zero() {
+                // One receive, waiting a little when the queue is empty.
+                Duration::from_millis(200)
+            } else {
+                deadline.saturating_duration_since(Instant::now())
+            };
+            let got = self.queue.receive(&self.name, room, wait).await?;
+            self.counters
+                .dropped
+                .fetch_add(got.dead_lettered as u64, Ordering::Relaxed);
+            messages.extend(got.messages);
+            if messages.len() >= capacity || window.is_zero() || Instant::now() >= deadline {
+                break;
+            }
+        }
+        let received = messages.len();
+        if received == 0 {
+            return Ok(Poll::default());
+        }
+        self.counters
+            .polled
+            .fetch_add(received as u64, Ordering::Relaxed);
+        let records: Vec<String> = messages.iter().map(|m| self.record(m)).collect();
+        // Filtering comes before batching: the batch holds only matching records, and the
+        // others are deleted.
+        let mut keep = Vec::with_capacity(received);
+        let mut delete = Vec::new();
+        for (message, record) in messages.iter().zip(&records) {
+            let delivered = match &self.config.filter_criteria {
+                None => true,
+                Some(fc) => fc.evaluate(Source::Sqs, record.as_bytes()) == RecordVerdict::Delivered,
+            };
+            if delivered {
+                keep.push((message, record));
+            } else {
+                delete.push(message.id.clone());
+            }
+        }
+        self.counters
+            .filtered_out
+            .fetch_add(delete.len() as u64, Ordering::Relaxed);
+        let invoked = !keep.is_empty();
+        // Up to `pollers` batches of the matching records, invoked at once.
+        let batches = keep.chunks(self.config.batch_size).map(|batch| async move {
+            let mut payload = String::from("{\"Records\":[");
+            for (i, (_, record)) in batch.iter().enumerate() {
+                if i > 0 {
+                    payload.push(',');
+                }
+                payload.push_str(record);
+            }
+            payload.push_str("]}");
+            self.counters
+                .invoked
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let outcome = self.invoke(payload.into_bytes()).await;
+            let ids: Vec<&str> = batch.iter().map(|(m, _)| m.id.as_str()).collect();
+            let failed: Vec<&str> = match outcome {
+                Outcome::Success(response) if self.config.report_batch_item_failures => {
+                    batch_item_failures(&response, &ids).unwrap_or_else(|| ids.clone())
+                }
+                Outcome::Success(_) => Vec::new(),
+                _ => ids.clone(),
+            };
+            self.counters
+                .failed_invoke
+                .fetch_add(failed.len() as u64, Ordering::Relaxed);
+            batch
+                .iter()
+                .filter(|(m, _)| !failed.contains(&m.id.as_str()))
+                .map(|(m, _)| m.id.clone())
+                .collect::<Vec<String>>()
+        });
+        for done in crate::redis_async::join_all(batches).await {
+            delete.extend(done);
+        }
+        let deleted = self.queue.delete_batch(&delete).await?;
+        self.counters
+            .deleted
+            .fetch_add(deleted as u64, Ordering::Relaxed);
+        Ok(Poll { received, invoked })
+    }
+
+    async fn invoke(&self, payload: Vec<u8>) -> Outcome {
+        let invocation = Invocation::new(new_id(), self.config.function_arn.clone(), payload);
+        let task = tokio::spawn(self.handler.invoke(invocation));
+        let abort = task.abort_handle();
+        match tokio::time::timeout(self.config.timeout, task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Outcome::Error(weir_route::FunctionError::new(
+                "Runtime.HandlerPanicked",
+                "the handler panicked",
+            )),
+            Err(_) => {
+                abort.abort();
+                Outcome::Error(weir_route::FunctionError::new(
+                    "Sandbox.Timedout",
+                    format!(
+                        "Task timed out after {:.2} seconds",
+                        self.config.timeout.as_secs_f64()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// The SQS record Lambda delivers for a message.
+    fn record(&self, m: &QueueMessage) -> String {
+        let stream = &self.queue.config().stream;
+        json!({
+            "messageId": m.id,
+            "receiptHandle": m.id,
+            "body": m.body,
+            "attributes": {
+                "ApproximateReceiveCount": m.receive_count.to_string(),
+                "SentTimestamp": m.sent_timestamp.to_string(),
+                "SenderId": ACCOUNT,
+                "ApproximateFirstReceiveTimestamp": m.sent_timestamp.to_string(),
+            },
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": format!("arn:aws:sqs:{}:{ACCOUNT}:{stream}", self.config.region),
+            "awsRegion": self.config.region,
+        })
+        .to_string()
+    }
+
+    /// Polls until `stop` completes; a Redis error (Redis restarting, say) is waited out
+    /// with a backoff, never fatal.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(c: weir_serve::QueueConsumer) {
+    /// c.run(tokio::time::sleep(std::time::Duration::from_secs(1))).await;
+    /// # }
+    /// ```
+    pub async fn run(&self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                polled = self.poll_once() => match polled {
+                    Ok(_) => backoff = Duration::from_millis(50),
+                    Err(_) => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// The failed item ids of a `ReportBatchItemFailures` response, as Lambda reads it: an empty
+/// or `null` response, `{}`, or an empty or `null` `batchItemFailures` list means no failure;
+/// each failure must name a record of the batch by a non-empty `itemIdentifier`. `None`: the
+/// response is invalid, and the whole batch failed.
+pub(crate) fn batch_item_failures<'a>(response: &[u8], ids: &[&'a str]) -> Option<Vec<&'a str>> {
+    if response.iter().all(u8::is_ascii_whitespace) {
+        return Some(Vec::new());
+    }
+    let value: Value = serde_json::from_slice(response).ok()?;
+    let list = match &value {
+        Value::Null => return Some(Vec::new()),
+        Value::Object(map) => match map.get("batchItemFailures") {
+            None | Some(Value::Null) => return Some(Vec::new()),
+            Some(Value::Array(list)) => list,
+            Some(_) => return None,
+        },
+        // Any other response is not a batch response: the batch succeeded.
+        _ => return Some(Vec::new()),
+    };
+    let mut failed = Vec::new();
+    for item in list {
+        let id = item.get("itemIdentifier")?.as_str()?;
+        let found = ids.iter().find(|known| **known == id)?;
+        failed.push(*found);
+    }
+    Some(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_item_failures;
+
+    #[test]
+    fn batch_responses() {
+        let ids = ["1", "2"];
+        assert_eq!(batch_item_failures(b"", &ids), Some(vec![]));
+        assert_eq!(batch_item_failures(b"null", &ids), Some(vec![]));
+        assert_eq!(batch_item_failures(b"{}", &ids), Some(vec![]));
+        assert_eq!(
+            batch_item_failures(br#"{"batchItemFailures": []}"#, &ids),
+            Some(vec![])
+        );
+        assert_eq!(
+            batch_item_failures(br#"{"batchItemFailures": [{"itemIdentifier": "2"}]}"#, &ids),
+            Some(vec!["2"])
+        );
+        assert_eq!(
+            batch_item_failures(br#"{"batchItemFailures": [{"itemIdentifier": "9"}]}"#, &ids),
+            None
+        );
+        assert_eq!(
+            batch_item_failures(br#"{"batchItemFailures": [{"itemIdentifier": ""}]}"#, &ids),
+            None
+        );
+        assert_eq!(
+            batch_item_failures(br#"{"batchItemFailures": "x"}"#, &ids),
+            None
+        );
+    }
+}

@@ -1,0 +1,420 @@
+"""Real AWS clients against `weir serve`: boto3 and the AWS CLI, with dummy credentials.
+
+- TestEventPattern on every AWS-verified case of tests/data/conformance/eventbridge-aws.json,
+  through boto3 and through `aws events test-event-pattern`: every verdict and every error
+  (code and first line of the message) agrees with what AWS answered;
+- PutRule / PutTargets / PutEvents reaching a function;
+- Invoke in its three invocation types (RequestResponse, Event, DryRun) and its errors.
+
+Run by scripts/test-all: WEIR_BIN names the weir binary; the server is started on a free port
+for the session and stopped at its end.
+"""
+
+import concurrent.futures
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+
+import boto3
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+CASES = json.loads((ROOT / "tests/data/conformance/eventbridge-aws.json").read_text())["cases"]
+AWS = shutil.which("aws", path=os.path.dirname(os.path.realpath(__import__("sys").executable)))
+
+ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_MAX_ATTEMPTS": "1",
+    "AWS_PAGER": "",
+}
+os.environ.update(ENV)
+
+
+def text_of(case, raw, parsed):
+    return case[raw] if raw in case else json.dumps(case[parsed])
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("serve")
+
+
+@pytest.fixture(scope="session")
+def endpoint(workdir):
+    weir = os.environ.get("WEIR_BIN") or str(ROOT / "target/debug/weir")
+    record = f"f=$(mktemp -p {workdir} event.XXXXXX); cat > \"$f\"; echo null"
+    proc = subprocess.Popen(
+        [
+            weir, "serve", "--port", "0",
+            "--function", "echo=cat",
+            "--function", "fail=echo '{\"errorMessage\":\"no\"}'; exit 1",
+            "--function", f"record={record}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        proc.kill()
+        raise RuntimeError(f"weir serve did not start: {url!r} {proc.stderr.read()}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def client(service, endpoint):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+
+
+def expected_error(case):
+    return (
+        case.get("aws_error_code", "InvalidEventPatternException"),
+        case["aws_error_message"].splitlines()[0],
+    )
+
+
+def test_boto3_test_event_pattern_agrees_on_every_case(endpoint):
+    events = client("events", endpoint)
+    counts = {"match": 0, "no_match": 0, "error": 0}
+    for case in CASES:
+        pattern = text_of(case, "pattern_raw", "pattern")
+        event = text_of(case, "event_raw", "event")
+        expected = case["expected"]
+        counts[expected] += 1
+        if expected == "error":
+            with pytest.raises(ClientError) as raised:
+                events.test_event_pattern(EventPattern=pattern, Event=event)
+            error = raised.value.response["Error"]
+            got = (error["Code"], error["Message"].splitlines()[0])
+            assert got == expected_error(case), case["name"]
+        else:
+            result = events.test_event_pattern(EventPattern=pattern, Event=event)
+            assert result["Result"] is (expected == "match"), case["name"]
+    assert counts == {"match": 70, "no_match": 51, "error": 45}
+
+
+def aws_cli(endpoint, *args):
+    return subprocess.run(
+        [AWS, "--endpoint-url", endpoint, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_aws_cli_test_event_pattern_agrees_on_every_case(endpoint):
+    assert AWS, "the aws command is not installed next to this Python"
+
+    def run(case):
+        result = aws_cli(
+            endpoint, "events", "test-event-pattern",
+            "--event-pattern", text_of(case, "pattern_raw", "pattern"),
+            "--event", text_of(case, "event_raw", "event"),
+        )
+        return case, result
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, CASES))
+    assert len(results) == len(CASES) == 166
+    for case, result in results:
+        name = case["name"]
+        if case["expected"] == "error":
+            assert result.returncode != 0, name
+            code, first_line = expected_error(case)
+            prefix = f"An error occurred ({code}) when calling the TestEventPattern operation: "
+            line = result.stderr.strip().splitlines()[0]
+            assert line == prefix + first_line, (name, result.stderr)
+        else:
+            assert result.returncode == 0, (name, result.stderr)
+            assert json.loads(result.stdout) == {"Result": case["expected"] == "match"}, name
+
+
+def delivered(workdir, count, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        files = sorted(workdir.glob("event.*"))
+        if len(files) >= count and all(f.stat().st_size > 0 for f in files):
+            return [json.loads(f.read_text()) for f in files]
+        time.sleep(0.05)
+    return [json.loads(f.read_text()) for f in sorted(workdir.glob("event.*")) if f.stat().st_size]
+
+
+def test_put_events_reaches_a_function(endpoint, workdir):
+    for f in workdir.glob("event.*"):
+        f.unlink()
+    events = client("events", endpoint)
+    arn = events.put_rule(
+        Name="orders",
+        EventPattern=json.dumps({"source": ["shop"], "detail": {"amount": [{"numeric": [">", 100]}]}}),
+    )["RuleArn"]
+    assert arn == "arn:aws:events:us-east-1:000000000000:rule/orders"
+    put = events.put_targets(
+        Rule="orders",
+        Targets=[{"Id": "t", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:record"}],
+    )
+    assert put["FailedEntryCount"] == 0
+    assert [r["Name"] for r in events.list_rules()["Rules"]] == ["orders"]
+    response = events.put_events(
+        Entries=[
+            {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"amount": 150})},
+            {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"amount": 5})},
+            {"Source": "shop", "DetailType": "order", "Detail": "not json"},
+        ]
+    )
+    assert response["FailedEntryCount"] == 1
+    assert response["Entries"][2] == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    got = delivered(workdir, 1)
+    time.sleep(0.3)
+    assert len(list(workdir.glob("event.*"))) == 1, "only the matching event is delivered"
+    assert got[0]["id"] == response["Entries"][0]["EventId"]
+    assert got[0]["detail"] == {"amount": 150}
+    assert got[0]["source"] == "shop"
+    # The AWS CLI's put-events reaches it too.
+    result = aws_cli(
+        endpoint, "events", "put-events", "--entries",
+        json.dumps([{"Source": "shop", "DetailType": "cli", "Detail": json.dumps({"amount": 101})}]),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["FailedEntryCount"] == 0
+    got = delivered(workdir, 2)
+    assert sorted(e["detail-type"] for e in got) == ["cli", "order"]
+    with pytest.raises(ClientError) as raised:
+        events.delete_rule(Name="orders")
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    events.remove_targets(Rule="orders", Ids=["t"])
+    events.delete_rule(Name="orders")
+    assert events.list_rules()["Rules"] == []
+
+
+def test_invoke_in_all_three_invocation_types(endpoint, workdir):
+    lam = client("lambda", endpoint)
+    ok = lam.invoke(FunctionName="echo", Payload=b'{"x": 1}')
+    assert ok["StatusCode"] == 200
+    assert ok["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in ok
+    assert json.loads(ok["Payload"].read()) == {"x": 1}
+
+    failed = lam.invoke(FunctionName="fail", InvocationType="RequestResponse", Payload=b"{}")
+    assert failed["StatusCode"] == 200
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "Runtime.ExitError"
+
+    for f in workdir.glob("event.*"):
+        f.unlink()
+    queued = lam.invoke(FunctionName="record", InvocationType="Event", Payload=b'{"n": 7}')
+    assert queued["StatusCode"] == 202
+    assert delivered(workdir, 1) == [{"n": 7}]
+
+    dry = lam.invoke(FunctionName="record", InvocationType="DryRun", Payload=b'{"n": 8}')
+    assert dry["StatusCode"] == 204
+    time.sleep(0.3)
+    assert len(list(workdir.glob("event.*"))) == 1, "DryRun invokes nothing"
+
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as raised:
+        lam.invoke(FunctionName="nope", Payload=b"{}")
+    assert raised.value.response["Error"]["Message"] == (
+        "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"
+    )
+    with pytest.raises(lam.exceptions.RequestTooLargeException):
+        lam.invoke(FunctionName="echo", Payload=b"1" + b" " * (6 * 1024 * 1024))
+    with pytest.raises(lam.exceptions.InvalidRequestContentException):
+        lam.invoke(FunctionName="echo", Payload=b"{not json")
+
+
+def test_aws_cli_lambda_invoke(endpoint, tmp_path):
+    out = tmp_path / "out.json"
+    result = aws_cli(endpoint, "lambda", "invoke", "--function-name", "echo",
+                     "--payload", '{"cli": true}', str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+    assert json.loads(out.read_text()) == {"cli": True}
+    result = aws_cli(endpoint, "lambda", "invoke", "--function-name", "fail", str(out))
+    assert json.loads(result.stdout)["FunctionError"] == "Unhandled"
+    result = aws_cli(endpoint, "lambda", "invoke", "--function-name", "echo",
+                     "--invocation-type", "DryRun", str(out))
+    assert json.loads(result.stdout)["StatusCode"] == 204
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A redis-server of the test's own on a free loopback port (never 6379), with AOF."""
+    import socket
+
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    assert os.path.exists(server), "redis-server is required (scripts/test-all installs it)"
+    for _ in range(5):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port == 6379:
+            continue
+        proc = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(7) == b"+PONG\r\n":
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            proc.kill()
+            proc.wait()
+            continue
+        yield f"redis://127.0.0.1:{port}/"
+        proc.terminate()
+        proc.wait(timeout=10)
+        return
+    raise RuntimeError("could not start redis-server")
+
+
+def start_serve(*args):
+    weir = os.environ.get("WEIR_BIN") or str(ROOT / "target/debug/weir")
+    proc = subprocess.Popen([weir, "serve", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+    return proc, url
+
+
+def test_an_accepted_event_survives_weir_killed_mid_invocation(redis_url, tmp_path):
+    out = tmp_path / "ran"
+    # The first weir's function is slow: weir is killed while it runs.
+    first, url = start_serve("--redis", redis_url, "--timeout", "1",
+                             "--function", "job=sleep 2")
+    try:
+        lam = client("lambda", url)
+        assert lam.invoke(FunctionName="job", InvocationType="Event",
+                          Payload=b'{"kept": 1}')["StatusCode"] == 202
+        time.sleep(0.5)
+    finally:
+        first.kill()  # SIGKILL
+        first.wait()
+    second, _ = start_serve("--redis", redis_url, "--timeout", "1",
+                            "--function", f"job=cat > {out}")
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not (out.exists() and out.stat().st_size):
+            time.sleep(0.1)
+        assert json.loads(out.read_text()) == {"kept": 1}
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+
+
+def test_boto3_event_source_mappings_on_a_redis_queue(redis_url, tmp_path):
+    import socket
+
+    out = tmp_path / "batches"
+    out.mkdir()
+    record = f"f=$(mktemp -p {out} batch.XXXXXX); cat > \"$f\"; echo null"
+    proc, url = start_serve("--redis", redis_url, "--function", f"consume={record}")
+    try:
+        lam = client("lambda", url)
+        created = lam.create_event_source_mapping(
+            EventSourceArn="arn:aws:sqs:us-east-1:000000000000:jobs",
+            FunctionName="consume",
+            BatchSize=10,
+            FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"ok": [True]}})}]},
+        )
+        assert created["State"] == "Creating"
+        uuid = created["UUID"]
+        listed = lam.list_event_source_mappings(FunctionName="consume")["EventSourceMappings"]
+        assert [m["UUID"] for m in listed] == [uuid]
+        assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled"
+        # Messages sent with plain Redis commands (XADD jobs * body ...).
+        host, port = redis_url[len("redis://"):].rstrip("/").split(":")
+        with socket.create_connection((host, int(port))) as conn:
+            for n in range(6):
+                body = json.dumps({"n": n, "ok": n % 2 == 0})
+                args = ["XADD", "jobs", "*", "body", body]
+                conn.sendall(f"*{len(args)}\r\n".encode() + b"".join(
+                    f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args))
+                conn.recv(64)
+        deadline = time.time() + 15
+        seen = []
+        while time.time() < deadline and len(seen) < 3:
+            seen = [json.loads(r["body"])["n"]
+                    for f in out.glob("batch.*") if f.stat().st_size
+                    for r in json.loads(f.read_text())["Records"]]
+            time.sleep(0.1)
+        assert sorted(seen) == [0, 2, 4]
+        assert lam.delete_event_source_mapping(UUID=uuid)["State"] == "Deleting"
+        with pytest.raises(lam.exceptions.ResourceNotFoundException):
+            lam.get_event_source_mapping(UUID=uuid)
+        with pytest.raises(lam.exceptions.InvalidParameterValueException):
+            lam.create_event_source_mapping(
+                EventSourceArn="arn:aws:sqs:us-east-1:000000000000:jobs",
+                FunctionName="consume", BatchSize=0 + 20)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_weir_serve_with_a_weir_toml_routes_put_events_through_its_rules(tmp_path):
+    out = tmp_path / "got"
+    out.mkdir()
+    (tmp_path / "weir.toml").write_text(f'''
+[Resources.Keep]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "keep", Timeout = 5 }}
+Weir = {{ Command = ["sh", "-c", 'f=$(mktemp -p {out} ev.XXXXXX); cat > "$f"; echo null'] }}
+
+[Resources.Big]
+Type = "AWS::Events::Rule"
+[Resources.Big.Properties]
+EventPattern = {{ source = ["shop"], detail = {{ total = [{{ numeric = [">", 100] }}] }} }}
+Targets = [{{ Id = "keep", Arn = {{ "Fn::GetAtt" = ["Keep", "Arn"] }} }}]
+''')
+    proc, url = start_serve("--config", str(tmp_path / "weir.toml"))
+    try:
+        events = client("events", url)
+        put = events.put_events(Entries=[
+            {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"total": 250})},
+            {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"total": 5})},
+        ])
+        assert put["FailedEntryCount"] == 0
+        got = delivered_in(out, 1)
+        time.sleep(0.3)
+        assert len(list(out.glob("ev.*"))) == 1, "only the matching event"
+        assert got[0]["detail"] == {"total": 250}
+        assert got[0]["id"] == put["Entries"][0]["EventId"]
+        # The config's function is invocable too.
+        lam = client("lambda", url)
+        assert lam.invoke(FunctionName="keep", Payload=b'{"direct": 1}')["StatusCode"] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def delivered_in(directory, count, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        files = [f for f in directory.glob("ev.*") if f.stat().st_size]
+        if len(files) >= count:
+            return [json.loads(f.read_text()) for f in sorted(files)]
+        time.sleep(0.05)
+    return [json.loads(f.read_text()) for f in directory.glob("ev.*") if f.stat().st_size]

@@ -1,0 +1,550 @@
+//! `weir serve`'s endpoints, in process: EventBridge's JSON 1.1 operations (every
+//! AWS-verified TestEventPattern case, rules, targets, PutEvents reaching a function) and
+//! Lambda's Invoke in its three invocation types, with AWS's error shapes.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use weir_route::{FunctionError, Invocation, Outcome};
+use weir_serve::LocalFunctions;
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn events(app: &axum::Router, operation: &str, body: Value) -> Reply {
+    let request = Request::post("/")
+        .header("x-amz-target", format!("AWSEvents.{operation}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(app, request).await
+}
+
+async fn invoke(app: &axum::Router, name: &str, kind: Option<&str>, payload: &[u8]) -> Reply {
+    let mut request = Request::post(format!("/2015-03-31/functions/{name}/invocations"));
+    if let Some(kind) = kind {
+        request = request.header("x-amz-invocation-type", kind);
+    }
+    send(app, request.body(Body::from(payload.to_vec())).unwrap()).await
+}
+
+type Seen = Arc<Mutex<Vec<Value>>>;
+
+/// A router whose function `record` keeps what it receives, `fail` fails, `echo` echoes.
+fn app() -> (axum::Router, Seen) {
+    let seen: Seen = Arc::default();
+    let mut functions = LocalFunctions::new("us-east-1");
+    let keep = seen.clone();
+    functions.insert(
+        "record",
+        move |invocation: Invocation| {
+            let keep = keep.clone();
+            async move {
+                keep.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&invocation.payload).unwrap());
+                Outcome::Success(b"null".to_vec())
+            }
+        },
+        Duration::from_secs(3),
+    );
+    functions.insert(
+        "fail",
+        |_| async { Outcome::Error(FunctionError::new("Error", "bad record")) },
+        Duration::from_secs(3),
+    );
+    functions.insert(
+        "echo",
+        |i: Invocation| async move { Outcome::Success(i.payload) },
+        Duration::from_secs(3),
+    );
+    (weir_serve::router(Arc::new(functions), "us-east-1"), seen)
+}
+
+fn cases() -> Vec<Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/conformance/eventbridge-aws.json"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    doc["cases"].as_array().unwrap().clone()
+}
+
+fn text_of(case: &Value, raw: &str, parsed: &str) -> String {
+    match case.get(raw) {
+        Some(Value::String(s)) => s.clone(),
+        _ => serde_json::to_string(&case[parsed]).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn test_event_pattern_agrees_with_aws_on_every_case() {
+    let (app, _) = app();
+    let (mut matched, mut unmatched, mut errors) = (0, 0, 0);
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let reply = events(
+            &app,
+            "TestEventPattern",
+            json!({
+                "EventPattern": text_of(&case, "pattern_raw", "pattern"),
+                "Event": text_of(&case, "event_raw", "event"),
+            }),
+        )
+        .await;
+        let body = reply.json();
+        match case["expected"].as_str().unwrap() {
+            expected @ ("match" | "no_match") => {
+                assert_eq!(reply.status, StatusCode::OK, "{name}: {body}");
+                assert_eq!(body, json!({"Result": expected == "match"}), "{name}");
+                if expected == "match" {
+                    matched += 1
+                } else {
+                    unmatched += 1
+                }
+            }
+            "error" => {
+                assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}: {body}");
+                let want = case["aws_error_message"].as_str().unwrap();
+                let message = body["message"].as_str().unwrap();
+                assert_eq!(
+                    message.lines().next(),
+                    want.lines().next(),
+                    "{name}: {body}"
+                );
+                let code = case["aws_error_code"]
+                    .as_str()
+                    .unwrap_or("InvalidEventPatternException");
+                assert_eq!(body["__type"], code, "{name}");
+                assert_eq!(reply.header("x-amzn-errortype"), Some(code), "{name}");
+                errors += 1;
+            }
+            other => panic!("{name}: unknown expectation {other}"),
+        }
+    }
+    assert_eq!((matched, unmatched, errors), (70, 51, 45));
+}
+
+#[tokio::test]
+async fn test_event_pattern_errors_carry_weirs_position_and_aws_shapes() {
+    let (app, _) = app();
+    let envelope =
+        r#"{"id":"1","source":"s","detail-type":"t","account":"1","region":"r","time":"t"}"#;
+    let reply = events(
+        &app,
+        "TestEventPattern",
+        json!({"EventPattern": r#"{"a": [{"FOO": 1}]}"#, "Event": envelope}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/x-amz-json-1.1")
+    );
+    let body = reply.json();
+    assert_eq!(
+        body["message"],
+        "Event pattern is not valid. Reason: Unrecognized match type FOO"
+    );
+    assert_eq!(
+        body["weirPosition"],
+        json!({"offset": 8, "line": 1, "column": 9, "path": "a[0].FOO"})
+    );
+    // Missing members, an unknown operation, a body that is not JSON, no target.
+    let reply = events(&app, "TestEventPattern", json!({"Event": envelope})).await;
+    assert_eq!(reply.json()["__type"], "ValidationException");
+    assert!(reply.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("'eventPattern'"));
+    let reply = events(&app, "CreateEventBus", json!({})).await;
+    assert_eq!(reply.json()["__type"], "UnknownOperationException");
+    let request = Request::post("/")
+        .header("x-amz-target", "AWSEvents.TestEventPattern")
+        .body(Body::from("{not json"))
+        .unwrap();
+    assert_eq!(
+        send(&app, request).await.json()["__type"],
+        "SerializationException"
+    );
+    let request = Request::post("/").body(Body::from("{}")).unwrap();
+    assert_eq!(
+        send(&app, request).await.json()["__type"],
+        "UnknownOperationException"
+    );
+    // An event that is not valid JSON, with the envelope's message.
+    let reply = events(
+        &app,
+        "TestEventPattern",
+        json!({"EventPattern": r#"{"a": [1]}"#, "Event": "{\"id\": "}),
+    )
+    .await;
+    assert_eq!(reply.json()["message"], "Parameter Event is not valid.");
+}
+
+async fn wait_for(seen: &Seen, count: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        if seen.lock().unwrap().len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    seen.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn rules_targets_and_put_events_reach_the_function() {
+    let (app, seen) = app();
+    let pattern = r#"{"source": ["shop"], "detail": {"amount": [{"numeric": [">", 100]}]}}"#;
+    let reply = events(
+        &app,
+        "PutRule",
+        json!({"Name": "big", "EventPattern": pattern}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json(),
+        json!({"RuleArn": "arn:aws:events:us-east-1:000000000000:rule/big"})
+    );
+    let reply = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "big", "Targets": [
+            {"Id": "1", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:record"},
+            {"Id": "2", "Arn": "arn:aws:sqs:us-east-1:000000000000:q"},
+        ]}),
+    )
+    .await;
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 1);
+    assert_eq!(body["FailedEntries"][0]["TargetId"], "2");
+    let reply = events(&app, "ListRules", json!({"NamePrefix": "b"})).await;
+    let rules = reply.json();
+    assert_eq!(rules["Rules"][0]["Name"], "big");
+    assert_eq!(rules["Rules"][0]["EventPattern"], pattern);
+    assert_eq!(rules["Rules"][0]["State"], "ENABLED");
+    assert_eq!(
+        events(&app, "ListTargetsByRule", json!({"Rule": "big"}))
+            .await
+            .json()["Targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [
+            {"Source": "shop", "DetailType": "order", "Detail": r#"{"amount": 150}"#, "Time": 1704164645},
+            {"Source": "shop", "DetailType": "order", "Detail": r#"{"amount": 50}"#},
+            {"Source": "shop", "DetailType": "order", "Detail": "[1]"},
+            {"DetailType": "order", "Detail": "{}"},
+            {"Source": "shop", "Detail": "{}"},
+            {"Source": "shop", "DetailType": "order"},
+        ]}),
+    )
+    .await;
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 4, "{body}");
+    let entries = body["Entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 6);
+    assert!(entries[0]["EventId"].as_str().unwrap().len() == 36);
+    assert!(entries[1]["EventId"].is_string());
+    assert_eq!(
+        entries[2],
+        json!({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
+    );
+    for (i, field) in [(3, "Source"), (4, "DetailType"), (5, "Detail")] {
+        assert_eq!(
+            entries[i],
+            json!({"ErrorCode": "InvalidArgument", "ErrorMessage":
+                format!("Parameter {field} is not valid. Reason: {field} is a required argument.")}),
+        );
+    }
+    let delivered = wait_for(&seen, 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "only the matching event");
+    let event = &delivered[0];
+    assert_eq!(event["id"], entries[0]["EventId"]);
+    assert_eq!(event["detail"], json!({"amount": 150}));
+    assert_eq!(event["time"], "2024-01-02T03:04:05Z");
+    assert_eq!(event["account"], "000000000000");
+    assert_eq!(event["region"], "us-east-1");
+    assert_eq!(event["detail-type"], "order");
+    assert_eq!(event["version"], "0");
+
+    // A rule with targets is not deleted without Force; a disabled rule delivers nothing.
+    let reply = events(&app, "DeleteRule", json!({"Name": "big"})).await;
+    assert_eq!(
+        reply.json(),
+        json!({"__type": "ValidationException", "message": "Rule can't be deleted since it has targets."})
+    );
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "big", "EventPattern": pattern, "State": "DISABLED"}),
+    )
+    .await;
+    events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "shop", "DetailType": "o", "Detail": r#"{"amount": 999}"#}]}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let reply = events(&app, "RemoveTargets", json!({"Rule": "big", "Ids": ["1"]})).await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0);
+    assert_eq!(
+        events(&app, "DeleteRule", json!({"Name": "big"}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        events(&app, "ListRules", json!({})).await.json(),
+        json!({"Rules": []})
+    );
+
+    // Bad requests: an invalid pattern, a bad name, a missing rule, too many entries.
+    let reply = events(
+        &app,
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"a": []}"#}),
+    )
+    .await;
+    assert_eq!(reply.json()["__type"], "InvalidEventPatternException");
+    let reply = events(
+        &app,
+        "PutRule",
+        json!({"Name": "bad name", "EventPattern": "{}"}),
+    )
+    .await;
+    assert_eq!(reply.json()["__type"], "ValidationException");
+    let reply = events(&app, "PutTargets", json!({"Rule": "gone", "Targets": []})).await;
+    assert_eq!(
+        reply.json()["message"],
+        "Rule gone does not exist on EventBus default."
+    );
+    let entry = json!({"Source": "s", "DetailType": "t", "Detail": "{}"});
+    let reply = events(&app, "PutEvents", json!({"Entries": vec![entry; 11]})).await;
+    assert_eq!(reply.json()["__type"], "ValidationException");
+}
+
+#[tokio::test]
+async fn invoke_in_three_invocation_types_with_lambdas_shapes() {
+    let (app, seen) = app();
+    let reply = invoke(&app, "echo", None, br#"{"x": 1}"#).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, br#"{"x": 1}"#);
+    assert_eq!(reply.header("x-amz-executed-version"), Some("$LATEST"));
+    assert_eq!(reply.header("x-amz-function-error"), None);
+
+    let reply = invoke(&app, "fail", Some("RequestResponse"), b"{}").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("x-amz-function-error"), Some("Unhandled"));
+    assert_eq!(
+        reply.json(),
+        json!({"errorMessage": "bad record", "errorType": "Error"})
+    );
+
+    let reply = invoke(&app, "record", Some("Event"), br#"{"n": 7}"#).await;
+    assert_eq!((reply.status, reply.body.len()), (StatusCode::ACCEPTED, 0));
+    assert_eq!(wait_for(&seen, 1).await, [json!({"n": 7})]);
+
+    let reply = invoke(&app, "record", Some("DryRun"), br#"{"n": 8}"#).await;
+    assert_eq!(
+        (reply.status, reply.body.len()),
+        (StatusCode::NO_CONTENT, 0)
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "DryRun invokes nothing");
+
+    // Names, ARNs and qualifiers.
+    let arn = "arn:aws:lambda:us-east-1:000000000000:function:echo";
+    assert_eq!(invoke(&app, arn, None, b"1").await.body, b"1");
+    assert_eq!(invoke(&app, "echo:$LATEST", None, b"2").await.body, b"2");
+    let reply = invoke(&app, "echo:7", None, b"{}").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        reply.json()["Message"],
+        format!("Function not found: {arn}:7")
+    );
+
+    // Errors: REST-JSON's header and body.
+    let reply = invoke(&app, "nope", None, b"{}").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        reply.header("x-amzn-errortype"),
+        Some("ResourceNotFoundException")
+    );
+    assert_eq!(
+        reply.json(),
+        json!({"Type": "User", "Message": "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"})
+    );
+    let reply = invoke(&app, "echo", Some("Sometimes"), b"{}").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.header("x-amzn-errortype"),
+        Some("ValidationException")
+    );
+    let reply = invoke(&app, "echo", None, b"{not json").await;
+    assert_eq!(
+        reply.header("x-amzn-errortype"),
+        Some("InvalidRequestContentException")
+    );
+    // No payload: the function gets {}.
+    assert_eq!(invoke(&app, "echo", None, b"").await.body, b"{}");
+
+    // Size bounds: 6 MB synchronous, 1 MB asynchronous.
+    let mut big = vec![b' '; 6 * 1024 * 1024];
+    big[0] = b'1';
+    let reply = invoke(&app, "echo", None, &big).await;
+    assert_eq!(reply.status, StatusCode::OK, "exactly 6 MB is accepted");
+    big.push(b' ');
+    let reply = invoke(&app, "echo", None, &big).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        reply.json()["Message"],
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    );
+    let reply = invoke(&app, "echo", Some("Event"), &big[..1024 * 1024 + 1]).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        reply.header("x-amzn-errortype"),
+        Some("RequestTooLargeException")
+    );
+}
+
+#[tokio::test]
+async fn over_the_invocation_layers_router_states_and_throttles_answer_lambdas_errors() {
+    use weir_route::{FunctionConfig, FunctionState, Router};
+    let router = Router::new();
+    let echo = |i: Invocation| async move { Outcome::Success(i.payload) };
+    router
+        .create_function(FunctionConfig::new("echo"), echo)
+        .unwrap();
+    router
+        .create_function(FunctionConfig::new("pending"), echo)
+        .unwrap();
+    router
+        .set_function_state("pending", FunctionState::Pending)
+        .unwrap();
+    router
+        .create_function(FunctionConfig::new("failed"), echo)
+        .unwrap();
+    router
+        .set_function_state("failed", FunctionState::Failed)
+        .unwrap();
+    let mut throttled = FunctionConfig::new("throttled");
+    throttled.reserved_concurrency = Some(0);
+    router.create_function(throttled, echo).unwrap();
+    let app = weir_serve::router(Arc::new(router), "us-east-1");
+
+    let reply = invoke(&app, "echo", None, br#"{"via": "router"}"#).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, br#"{"via": "router"}"#);
+    assert_eq!(
+        invoke(&app, "echo", Some("Event"), b"{}").await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        invoke(&app, "echo", Some("DryRun"), b"{}").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let reply = invoke(&app, "pending", None, b"{}").await;
+    assert_eq!(
+        (reply.status, reply.header("x-amzn-errortype")),
+        (StatusCode::CONFLICT, Some("ResourceConflictException"))
+    );
+    let reply = invoke(&app, "failed", None, b"{}").await;
+    assert_eq!(
+        (reply.status, reply.header("x-amzn-errortype")),
+        (StatusCode::BAD_GATEWAY, Some("ResourceNotReadyException"))
+    );
+    let reply = invoke(&app, "throttled", None, b"{}").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        reply.json()["Reason"],
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    );
+    assert_eq!(reply.json()["Type"], "User");
+}
+
+#[tokio::test]
+async fn put_events_reach_the_invocation_layers_buses() {
+    use weir_route::{QueueConfig, Router, RuleConfig, Target};
+    let layer = Router::new();
+    layer.create_event_bus("orders").unwrap();
+    let queue = layer.create_queue(QueueConfig::new("big")).unwrap();
+    layer
+        .put_rule(
+            "orders",
+            RuleConfig::new("big", r#"{"detail": {"total": [{"numeric": [">", 100]}]}}"#)
+                .target(Target::Queue("big".into())),
+        )
+        .unwrap();
+    let app = weir_serve::Service::new(Arc::new(layer.clone()), "us-east-1")
+        .event_buses(layer)
+        .router();
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [
+            {"Source": "shop", "DetailType": "o", "Detail": r#"{"total": 500}"#, "EventBusName": "orders"},
+            {"Source": "shop", "DetailType": "o", "Detail": r#"{"total": 5}"#, "EventBusName": "orders"},
+            {"Source": "shop", "DetailType": "o", "Detail": "{}", "EventBusName": "nowhere"},
+        ]}),
+    )
+    .await;
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 1, "{body}");
+    assert_eq!(
+        body["Entries"][2]["ErrorMessage"],
+        "Event bus nowhere does not exist."
+    );
+    let got = queue.drain();
+    assert_eq!(got.len(), 1);
+    let event: Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(event["detail"], json!({"total": 500}));
+    assert_eq!(event["id"], body["Entries"][0]["EventId"]);
+}

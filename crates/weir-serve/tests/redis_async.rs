@@ -1,0 +1,297 @@
+//! The asynchronous invocation queue on Redis: retries and their spacing, the invocation
+//! records on the destinations, event age, an accepted event surviving a restart and a
+//! worker that dies mid-invocation, two workers sharing the queue, and `Event` invocations
+//! through the HTTP endpoint landing in Redis.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::streams::StreamRangeReply;
+use serde_json::{json, Value};
+use support::redis::Redis;
+use weir_route::{FunctionConfig, FunctionError, Invocation, Outcome, Router};
+use weir_serve::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue};
+
+fn config() -> RedisAsyncConfig {
+    let mut config = RedisAsyncConfig::new("weir:async");
+    config.retry_delays = [Duration::from_millis(200), Duration::from_millis(400)];
+    config.lease = Duration::from_millis(600);
+    config.on_success = Some("ok".into());
+    config.on_failure = Some("failed".into());
+    config
+}
+
+async fn records(server: &Redis, key: &str) -> Vec<Value> {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let reply: StreamRangeReply = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    reply
+        .ids
+        .iter()
+        .map(|e| {
+            serde_json::from_str(&redis::from_redis_value_ref::<String>(&e.map["record"]).unwrap())
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Works the queue until nothing is pending (bounded).
+async fn drain(queue: &RedisAsyncQueue, router: &Router) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queue.pending().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "events stuck");
+        queue.work_once(router, 16).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+type Times = Arc<Mutex<Vec<Instant>>>;
+
+fn router_with(name: &str, fail: bool, times: Times) -> Router {
+    let router = Router::new();
+    router
+        .create_function(FunctionConfig::new(name), move |i: Invocation| {
+            let times = times.clone();
+            async move {
+                times.lock().unwrap().push(Instant::now());
+                if fail {
+                    Outcome::Error(FunctionError::new("Error", "always"))
+                } else {
+                    Outcome::Success(i.payload)
+                }
+            }
+        })
+        .unwrap();
+    router
+}
+
+#[tokio::test]
+async fn a_failing_event_is_retried_twice_spaced_then_recorded_on_failure() {
+    let server = Redis::start();
+    let times: Times = Arc::default();
+    let router = router_with("f", true, times.clone());
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    let id = queue.enqueue("f", br#"{"order": 1}"#).await.unwrap();
+    drain(&queue, &router).await;
+    let times = times.lock().unwrap().clone();
+    assert_eq!(times.len(), 3, "one invocation and two retries");
+    let gaps = [times[1] - times[0], times[2] - times[1]];
+    assert!(gaps[0] >= Duration::from_millis(200), "{gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(400), "{gaps:?}");
+    assert!(gaps[1] < Duration::from_secs(3), "{gaps:?}");
+    let failed = records(&server, "failed").await;
+    assert_eq!(failed.len(), 1);
+    let record = &failed[0];
+    assert_eq!(record["version"], "1.0");
+    assert_eq!(
+        record["requestContext"],
+        json!({
+            "requestId": id,
+            "functionArn": "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        })
+    );
+    assert_eq!(record["requestPayload"], json!({"order": 1}));
+    assert_eq!(
+        record["responseContext"],
+        json!({"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"})
+    );
+    assert_eq!(
+        record["responsePayload"],
+        json!({"errorMessage": "always", "errorType": "Error"})
+    );
+    assert!(records(&server, "ok").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_success_is_recorded_on_success() {
+    let server = Redis::start();
+    let router = router_with("f", false, Times::default());
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    queue.enqueue("f", br#"{"n": 2}"#).await.unwrap();
+    drain(&queue, &router).await;
+    let ok = records(&server, "ok").await;
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["requestContext"]["condition"], "Success");
+    assert_eq!(ok[0]["requestContext"]["approximateInvokeCount"], 1);
+    assert_eq!(ok[0]["responsePayload"], json!({"n": 2}));
+    assert_eq!(
+        ok[0]["responseContext"],
+        json!({"statusCode": 200, "executedVersion": "$LATEST"})
+    );
+}
+
+#[tokio::test]
+async fn an_event_past_its_maximum_age_is_discarded() {
+    let server = Redis::start();
+    let times: Times = Arc::default();
+    let router = router_with("f", true, times.clone());
+    let mut config = config();
+    config.maximum_event_age = Duration::from_millis(300);
+    config.retry_delays = [Duration::from_secs(5), Duration::from_secs(5)];
+    let queue = RedisAsyncQueue::connect(&server.url(), config)
+        .await
+        .unwrap();
+    queue.enqueue("f", b"{}").await.unwrap();
+    let started = Instant::now();
+    drain(&queue, &router).await;
+    // The retry's wait stops at the age limit: the event goes then, not 5 s later.
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(times.lock().unwrap().len(), 1);
+    let failed = records(&server, "failed").await;
+    assert_eq!(failed[0]["requestContext"]["condition"], "EventAgeExceeded");
+    assert_eq!(failed[0]["requestContext"]["approximateInvokeCount"], 1);
+}
+
+#[tokio::test]
+async fn an_accepted_event_survives_a_restart_and_a_worker_dying_mid_invocation() {
+    let server = Redis::start();
+    // Accepted by one weir, which stops before any worker ran it.
+    let first = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    first.enqueue("f", br#"{"kept": true}"#).await.unwrap();
+    drop(first);
+    // The next weir's worker hangs in the handler and dies there.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let router = Router::new();
+    let counted = calls.clone();
+    let mut slow = FunctionConfig::new("f");
+    slow.timeout = Duration::from_secs(60);
+    router
+        .create_function(slow, move |i: Invocation| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Outcome::Success(i.payload)
+            }
+        })
+        .unwrap();
+    let second = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    let worker = {
+        let (queue, router) = (second.clone(), router.clone());
+        tokio::spawn(async move { queue.work_once(&router, 16).await })
+    };
+    while calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    worker.abort();
+    assert_eq!(second.pending().await.unwrap(), 1, "still accepted");
+    // A third worker takes it once the dead one's lease passes.
+    let third = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    assert_eq!(third.work_once(&router, 16).await.unwrap(), 0, "leased");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    drain(&third, &router).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let ok = records(&server, "ok").await;
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["requestPayload"], json!({"kept": true}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_the_queue_each_event_once() {
+    let server = Redis::start();
+    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let router = Router::new();
+    let keep = seen.clone();
+    router
+        .create_function(FunctionConfig::new("f"), move |i: Invocation| {
+            let keep = keep.clone();
+            async move {
+                let v: Value = serde_json::from_slice(&i.payload).unwrap();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                keep.lock().unwrap().push(v["n"].as_i64().unwrap());
+                Outcome::Success(Vec::new())
+            }
+        })
+        .unwrap();
+    let producer = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    for n in 0..200 {
+        producer
+            .enqueue("f", format!(r#"{{"n": {n}}}"#).as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let queue = RedisAsyncQueue::connect(&server.url(), config())
+            .await
+            .unwrap();
+        let router = router.clone();
+        workers.push(tokio::spawn(async move {
+            let mut claimed = 0;
+            while queue.pending().await.unwrap() > 0 {
+                claimed += queue.work_once(&router, 8).await.unwrap();
+            }
+            claimed
+        }));
+    }
+    let mut claimed = Vec::new();
+    for w in workers {
+        claimed.push(
+            tokio::time::timeout(Duration::from_secs(30), w)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    assert!(claimed.iter().all(|c| *c > 0), "{claimed:?}");
+}
+
+#[tokio::test]
+async fn event_invocations_over_http_are_kept_in_redis_until_run() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+    let server = Redis::start();
+    let times: Times = Arc::default();
+    let router = router_with("f", false, times.clone());
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    let durable = DurableInvoker::new(Arc::new(router.clone()), queue.clone());
+    let app = weir_serve::router(Arc::new(durable), "us-east-1");
+    let send = |name: &str| {
+        Request::post(format!("/2015-03-31/functions/{name}/invocations"))
+            .header("x-amz-invocation-type", "Event")
+            .body(Body::from(r#"{"via": "http"}"#))
+            .unwrap()
+    };
+    let reply = app.clone().oneshot(send("f")).await.unwrap();
+    assert_eq!(reply.status(), StatusCode::ACCEPTED);
+    let reply = app.clone().oneshot(send("missing")).await.unwrap();
+    assert_eq!(reply.status(), StatusCode::NOT_FOUND);
+    assert_eq!(queue.pending().await.unwrap(), 1);
+    assert!(times.lock().unwrap().is_empty(), "queued, not run yet");
+    drain(&queue, &router).await;
+    assert_eq!(times.lock().unwrap().len(), 1);
+    assert_eq!(
+        records(&server, "ok").await[0]["requestPayload"],
+        json!({"via": "http"})
+    );
+}

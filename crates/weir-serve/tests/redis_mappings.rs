@@ -1,0 +1,345 @@
+//! Lambda's event source mapping operations over HTTP, for mappings on Redis sources: create
+//! (with AWS's validation), get, list, delete; the mapping runs in every process supervising
+//! the same Redis (two here, sharing the records), and stops when deleted.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use support::redis::Redis;
+use tower::ServiceExt;
+use weir_route::{FunctionConfig, Invocation, Outcome, Router};
+use weir_serve::{RedisMappings, RedisQueue, RedisQueueConfig, RedisStream, RedisStreamConfig};
+
+type Seen = Arc<Mutex<Vec<(usize, Value)>>>;
+
+/// A function `f` keeping each record it receives, tagged with `process`.
+fn functions(process: usize, seen: Seen) -> Router {
+    let router = Router::new();
+    router
+        .create_function(FunctionConfig::new("f"), move |i: Invocation| {
+            let seen = seen.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let event: Value = serde_json::from_slice(&i.payload).unwrap();
+                for r in event["Records"].as_array().unwrap() {
+                    seen.lock().unwrap().push((process, r.clone()));
+                }
+                Outcome::Success(Vec::new())
+            }
+        })
+        .unwrap();
+    router
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn wait_for(seen: &Seen, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count}",
+            seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_mapping_created_over_http_runs_in_both_processes_until_deleted() {
+    let server = Redis::start();
+    let seen: Seen = Arc::default();
+    let first = RedisMappings::connect(
+        &server.url(),
+        "weir",
+        "us-east-1",
+        Arc::new(functions(1, seen.clone())),
+    )
+    .await
+    .unwrap();
+    let second = RedisMappings::connect(
+        &server.url(),
+        "weir",
+        "us-east-1",
+        Arc::new(functions(2, seen.clone())),
+    )
+    .await
+    .unwrap();
+    let app = weir_serve::router_with(first.invoker(), "us-east-1", Some(first.clone()));
+    for m in [first.clone(), second.clone()] {
+        tokio::spawn(async move { m.supervise(std::future::pending()).await });
+    }
+    let arn = "arn:aws:sqs:us-east-1:000000000000:orders";
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/2015-03-31/event-source-mappings/",
+        Some(json!({
+            "EventSourceArn": arn,
+            "FunctionName": "f",
+            "BatchSize": 5,
+            "FilterCriteria": {"Filters": [{"Pattern": "{\"body\": {\"keep\": [true]}}"}]},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    assert_eq!(created["State"], "Creating");
+    assert_eq!(created["BatchSize"], 5);
+    assert_eq!(
+        created["FunctionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:f"
+    );
+    let uuid = created["UUID"].as_str().unwrap().to_string();
+    // Both supervisors pick the mapping up within a tick (500 ms).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let queue = RedisQueue::connect(&server.url(), RedisQueueConfig::new("orders"))
+        .await
+        .unwrap();
+    let bodies: Vec<String> = (0..300)
+        .map(|n| format!(r#"{{"n": {n}, "keep": {}}}"#, n % 3 != 0))
+        .collect();
+    queue.send_batch(&bodies).await.unwrap();
+    wait_for(&seen, 200).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !queue.is_empty().await.unwrap() {
+        assert!(Instant::now() < deadline, "filtered records not deleted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    {
+        let seen = seen.lock().unwrap();
+        let mut ns: Vec<i64> = seen
+            .iter()
+            .map(|(_, r)| {
+                serde_json::from_str::<Value>(r["body"].as_str().unwrap()).unwrap()["n"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        ns.sort();
+        let want: Vec<i64> = (0..300).filter(|n| n % 3 != 0).collect();
+        assert_eq!(ns, want, "each matching record once");
+        assert!(
+            seen.iter().any(|(p, _)| *p == 1) && seen.iter().any(|(p, _)| *p == 2),
+            "both processes consumed"
+        );
+    }
+
+    let (status, got) = call(
+        &app,
+        "GET",
+        &format!("/2015-03-31/event-source-mappings/{uuid}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, &got["State"]), (StatusCode::OK, &json!("Enabled")));
+    let (_, listed) = call(
+        &app,
+        "GET",
+        "/2015-03-31/event-source-mappings/?FunctionName=f",
+        None,
+    )
+    .await;
+    assert_eq!(listed["EventSourceMappings"].as_array().unwrap().len(), 1);
+    let (_, listed) = call(
+        &app,
+        "GET",
+        "/2015-03-31/event-source-mappings/?EventSourceArn=arn:aws:sqs:us-east-1:000000000000:other",
+        None,
+    )
+    .await;
+    assert_eq!(listed["EventSourceMappings"], json!([]));
+    let (status, deleted) = call(
+        &app,
+        "DELETE",
+        &format!("/2015-03-31/event-source-mappings/{uuid}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &deleted["State"]),
+        (StatusCode::ACCEPTED, &json!("Deleting"))
+    );
+    let (status, missing) = call(
+        &app,
+        "GET",
+        &format!("/2015-03-31/event-source-mappings/{uuid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing["Message"],
+        "The resource you requested does not exist."
+    );
+    // Deleted: the supervisors stop their consumers, and new messages stay.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    queue.send(r#"{"keep": true}"#).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(queue.len().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_stream_mapping_at_latest_reads_only_what_comes_after() {
+    let server = Redis::start();
+    let seen: Seen = Arc::default();
+    let mappings = RedisMappings::connect(
+        &server.url(),
+        "weir",
+        "us-east-1",
+        Arc::new(functions(1, seen.clone())),
+    )
+    .await
+    .unwrap();
+    let app = weir_serve::router_with(mappings.invoker(), "us-east-1", Some(mappings.clone()));
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("clicks", 2))
+        .await
+        .unwrap();
+    stream.put_record("a", br#"{"old": true}"#).await.unwrap();
+    stream.put_record("b", br#"{"old": true}"#).await.unwrap();
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/2015-03-31/event-source-mappings/",
+        Some(json!({
+            "EventSourceArn": "arn:aws:kinesis:us-east-1:000000000000:stream/clicks",
+            "FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:f",
+            "StartingPosition": "LATEST",
+            "MaximumRetryAttempts": 1,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    assert_eq!(created["StartingPosition"], "LATEST");
+    assert_eq!(created["MaximumRetryAttempts"], 1);
+    tokio::spawn(async move { mappings.supervise(std::future::pending()).await });
+    for key in ["a", "b", "c", "d"] {
+        stream.put_record(key, br#"{"old": false}"#).await.unwrap();
+    }
+    wait_for(&seen, 4).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().all(|(_, r)| r["eventSource"] == "aws:kinesis"));
+}
+
+#[tokio::test]
+async fn create_event_source_mapping_validates_as_lambda() {
+    let server = Redis::start();
+    let mappings = RedisMappings::connect(
+        &server.url(),
+        "weir",
+        "us-east-1",
+        Arc::new(functions(1, Seen::default())),
+    )
+    .await
+    .unwrap();
+    let app = weir_serve::router_with(mappings.invoker(), "us-east-1", Some(mappings));
+    let sqs = "arn:aws:sqs:us-east-1:000000000000:q";
+    let cases = [
+        (
+            json!({"EventSourceArn": sqs, "FunctionName": "nope"}),
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+        ),
+        (
+            json!({"EventSourceArn": "arn:aws:s3:::bucket", "FunctionName": "f"}),
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"EventSourceArn": sqs, "FunctionName": "f", "BatchSize": 0}),
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"EventSourceArn": sqs, "FunctionName": "f", "BatchSize": 11}),
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"EventSourceArn": sqs, "FunctionName": "f", "MaximumBatchingWindowInSeconds": 301}),
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"EventSourceArn": sqs, "FunctionName": "f", "FilterCriteria": {"Filters": [{"Pattern": "{\"a\": 1}"}]}}),
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"EventSourceArn": sqs, "FunctionName": "f", "FunctionResponseTypes": ["Other"]}),
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+        ),
+        (
+            json!({"EventSourceArn": "arn:aws:kinesis:us-east-1:000000000000:stream/s", "FunctionName": "f"}),
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, reply) = call(
+            &app,
+            "POST",
+            "/2015-03-31/event-source-mappings/",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(got, status, "{body}: {reply}");
+        assert_eq!(reply["Type"], "User", "{body}");
+        assert!(
+            reply["Message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}: {code}"
+        );
+    }
+    let (_, reply) = call(
+        &app,
+        "POST",
+        "/2015-03-31/event-source-mappings/",
+        Some(json!({"EventSourceArn": sqs, "FunctionName": "f", "BatchSize": 0})),
+    )
+    .await;
+    assert_eq!(
+        reply["Message"],
+        "1 validation error detected: Value '0' at 'batchSize' failed to satisfy constraint: Member must have value greater than or equal to 1"
+    );
+    // A window lets an SQS batch exceed 10.
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/2015-03-31/event-source-mappings/",
+        Some(json!({"EventSourceArn": sqs, "FunctionName": "f", "BatchSize": 100, "MaximumBatchingWindowInSeconds": 1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Without Redis, weir serve says how to get mappings.
+    let plain = weir_serve::router(Arc::new(functions(1, Seen::default())), "us-east-1");
+    let (status, reply) = call(&plain, "GET", "/2015-03-31/event-source-mappings/", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(reply["Message"].as_str().unwrap().contains("--redis"));
+}
