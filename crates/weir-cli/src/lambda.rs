@@ -161,6 +161,7 @@ fn start_progress(router: &Router, d: &Deployment) -> (ProgressBar, tokio::task:
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let (router, mappings, shown) = (router.clone(), d.mappings.clone(), bar.clone());
+    let rules = d.rules.clone();
     let ticker = tokio::spawn(async move {
         loop {
             let t = totals(&router, &mappings);
@@ -177,6 +178,14 @@ fn start_progress(router: &Router, d: &Deployment) -> (ProgressBar, tokio::task:
                     t.on_failure_delivered,
                 ),
                 ("DeletedEventCount", t.deleted),
+                (
+                    "FailedInvocations",
+                    rules
+                        .iter()
+                        .filter_map(|(_, bus, name)| router.rule_metrics(bus, name))
+                        .map(|m| m.failed_invocations)
+                        .sum(),
+                ),
             ];
             let shown_counters: Vec<String> = all
                 .iter()

@@ -210,6 +210,8 @@ pub struct Deployment {
     pub mappings: Vec<(String, String)>,
     /// Functions: (logical id, function name).
     pub functions: Vec<(String, String)>,
+    /// Bus rules: (logical id, bus name, rule name).
+    pub rules: Vec<(String, String, String)>,
     /// Template properties accepted and ignored (known to templates, unused by weir).
     pub warnings: Vec<String>,
     feeds: Vec<Feed>,
@@ -656,7 +658,8 @@ impl Config {
         }
         let (sam_rules, sam_mappings) = self.sam_events()?;
         for r in order(&["AWS::Events::Rule"]).into_iter().chain(&sam_rules) {
-            self.rule(r, router, warnings)?;
+            let (bus, name) = self.rule(r, router, warnings)?;
+            d.rules.push((r.label.clone(), bus, name));
         }
         router
             .check_targets()
@@ -1174,7 +1177,7 @@ impl Config {
         r: &Resource,
         router: &Router,
         warnings: &mut Vec<String>,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(String, String), ConfigError> {
         let path = format!("Resources.{}.Properties", r.id);
         let mut p = Props::new(path.clone(), &r.properties);
         let name = p.string("Name")?.unwrap_or_else(|| r.id.clone());
@@ -1200,7 +1203,7 @@ impl Config {
             }
             None => return Err(ConfigError::at(&p.here("EventPattern"), "missing")),
         };
-        let mut rule = RuleConfig::new(name, pattern);
+        let mut rule = RuleConfig::new(name.clone(), pattern);
         if let Some(state) = p.string("State")? {
             rule.enabled = match state.as_str() {
                 "ENABLED" => true,
@@ -1238,7 +1241,8 @@ impl Config {
         p.finish(warnings)?;
         router
             .put_rule(&bus, rule)
-            .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))
+            .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
+        Ok((bus, name))
     }
 
     fn mapping(
@@ -1475,6 +1479,11 @@ impl Deployment {
                 metrics.functions.insert(name.clone(), m);
             }
         }
+        for (id, bus, name) in &self.rules {
+            if let Some(m) = router.rule_metrics(bus, name) {
+                metrics.rules.insert(id.clone(), m);
+            }
+        }
         metrics
     }
 
@@ -1507,6 +1516,12 @@ pub struct RunMetrics {
     /// By the function's name.
     #[serde(rename = "Functions")]
     pub functions: std::collections::BTreeMap<String, crate::FunctionMetrics>,
+    /// Bus rules by logical id (left out when there are none).
+    #[serde(
+        rename = "Rules",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub rules: std::collections::BTreeMap<String, crate::RuleMetrics>,
 }
 
 fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {

@@ -82,6 +82,30 @@ counters! {
     }
 }
 
+counters! {
+    /// An event bus rule's counters (EventBridge's rule metrics), as
+    /// [`crate::Router::rule_metrics`] reads them. Each target of a matching rule is one
+    /// invocation, counted when its delivery ends: delivered, or failed for good.
+    ///
+    /// # Example
+    /// ```
+    /// let m = weir_route::RuleMetrics::default();
+    /// assert_eq!(serde_json::to_value(m).unwrap()["FailedInvocations"], 0);
+    /// ```
+    RuleCounters, RuleMetrics {
+        /// Events the rule matched.
+        matched_events => "MatchedEvents",
+        /// Target invocations that ended (delivered or failed for good).
+        invocations => "Invocations",
+        /// Target invocations that failed for good: the target does not exist or refused
+        /// the event (a function missing, an event over 1 MB or not JSON), its retries ran
+        /// out (a function not ready, or throttled, for 185 attempts or 24 hours), the
+        /// router stopped while it waited for a retry, or a bus target of an event that
+        /// already came from a bus (events travel one bus-to-bus hop).
+        failed_invocations => "FailedInvocations",
+    }
+}
+
 pub(crate) fn add(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::Relaxed);
 }

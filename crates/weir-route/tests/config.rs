@@ -100,6 +100,17 @@ Targets = [{ Id = "seen", Arn = { "Fn::GetAtt" = ["Seen", "Arn"] } }]
     router
         .put_event("default", br#"{"source": "other"}"#)
         .unwrap();
+    let metrics = serde_json::to_value(d.metrics(&router)).unwrap();
+    let rule = &metrics["Rules"]["Everything"];
+    assert_eq!(
+        (
+            &rule["MatchedEvents"],
+            &rule["Invocations"],
+            &rule["FailedInvocations"]
+        ),
+        (&1.into(), &1.into(), &0.into()),
+        "{metrics}"
+    );
     d.write_outputs(&router, &mut Vec::new()).unwrap();
     assert_eq!(
         std::fs::read_to_string(dir.path().join("seen.jsonl")).unwrap(),
