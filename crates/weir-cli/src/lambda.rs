@@ -131,6 +131,10 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         }
         Ok((router, deployment, interrupted))
     });
+    // After SIGINT, a stream fed from stdin may still be blocked reading it on the
+    // runtime's blocking pool, which dropping the runtime would wait for (until stdin
+    // closes). Every invocation has ended by now, so nothing is cut short.
+    rt.shutdown_timeout(Duration::from_millis(500));
     let (router, deployment, interrupted) = match result {
         Ok(done) => done,
         Err(e) => {
@@ -150,7 +154,6 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     )
     .map_err(out_err)?;
     stdout.flush().map_err(out_err)?;
-    drop(rt);
     Ok(if interrupted { INTERRUPTED } else { MATCHED })
 }
 
