@@ -75,6 +75,9 @@ counters! {
         async_events_received => "AsyncEventsReceived",
         /// Asynchronous events discarded (retries exhausted or too old).
         async_events_dropped => "AsyncEventsDropped",
+        /// Asynchronous events left unprocessed by [`crate::Router::shutdown`]: waiting for a
+        /// retry or a backoff when the router stopped (a weir counter; Lambda never stops).
+        async_events_unprocessed => "AsyncEventsUnprocessed",
         /// Records that could not be delivered to a destination.
         destination_delivery_failures => "DestinationDeliveryFailures",
         /// Events that could not be sent to the dead-letter queue.
