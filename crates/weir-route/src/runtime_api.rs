@@ -33,7 +33,7 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::handler::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
-use crate::process::ProcessSpec;
+use crate::process::{ProcessGroup, ProcessSpec};
 
 /// The largest response (or error) body a runtime may post, in bytes: Lambda's 6 MB
 /// synchronous limit (6 MiB and 100 bytes). A larger response fails the invocation with
@@ -466,24 +466,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Environment {
     child: Child,
-    /// The process's id, which is also its process group's (on Unix it leads a group of
-    /// its own, so whatever it starts goes with it).
-    pid: Option<u32>,
+    /// The process's group (on Unix it leads a group of its own, so whatever it starts goes
+    /// with it when this drops).
+    group: ProcessGroup,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
 
 impl Drop for Environment {
     fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.pid.and_then(|pid| i32::try_from(pid).ok()) {
-            // The group outlives its leader while a member is left, so this reaches a
-            // runtime's children even after the leader exited; ESRCH when none is left.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        // The whole group, a runtime's children too (the field drops after this body, so
+        // kill it first, as before the child).
+        drop(std::mem::replace(&mut self.group, ProcessGroup::of(None)));
         let _ = self.child.start_kill();
         lock(&self.shared.state).closed = true;
         self.shared.wake.notify_waiters();
@@ -583,8 +577,6 @@ impl Environment {
                 command.stdout(Stdio::null()).stderr(Stdio::null());
             }
         }
-        #[cfg(unix)]
-        command.process_group(0);
         let child = match command.spawn() {
             Ok(child) => child,
             Err(error) => {
@@ -593,7 +585,7 @@ impl Environment {
             }
         };
         Ok(Environment {
-            pid: child.id(),
+            group: ProcessGroup::of(child.id()),
             child,
             shared,
             server,
