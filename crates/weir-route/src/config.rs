@@ -49,6 +49,7 @@ use std::sync::Arc;
 use toml::{Table, Value};
 
 use crate::bus::RuleConfig;
+use crate::error::ValidationError;
 use crate::function::{EventInvokeConfig, FunctionConfig, FunctionState, Target};
 use crate::handler::Handler;
 use crate::mapping::EventSourceMappingConfig;
@@ -216,6 +217,20 @@ pub struct Deployment {
     pub warnings: Vec<String>,
     feeds: Vec<Feed>,
     outputs: Vec<Output>,
+}
+
+/// The most reserved concurrency a function may take: an account's default concurrency
+/// (1000) less the 100 Lambda keeps unreserved.
+const MAX_RESERVED_CONCURRENCY: i64 = 900;
+
+/// Checks a number as written against AWS's range for it, worded as AWS does (`1 validation
+/// error detected: Value 'V' at 'name' ...`), before it is converted (so nothing wraps,
+/// overflows or is clamped on the way).
+fn in_range(id: &str, aws_name: &str, value: i64, min: i64, max: i64) -> Result<(), ConfigError> {
+    let mut v = crate::error::Violations::default();
+    v.range(aws_name, Some(value), min, max);
+    v.finish()
+        .map_err(|e| ConfigError::at(&format!("Resources.{id}"), e))
 }
 
 fn type_error(path: &str, expected: &str) -> ConfigError {
@@ -794,15 +809,12 @@ impl Config {
         let name = p.string("QueueName")?.unwrap_or_else(|| r.id.clone());
         let mut config = QueueConfig::new(name.clone());
         if let Some(v) = p.int("VisibilityTimeout")? {
-            config.visibility_timeout = std::time::Duration::from_secs(v.max(0) as u64);
-            if v < 0 {
-                return Err(
-                    ConfigError::at(&p.here("VisibilityTimeout"), "must be 0 or more").into(),
-                );
-            }
+            in_range(&r.id, "visibilityTimeout", v, 0, 43_200)?;
+            config.visibility_timeout = std::time::Duration::from_secs(v as u64);
         }
         if let Some(v) = p.int("MessageRetentionPeriod")? {
-            config.message_retention = std::time::Duration::from_secs(v.max(0) as u64);
+            in_range(&r.id, "messageRetentionPeriod", v, 60, 1_209_600)?;
+            config.message_retention = std::time::Duration::from_secs(v as u64);
         }
         if let Some(mut redrive) = p.table("RedrivePolicy")? {
             let target = match redrive.get("deadLetterTargetArn") {
@@ -827,17 +839,8 @@ impl Config {
             if router.queue(&dlq).is_none() {
                 return Err(QueueBuild::WaitsFor);
             }
-            config.redrive_policy = Some(RedrivePolicy::new(
-                dlq,
-                count.clamp(0, u32::MAX as i64) as u32,
-            ));
-            if count < 1 {
-                return Err(ConfigError::at(
-                    &path,
-                    "RedrivePolicy.maxReceiveCount must be 1 or more",
-                )
-                .into());
-            }
+            in_range(&r.id, "redrivePolicy.maxReceiveCount", count, 1, 1000)?;
+            config.redrive_policy = Some(RedrivePolicy::new(dlq, count as u32));
         }
         p.finish(warnings)?;
         let mut w = Props::new(format!("Resources.{}.Weir", r.id), &r.weir);
@@ -889,10 +892,12 @@ impl Config {
         let name = p.string("Name")?.unwrap_or_else(|| r.id.clone());
         let mut config = StreamConfig::new(name.clone());
         if let Some(n) = p.int("ShardCount")? {
-            config.shard_count = n.clamp(0, u32::MAX as i64) as u32;
+            in_range(&r.id, "shardCount", n, 1, 1000)?;
+            config.shard_count = n as u32;
         }
         if let Some(h) = p.int("RetentionPeriodHours")? {
-            config.retention = std::time::Duration::from_secs(h.max(0) as u64 * 3600);
+            in_range(&r.id, "retentionPeriodHours", h, 24, 8760)?;
+            config.retention = std::time::Duration::from_secs(h as u64 * 3600);
         }
         p.finish(warnings)?;
         let mut w = Props::new(format!("Resources.{}.Weir", r.id), &r.weir);
@@ -975,7 +980,13 @@ impl Config {
             config.maximum_retry_attempts = n as u32;
         }
         if let Some(n) = p.int("MaximumEventAgeInSeconds")? {
-            config.maximum_event_age = std::time::Duration::from_secs(n.max(0) as u64);
+            if !(60..=21_600).contains(&n) {
+                return Err(ConfigError::at(
+                    &p.here("MaximumEventAgeInSeconds"),
+                    format!("1 validation error detected: Value '{n}' at 'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value {}", if n < 60 { "greater than or equal to 60" } else { "less than or equal to 21600" }),
+                ));
+            }
+            config.maximum_event_age = std::time::Duration::from_secs(n as u64);
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
             if let Some(t) = self.destination(&mut dc, "OnSuccess", router, warnings)? {
@@ -1015,10 +1026,15 @@ impl Config {
             config.timeout = std::time::Duration::from_secs(t as u64);
         }
         if let Some(n) = p.int("ReservedConcurrentExecutions")? {
-            if n < 0 {
+            in_range(&r.id, "reservedConcurrentExecutions", n, 0, i64::MAX)?;
+            // An account runs 1000 at once by default and keeps 100 unreserved.
+            if n > MAX_RESERVED_CONCURRENCY {
                 return Err(ConfigError::at(
-                    &p.here("ReservedConcurrentExecutions"),
-                    "must be 0 or more",
+                    &format!("Resources.{}", r.id),
+                    ValidationError::invalid_parameter(
+                        "Specified ReservedConcurrentExecutions for function decreases \
+                         account's UnreservedConcurrentExecution below its minimum value of [100].",
+                    ),
                 ));
             }
             config.reserved_concurrency = Some(n as u32);
@@ -1082,6 +1098,9 @@ impl Config {
         let handler_str = p.string("Handler")?;
         let runtime = p.string("Runtime")?;
         let memory = p.int("MemorySize")?;
+        if let Some(m) = memory {
+            in_range(&r.id, "memorySize", m, 128, 10_240)?;
+        }
         let code_uri = match p.get("CodeUri") {
             Some(Value::String(s)) => Some(self.path(s)),
             _ => None,
@@ -1120,7 +1139,7 @@ impl Config {
                 c = c.handler(h.clone());
             }
             if let Some(m) = memory {
-                c = c.memory_size_mb(m.clamp(128, 10_240) as u32);
+                c = c.memory_size_mb(m as u32);
             }
             if let Some(n) = config.reserved_concurrency {
                 c = c.max_environments(n as usize);
