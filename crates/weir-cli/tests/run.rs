@@ -253,12 +253,12 @@ fn sigint_drains_running_invocations_then_prints_the_counters() {
         r#"
 [Resources.Q]
 Type = "AWS::SQS::Queue"
-Properties = { VisibilityTimeout = 2 }
+Properties = { VisibilityTimeout = 60 }
 Weir = { Messages = ["a", "b", "c"] }
 
 [Resources.Slow]
 Type = "AWS::Lambda::Function"
-Properties = { Timeout = 2 }
+Properties = { Timeout = 10 }
 Weir = { Command = ["sh", "-c", "sleep 1; echo started-and-finished >> log.txt; exit 1"] }
 
 [Resources.Map]
