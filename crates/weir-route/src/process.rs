@@ -207,14 +207,16 @@ async fn run_command(spec: ProcessSpec, invocation: Invocation) -> Outcome {
     }
     let err = String::from_utf8_lossy(&err);
     let tail = tail_chars(err.trim_end(), STDERR_TAIL);
+    // Worded as Lambda words a runtime's exit: `exit status 3`, `signal: killed`.
+    let status = crate::runtime_api::describe_exit(status);
     let message = if tail.is_empty() {
         format!(
-            "RequestId: {} Error: Runtime exited with {status}",
+            "RequestId: {} Error: Runtime exited with error: {status}",
             invocation.request_id
         )
     } else {
         format!(
-            "RequestId: {} Error: Runtime exited with {status}: {tail}",
+            "RequestId: {} Error: Runtime exited with error: {status}: {tail}",
             invocation.request_id
         )
     };
@@ -266,7 +268,10 @@ mod tests {
             "{}",
             error.error_message
         );
-        assert!(error.error_message.contains('3'), "{}", error.error_message);
+        assert_eq!(
+            error.error_message,
+            "RequestId: req-7 Error: Runtime exited with error: exit status 3: oops"
+        );
     }
 
     #[tokio::test]

@@ -722,7 +722,7 @@ fn trace_id() -> String {
 }
 
 /// An exit status as Lambda words it: `exit status 2`, `signal: killed`.
-fn describe_exit(status: ExitStatus) -> String {
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exit status {code}");
     }
