@@ -539,7 +539,7 @@ impl Config {
     }
 
     /// A destination or event source: an ARN, or a logical id's resource.
-    fn target(&self, path: &str, value: &Value, router: &Router) -> Result<Target, ConfigError> {
+    fn target(&self, path: &str, value: &Value) -> Result<Target, ConfigError> {
         match self.resolve(path, value, &TYPES)? {
             Reference::Text(arn) => arn
                 .parse::<Target>()
@@ -549,7 +549,6 @@ impl Config {
                     unreachable!("resolve keeps the reference's form")
                 };
                 let kind = self.by_id(&id).map(|r| r.kind.as_str()).unwrap_or_default();
-                let _ = router;
                 Ok(match kind {
                     "AWS::SQS::Queue" => Target::Queue(name),
                     "AWS::Kinesis::Stream" => Target::Stream(name),
@@ -818,7 +817,7 @@ impl Config {
         }
         if let Some(mut redrive) = p.table("RedrivePolicy")? {
             let target = match redrive.get("deadLetterTargetArn") {
-                Some(v) => self.target(&redrive.here("deadLetterTargetArn"), v, router)?,
+                Some(v) => self.target(&redrive.here("deadLetterTargetArn"), v)?,
                 None => {
                     return Err(
                         ConfigError::at(&redrive.here("deadLetterTargetArn"), "missing").into(),
@@ -947,14 +946,13 @@ impl Config {
         &self,
         parent: &mut Props<'_>,
         key: &'static str,
-        router: &Router,
         warnings: &mut Vec<String>,
     ) -> Result<Option<Target>, ConfigError> {
         let Some(mut t) = parent.table(key)? else {
             return Ok(None);
         };
         let target = match t.get("Destination") {
-            Some(v) => Some(self.target(&t.here("Destination"), v, router)?),
+            Some(v) => Some(self.target(&t.here("Destination"), v)?),
             None => None,
         };
         // SAM's `Type` (SQS, SNS, Lambda, EventBridge) is implied by the ARN here.
@@ -967,7 +965,6 @@ impl Config {
         &self,
         p: &mut Props<'_>,
         config: &mut EventInvokeConfig,
-        router: &Router,
         warnings: &mut Vec<String>,
     ) -> Result<(), ConfigError> {
         if let Some(n) = p.int("MaximumRetryAttempts")? {
@@ -989,10 +986,10 @@ impl Config {
             config.maximum_event_age = std::time::Duration::from_secs(n as u64);
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
-            if let Some(t) = self.destination(&mut dc, "OnSuccess", router, warnings)? {
+            if let Some(t) = self.destination(&mut dc, "OnSuccess", warnings)? {
                 config.on_success = Some(t);
             }
-            if let Some(t) = self.destination(&mut dc, "OnFailure", router, warnings)? {
+            if let Some(t) = self.destination(&mut dc, "OnFailure", warnings)? {
                 config.on_failure = Some(t);
             }
             dc.finish(warnings)?;
@@ -1057,19 +1054,19 @@ impl Config {
         }
         if let Some(mut dlc) = p.table("DeadLetterConfig")? {
             if let Some(v) = dlc.get("TargetArn") {
-                config.dead_letter = Some(self.target(&dlc.here("TargetArn"), v, router)?);
+                config.dead_letter = Some(self.target(&dlc.here("TargetArn"), v)?);
             }
             dlc.finish(warnings)?;
         }
         if let Some(mut dlq) = p.table("DeadLetterQueue")? {
             if let Some(v) = dlq.get("TargetArn") {
-                config.dead_letter = Some(self.target(&dlq.here("TargetArn"), v, router)?);
+                config.dead_letter = Some(self.target(&dlq.here("TargetArn"), v)?);
             }
             let _ = dlq.string("Type")?;
             dlq.finish(warnings)?;
         }
         if let Some(mut eic) = p.table("EventInvokeConfig")? {
-            self.event_invoke(&mut eic, &mut config.event_invoke, router, warnings)?;
+            self.event_invoke(&mut eic, &mut config.event_invoke, warnings)?;
             eic.finish(warnings)?;
         }
         for ic in invoke_configs {
@@ -1087,7 +1084,7 @@ impl Config {
                 let mut ip = Props::new(format!("Resources.{}.Properties", ic.id), &ic.properties);
                 let _ = ip.get("FunctionName");
                 let _ = ip.string("Qualifier")?;
-                self.event_invoke(&mut ip, &mut config.event_invoke, router, warnings)?;
+                self.event_invoke(&mut ip, &mut config.event_invoke, warnings)?;
                 ip.finish(warnings)?;
             }
         }
@@ -1250,7 +1247,7 @@ impl Config {
                     let arn = tp.get("Arn").ok_or_else(|| {
                         ConfigError::at(&format!("{path}.Targets[{i}].Arn"), "missing")
                     })?;
-                    let target = self.target(&format!("{path}.Targets[{i}].Arn"), arn, router)?;
+                    let target = self.target(&format!("{path}.Targets[{i}].Arn"), arn)?;
                     tp.finish(warnings)?;
                     rule.targets.push(target);
                 }
@@ -1284,7 +1281,7 @@ impl Config {
         };
         let source = match p.get("EventSourceArn") {
             Some(v) => {
-                let t = self.target(&p.here("EventSourceArn"), v, router)?;
+                let t = self.target(&p.here("EventSourceArn"), v)?;
                 self.arn_of(&t, router)
             }
             None => return Err(ConfigError::at(&p.here("EventSourceArn"), "missing")),
@@ -1304,7 +1301,7 @@ impl Config {
             sc.finish(warnings)?;
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
-            if let Some(t) = self.destination(&mut dc, "OnFailure", router, warnings)? {
+            if let Some(t) = self.destination(&mut dc, "OnFailure", warnings)? {
                 c.on_failure = Some(self.arn_of(&t, router));
             }
             dc.finish(warnings)?;

@@ -34,8 +34,7 @@ use crate::handler::Outcome;
 use crate::metrics::{add, MappingCounters};
 use crate::queue::{Queue, ReceivedMessage};
 use crate::router::{
-    push_json_str, push_raw_json, register_mapping, Attempt, Busy, Function, Router,
-    MAX_SYNC_PAYLOAD,
+    push_json_str, register_mapping, Attempt, Busy, Function, Router, MAX_SYNC_PAYLOAD,
 };
 use crate::stream::{Stream, StreamRecord};
 
@@ -1063,7 +1062,6 @@ fn give_up(
     out.push_str(r#","streamArn":"#);
     push_json_str(&mut out, m.stream.arn());
     out.push_str("}}");
-    let _ = push_raw_json;
     if m.router
         .deliver(target, out.into_bytes(), &first.record.partition_key)
         .is_ok()

@@ -278,7 +278,7 @@ impl RuntimeApiConfig {
 ///
 /// # Example
 /// ```no_run
-/// use weir_route::{Handler, Invocation, ProcessSpec, RuntimeApiConfig, RuntimeApiHandler};
+/// use weir_route::{Handler, Invocation, Outcome, ProcessSpec, RuntimeApiConfig, RuntimeApiHandler};
 /// let handler = RuntimeApiHandler::new(
 ///     RuntimeApiConfig::new("orders", ProcessSpec::new("python3").arg("-m").arg("awslambdaric").arg("app.handler"))
 ///         .handler("app.handler")
@@ -286,7 +286,10 @@ impl RuntimeApiConfig {
 /// );
 /// let runtime = tokio::runtime::Runtime::new()?;
 /// let outcome = runtime.block_on(handler.invoke(Invocation::new("req-1", "arn:aws:lambda:us-east-1:000000000000:function:orders", b"{}".to_vec())));
-/// println!("{outcome:?}");
+/// match outcome {
+///     Outcome::Success(payload) => println!("{}", String::from_utf8_lossy(&payload)),
+///     other => eprintln!("{other:?}"),
+/// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone)]
