@@ -148,6 +148,10 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         }
         Ok((router, deployment, interrupted, redis_metrics))
     });
+    // After SIGINT, a stream fed from stdin may still be blocked reading it on the
+    // runtime's blocking pool, which dropping the runtime would wait for (until stdin
+    // closes). Every invocation has ended by now, so nothing is cut short.
+    rt.shutdown_timeout(Duration::from_millis(500));
     let (router, deployment, interrupted, redis_metrics) = match result {
         Ok(done) => done,
         Err(e) => {
@@ -171,7 +175,6 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     )
     .map_err(out_err)?;
     stdout.flush().map_err(out_err)?;
-    drop(rt);
     Ok(if interrupted { INTERRUPTED } else { MATCHED })
 }
 
@@ -182,6 +185,7 @@ fn start_progress(router: &Router, d: &Deployment) -> (ProgressBar, tokio::task:
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let (router, mappings, shown) = (router.clone(), d.mappings.clone(), bar.clone());
+    let rules = d.rules.clone();
     let ticker = tokio::spawn(async move {
         loop {
             let t = totals(&router, &mappings);
@@ -198,6 +202,14 @@ fn start_progress(router: &Router, d: &Deployment) -> (ProgressBar, tokio::task:
                     t.on_failure_delivered,
                 ),
                 ("DeletedEventCount", t.deleted),
+                (
+                    "FailedInvocations",
+                    rules
+                        .iter()
+                        .filter_map(|(_, bus, name)| router.rule_metrics(bus, name))
+                        .map(|m| m.failed_invocations)
+                        .sum(),
+                ),
             ];
             let shown_counters: Vec<String> = all
                 .iter()

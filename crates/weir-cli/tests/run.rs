@@ -182,6 +182,69 @@ Properties = { FunctionName = "Count", EventSourceArn = { "Fn::GetAtt" = ["In", 
 }
 
 #[test]
+fn sigint_ends_a_run_whose_stream_reads_an_open_stdin() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        r#"
+[Resources.In]
+Type = "AWS::Kinesis::Stream"
+Weir = { Records = "-" }
+
+[Resources.Count]
+Type = "AWS::Lambda::Function"
+Weir = { Command = ["sh", "-c", "cat >> seen.txt; echo >> seen.txt"] }
+
+[Resources.Map]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = { FunctionName = "Count", EventSourceArn = { "Fn::GetAtt" = ["In", "Arn"] }, StartingPosition = "TRIM_HORIZON", BatchSize = 1 }
+"#,
+    )
+    .unwrap();
+    let mut child = spawn(
+        dir.path(),
+        &["run", "--config", "weir.toml", "--no-progress"],
+    );
+    // stdin stays open (never EOF) until the test ends.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"n\": 1}\n").unwrap();
+    stdin.flush().unwrap();
+    let seen = dir.path().join("seen.txt");
+    let waited = std::time::Instant::now();
+    while !seen.exists() && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(seen.exists(), "the record was never processed");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).map(|_| s)
+    });
+    let waited = std::time::Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if waited.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("weir did not exit after SIGINT while its stdin was open");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(130));
+    let (_, metrics) = split(&reader.join().unwrap().unwrap());
+    assert_eq!(metrics["EventSourceMappings"]["Map"]["PolledEventCount"], 1);
+    assert_eq!(metrics["Functions"]["Count"]["Invocations"], 1);
+    drop(stdin);
+}
+
+#[test]
 fn sigint_drains_running_invocations_then_prints_the_counters() {
     let dir = tempfile::tempdir().unwrap();
     // Every message fails forever (no redrive policy): the run only ends on SIGINT.
@@ -190,12 +253,12 @@ fn sigint_drains_running_invocations_then_prints_the_counters() {
         r#"
 [Resources.Q]
 Type = "AWS::SQS::Queue"
-Properties = { VisibilityTimeout = 2 }
+Properties = { VisibilityTimeout = 60 }
 Weir = { Messages = ["a", "b", "c"] }
 
 [Resources.Slow]
 Type = "AWS::Lambda::Function"
-Properties = { Timeout = 2 }
+Properties = { Timeout = 10 }
 Weir = { Command = ["sh", "-c", "sleep 1; echo started-and-finished >> log.txt; exit 1"] }
 
 [Resources.Map]

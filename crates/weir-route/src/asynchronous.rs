@@ -9,7 +9,9 @@
 //! past that age. A discarded event's invocation record goes to the on-failure destination
 //! and its payload to the dead-letter queue; a success's record goes to the on-success
 //! destination. A function with reserved concurrency 0 runs none of its events: each goes to
-//! the failure destinations at once (`RetriesExhausted`, no attempt made).
+//! the failure destinations at once (`RetriesExhausted`, no attempt made). An event waiting for
+//! a retry or a backoff when the router shuts down stays unprocessed and is counted
+//! (`AsyncEventsUnprocessed`), never dropped silently.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +90,10 @@ pub(crate) async fn run_event(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait.min(remaining)) => {}
-            _ = router.until_stopped() => return,
+            _ = router.until_stopped() => {
+                add(&function.counters.async_events_unprocessed, 1);
+                return;
+            }
         }
     };
     add(&function.counters.async_events_dropped, 1);

@@ -9,6 +9,7 @@ use weir::Matcher;
 
 use crate::error::ValidationError;
 use crate::function::Target;
+use crate::metrics::RuleCounters;
 
 /// A rule (`AWS::Events::Rule`): an event pattern and the targets of the events it matches.
 ///
@@ -76,11 +77,20 @@ impl RuleConfig {
 struct Rules {
     matcher: Arc<Matcher>,
     rules: BTreeMap<String, RuleConfig>,
+    /// Each rule's counters, kept when the rule is replaced.
+    counters: BTreeMap<String, Arc<RuleCounters>>,
 }
 
 pub(crate) struct BusInner {
     pub(crate) name: String,
     rules: RwLock<Rules>,
+}
+
+/// A rule that matched an event.
+pub(crate) struct Route {
+    pub(crate) name: String,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) counters: Arc<RuleCounters>,
 }
 
 /// An event bus (cheap to clone).
@@ -94,6 +104,7 @@ impl Bus {
             rules: RwLock::new(Rules {
                 matcher: Arc::new(Matcher::new()),
                 rules: BTreeMap::new(),
+                counters: BTreeMap::new(),
             }),
         }))
     }
@@ -124,6 +135,15 @@ impl Bus {
                 rule.targets.len()
             )));
         }
+        // An event put on a bus by one of its own rules would match that rule again, and
+        // again: EventBridge refuses a rule whose target is its own bus.
+        if rule.targets.contains(&Target::Bus(self.0.name.clone())) {
+            return Err(ValidationError::invalid_parameter(format!(
+                "rule {}: a rule cannot target its own event bus {}",
+                rule.name, self.0.name
+            ))
+            .with_type("ValidationException"));
+        }
         // Check the pattern on its own, so the error is this rule's.
         weir::Pattern::parse_with(&rule.event_pattern, options).map_err(|e| {
             ValidationError::invalid_parameter(format!(
@@ -133,6 +153,7 @@ impl Bus {
             .with_type("InvalidEventPatternException")
         })?;
         let mut rules = self.0.rules.write().unwrap_or_else(|e| e.into_inner());
+        rules.counters.entry(rule.name.clone()).or_default();
         rules.rules.insert(rule.name.clone(), rule);
         let mut matcher = Matcher::with_options(options.clone());
         for r in rules.rules.values().filter(|r| r.enabled) {
@@ -147,22 +168,28 @@ impl Bus {
         Ok(())
     }
 
-    /// The names of the rules matching `event` and their targets.
-    pub(crate) fn route(
-        &self,
-        event: &[u8],
-    ) -> Result<Vec<(String, Vec<Target>)>, weir::EventError> {
+    /// The names of the rules matching `event`, their targets and their counters.
+    pub(crate) fn route(&self, event: &[u8]) -> Result<Vec<Route>, weir::EventError> {
         let rules = self.0.rules.read().unwrap_or_else(|e| e.into_inner());
         let names = rules.matcher.matching_rules(event)?;
         Ok(names
             .into_iter()
             .filter_map(|n| {
-                rules
-                    .rules
-                    .get(n)
-                    .map(|r| (n.to_string(), r.targets.clone()))
+                let rule = rules.rules.get(n)?;
+                let counters = rules.counters.get(n)?;
+                Some(Route {
+                    name: n.to_string(),
+                    targets: rule.targets.clone(),
+                    counters: counters.clone(),
+                })
             })
             .collect())
+    }
+
+    /// A rule's counters.
+    pub(crate) fn counters(&self, rule: &str) -> Option<Arc<RuleCounters>> {
+        let rules = self.0.rules.read().unwrap_or_else(|e| e.into_inner());
+        rules.counters.get(rule).cloned()
     }
 
     pub(crate) fn targets(&self) -> Vec<Target> {

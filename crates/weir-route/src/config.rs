@@ -49,6 +49,7 @@ use std::sync::Arc;
 use toml::{Table, Value};
 
 use crate::bus::RuleConfig;
+use crate::error::ValidationError;
 use crate::function::{EventInvokeConfig, FunctionConfig, FunctionState, Target};
 use crate::handler::Handler;
 use crate::mapping::EventSourceMappingConfig;
@@ -210,10 +211,26 @@ pub struct Deployment {
     pub mappings: Vec<(String, String)>,
     /// Functions: (logical id, function name).
     pub functions: Vec<(String, String)>,
+    /// Bus rules: (logical id, bus name, rule name).
+    pub rules: Vec<(String, String, String)>,
     /// Template properties accepted and ignored (known to templates, unused by weir).
     pub warnings: Vec<String>,
     feeds: Vec<Feed>,
     outputs: Vec<Output>,
+}
+
+/// The most reserved concurrency a function may take: an account's default concurrency
+/// (1000) less the 100 Lambda keeps unreserved.
+const MAX_RESERVED_CONCURRENCY: i64 = 900;
+
+/// Checks a number as written against AWS's range for it, worded as AWS does (`1 validation
+/// error detected: Value 'V' at 'name' ...`), before it is converted (so nothing wraps,
+/// overflows or is clamped on the way).
+fn in_range(id: &str, aws_name: &str, value: i64, min: i64, max: i64) -> Result<(), ConfigError> {
+    let mut v = crate::error::Violations::default();
+    v.range(aws_name, Some(value), min, max);
+    v.finish()
+        .map_err(|e| ConfigError::at(&format!("Resources.{id}"), e))
 }
 
 fn type_error(path: &str, expected: &str) -> ConfigError {
@@ -522,7 +539,7 @@ impl Config {
     }
 
     /// A destination or event source: an ARN, or a logical id's resource.
-    fn target(&self, path: &str, value: &Value, router: &Router) -> Result<Target, ConfigError> {
+    fn target(&self, path: &str, value: &Value) -> Result<Target, ConfigError> {
         match self.resolve(path, value, &TYPES)? {
             Reference::Text(arn) => arn
                 .parse::<Target>()
@@ -532,7 +549,6 @@ impl Config {
                     unreachable!("resolve keeps the reference's form")
                 };
                 let kind = self.by_id(&id).map(|r| r.kind.as_str()).unwrap_or_default();
-                let _ = router;
                 Ok(match kind {
                     "AWS::SQS::Queue" => Target::Queue(name),
                     "AWS::Kinesis::Stream" => Target::Stream(name),
@@ -656,7 +672,8 @@ impl Config {
         }
         let (sam_rules, sam_mappings) = self.sam_events()?;
         for r in order(&["AWS::Events::Rule"]).into_iter().chain(&sam_rules) {
-            self.rule(r, router, warnings)?;
+            let (bus, name) = self.rule(r, router, warnings)?;
+            d.rules.push((r.label.clone(), bus, name));
         }
         router
             .check_targets()
@@ -791,19 +808,16 @@ impl Config {
         let name = p.string("QueueName")?.unwrap_or_else(|| r.id.clone());
         let mut config = QueueConfig::new(name.clone());
         if let Some(v) = p.int("VisibilityTimeout")? {
-            config.visibility_timeout = std::time::Duration::from_secs(v.max(0) as u64);
-            if v < 0 {
-                return Err(
-                    ConfigError::at(&p.here("VisibilityTimeout"), "must be 0 or more").into(),
-                );
-            }
+            in_range(&r.id, "visibilityTimeout", v, 0, 43_200)?;
+            config.visibility_timeout = std::time::Duration::from_secs(v as u64);
         }
         if let Some(v) = p.int("MessageRetentionPeriod")? {
-            config.message_retention = std::time::Duration::from_secs(v.max(0) as u64);
+            in_range(&r.id, "messageRetentionPeriod", v, 60, 1_209_600)?;
+            config.message_retention = std::time::Duration::from_secs(v as u64);
         }
         if let Some(mut redrive) = p.table("RedrivePolicy")? {
             let target = match redrive.get("deadLetterTargetArn") {
-                Some(v) => self.target(&redrive.here("deadLetterTargetArn"), v, router)?,
+                Some(v) => self.target(&redrive.here("deadLetterTargetArn"), v)?,
                 None => {
                     return Err(
                         ConfigError::at(&redrive.here("deadLetterTargetArn"), "missing").into(),
@@ -824,17 +838,8 @@ impl Config {
             if router.queue(&dlq).is_none() {
                 return Err(QueueBuild::WaitsFor);
             }
-            config.redrive_policy = Some(RedrivePolicy::new(
-                dlq,
-                count.clamp(0, u32::MAX as i64) as u32,
-            ));
-            if count < 1 {
-                return Err(ConfigError::at(
-                    &path,
-                    "RedrivePolicy.maxReceiveCount must be 1 or more",
-                )
-                .into());
-            }
+            in_range(&r.id, "redrivePolicy.maxReceiveCount", count, 1, 1000)?;
+            config.redrive_policy = Some(RedrivePolicy::new(dlq, count as u32));
         }
         p.finish(warnings)?;
         let mut w = Props::new(format!("Resources.{}.Weir", r.id), &r.weir);
@@ -886,10 +891,12 @@ impl Config {
         let name = p.string("Name")?.unwrap_or_else(|| r.id.clone());
         let mut config = StreamConfig::new(name.clone());
         if let Some(n) = p.int("ShardCount")? {
-            config.shard_count = n.clamp(0, u32::MAX as i64) as u32;
+            in_range(&r.id, "shardCount", n, 1, 1000)?;
+            config.shard_count = n as u32;
         }
         if let Some(h) = p.int("RetentionPeriodHours")? {
-            config.retention = std::time::Duration::from_secs(h.max(0) as u64 * 3600);
+            in_range(&r.id, "retentionPeriodHours", h, 24, 8760)?;
+            config.retention = std::time::Duration::from_secs(h as u64 * 3600);
         }
         p.finish(warnings)?;
         let mut w = Props::new(format!("Resources.{}.Weir", r.id), &r.weir);
@@ -939,14 +946,13 @@ impl Config {
         &self,
         parent: &mut Props<'_>,
         key: &'static str,
-        router: &Router,
         warnings: &mut Vec<String>,
     ) -> Result<Option<Target>, ConfigError> {
         let Some(mut t) = parent.table(key)? else {
             return Ok(None);
         };
         let target = match t.get("Destination") {
-            Some(v) => Some(self.target(&t.here("Destination"), v, router)?),
+            Some(v) => Some(self.target(&t.here("Destination"), v)?),
             None => None,
         };
         // SAM's `Type` (SQS, SNS, Lambda, EventBridge) is implied by the ARN here.
@@ -959,7 +965,6 @@ impl Config {
         &self,
         p: &mut Props<'_>,
         config: &mut EventInvokeConfig,
-        router: &Router,
         warnings: &mut Vec<String>,
     ) -> Result<(), ConfigError> {
         if let Some(n) = p.int("MaximumRetryAttempts")? {
@@ -972,13 +977,19 @@ impl Config {
             config.maximum_retry_attempts = n as u32;
         }
         if let Some(n) = p.int("MaximumEventAgeInSeconds")? {
-            config.maximum_event_age = std::time::Duration::from_secs(n.max(0) as u64);
+            if !(60..=21_600).contains(&n) {
+                return Err(ConfigError::at(
+                    &p.here("MaximumEventAgeInSeconds"),
+                    format!("1 validation error detected: Value '{n}' at 'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value {}", if n < 60 { "greater than or equal to 60" } else { "less than or equal to 21600" }),
+                ));
+            }
+            config.maximum_event_age = std::time::Duration::from_secs(n as u64);
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
-            if let Some(t) = self.destination(&mut dc, "OnSuccess", router, warnings)? {
+            if let Some(t) = self.destination(&mut dc, "OnSuccess", warnings)? {
                 config.on_success = Some(t);
             }
-            if let Some(t) = self.destination(&mut dc, "OnFailure", router, warnings)? {
+            if let Some(t) = self.destination(&mut dc, "OnFailure", warnings)? {
                 config.on_failure = Some(t);
             }
             dc.finish(warnings)?;
@@ -1012,10 +1023,15 @@ impl Config {
             config.timeout = std::time::Duration::from_secs(t as u64);
         }
         if let Some(n) = p.int("ReservedConcurrentExecutions")? {
-            if n < 0 {
+            in_range(&r.id, "reservedConcurrentExecutions", n, 0, i64::MAX)?;
+            // An account runs 1000 at once by default and keeps 100 unreserved.
+            if n > MAX_RESERVED_CONCURRENCY {
                 return Err(ConfigError::at(
-                    &p.here("ReservedConcurrentExecutions"),
-                    "must be 0 or more",
+                    &format!("Resources.{}", r.id),
+                    ValidationError::invalid_parameter(
+                        "Specified ReservedConcurrentExecutions for function decreases \
+                         account's UnreservedConcurrentExecution below its minimum value of [100].",
+                    ),
                 ));
             }
             config.reserved_concurrency = Some(n as u32);
@@ -1038,19 +1054,19 @@ impl Config {
         }
         if let Some(mut dlc) = p.table("DeadLetterConfig")? {
             if let Some(v) = dlc.get("TargetArn") {
-                config.dead_letter = Some(self.target(&dlc.here("TargetArn"), v, router)?);
+                config.dead_letter = Some(self.target(&dlc.here("TargetArn"), v)?);
             }
             dlc.finish(warnings)?;
         }
         if let Some(mut dlq) = p.table("DeadLetterQueue")? {
             if let Some(v) = dlq.get("TargetArn") {
-                config.dead_letter = Some(self.target(&dlq.here("TargetArn"), v, router)?);
+                config.dead_letter = Some(self.target(&dlq.here("TargetArn"), v)?);
             }
             let _ = dlq.string("Type")?;
             dlq.finish(warnings)?;
         }
         if let Some(mut eic) = p.table("EventInvokeConfig")? {
-            self.event_invoke(&mut eic, &mut config.event_invoke, router, warnings)?;
+            self.event_invoke(&mut eic, &mut config.event_invoke, warnings)?;
             eic.finish(warnings)?;
         }
         for ic in invoke_configs {
@@ -1068,7 +1084,7 @@ impl Config {
                 let mut ip = Props::new(format!("Resources.{}.Properties", ic.id), &ic.properties);
                 let _ = ip.get("FunctionName");
                 let _ = ip.string("Qualifier")?;
-                self.event_invoke(&mut ip, &mut config.event_invoke, router, warnings)?;
+                self.event_invoke(&mut ip, &mut config.event_invoke, warnings)?;
                 ip.finish(warnings)?;
             }
         }
@@ -1079,6 +1095,9 @@ impl Config {
         let handler_str = p.string("Handler")?;
         let runtime = p.string("Runtime")?;
         let memory = p.int("MemorySize")?;
+        if let Some(m) = memory {
+            in_range(&r.id, "memorySize", m, 128, 10_240)?;
+        }
         let code_uri = match p.get("CodeUri") {
             Some(Value::String(s)) => Some(self.path(s)),
             _ => None,
@@ -1117,7 +1136,7 @@ impl Config {
                 c = c.handler(h.clone());
             }
             if let Some(m) = memory {
-                c = c.memory_size_mb(m.clamp(128, 10_240) as u32);
+                c = c.memory_size_mb(m as u32);
             }
             if let Some(n) = config.reserved_concurrency {
                 c = c.max_environments(n as usize);
@@ -1174,7 +1193,7 @@ impl Config {
         r: &Resource,
         router: &Router,
         warnings: &mut Vec<String>,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(String, String), ConfigError> {
         let path = format!("Resources.{}.Properties", r.id);
         let mut p = Props::new(path.clone(), &r.properties);
         let name = p.string("Name")?.unwrap_or_else(|| r.id.clone());
@@ -1200,7 +1219,7 @@ impl Config {
             }
             None => return Err(ConfigError::at(&p.here("EventPattern"), "missing")),
         };
-        let mut rule = RuleConfig::new(name, pattern);
+        let mut rule = RuleConfig::new(name.clone(), pattern);
         if let Some(state) = p.string("State")? {
             rule.enabled = match state.as_str() {
                 "ENABLED" => true,
@@ -1228,7 +1247,7 @@ impl Config {
                     let arn = tp.get("Arn").ok_or_else(|| {
                         ConfigError::at(&format!("{path}.Targets[{i}].Arn"), "missing")
                     })?;
-                    let target = self.target(&format!("{path}.Targets[{i}].Arn"), arn, router)?;
+                    let target = self.target(&format!("{path}.Targets[{i}].Arn"), arn)?;
                     tp.finish(warnings)?;
                     rule.targets.push(target);
                 }
@@ -1238,7 +1257,8 @@ impl Config {
         p.finish(warnings)?;
         router
             .put_rule(&bus, rule)
-            .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))
+            .map_err(|e| ConfigError::at(&format!("Resources.{}", r.id), e))?;
+        Ok((bus, name))
     }
 
     fn mapping(
@@ -1261,7 +1281,7 @@ impl Config {
         };
         let source = match p.get("EventSourceArn") {
             Some(v) => {
-                let t = self.target(&p.here("EventSourceArn"), v, router)?;
+                let t = self.target(&p.here("EventSourceArn"), v)?;
                 self.arn_of(&t, router)
             }
             None => return Err(ConfigError::at(&p.here("EventSourceArn"), "missing")),
@@ -1281,7 +1301,7 @@ impl Config {
             sc.finish(warnings)?;
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
-            if let Some(t) = self.destination(&mut dc, "OnFailure", router, warnings)? {
+            if let Some(t) = self.destination(&mut dc, "OnFailure", warnings)? {
                 c.on_failure = Some(self.arn_of(&t, router));
             }
             dc.finish(warnings)?;
@@ -1475,6 +1495,11 @@ impl Deployment {
                 metrics.functions.insert(name.clone(), m);
             }
         }
+        for (id, bus, name) in &self.rules {
+            if let Some(m) = router.rule_metrics(bus, name) {
+                metrics.rules.insert(id.clone(), m);
+            }
+        }
         metrics
     }
 
@@ -1507,6 +1532,12 @@ pub struct RunMetrics {
     /// By the function's name.
     #[serde(rename = "Functions")]
     pub functions: std::collections::BTreeMap<String, crate::FunctionMetrics>,
+    /// Bus rules by logical id (left out when there are none).
+    #[serde(
+        rename = "Rules",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub rules: std::collections::BTreeMap<String, crate::RuleMetrics>,
 }
 
 fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {

@@ -51,7 +51,7 @@ pub use error::{InvokeError, InvokeErrorKind, ValidationError};
 pub use function::{EventInvokeConfig, FunctionConfig, FunctionState, Target};
 pub use handler::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
 pub use mapping::EventSourceMappingConfig;
-pub use metrics::{FunctionMetrics, MappingMetrics};
+pub use metrics::{FunctionMetrics, MappingMetrics, RuleMetrics};
 pub use process::{CommandHandler, ProcessSpec};
 pub use queue::{Queue, QueueConfig, ReceivedMessage, RedrivePolicy};
 pub use router::{

@@ -34,8 +34,7 @@ use crate::handler::Outcome;
 use crate::metrics::{add, MappingCounters};
 use crate::queue::{Queue, ReceivedMessage};
 use crate::router::{
-    push_json_str, push_raw_json, register_mapping, Attempt, Busy, Function, Router,
-    MAX_SYNC_PAYLOAD,
+    push_json_str, register_mapping, Attempt, Busy, Function, Router, MAX_SYNC_PAYLOAD,
 };
 use crate::stream::{Stream, StreamRecord};
 
@@ -457,10 +456,10 @@ impl Router {
 
 /// How a partial batch response reads, given the ids of the batch's records.
 ///
-/// A response means the whole batch succeeded when it is empty, `null`, not a JSON object
-/// (a string, a number, an array), an object without `batchItemFailures`, or with
-/// `batchItemFailures` null or empty. It fails the whole batch when it is not JSON, when
-/// `batchItemFailures` is not an array, or when an entry is not an object whose
+/// A response means the whole batch succeeded when it is empty, `null`, an object without
+/// `batchItemFailures`, or with `batchItemFailures` null or empty. It fails the whole batch
+/// when it is not JSON, when it is JSON but not an object (a string, a number, an array, a
+/// boolean), when `batchItemFailures` is not an array, or when an entry is not an object whose
 /// `itemIdentifier` is a non-empty string naming a record of the batch. Otherwise the
 /// entries name the failed records.
 ///
@@ -477,6 +476,7 @@ impl Router {
 ///     parse_batch_item_failures(br#"{"batchItemFailures": [{"itemIdentifier": ""}]}"#, &ids),
 ///     BatchResponse::Invalid
 /// );
+/// assert_eq!(parse_batch_item_failures(br#""done""#, &ids), BatchResponse::Invalid);
 /// ```
 pub fn parse_batch_item_failures(response: &[u8], ids: &[&str]) -> BatchResponse {
     let text = String::from_utf8_lossy(response);
@@ -486,7 +486,13 @@ pub fn parse_batch_item_failures(response: &[u8], ids: &[&str]) -> BatchResponse
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
         return BatchResponse::Invalid;
     };
-    let Some(failures) = value.as_object().and_then(|o| o.get("batchItemFailures")) else {
+    let object = match &value {
+        serde_json::Value::Null => return BatchResponse::Failed(Vec::new()),
+        serde_json::Value::Object(o) => o,
+        // A string, number, array or boolean cannot name failed items: not a valid response.
+        _ => return BatchResponse::Invalid,
+    };
+    let Some(failures) = object.get("batchItemFailures") else {
         return BatchResponse::Failed(Vec::new());
     };
     let items = match failures {
@@ -1056,7 +1062,6 @@ fn give_up(
     out.push_str(r#","streamArn":"#);
     push_json_str(&mut out, m.stream.arn());
     out.push_str("}}");
-    let _ = push_raw_json;
     if m.router
         .deliver(target, out.into_bytes(), &first.record.partition_key)
         .is_ok()

@@ -75,10 +75,37 @@ counters! {
         async_events_received => "AsyncEventsReceived",
         /// Asynchronous events discarded (retries exhausted or too old).
         async_events_dropped => "AsyncEventsDropped",
+        /// Asynchronous events left unprocessed by [`crate::Router::shutdown`]: waiting for a
+        /// retry or a backoff when the router stopped (a weir counter; Lambda never stops).
+        async_events_unprocessed => "AsyncEventsUnprocessed",
         /// Records that could not be delivered to a destination.
         destination_delivery_failures => "DestinationDeliveryFailures",
         /// Events that could not be sent to the dead-letter queue.
         dead_letter_errors => "DeadLetterErrors",
+    }
+}
+
+counters! {
+    /// An event bus rule's counters (EventBridge's rule metrics), as
+    /// [`crate::Router::rule_metrics`] reads them. Each target of a matching rule is one
+    /// invocation, counted when its delivery ends: delivered, or failed for good.
+    ///
+    /// # Example
+    /// ```
+    /// let m = weir_route::RuleMetrics::default();
+    /// assert_eq!(serde_json::to_value(m).unwrap()["FailedInvocations"], 0);
+    /// ```
+    RuleCounters, RuleMetrics {
+        /// Events the rule matched.
+        matched_events => "MatchedEvents",
+        /// Target invocations that ended (delivered or failed for good).
+        invocations => "Invocations",
+        /// Target invocations that failed for good: the target does not exist or refused
+        /// the event (a function missing, an event over 1 MB or not JSON), its retries ran
+        /// out (a function not ready, or throttled, for 185 attempts or 24 hours), the
+        /// router stopped while it waited for a retry, or a bus target of an event that
+        /// already came from a bus (events travel one bus-to-bus hop).
+        failed_invocations => "FailedInvocations",
     }
 }
 

@@ -67,7 +67,9 @@ impl ProcessSpec {
         self
     }
 
-    /// A [`Command`] for this spec, killed when dropped.
+    /// A [`Command`] for this spec, killed when dropped. On Unix the process leads a
+    /// process group of its own (so a terminal's Ctrl-C does not reach it, and
+    /// [`ProcessGroup`] can end whatever it starts).
     pub(crate) fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args).envs(self.env.iter().cloned());
@@ -75,14 +77,43 @@ impl ProcessSpec {
             command.current_dir(cwd);
         }
         command.kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
         command
+    }
+}
+
+/// The process group a [`ProcessSpec::command`] process leads; dropping this kills the whole
+/// group (SIGKILL), the leader's children and grandchildren included.
+#[derive(Debug)]
+pub(crate) struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    /// The group of the process `pid` (its id is the group's).
+    pub(crate) fn of(pid: Option<u32>) -> ProcessGroup {
+        ProcessGroup(pid)
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.and_then(|pid| i32::try_from(pid).ok()) {
+            // The group outlives its leader while a member is left, so this reaches the
+            // children even after the leader exited; ESRCH when none is left.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 }
 
 /// A plain command per invocation: the event on its stdin, the response from its stdout; a
 /// non-zero exit (or death by a signal) is a function error (`Runtime.ExitError`) whose
-/// message carries the exit status and the end of stderr. Dropping the invocation's future
-/// kills the process.
+/// message carries the exit status and the end of stderr. The command leads a process group
+/// of its own (on Unix), killed whole when the command ends or the invocation's future is
+/// dropped (a timeout), so nothing it started outlives the invocation.
 ///
 /// # Example
 /// ```
@@ -131,6 +162,9 @@ async fn run_command(spec: ProcessSpec, invocation: Invocation) -> Outcome {
             ))
         }
     };
+    // Whatever the command started ends with it: when it exits, or when this future is
+    // dropped (a timeout).
+    let _group = ProcessGroup::of(child.id());
     let mut stdin = child.stdin.take();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
@@ -173,14 +207,16 @@ async fn run_command(spec: ProcessSpec, invocation: Invocation) -> Outcome {
     }
     let err = String::from_utf8_lossy(&err);
     let tail = tail_chars(err.trim_end(), STDERR_TAIL);
+    // Worded as Lambda words a runtime's exit: `exit status 3`, `signal: killed`.
+    let status = crate::runtime_api::describe_exit(status);
     let message = if tail.is_empty() {
         format!(
-            "RequestId: {} Error: Runtime exited with {status}",
+            "RequestId: {} Error: Runtime exited with error: {status}",
             invocation.request_id
         )
     } else {
         format!(
-            "RequestId: {} Error: Runtime exited with {status}: {tail}",
+            "RequestId: {} Error: Runtime exited with error: {status}: {tail}",
             invocation.request_id
         )
     };
@@ -232,7 +268,10 @@ mod tests {
             "{}",
             error.error_message
         );
-        assert!(error.error_message.contains('3'), "{}", error.error_message);
+        assert_eq!(
+            error.error_message,
+            "RequestId: req-7 Error: Runtime exited with error: exit status 3: oops"
+        );
     }
 
     #[tokio::test]
@@ -269,6 +308,51 @@ mod tests {
         assert!(result.is_err(), "the command should still be running");
         tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
         assert!(!marker.exists(), "the killed command ran to its end");
+    }
+
+    /// Whether process `pid` is gone (or a zombie waiting to be reaped).
+    #[cfg(target_os = "linux")]
+    fn gone(pid: &str) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            // `pid (comm) S ...`: the state follows the last ')'.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_stopped_command_takes_its_children_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        // The shell does not exec: `sleep` is its child, the shell waits for it.
+        let script = format!(
+            "sleep 30 & echo $! > {0}.tmp; mv {0}.tmp {0}; wait; echo x",
+            pid_file.display()
+        );
+        let handler = sh(&script);
+        let task = tokio::spawn(handler.invoke(Invocation::new("r", "arn", vec![])));
+        let waited = std::time::Instant::now();
+        while !pid_file.exists() {
+            assert!(waited.elapsed().as_secs() < 30, "the script never started");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let pid = pid.trim();
+        assert!(!gone(pid), "sleep should be running");
+        // What a timeout does: the invocation's future is dropped.
+        task.abort();
+        let _ = task.await;
+        let waited = std::time::Instant::now();
+        while !gone(pid) {
+            assert!(
+                waited.elapsed().as_secs() < 10,
+                "the command's child {pid} outlived it"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     #[test]

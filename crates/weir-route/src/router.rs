@@ -18,7 +18,10 @@ use crate::clock::{iso8601, new_id, Clock, TokioClock};
 use crate::error::{InvokeError, InvokeErrorKind, ValidationError};
 use crate::function::{FunctionConfig, FunctionState, Target};
 use crate::handler::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
-use crate::metrics::{add, FunctionCounters, FunctionMetrics, MappingCounters, MappingMetrics};
+use crate::metrics::{
+    add, FunctionCounters, FunctionMetrics, MappingCounters, MappingMetrics, RuleCounters,
+    RuleMetrics,
+};
 use crate::queue::{Queue, QueueConfig};
 use crate::stream::{Stream, StreamConfig};
 
@@ -650,6 +653,18 @@ impl Router {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn put_event(&self, bus: &str, event: &[u8]) -> Result<Vec<String>, ValidationError> {
+        self.put_event_from(bus, event, false)
+    }
+
+    /// [`Router::put_event`]; `from_bus` when the event comes from another bus's rule, whose
+    /// bus targets are then not delivered to (events travel one bus-to-bus hop, as in
+    /// EventBridge, so buses targeting each other cannot loop).
+    fn put_event_from(
+        &self,
+        bus: &str,
+        event: &[u8],
+        from_bus: bool,
+    ) -> Result<Vec<String>, ValidationError> {
         let bus = self.bus(bus).ok_or_else(|| {
             ValidationError::not_found(format!("Event bus {bus} does not exist."))
         })?;
@@ -658,15 +673,108 @@ impl Router {
         })?;
         let key = new_id();
         let mut names = Vec::with_capacity(routes.len());
-        for (name, targets) in routes {
-            for target in &targets {
-                // A target that cannot take the event is counted by the target's side
-                // (a missing function is reported when the rule's targets are checked).
-                let _ = self.deliver(target, event.to_vec(), &key);
+        for route in routes {
+            add(&route.counters.matched_events, 1);
+            for target in &route.targets {
+                self.deliver_rule_target(target, event, &key, from_bus, &route.counters);
             }
-            names.push(name);
+            names.push(route.name);
         }
         Ok(names)
+    }
+
+    /// Delivers a matched event to one rule target, counting the invocation when it ends.
+    /// A function that is not ready or is throttled is retried with a backoff (1 s,
+    /// doubling, at most 5 min), up to 185 attempts or 24 hours, as EventBridge retries.
+    fn deliver_rule_target(
+        &self,
+        target: &Target,
+        event: &[u8],
+        key: &str,
+        from_bus: bool,
+        counters: &Arc<RuleCounters>,
+    ) {
+        let ok = match target {
+            Target::Bus(_) if from_bus => false,
+            Target::Bus(name) => self.put_event_from(name, event, true).is_ok(),
+            Target::Function(name) => match self.function(name) {
+                None => false,
+                Some(function) => match self.enqueue_event(&function, event.to_vec()) {
+                    Ok(_) => true,
+                    Err(e) if retried_by_the_bus(&e) => {
+                        let busy = self.busy();
+                        let router = self.clone();
+                        let (counters, event) = (counters.clone(), event.to_vec());
+                        tokio::spawn(async move {
+                            router.retry_rule_target(function, event, counters).await;
+                            drop(busy);
+                        });
+                        return;
+                    }
+                    Err(_) => false,
+                },
+            },
+            _ => self.deliver(target, event.to_vec(), key).is_ok(),
+        };
+        add(&counters.invocations, 1);
+        if !ok {
+            add(&counters.failed_invocations, 1);
+        }
+    }
+
+    async fn retry_rule_target(
+        &self,
+        function: Arc<Function>,
+        event: Vec<u8>,
+        counters: Arc<RuleCounters>,
+    ) {
+        let start = self.0.clock.now_ms();
+        let mut delay = Duration::from_secs(1);
+        let mut ok = false;
+        // The first attempt was made by put_event.
+        for _ in 1..BUS_RETRY_ATTEMPTS {
+            let left = BUS_RETRY_AGE_MS.saturating_sub(self.0.clock.now_ms() - start);
+            if left == 0 {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay.min(Duration::from_millis(left))) => {}
+                _ = self.until_stopped() => break,
+            }
+            delay = (delay * 2).min(Duration::from_secs(300));
+            match self.enqueue_event(&function, event.clone()) {
+                Ok(_) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) if retried_by_the_bus(&e) => {}
+                Err(_) => break,
+            }
+        }
+        add(&counters.invocations, 1);
+        if !ok {
+            add(&counters.failed_invocations, 1);
+        }
+    }
+
+    /// A bus rule's counters (EventBridge's `MatchedEvents`, `Invocations`,
+    /// `FailedInvocations`), `None` if there is no such bus or rule.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{Router, RuleConfig, Target};
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let router = Router::new();
+    /// router.put_rule("default", RuleConfig::new("r", r#"{"a": [1]}"#).target(Target::Queue("gone".into())))?;
+    /// router.put_event("default", br#"{"a": 1}"#)?;
+    /// let m = router.rule_metrics("default", "r").unwrap();
+    /// assert_eq!((m.matched_events, m.invocations, m.failed_invocations), (1, 1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn rule_metrics(&self, bus: &str, rule: &str) -> Option<RuleMetrics> {
+        self.bus(bus)?.counters(rule).map(|c| c.snapshot())
     }
 
     /// Checks that every destination named by functions (on-success, on-failure,
@@ -1074,6 +1182,21 @@ fn kind_name(target: &Target) -> &'static str {
         Target::Stream(_) => "stream",
         Target::Bus(_) => "event bus",
     }
+}
+
+/// How many times EventBridge tries a target (the first attempt included) and for how long.
+const BUS_RETRY_ATTEMPTS: u32 = 185;
+const BUS_RETRY_AGE_MS: u64 = 24 * 3600 * 1000;
+
+/// Whether a bus retries a function target that refused an event: not ready yet (`Pending`,
+/// `Inactive`, `Failed`) or throttled. A missing function or a refused payload is final.
+fn retried_by_the_bus(e: &InvokeError) -> bool {
+    matches!(
+        e.kind(),
+        InvokeErrorKind::ResourceConflict
+            | InvokeErrorKind::ResourceNotReady
+            | InvokeErrorKind::TooManyRequests { .. }
+    )
 }
 
 fn throttled() -> InvokeError {

@@ -33,7 +33,7 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::handler::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
-use crate::process::ProcessSpec;
+use crate::process::{ProcessGroup, ProcessSpec};
 
 /// The largest response (or error) body a runtime may post, in bytes: Lambda's 6 MB
 /// synchronous limit (6 MiB and 100 bytes). A larger response fails the invocation with
@@ -278,7 +278,7 @@ impl RuntimeApiConfig {
 ///
 /// # Example
 /// ```no_run
-/// use weir_route::{Handler, Invocation, ProcessSpec, RuntimeApiConfig, RuntimeApiHandler};
+/// use weir_route::{Handler, Invocation, Outcome, ProcessSpec, RuntimeApiConfig, RuntimeApiHandler};
 /// let handler = RuntimeApiHandler::new(
 ///     RuntimeApiConfig::new("orders", ProcessSpec::new("python3").arg("-m").arg("awslambdaric").arg("app.handler"))
 ///         .handler("app.handler")
@@ -286,7 +286,10 @@ impl RuntimeApiConfig {
 /// );
 /// let runtime = tokio::runtime::Runtime::new()?;
 /// let outcome = runtime.block_on(handler.invoke(Invocation::new("req-1", "arn:aws:lambda:us-east-1:000000000000:function:orders", b"{}".to_vec())));
-/// println!("{outcome:?}");
+/// match outcome {
+///     Outcome::Success(payload) => println!("{}", String::from_utf8_lossy(&payload)),
+///     other => eprintln!("{other:?}"),
+/// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -466,24 +469,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Environment {
     child: Child,
-    /// The process's id, which is also its process group's (on Unix it leads a group of
-    /// its own, so whatever it starts goes with it).
-    pid: Option<u32>,
+    /// The process's group (on Unix it leads a group of its own, so whatever it starts goes
+    /// with it when this drops).
+    group: ProcessGroup,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
 
 impl Drop for Environment {
     fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.pid.and_then(|pid| i32::try_from(pid).ok()) {
-            // The group outlives its leader while a member is left, so this reaches a
-            // runtime's children even after the leader exited; ESRCH when none is left.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        // The whole group, a runtime's children too (the field drops after this body, so
+        // kill it first, as before the child).
+        drop(std::mem::replace(&mut self.group, ProcessGroup::of(None)));
         let _ = self.child.start_kill();
         lock(&self.shared.state).closed = true;
         self.shared.wake.notify_waiters();
@@ -583,8 +580,6 @@ impl Environment {
                 command.stdout(Stdio::null()).stderr(Stdio::null());
             }
         }
-        #[cfg(unix)]
-        command.process_group(0);
         let child = match command.spawn() {
             Ok(child) => child,
             Err(error) => {
@@ -593,7 +588,7 @@ impl Environment {
             }
         };
         Ok(Environment {
-            pid: child.id(),
+            group: ProcessGroup::of(child.id()),
             child,
             shared,
             server,
@@ -730,7 +725,7 @@ fn trace_id() -> String {
 }
 
 /// An exit status as Lambda words it: `exit status 2`, `signal: killed`.
-fn describe_exit(status: ExitStatus) -> String {
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exit status {code}");
     }

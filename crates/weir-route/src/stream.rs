@@ -282,19 +282,19 @@ impl Stream {
     /// ```
     pub fn put_record(&self, partition_key: &str, data: Vec<u8>) -> PutRecordOutput {
         let shard = &self.0.shards[self.shard_of(partition_key)];
+        let partition_key = partition_key.to_string();
+        // The sequence number and the arrival time are taken under the shard's lock, so a
+        // shard's records are in the order of both even when puts race.
+        let mut records = shard.records.write().unwrap_or_else(|e| e.into_inner());
         let n = self.0.seq.fetch_add(1, Ordering::Relaxed);
         let sequence_number = format!("4959{n:052}");
-        let record = Arc::new(StreamRecord {
+        records.push(Arc::new(StreamRecord {
             sequence_number: sequence_number.clone(),
-            partition_key: partition_key.to_string(),
+            partition_key,
             data,
             arrival_ms: self.0.clock.now_ms(),
-        });
-        shard
-            .records
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(record);
+        }));
+        drop(records);
         shard.notify.notify_waiters();
         self.0.changed.notify_waiters();
         PutRecordOutput {

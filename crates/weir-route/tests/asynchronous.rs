@@ -336,3 +336,37 @@ async fn destinations_may_be_a_function_a_stream_or_the_bus() {
         "RetriesExhausted"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_waiting_for_a_retry_at_shutdown_are_counted_unprocessed() {
+    let router = router();
+    let calls = Calls::default();
+    let failed = router.create_queue(QueueConfig::new("failed")).unwrap();
+    let config = FunctionConfig::new("f")
+        .event_invoke(EventInvokeConfig::default().on_failure(queue_target("failed")));
+    router
+        .create_function(config, recording(&calls, |_| fail("bad record")))
+        .unwrap();
+    for _ in 0..2 {
+        router
+            .invoke("f", InvocationType::Event, b"{}".to_vec())
+            .await
+            .unwrap();
+    }
+    // Both failed once and wait 60 s for their first retry.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(calls.len(), 2);
+    router.shutdown().await;
+    let m = router.function_metrics("f").unwrap();
+    assert_eq!(
+        (
+            m.async_events_received,
+            m.async_events_dropped,
+            m.async_events_unprocessed
+        ),
+        (2, 0, 2)
+    );
+    assert!(failed.drain().is_empty());
+    let json = serde_json::to_value(m).unwrap();
+    assert_eq!(json["AsyncEventsUnprocessed"], 2);
+}

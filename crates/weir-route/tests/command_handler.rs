@@ -99,19 +99,28 @@ async fn a_dropped_invocation_kills_the_command() {
         path = pid_file.display()
     );
     let handler = sh(&script);
-    let timed_out = tokio::time::timeout(
-        Duration::from_millis(1000),
-        handler.invoke(invocation("slow", b"")),
-    )
-    .await;
-    assert!(timed_out.is_err(), "the command should still be running");
+    let task = tokio::spawn(handler.invoke(invocation("slow", b"")));
+    // However loaded the machine, wait until the command runs (it writes its pid), then
+    // drop its invocation, as a timeout does.
+    let waited = std::time::Instant::now();
+    while !pid_file.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the command never wrote its pid"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!task.is_finished(), "the command should still be running");
+    task.abort();
+    let _ = task.await;
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .expect("the command wrote its pid")
         .trim()
         .parse()
         .expect("a pid");
     let _ = std::fs::remove_file(&pid_file);
-    for _ in 0..100 {
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_secs(10) {
         if process_is_gone(pid) {
             return;
         }

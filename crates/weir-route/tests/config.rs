@@ -100,6 +100,17 @@ Targets = [{ Id = "seen", Arn = { "Fn::GetAtt" = ["Seen", "Arn"] } }]
     router
         .put_event("default", br#"{"source": "other"}"#)
         .unwrap();
+    let metrics = serde_json::to_value(d.metrics(&router)).unwrap();
+    let rule = &metrics["Rules"]["Everything"];
+    assert_eq!(
+        (
+            &rule["MatchedEvents"],
+            &rule["Invocations"],
+            &rule["FailedInvocations"]
+        ),
+        (&1.into(), &1.into(), &0.into()),
+        "{metrics}"
+    );
     d.write_outputs(&router, &mut Vec::new()).unwrap();
     assert_eq!(
         std::fs::read_to_string(dir.path().join("seen.jsonl")).unwrap(),
@@ -187,6 +198,80 @@ async fn errors_name_the_place_in_the_file() {
         };
         assert_eq!(err, expected, "{text}");
     }
+}
+
+#[tokio::test]
+async fn numbers_are_checked_as_written_with_aws_ranges() {
+    let queue = |props: &str| {
+        format!("[Resources.X]\nType = \"AWS::SQS::Queue\"\nProperties = {{ {props} }}")
+    };
+    let stream = |props: &str| {
+        format!("[Resources.S]\nType = \"AWS::Kinesis::Stream\"\nProperties = {{ {props} }}")
+    };
+    let function = |props: &str| {
+        format!("[Resources.F]\nType = \"AWS::Lambda::Function\"\nWeir = {{ Command = [\"true\"] }}\nProperties = {{ {props} }}")
+    };
+    let v = |at: &str, value: &str, bound: &str| {
+        format!("ValidationException: 1 validation error detected: Value '{value}' at '{at}' failed to satisfy constraint: Member must have value {bound}")
+    };
+    let cases = [
+        (
+            queue("VisibilityTimeout = -1"),
+            format!("Resources.X: {}", v("visibilityTimeout", "-1", "greater than or equal to 0")),
+        ),
+        (
+            queue("MessageRetentionPeriod = -5"),
+            format!("Resources.X: {}", v("messageRetentionPeriod", "-5", "greater than or equal to 60")),
+        ),
+        (
+            stream("RetentionPeriodHours = 9223372036854775807"),
+            format!("Resources.S: {}", v("retentionPeriodHours", "9223372036854775807", "less than or equal to 8760")),
+        ),
+        (
+            stream("RetentionPeriodHours = -3"),
+            format!("Resources.S: {}", v("retentionPeriodHours", "-3", "greater than or equal to 24")),
+        ),
+        (
+            stream("ShardCount = 4294967297"),
+            format!("Resources.S: {}", v("shardCount", "4294967297", "less than or equal to 1000")),
+        ),
+        (
+            function("ReservedConcurrentExecutions = -1"),
+            format!("Resources.F: {}", v("reservedConcurrentExecutions", "-1", "greater than or equal to 0")),
+        ),
+        (
+            // Would wrap to 1 as a u32.
+            function("ReservedConcurrentExecutions = 4294967297"),
+            "Resources.F: InvalidParameterValueException: Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].".to_string(),
+        ),
+        (
+            function("MemorySize = 64"),
+            format!("Resources.F: {}", v("memorySize", "64", "greater than or equal to 128")),
+        ),
+        (
+            function("MemorySize = 10241"),
+            format!("Resources.F: {}", v("memorySize", "10241", "less than or equal to 10240")),
+        ),
+        (
+            function("EventInvokeConfig = { MaximumEventAgeInSeconds = -10 }"),
+            "Resources.F.Properties.EventInvokeConfig.MaximumEventAgeInSeconds: 1 validation error detected: Value '-10' at 'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60".to_string(),
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = parse(&text)
+            .build(&common::router(), true)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, expected, "{text}");
+    }
+    // At the limits, all is well.
+    let ok = format!(
+        "{}\n{}\n{}",
+        queue("VisibilityTimeout = 43200, MessageRetentionPeriod = 60"),
+        stream("RetentionPeriodHours = 8760, ShardCount = 1"),
+        function("ReservedConcurrentExecutions = 900, MemorySize = 10240")
+    );
+    parse(&ok).build(&common::router(), true).unwrap();
 }
 
 #[tokio::test]

@@ -451,11 +451,12 @@ async fn a_crashing_command_is_a_function_error_and_weir_goes_on() {
         assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
         let payload = json(&out.payload);
         assert_eq!(payload["errorType"], "Runtime.ExitError");
-        assert!(
-            payload["errorMessage"]
-                .as_str()
-                .unwrap()
-                .contains("signal: 9"),
+        assert_eq!(
+            payload["errorMessage"],
+            format!(
+                "RequestId: {} Error: Runtime exited with error: signal: killed",
+                out.request_id
+            ),
             "{payload}"
         );
     }

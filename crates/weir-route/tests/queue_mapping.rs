@@ -234,7 +234,6 @@ async fn empty_null_and_empty_list_responses_are_complete_successes() {
         "{}",
         r#"{"batchItemFailures": null}"#,
         r#"{"batchItemFailures": []}"#,
-        r#""done""#,
     ] {
         assert_eq!(
             one_batch_with_response(response).await,
@@ -253,6 +252,11 @@ async fn an_invalid_partial_batch_response_fails_the_whole_batch() {
         r#"{"batchItemFailures": [{"itemId": "x"}]}"#,
         r#"{"batchItemFailures": [{"itemIdentifier": "no-such-message"}]}"#,
         r#"{"batchItemFailures": "all"}"#,
+        // JSON, but not an object.
+        r#""done""#,
+        "[]",
+        "7",
+        "true",
     ] {
         assert_eq!(
             one_batch_with_response(response).await,

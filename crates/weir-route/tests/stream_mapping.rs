@@ -566,3 +566,38 @@ async fn a_disabled_mapping_reads_nothing() {
     assert_eq!(calls.len(), 0);
     assert_eq!(router.mapping_metrics(&uuid).unwrap().polled, 0);
 }
+
+#[test]
+fn concurrent_puts_keep_sequence_numbers_and_arrival_in_shard_order() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let router = weir_route::Router::new();
+    let stream = router.create_stream(StreamConfig::new("s")).unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let stream = stream.clone();
+            scope.spawn(move || {
+                for i in 0..2000 {
+                    stream.put_record(
+                        "one key",
+                        format!("{{\"t\": {t}, \"i\": {i}}}").into_bytes(),
+                    );
+                }
+            });
+        }
+    });
+    let records = stream.records(0);
+    assert_eq!(records.len(), 8000);
+    for pair in records.windows(2) {
+        assert!(
+            pair[0].sequence_number < pair[1].sequence_number,
+            "{} then {}",
+            pair[0].sequence_number,
+            pair[1].sequence_number
+        );
+        assert!(pair[0].arrival_ms <= pair[1].arrival_ms);
+    }
+}
