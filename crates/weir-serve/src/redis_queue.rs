@@ -421,6 +421,33 @@ impl RedisQueue {
         Ok(())
     }
 
+    /// Keeps received messages hidden: resets their idle time (`XCLAIM` to `consumer` with a
+    /// minimum idle time of 0, `JUSTID`, so their receive counts do not grow), as Lambda
+    /// extends the visibility of the messages of a batch its function is still working on.
+    /// Answers how many were still pending.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisQueue) -> Result<(), redis::RedisError> {
+    /// let kept = q.renew("c1", &["1-0".to_string()]).await?;
+    /// # let _ = kept; Ok(()) }
+    /// ```
+    pub async fn renew(&self, consumer: &str, ids: &[String]) -> Result<usize, RedisError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let kept: Vec<String> = redis::cmd("XCLAIM")
+            .arg(&self.config.stream)
+            .arg(&self.config.group)
+            .arg(consumer)
+            .arg(0)
+            .arg(ids)
+            .arg("JUSTID")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(kept.len())
+    }
+
     /// Deletes received messages (`XACK`, then `XDEL`); answers how many were still
     /// pending for the group.
     ///

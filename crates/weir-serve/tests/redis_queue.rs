@@ -388,3 +388,50 @@ async fn a_poll_with_several_pollers_invokes_several_batches_at_once() {
     assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 3, "at once");
     assert!(q.is_empty().await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_invocation_keeps_its_messages_hidden_past_the_visibility_timeout() {
+    let server = Redis::start();
+    let q = queue(&server, RedisQueueConfig::new("q")).await;
+    let other = queue(&server, RedisQueueConfig::new("q")).await;
+    q.send_batch(&["a", "b"]).await.unwrap();
+    let calls = Arc::new(Mutex::new(0));
+    let counted = calls.clone();
+    // Runs six visibility timeouts.
+    let slow: Arc<dyn Handler> = Arc::new(move |_| {
+        *counted.lock().unwrap() += 1;
+        async {
+            tokio::time::sleep(VISIBILITY * 6).await;
+            Outcome::Success(Vec::new())
+        }
+    });
+    let mut config = QueueMappingConfig::new("arn");
+    config.timeout = Duration::from_secs(60);
+    let consumer = QueueConsumer::new(q.clone(), "c1", config, slow);
+    let poll = tokio::spawn(async move {
+        let poll = consumer.poll_once().await.unwrap();
+        (poll, consumer.counters().to_json())
+    });
+    // Once the function runs, another consumer polling all along (XAUTOCLAIM past the
+    // visibility timeout) never takes them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while *calls.lock().unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "never invoked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut taken = 0;
+    while !poll.is_finished() {
+        let got = other
+            .receive("c2", 10, Duration::from_millis(50))
+            .await
+            .unwrap();
+        taken += got.messages.len();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (poll, counters) = poll.await.unwrap();
+    assert_eq!(poll.received, 2);
+    assert_eq!(taken, 0, "another consumer took a message in flight");
+    assert_eq!(*calls.lock().unwrap(), 1);
+    assert_eq!(counters["DeletedEventCount"], 2);
+    assert!(q.is_empty().await.unwrap());
+}
