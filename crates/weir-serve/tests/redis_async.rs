@@ -295,3 +295,61 @@ async fn event_invocations_over_http_are_kept_in_redis_until_run() {
         json!({"via": "http"})
     );
 }
+
+#[tokio::test]
+async fn put_events_reports_an_entry_failed_when_its_delivery_cannot_be_queued() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut server = Redis::start();
+    let times: Times = Arc::default();
+    let router = router_with("f", false, times.clone());
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    let durable = DurableInvoker::new(Arc::new(router.clone()), queue.clone());
+    let app = weir_serve::router(Arc::new(durable), "us-east-1");
+    let call = |operation: &str, body: Value| {
+        let request = Request::post("/")
+            .header("x-amz-target", format!("AWSEvents.{operation}"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let reply = app.oneshot(request).await.unwrap();
+            let bytes = reply.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        }
+    };
+    call(
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"source": ["shop"]}"#}),
+    )
+    .await;
+    let targets = call(
+        "PutTargets",
+        json!({"Rule": "r", "Targets": [{"Id": "1", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:f"}]}),
+    )
+    .await;
+    assert_eq!(targets["FailedEntryCount"], 0, "{targets}");
+    let entries = json!({"Entries": [
+        {"Source": "shop", "DetailType": "order", "Detail": "{}"},
+        {"Source": "other", "DetailType": "order", "Detail": "{}"},
+    ]});
+    let put = call("PutEvents", entries.clone()).await;
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    assert_eq!(queue.pending().await.unwrap(), 1);
+    // Redis down: the matching entry's delivery is lost, so the entry fails; the entry no
+    // rule matched has nothing to deliver.
+    server.kill();
+    let put = call("PutEvents", entries).await;
+    assert_eq!(put["FailedEntryCount"], 1, "{put}");
+    assert_eq!(put["Entries"][0]["ErrorCode"], "InternalFailure", "{put}");
+    assert!(put["Entries"][0]["ErrorMessage"]
+        .as_str()
+        .is_some_and(|m| m.contains("asynchronous queue")));
+    assert!(put["Entries"][0].get("EventId").is_none());
+    assert!(put["Entries"][1]["EventId"].is_string(), "{put}");
+}
