@@ -350,25 +350,30 @@ impl RedisQueue {
         Ok(received)
     }
 
-    /// The delivery counts of claimed entries (`XPENDING` over their id range).
+    /// The delivery counts of claimed entries: one `XPENDING key group id id 1` per entry,
+    /// pipelined (a range over the first to the last id would also hold other consumers'
+    /// pending entries, and could miss some of these).
     async fn delivery_counts(
         &self,
         entries: &[StreamId],
     ) -> Result<HashMap<String, u32>, RedisError> {
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        if entries.is_empty() {
             return Ok(HashMap::new());
-        };
-        let reply: StreamPendingCountReply = redis::cmd("XPENDING")
-            .arg(&self.config.stream)
-            .arg(&self.config.group)
-            .arg(&first.id)
-            .arg(&last.id)
-            .arg(entries.len().max(1) * 4 + 64)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(reply
-            .ids
+        }
+        let mut pipe = redis::pipe();
+        for entry in entries {
+            pipe.cmd("XPENDING")
+                .arg(&self.config.stream)
+                .arg(&self.config.group)
+                .arg(&entry.id)
+                .arg(&entry.id)
+                .arg(1);
+        }
+        let replies: Vec<StreamPendingCountReply> =
+            pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(replies
             .into_iter()
+            .flat_map(|reply| reply.ids)
             .map(|p| (p.id, p.times_delivered as u32))
             .collect())
     }
