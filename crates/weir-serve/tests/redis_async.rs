@@ -183,7 +183,11 @@ async fn an_accepted_event_survives_a_restart_and_a_worker_dying_mid_invocation(
             }
         })
         .unwrap();
-    let second = RedisAsyncQueue::connect(&server.url(), config())
+    // A lease of 2 s (renewed every third of it): the dead worker's claim still holds for
+    // over a second after it dies, however slow the machine.
+    let mut leased = config();
+    leased.lease = Duration::from_secs(2);
+    let second = RedisAsyncQueue::connect(&server.url(), leased.clone())
         .await
         .unwrap();
     let worker = {
@@ -196,11 +200,20 @@ async fn an_accepted_event_survives_a_restart_and_a_worker_dying_mid_invocation(
     worker.abort();
     assert_eq!(second.pending().await.unwrap(), 1, "still accepted");
     // A third worker takes it once the dead one's lease passes.
-    let third = RedisAsyncQueue::connect(&server.url(), config())
+    let third = RedisAsyncQueue::connect(&server.url(), leased)
         .await
         .unwrap();
     assert_eq!(third.work_once(&router, 16).await.unwrap(), 0, "leased");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Polled until the lease passes (a generous deadline, no fixed sleep).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while calls.load(Ordering::SeqCst) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead worker's event never came back"
+        );
+        third.work_once(&router, 16).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drain(&third, &router).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     let ok = records(&server, "ok").await;
