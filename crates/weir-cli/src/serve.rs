@@ -83,8 +83,10 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 .event_buses(layer)
                 .router(),
             Some(url) => {
-                // Event invocations (and bus deliveries) are kept on Redis until run, so an
-                // accepted one survives a restart; this process works the queue too.
+                // Event invocations (and the deliveries of the rules put over the API) are
+                // kept on Redis until run, so an accepted one survives a restart; this process
+                // works the queue too. The deliveries of a weir.toml's bus rules go through the
+                // invocation layer's in-memory queue.
                 let mut config = RedisAsyncConfig::new(format!("{}:async", args.redis_prefix));
                 config.lease = timeout * 2 + Duration::from_secs(5);
                 let queue = RedisAsyncQueue::connect(url, config)

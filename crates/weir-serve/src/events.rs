@@ -642,12 +642,29 @@ impl EventBridge {
             deliveries
         };
         // Targets are invoked asynchronously, as EventBridge invokes Lambda targets; a target
-        // whose function is missing fails its delivery, not the put (as in EventBridge).
+        // whose function is missing fails its delivery, not the put (as in EventBridge). A
+        // delivery that could not be accepted (the asynchronous queue's Redis down, say)
+        // fails the entry, so the client knows to send it again; the other targets are still
+        // tried.
+        let mut lost = Vec::new();
         for (function, payload) in deliveries {
-            let _ = self
+            match self
                 .invoker
                 .invoke(&function, InvocationType::Event, payload)
-                .await;
+                .await
+            {
+                Err(e) if e.status >= 500 => lost.push(format!("{function}: {}", e.message)),
+                _ => {}
+            }
+        }
+        if !lost.is_empty() {
+            return Err((
+                "InternalFailure",
+                format!(
+                    "The event could not be delivered to every target: {}",
+                    lost.join("; ")
+                ),
+            ));
         }
         Ok(id)
     }

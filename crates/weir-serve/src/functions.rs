@@ -129,6 +129,12 @@ pub trait Invoker: Send + Sync + 'static {
     fn names(&self) -> Vec<String>;
     /// Invokes the function `name` with `payload`.
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture;
+    /// The function's timeout, when this invoker knows it (`None` by default). Queue
+    /// mappings check it against the queue's visibility timeout.
+    fn timeout(&self, name: &str) -> Option<Duration> {
+        let _ = name;
+        None
+    }
 }
 
 #[derive(Clone)]
@@ -230,6 +236,10 @@ impl Invoker for LocalFunctions {
 
     fn names(&self) -> Vec<String> {
         self.functions.keys().cloned().collect()
+    }
+
+    fn timeout(&self, name: &str) -> Option<Duration> {
+        self.functions.get(name).map(|f| f.timeout)
     }
 
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture {

@@ -70,6 +70,8 @@ pub struct RedisMappings {
     prefix: String,
     region: String,
     invoker: Arc<dyn Invoker>,
+    /// Function timeouts known beside the invoker's ([`Invoker::timeout`]).
+    timeouts: Arc<HashMap<String, Duration>>,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -159,7 +161,46 @@ impl RedisMappings {
             prefix: prefix.to_string(),
             region: region.to_string(),
             invoker,
+            timeouts: Arc::default(),
         })
+    }
+
+    /// The same mappings knowing these functions' timeouts (by name), for invokers that do
+    /// not tell them: `CreateEventSourceMapping` refuses a queue whose visibility timeout is
+    /// shorter than its function's timeout, as Lambda does.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(m: weir_serve::RedisMappings) {
+    /// let timeouts = [("f".to_string(), std::time::Duration::from_secs(60))].into();
+    /// let m = m.with_function_timeouts(timeouts);
+    /// # let _ = m; }
+    /// ```
+    pub fn with_function_timeouts(mut self, timeouts: HashMap<String, Duration>) -> Self {
+        self.timeouts = Arc::new(timeouts);
+        self
+    }
+
+    /// A function's timeout: the one given to [`RedisMappings::with_function_timeouts`],
+    /// else the invoker's.
+    fn function_timeout(&self, function: &str) -> Option<Duration> {
+        self.timeouts
+            .get(function)
+            .copied()
+            .or_else(|| self.invoker.timeout(function))
+    }
+
+    /// A queue's stored visibility timeout (SQS's default, 30 s, when none is stored).
+    async fn visibility_timeout(&self, queue: &str) -> Result<Duration, redis::RedisError> {
+        let seconds: Option<String> = redis::cmd("HGET")
+            .arg(format!("{}:queues:{queue}", self.prefix))
+            .arg("VisibilityTimeout")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(seconds.and_then(|s| s.parse().ok()).map_or(
+            RedisQueueConfig::new(queue).visibility_timeout,
+            Duration::from_secs,
+        ))
     }
 
     /// The invoker the mappings invoke.
@@ -232,9 +273,25 @@ impl RedisMappings {
                 ),
             ));
         }
-        let (source, _) = source_of(&arn).ok_or_else(|| {
+        let (source, source_name) = source_of(&arn).ok_or_else(|| {
             invalid("Unrecognized event source, must be kinesis, dynamodb stream or sqs.")
         })?;
+        if source == Source::Sqs {
+            // A message must stay hidden for as long as the function may run.
+            if let Some(timeout) = self.function_timeout(&function) {
+                let visibility = self
+                    .visibility_timeout(&source_name)
+                    .await
+                    .map_err(redis_error)?;
+                if timeout > visibility {
+                    return Err(invalid(format!(
+                        "Queue visibility timeout: {} seconds is less than Function timeout: {} seconds",
+                        visibility.as_secs(),
+                        timeout.as_secs_f64().ceil() as u64
+                    )));
+                }
+            }
+        }
         let default_batch = if source == Source::Sqs { 10 } else { 100 };
         let batch_size = int_in(body, "BatchSize", "batchSize", 1..=10_000, default_batch)?;
         let window = int_in(

@@ -523,6 +523,10 @@ impl Invoker for DurableInvoker {
         self.inner.names()
     }
 
+    fn timeout(&self, name: &str) -> Option<std::time::Duration> {
+        self.inner.timeout(name)
+    }
+
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> crate::InvokeFuture {
         if kind != InvocationType::Event {
             return self.inner.invoke(name, kind, payload);

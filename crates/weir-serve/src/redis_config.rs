@@ -77,6 +77,8 @@ struct PlannedMapping {
 pub struct RedisPlan {
     sources: Vec<RedisSource>,
     mappings: Vec<PlannedMapping>,
+    /// The file's functions' timeouts (Lambda's default, 3 s, when not set), by name.
+    timeouts: std::collections::HashMap<String, Duration>,
 }
 
 fn to_json(value: &toml::Value) -> Value {
@@ -106,6 +108,32 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
         return Ok((text.to_string(), RedisPlan::default()));
     };
     let mut plan = RedisPlan::default();
+    for (id, resource) in &resources {
+        let kind = resource.get("Type").and_then(toml::Value::as_str);
+        if !matches!(
+            kind,
+            Some("AWS::Lambda::Function" | "AWS::Serverless::Function")
+        ) {
+            continue;
+        }
+        let props = resource.get("Properties");
+        let name = props
+            .and_then(|p| p.get("FunctionName"))
+            .and_then(toml::Value::as_str)
+            .unwrap_or(id);
+        let seconds = props
+            .and_then(|p| p.get("Timeout"))
+            .and_then(|v| {
+                v.as_integer()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(3);
+        // A bad value is the invocation layer's to report.
+        if let Ok(seconds) = u64::try_from(seconds) {
+            plan.timeouts
+                .insert(name.to_string(), Duration::from_secs(seconds));
+        }
+    }
     let mut removed: Vec<String> = Vec::new();
     let mut names: BTreeMap<String, (String, String, bool)> = BTreeMap::new();
     // Sources first.
@@ -443,7 +471,8 @@ impl RedisPlan {
             let mappings =
                 RedisMappings::connect(&planned.url, PREFIX, "us-east-1", invoker.clone())
                     .await
-                    .map_err(|e| fail(&planned.id, &e))?;
+                    .map_err(|e| fail(&planned.id, &e))?
+                    .with_function_timeouts(self.timeouts.clone());
             let uuid = format!("weir-{}", planned.id);
             let config = mappings
                 .check(&planned.body, Some(&uuid))

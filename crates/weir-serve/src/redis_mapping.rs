@@ -287,7 +287,25 @@ impl QueueConsumer {
                 .map(|(m, _)| m.id.clone())
                 .collect::<Vec<String>>()
         });
-        for done in crate::redis_async::join_all(batches).await {
+        // While the function runs, the batch's messages (and the filtered ones, deleted at
+        // the end) are kept hidden, renewed every third of the visibility timeout: a function
+        // may run longer than one visibility timeout without another consumer taking them.
+        let held: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+        let every = (self.queue.config().visibility_timeout / 3).max(Duration::from_millis(10));
+        let work = crate::redis_async::join_all(batches);
+        tokio::pin!(work);
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let results = loop {
+            tokio::select! {
+                done = &mut work => break done,
+                _ = renew.tick() => {
+                    // A failed renewal (Redis restarting) is tried again at the next tick.
+                    let _ = self.queue.renew(&self.name, &held).await;
+                }
+            }
+        };
+        for done in results {
             delete.extend(done);
         }
         let deleted = self.queue.delete_batch(&delete).await?;

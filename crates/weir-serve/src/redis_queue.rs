@@ -350,25 +350,30 @@ impl RedisQueue {
         Ok(received)
     }
 
-    /// The delivery counts of claimed entries (`XPENDING` over their id range).
+    /// The delivery counts of claimed entries: one `XPENDING key group id id 1` per entry,
+    /// pipelined (a range over the first to the last id would also hold other consumers'
+    /// pending entries, and could miss some of these).
     async fn delivery_counts(
         &self,
         entries: &[StreamId],
     ) -> Result<HashMap<String, u32>, RedisError> {
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        if entries.is_empty() {
             return Ok(HashMap::new());
-        };
-        let reply: StreamPendingCountReply = redis::cmd("XPENDING")
-            .arg(&self.config.stream)
-            .arg(&self.config.group)
-            .arg(&first.id)
-            .arg(&last.id)
-            .arg(entries.len().max(1) * 4 + 64)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(reply
-            .ids
+        }
+        let mut pipe = redis::pipe();
+        for entry in entries {
+            pipe.cmd("XPENDING")
+                .arg(&self.config.stream)
+                .arg(&self.config.group)
+                .arg(&entry.id)
+                .arg(&entry.id)
+                .arg(1);
+        }
+        let replies: Vec<StreamPendingCountReply> =
+            pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(replies
             .into_iter()
+            .flat_map(|reply| reply.ids)
             .map(|p| (p.id, p.times_delivered as u32))
             .collect())
     }
@@ -419,6 +424,33 @@ impl RedisQueue {
             sent_timestamp: id_millis(&entry.id),
         });
         Ok(())
+    }
+
+    /// Keeps received messages hidden: resets their idle time (`XCLAIM` to `consumer` with a
+    /// minimum idle time of 0, `JUSTID`, so their receive counts do not grow), as Lambda
+    /// extends the visibility of the messages of a batch its function is still working on.
+    /// Answers how many were still pending.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisQueue) -> Result<(), redis::RedisError> {
+    /// let kept = q.renew("c1", &["1-0".to_string()]).await?;
+    /// # let _ = kept; Ok(()) }
+    /// ```
+    pub async fn renew(&self, consumer: &str, ids: &[String]) -> Result<usize, RedisError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let kept: Vec<String> = redis::cmd("XCLAIM")
+            .arg(&self.config.stream)
+            .arg(&self.config.group)
+            .arg(consumer)
+            .arg(0)
+            .arg(ids)
+            .arg("JUSTID")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(kept.len())
     }
 
     /// Deletes received messages (`XACK`, then `XDEL`); answers how many were still

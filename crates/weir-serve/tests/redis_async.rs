@@ -183,7 +183,11 @@ async fn an_accepted_event_survives_a_restart_and_a_worker_dying_mid_invocation(
             }
         })
         .unwrap();
-    let second = RedisAsyncQueue::connect(&server.url(), config())
+    // A lease of 2 s (renewed every third of it): the dead worker's claim still holds for
+    // over a second after it dies, however slow the machine.
+    let mut leased = config();
+    leased.lease = Duration::from_secs(2);
+    let second = RedisAsyncQueue::connect(&server.url(), leased.clone())
         .await
         .unwrap();
     let worker = {
@@ -196,11 +200,20 @@ async fn an_accepted_event_survives_a_restart_and_a_worker_dying_mid_invocation(
     worker.abort();
     assert_eq!(second.pending().await.unwrap(), 1, "still accepted");
     // A third worker takes it once the dead one's lease passes.
-    let third = RedisAsyncQueue::connect(&server.url(), config())
+    let third = RedisAsyncQueue::connect(&server.url(), leased)
         .await
         .unwrap();
     assert_eq!(third.work_once(&router, 16).await.unwrap(), 0, "leased");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Polled until the lease passes (a generous deadline, no fixed sleep).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while calls.load(Ordering::SeqCst) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead worker's event never came back"
+        );
+        third.work_once(&router, 16).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drain(&third, &router).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     let ok = records(&server, "ok").await;
@@ -294,4 +307,62 @@ async fn event_invocations_over_http_are_kept_in_redis_until_run() {
         records(&server, "ok").await[0]["requestPayload"],
         json!({"via": "http"})
     );
+}
+
+#[tokio::test]
+async fn put_events_reports_an_entry_failed_when_its_delivery_cannot_be_queued() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut server = Redis::start();
+    let times: Times = Arc::default();
+    let router = router_with("f", false, times.clone());
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    let durable = DurableInvoker::new(Arc::new(router.clone()), queue.clone());
+    let app = weir_serve::router(Arc::new(durable), "us-east-1");
+    let call = |operation: &str, body: Value| {
+        let request = Request::post("/")
+            .header("x-amz-target", format!("AWSEvents.{operation}"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let reply = app.oneshot(request).await.unwrap();
+            let bytes = reply.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        }
+    };
+    call(
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"source": ["shop"]}"#}),
+    )
+    .await;
+    let targets = call(
+        "PutTargets",
+        json!({"Rule": "r", "Targets": [{"Id": "1", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:f"}]}),
+    )
+    .await;
+    assert_eq!(targets["FailedEntryCount"], 0, "{targets}");
+    let entries = json!({"Entries": [
+        {"Source": "shop", "DetailType": "order", "Detail": "{}"},
+        {"Source": "other", "DetailType": "order", "Detail": "{}"},
+    ]});
+    let put = call("PutEvents", entries.clone()).await;
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    assert_eq!(queue.pending().await.unwrap(), 1);
+    // Redis down: the matching entry's delivery is lost, so the entry fails; the entry no
+    // rule matched has nothing to deliver.
+    server.kill();
+    let put = call("PutEvents", entries).await;
+    assert_eq!(put["FailedEntryCount"], 1, "{put}");
+    assert_eq!(put["Entries"][0]["ErrorCode"], "InternalFailure", "{put}");
+    assert!(put["Entries"][0]["ErrorMessage"]
+        .as_str()
+        .is_some_and(|m| m.contains("asynchronous queue")));
+    assert!(put["Entries"][0].get("EventId").is_none());
+    assert!(put["Entries"][1]["EventId"].is_string(), "{put}");
 }

@@ -82,6 +82,16 @@ fn child_consumer() {
     });
 }
 
+/// A child process killed (SIGKILL) and waited for when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn hash(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> HashMap<String, i64> {
     conn.hgetall(key).await.unwrap()
 }
@@ -100,13 +110,16 @@ async fn sigkill_mid_batch_records_go_to_another_consumer() {
     let bodies: Vec<String> = (0..RECORDS).map(|n| format!("r{n}")).collect();
     q.send_batch(&bodies).await.unwrap();
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_consumer", "--ignored", "--nocapture"])
-        .env("WEIR_TEST_CHILD_REDIS", server.url())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed and waited for however the test ends (a failed assertion included).
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_consumer", "--ignored", "--nocapture"])
+            .env("WEIR_TEST_CHILD_REDIS", server.url())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Kill it while a batch is in flight: seen but not done.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -121,8 +134,8 @@ async fn sigkill_mid_batch_records_go_to_another_consumer() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     let seen_by_child = hash(&mut conn, "seen").await;
     let done_by_child = hash(&mut conn, "done").await;
     let in_flight: Vec<&String> = seen_by_child

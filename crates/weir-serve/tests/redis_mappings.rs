@@ -343,3 +343,102 @@ async fn create_event_source_mapping_validates_as_lambda() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(reply["Message"].as_str().unwrap().contains("--redis"));
 }
+
+#[tokio::test]
+async fn a_queue_mapping_is_refused_when_the_function_outlasts_the_visibility_timeout() {
+    let server = Redis::start();
+    let mut local = weir_serve::LocalFunctions::new("us-east-1");
+    local.insert(
+        "slow",
+        |_| async { Outcome::Success(Vec::new()) },
+        Duration::from_secs(60),
+    );
+    let from_invoker = RedisMappings::connect(&server.url(), "weir", "us-east-1", Arc::new(local))
+        .await
+        .unwrap();
+    // A router does not tell its functions' timeouts: they are given beside it.
+    let given = RedisMappings::connect(
+        &server.url(),
+        "weir",
+        "us-east-1",
+        Arc::new(functions(1, Seen::default())),
+    )
+    .await
+    .unwrap()
+    .with_function_timeouts([("f".to_string(), Duration::from_secs(45))].into());
+    let create = |mappings: RedisMappings, function: &'static str| async move {
+        let app = weir_serve::router_with(mappings.invoker(), "us-east-1", Some(mappings));
+        call(
+            &app,
+            "POST",
+            "/2015-03-31/event-source-mappings/",
+            Some(json!({
+                "EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:q",
+                "FunctionName": function,
+            })),
+        )
+        .await
+    };
+    // The queue's default visibility timeout, 30 s.
+    let (status, reply) = create(from_invoker.clone(), "slow").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(reply["Type"], "User");
+    assert_eq!(
+        reply["Message"],
+        "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds"
+    );
+    let (status, reply) = create(given.clone(), "f").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(
+        reply["Message"],
+        "Queue visibility timeout: 30 seconds is less than Function timeout: 45 seconds"
+    );
+    // A visibility timeout as long as the function's is enough.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("HSET")
+        .arg("weir:queues:q")
+        .arg("VisibilityTimeout")
+        .arg(60)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (status, reply) = create(from_invoker, "slow").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let (status, reply) = create(given, "f").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+}
+
+#[tokio::test]
+async fn a_weir_toml_queue_mapping_is_refused_when_the_function_outlasts_the_visibility_timeout() {
+    let server = Redis::start();
+    let text = |visibility: u64| {
+        format!(
+            r#"
+[Resources.Q]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "orders", VisibilityTimeout = {visibility} }}
+Weir = {{ Redis = "{}" }}
+
+[Resources.F]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "f", Timeout = 60 }}
+
+[Resources.M]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ EventSourceArn = {{ "Fn::GetAtt" = ["Q", "Arn"] }}, FunctionName = {{ Ref = "F" }} }}
+"#,
+            server.url()
+        )
+    };
+    let invoker = Arc::new(functions(1, Seen::default()));
+    let (_, plan) = weir_serve::redis_config::split(&text(30), ".".as_ref()).unwrap();
+    let refused = plan.start(invoker.clone()).await.err().unwrap();
+    assert_eq!(
+        refused,
+        "Resources.M: InvalidParameterValueException: Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds"
+    );
+    let (_, plan) = weir_serve::redis_config::split(&text(60), ".".as_ref()).unwrap();
+    let run = plan.start(invoker).await.unwrap();
+    run.stop().await;
+}

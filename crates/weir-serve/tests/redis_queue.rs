@@ -388,3 +388,85 @@ async fn a_poll_with_several_pollers_invokes_several_batches_at_once() {
     assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 3, "at once");
     assert!(q.is_empty().await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_invocation_keeps_its_messages_hidden_past_the_visibility_timeout() {
+    let server = Redis::start();
+    let q = queue(&server, RedisQueueConfig::new("q")).await;
+    let other = queue(&server, RedisQueueConfig::new("q")).await;
+    q.send_batch(&["a", "b"]).await.unwrap();
+    let calls = Arc::new(Mutex::new(0));
+    let counted = calls.clone();
+    // Runs six visibility timeouts.
+    let slow: Arc<dyn Handler> = Arc::new(move |_| {
+        *counted.lock().unwrap() += 1;
+        async {
+            tokio::time::sleep(VISIBILITY * 6).await;
+            Outcome::Success(Vec::new())
+        }
+    });
+    let mut config = QueueMappingConfig::new("arn");
+    config.timeout = Duration::from_secs(60);
+    let consumer = QueueConsumer::new(q.clone(), "c1", config, slow);
+    let poll = tokio::spawn(async move {
+        let poll = consumer.poll_once().await.unwrap();
+        (poll, consumer.counters().to_json())
+    });
+    // Once the function runs, another consumer polling all along (XAUTOCLAIM past the
+    // visibility timeout) never takes them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while *calls.lock().unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "never invoked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut taken = 0;
+    while !poll.is_finished() {
+        let got = other
+            .receive("c2", 10, Duration::from_millis(50))
+            .await
+            .unwrap();
+        taken += got.messages.len();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (poll, counters) = poll.await.unwrap();
+    assert_eq!(poll.received, 2);
+    assert_eq!(taken, 0, "another consumer took a message in flight");
+    assert_eq!(*calls.lock().unwrap(), 1);
+    assert_eq!(counters["DeletedEventCount"], 2);
+    assert!(q.is_empty().await.unwrap());
+}
+
+#[tokio::test]
+async fn receive_counts_are_each_messages_own_among_other_pending_messages() {
+    let server = Redis::start();
+    let config = RedisQueueConfig::new("q").max_receive_count(3, "q-dlq");
+    let a = queue(&server, config.clone()).await;
+    let b = queue(&server, config).await;
+    let bodies: Vec<String> = (0..90).map(|n| n.to_string()).collect();
+    a.send_batch(&bodies).await.unwrap();
+    let got = a.receive("a", 90, Duration::ZERO).await.unwrap();
+    assert_eq!(got.messages.len(), 90);
+    let ids: Vec<String> = got.messages.iter().map(|m| m.id.clone()).collect();
+    // The first and the last come back past their visibility timeout; the 88 between stay
+    // pending (kept hidden by `a`), inside the range of the two.
+    let between = &ids[1..89];
+    for count in 2..=3 {
+        tokio::time::sleep(VISIBILITY + Duration::from_millis(100)).await;
+        assert_eq!(a.renew("a", between).await.unwrap(), 88);
+        let got = b.receive("b", 10, Duration::ZERO).await.unwrap();
+        let seen: Vec<(&str, u32)> = got
+            .messages
+            .iter()
+            .map(|m| (m.body.as_str(), m.receive_count))
+            .collect();
+        assert_eq!(seen, [("0", count), ("89", count)]);
+    }
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(100)).await;
+    a.renew("a", between).await.unwrap();
+    let got = b.receive("b", 10, Duration::ZERO).await.unwrap();
+    assert_eq!((got.messages.len(), got.dead_lettered), (0, 2));
+    let dlq = dead_letters(&server, "q-dlq").await;
+    let dead: Vec<&str> = dlq.iter().map(|e| e["body"].as_str()).collect();
+    assert_eq!(dead, ["0", "89"]);
+    assert_eq!(a.len().await.unwrap(), 88);
+}

@@ -316,14 +316,14 @@ async fn a_lease_is_renewed_while_a_long_invocation_runs() {
         Arc::new(move |_| {
             calls.lock().unwrap().push(who);
             async {
-                tokio::time::sleep(Duration::from_millis(1000)).await;
+                tokio::time::sleep(Duration::from_millis(3500)).await;
                 Outcome::Success(Vec::new())
             }
         })
     };
     let mut mapping = StreamMappingConfig::new("m", "arn");
-    mapping.lease = Duration::from_millis(300);
-    mapping.timeout = Duration::from_secs(5);
+    mapping.lease = Duration::from_millis(1000);
+    mapping.timeout = Duration::from_secs(30);
     let a = StreamConsumer::new(
         stream.clone(),
         "a",
@@ -335,10 +335,10 @@ async fn a_lease_is_renewed_while_a_long_invocation_runs() {
     while calls.lock().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // While "a" invokes for a second (three leases), "b" keeps polling and never gets the
-    // shard.
-    let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_millis(900) {
+    // While "a" invokes for 3.5 s (three leases and a half, renewed every third of one: a
+    // stall of over half a second would be needed to lose it), "b" keeps polling and never
+    // gets the shard.
+    while !first.is_finished() {
         b.poll_once().await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

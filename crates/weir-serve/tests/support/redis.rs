@@ -109,8 +109,19 @@ impl Redis {
                 return Err(format!("redis-server exited with {status}: {log}"));
             }
             if self.ping() {
-                self.child = Some(child);
-                return Ok(());
+                // The server answering must be this child, not another one on the port.
+                let answering = self.process_id();
+                if answering == Some(child.id()) {
+                    self.child = Some(child);
+                    return Ok(());
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "port {} is answered by another server (process {answering:?}), not ours ({})",
+                    self.port,
+                    child.id()
+                ));
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
@@ -136,6 +147,24 @@ impl Redis {
         }
         let mut buf = [0u8; 7];
         stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    /// The `process_id` of the server answering on the port (`INFO server`).
+    fn process_id(&self) -> Option<u32> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream.write_all(b"INFO server\r\n").ok()?;
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let len: usize = header.trim_end().strip_prefix('$')?.parse().ok()?;
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body).ok()?;
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     /// `redis://127.0.0.1:PORT/`.
