@@ -16,7 +16,7 @@ fn config(url: &str, messages: &str, command: &str) -> String {
         r#"
 [Resources.Orders]
 Type = "AWS::SQS::Queue"
-Properties = {{ QueueName = "orders", VisibilityTimeout = 1, RedrivePolicy = {{ deadLetterTargetArn = {{ "Fn::GetAtt" = ["Dead", "Arn"] }}, maxReceiveCount = 2 }} }}
+Properties = {{ QueueName = "orders", VisibilityTimeout = 3, RedrivePolicy = {{ deadLetterTargetArn = {{ "Fn::GetAtt" = ["Dead", "Arn"] }}, maxReceiveCount = 2 }} }}
 Weir = {{ Redis = "{url}"{messages} }}
 
 [Resources.Dead]
@@ -26,7 +26,7 @@ Weir = {{ Redis = "{url}" }}
 
 [Resources.Ship]
 Type = "AWS::Lambda::Function"
-Properties = {{ FunctionName = "ship", Timeout = 10 }}
+Properties = {{ FunctionName = "ship", Timeout = 3 }}
 Weir = {{ Command = ["sh", "-c", '{command}'] }}
 
 [Resources.OrdersToShip]
