@@ -459,6 +459,24 @@ impl Router {
             .map(|f| *f.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// A function's timeout, or `None` when there is no such function.
+    ///
+    /// # Example
+    /// ```
+    /// let router = weir_route::Router::new();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = weir_route::FunctionConfig::new("f").timeout_seconds(10);
+    /// router.create_function(config, |_| async { weir_route::Outcome::Success(vec![]) })?;
+    /// assert_eq!(router.function_timeout("f"), Some(std::time::Duration::from_secs(10)));
+    /// assert_eq!(router.function_timeout("g"), None);
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn function_timeout(&self, name: &str) -> Option<std::time::Duration> {
+        self.function(name).map(|f| f.config.timeout)
+    }
+
     /// The names of the functions, sorted.
     ///
     /// # Example

@@ -288,6 +288,10 @@ impl Invoker for weir_route::Router {
         self.function_names()
     }
 
+    fn timeout(&self, name: &str) -> Option<Duration> {
+        self.function_timeout(name)
+    }
+
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture {
         let router = self.clone();
         let name = name.to_string();

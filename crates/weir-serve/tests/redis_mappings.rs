@@ -356,7 +356,17 @@ async fn a_queue_mapping_is_refused_when_the_function_outlasts_the_visibility_ti
     let from_invoker = RedisMappings::connect(&server.url(), "weir", "us-east-1", Arc::new(local))
         .await
         .unwrap();
-    // A router does not tell its functions' timeouts: they are given beside it.
+    // A router tells its functions' timeouts.
+    let router = Router::new();
+    router
+        .create_function(FunctionConfig::new("r").timeout_seconds(50), |_| async {
+            Outcome::Success(Vec::new())
+        })
+        .unwrap();
+    let from_router = RedisMappings::connect(&server.url(), "weir", "us-east-1", Arc::new(router))
+        .await
+        .unwrap();
+    // Timeouts can also be given beside the invoker (they win over its own).
     let given = RedisMappings::connect(
         &server.url(),
         "weir",
@@ -387,6 +397,12 @@ async fn a_queue_mapping_is_refused_when_the_function_outlasts_the_visibility_ti
         reply["Message"],
         "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds"
     );
+    let (status, reply) = create(from_router.clone(), "r").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(
+        reply["Message"],
+        "Queue visibility timeout: 30 seconds is less than Function timeout: 50 seconds"
+    );
     let (status, reply) = create(given.clone(), "f").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     assert_eq!(
@@ -406,6 +422,8 @@ async fn a_queue_mapping_is_refused_when_the_function_outlasts_the_visibility_ti
     let (status, reply) = create(from_invoker, "slow").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
     let (status, reply) = create(given, "f").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let (status, reply) = create(from_router, "r").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
 }
 
