@@ -129,6 +129,9 @@ pub struct QueueConsumer {
     config: QueueMappingConfig,
     handler: Arc<dyn Handler>,
     counters: Arc<MappingCounters>,
+    /// Set while a poll has messages in hand: from then on it runs to its end, even when
+    /// asked to stop, so its records are acked and counted (or left pending) as a whole.
+    in_batch: std::sync::atomic::AtomicBool,
 }
 
 /// What one poll did.
@@ -168,6 +171,7 @@ impl QueueConsumer {
             config,
             handler,
             counters: Arc::default(),
+            in_batch: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -233,6 +237,18 @@ impl QueueConsumer {
         if received == 0 {
             return Ok(Poll::default());
         }
+        self.in_batch.store(true, Ordering::Release);
+        let result = self.run_batch(messages, received).await;
+        self.in_batch.store(false, Ordering::Release);
+        result
+    }
+
+    /// The rest of a poll, once `messages` are in hand.
+    async fn run_batch(
+        &self,
+        messages: Vec<QueueMessage>,
+        received: usize,
+    ) -> Result<Poll, RedisError> {
         self.counters
             .polled
             .fetch_add(received as u64, Ordering::Relaxed);
@@ -373,9 +389,18 @@ impl QueueConsumer {
         tokio::pin!(stop);
         let mut backoff = Duration::from_millis(50);
         loop {
+            let poll = self.poll_once();
+            tokio::pin!(poll);
             tokio::select! {
-                _ = &mut stop => return,
-                polled = self.poll_once() => match polled {
+                _ = &mut stop => {
+                    // A poll with messages in hand finishes (acks and counts them); one still
+                    // waiting for messages is dropped.
+                    if self.in_batch.load(Ordering::Acquire) {
+                        let _ = poll.await;
+                    }
+                    return;
+                }
+                polled = &mut poll => match polled {
                     Ok(_) => backoff = Duration::from_millis(50),
                     Err(_) => {
                         tokio::time::sleep(backoff).await;
