@@ -96,15 +96,26 @@ impl Clock for TokioClock {
 /// assert_eq!(weir_route::clock::iso8601(1_574_636_905_651), "2019-11-24T23:08:25.651Z");
 /// ```
 pub fn iso8601(epoch_ms: u64) -> String {
-    let secs = epoch_ms / 1000;
-    let millis = epoch_ms % 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
+    let seconds = iso8601_seconds((epoch_ms / 1000) as i64);
+    format!("{}.{:03}Z", &seconds[..seconds.len() - 1], epoch_ms % 1000)
+}
+
+/// `seconds` since the Unix epoch (before it too) as ISO 8601 UTC to the second
+/// (`2024-01-02T03:04:05Z`), the form of an EventBridge event's `time`.
+///
+/// # Example
+/// ```
+/// assert_eq!(weir_route::clock::iso8601_seconds(1_704_164_645), "2024-01-02T03:04:05Z");
+/// assert_eq!(weir_route::clock::iso8601_seconds(-1), "1969-12-31T23:59:59Z");
+/// ```
+pub fn iso8601_seconds(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rem = seconds.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
-        rem % 3600 / 60,
+        rem / 60 % 60,
         rem % 60
     )
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use weir_route::Outcome;
 
-use crate::aws::{iso8601, new_id, now_millis};
+use crate::aws::{new_id, now_millis};
 use crate::functions::{InvocationType, Invoker};
 use crate::redis_queue::connect;
 
@@ -395,7 +395,7 @@ impl RedisAsyncQueue {
         };
         let mut record = json!({
             "version": "1.0",
-            "timestamp": iso8601_ms(now_millis()),
+            "timestamp": weir_route::clock::iso8601(now_millis()),
             "requestContext": {
                 "requestId": id,
                 "functionArn": format!("{}:$LATEST", invoker.function_arn(&item.function)),
@@ -448,11 +448,6 @@ impl RedisAsyncQueue {
 }
 
 /// ISO 8601 with milliseconds, as Lambda's record timestamps.
-fn iso8601_ms(ms: u64) -> String {
-    let seconds = iso8601((ms / 1000) as i64);
-    format!("{}.{:03}Z", &seconds[..19], ms % 1000)
-}
-
 /// Runs futures concurrently, answering their outputs in order.
 pub(crate) async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let futures: Vec<_> = futures.map(Box::pin).collect();
