@@ -425,6 +425,35 @@ impl DropReason {
             _ => None,
         }
     }
+
+    /// A stable snake_case name for the reason's kind, for fronts that report it as data
+    /// (`"not_json"`, `"not_an_object"`, `"body_not_a_string"`, `"data_not_a_string"`,
+    /// `"invalid_base64"`, `"plain_pattern_on_json"`, `"json_pattern_on_text"`,
+    /// `"plain_pattern_not_allowed"`, `"metadata_part"`, `"unreadable"`).
+    ///
+    /// # Example
+    /// ```
+    /// use weir::lambda::{FilterCriteria, RecordVerdict, Source};
+    /// let fc = FilterCriteria::parse(r#"{"Filters": [{"Pattern": "{\"body\": [\"x\"]}"}]}"#)?;
+    /// let RecordVerdict::Dropped { reason } = fc.evaluate(Source::Sqs, br#"{"body": {"k": 1}}"#)
+    /// else { panic!() };
+    /// assert_eq!(reason.kind(), "body_not_a_string");
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DropReason::NotJson(_) => "not_json",
+            DropReason::NotAnObject { .. } => "not_an_object",
+            DropReason::BodyNotAString { .. } => "body_not_a_string",
+            DropReason::DataNotAString { .. } => "data_not_a_string",
+            DropReason::InvalidBase64 { .. } => "invalid_base64",
+            DropReason::PlainPatternOnJson { .. } => "plain_pattern_on_json",
+            DropReason::JsonPatternOnText { .. } => "json_pattern_on_text",
+            DropReason::PlainPatternNotAllowed { .. } => "plain_pattern_not_allowed",
+            DropReason::MetadataPart { .. } => "metadata_part",
+            DropReason::Unreadable(_) => "unreadable",
+        }
+    }
 }
 
 impl fmt::Display for DropReason {

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule, PyString};
 
-use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
+use weir::lambda::{FilterCriteria, RecordVerdict, Source};
 
 use crate::errors;
 use crate::events::{event_bytes, object_only, text_bytes, Batch};
@@ -155,22 +155,6 @@ impl Dropped {
 static DELIVERED: PyOnceLock<Py<Verdict>> = PyOnceLock::new();
 static FILTERED_OUT: PyOnceLock<Py<Verdict>> = PyOnceLock::new();
 
-fn reason_kind(reason: &DropReason) -> &'static str {
-    match reason {
-        DropReason::NotJson(_) => "not_json",
-        DropReason::NotAnObject { .. } => "not_an_object",
-        DropReason::BodyNotAString { .. } => "body_not_a_string",
-        DropReason::DataNotAString { .. } => "data_not_a_string",
-        DropReason::InvalidBase64 { .. } => "invalid_base64",
-        DropReason::PlainPatternOnJson { .. } => "plain_pattern_on_json",
-        DropReason::JsonPatternOnText { .. } => "json_pattern_on_text",
-        DropReason::PlainPatternNotAllowed { .. } => "plain_pattern_not_allowed",
-        DropReason::MetadataPart { .. } => "metadata_part",
-        DropReason::Unreadable(_) => "unreadable",
-        _ => "dropped",
-    }
-}
-
 fn verdict(py: Python<'_>, v: &RecordVerdict) -> PyResult<Py<PyAny>> {
     Ok(match v {
         RecordVerdict::Delivered => DELIVERED
@@ -182,7 +166,7 @@ fn verdict(py: Python<'_>, v: &RecordVerdict) -> PyResult<Py<PyAny>> {
             py,
             Dropped::new(
                 reason.to_string(),
-                reason_kind(reason).to_string(),
+                reason.kind().to_string(),
                 reason.filter(),
             ),
         )?

@@ -519,23 +519,6 @@ pub fn match_many(matcher: &Matcher, text: &str) -> String {
     out
 }
 
-/// A stable name for a drop reason's variant.
-fn drop_kind(reason: &DropReason) -> &'static str {
-    match reason {
-        DropReason::NotJson(_) => "not_json",
-        DropReason::NotAnObject { .. } => "not_an_object",
-        DropReason::BodyNotAString { .. } => "body_not_a_string",
-        DropReason::DataNotAString { .. } => "data_not_a_string",
-        DropReason::InvalidBase64 { .. } => "invalid_base64",
-        DropReason::PlainPatternOnJson { .. } => "plain_pattern_on_json",
-        DropReason::JsonPatternOnText { .. } => "json_pattern_on_text",
-        DropReason::PlainPatternNotAllowed { .. } => "plain_pattern_not_allowed",
-        DropReason::MetadataPart { .. } => "metadata_part",
-        DropReason::Unreadable(_) => "unreadable",
-        _ => "other",
-    }
-}
-
 /// What happens to each record of `text` (one record, a JSON array of records or JSONL) from
 /// `source` under `criteria`, as JSON: one item per record,
 /// `{"verdict":"delivered"|"filtered_out"|"dropped","reason":str|null,"dropKind":str|null,
@@ -608,7 +591,7 @@ pub fn evaluate(
         out.push_str(",\"dropKind\":");
         match reason {
             Some(r) => {
-                let _ = write!(out, "\"{}\"", drop_kind(r));
+                let _ = write!(out, "\"{}\"", r.kind());
             }
             None => out.push_str("null"),
         }
