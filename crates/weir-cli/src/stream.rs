@@ -261,6 +261,7 @@ impl<J: Judge> Engine<J> {
                 let (first, rest) = self.outs[..chunks].split_at_mut(1);
                 let mut parts = events.chunks(size);
                 let head = parts.next().unwrap_or_default();
+                let started = Instant::now();
                 // This thread matches the first chunk; the pool the others.
                 pool.in_place_scope(|scope| {
                     for (out, part) in rest.iter_mut().zip(parts) {
@@ -268,6 +269,11 @@ impl<J: Judge> Engine<J> {
                     }
                     judge.judge(head, &mut first[0]);
                 });
+                // What the batch would have cost alone, at most (the wake-up of the pool
+                // counted in): a single slow measurement, such as the cold first batch,
+                // must not keep cheap batches on the threads until the next probe.
+                let ns = started.elapsed().as_nanos() as f64 * chunks as f64;
+                self.ns_per_event = ns / events.len() as f64;
             }
             Some(pool) if !events.is_empty() => {
                 let out = &mut self.outs[0];
