@@ -23,6 +23,7 @@ pub mod redis_config;
 pub mod redis_mapping;
 pub mod redis_queue;
 pub mod redis_stream;
+mod targets;
 
 use std::sync::Arc;
 
@@ -180,11 +181,7 @@ impl Service {
     /// ```
     pub fn router(self) -> Router {
         let shared = Arc::new(Shared {
-            events: match self.rules {
-                Some(store) => EventBridge::new(&self.region, self.invoker.clone(), self.layer)
-                    .with_store(store),
-                None => EventBridge::new(&self.region, self.invoker.clone(), self.layer),
-            },
+            events: EventBridge::new(&self.region, self.invoker.clone(), self.layer, self.rules),
             invoker: self.invoker,
             mappings: self.mappings,
         });

@@ -193,7 +193,7 @@ async fn test_event_pattern_errors_carry_weirs_position_and_aws_shapes() {
         .as_str()
         .unwrap()
         .contains("'eventPattern'"));
-    let reply = events(&app, "CreateEventBus", json!({})).await;
+    let reply = events(&app, "CreateArchive", json!({})).await;
     assert_eq!(reply.json()["__type"], "UnknownOperationException");
     let request = Request::post("/")
         .header("x-amz-target", "AWSEvents.TestEventPattern")
