@@ -411,17 +411,17 @@ impl EventBridge {
     }
 
     fn bus_arn(&self, bus: &str) -> String {
-        format!(
-            "arn:aws:events:{}:{ACCOUNT}:event-bus/{bus}",
-            self.0.region
-        )
+        format!("arn:aws:events:{}:{ACCOUNT}:event-bus/{bus}", self.0.region)
     }
 
     fn rule_arn(&self, bus: &str, rule: &str) -> String {
         if bus == "default" {
             format!("arn:aws:events:{}:{ACCOUNT}:rule/{rule}", self.0.region)
         } else {
-            format!("arn:aws:events:{}:{ACCOUNT}:rule/{bus}/{rule}", self.0.region)
+            format!(
+                "arn:aws:events:{}:{ACCOUNT}:rule/{bus}/{rule}",
+                self.0.region
+            )
         }
     }
 
@@ -439,10 +439,7 @@ impl EventBridge {
 
     async fn create_event_bus(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
         let name = bus_name_member(request)?;
-        if request
-            .get("EventSourceName")
-            .is_some_and(|v| !v.is_null())
-        {
+        if request.get("EventSourceName").is_some_and(|v| !v.is_null()) {
             return Err(ApiError::json11(
                 "ValidationException",
                 "weir does not serve partner event buses: EventSourceName is not supported",
@@ -847,7 +844,7 @@ impl EventBridge {
         match &plan.dest {
             Dest::Queue(name) => queue(name)?,
             Dest::Stream(name) => {
-                if !on_redis && !layer.is_some_and(|l| l.stream(name).is_some()) {
+                if !on_redis && layer.is_none_or(|l| l.stream(name).is_none()) {
                     return Err(format!(
                         "weir has no stream {name}: define it in the weir.toml weir serves \
                          (--config), or serve with --redis (a Redis stream of that name)"
@@ -1090,9 +1087,7 @@ impl EventBridge {
                             Value::String(s) => s,
                             other => other.to_string(),
                         })
-                        .unwrap_or_else(|| {
-                            d.event["id"].as_str().unwrap_or_default().to_string()
-                        });
+                        .unwrap_or_else(|| d.event["id"].as_str().unwrap_or_default().to_string());
                     self.put_record(name, &key, payload().into_bytes()).await
                 }
                 Dest::Bus(name) => {
@@ -1112,11 +1107,9 @@ impl EventBridge {
                             "ResourceNotFoundException",
                             format!("Event bus {name} does not exist."),
                         )),
-                        Err(RouteError::Malformed(reason)) => Err(Failure::new(
-                            Kind::Final,
-                            "MalformedDetail",
-                            reason,
-                        )),
+                        Err(RouteError::Malformed(reason)) => {
+                            Err(Failure::new(Kind::Final, "MalformedDetail", reason))
+                        }
                         Err(RouteError::Lost(lost)) => Err(Failure::new(
                             Kind::NotAccepted,
                             "InternalFailure",

@@ -38,7 +38,9 @@ impl Dest {
                 let rest = resource.strip_prefix("function:")?;
                 // NAME or NAME:QUALIFIER
                 let name = rest.split(':').next()?;
-                (rest.split(':').count() <= 2).then(|| nonempty(name))?.map(Dest::Function)
+                (rest.split(':').count() <= 2)
+                    .then(|| nonempty(name))?
+                    .map(Dest::Function)
             }
             "sqs" if !resource.contains(':') && !resource.contains('/') => {
                 nonempty(resource).map(Dest::Queue)
@@ -65,7 +67,9 @@ enum Step {
 impl JsonPath {
     pub(crate) fn parse(text: &str) -> Result<JsonPath, String> {
         let bad = |why: &str| format!("{text:?} is not a JSON path weir reads: {why}");
-        let rest = text.strip_prefix('$').ok_or_else(|| bad("it must start with $"))?;
+        let rest = text
+            .strip_prefix('$')
+            .ok_or_else(|| bad("it must start with $"))?;
         let mut steps = Vec::new();
         let mut i = 0;
         let bytes = rest.as_bytes();
@@ -474,11 +478,23 @@ pub(crate) fn plan(target: &Value, index: usize) -> Result<Plan, Refusal> {
             .as_object()
             .ok_or_else(|| validation("RetryPolicy must be an object"))?;
         let range = (0, 185);
-        if let Some(n) = bounded(policy, "MaximumRetryAttempts", "maximumRetryAttempts", index, range)? {
+        if let Some(n) = bounded(
+            policy,
+            "MaximumRetryAttempts",
+            "maximumRetryAttempts",
+            index,
+            range,
+        )? {
             retry.max_attempts = n as u32;
         }
         let range = (60, 86_400);
-        if let Some(n) = bounded(policy, "MaximumEventAgeInSeconds", "maximumEventAgeInSeconds", index, range)? {
+        if let Some(n) = bounded(
+            policy,
+            "MaximumEventAgeInSeconds",
+            "maximumEventAgeInSeconds",
+            index,
+            range,
+        )? {
             retry.max_age = Duration::from_secs(n);
         }
     }
@@ -494,17 +510,16 @@ pub(crate) fn plan(target: &Value, index: usize) -> Result<Plan, Refusal> {
             }
             Input::Constant(input.to_string())
         }
-        (_, Some(path), _) => Input::Path(
-            JsonPath::parse(path.as_str().unwrap_or_default()).map_err(Refusal::Entry)?,
-        ),
+        (_, Some(path), _) => {
+            Input::Path(JsonPath::parse(path.as_str().unwrap_or_default()).map_err(Refusal::Entry)?)
+        }
         (_, _, Some(transformer)) => transformer_of(transformer, id)?,
         _ => Input::Event,
     };
-    if let Some(key) = UNSUPPORTED
-        .iter()
-        .find(|k| present(target, k).is_some())
-    {
-        return Err(Refusal::Entry(format!("weir does not support {key} on targets")));
+    if let Some(key) = UNSUPPORTED.iter().find(|k| present(target, k).is_some()) {
+        return Err(Refusal::Entry(format!(
+            "weir does not support {key} on targets"
+        )));
     }
     let Some(dest) = Dest::of_arn(arn) else {
         return Err(Refusal::Entry(format!(
@@ -591,9 +606,8 @@ fn transformer_of(transformer: &Value, id: &str) -> Result<Input, Refusal> {
                      characters of [A-Za-z0-9_-], not starting with AWS"
                 )));
             }
-            let path = JsonPath::parse(path.as_str().unwrap_or_default()).map_err(|e| {
-                validation(format!("InputPathsMap {name} for target {id}: {e}"))
-            })?;
+            let path = JsonPath::parse(path.as_str().unwrap_or_default())
+                .map_err(|e| validation(format!("InputPathsMap {name} for target {id}: {e}")))?;
             paths.push((name.clone(), path));
         }
     }
@@ -624,7 +638,10 @@ mod tests {
             of("arn:aws:lambda:us-east-1:1:function:f:$LATEST"),
             Some(Dest::Function("f".into()))
         );
-        assert_eq!(of("arn:aws:sqs:us-east-1:1:q"), Some(Dest::Queue("q".into())));
+        assert_eq!(
+            of("arn:aws:sqs:us-east-1:1:q"),
+            Some(Dest::Queue("q".into()))
+        );
         assert_eq!(
             of("arn:aws:kinesis:us-east-1:1:stream/s"),
             Some(Dest::Stream("s".into()))
@@ -668,7 +685,8 @@ mod tests {
 
     #[test]
     fn templates_fill_as_eventbridge_does() {
-        let vars = json!({"instance": "i-0123456789", "state": "RUNNING", "n": 9, "obj": {"k": "v"}});
+        let vars =
+            json!({"instance": "i-0123456789", "state": "RUNNING", "n": 9, "obj": {"k": "v"}});
         // The documented examples.
         assert_eq!(
             fill(r#""instance <instance> is in <state>""#, &vars),
@@ -686,11 +704,17 @@ mod tests {
             r#"{"instance":"i-0123456789","state":"RUNNING","status":"instance \"i-0123456789\" is in RUNNING"}"#
         );
         assert_eq!(
-            fill(r#"{"instance" : <instance>, "state": [ 9, <state>, true ], "Transformed" : "Yes"}"#, &vars),
+            fill(
+                r#"{"instance" : <instance>, "state": [ 9, <state>, true ], "Transformed" : "Yes"}"#,
+                &vars
+            ),
             r#"{"instance":"i-0123456789","state":[9,"RUNNING",true],"Transformed":"Yes"}"#
         );
         // Numbers and objects stay JSON; inside a string they are their JSON text.
-        assert_eq!(fill(r#"{"n": <n>, "o": <obj>}"#, &vars), r#"{"n":9,"o":{"k":"v"}}"#);
+        assert_eq!(
+            fill(r#"{"n": <n>, "o": <obj>}"#, &vars),
+            r#"{"n":9,"o":{"k":"v"}}"#
+        );
         assert_eq!(fill(r#""n is <n>""#, &vars), r#""n is 9""#);
         // A missing variable is the empty string: quoted where JSON wants a value.
         assert_eq!(fill(r#"{"m": <missing>}"#, &vars), r#"{"m":""}"#);
@@ -725,11 +749,23 @@ mod tests {
             out,
             json!({"rule": "r", "arn": context.rule_arn, "at": "2024-01-02T03:04:05Z", "e": event, "s": "x"})
         );
-        let path = super::plan(&json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q", "InputPath": "$.detail"}), 1).unwrap();
+        let path = super::plan(
+            &json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q", "InputPath": "$.detail"}),
+            1,
+        )
+        .unwrap();
         assert_eq!(path.input.render(&event, &text, &context), r#"{"s":"x"}"#);
-        let none = super::plan(&json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q", "InputPath": "$.nope"}), 1).unwrap();
+        let none = super::plan(
+            &json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q", "InputPath": "$.nope"}),
+            1,
+        )
+        .unwrap();
         assert_eq!(none.input.render(&event, &text, &context), "null");
-        let constant = super::plan(&json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q", "Input": "{\"c\": 1}"}), 1).unwrap();
+        let constant = super::plan(
+            &json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q", "Input": "{\"c\": 1}"}),
+            1,
+        )
+        .unwrap();
         assert_eq!(constant.input.render(&event, &text, &context), "{\"c\": 1}");
         let whole = super::plan(&json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q"}), 1).unwrap();
         assert_eq!(whole.input.render(&event, &text, &context), text);
@@ -766,39 +802,74 @@ mod tests {
              'targets.2.member.retryPolicy.maximumEventAgeInSeconds' failed to satisfy constraint: \
              Member must have value greater than or equal to 60"
         );
-        assert!(refused(json!({"Id": "t", "Arn": "arn:aws:sns:r:1:t"})).starts_with("entry: weir delivers to"));
+        assert!(refused(json!({"Id": "t", "Arn": "arn:aws:sns:r:1:t"}))
+            .starts_with("entry: weir delivers to"));
         assert_eq!(
             refused(json!({"Id": "t", "Arn": q, "SqsParameters": {"MessageGroupId": "g"}})),
             "entry: weir does not support SqsParameters on targets"
         );
-        assert!(refused(json!({"Id": "t", "Arn": "arn:aws:events:r:1:event-bus/b", "InputPath": "$"})).contains("event bus target"));
-        assert!(refused(json!({"Id": "t", "Arn": q, "KinesisParameters": {"PartitionKeyPath": "$"}})).contains("only for Kinesis"));
+        assert!(refused(
+            json!({"Id": "t", "Arn": "arn:aws:events:r:1:event-bus/b", "InputPath": "$"})
+        )
+        .contains("event bus target"));
+        assert!(refused(
+            json!({"Id": "t", "Arn": q, "KinesisParameters": {"PartitionKeyPath": "$"}})
+        )
+        .contains("only for Kinesis"));
         assert!(refused(json!({"Id": "t", "Arn": q, "DeadLetterConfig": {"Arn": "arn:aws:lambda:r:1:function:f"}})).contains("must be an SQS queue"));
-        assert_eq!(refused(json!({"Id": "t", "Arn": q, "Input": "{x"})), "entry: Input is not valid JSON");
-        assert!(refused(json!({"Id": "t", "Arn": q, "InputPath": "detail"})).contains("must start with $"));
+        assert_eq!(
+            refused(json!({"Id": "t", "Arn": q, "Input": "{x"})),
+            "entry: Input is not valid JSON"
+        );
+        assert!(refused(json!({"Id": "t", "Arn": q, "InputPath": "detail"}))
+            .contains("must start with $"));
         let ok = plan(&json!({"Id": "t", "Arn": "arn:aws:kinesis:r:1:stream/s", "RoleArn": "arn:aws:iam::1:role/x",
             "KinesisParameters": {"PartitionKeyPath": "$.detail.user"},
             "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
             "DeadLetterConfig": {"Arn": q}}), 1).unwrap();
-        assert_eq!(ok.retry, RetryPolicy { max_attempts: 0, max_age: Duration::from_secs(60) });
+        assert_eq!(
+            ok.retry,
+            RetryPolicy {
+                max_attempts: 0,
+                max_age: Duration::from_secs(60)
+            }
+        );
         assert_eq!(ok.dead_letter, Some((q.to_string(), "q".to_string())));
         assert!(ok.partition_key.is_some());
     }
 
     #[test]
     fn retries_back_off_exponentially_with_jitter_within_the_policy() {
-        let policy = RetryPolicy { max_attempts: 3, max_age: Duration::from_secs(60) };
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            max_age: Duration::from_secs(60),
+        };
         let zero = Duration::ZERO;
-        assert_eq!(policy.next(0, zero, 0.0), Next::After(Duration::from_millis(500)));
-        assert_eq!(policy.next(0, zero, 1.0), Next::After(Duration::from_secs(1)));
-        assert_eq!(policy.next(2, zero, 0.0), Next::After(Duration::from_secs(2)));
-        assert_eq!(policy.next(3, zero, 0.0), Next::Exhausted("MaximumRetryAttempts"));
+        assert_eq!(
+            policy.next(0, zero, 0.0),
+            Next::After(Duration::from_millis(500))
+        );
+        assert_eq!(
+            policy.next(0, zero, 1.0),
+            Next::After(Duration::from_secs(1))
+        );
+        assert_eq!(
+            policy.next(2, zero, 0.0),
+            Next::After(Duration::from_secs(2))
+        );
+        assert_eq!(
+            policy.next(3, zero, 0.0),
+            Next::Exhausted("MaximumRetryAttempts")
+        );
         assert_eq!(
             policy.next(1, Duration::from_secs(59), 0.5),
             Next::Exhausted("MaximumEventAgeInSeconds")
         );
         // The bound stops doubling at five minutes.
         let long = RetryPolicy::default();
-        assert_eq!(long.next(100, zero, 1.0), Next::After(Duration::from_secs(300)));
+        assert_eq!(
+            long.next(100, zero, 1.0),
+            Next::After(Duration::from_secs(300))
+        );
     }
 }
