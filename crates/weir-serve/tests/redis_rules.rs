@@ -259,3 +259,57 @@ async fn buses_on_redis_are_shared_and_their_queue_stream_and_dead_letter_target
         json!({"Rules": []})
     );
 }
+
+#[tokio::test]
+async fn a_weir_toml_bus_is_listed_beside_the_redis_ones_and_takes_rules_but_is_not_deleted() {
+    let server = Redis::start();
+    let layer = weir_route::Router::new();
+    layer.create_event_bus("orders").unwrap();
+    let queue = layer
+        .create_queue(weir_route::QueueConfig::new("inbox"))
+        .unwrap();
+    let app = Service::new(Arc::new(layer.clone()), "us-east-1")
+        .event_buses(layer.clone())
+        .rules_on_redis(&server.url(), "weir")
+        .await
+        .unwrap()
+        .router();
+    events(&app, "CreateEventBus", json!({"Name": "api"})).await;
+    let listed = events(&app, "ListEventBuses", json!({})).await;
+    let names: Vec<&str> = listed["EventBuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "default", "orders"]);
+    assert_eq!(
+        events(&app, "DeleteEventBus", json!({"Name": "orders"})).await["__type"],
+        "ValidationException"
+    );
+    // A rule put over the API on the weir.toml's bus, its target the weir.toml's queue (not
+    // a Redis one of the same name).
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "r", "EventBusName": "orders", "EventPattern": r#"{"source": ["s"]}"#}),
+    )
+    .await;
+    let put = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "r", "EventBusName": "orders", "Targets": [
+            {"Id": "q", "Arn": "arn:aws:sqs:us-east-1:000000000000:inbox", "Input": "{\"hit\": 1}"}]}),
+    )
+    .await;
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": "{}", "EventBusName": "orders"}]}),
+    )
+    .await;
+    assert_eq!(reply["FailedEntryCount"], 0, "{reply}");
+    assert_eq!(queue.drain(), [r#"{"hit": 1}"#]);
+    assert!(entries(&server.url(), "inbox").await.is_empty());
+}
