@@ -451,6 +451,14 @@ Weir = {{ Command = ["sh", "-c", '{record}'] }}
 [Resources.ReadInbox]
 Type = "AWS::Lambda::EventSourceMapping"
 Properties = {{ FunctionName = {{ Ref = "Read" }}, EventSourceArn = {{ "Fn::GetAtt" = ["Inbox", "Arn"] }}, BatchSize = 10 }}
+
+[Resources.Failed]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "failed", VisibilityTimeout = 30 }}
+
+[Resources.ReadFailed]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ FunctionName = {{ Ref = "Read" }}, EventSourceArn = {{ "Fn::GetAtt" = ["Failed", "Arn"] }}, BatchSize = 10 }}
 ''')
     proc, url = start_serve("--config", str(tmp_path / "weir.toml"))
     try:
@@ -477,6 +485,11 @@ Properties = {{ FunctionName = {{ Ref = "Read" }}, EventSourceArn = {{ "Fn::GetA
                 "InputTemplate": '{"customer": <who>, "total": <total>, "rule": <aws.events.rule-name>}',
             },
             "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 600},
+        }, {
+            # No such function: the event goes to the dead-letter queue at once.
+            "Id": "missing",
+            "Arn": "arn:aws:lambda:us-east-1:000000000000:function:missing",
+            "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:000000000000:failed"},
         }])
         assert put["FailedEntryCount"] == 0
         listed = events.list_targets_by_rule(Rule="big", EventBusName="shop")["Targets"]
@@ -492,13 +505,19 @@ Properties = {{ FunctionName = {{ Ref = "Read" }}, EventSourceArn = {{ "Fn::GetA
         ])
         assert response["FailedEntryCount"] == 1
         assert response["Entries"][2]["ErrorCode"] == "ResourceNotFoundException"
-        records = batches_in(out, 1)
+        records = batches_in(out, 2)
         time.sleep(0.3)
-        assert len(batches_in(out, 1, timeout=0)) == 1, "only the matching event"
-        assert [json.loads(r["body"]) for r in records] == [
-            {"customer": "ann", "total": 250, "rule": "big"}
-        ]
-        assert records[0]["eventSourceARN"] == "arn:aws:sqs:us-east-1:000000000000:inbox"
+        assert len(batches_in(out, 2, timeout=0)) == 2, "only the matching event"
+        by_queue = {r["eventSourceARN"].rsplit(":", 1)[1]: r for r in records}
+        assert sorted(by_queue) == ["failed", "inbox"]
+        assert json.loads(by_queue["inbox"]["body"]) == {"customer": "ann", "total": 250, "rule": "big"}
+        dead = by_queue["failed"]
+        assert json.loads(dead["body"])["id"] == response["Entries"][0]["EventId"]
+        attributes = {k: v["stringValue"] for k, v in dead["messageAttributes"].items()}
+        assert attributes["ERROR_CODE"] == "ResourceNotFoundException"
+        assert attributes["RULE_ARN"] == rule_arn
+        assert attributes["TARGET_ARN"] == "arn:aws:lambda:us-east-1:000000000000:function:missing"
+        assert attributes["RETRY_ATTEMPTS"] == "0"
         # The AWS CLI sees the bus; deleting it takes its rule; default cannot be deleted.
         result = aws_cli(url, "events", "list-event-buses", "--name-prefix", "sh")
         assert result.returncode == 0, result.stderr
