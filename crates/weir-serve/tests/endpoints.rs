@@ -885,7 +885,12 @@ async fn queue_stream_and_bus_targets_get_the_event_shaped_by_their_input() {
     );
     let event: Value = serde_json::from_str(&whole[0]).unwrap();
     assert_eq!(event["id"], id.as_str());
-    assert_eq!(drain("path"), [r#"{"total":12.5,"user":"ann"}"#]);
+    let path = drain("path");
+    assert_eq!(path.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&path[0]).unwrap(),
+        json!({"user": "ann", "total": 12.5})
+    );
     let tx: Value = serde_json::from_str(&drain("tx")[0]).unwrap();
     assert_eq!(
         tx,
