@@ -174,7 +174,9 @@ struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=900))]
     timeout: u32,
     /// Keep the asynchronous invocation queue on this Redis (redis://HOST:PORT/), so an
-    /// accepted Event invocation survives a restart and several weir processes share it.
+    /// accepted Event invocation survives a restart and several weir processes share it;
+    /// EventBridge's buses, rules and event source mappings are kept there too, and queue and
+    /// stream targets the weir.toml has not are Redis queues and streams there.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
     /// The prefix of weir's keys on Redis.
@@ -182,7 +184,8 @@ struct ServeArgs {
     redis_prefix: String,
     /// Also serve the functions, queues, streams, event buses, rules and event source
     /// mappings of a weir.toml (as `weir run` reads it): its mappings run while weir serves,
-    /// and PutEvents reaches its buses' rules.
+    /// PutEvents reaches its buses' rules, and targets put over the API reach its queues and
+    /// streams.
     #[arg(long, value_name = "weir.toml")]
     config: Option<PathBuf>,
 }

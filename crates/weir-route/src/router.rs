@@ -627,6 +627,21 @@ impl Router {
         Ok(())
     }
 
+    /// The names of the event buses (`default` included), sorted.
+    ///
+    /// # Example
+    /// ```
+    /// let router = weir_route::Router::new();
+    /// router.create_event_bus("orders")?;
+    /// assert_eq!(router.event_bus_names(), ["default", "orders"]);
+    /// # Ok::<(), weir_route::ValidationError>(())
+    /// ```
+    pub fn event_bus_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = read(&self.0.buses).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Adds or replaces a rule on a bus. The pattern is checked with AWS's reasons
     /// (`InvalidEventPatternException`); every enabled rule of the bus is compiled into one
     /// matcher.

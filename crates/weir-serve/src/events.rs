@@ -1,17 +1,26 @@
-//! EventBridge's JSON 1.1 operations: `TestEventPattern`, and rules, targets and `PutEvents`
-//! on the buses `weir serve` keeps in memory.
+//! EventBridge's JSON 1.1 operations: `TestEventPattern`; event buses; rules and their
+//! targets (Lambda functions, SQS queues, Kinesis streams, other buses) with input shaping,
+//! retries and dead-letter queues; and `PutEvents`, on buses kept in memory or on Redis.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 use weir::{Matcher, Pattern, PatternError};
 
 use crate::aws::{self, json11_ok, missing_member, ApiError, ACCOUNT};
-use crate::functions::{InvocationType, Invoker};
+use crate::functions::{InvocationType, InvokeError, Invoker};
+use crate::targets::{self, Context, Dest, Next, Plan, Refusal};
 
 /// The most entries one `PutEvents` request may hold (EventBridge's quota).
 const MAX_PUT_ENTRIES: usize = 10;
+/// The most targets a rule may have, and one `PutTargets` request may hold (EventBridge's
+/// quotas).
+const MAX_RULE_TARGETS: usize = 5;
+const MAX_PUT_TARGETS: usize = 10;
 
 /// One rule: its pattern, state and targets.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -19,60 +28,90 @@ struct Rule {
     pattern: String,
     enabled: bool,
     description: Option<String>,
-    /// Target id -> target, in id order.
-    targets: BTreeMap<String, Target>,
+    /// Target id -> the target as `PutTargets` gave it (null members left out), in id order.
+    targets: BTreeMap<String, Value>,
 }
 
-/// A rule's target: a function, with an optional constant input replacing the event.
+/// What `DescribeEventBus` tells of a bus besides its rules.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Target {
-    arn: String,
-    function: String,
-    input: Option<String>,
+struct BusInfo {
+    #[serde(default)]
+    description: Option<String>,
+    /// Seconds since the epoch.
+    created: i64,
 }
 
-/// One event bus: its rules and the matcher compiled from the enabled ones.
-#[derive(Default)]
+/// One event bus: its rules, the matcher compiled from the enabled ones, and their targets as
+/// weir delivers to them.
 struct Bus {
+    info: BusInfo,
     rules: BTreeMap<String, Rule>,
     matcher: Arc<Matcher>,
+    plans: HashMap<String, Vec<Arc<Plan>>>,
 }
 
 impl Bus {
+    fn new(info: BusInfo) -> Bus {
+        Bus {
+            info,
+            rules: BTreeMap::new(),
+            matcher: Arc::default(),
+            plans: HashMap::new(),
+        }
+    }
+
     fn recompile(&mut self) {
         let mut matcher = Matcher::new();
+        self.plans.clear();
         for (name, rule) in &self.rules {
             if rule.enabled && !rule.targets.is_empty() {
-                // Every stored pattern was parsed when it was put.
+                // Every stored pattern and target was read when it was put.
                 if let Ok(pattern) = Pattern::parse(&rule.pattern) {
                     matcher.add_pattern(name.clone(), pattern);
                 }
+                let plans = rule
+                    .targets
+                    .values()
+                    .enumerate()
+                    .filter_map(|(i, t)| targets::plan(t, i + 1).ok().map(Arc::new))
+                    .collect();
+                self.plans.insert(name.clone(), plans);
             }
         }
         self.matcher = Arc::new(matcher);
     }
 }
 
-/// The EventBridge side of `weir serve`: buses with rules and targets, delivering to the
-/// functions of an [`Invoker`].
-pub(crate) struct EventBridge {
+/// The EventBridge side of `weir serve`: buses with rules and targets. Cheap to clone (clones
+/// share everything), so retries can run on their own.
+#[derive(Clone)]
+pub(crate) struct EventBridge(Arc<Inner>);
+
+struct Inner {
     region: String,
     buses: RwLock<BTreeMap<String, Bus>>,
     invoker: Arc<dyn Invoker>,
-    /// The invocation layer's buses (those of a weir.toml), which every put event also
-    /// reaches.
+    /// The invocation layer's buses, queues and streams (those of a weir.toml): every put
+    /// event also reaches its bus of the same name, and targets reach its queues and streams.
     layer: Option<weir_route::Router>,
-    /// Where rules are kept when they live on Redis (shared by every weir serve on it).
+    /// Where buses and rules are kept when they live on Redis (shared by every weir serve on
+    /// it); queue and stream targets not in `layer` are Redis queues and streams there.
     store: Option<RuleStore>,
+    /// When this service started (the creation time of `default` and the layer's buses).
+    started: i64,
+    /// Redis streams opened for Kinesis targets, by name.
+    streams: tokio::sync::Mutex<HashMap<String, crate::RedisStream>>,
 }
 
-/// Rules on Redis: a hash per bus (`PREFIX:rules:BUS`, rule name -> rule) and a version
-/// counter (`PREFIX:rules:version`) bumped on every change, so each process reloads the
-/// rules when another changed them.
+/// Buses and rules on Redis: a hash of the created buses (`PREFIX:buses`, name -> its
+/// description and creation time), a hash per bus (`PREFIX:rules:BUS`, rule name -> rule)
+/// and a version counter (`PREFIX:rules:version`) bumped on every change, so each process
+/// reloads when another changed them.
 pub(crate) struct RuleStore {
     conn: redis::aio::ConnectionManager,
+    url: String,
     prefix: String,
-    /// The version the rules in memory were loaded at.
+    /// The version the buses and rules in memory were loaded at.
     seen: std::sync::Mutex<Option<i64>>,
 }
 
@@ -80,9 +119,31 @@ impl RuleStore {
     pub(crate) async fn connect(url: &str, prefix: &str) -> Result<RuleStore, redis::RedisError> {
         Ok(RuleStore {
             conn: crate::redis_queue::connect(url).await?,
+            url: url.to_string(),
             prefix: prefix.to_string(),
             seen: std::sync::Mutex::new(None),
         })
+    }
+
+    fn version_key(&self) -> String {
+        format!("{}:rules:version", self.prefix)
+    }
+
+    fn buses_key(&self) -> String {
+        format!("{}:buses", self.prefix)
+    }
+
+    fn rules_key(&self, bus: &str) -> String {
+        format!("{}:rules:{bus}", self.prefix)
+    }
+
+    /// Records that our own change made `version`: memory is current if it was current
+    /// before (otherwise the next request reloads).
+    fn advanced_to(&self, version: i64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if *seen == Some(version - 1) {
+            *seen = Some(version);
+        }
     }
 }
 
@@ -94,78 +155,192 @@ fn store_error(e: redis::RedisError) -> ApiError {
     .with_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// How a failed delivery is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The target could take it later (throttled, not ready): retried per the policy.
+    Retry,
+    /// It never will (missing, refused payload): straight to the dead-letter queue.
+    Final,
+    /// weir could not take charge of it (its own Redis unavailable): the entry fails.
+    NotAccepted,
+}
+
+/// A failed delivery: the code and message a dead-letter message carries.
+#[derive(Debug, Clone)]
+struct Failure {
+    kind: Kind,
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn new(kind: Kind, code: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn of_invoke(e: InvokeError) -> Failure {
+        let kind = match e.code.as_str() {
+            "TooManyRequestsException"
+            | "ResourceConflictException"
+            | "ResourceNotReadyException" => Kind::Retry,
+            _ if e.status >= 500 => Kind::NotAccepted,
+            _ => Kind::Final,
+        };
+        Failure {
+            kind,
+            code: e.code,
+            message: e.message,
+        }
+    }
+
+    fn redis(e: redis::RedisError) -> Failure {
+        Failure::new(
+            Kind::NotAccepted,
+            "InternalFailure",
+            format!("Redis is unavailable: {e}"),
+        )
+    }
+}
+
+/// One matched event on its way to one target.
+#[derive(Clone)]
+struct Delivery {
+    plan: Arc<Plan>,
+    rule: String,
+    rule_arn: String,
+    event: Arc<Value>,
+    text: Arc<String>,
+    ingestion_time: Arc<String>,
+    received: Instant,
+}
+
+/// Why an event was not routed on a bus.
+enum RouteError {
+    NoBus,
+    Malformed(String),
+    /// Deliveries weir could not take charge of.
+    Lost(Vec<String>),
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A number in 0..1 from a fresh UUID's random bits.
+fn jitter() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() as u64 >> 11) as f64 / (1u64 << 53) as f64
+}
+
 impl EventBridge {
-    /// The `default` bus, empty.
+    /// The `default` bus and `layer`'s buses, empty; buses and rules on Redis with `store`.
     pub(crate) fn new(
         region: &str,
         invoker: Arc<dyn Invoker>,
         layer: Option<weir_route::Router>,
+        store: Option<RuleStore>,
     ) -> EventBridge {
+        let started = aws::now_seconds();
         let mut buses = BTreeMap::new();
-        buses.insert("default".to_string(), Bus::default());
-        EventBridge {
+        let names = layer
+            .as_ref()
+            .map(weir_route::Router::event_bus_names)
+            .unwrap_or_default();
+        for name in std::iter::once("default".to_string()).chain(names) {
+            buses.insert(
+                name,
+                Bus::new(BusInfo {
+                    description: None,
+                    created: started,
+                }),
+            );
+        }
+        EventBridge(Arc::new(Inner {
             region: region.to_string(),
             buses: RwLock::new(buses),
             invoker,
             layer,
-            store: None,
-        }
+            store,
+            started,
+            streams: tokio::sync::Mutex::default(),
+        }))
     }
 
-    /// Keeps the rules on Redis.
-    pub(crate) fn with_store(mut self, store: RuleStore) -> EventBridge {
-        self.store = Some(store);
-        self
+    fn layer_has_bus(&self, name: &str) -> bool {
+        self.0
+            .layer
+            .as_ref()
+            .is_some_and(|l| l.event_bus_names().iter().any(|n| n == name))
     }
 
-    /// Reloads the rules from Redis when another process changed them.
+    /// Reloads buses and rules from Redis when another process changed them.
     async fn refresh(&self) -> Result<(), ApiError> {
-        let Some(store) = &self.store else {
+        let Some(store) = &self.0.store else {
             return Ok(());
         };
         let mut conn = store.conn.clone();
         let version: Option<i64> = redis::cmd("GET")
-            .arg(format!("{}:rules:version", store.prefix))
+            .arg(store.version_key())
             .query_async(&mut conn)
             .await
             .map_err(store_error)?;
         if *store.seen.lock().unwrap_or_else(|p| p.into_inner()) == version && version.is_some() {
             return Ok(());
         }
-        let names: Vec<String> = {
-            let buses = self.buses.read().unwrap_or_else(|p| p.into_inner());
-            buses.keys().cloned().collect()
-        };
-        for bus in names {
-            let stored: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-                .arg(format!("{}:rules:{bus}", store.prefix))
-                .query_async(&mut conn)
-                .await
-                .map_err(store_error)?;
-            let rules: BTreeMap<String, Rule> = stored
+        let created: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(store.buses_key())
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let mut infos: BTreeMap<String, BusInfo> = created
+            .into_iter()
+            .filter_map(|(name, text)| serde_json::from_str(&text).ok().map(|i| (name, i)))
+            .collect();
+        let names = self
+            .0
+            .layer
+            .as_ref()
+            .map(weir_route::Router::event_bus_names)
+            .unwrap_or_default();
+        for name in std::iter::once("default".to_string()).chain(names) {
+            infos.entry(name).or_insert(BusInfo {
+                description: None,
+                created: self.0.started,
+            });
+        }
+        let mut pipe = redis::pipe();
+        for name in infos.keys() {
+            pipe.cmd("HGETALL").arg(store.rules_key(name));
+        }
+        let stored: Vec<HashMap<String, String>> =
+            pipe.query_async(&mut conn).await.map_err(store_error)?;
+        let mut buses = BTreeMap::new();
+        for ((name, info), rules) in infos.into_iter().zip(stored) {
+            let mut bus = Bus::new(info);
+            bus.rules = rules
                 .into_iter()
                 .filter_map(|(name, text)| serde_json::from_str(&text).ok().map(|r| (name, r)))
                 .collect();
-            let mut buses = self.buses.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(b) = buses.get_mut(&bus) {
-                b.rules = rules;
-                b.recompile();
-            }
+            bus.recompile();
+            buses.insert(name, bus);
         }
+        *self.0.buses.write().unwrap_or_else(|p| p.into_inner()) = buses;
         *store.seen.lock().unwrap_or_else(|p| p.into_inner()) = version;
         Ok(())
     }
 
     /// Writes rule `name` of `bus` as it now is in memory (or its absence) to Redis.
     async fn persist(&self, bus: &str, name: &str) -> Result<(), ApiError> {
-        let Some(store) = &self.store else {
+        let Some(store) = &self.0.store else {
             return Ok(());
         };
         let rule = {
-            let buses = self.buses.read().unwrap_or_else(|p| p.into_inner());
+            let buses = self.0.buses.read().unwrap_or_else(|p| p.into_inner());
             buses.get(bus).and_then(|b| b.rules.get(name).cloned())
         };
-        let key = format!("{}:rules:{bus}", store.prefix);
+        let key = store.rules_key(bus);
         let mut pipe = redis::pipe();
         pipe.atomic();
         match rule {
@@ -177,18 +352,12 @@ impl EventBridge {
                 .ignore(),
             None => pipe.cmd("HDEL").arg(&key).arg(name).ignore(),
         };
-        pipe.cmd("INCR")
-            .arg(format!("{}:rules:version", store.prefix));
+        pipe.cmd("INCR").arg(store.version_key());
         let (version,): (i64,) = pipe
             .query_async(&mut store.conn.clone())
             .await
             .map_err(store_error)?;
-        let mut seen = store.seen.lock().unwrap_or_else(|p| p.into_inner());
-        // Only our change since the last load: memory is current. Otherwise the next
-        // request reloads.
-        if *seen == Some(version - 1) {
-            *seen = Some(version);
-        }
+        store.advanced_to(version);
         Ok(())
     }
 
@@ -208,6 +377,10 @@ impl EventBridge {
         .map(str::to_string);
         let body = match operation {
             "TestEventPattern" => test_event_pattern(&request)?,
+            "CreateEventBus" => self.create_event_bus(&request).await?,
+            "DeleteEventBus" => self.delete_event_bus(&request).await?,
+            "DescribeEventBus" => self.describe_event_bus(&request)?,
+            "ListEventBuses" => self.list_event_buses(&request)?,
             "PutRule" => self.put_rule(&request)?,
             "DeleteRule" => self.delete_rule(&request)?,
             "ListRules" => self.list_rules(&request)?,
@@ -237,11 +410,18 @@ impl EventBridge {
         }
     }
 
+    fn bus_arn(&self, bus: &str) -> String {
+        format!("arn:aws:events:{}:{ACCOUNT}:event-bus/{bus}", self.0.region)
+    }
+
     fn rule_arn(&self, bus: &str, rule: &str) -> String {
         if bus == "default" {
-            format!("arn:aws:events:{}:{ACCOUNT}:rule/{rule}", self.region)
+            format!("arn:aws:events:{}:{ACCOUNT}:rule/{rule}", self.0.region)
         } else {
-            format!("arn:aws:events:{}:{ACCOUNT}:rule/{bus}/{rule}", self.region)
+            format!(
+                "arn:aws:events:{}:{ACCOUNT}:rule/{bus}/{rule}",
+                self.0.region
+            )
         }
     }
 
@@ -250,14 +430,180 @@ impl EventBridge {
         bus: &str,
         f: impl FnOnce(&mut Bus) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let mut buses = self.buses.write().unwrap_or_else(|p| p.into_inner());
+        let mut buses = self.0.buses.write().unwrap_or_else(|p| p.into_inner());
         let Some(found) = buses.get_mut(bus) else {
-            return Err(ApiError::json11(
-                "ResourceNotFoundException",
-                format!("Event bus {bus} does not exist."),
-            ));
+            return Err(no_bus(bus));
         };
         f(found)
+    }
+
+    async fn create_event_bus(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
+        let name = bus_name_member(request)?;
+        if request.get("EventSourceName").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::json11(
+                "ValidationException",
+                "weir does not serve partner event buses: EventSourceName is not supported",
+            ));
+        }
+        let description = match request.get("Description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(d)) if d.chars().count() <= 512 => Some(d.clone()),
+            Some(Value::String(_)) => {
+                return Err(ApiError::json11(
+                    "ValidationException",
+                    "1 validation error detected: Value at 'description' failed to satisfy \
+                     constraint: Member must have length less than or equal to 512",
+                ))
+            }
+            Some(_) => return Err(not_string("Description")),
+        };
+        let exists = || {
+            ApiError::json11(
+                "ResourceAlreadyExistsException",
+                format!("Event bus {name} already exists."),
+            )
+        };
+        if self
+            .0
+            .buses
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&name)
+        {
+            return Err(exists());
+        }
+        let info = BusInfo {
+            description: description.clone(),
+            created: aws::now_seconds(),
+        };
+        if let Some(store) = &self.0.store {
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("HSETNX")
+                .arg(store.buses_key())
+                .arg(&name)
+                .arg(serde_json::to_string(&info).unwrap_or_default())
+                .cmd("INCR")
+                .arg(store.version_key());
+            let (created, version): (i64, i64) = pipe
+                .query_async(&mut store.conn.clone())
+                .await
+                .map_err(store_error)?;
+            if created == 0 {
+                return Err(exists());
+            }
+            store.advanced_to(version);
+        }
+        self.0
+            .buses
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.clone())
+            .or_insert_with(|| Bus::new(info));
+        let mut out = json!({"EventBusArn": self.bus_arn(&name)});
+        if let Some(d) = description {
+            out["Description"] = Value::String(d);
+        }
+        Ok(out)
+    }
+
+    async fn delete_event_bus(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
+        let name = match request.get("Name") {
+            Some(Value::String(name)) => name.clone(),
+            None | Some(Value::Null) => {
+                return Err(ApiError::json11(
+                    "ValidationException",
+                    missing_member("name"),
+                ))
+            }
+            Some(_) => return Err(not_string("Name")),
+        };
+        if name == "default" {
+            return Err(ApiError::json11(
+                "ValidationException",
+                "Cannot delete event bus default.",
+            ));
+        }
+        if self.layer_has_bus(&name) {
+            return Err(ApiError::json11(
+                "ValidationException",
+                format!(
+                    "Event bus {name} is defined in the weir.toml weir serves: it cannot be \
+                     deleted over the API."
+                ),
+            ));
+        }
+        if let Some(store) = &self.0.store {
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("HDEL")
+                .arg(store.buses_key())
+                .arg(&name)
+                .ignore()
+                .cmd("DEL")
+                .arg(store.rules_key(&name))
+                .ignore()
+                .cmd("INCR")
+                .arg(store.version_key());
+            let (version,): (i64,) = pipe
+                .query_async(&mut store.conn.clone())
+                .await
+                .map_err(store_error)?;
+            store.advanced_to(version);
+        }
+        // Its rules go with it; deleting a bus that does not exist succeeds, as in AWS.
+        self.0
+            .buses
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
+        Ok(aws::empty())
+    }
+
+    fn bus_json(&self, name: &str, info: &BusInfo) -> Value {
+        let mut out = json!({
+            "Name": name,
+            "Arn": self.bus_arn(name),
+            "CreationTime": info.created,
+            "LastModifiedTime": info.created,
+        });
+        if let Some(d) = &info.description {
+            out["Description"] = Value::String(d.clone());
+        }
+        out
+    }
+
+    fn describe_event_bus(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
+        let name = match request.get("Name") {
+            None | Some(Value::Null) => "default".to_string(),
+            Some(Value::String(name)) => bus_from_arn(name).to_string(),
+            Some(_) => return Err(not_string("Name")),
+        };
+        self.with_bus(&name, |b| Ok(self.bus_json(&name, &b.info)))
+    }
+
+    fn list_event_buses(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
+        let prefix = request
+            .get("NamePrefix")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let (start, limit) = paging(request)?;
+        let buses = self.0.buses.read().unwrap_or_else(|p| p.into_inner());
+        let names: Vec<(&String, &Bus)> = buses
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .collect();
+        let page: Vec<Value> = names
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|(n, b)| self.bus_json(n, &b.info))
+            .collect();
+        let mut out = json!({"EventBuses": page});
+        if start + limit < names.len() {
+            out["NextToken"] = Value::String((start + limit).to_string());
+        }
+        Ok(out)
     }
 
     fn put_rule(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
@@ -393,81 +739,6 @@ impl EventBridge {
         })
     }
 
-    fn put_targets(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
-        let name = rule_name(request, "Rule")?;
-        let bus = Self::bus_name(request)?;
-        let targets = match request.get("Targets") {
-            Some(Value::Array(targets)) => targets.clone(),
-            None | Some(Value::Null) => {
-                return Err(ApiError::json11(
-                    "ValidationException",
-                    missing_member("targets"),
-                ))
-            }
-            Some(_) => return Err(not_string("Targets")),
-        };
-        let mut failed = Vec::new();
-        let mut accepted = Vec::new();
-        for target in &targets {
-            let id = target.get("Id").and_then(Value::as_str).unwrap_or_default();
-            let arn = target
-                .get("Arn")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if id.is_empty() || arn.is_empty() {
-                return Err(ApiError::json11(
-                    "ValidationException",
-                    missing_member(if id.is_empty() { "id" } else { "arn" }),
-                ));
-            }
-            let fail = |code: &str, message: String| json!({"TargetId": id, "ErrorCode": code, "ErrorMessage": message});
-            let unsupported = ["InputPath", "InputTransformer"]
-                .into_iter()
-                .find(|k| target.get(*k).is_some_and(|v| !v.is_null()));
-            if let Some(key) = unsupported {
-                failed.push(fail(
-                    "ValidationException",
-                    format!("weir does not support {key} on targets"),
-                ));
-                continue;
-            }
-            let Some(function) = function_of_arn(arn) else {
-                failed.push(fail(
-                    "ValidationException",
-                    format!("weir delivers only to Lambda function targets: {arn}"),
-                ));
-                continue;
-            };
-            let input = target.get("Input").and_then(Value::as_str);
-            if let Some(input) = input {
-                if serde_json::from_str::<Value>(input).is_err() {
-                    failed.push(fail(
-                        "ValidationException",
-                        "Input is not valid JSON".to_string(),
-                    ));
-                    continue;
-                }
-            }
-            accepted.push((
-                id.to_string(),
-                Target {
-                    arn: arn.to_string(),
-                    function: function.to_string(),
-                    input: input.map(str::to_string),
-                },
-            ));
-        }
-        self.with_bus(&bus, |b| {
-            let Some(rule) = b.rules.get_mut(&name) else {
-                return Err(no_rule(&name, &bus));
-            };
-            rule.targets.extend(accepted);
-            b.recompile();
-            Ok(())
-        })?;
-        Ok(json!({"FailedEntryCount": failed.len(), "FailedEntries": failed}))
-    }
-
     fn remove_targets(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
         let name = rule_name(request, "Rule")?;
         let bus = Self::bus_name(request)?;
@@ -496,6 +767,98 @@ impl EventBridge {
         Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
     }
 
+    fn put_targets(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
+        let name = rule_name(request, "Rule")?;
+        let bus = Self::bus_name(request)?;
+        let targets = match request.get("Targets") {
+            Some(Value::Array(targets)) => targets.clone(),
+            None | Some(Value::Null) => {
+                return Err(ApiError::json11(
+                    "ValidationException",
+                    missing_member("targets"),
+                ))
+            }
+            Some(_) => return Err(not_string("Targets")),
+        };
+        if targets.len() > MAX_PUT_TARGETS {
+            return Err(ApiError::json11(
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value at 'targets' failed to satisfy \
+                     constraint: Member must have length less than or equal to {MAX_PUT_TARGETS}"
+                ),
+            ));
+        }
+        let mut failed = Vec::new();
+        let mut accepted = Vec::new();
+        for (i, target) in targets.iter().enumerate() {
+            let id = target.get("Id").and_then(Value::as_str).unwrap_or_default();
+            let fail = |message: String| json!({"TargetId": id, "ErrorCode": "ValidationException", "ErrorMessage": message});
+            match targets::plan(target, i + 1) {
+                Err(Refusal::Request(e)) => return Err(e),
+                Err(Refusal::Entry(message)) => failed.push(fail(message)),
+                Ok(plan) => match self.reachable(&plan) {
+                    Err(message) => failed.push(fail(message)),
+                    Ok(()) => {
+                        let mut spec = target.as_object().cloned().unwrap_or_default();
+                        spec.retain(|_, v| !v.is_null());
+                        accepted.push((plan.id, Value::Object(spec)));
+                    }
+                },
+            }
+        }
+        self.with_bus(&bus, |b| {
+            let Some(rule) = b.rules.get_mut(&name) else {
+                return Err(no_rule(&name, &bus));
+            };
+            let mut targets = rule.targets.clone();
+            targets.extend(accepted);
+            if targets.len() > MAX_RULE_TARGETS {
+                return Err(ApiError::json11(
+                    "LimitExceededException",
+                    "The requested resource exceeds the maximum number allowed.",
+                ));
+            }
+            rule.targets = targets;
+            b.recompile();
+            Ok(())
+        })?;
+        Ok(json!({"FailedEntryCount": failed.len(), "FailedEntries": failed}))
+    }
+
+    /// Whether weir can reach a target's queue or stream (and its dead-letter queue): one of
+    /// the invocation layer's, or any name when serving with Redis.
+    fn reachable(&self, plan: &Plan) -> Result<(), String> {
+        let on_redis = self.0.store.is_some();
+        let layer = self.0.layer.as_ref();
+        let queue = |name: &str| {
+            if on_redis || layer.is_some_and(|l| l.queue(name).is_some()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "weir has no queue {name}: define it in the weir.toml weir serves \
+                     (--config), or serve with --redis (a Redis queue of that name)"
+                ))
+            }
+        };
+        match &plan.dest {
+            Dest::Queue(name) => queue(name)?,
+            Dest::Stream(name) => {
+                if !on_redis && layer.is_none_or(|l| l.stream(name).is_none()) {
+                    return Err(format!(
+                        "weir has no stream {name}: define it in the weir.toml weir serves \
+                         (--config), or serve with --redis (a Redis stream of that name)"
+                    ));
+                }
+            }
+            Dest::Function(_) | Dest::Bus(_) => {}
+        }
+        match &plan.dead_letter {
+            Some((_, name)) => queue(name),
+            None => Ok(()),
+        }
+    }
+
     fn list_targets(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
         let name = rule_name(request, "Rule")?;
         let bus = Self::bus_name(request)?;
@@ -503,17 +866,7 @@ impl EventBridge {
             let Some(rule) = b.rules.get(&name) else {
                 return Err(no_rule(&name, &bus));
             };
-            let targets: Vec<Value> = rule
-                .targets
-                .iter()
-                .map(|(id, t)| {
-                    let mut v = json!({"Id": id, "Arn": t.arn});
-                    if let Some(input) = &t.input {
-                        v["Input"] = Value::String(input.clone());
-                    }
-                    v
-                })
-                .collect();
+            let targets: Vec<Value> = rule.targets.values().cloned().collect();
             Ok(json!({"Targets": targets}))
         })
     }
@@ -582,12 +935,13 @@ impl EventBridge {
             Some(name) if !name.is_empty() => bus_from_arn(name).to_string(),
             _ => "default".to_string(),
         };
+        let now = aws::now_seconds();
         let time = match entry.get("Time") {
             Some(Value::Number(n)) => n.as_f64().map(|s| s as i64),
             Some(Value::String(s)) => s.parse::<f64>().ok().map(|s| s as i64),
             _ => None,
         }
-        .unwrap_or_else(aws::now_seconds);
+        .unwrap_or(now);
         let resources: Vec<Value> = match entry.get("Resources") {
             Some(Value::Array(r)) => r.clone(),
             _ => Vec::new(),
@@ -600,73 +954,296 @@ impl EventBridge {
             "source": text("Source"),
             "account": ACCOUNT,
             "time": aws::iso8601(time),
-            "region": self.region,
+            "region": self.0.region,
             "resources": resources,
             "detail": detail,
         });
-        let bytes = event.to_string().into_bytes();
-        // The invocation layer's bus of that name gets the event too (its rules from weir.toml).
-        let layer_has_bus = match &self.layer {
-            Some(layer) => layer.put_event(&bus, &bytes).is_ok(),
-            None => false,
-        };
-        let deliveries = {
-            let buses = self.buses.read().unwrap_or_else(|p| p.into_inner());
-            let Some(found) = buses.get(&bus) else {
-                if layer_has_bus {
-                    return Ok(id);
-                }
-                return Err((
-                    "InvalidArgument",
-                    format!("Event bus {bus} does not exist."),
-                ));
-            };
-            let matched = found.matcher.matching_rules(&bytes).map_err(|e| {
-                (
-                    "MalformedDetail",
-                    format!("Detail is malformed. ({})", e.reason()),
-                )
-            })?;
-            let mut deliveries = Vec::new();
-            for rule in matched {
-                if let Some(rule) = found.rules.get(rule) {
-                    for target in rule.targets.values() {
-                        let payload = match &target.input {
-                            Some(input) => input.clone().into_bytes(),
-                            None => bytes.clone(),
-                        };
-                        deliveries.push((target.function.clone(), payload));
-                    }
-                }
-            }
-            deliveries
-        };
-        // Targets are invoked asynchronously, as EventBridge invokes Lambda targets; a target
-        // whose function is missing fails its delivery, not the put (as in EventBridge). A
-        // delivery that could not be accepted (the asynchronous queue's Redis down, say)
-        // fails the entry, so the client knows to send it again; the other targets are still
-        // tried.
-        let mut lost = Vec::new();
-        for (function, payload) in deliveries {
-            match self
-                .invoker
-                .invoke(&function, InvocationType::Event, payload)
-                .await
-            {
-                Err(e) if e.status >= 500 => lost.push(format!("{function}: {}", e.message)),
-                _ => {}
-            }
-        }
-        if !lost.is_empty() {
-            return Err((
+        let text = Arc::new(event.to_string());
+        let ingestion_time = Arc::new(aws::iso8601(now));
+        match self
+            .route(&bus, Arc::new(event), text, ingestion_time, false)
+            .await
+        {
+            Ok(()) => Ok(id),
+            Err(RouteError::NoBus) => Err((
+                "ResourceNotFoundException",
+                format!("Event bus {bus} does not exist."),
+            )),
+            Err(RouteError::Malformed(reason)) => Err((
+                "MalformedDetail",
+                format!("Detail is malformed. ({reason})"),
+            )),
+            // A delivery weir could not take charge of (its Redis down, say) fails the
+            // entry, so the client knows to send it again; the other targets were still
+            // tried.
+            Err(RouteError::Lost(lost)) => Err((
                 "InternalFailure",
                 format!(
                     "The event could not be delivered to every target: {}",
                     lost.join("; ")
                 ),
-            ));
+            )),
         }
-        Ok(id)
+    }
+
+    /// Routes an event on `bus`: the invocation layer's bus of that name gets it, and each
+    /// target of each matching rule. `from_bus`: the event comes from another bus's target,
+    /// and goes no further to bus targets (one hop, as EventBridge forwards).
+    fn route(
+        &self,
+        bus: &str,
+        event: Arc<Value>,
+        text: Arc<String>,
+        ingestion_time: Arc<String>,
+        from_bus: bool,
+    ) -> BoxFuture<'_, Result<(), RouteError>> {
+        let bus = bus.to_string();
+        Box::pin(async move {
+            // The invocation layer's bus of that name gets the event too (its rules from
+            // weir.toml).
+            let layer_has_bus = match &self.0.layer {
+                Some(layer) => layer.put_event(&bus, text.as_bytes()).is_ok(),
+                None => false,
+            };
+            let deliveries = {
+                let buses = self.0.buses.read().unwrap_or_else(|p| p.into_inner());
+                let Some(found) = buses.get(&bus) else {
+                    return if layer_has_bus {
+                        Ok(())
+                    } else {
+                        Err(RouteError::NoBus)
+                    };
+                };
+                let matched = found
+                    .matcher
+                    .matching_rules(text.as_bytes())
+                    .map_err(|e| RouteError::Malformed(e.reason().to_string()))?;
+                let received = Instant::now();
+                let mut deliveries = Vec::new();
+                for rule in matched {
+                    for plan in found.plans.get(rule).into_iter().flatten() {
+                        if from_bus && matches!(plan.dest, Dest::Bus(_)) {
+                            continue;
+                        }
+                        deliveries.push(Delivery {
+                            plan: plan.clone(),
+                            rule: rule.to_string(),
+                            rule_arn: self.rule_arn(&bus, rule),
+                            event: event.clone(),
+                            text: text.clone(),
+                            ingestion_time: ingestion_time.clone(),
+                            received,
+                        });
+                    }
+                }
+                deliveries
+            };
+            let mut lost = Vec::new();
+            for delivery in deliveries {
+                match self.deliver(&delivery).await {
+                    Ok(()) => {}
+                    Err(f) => match f.kind {
+                        Kind::NotAccepted => {
+                            lost.push(format!("{}: {}", delivery.plan.arn, f.message))
+                        }
+                        Kind::Retry => self.retry_later(delivery, f),
+                        Kind::Final => self.dead_letter(&delivery, &f, None, 0).await,
+                    },
+                }
+            }
+            if lost.is_empty() {
+                Ok(())
+            } else {
+                Err(RouteError::Lost(lost))
+            }
+        })
+    }
+
+    /// One attempt at one delivery.
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            let context = Context {
+                rule_name: &d.rule,
+                rule_arn: &d.rule_arn,
+                ingestion_time: &d.ingestion_time,
+            };
+            let payload = || d.plan.input.render(&d.event, &d.text, &context);
+            match &d.plan.dest {
+                Dest::Function(name) => self
+                    .0
+                    .invoker
+                    .invoke(name, InvocationType::Event, payload().into_bytes())
+                    .await
+                    .map(|_| ())
+                    .map_err(Failure::of_invoke),
+                Dest::Queue(name) => self.send_to_queue(name, &payload(), &[]).await,
+                Dest::Stream(name) => {
+                    let key = d
+                        .plan
+                        .partition_key
+                        .as_ref()
+                        .and_then(|path| path.select(&d.event))
+                        .map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                        .unwrap_or_else(|| d.event["id"].as_str().unwrap_or_default().to_string());
+                    self.put_record(name, &key, payload().into_bytes()).await
+                }
+                Dest::Bus(name) => {
+                    match self
+                        .route(
+                            name,
+                            d.event.clone(),
+                            d.text.clone(),
+                            d.ingestion_time.clone(),
+                            true,
+                        )
+                        .await
+                    {
+                        Ok(()) => Ok(()),
+                        Err(RouteError::NoBus) => Err(Failure::new(
+                            Kind::Final,
+                            "ResourceNotFoundException",
+                            format!("Event bus {name} does not exist."),
+                        )),
+                        Err(RouteError::Malformed(reason)) => {
+                            Err(Failure::new(Kind::Final, "MalformedDetail", reason))
+                        }
+                        Err(RouteError::Lost(lost)) => Err(Failure::new(
+                            Kind::NotAccepted,
+                            "InternalFailure",
+                            lost.join("; "),
+                        )),
+                    }
+                }
+            }
+        })
+    }
+
+    /// Sends a message to queue `name`: the invocation layer's queue of that name, else the
+    /// Redis queue (a stream whose entries have a `body` field, and here the `attributes` as
+    /// fields too).
+    async fn send_to_queue(
+        &self,
+        name: &str,
+        body: &str,
+        attributes: &[(&str, String)],
+    ) -> Result<(), Failure> {
+        if let Some(queue) = self.0.layer.as_ref().and_then(|l| l.queue(name)) {
+            let attributes = attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            queue.send_with_attributes(body, attributes);
+            return Ok(());
+        }
+        let Some(store) = &self.0.store else {
+            return Err(Failure::new(
+                Kind::Final,
+                "ResourceNotFoundException",
+                format!("weir has no queue {name}"),
+            ));
+        };
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(name).arg("*").arg("body").arg(body);
+        for (key, value) in attributes {
+            xadd.arg(*key).arg(value);
+        }
+        xadd.query_async::<String>(&mut store.conn.clone())
+            .await
+            .map(|_| ())
+            .map_err(Failure::redis)
+    }
+
+    /// Puts a record on stream `name`: the invocation layer's stream of that name, else the
+    /// Redis stream.
+    async fn put_record(&self, name: &str, key: &str, data: Vec<u8>) -> Result<(), Failure> {
+        if let Some(stream) = self.0.layer.as_ref().and_then(|l| l.stream(name)) {
+            stream.put_record(key, data);
+            return Ok(());
+        }
+        let Some(store) = &self.0.store else {
+            return Err(Failure::new(
+                Kind::Final,
+                "ResourceNotFoundException",
+                format!("weir has no stream {name}"),
+            ));
+        };
+        let stream = {
+            let mut streams = self.0.streams.lock().await;
+            match streams.get(name) {
+                Some(stream) => stream.clone(),
+                None => {
+                    let stream = crate::RedisStream::open(&store.url, name)
+                        .await
+                        .map_err(Failure::redis)?;
+                    streams.insert(name.to_string(), stream.clone());
+                    stream
+                }
+            }
+        };
+        stream
+            .put_record(key, &data)
+            .await
+            .map(|_| ())
+            .map_err(Failure::redis)
+    }
+
+    /// Retries a delivery in a task of its own, per its target's retry policy (exponential
+    /// backoff with jitter); the dead-letter queue gets it when the retries run out.
+    fn retry_later(&self, delivery: Delivery, first: Failure) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut retries = 0;
+            let mut last = first;
+            loop {
+                let age = delivery.received.elapsed();
+                match delivery.plan.retry.next(retries, age, jitter()) {
+                    Next::Exhausted(condition) => {
+                        this.dead_letter(&delivery, &last, Some(condition), retries)
+                            .await;
+                        return;
+                    }
+                    Next::After(delay) => tokio::time::sleep(delay).await,
+                }
+                retries += 1;
+                match this.deliver(&delivery).await {
+                    Ok(()) => return,
+                    Err(f) if f.kind != Kind::Final => last = f,
+                    Err(f) => {
+                        this.dead_letter(&delivery, &f, None, retries).await;
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Sends a delivery that failed for good to its target's dead-letter queue, the event as
+    /// the body and EventBridge's message attributes beside it. Without a dead-letter queue
+    /// (or when it cannot take it) the event is dropped, as EventBridge drops it.
+    async fn dead_letter(
+        &self,
+        d: &Delivery,
+        failure: &Failure,
+        exhausted: Option<&'static str>,
+        retries: u32,
+    ) {
+        let Some((_, queue)) = &d.plan.dead_letter else {
+            return;
+        };
+        let mut attributes = vec![
+            ("RULE_ARN", d.rule_arn.clone()),
+            ("TARGET_ARN", d.plan.arn.clone()),
+            ("ERROR_CODE", failure.code.clone()),
+            ("ERROR_MESSAGE", failure.message.clone()),
+            ("RETRY_ATTEMPTS", retries.to_string()),
+        ];
+        if let Some(condition) = exhausted {
+            attributes.push(("EXHAUSTED_RETRY_CONDITION", condition.to_string()));
+        }
+        let _ = self.send_to_queue(queue, &d.text, &attributes).await;
     }
 }
 
@@ -786,21 +1363,59 @@ fn paging(request: &Map<String, Value>) -> Result<(usize, usize), ApiError> {
     Ok((start, limit))
 }
 
+fn no_bus(bus: &str) -> ApiError {
+    ApiError::json11(
+        "ResourceNotFoundException",
+        format!("Event bus {bus} does not exist."),
+    )
+}
+
+/// `CreateEventBus`'s `Name`: 1-256 characters of `[.\-_A-Za-z0-9]` (a `/` is for partner
+/// buses, which weir does not serve).
+fn bus_name_member(request: &Map<String, Value>) -> Result<String, ApiError> {
+    let name = match request.get("Name") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => {
+            return Err(ApiError::json11(
+                "ValidationException",
+                missing_member("name"),
+            ))
+        }
+        Some(_) => return Err(not_string("Name")),
+    };
+    if name.contains('/') {
+        return Err(ApiError::json11(
+            "ValidationException",
+            "Event bus name must not contain '/'.",
+        ));
+    }
+    let valid = (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !valid {
+        return Err(ApiError::json11(
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value '{name}' at 'name' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+"
+            ),
+        ));
+    }
+    if name.starts_with("aws.") {
+        return Err(ApiError::json11(
+            "ValidationException",
+            "weir does not serve partner event buses (names starting with aws.)",
+        ));
+    }
+    Ok(name)
+}
+
 /// The bus name of a bus name or ARN (`arn:aws:events:r:a:event-bus/NAME`).
 fn bus_from_arn(name: &str) -> &str {
     match name.strip_prefix("arn:") {
         Some(_) => name.rsplit('/').next().unwrap_or(name),
         None => name,
-    }
-}
-
-/// The function name of a Lambda function ARN (`arn:aws:lambda:r:a:function:NAME[:q]`).
-fn function_of_arn(arn: &str) -> Option<&str> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "lambda", _, _, "function", name] => Some(name),
-        ["arn", _, "lambda", _, _, "function", name, _qualifier] => Some(name),
-        _ => None,
     }
 }
 
@@ -810,15 +1425,6 @@ mod tests {
 
     #[test]
     fn arns() {
-        assert_eq!(
-            function_of_arn("arn:aws:lambda:us-east-1:1:function:f"),
-            Some("f")
-        );
-        assert_eq!(
-            function_of_arn("arn:aws:lambda:us-east-1:1:function:f:$LATEST"),
-            Some("f")
-        );
-        assert_eq!(function_of_arn("arn:aws:sqs:us-east-1:1:q"), None);
         assert_eq!(bus_from_arn("arn:aws:events:r:1:event-bus/b"), "b");
         assert_eq!(bus_from_arn("default"), "default");
     }

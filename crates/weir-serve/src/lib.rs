@@ -3,9 +3,15 @@
 //!
 //! [`router`] answers, on one HTTP endpoint:
 //! - EventBridge's JSON 1.1 protocol (`X-Amz-Target: AWSEvents.<Operation>`):
-//!   `TestEventPattern`, `PutRule`, `DescribeRule`, `DeleteRule`, `ListRules`, `PutTargets`,
-//!   `RemoveTargets`, `ListTargetsByRule` and `PutEvents`, with rules kept in memory and events
-//!   delivered to the functions of an [`Invoker`];
+//!   `TestEventPattern`; `CreateEventBus`, `DeleteEventBus`, `DescribeEventBus`,
+//!   `ListEventBuses`; `PutRule`, `DescribeRule`, `DeleteRule`, `ListRules`, `PutTargets`,
+//!   `RemoveTargets`, `ListTargetsByRule` (each on the bus `EventBusName` names) and
+//!   `PutEvents`, with buses and rules kept in memory (or on Redis,
+//!   [`Service::rules_on_redis`]). Matched events go to their rules' targets: the functions of
+//!   an [`Invoker`], SQS queues and Kinesis streams (the invocation layer's,
+//!   [`Service::event_buses`], else Redis ones), or another bus (one hop); shaped by `Input`,
+//!   `InputPath` or `InputTransformer`; retried per `RetryPolicy` (exponential backoff with
+//!   jitter) and dead-lettered to a `DeadLetterConfig` queue with EventBridge's attributes;
 //! - Lambda's REST-JSON `Invoke` (`POST /2015-03-31/functions/{name}/invocations`).
 //!
 //! Requests are accepted with any credentials: signatures are not checked. Bodies are bounded
@@ -23,6 +29,7 @@ pub mod redis_config;
 pub mod redis_mapping;
 pub mod redis_queue;
 pub mod redis_stream;
+mod targets;
 
 use std::sync::Arc;
 
@@ -122,8 +129,11 @@ impl Service {
         }
     }
 
-    /// Keeps EventBridge's rules and targets on the Redis at `url` (keys under `prefix`), so
-    /// every weir serve on it shares them and they outlive a restart.
+    /// Keeps EventBridge's buses, rules and targets on the Redis at `url` (keys under
+    /// `prefix`), so every weir serve on it shares them and they outlive a restart. Queue and
+    /// stream targets that the invocation layer ([`Service::event_buses`]) has no queue or
+    /// stream for are then the Redis queue (a [`RedisQueue`]'s stream) and the
+    /// [`RedisStream`] of that name.
     ///
     /// # Example
     /// ```no_run
@@ -158,7 +168,9 @@ impl Service {
     }
 
     /// `PutEvents` also puts each event on `layer`'s bus of the same name (the rules and
-    /// targets of a weir.toml); a bus that only `layer` has is accepted.
+    /// targets of a weir.toml); `layer`'s buses are listed by `ListEventBuses` and take rules
+    /// put over the API (they cannot be deleted over it), and queue and stream targets are
+    /// `layer`'s queues and streams of that name.
     ///
     /// # Example
     /// ```
@@ -180,11 +192,7 @@ impl Service {
     /// ```
     pub fn router(self) -> Router {
         let shared = Arc::new(Shared {
-            events: match self.rules {
-                Some(store) => EventBridge::new(&self.region, self.invoker.clone(), self.layer)
-                    .with_store(store),
-                None => EventBridge::new(&self.region, self.invoker.clone(), self.layer),
-            },
+            events: EventBridge::new(&self.region, self.invoker.clone(), self.layer, self.rules),
             invoker: self.invoker,
             mappings: self.mappings,
         });

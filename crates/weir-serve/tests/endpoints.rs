@@ -193,7 +193,7 @@ async fn test_event_pattern_errors_carry_weirs_position_and_aws_shapes() {
         .as_str()
         .unwrap()
         .contains("'eventPattern'"));
-    let reply = events(&app, "CreateEventBus", json!({})).await;
+    let reply = events(&app, "CreateArchive", json!({})).await;
     assert_eq!(reply.json()["__type"], "UnknownOperationException");
     let request = Request::post("/")
         .header("x-amz-target", "AWSEvents.TestEventPattern")
@@ -547,4 +547,608 @@ async fn put_events_reach_the_invocation_layers_buses() {
     let event: Value = serde_json::from_str(&got[0]).unwrap();
     assert_eq!(event["detail"], json!({"total": 500}));
     assert_eq!(event["id"], body["Entries"][0]["EventId"]);
+}
+
+/// A weir.toml-like layer (a bus `orders`, queues, a stream) served beside `functions`.
+fn with_layer(functions: LocalFunctions) -> (axum::Router, weir_route::Router) {
+    use weir_route::{QueueConfig, StreamConfig};
+    let layer = weir_route::Router::new();
+    layer.create_event_bus("orders").unwrap();
+    for queue in ["q", "path", "tx", "forwarded", "dlq"] {
+        layer.create_queue(QueueConfig::new(queue)).unwrap();
+    }
+    layer
+        .create_stream(StreamConfig::new("s").shard_count(1))
+        .unwrap();
+    let app = weir_serve::Service::new(Arc::new(functions), "us-east-1")
+        .event_buses(layer.clone())
+        .router();
+    (app, layer)
+}
+
+fn recording(seen: &Seen) -> LocalFunctions {
+    let mut functions = LocalFunctions::new("us-east-1");
+    let keep = seen.clone();
+    functions.insert(
+        "record",
+        move |invocation: Invocation| {
+            let keep = keep.clone();
+            async move {
+                keep.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&invocation.payload).unwrap());
+                Outcome::Success(b"null".to_vec())
+            }
+        },
+        Duration::from_secs(3),
+    );
+    functions
+}
+
+#[tokio::test]
+async fn event_buses_are_created_listed_described_and_deleted_with_awss_errors() {
+    let seen: Seen = Arc::default();
+    let (app, _layer) = with_layer(recording(&seen));
+    let names = |reply: &Reply| -> Vec<String> {
+        reply.json()["EventBuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["Name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // default and the weir.toml's bus are there from the start.
+    let listed = events(&app, "ListEventBuses", json!({})).await;
+    assert_eq!(names(&listed), ["default", "orders"]);
+    assert_eq!(
+        listed.json()["EventBuses"][0]["Arn"],
+        "arn:aws:events:us-east-1:000000000000:event-bus/default"
+    );
+    let reply = events(
+        &app,
+        "CreateEventBus",
+        json!({"Name": "shop", "Description": "the shop's events"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json(),
+        json!({"EventBusArn": "arn:aws:events:us-east-1:000000000000:event-bus/shop", "Description": "the shop's events"})
+    );
+    for taken in ["shop", "default", "orders"] {
+        let reply = events(&app, "CreateEventBus", json!({"Name": taken})).await;
+        assert_eq!(
+            reply.json(),
+            json!({"__type": "ResourceAlreadyExistsException", "message": format!("Event bus {taken} already exists.")})
+        );
+    }
+    let reply = events(&app, "CreateEventBus", json!({"Name": "a/b"})).await;
+    assert_eq!(reply.json()["__type"], "ValidationException");
+    let reply = events(&app, "CreateEventBus", json!({"Name": "a b"})).await;
+    assert!(reply.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("failed to satisfy constraint"));
+    let reply = events(&app, "CreateEventBus", json!({})).await;
+    assert_eq!(reply.json()["__type"], "ValidationException");
+
+    let reply = events(&app, "ListEventBuses", json!({"NamePrefix": "sh"})).await;
+    assert_eq!(names(&reply), ["shop"]);
+    assert_eq!(
+        reply.json()["EventBuses"][0]["Description"],
+        "the shop's events"
+    );
+    let reply = events(&app, "ListEventBuses", json!({"Limit": 2})).await;
+    assert_eq!(names(&reply), ["default", "orders"]);
+    let token = reply.json()["NextToken"].clone();
+    let reply = events(
+        &app,
+        "ListEventBuses",
+        json!({"Limit": 2, "NextToken": token}),
+    )
+    .await;
+    assert_eq!(names(&reply), ["shop"]);
+    assert!(reply.json().get("NextToken").is_none());
+
+    let shop_arn = "arn:aws:events:us-east-1:000000000000:event-bus/shop";
+    let described = events(&app, "DescribeEventBus", json!({"Name": shop_arn})).await;
+    let body = described.json();
+    assert_eq!(
+        (&body["Name"], &body["Arn"]),
+        (&json!("shop"), &json!(shop_arn))
+    );
+    assert!(body["CreationTime"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(
+        events(&app, "DescribeEventBus", json!({})).await.json()["Name"],
+        "default"
+    );
+    let missing =
+        json!({"__type": "ResourceNotFoundException", "message": "Event bus nope does not exist."});
+    assert_eq!(
+        events(&app, "DescribeEventBus", json!({"Name": "nope"}))
+            .await
+            .json(),
+        missing
+    );
+
+    // Rules honour EventBusName (a name or an ARN); an unknown bus is AWS's error.
+    let reply = events(
+        &app,
+        "PutRule",
+        json!({"Name": "r", "EventBusName": "shop", "EventPattern": r#"{"source": ["shop"]}"#}),
+    )
+    .await;
+    assert_eq!(
+        reply.json(),
+        json!({"RuleArn": "arn:aws:events:us-east-1:000000000000:rule/shop/r"})
+    );
+    for operation in ["PutRule", "DescribeRule", "DeleteRule"] {
+        let reply = events(
+            &app,
+            operation,
+            json!({"Name": "r", "EventBusName": "nope", "EventPattern": r#"{"source": ["x"]}"#}),
+        )
+        .await;
+        assert_eq!(reply.json(), missing, "{operation}");
+    }
+    for operation in ["PutTargets", "RemoveTargets", "ListTargetsByRule"] {
+        let reply = events(
+            &app,
+            operation,
+            json!({"Rule": "r", "EventBusName": "nope", "Targets": [], "Ids": []}),
+        )
+        .await;
+        assert_eq!(reply.json(), missing, "{operation}");
+    }
+    assert_eq!(
+        events(&app, "ListRules", json!({"EventBusName": "nope"}))
+            .await
+            .json(),
+        missing
+    );
+    let rules = events(&app, "ListRules", json!({"EventBusName": shop_arn})).await;
+    assert_eq!(rules.json()["Rules"][0]["EventBusName"], "shop");
+    assert_eq!(
+        events(&app, "ListRules", json!({})).await.json(),
+        json!({"Rules": []}),
+        "the default bus has none"
+    );
+    let rule = events(
+        &app,
+        "DescribeRule",
+        json!({"Name": "r", "EventBusName": shop_arn}),
+    )
+    .await;
+    assert_eq!(
+        rule.json()["Arn"],
+        "arn:aws:events:us-east-1:000000000000:rule/shop/r"
+    );
+    let reply = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "r", "EventBusName": "shop", "Targets": [
+            {"Id": "f", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:record"}]}),
+    )
+    .await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0);
+    let reply = events(
+        &app,
+        "ListTargetsByRule",
+        json!({"Rule": "r", "EventBusName": "shop"}),
+    )
+    .await;
+    assert_eq!(reply.json()["Targets"][0]["Id"], "f");
+
+    // PutEvents puts each entry on its own bus.
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [
+            {"Source": "shop", "DetailType": "t", "Detail": r#"{"n": 1}"#, "EventBusName": shop_arn},
+            {"Source": "shop", "DetailType": "t", "Detail": r#"{"n": 2}"#},
+            {"Source": "shop", "DetailType": "t", "Detail": r#"{"n": 3}"#, "EventBusName": "nope"},
+        ]}),
+    )
+    .await;
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 1, "{body}");
+    assert_eq!(
+        body["Entries"][2],
+        json!({"ErrorCode": "ResourceNotFoundException", "ErrorMessage": "Event bus nope does not exist."})
+    );
+    let got = wait_for(&seen, 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "only the shop bus's event");
+    assert_eq!(got[0]["detail"], json!({"n": 1}));
+
+    // Deleting: never default, never the weir.toml's bus; a bus takes its rules with it.
+    let reply = events(&app, "DeleteEventBus", json!({"Name": "default"})).await;
+    assert_eq!(
+        reply.json(),
+        json!({"__type": "ValidationException", "message": "Cannot delete event bus default."})
+    );
+    let reply = events(&app, "DeleteEventBus", json!({"Name": "orders"})).await;
+    assert_eq!(reply.json()["__type"], "ValidationException");
+    let reply = events(&app, "DeleteEventBus", json!({"Name": "shop"})).await;
+    assert_eq!((reply.status, reply.json()), (StatusCode::OK, json!({})));
+    assert_eq!(
+        events(&app, "DescribeEventBus", json!({"Name": "shop"}))
+            .await
+            .json()["__type"],
+        "ResourceNotFoundException"
+    );
+    assert_eq!(
+        names(&events(&app, "ListEventBuses", json!({})).await),
+        ["default", "orders"]
+    );
+    let reply = events(&app, "DeleteEventBus", json!({"Name": "nope"})).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "deleting a missing bus succeeds"
+    );
+    // Recreated, it has no rules.
+    events(&app, "CreateEventBus", json!({"Name": "shop"})).await;
+    assert_eq!(
+        events(&app, "ListRules", json!({"EventBusName": "shop"}))
+            .await
+            .json(),
+        json!({"Rules": []})
+    );
+}
+
+#[tokio::test]
+async fn queue_stream_and_bus_targets_get_the_event_shaped_by_their_input() {
+    let seen: Seen = Arc::default();
+    let (app, layer) = with_layer(recording(&seen));
+    let sqs = |q: &str| format!("arn:aws:sqs:us-east-1:000000000000:{q}");
+    events(&app, "CreateEventBus", json!({"Name": "other"})).await;
+    let pattern = r#"{"source": ["shop"]}"#;
+    for (bus, rule) in [("default", "all"), ("other", "fwd")] {
+        events(
+            &app,
+            "PutRule",
+            json!({"Name": rule, "EventBusName": bus, "EventPattern": pattern}),
+        )
+        .await;
+    }
+    let transformer = json!({
+        "InputPathsMap": {"user": "$.detail.user", "total": "$.detail.total", "missing": "$.detail.nope"},
+        "InputTemplate": r#"{"who": <user>, "sum": <total>, "line": "<user> paid <total>", "rule": "<aws.events.rule-name>", "arn": <aws.events.rule-arn>, "none": <missing>}"#,
+    });
+    let reply = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "all", "Targets": [
+            {"Id": "whole", "Arn": sqs("q")},
+            {"Id": "path", "Arn": sqs("path"), "InputPath": "$.detail"},
+            {"Id": "tx", "Arn": sqs("tx"), "InputTransformer": transformer},
+            {"Id": "kinesis", "Arn": "arn:aws:kinesis:us-east-1:000000000000:stream/s",
+             "KinesisParameters": {"PartitionKeyPath": "$.detail.user"}},
+            {"Id": "bus", "Arn": "arn:aws:events:us-east-1:000000000000:event-bus/other"},
+        ]}),
+    )
+    .await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0, "{}", reply.json());
+    // The other bus forwards to a queue and back to default: one hop only, no loop.
+    let reply = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "fwd", "EventBusName": "other", "Targets": [
+            {"Id": "q", "Arn": sqs("forwarded"), "Input": r#"{"constant": true}"#},
+            {"Id": "back", "Arn": "arn:aws:events:us-east-1:000000000000:event-bus/default"},
+            {"Id": "nowhere", "Arn": "arn:aws:sns:us-east-1:000000000000:topic"},
+            {"Id": "missing", "Arn": sqs("not-defined")},
+        ]}),
+    )
+    .await;
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 2, "{body}");
+    let failed = body["FailedEntries"].as_array().unwrap();
+    assert_eq!(failed[0]["TargetId"], "nowhere");
+    assert!(failed[0]["ErrorMessage"].as_str().unwrap().starts_with(
+        "weir delivers to Lambda functions, SQS queues, Kinesis streams and event buses"
+    ));
+    assert_eq!(failed[1]["TargetId"], "missing");
+    assert!(failed[1]["ErrorMessage"]
+        .as_str()
+        .unwrap()
+        .starts_with("weir has no queue not-defined"));
+    // ListTargetsByRule answers the targets as put.
+    let listed = events(&app, "ListTargetsByRule", json!({"Rule": "all"})).await;
+    let listed = listed.json();
+    assert_eq!(listed["Targets"].as_array().unwrap().len(), 5);
+    let tx = listed["Targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["Id"] == "tx")
+        .unwrap();
+    assert_eq!(tx["InputTransformer"], transformer);
+
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "shop", "DetailType": "order",
+            "Detail": r#"{"user": "ann", "total": 12.5}"#}]}),
+    )
+    .await;
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    let id = body["Entries"][0]["EventId"].as_str().unwrap().to_string();
+    let drain = |q: &str| layer.queue(q).unwrap().drain();
+    let whole = drain("q");
+    assert_eq!(
+        whole.len(),
+        1,
+        "the default bus's rule once, not again from other"
+    );
+    let event: Value = serde_json::from_str(&whole[0]).unwrap();
+    assert_eq!(event["id"], id.as_str());
+    let path = drain("path");
+    assert_eq!(path.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&path[0]).unwrap(),
+        json!({"user": "ann", "total": 12.5})
+    );
+    let tx: Value = serde_json::from_str(&drain("tx")[0]).unwrap();
+    assert_eq!(
+        tx,
+        json!({"who": "ann", "sum": 12.5, "line": "ann paid 12.5", "rule": "all",
+               "arn": "arn:aws:events:us-east-1:000000000000:rule/all", "none": ""})
+    );
+    assert_eq!(drain("forwarded"), [r#"{"constant": true}"#]);
+    let records = layer.stream("s").unwrap().records(0);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].partition_key, "ann");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&records[0].data).unwrap()["id"],
+        id.as_str()
+    );
+
+    // Without PartitionKeyPath the event id is the partition key.
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "ids", "EventPattern": r#"{"source": ["ids"]}"#}),
+    )
+    .await;
+    events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "ids", "Targets": [{"Id": "k", "Arn": "arn:aws:kinesis:us-east-1:000000000000:stream/s"}]}),
+    )
+    .await;
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "ids", "DetailType": "t", "Detail": "{}"}]}),
+    )
+    .await;
+    let id = reply.json()["Entries"][0]["EventId"].clone();
+    let records = layer.stream("s").unwrap().records(0);
+    assert_eq!(records.len(), 2);
+    assert_eq!(json!(records[1].partition_key), id);
+
+    // AWS's request-level validation errors.
+    for (target, message) in [
+        (
+            json!({"Id": "t", "Arn": sqs("q"), "Input": "{}", "InputPath": "$"}),
+            "Only one of Input, InputPath, or InputTransformer must be provided for target t.",
+        ),
+        (
+            json!({"Id": "t", "Arn": sqs("q"), "InputTransformer": {"InputPathsMap": {"a": "$.a"}, "InputTemplate": "\"<a> <b>\""}}),
+            "InputTemplate for target t contains invalid placeholder b.",
+        ),
+        (
+            json!({"Id": "t", "Arn": sqs("q"), "RetryPolicy": {"MaximumRetryAttempts": 186}}),
+            "1 validation error detected: Value '186' at 'targets.1.member.retryPolicy.maximumRetryAttempts' \
+             failed to satisfy constraint: Member must have value less than or equal to 185",
+        ),
+        (
+            json!({"Id": "t", "Arn": sqs("q"), "RetryPolicy": {"MaximumEventAgeInSeconds": 86401}}),
+            "1 validation error detected: Value '86401' at 'targets.1.member.retryPolicy.maximumEventAgeInSeconds' \
+             failed to satisfy constraint: Member must have value less than or equal to 86400",
+        ),
+    ] {
+        let reply = events(
+            &app,
+            "PutTargets",
+            json!({"Rule": "ids", "Targets": [target]}),
+        )
+        .await;
+        assert_eq!(
+            reply.json(),
+            json!({"__type": "ValidationException", "message": message})
+        );
+    }
+    // Five targets a rule, as EventBridge.
+    let reply = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "all", "Targets": [{"Id": "sixth", "Arn": sqs("q")}]}),
+    )
+    .await;
+    assert_eq!(reply.json()["__type"], "LimitExceededException");
+}
+
+/// Functions whose asynchronous invocations are refused as Lambda refuses them: `throttled`
+/// always (429), `flaky` the first time only, `down` with a service error (500); the rest do
+/// not exist. Accepted payloads are kept.
+struct Refusing {
+    calls: Mutex<Vec<String>>,
+    accepted: Seen,
+}
+
+impl weir_serve::Invoker for Refusing {
+    fn function_arn(&self, name: &str) -> String {
+        format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
+    }
+    fn exists(&self, name: &str) -> bool {
+        ["throttled", "flaky", "down"].contains(&name)
+    }
+    fn names(&self) -> Vec<String> {
+        vec!["down".into(), "flaky".into(), "throttled".into()]
+    }
+    fn invoke(
+        &self,
+        name: &str,
+        _kind: weir_serve::InvocationType,
+        payload: Vec<u8>,
+    ) -> weir_serve::InvokeFuture {
+        let earlier = {
+            let mut calls = self.calls.lock().unwrap();
+            let earlier = calls.iter().filter(|c| *c == name).count();
+            calls.push(name.to_string());
+            earlier
+        };
+        let throttled =
+            || weir_serve::InvokeError::new("TooManyRequestsException", 429, "Rate Exceeded.");
+        let result = match name {
+            "throttled" => Err(throttled()),
+            "flaky" if earlier == 0 => Err(throttled()),
+            "flaky" => {
+                self.accepted
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&payload).unwrap());
+                Ok(None)
+            }
+            "down" => Err(weir_serve::InvokeError::new(
+                "ServiceException",
+                500,
+                "the asynchronous queue is unavailable",
+            )),
+            other => Err(weir_serve::InvokeError::not_found(
+                &self.function_arn(other),
+            )),
+        };
+        Box::pin(async move { result })
+    }
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_retried_with_backoff_then_dead_lettered() {
+    use weir_route::QueueConfig;
+    let invoker = Arc::new(Refusing {
+        calls: Mutex::default(),
+        accepted: Arc::default(),
+    });
+    let layer = weir_route::Router::new();
+    let dlq = layer.create_queue(QueueConfig::new("dlq")).unwrap();
+    let app = weir_serve::Service::new(invoker.clone(), "us-east-1")
+        .event_buses(layer.clone())
+        .router();
+    let function = |f: &str| format!("arn:aws:lambda:us-east-1:000000000000:function:{f}");
+    let dead_letter = json!({"Arn": "arn:aws:sqs:us-east-1:000000000000:dlq"});
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"source": ["s"]}"#}),
+    )
+    .await;
+    let reply = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "r", "Targets": [
+            {"Id": "gone", "Arn": function("gone"), "DeadLetterConfig": dead_letter},
+            {"Id": "throttled", "Arn": function("throttled"), "DeadLetterConfig": dead_letter,
+             "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 60}},
+            {"Id": "flaky", "Arn": function("flaky"), "DeadLetterConfig": dead_letter},
+        ]}),
+    )
+    .await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0, "{}", reply.json());
+    let started = std::time::Instant::now();
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": r#"{"k": 1}"#}]}),
+    )
+    .await;
+    // Every failure here is EventBridge's to handle: the entry was accepted.
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    let id = body["Entries"][0]["EventId"].as_str().unwrap().to_string();
+
+    // The missing function's event goes to the dead-letter queue at once, without retries;
+    // the throttled one's after its two retries.
+    let mut letters = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while letters.len() < 2 && std::time::Instant::now() < deadline {
+        letters.extend(dlq.receive(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let attributes =
+        |m: &weir_route::ReceivedMessage| -> std::collections::BTreeMap<String, String> {
+            m.message_attributes.iter().cloned().collect()
+        };
+    let gone = attributes(&letters[0]);
+    assert_eq!(gone["TARGET_ARN"], function("gone"));
+    assert_eq!(
+        gone["RULE_ARN"],
+        "arn:aws:events:us-east-1:000000000000:rule/r"
+    );
+    assert_eq!(gone["ERROR_CODE"], "ResourceNotFoundException");
+    assert_eq!(
+        gone["ERROR_MESSAGE"],
+        format!("Function not found: {}", function("gone"))
+    );
+    assert_eq!(gone["RETRY_ATTEMPTS"], "0");
+    assert!(!gone.contains_key("EXHAUSTED_RETRY_CONDITION"));
+    let throttled = attributes(&letters[1]);
+    assert_eq!(throttled["TARGET_ARN"], function("throttled"));
+    assert_eq!(throttled["ERROR_CODE"], "TooManyRequestsException");
+    assert_eq!(throttled["RETRY_ATTEMPTS"], "2");
+    assert_eq!(
+        throttled["EXHAUSTED_RETRY_CONDITION"],
+        "MaximumRetryAttempts"
+    );
+    for letter in &letters {
+        let event: Value = serde_json::from_str(&letter.body).unwrap();
+        assert_eq!(event["id"], id.as_str(), "the body is the event");
+    }
+    // Backoff: the first retry after 0.5-1 s, the second after 1-2 s more.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let calls = invoker.calls.lock().unwrap().clone();
+    assert_eq!(calls.iter().filter(|c| *c == "throttled").count(), 3);
+    assert_eq!(calls.iter().filter(|c| *c == "gone").count(), 1);
+    // The flaky function got the event on its first retry, and no dead letter.
+    assert_eq!(calls.iter().filter(|c| *c == "flaky").count(), 2);
+    let accepted = invoker.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0]["id"], id.as_str());
+    assert!(dlq.receive(10).is_empty());
+
+    // A delivery weir itself could not take charge of fails the entry.
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "d", "EventPattern": r#"{"source": ["d"]}"#}),
+    )
+    .await;
+    events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "d", "Targets": [{"Id": "down", "Arn": function("down"), "DeadLetterConfig": dead_letter}]}),
+    )
+    .await;
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [
+            {"Source": "d", "DetailType": "t", "Detail": "{}"},
+            {"Source": "other", "DetailType": "t", "Detail": "{}"},
+        ]}),
+    )
+    .await;
+    let body = reply.json();
+    assert_eq!(body["FailedEntryCount"], 1, "{body}");
+    assert_eq!(body["Entries"][0]["ErrorCode"], "InternalFailure");
+    assert!(body["Entries"][1]["EventId"].is_string());
 }

@@ -1,4 +1,4 @@
-//! EventBridge rules kept on Redis: two weir serve processes (two services here) share the
+//! EventBridge buses and rules kept on Redis: two weir serve processes (two services here) share the
 //! rules and targets one of them put, and a new one (a restart) finds them.
 
 mod support;
@@ -105,4 +105,214 @@ async fn rules_put_by_one_process_route_events_in_another_and_outlive_both() {
         events(&second, "ListRules", json!({})).await,
         json!({"Rules": []})
     );
+}
+
+/// The fields of every entry of Redis stream `key`, in order.
+async fn entries(url: &str, key: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    reply
+        .ids
+        .into_iter()
+        .map(|e| {
+            e.map
+                .into_iter()
+                .map(|(k, v)| (k, redis::from_redis_value::<String>(v).unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Polls `key` until it has `count` entries or 10 s pass.
+async fn wait_entries(
+    url: &str,
+    key: &str,
+    count: usize,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = entries(url, key).await;
+        if got.len() >= count || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn buses_on_redis_are_shared_and_their_queue_stream_and_dead_letter_targets_are_redis_ones() {
+    let server = Redis::start();
+    let url = server.url();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let first = service(&url, seen.clone()).await;
+    let second = service(&url, seen.clone()).await;
+    let created = events(
+        &first,
+        "CreateEventBus",
+        json!({"Name": "shop", "Description": "orders"}),
+    )
+    .await;
+    assert_eq!(
+        created["EventBusArn"],
+        "arn:aws:events:us-east-1:000000000000:event-bus/shop"
+    );
+    // The other process sees it, and cannot create it again.
+    let listed = events(&second, "ListEventBuses", json!({})).await;
+    let names: Vec<&str> = listed["EventBuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "shop"]);
+    assert_eq!(
+        events(&second, "CreateEventBus", json!({"Name": "shop"})).await["__type"],
+        "ResourceAlreadyExistsException"
+    );
+    assert_eq!(
+        events(&second, "DescribeEventBus", json!({"Name": "shop"})).await["Description"],
+        "orders"
+    );
+    events(
+        &second,
+        "PutRule",
+        json!({"Name": "all", "EventBusName": "shop", "EventPattern": r#"{"source": ["shop"]}"#}),
+    )
+    .await;
+    let put = events(
+        &second,
+        "PutTargets",
+        json!({"Rule": "all", "EventBusName": "shop", "Targets": [
+            {"Id": "queue", "Arn": "arn:aws:sqs:us-east-1:000000000000:orders", "InputPath": "$.detail"},
+            {"Id": "stream", "Arn": "arn:aws:kinesis:us-east-1:000000000000:stream/clicks",
+             "KinesisParameters": {"PartitionKeyPath": "$.detail.user"}},
+            {"Id": "gone", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:gone",
+             "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:000000000000:dead"}},
+        ]}),
+    )
+    .await;
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    // The first process routes events with the rule the second put.
+    let reply = events(
+        &first,
+        "PutEvents",
+        json!({"Entries": [{"Source": "shop", "DetailType": "order", "EventBusName": "shop",
+            "Detail": r#"{"user": "bo", "n": 3}"#}]}),
+    )
+    .await;
+    assert_eq!(reply["FailedEntryCount"], 0, "{reply}");
+    let id = reply["Entries"][0]["EventId"].as_str().unwrap().to_string();
+    // The queue target is the Redis queue `orders` (a stream of `body` fields).
+    let queued = wait_entries(&url, "orders", 1).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&queued[0]["body"]).unwrap(),
+        json!({"user": "bo", "n": 3})
+    );
+    // The stream target is the Redis stream `clicks`, keyed by the partition key path.
+    let stream = weir_serve::RedisStream::open(&url, "clicks").await.unwrap();
+    let records = stream.read(0, None, 10).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].partition_key, "bo");
+    let data: Value = serde_json::from_slice(&records[0].data).unwrap();
+    assert_eq!(data["id"], id.as_str());
+    // The missing function's event is dead-lettered on Redis with EventBridge's attributes.
+    let dead = wait_entries(&url, "dead", 1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&dead[0]["body"]).unwrap()["id"],
+        id.as_str()
+    );
+    assert_eq!(dead[0]["ERROR_CODE"], "ResourceNotFoundException");
+    assert_eq!(
+        dead[0]["RULE_ARN"],
+        "arn:aws:events:us-east-1:000000000000:rule/shop/all"
+    );
+    assert_eq!(
+        dead[0]["TARGET_ARN"],
+        "arn:aws:lambda:us-east-1:000000000000:function:gone"
+    );
+    assert_eq!(dead[0]["RETRY_ATTEMPTS"], "0");
+
+    // A restarted process finds the bus and its rule; a deletion is seen by all.
+    let third = service(&url, seen.clone()).await;
+    let rules = events(&third, "ListRules", json!({"EventBusName": "shop"})).await;
+    assert_eq!(rules["Rules"][0]["Name"], "all");
+    assert_eq!(
+        events(&third, "DeleteEventBus", json!({"Name": "shop"})).await,
+        json!({})
+    );
+    for app in [&first, &second] {
+        assert_eq!(
+            events(app, "DescribeEventBus", json!({"Name": "shop"})).await["__type"],
+            "ResourceNotFoundException"
+        );
+    }
+    // Recreated, it has none of the old rules.
+    events(&first, "CreateEventBus", json!({"Name": "shop"})).await;
+    assert_eq!(
+        events(&second, "ListRules", json!({"EventBusName": "shop"})).await,
+        json!({"Rules": []})
+    );
+}
+
+#[tokio::test]
+async fn a_weir_toml_bus_is_listed_beside_the_redis_ones_and_takes_rules_but_is_not_deleted() {
+    let server = Redis::start();
+    let layer = weir_route::Router::new();
+    layer.create_event_bus("orders").unwrap();
+    let queue = layer
+        .create_queue(weir_route::QueueConfig::new("inbox"))
+        .unwrap();
+    let app = Service::new(Arc::new(layer.clone()), "us-east-1")
+        .event_buses(layer.clone())
+        .rules_on_redis(&server.url(), "weir")
+        .await
+        .unwrap()
+        .router();
+    events(&app, "CreateEventBus", json!({"Name": "api"})).await;
+    let listed = events(&app, "ListEventBuses", json!({})).await;
+    let names: Vec<&str> = listed["EventBuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "default", "orders"]);
+    assert_eq!(
+        events(&app, "DeleteEventBus", json!({"Name": "orders"})).await["__type"],
+        "ValidationException"
+    );
+    // A rule put over the API on the weir.toml's bus, its target the weir.toml's queue (not
+    // a Redis one of the same name).
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "r", "EventBusName": "orders", "EventPattern": r#"{"source": ["s"]}"#}),
+    )
+    .await;
+    let put = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "r", "EventBusName": "orders", "Targets": [
+            {"Id": "q", "Arn": "arn:aws:sqs:us-east-1:000000000000:inbox", "Input": "{\"hit\": 1}"}]}),
+    )
+    .await;
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": "{}", "EventBusName": "orders"}]}),
+    )
+    .await;
+    assert_eq!(reply["FailedEntryCount"], 0, "{reply}");
+    assert_eq!(queue.drain(), [r#"{"hit": 1}"#]);
+    assert!(entries(&server.url(), "inbox").await.is_empty());
 }

@@ -4,6 +4,9 @@
   through boto3 and through `aws events test-event-pattern`: every verdict and every error
   (code and first line of the message) agrees with what AWS answered;
 - PutRule / PutTargets / PutEvents reaching a function;
+- event buses (CreateEventBus, ListEventBuses, DescribeEventBus, DeleteEventBus) and a rule on
+  one with an SQS queue target: the queue of a weir.toml, and a Redis queue with `--redis`,
+  the message read back through an event source mapping;
 - Invoke in its three invocation types (RequestResponse, Event, DryRun) and its errors.
 
 Run by scripts/test-all: WEIR_BIN names the weir binary; the server is started on a free port
@@ -418,3 +421,152 @@ def delivered_in(directory, count, timeout=10):
             return [json.loads(f.read_text()) for f in sorted(files)]
         time.sleep(0.05)
     return [json.loads(f.read_text()) for f in directory.glob("ev.*") if f.stat().st_size]
+
+
+def batches_in(directory, count, timeout=15):
+    """The Records of the batch files a recording function wrote, once there are `count`."""
+    deadline = time.time() + timeout
+    while True:
+        records = [r for f in sorted(directory.glob("batch.*")) if f.stat().st_size
+                   for r in json.loads(f.read_text())["Records"]]
+        if len(records) >= count or time.time() >= deadline:
+            return records
+        time.sleep(0.05)
+
+
+def test_boto3_event_bus_with_a_rule_whose_sqs_target_is_a_weir_toml_queue(tmp_path):
+    out = tmp_path / "got"
+    out.mkdir()
+    record = f'f=$(mktemp -p {out} batch.XXXXXX); cat > "$f"; echo null'
+    (tmp_path / "weir.toml").write_text(f'''
+[Resources.Inbox]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "inbox", VisibilityTimeout = 30 }}
+
+[Resources.Read]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "read", Timeout = 5 }}
+Weir = {{ Command = ["sh", "-c", '{record}'] }}
+
+[Resources.ReadInbox]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ FunctionName = {{ Ref = "Read" }}, EventSourceArn = {{ "Fn::GetAtt" = ["Inbox", "Arn"] }}, BatchSize = 10 }}
+
+[Resources.Failed]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "failed", VisibilityTimeout = 30 }}
+
+[Resources.ReadFailed]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ FunctionName = {{ Ref = "Read" }}, EventSourceArn = {{ "Fn::GetAtt" = ["Failed", "Arn"] }}, BatchSize = 10 }}
+''')
+    proc, url = start_serve("--config", str(tmp_path / "weir.toml"))
+    try:
+        events = client("events", url)
+        arn = events.create_event_bus(Name="shop", Description="the shop")["EventBusArn"]
+        assert arn == "arn:aws:events:us-east-1:000000000000:event-bus/shop"
+        with pytest.raises(events.exceptions.ResourceAlreadyExistsException):
+            events.create_event_bus(Name="shop")
+        buses = events.list_event_buses()["EventBuses"]
+        assert [b["Name"] for b in buses] == ["default", "shop"]
+        described = events.describe_event_bus(Name="shop")
+        assert described["Description"] == "the shop"
+        assert described["CreationTime"].year >= 2024  # a timestamp boto3 parsed
+        rule_arn = events.put_rule(
+            Name="big", EventBusName="shop",
+            EventPattern=json.dumps({"detail": {"total": [{"numeric": [">", 100]}]}}),
+        )["RuleArn"]
+        assert rule_arn == "arn:aws:events:us-east-1:000000000000:rule/shop/big"
+        put = events.put_targets(Rule="big", EventBusName="shop", Targets=[{
+            "Id": "inbox",
+            "Arn": "arn:aws:sqs:us-east-1:000000000000:inbox",
+            "InputTransformer": {
+                "InputPathsMap": {"total": "$.detail.total", "who": "$.detail.customer"},
+                "InputTemplate": '{"customer": <who>, "total": <total>, "rule": <aws.events.rule-name>}',
+            },
+            "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 600},
+        }, {
+            # No such function: the event goes to the dead-letter queue at once.
+            "Id": "missing",
+            "Arn": "arn:aws:lambda:us-east-1:000000000000:function:missing",
+            "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:000000000000:failed"},
+        }])
+        assert put["FailedEntryCount"] == 0
+        listed = events.list_targets_by_rule(Rule="big", EventBusName="shop")["Targets"]
+        assert listed[0]["RetryPolicy"] == {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 600}
+        with pytest.raises(events.exceptions.ResourceNotFoundException):
+            events.list_rules(EventBusName="nope")
+        response = events.put_events(Entries=[
+            {"Source": "shop", "DetailType": "order", "EventBusName": arn,
+             "Detail": json.dumps({"total": 250, "customer": "ann"})},
+            {"Source": "shop", "DetailType": "order", "EventBusName": "shop",
+             "Detail": json.dumps({"total": 5, "customer": "bo"})},
+            {"Source": "shop", "DetailType": "order", "EventBusName": "nope", "Detail": "{}"},
+        ])
+        assert response["FailedEntryCount"] == 1
+        assert response["Entries"][2]["ErrorCode"] == "ResourceNotFoundException"
+        records = batches_in(out, 2)
+        time.sleep(0.3)
+        assert len(batches_in(out, 2, timeout=0)) == 2, "only the matching event"
+        by_queue = {r["eventSourceARN"].rsplit(":", 1)[1]: r for r in records}
+        assert sorted(by_queue) == ["failed", "inbox"]
+        assert json.loads(by_queue["inbox"]["body"]) == {"customer": "ann", "total": 250, "rule": "big"}
+        dead = by_queue["failed"]
+        assert json.loads(dead["body"])["id"] == response["Entries"][0]["EventId"]
+        attributes = {k: v["stringValue"] for k, v in dead["messageAttributes"].items()}
+        assert attributes["ERROR_CODE"] == "ResourceNotFoundException"
+        assert attributes["RULE_ARN"] == rule_arn
+        assert attributes["TARGET_ARN"] == "arn:aws:lambda:us-east-1:000000000000:function:missing"
+        assert attributes["RETRY_ATTEMPTS"] == "0"
+        # The AWS CLI sees the bus; deleting it takes its rule; default cannot be deleted.
+        result = aws_cli(url, "events", "list-event-buses", "--name-prefix", "sh")
+        assert result.returncode == 0, result.stderr
+        assert [b["Name"] for b in json.loads(result.stdout)["EventBuses"]] == ["shop"]
+        with pytest.raises(ClientError) as raised:
+            events.delete_event_bus(Name="default")
+        assert raised.value.response["Error"]["Message"] == "Cannot delete event bus default."
+        events.delete_event_bus(Name="shop")
+        with pytest.raises(events.exceptions.ResourceNotFoundException):
+            events.describe_event_bus(Name="shop")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_boto3_event_bus_rule_with_a_redis_queue_target_and_a_dead_letter_queue(redis_url, tmp_path):
+    out = tmp_path / "batches"
+    out.mkdir()
+    record = f'f=$(mktemp -p {out} batch.XXXXXX); cat > "$f"; echo null'
+    proc, url = start_serve("--redis", redis_url, "--function", f"consume={record}")
+    try:
+        events = client("events", url)
+        lam = client("lambda", url)
+        events.create_event_bus(Name="orders")
+        events.put_rule(Name="paid", EventBusName="orders",
+                        EventPattern=json.dumps({"detail-type": ["paid"]}))
+        put = events.put_targets(Rule="paid", EventBusName="orders", Targets=[
+            {"Id": "jobs", "Arn": "arn:aws:sqs:us-east-1:000000000000:jobs", "InputPath": "$.detail"},
+            {"Id": "missing", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:missing",
+             "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:000000000000:dead"}},
+        ])
+        assert put["FailedEntryCount"] == 0
+        # Both queues are Redis queues, read here through event source mappings.
+        for queue in ["jobs", "dead"]:
+            lam.create_event_source_mapping(
+                EventSourceArn=f"arn:aws:sqs:us-east-1:000000000000:{queue}",
+                FunctionName="consume", BatchSize=10)
+        response = events.put_events(Entries=[
+            {"Source": "shop", "DetailType": "paid", "EventBusName": "orders",
+             "Detail": json.dumps({"order": 7})},
+        ])
+        assert response["FailedEntryCount"] == 0
+        records = batches_in(out, 2)
+        by_queue = {r["eventSourceARN"].rsplit(":", 1)[1]: r for r in records}
+        assert sorted(by_queue) == ["dead", "jobs"]
+        assert json.loads(by_queue["jobs"]["body"]) == {"order": 7}
+        dead = json.loads(by_queue["dead"]["body"])
+        assert dead["id"] == response["Entries"][0]["EventId"]
+        assert dead["detail"] == {"order": 7}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
