@@ -587,7 +587,7 @@ async fn parallelization_runs_several_batches_of_a_shard_at_once_in_order_per_ke
         } else {
             assert!((2..=factor).contains(&most), "{most} batches at once");
         }
-        let seen = seen.lock().unwrap();
+        let seen = seen.lock().unwrap().clone();
         let mut last: HashMap<&str, i64> = HashMap::new();
         for (_, key, data) in seen.iter() {
             let n = n_of(data);
