@@ -8,6 +8,13 @@
 //! is the [`RedisQueue`] on the stream `NAME` (its attributes, when set, in the hash
 //! `PREFIX:queues:NAME`: `VisibilityTimeout`, `maxReceiveCount`, `deadLetterTargetArn`); an
 //! `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` source is the [`RedisStream`] `NAME`.
+//!
+//! Parameters are checked with Lambda's ranges and messages. A stream mapping takes
+//! `StartingPosition`, `MaximumRetryAttempts`, `DestinationConfig.OnFailure`,
+//! `BisectBatchOnFunctionError`, `ParallelizationFactor` (1-10), `MaximumRecordAgeInSeconds`
+//! (-1, or 60-604800) and `MaximumBatchingWindowInSeconds` (0-300), and reports each back
+//! (with Lambda's defaults when not given); a queue mapping refuses the stream-only ones
+//! (all but the window) as Lambda does.
 
 use std::collections::HashMap;
 use std::sync::Arc;

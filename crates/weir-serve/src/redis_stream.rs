@@ -5,6 +5,13 @@
 //! Several consumers share a mapping by leasing shards: a shard is read by the consumer that
 //! holds its lease (a Redis key with a time to live, renewed while it reads), so each shard
 //! keeps its order and a dead consumer's shards pass to another once its leases expire.
+//!
+//! Lambda's stream settings apply ([`StreamMappingConfig`]): `BisectBatchOnFunctionError`
+//! (a failing batch split in halves down to the record at fault), `ReportBatchItemFailures`
+//! (retried from the first failed record), `ParallelizationFactor` (up to 10 batches of a shard
+//! at once, each partition key in one lane, the checkpoint past only records whose earlier
+//! records are all done), `MaximumRecordAgeInSeconds` (older records go to the OnFailure
+//! destination unretried), `MaximumRetryAttempts` and `MaximumBatchingWindowInSeconds`.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
