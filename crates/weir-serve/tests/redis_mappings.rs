@@ -263,7 +263,8 @@ async fn a_queue_mapping_created_over_http_runs_in_both_processes_until_deleted(
         "The resource you requested does not exist."
     );
     // Deleted: the supervisors stop their consumers (whose connections close), and new
-    // messages stay, through two more reconciliations of each supervisor.
+    // messages stay, through a reconciliation of each supervisor (three HGETALLs of the two,
+    // ticking every 500 ms, hold one of each).
     wait_until!(
         "both consumers stopped",
         consumer_connections(&server).await == 0
@@ -271,8 +272,8 @@ async fn a_queue_mapping_created_over_http_runs_in_both_processes_until_deleted(
     queue.send(r#"{"keep": true}"#).await.unwrap();
     let calls = hgetall_calls(&server).await;
     wait_until!(
-        "two more reconciliations",
-        hgetall_calls(&server).await >= calls + 4
+        "a reconciliation of each supervisor",
+        hgetall_calls(&server).await >= calls + 3
     );
     assert_eq!(
         consumer_connections(&server).await,

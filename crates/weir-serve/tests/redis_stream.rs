@@ -738,7 +738,8 @@ async fn records_past_the_maximum_record_age_go_to_on_failure_unretried() {
     }
     let batches: Batches = Arc::default();
     let mut mapping = StreamMappingConfig::new("m2", "arn");
-    mapping.maximum_record_age = Some(Duration::from_millis(500));
+    // Short for the test (CreateEventSourceMapping takes 60 s or more).
+    mapping.maximum_record_age = Some(Duration::from_secs(1));
     mapping.on_failure = Some("failures2".into());
     let consumer = StreamConsumer::new(
         stream.clone(),
