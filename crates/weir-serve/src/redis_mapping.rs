@@ -86,7 +86,9 @@ pub struct MappingCounters {
     pub failed_invoke: AtomicU64,
     /// `DeletedEventCount`: records deleted from the queue.
     pub deleted: AtomicU64,
-    /// `DroppedEventCount`: records moved to the dead-letter stream.
+    /// `DroppedEventCount`: records moved to the dead-letter stream (queues) or given up on
+    /// (streams: retries exhausted or too old; each batch's record goes to the OnFailure
+    /// destination when there is one).
     pub dropped: AtomicU64,
 }
 
