@@ -8,6 +8,13 @@
 //! is the [`RedisQueue`] on the stream `NAME` (its attributes, when set, in the hash
 //! `PREFIX:queues:NAME`: `VisibilityTimeout`, `maxReceiveCount`, `deadLetterTargetArn`); an
 //! `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` source is the [`RedisStream`] `NAME`.
+//!
+//! Parameters are checked with Lambda's ranges and messages. A stream mapping takes
+//! `StartingPosition`, `MaximumRetryAttempts`, `DestinationConfig.OnFailure`,
+//! `BisectBatchOnFunctionError`, `ParallelizationFactor` (1-10), `MaximumRecordAgeInSeconds`
+//! (-1, or 60-604800) and `MaximumBatchingWindowInSeconds` (0-300), and reports each back
+//! (with Lambda's defaults when not given); a queue mapping refuses the stream-only ones
+//! (all but the window) as Lambda does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -346,6 +353,24 @@ impl RedisMappings {
         if body.get("Enabled") == Some(&Value::Bool(false)) {
             config["State"] = "Disabled".into();
         }
+        let given = |key: &str| body.get(key).is_some_and(|v| !v.is_null());
+        if source == Source::Sqs {
+            // Stream-only parameters, as the invocation layer refuses them.
+            for key in [
+                "BisectBatchOnFunctionError",
+                "MaximumRetryAttempts",
+                "MaximumRecordAgeInSeconds",
+                "ParallelizationFactor",
+                "StartingPosition",
+                "DestinationConfig",
+            ] {
+                if given(key) {
+                    return Err(invalid(format!(
+                        "Unsupported {key} parameter for the SQS event source type"
+                    )));
+                }
+            }
+        }
         if source == Source::Kinesis {
             let start = text("StartingPosition").ok_or_else(|| {
                 invalid(
@@ -366,6 +391,33 @@ impl RedisMappings {
                 -1..=10_000,
                 -1,
             )?
+            .into();
+            config["ParallelizationFactor"] = int_in(
+                body,
+                "ParallelizationFactor",
+                "parallelizationFactor",
+                1..=10,
+                1,
+            )?
+            .into();
+            let age = int_in(
+                body,
+                "MaximumRecordAgeInSeconds",
+                "maximumRecordAgeInSeconds",
+                -1..=604_800,
+                -1,
+            )?;
+            if (0..60).contains(&age) {
+                return Err(invalid(format!(
+                    "MaximumRecordAgeInSeconds must be -1 or between 60 and 604800, not {age}"
+                )));
+            }
+            config["MaximumRecordAgeInSeconds"] = age.into();
+            config["BisectBatchOnFunctionError"] = match body.get("BisectBatchOnFunctionError") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(invalid("BisectBatchOnFunctionError must be a boolean")),
+            }
             .into();
             let on_failure = body
                 .get("DestinationConfig")
@@ -569,10 +621,18 @@ impl RedisMappings {
                         let uuid = mapping["UUID"].as_str().unwrap_or_default();
                         let mut config = StreamMappingConfig::new(uuid, function_arn.clone());
                         config.batch_size = batch_size;
+                        config.maximum_batching_window = window;
                         config.filter_criteria = filter.clone();
                         config.report_batch_item_failures = report;
                         config.maximum_retry_attempts =
                             mapping["MaximumRetryAttempts"].as_i64().unwrap_or(-1);
+                        config.maximum_record_age = mapping["MaximumRecordAgeInSeconds"]
+                            .as_u64()
+                            .map(Duration::from_secs);
+                        config.bisect_batch_on_function_error =
+                            mapping["BisectBatchOnFunctionError"].as_bool() == Some(true);
+                        config.parallelization_factor =
+                            mapping["ParallelizationFactor"].as_u64().unwrap_or(1) as usize;
                         config.on_failure = mapping["DestinationConfig"]["OnFailure"]
                             ["Destination"]
                             .as_str()

@@ -332,16 +332,28 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
                         other => to_json(other),
                     }
                 }
-                "BatchSize" | "MaximumBatchingWindowInSeconds" | "MaximumRetryAttempts" => {
-                    match value {
-                        toml::Value::String(s) => {
-                            s.parse::<i64>().map(Value::from).map_err(|_| {
-                                format!("Resources.{id}.Properties.{key}: must be a number")
-                            })?
+                "BatchSize"
+                | "MaximumBatchingWindowInSeconds"
+                | "MaximumRetryAttempts"
+                | "MaximumRecordAgeInSeconds"
+                | "ParallelizationFactor" => match value {
+                    toml::Value::String(s) => s.parse::<i64>().map(Value::from).map_err(|_| {
+                        format!("Resources.{id}.Properties.{key}: must be a number")
+                    })?,
+                    other => to_json(other),
+                },
+                "BisectBatchOnFunctionError" => match value {
+                    toml::Value::String(s) => match s.as_str() {
+                        "true" => Value::Bool(true),
+                        "false" => Value::Bool(false),
+                        _ => {
+                            return Err(format!(
+                                "Resources.{id}.Properties.{key}: must be true or false"
+                            ))
                         }
-                        other => to_json(other),
-                    }
-                }
+                    },
+                    other => to_json(other),
+                },
                 "DestinationConfig" => {
                     let mut d = to_json(value);
                     if let Some(dest) = value.get("OnFailure").and_then(|o| o.get("Destination")) {

@@ -86,7 +86,9 @@ pub struct MappingCounters {
     pub failed_invoke: AtomicU64,
     /// `DeletedEventCount`: records deleted from the queue.
     pub deleted: AtomicU64,
-    /// `DroppedEventCount`: records moved to the dead-letter stream.
+    /// `DroppedEventCount`: records moved to the dead-letter stream (queues) or given up on
+    /// (streams: retries exhausted or too old; each batch's record goes to the OnFailure
+    /// destination when there is one).
     pub dropped: AtomicU64,
 }
 
@@ -274,18 +276,11 @@ impl QueueConsumer {
         let invoked = !keep.is_empty();
         // Up to `pollers` batches of the matching records, invoked at once.
         let batches = keep.chunks(self.config.batch_size).map(|batch| async move {
-            let mut payload = String::from("{\"Records\":[");
-            for (i, (_, record)) in batch.iter().enumerate() {
-                if i > 0 {
-                    payload.push(',');
-                }
-                payload.push_str(record);
-            }
-            payload.push_str("]}");
+            let payload = batch_payload(batch.iter().map(|(_, record)| record.as_str()));
             self.counters
                 .invoked
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            let outcome = self.invoke(payload.into_bytes()).await;
+            let outcome = self.invoke(payload).await;
             let ids: Vec<&str> = batch.iter().map(|(m, _)| m.id.as_str()).collect();
             let failed: Vec<&str> = match outcome {
                 Outcome::Success(response) if self.config.report_batch_item_failures => {
@@ -332,26 +327,13 @@ impl QueueConsumer {
     }
 
     async fn invoke(&self, payload: Vec<u8>) -> Outcome {
-        let invocation = Invocation::new(new_id(), self.config.function_arn.clone(), payload);
-        let task = tokio::spawn(self.handler.invoke(invocation));
-        let abort = task.abort_handle();
-        match tokio::time::timeout(self.config.timeout, task).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Outcome::Error(weir_route::FunctionError::new(
-                "Runtime.HandlerPanicked",
-                "the handler panicked",
-            )),
-            Err(_) => {
-                abort.abort();
-                Outcome::Error(weir_route::FunctionError::new(
-                    "Sandbox.Timedout",
-                    format!(
-                        "Task timed out after {:.2} seconds",
-                        self.config.timeout.as_secs_f64()
-                    ),
-                ))
-            }
-        }
+        invoke_within(
+            &self.handler,
+            &self.config.function_arn,
+            self.config.timeout,
+            payload,
+        )
+        .await
     }
 
     /// The SQS record Lambda delivers for a message.
@@ -408,6 +390,47 @@ impl QueueConsumer {
                     }
                 },
             }
+        }
+    }
+}
+
+/// The event `{"Records": [...]}` of a batch of records (each a JSON text).
+pub(crate) fn batch_payload<'a>(records: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut payload = String::from("{\"Records\":[");
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            payload.push(',');
+        }
+        payload.push_str(record);
+    }
+    payload.push_str("]}");
+    payload.into_bytes()
+}
+
+/// Invokes `handler` with `payload` in a task of its own, as Lambda runs a batch: past
+/// `timeout` the task is aborted and the outcome is `Sandbox.Timedout`; a handler that
+/// panics is `Runtime.HandlerPanicked`.
+pub(crate) async fn invoke_within(
+    handler: &Arc<dyn Handler>,
+    function_arn: &str,
+    timeout: Duration,
+    payload: Vec<u8>,
+) -> Outcome {
+    let invocation = Invocation::new(new_id(), function_arn.to_string(), payload);
+    let task = tokio::spawn(handler.invoke(invocation));
+    let abort = task.abort_handle();
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Outcome::Error(weir_route::FunctionError::new(
+            "Runtime.HandlerPanicked",
+            "the handler panicked",
+        )),
+        Err(_) => {
+            abort.abort();
+            Outcome::Error(weir_route::FunctionError::new(
+                "Sandbox.Timedout",
+                format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+            ))
         }
     }
 }

@@ -5,11 +5,18 @@
 //! Several consumers share a mapping by leasing shards: a shard is read by the consumer that
 //! holds its lease (a Redis key with a time to live, renewed while it reads), so each shard
 //! keeps its order and a dead consumer's shards pass to another once its leases expire.
+//!
+//! Lambda's stream settings apply ([`StreamMappingConfig`]): `BisectBatchOnFunctionError`
+//! (a failing batch split in halves down to the record at fault), `ReportBatchItemFailures`
+//! (retried from the first failed record), `ParallelizationFactor` (up to 10 batches of a shard
+//! at once, each partition key in one lane, the checkpoint past only records whose earlier
+//! records are all done), `MaximumRecordAgeInSeconds` (older records go to the OnFailure
+//! destination unretried), `MaximumRetryAttempts` and `MaximumBatchingWindowInSeconds`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -18,10 +25,10 @@ use redis::streams::StreamRangeReply;
 use redis::RedisError;
 use serde_json::{json, Value};
 use weir::lambda::{FilterCriteria, RecordVerdict, Source};
-use weir_route::{Handler, Invocation, Outcome};
+use weir_route::{Handler, Outcome};
 
 use crate::aws::{iso8601, new_id, ACCOUNT};
-use crate::redis_mapping::{batch_item_failures, MappingCounters};
+use crate::redis_mapping::{batch_item_failures, invoke_within, MappingCounters};
 use crate::redis_queue::{connect, field, id_millis};
 
 /// A stream's name and shard count.
@@ -302,10 +309,13 @@ impl RedisStream {
 
 /// A stream mapping's parameters (Lambda's names).
 ///
+/// The ranges given are those `CreateEventSourceMapping` and `weir.toml` enforce; this
+/// struct takes any value (a test may use a 200 ms window or a 1 s record age).
+///
 /// # Example
 /// ```
 /// let c = weir_serve::StreamMappingConfig::new("mapping-1", "arn:aws:lambda:us-east-1:000000000000:function:f");
-/// assert_eq!((c.batch_size, c.maximum_retry_attempts), (100, -1));
+/// assert_eq!((c.batch_size, c.maximum_retry_attempts, c.parallelization_factor), (100, -1, 1));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -316,12 +326,27 @@ pub struct StreamMappingConfig {
     pub function_arn: String,
     /// `BatchSize` (1-10000, default 100).
     pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds` (0-300 s, default 0): a batch smaller than
+    /// `batch_size` waits until this long after its first record was read.
+    pub maximum_batching_window: Duration,
     /// `FilterCriteria`, parsed.
     pub filter_criteria: Option<FilterCriteria>,
-    /// `MaximumRetryAttempts` (-1: until success, the default; 0-10000).
+    /// `MaximumRetryAttempts` (-1: until success or the record age limit, the default;
+    /// 0-10000).
     pub maximum_retry_attempts: i64,
+    /// `MaximumRecordAgeInSeconds` (`None`: no limit, Lambda's -1 and the default; else
+    /// 60-604800 s): before each attempt, the batch's records at least this old (by their
+    /// arrival on the stream, the time of their entry id) are given up on.
+    pub maximum_record_age: Option<Duration>,
+    /// `BisectBatchOnFunctionError`: a batch of 2 or more that fails with a function error
+    /// is split in two halves, retried first half first; splitting uses no retry.
+    pub bisect_batch_on_function_error: bool,
+    /// `ParallelizationFactor` (1-10, default 1): how many batches of one shard may run at
+    /// once; each partition key always goes to the same one of them, so its records stay in
+    /// order.
+    pub parallelization_factor: usize,
     /// `FunctionResponseTypes: ["ReportBatchItemFailures"]`: a reported failure checkpoints
-    /// before the first failed record.
+    /// before the first failed record, and the batch is retried from it.
     pub report_batch_item_failures: bool,
     /// `DestinationConfig.OnFailure`: the Redis stream receiving Lambda's record of a
     /// discarded batch.
@@ -336,7 +361,8 @@ pub struct StreamMappingConfig {
 }
 
 impl StreamMappingConfig {
-    /// Lambda's defaults for a Kinesis mapping: batches of 100, retries until success.
+    /// Lambda's defaults for a Kinesis mapping: batches of 100, no window, retries until
+    /// success, no age limit, no bisection, one batch per shard at a time.
     ///
     /// # Example
     /// ```
@@ -347,8 +373,12 @@ impl StreamMappingConfig {
             uuid: uuid.into(),
             function_arn: function_arn.into(),
             batch_size: 100,
+            maximum_batching_window: Duration::ZERO,
             filter_criteria: None,
             maximum_retry_attempts: -1,
+            maximum_record_age: None,
+            bisect_batch_on_function_error: false,
+            parallelization_factor: 1,
             report_batch_item_failures: false,
             on_failure: None,
             timeout: Duration::from_secs(3),
@@ -375,16 +405,123 @@ pub struct StreamConsumer {
     config: StreamMappingConfig,
     handler: Arc<dyn Handler>,
     counters: Arc<MappingCounters>,
-    /// Failed attempts at each shard's current batch, and when the shard may retry.
-    attempts: Mutex<HashMap<usize, (i64, Instant)>>,
+    /// What this consumer holds of each shard it leases; a poll holds the lock throughout.
+    shards: tokio::sync::Mutex<HashMap<usize, ShardState>>,
+    /// Polls made (records remember the poll that read them).
+    polls: AtomicU64,
+}
+
+/// A record read from a shard and not done with yet.
+struct Pending {
+    record: ShardRecord,
+    /// The Kinesis record delivered.
+    json: String,
+    /// Its place in the shard's read order.
+    index: u64,
+    /// When this consumer read it (the batching window starts at a batch's first record).
+    seen: Instant,
+    /// The poll that read it.
+    poll: u64,
+}
+
+/// The records at the front of a lane that one attempt takes: a batch, or part of a failed
+/// batch split by `BisectBatchOnFunctionError` or cut by a partial-batch response.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    len: usize,
+    /// Retries used (counted against `MaximumRetryAttempts`).
+    retries: i64,
+    /// Invocations made (`approximateInvokeCount`).
+    invokes: i64,
+}
+
+/// One of a shard's `ParallelizationFactor` lanes: its records in order, and the failed
+/// batch being retried at its front.
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Pending>,
+    /// The pieces at the queue's front still to attempt, in order (empty: the next attempt
+    /// is a new batch).
+    pieces: VecDeque<Piece>,
+    /// When a failed piece may be retried.
+    retry_at: Option<Instant>,
+}
+
+/// A leased shard's records between its checkpoint and the last record read.
+struct ShardState {
+    /// The last record read (`None`: from the start of the shard).
+    read_to: Option<String>,
+    /// The records read and not checkpointed yet, in order, with whether each is done
+    /// (processed, filtered out or given up on).
+    order: VecDeque<(String, bool)>,
+    /// The read index of `order[0]`.
+    base: u64,
+    lanes: Vec<Lane>,
+}
+
+impl ShardState {
+    fn new(checkpoint: Option<String>, lanes: usize) -> ShardState {
+        ShardState {
+            read_to: checkpoint,
+            order: VecDeque::new(),
+            base: 0,
+            lanes: (0..lanes.max(1)).map(|_| Lane::default()).collect(),
+        }
+    }
+
+    fn done(&mut self, index: u64) {
+        if let Some(entry) = index
+            .checked_sub(self.base)
+            .and_then(|i| self.order.get_mut(i as usize))
+        {
+            entry.1 = true;
+        }
+    }
+
+    /// Drops the done records at the front: answers the last one, the new checkpoint.
+    fn advance(&mut self) -> Option<String> {
+        let mut checkpoint = None;
+        while self.order.front().is_some_and(|(_, done)| *done) {
+            checkpoint = self.order.pop_front().map(|(seq, _)| seq);
+            self.base += 1;
+        }
+        checkpoint
+    }
+
+    fn pending(&self) -> usize {
+        self.lanes.iter().map(|l| l.queue.len()).sum()
+    }
+}
+
+/// One attempt planned in a poll: lane `lane`'s first `len` records.
+struct Planned {
+    lane: usize,
+    piece: Piece,
+    payload: Vec<u8>,
+}
+
+/// How many records of a shard a consumer holds in memory past its checkpoint at most (a
+/// failing lane holds the checkpoint back while the others go on).
+const MAX_READ_AHEAD: usize = 10_000;
+
+/// The lane (of `lanes`) of a partition key: its FNV-1a hash, mixed (so lanes do not follow
+/// shards, which take the same hash modulo the shard count), modulo `lanes`.
+fn lane_of(partition_key: &str, lanes: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in partition_key.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    // splitmix64's finalizer.
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^= hash >> 31;
+    (hash % lanes.max(1) as u64) as usize
 }
 
 /// `renew_lease` never ends; this only gives its arm of a `select!` a type.
-fn unreachable_outcome() -> Outcome {
-    Outcome::Error(weir_route::FunctionError::new(
-        "Weir.Internal",
-        "the lease renewal ended",
-    ))
+fn unreachable_outcomes() -> Vec<Outcome> {
+    Vec::new()
 }
 
 /// The wait before a failed stream batch is retried, doubled per failed attempt.
@@ -392,7 +529,8 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest wait between retries of a stream batch.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Renews a lease held by this consumer, or takes a free one; 1 when held after.
+/// Renews a lease held by this consumer (1), or takes a free one (2); 0 when another holds
+/// it.
 const LEASE: &str = r"
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
@@ -401,7 +539,15 @@ if holder == ARGV[1] then
 end
 if not holder then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+  return 2
+end
+return 0
+";
+
+/// Renews a lease only if this consumer holds it.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 ";
@@ -445,7 +591,8 @@ impl StreamConsumer {
             config,
             handler,
             counters: Arc::default(),
-            attempts: Mutex::default(),
+            shards: tokio::sync::Mutex::default(),
+            polls: AtomicU64::new(0),
         }
     }
 
@@ -481,7 +628,14 @@ impl StreamConsumer {
         checkpoint_key(&self.config.uuid, shard)
     }
 
-    /// One batch from each shard this consumer leases; answers how many records were read.
+    /// One step of each shard this consumer leases (the shards at once): read what its lanes
+    /// have room for, then one attempt per lane whose batch is ready (full, its window over,
+    /// or a failed batch's retry due), the lanes at once; then the checkpoint moves past the
+    /// records done with. Answers how many records it read, or attempted or gave up on that
+    /// an earlier poll read: 0 when nothing was to be done now (no new record; every batch
+    /// waiting for its window or its retry).
+    ///
+    /// Polls of one consumer run one at a time (a second call waits for the first).
     ///
     /// # Example
     /// ```no_run
@@ -490,6 +644,8 @@ impl StreamConsumer {
     /// # let _ = read; Ok(()) }
     /// ```
     pub async fn poll_once(&self) -> Result<usize, RedisError> {
+        let mut states = self.shards.lock().await;
+        let poll = self.polls.fetch_add(1, Ordering::Relaxed);
         let shards = self.stream.config.shard_count;
         let lease_ms = self.config.lease.as_millis() as u64;
         // The live consumers of the mapping (each seen within a lease), for a fair share.
@@ -518,20 +674,22 @@ impl StreamConsumer {
             .iter()
             .filter(|h| h.as_deref() == Some(self.name.as_str()))
             .count();
-        let mut read = 0;
+        let mut leased = Vec::new();
         for (shard, holder) in holders.iter().enumerate() {
             let mine = holder.as_deref() == Some(self.name.as_str());
             if mine && held > share {
-                // More than a fair share: hand this shard over (its checkpoint is current).
+                // More than a fair share: hand this shard over (from its checkpoint).
                 let _: i64 = redis::Script::new(RELEASE)
                     .key(&lease_keys[shard])
                     .arg(&self.name)
                     .invoke_async(&mut self.stream.conn.clone())
                     .await?;
+                states.remove(&shard);
                 held -= 1;
                 continue;
             }
             if !mine && (holder.is_some() || held >= share) {
+                states.remove(&shard);
                 continue;
             }
             let got: i64 = redis::Script::new(LEASE)
@@ -540,146 +698,339 @@ impl StreamConsumer {
                 .arg(lease_ms)
                 .invoke_async(&mut self.stream.conn.clone())
                 .await?;
-            if got == 1 {
+            if got != 1 {
+                // Not held since the last poll: start again from the checkpoint.
+                states.remove(&shard);
+            }
+            if got >= 1 {
                 if !mine {
                     held += 1;
                 }
-                read += self.poll_shard(shard).await?;
+                leased.push((shard, states.remove(&shard)));
             }
         }
-        Ok(read)
+        let steps = leased.into_iter().map(|(shard, state)| async move {
+            (shard, self.poll_shard(shard, state, poll).await)
+        });
+        let mut progress = 0;
+        let mut failed = None;
+        for (shard, result) in crate::redis_async::join_all(steps).await {
+            match result {
+                Ok((moved, Some(state))) => {
+                    progress += moved;
+                    states.insert(shard, state);
+                }
+                Ok((moved, None)) => progress += moved,
+                // The shard starts again from its checkpoint.
+                Err(e) => failed = Some(e),
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(progress),
+        }
     }
 
-    /// Moves shard `shard`'s checkpoint to `sequence`, if the lease is still ours.
-    async fn checkpoint(&self, shard: usize, sequence: &str) -> Result<(), RedisError> {
-        let _: i64 = redis::Script::new(CHECKPOINT)
+    /// Moves shard `shard`'s checkpoint to `sequence`, if the lease is still ours; false
+    /// when it is not.
+    async fn checkpoint(&self, shard: usize, sequence: &str) -> Result<bool, RedisError> {
+        let set: i64 = redis::Script::new(CHECKPOINT)
             .key(self.lease_key(shard))
             .key(self.checkpoint_key(shard))
             .arg(&self.name)
             .arg(sequence)
             .invoke_async(&mut self.stream.conn.clone())
             .await?;
-        Ok(())
+        Ok(set == 1)
     }
 
-    async fn poll_shard(&self, shard: usize) -> Result<usize, RedisError> {
-        if self
-            .retry_after(shard)
-            .is_some_and(|at| Instant::now() < at)
-        {
-            // A failed batch waits out its backoff; the shard stays blocked meanwhile.
-            return Ok(0);
-        }
-        let checkpoint: Option<String> = redis::cmd("GET")
-            .arg(self.checkpoint_key(shard))
-            .query_async(&mut self.stream.conn.clone())
-            .await?;
-        let records = self
-            .stream
-            .read(shard, checkpoint.as_deref(), self.config.batch_size)
-            .await?;
-        let Some(last) = records.last() else {
-            return Ok(0);
+    /// One step of a leased shard; answers the progress and the state to keep (`None`: the
+    /// lease was lost, start again from the checkpoint).
+    async fn poll_shard(
+        &self,
+        shard: usize,
+        state: Option<ShardState>,
+        poll: u64,
+    ) -> Result<(usize, Option<ShardState>), RedisError> {
+        let lanes = self.config.parallelization_factor.clamp(1, 10);
+        let mut state = match state {
+            Some(state) => state,
+            None => {
+                let checkpoint: Option<String> = redis::cmd("GET")
+                    .arg(self.checkpoint_key(shard))
+                    .query_async(&mut self.stream.conn.clone())
+                    .await?;
+                ShardState::new(checkpoint, lanes)
+            }
         };
-        let last = last.sequence_number.clone();
-        let retrying = self.attempts_of(shard) > 0;
-        if !retrying {
+        let batch_size = self.config.batch_size.max(1);
+        let mut progress = 0;
+        // Read what the lanes have room for.
+        let room = (batch_size * lanes).saturating_sub(state.pending());
+        if room > 0 && state.order.len() < MAX_READ_AHEAD.max(batch_size * lanes) {
+            let records = self
+                .stream
+                .read(shard, state.read_to.as_deref(), room)
+                .await?;
+            progress += records.len();
             self.counters
                 .polled
                 .fetch_add(records.len() as u64, Ordering::Relaxed);
-        }
-        let json: Vec<String> = records.iter().map(|r| self.record(shard, r)).collect();
-        let batch: Vec<(usize, &String)> = json
-            .iter()
-            .enumerate()
-            .filter(|(_, record)| match &self.config.filter_criteria {
-                None => true,
-                Some(fc) => {
-                    fc.evaluate(Source::Kinesis, record.as_bytes()) == RecordVerdict::Delivered
+            let now = Instant::now();
+            for record in records {
+                let index = state.base + state.order.len() as u64;
+                let json = self.record(shard, &record);
+                let delivered = match &self.config.filter_criteria {
+                    None => true,
+                    Some(fc) => {
+                        fc.evaluate(Source::Kinesis, json.as_bytes()) == RecordVerdict::Delivered
+                    }
+                };
+                state.read_to = Some(record.sequence_number.clone());
+                state
+                    .order
+                    .push_back((record.sequence_number.clone(), !delivered));
+                if !delivered {
+                    // Filtered out: the position moves past it, nothing is invoked.
+                    self.counters.filtered_out.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
-            })
-            .collect();
-        if !retrying {
-            self.counters
-                .filtered_out
-                .fetch_add((records.len() - batch.len()) as u64, Ordering::Relaxed);
-        }
-        if batch.is_empty() {
-            // All filtered out: the position advances, nothing is invoked.
-            self.checkpoint(shard, &last).await?;
-            return Ok(records.len());
-        }
-        let mut payload = String::from("{\"Records\":[");
-        for (n, (_, record)) in batch.iter().enumerate() {
-            if n > 0 {
-                payload.push(',');
+                let lane = lane_of(&record.partition_key, lanes);
+                state.lanes[lane].queue.push_back(Pending {
+                    record,
+                    json,
+                    index,
+                    seen: now,
+                    poll,
+                });
             }
-            payload.push_str(record);
         }
-        payload.push_str("]}");
-        self.counters
-            .invoked
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        // The shard's lease is renewed while the function runs, so it need not outlast an
-        // invocation.
-        let outcome = tokio::select! {
-            outcome = self.invoke(payload.into_bytes()) => outcome,
-            () = self.renew_lease(shard) => unreachable_outcome(),
-        };
-        let ids: Vec<&str> = batch
-            .iter()
-            .map(|(i, _)| records[*i].sequence_number.as_str())
-            .collect();
-        // The first failed record of the batch, if any.
-        let first_failed: Option<usize> = match &outcome {
-            Outcome::Success(response) if self.config.report_batch_item_failures => {
-                match batch_item_failures(response, &ids) {
-                    Some(failed) => failed
+        // One attempt per ready lane; records past their age are given up on first.
+        let now = Instant::now();
+        let now_ms = crate::aws::now_millis();
+        let mut planned = Vec::new();
+        for lane_no in 0..state.lanes.len() {
+            loop {
+                let lane = &mut state.lanes[lane_no];
+                if lane.retry_at.is_some_and(|at| now < at) {
+                    break;
+                }
+                let Some(front) = lane.queue.front() else {
+                    break;
+                };
+                let mut piece = match lane.pieces.front() {
+                    Some(piece) => *piece,
+                    None => {
+                        let window = self.config.maximum_batching_window;
+                        if lane.queue.len() < batch_size
+                            && !window.is_zero()
+                            && now < front.seen + window
+                        {
+                            // Not full: wait for more records until the window ends.
+                            break;
+                        }
+                        let piece = Piece {
+                            len: lane.queue.len().min(batch_size),
+                            retries: 0,
+                            invokes: 0,
+                        };
+                        lane.pieces.push_back(piece);
+                        piece
+                    }
+                };
+                if let Some(age) = self.config.maximum_record_age {
+                    let age = age.as_millis() as u64;
+                    let old = lane
+                        .queue
                         .iter()
-                        .filter_map(|id| records.iter().position(|r| r.sequence_number == *id))
-                        .min(),
-                    None => Some(batch[0].0),
+                        .take(piece.len)
+                        .take_while(|p| now_ms.saturating_sub(p.record.arrival_ms) >= age)
+                        .count();
+                    if old > 0 {
+                        let expired: Vec<Pending> = lane.queue.drain(..old).collect();
+                        piece.len -= old;
+                        if piece.len == 0 {
+                            lane.pieces.pop_front();
+                        } else if let Some(front) = lane.pieces.front_mut() {
+                            front.len = piece.len;
+                        }
+                        progress += expired.iter().filter(|p| p.poll != poll).count();
+                        self.give_up(shard, &expired, "RecordAgeExceeded", piece.invokes, None)
+                            .await?;
+                        for p in &expired {
+                            state.done(p.index);
+                        }
+                        // The rest of the batch (or the next one) may go now.
+                        continue;
+                    }
                 }
+                let payload = crate::redis_mapping::batch_payload(
+                    lane.queue.iter().take(piece.len).map(|p| p.json.as_str()),
+                );
+                progress += lane
+                    .queue
+                    .iter()
+                    .take(piece.len)
+                    .filter(|p| p.poll != poll)
+                    .count();
+                planned.push(Planned {
+                    lane: lane_no,
+                    piece,
+                    payload,
+                });
+                break;
             }
-            Outcome::Success(_) => None,
-            _ => Some(batch[0].0),
+        }
+        if !planned.is_empty() {
+            let attempts = planned.iter_mut().map(|p| {
+                self.counters
+                    .invoked
+                    .fetch_add(p.piece.len as u64, Ordering::Relaxed);
+                self.invoke(std::mem::take(&mut p.payload))
+            });
+            // The shard's lease is renewed while the functions run, so it need not outlast
+            // an invocation.
+            let outcomes = tokio::select! {
+                outcomes = crate::redis_async::join_all(attempts) => outcomes,
+                () = self.renew_lease(shard) => unreachable_outcomes(),
+            };
+            for (plan, outcome) in planned.iter().zip(outcomes) {
+                self.settle(shard, &mut state, plan, outcome).await?;
+            }
+        }
+        if let Some(checkpoint) = state.advance() {
+            if !self.checkpoint(shard, &checkpoint).await? {
+                // The lease passed to another consumer: what is held here is stale.
+                return Ok((progress, None));
+            }
+        }
+        Ok((progress, Some(state)))
+    }
+
+    /// Applies an attempt's outcome to its lane: done records leave it, a failed piece is
+    /// split (bisect), cut (partial-batch response) or retried, or given up on past its
+    /// retries.
+    async fn settle(
+        &self,
+        shard: usize,
+        state: &mut ShardState,
+        plan: &Planned,
+        outcome: Outcome,
+    ) -> Result<(), RedisError> {
+        let mut piece = plan.piece;
+        piece.invokes += 1;
+        let n = piece.len;
+        // How many records at the front succeeded.
+        let ok = {
+            let lane = &state.lanes[plan.lane];
+            match &outcome {
+                Outcome::Success(response) if self.config.report_batch_item_failures => {
+                    let ids: Vec<&str> = lane
+                        .queue
+                        .iter()
+                        .take(n)
+                        .map(|p| p.record.sequence_number.as_str())
+                        .collect();
+                    match batch_item_failures(response, &ids) {
+                        // Retry from the lowest failed sequence number on.
+                        Some(failed) => failed
+                            .iter()
+                            .filter_map(|id| ids.iter().position(|i| i == id))
+                            .min()
+                            .unwrap_or(n),
+                        None => 0,
+                    }
+                }
+                Outcome::Success(_) => n,
+                _ => 0,
+            }
         };
-        let Some(failed_at) = first_failed else {
-            self.reset_attempts(shard);
-            self.checkpoint(shard, &last).await?;
-            return Ok(records.len());
-        };
+        let lane = &mut state.lanes[plan.lane];
+        let done: Vec<Pending> = lane.queue.drain(..ok).collect();
+        lane.pieces.pop_front();
+        if ok == n {
+            lane.retry_at = None;
+            for p in &done {
+                state.done(p.index);
+            }
+            return Ok(());
+        }
         self.counters
             .failed_invoke
-            .fetch_add((batch.len()) as u64, Ordering::Relaxed);
-        // Records before the first failure are done.
-        if failed_at > 0 {
-            self.checkpoint(shard, &records[failed_at - 1].sequence_number)
+            .fetch_add((n - ok) as u64, Ordering::Relaxed);
+        piece.len = n - ok;
+        if !outcome.is_success() && self.config.bisect_batch_on_function_error && piece.len > 1 {
+            // Split in two, first half first; splitting uses no retry and waits for nothing.
+            let first = piece.len / 2;
+            lane.pieces.push_front(Piece {
+                len: piece.len - first,
+                ..piece
+            });
+            lane.pieces.push_front(Piece {
+                len: first,
+                ..piece
+            });
+            lane.retry_at = None;
+        } else {
+            piece.retries += 1;
+            let max = self.config.maximum_retry_attempts;
+            if max >= 0 && piece.retries > max {
+                // Retries exhausted: the records are given up on (recorded on the OnFailure
+                // destination) and the lane moves on.
+                let failed: Vec<Pending> = lane.queue.drain(..piece.len).collect();
+                lane.retry_at = None;
+                self.give_up(
+                    shard,
+                    &failed,
+                    "RetryAttemptsExhausted",
+                    piece.invokes,
+                    Some(&outcome),
+                )
+                .await?;
+                for p in done.iter().chain(&failed) {
+                    state.done(p.index);
+                }
+                return Ok(());
+            }
+            let backoff = RETRY_BACKOFF
+                .saturating_mul(1 << (piece.retries - 1).clamp(0, 16))
+                .min(MAX_RETRY_BACKOFF);
+            lane.retry_at = Some(Instant::now() + backoff);
+            lane.pieces.push_front(piece);
+        }
+        for p in &done {
+            state.done(p.index);
+        }
+        Ok(())
+    }
+
+    /// Gives records up: their batch's record goes to the OnFailure destination (when there
+    /// is one); they count as dropped.
+    async fn give_up(
+        &self,
+        shard: usize,
+        records: &[Pending],
+        condition: &str,
+        invokes: i64,
+        last: Option<&Outcome>,
+    ) -> Result<(), RedisError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Some(destination) = &self.config.on_failure {
+            let record = self.failure_record(shard, records, condition, invokes, last);
+            let _: String = redis::cmd("XADD")
+                .arg(destination)
+                .arg("*")
+                .arg("record")
+                .arg(record.to_string())
+                .query_async(&mut self.stream.conn.clone())
                 .await?;
         }
-        let attempts = self.add_attempt(shard);
-        let max = self.config.maximum_retry_attempts;
-        if max >= 0 && attempts > max {
-            // Retries exhausted: the batch is discarded (recorded on the OnFailure
-            // destination) and the shard moves on.
-            let failed_records = &records[failed_at..];
-            if let Some(destination) = &self.config.on_failure {
-                let record = self.failure_record(shard, failed_records, attempts);
-                let _: String = redis::cmd("XADD")
-                    .arg(destination)
-                    .arg("*")
-                    .arg("record")
-                    .arg(record.to_string())
-                    .query_async(&mut self.stream.conn.clone())
-                    .await?;
-                self.counters
-                    .dropped
-                    .fetch_add(failed_records.len() as u64, Ordering::Relaxed);
-            }
-            self.reset_attempts(shard);
-            self.checkpoint(shard, &last).await?;
-        }
-        Ok(records.len())
+        self.counters
+            .dropped
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Renews shard `shard`'s lease every third of a lease, forever (until dropped).
@@ -687,7 +1038,7 @@ impl StreamConsumer {
         let lease = self.config.lease;
         loop {
             tokio::time::sleep(lease / 3).await;
-            let _: Result<i64, RedisError> = redis::Script::new(LEASE)
+            let _: Result<i64, RedisError> = redis::Script::new(RENEW)
                 .key(self.lease_key(shard))
                 .arg(&self.name)
                 .arg(lease.as_millis() as u64)
@@ -696,55 +1047,14 @@ impl StreamConsumer {
         }
     }
 
-    fn attempts_of(&self, shard: usize) -> i64 {
-        let attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        attempts.get(&shard).map_or(0, |a| a.0)
-    }
-
-    fn retry_after(&self, shard: usize) -> Option<Instant> {
-        let attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        attempts.get(&shard).map(|a| a.1)
-    }
-
-    /// Counts a failed attempt; the next waits `RETRY_BACKOFF` doubled per attempt (at most
-    /// `MAX_RETRY_BACKOFF`).
-    fn add_attempt(&self, shard: usize) -> i64 {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = attempts.entry(shard).or_insert((0, Instant::now()));
-        entry.0 += 1;
-        let backoff = RETRY_BACKOFF
-            .saturating_mul(1 << (entry.0 - 1).min(16))
-            .min(MAX_RETRY_BACKOFF);
-        entry.1 = Instant::now() + backoff;
-        entry.0
-    }
-
-    fn reset_attempts(&self, shard: usize) {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        attempts.remove(&shard);
-    }
-
     async fn invoke(&self, payload: Vec<u8>) -> Outcome {
-        let invocation = Invocation::new(new_id(), self.config.function_arn.clone(), payload);
-        let task = tokio::spawn(self.handler.invoke(invocation));
-        let abort = task.abort_handle();
-        match tokio::time::timeout(self.config.timeout, task).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Outcome::Error(weir_route::FunctionError::new(
-                "Runtime.HandlerPanicked",
-                "the handler panicked",
-            )),
-            Err(_) => {
-                abort.abort();
-                Outcome::Error(weir_route::FunctionError::new(
-                    "Sandbox.Timedout",
-                    format!(
-                        "Task timed out after {:.2} seconds",
-                        self.config.timeout.as_secs_f64()
-                    ),
-                ))
-            }
-        }
+        invoke_within(
+            &self.handler,
+            &self.config.function_arn,
+            self.config.timeout,
+            payload,
+        )
+        .await
     }
 
     fn stream_arn(&self) -> String {
@@ -775,33 +1085,44 @@ impl StreamConsumer {
         .to_string()
     }
 
-    /// Lambda's OnFailure record for a discarded stream batch.
-    fn failure_record(&self, shard: usize, records: &[ShardRecord], attempts: i64) -> Value {
-        let (first, last) = (&records[0], &records[records.len() - 1]);
-        json!({
+    /// Lambda's OnFailure record for records given up on (`RetryAttemptsExhausted` or
+    /// `RecordAgeExceeded`); the response context is the last attempt's, when there was one.
+    fn failure_record(
+        &self,
+        shard: usize,
+        records: &[Pending],
+        condition: &str,
+        invokes: i64,
+        last: Option<&Outcome>,
+    ) -> Value {
+        let (first, last_record) = (&records[0].record, &records[records.len() - 1].record);
+        let mut record = json!({
             "requestContext": {
                 "requestId": new_id(),
                 "functionArn": self.config.function_arn,
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": attempts,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
+                "condition": condition,
+                "approximateInvokeCount": invokes,
             },
             "version": "1.0",
             "timestamp": iso8601(crate::aws::now_seconds()),
             "KinesisBatchInfo": {
                 "shardId": RedisStreamConfig::shard_id(shard),
                 "startSequenceNumber": first.sequence_number,
-                "endSequenceNumber": last.sequence_number,
+                "endSequenceNumber": last_record.sequence_number,
                 "approximateArrivalOfFirstRecord": iso8601((first.arrival_ms / 1000) as i64),
-                "approximateArrivalOfLastRecord": iso8601((last.arrival_ms / 1000) as i64),
+                "approximateArrivalOfLastRecord": iso8601((last_record.arrival_ms / 1000) as i64),
                 "batchSize": records.len(),
                 "streamArn": self.stream_arn(),
             },
-        })
+        });
+        if let Some(outcome) = last {
+            let mut context = json!({"statusCode": 200, "executedVersion": "$LATEST"});
+            if !outcome.is_success() {
+                context["functionError"] = "Unhandled".into();
+            }
+            record["responseContext"] = context;
+        }
+        record
     }
 
     /// Polls until `stop` completes; Redis errors are waited out with a backoff.
@@ -828,5 +1149,24 @@ impl StreamConsumer {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lane_of, RedisStreamConfig};
+
+    #[test]
+    fn lanes_do_not_follow_shards() {
+        // With 2 shards and 2 lanes, the keys of one shard spread over both lanes.
+        let config = RedisStreamConfig::new("s", 2);
+        let lanes: std::collections::HashSet<usize> = (0..200)
+            .map(|k| format!("key-{k}"))
+            .filter(|k| config.shard_of(k) == 0)
+            .map(|k| lane_of(&k, 2))
+            .collect();
+        assert_eq!(lanes.len(), 2);
+        assert_eq!(lane_of("k", 1), 0);
+        assert_eq!(lane_of("k", 7), lane_of("k", 7));
     }
 }

@@ -1,6 +1,8 @@
 //! Lambda's event source mapping operations over HTTP, for mappings on Redis sources: create
 //! (with AWS's validation), get, list, delete; the mapping runs in every process supervising
-//! the same Redis (two here, sharing the records), and stops when deleted.
+//! the same Redis (two here, sharing the records), and stops when deleted. Stream mappings
+//! take Lambda's stream settings over HTTP and in weir.toml. Waits poll what the server shows
+//! (its clients, its command counts, checkpoints), never a fixed time.
 
 mod support;
 
@@ -69,6 +71,66 @@ async fn wait_for(seen: &Seen, count: usize) {
     }
 }
 
+/// A connection of the test's own.
+async fn conn(server: &Redis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// How many connections are queue consumers': their last command worked on a consumer
+/// group. (A consumer blocked in `XREADGROUP` on an empty queue is listed by `CLIENT LIST`,
+/// but `XINFO CONSUMERS` shows it only once it has been delivered a message.)
+async fn consumer_connections(server: &Redis) -> usize {
+    const GROUP_COMMANDS: [&str; 6] = [
+        "xreadgroup",
+        "xautoclaim",
+        "xclaim",
+        "xpending",
+        "xack",
+        "xgroup",
+    ];
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn(server).await)
+        .await
+        .unwrap();
+    list.lines()
+        .filter(|line| {
+            line.split(' ')
+                .filter_map(|field| field.strip_prefix("cmd="))
+                .any(|cmd| GROUP_COMMANDS.contains(&cmd.split('|').next().unwrap_or(cmd)))
+        })
+        .count()
+}
+
+/// How many `HGETALL`s the server has run (each supervisor runs one per reconciliation).
+async fn hgetall_calls(server: &Redis) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn(server).await)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_hgetall:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls `condition` every 20 ms until it holds, for at most 20 s.
+macro_rules! wait_until {
+    ($what:expr, $condition:expr) => {{
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !$condition {
+            assert!(Instant::now() < deadline, "{}: not within 20 s", $what);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }};
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_mapping_created_over_http_runs_in_both_processes_until_deleted() {
     let server = Redis::start();
@@ -114,8 +176,12 @@ async fn a_queue_mapping_created_over_http_runs_in_both_processes_until_deleted(
         "arn:aws:lambda:us-east-1:000000000000:function:f"
     );
     let uuid = created["UUID"].as_str().unwrap().to_string();
-    // Both supervisors pick the mapping up within a tick (500 ms).
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Both supervisors pick the mapping up within a tick (500 ms): each starts a consumer,
+    // whose connection then waits in XREADGROUP.
+    wait_until!(
+        "both consumers polling",
+        consumer_connections(&server).await == 2
+    );
 
     let queue = RedisQueue::connect(&server.url(), RedisQueueConfig::new("orders"))
         .await
@@ -196,10 +262,24 @@ async fn a_queue_mapping_created_over_http_runs_in_both_processes_until_deleted(
         missing["Message"],
         "The resource you requested does not exist."
     );
-    // Deleted: the supervisors stop their consumers, and new messages stay.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Deleted: the supervisors stop their consumers (whose connections close), and new
+    // messages stay, through a reconciliation of each supervisor (three HGETALLs of the two,
+    // ticking every 500 ms, hold one of each).
+    wait_until!(
+        "both consumers stopped",
+        consumer_connections(&server).await == 0
+    );
     queue.send(r#"{"keep": true}"#).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let calls = hgetall_calls(&server).await;
+    wait_until!(
+        "a reconciliation of each supervisor",
+        hgetall_calls(&server).await >= calls + 3
+    );
+    assert_eq!(
+        consumer_connections(&server).await,
+        0,
+        "no consumer restarted"
+    );
     assert_eq!(queue.len().await.unwrap(), 1);
 }
 
@@ -241,7 +321,22 @@ async fn a_stream_mapping_at_latest_reads_only_what_comes_after() {
         stream.put_record(key, br#"{"old": false}"#).await.unwrap();
     }
     wait_for(&seen, 4).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every shard checkpointed at its last record: nothing more is to come.
+    let uuid = created["UUID"].as_str().unwrap();
+    for shard in 0..2 {
+        let last = stream.read(shard, None, 100).await.unwrap().pop().unwrap();
+        let key = format!("weir:checkpoint:{uuid}:{shard}");
+        wait_until!(
+            &key,
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<String>>(&mut conn(&server).await)
+                .await
+                .unwrap()
+                .as_ref()
+                == Some(&last.sequence_number)
+        );
+    }
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 4);
     assert!(seen.iter().all(|(_, r)| r["eventSource"] == "aws:kinesis"));
@@ -459,4 +554,306 @@ Properties = {{ EventSourceArn = {{ "Fn::GetAtt" = ["Q", "Arn"] }}, FunctionName
     let (_, plan) = weir_serve::redis_config::split(&text(60), ".".as_ref()).unwrap();
     let run = plan.start(invoker).await.unwrap();
     run.stop().await;
+}
+
+/// A function `g` keeping each record's data, failing every batch holding the data `bad`.
+fn failing_on_bad(seen: Arc<Mutex<Vec<String>>>) -> Router {
+    use base64::Engine as _;
+    let router = Router::new();
+    router
+        .create_function(FunctionConfig::new("g"), move |i: Invocation| {
+            let seen = seen.clone();
+            async move {
+                let event: Value = serde_json::from_slice(&i.payload).unwrap();
+                let data: Vec<String> = event["Records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(r["kinesis"]["data"].as_str().unwrap())
+                            .unwrap();
+                        String::from_utf8(bytes).unwrap()
+                    })
+                    .collect();
+                if data.iter().any(|d| d == "bad") {
+                    return Outcome::Error(weir_route::FunctionError::new("Error", "bad"));
+                }
+                seen.lock().unwrap().extend(data);
+                Outcome::Success(Vec::new())
+            }
+        })
+        .unwrap();
+    router
+}
+
+/// A request's status, `x-amzn-ErrorType` and body.
+async fn call_typed(app: &axum::Router, body: Value) -> (StatusCode, String, Value) {
+    let request = Request::builder()
+        .method("POST")
+        .uri("/2015-03-31/event-source-mappings/")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        error_type,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_mapping_over_http_takes_bisect_parallelization_record_age_and_window() {
+    let server = Redis::start();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mappings = RedisMappings::connect(
+        &server.url(),
+        "weir",
+        "us-east-1",
+        Arc::new(failing_on_bad(seen.clone())),
+    )
+    .await
+    .unwrap();
+    let app = weir_serve::router_with(mappings.invoker(), "us-east-1", Some(mappings.clone()));
+    let stream_arn = "arn:aws:kinesis:us-east-1:000000000000:stream/clicks";
+    let base = json!({
+        "EventSourceArn": stream_arn,
+        "FunctionName": "g",
+        "StartingPosition": "TRIM_HORIZON",
+    });
+    let with = |extra: Value| {
+        let mut body = base.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // AWS's ranges, with AWS's messages.
+    let refused = [
+        (
+            json!({"ParallelizationFactor": 0}),
+            "1 validation error detected: Value '0' at 'parallelizationFactor' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        ),
+        (
+            json!({"ParallelizationFactor": 11}),
+            "1 validation error detected: Value '11' at 'parallelizationFactor' failed to satisfy constraint: Member must have value less than or equal to 10",
+        ),
+        (
+            json!({"MaximumRecordAgeInSeconds": -2}),
+            "1 validation error detected: Value '-2' at 'maximumRecordAgeInSeconds' failed to satisfy constraint: Member must have value greater than or equal to -1",
+        ),
+        (
+            json!({"MaximumRecordAgeInSeconds": 604_801}),
+            "1 validation error detected: Value '604801' at 'maximumRecordAgeInSeconds' failed to satisfy constraint: Member must have value less than or equal to 604800",
+        ),
+        (
+            json!({"MaximumRecordAgeInSeconds": 59}),
+            "MaximumRecordAgeInSeconds must be -1 or between 60 and 604800, not 59",
+        ),
+        (
+            json!({"MaximumBatchingWindowInSeconds": 301}),
+            "1 validation error detected: Value '301' at 'maximumBatchingWindowInSeconds' failed to satisfy constraint: Member must have value less than or equal to 300",
+        ),
+        (
+            json!({"BisectBatchOnFunctionError": "yes"}),
+            "BisectBatchOnFunctionError must be a boolean",
+        ),
+        (
+            json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:q", "StartingPosition": null, "ParallelizationFactor": 2}),
+            "Unsupported ParallelizationFactor parameter for the SQS event source type",
+        ),
+        (
+            json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:q", "StartingPosition": null, "BisectBatchOnFunctionError": true}),
+            "Unsupported BisectBatchOnFunctionError parameter for the SQS event source type",
+        ),
+    ];
+    for (extra, message) in refused {
+        let (status, error_type, reply) = call_typed(&app, with(extra.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{extra}: {reply}");
+        assert_eq!(error_type, "InvalidParameterValueException", "{extra}");
+        assert_eq!(reply["Message"], message, "{extra}");
+    }
+    // Defaults, as Lambda reports them for a Kinesis mapping.
+    let (status, _, defaults) = call_typed(&app, base.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{defaults}");
+    assert_eq!(defaults["ParallelizationFactor"], 1);
+    assert_eq!(defaults["MaximumRecordAgeInSeconds"], -1);
+    assert_eq!(defaults["BisectBatchOnFunctionError"], false);
+    assert_eq!(defaults["MaximumBatchingWindowInSeconds"], 0);
+    let (_, deleted) = call(
+        &app,
+        "DELETE",
+        &format!(
+            "/2015-03-31/event-source-mappings/{}",
+            defaults["UUID"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(deleted["State"], "Deleting");
+
+    let (status, _, created) = call_typed(
+        &app,
+        with(json!({
+            "BatchSize": 6,
+            "BisectBatchOnFunctionError": true,
+            "ParallelizationFactor": 3,
+            "MaximumRecordAgeInSeconds": 3600,
+            "MaximumBatchingWindowInSeconds": 0,
+            "MaximumRetryAttempts": 0,
+            "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:kinesis:us-east-1:000000000000:stream/failures"}},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let uuid = created["UUID"].as_str().unwrap().to_string();
+    let (_, got) = call(
+        &app,
+        "GET",
+        &format!("/2015-03-31/event-source-mappings/{uuid}"),
+        None,
+    )
+    .await;
+    let (_, listed) = call(
+        &app,
+        "GET",
+        &format!("/2015-03-31/event-source-mappings/?EventSourceArn={stream_arn}"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["EventSourceMappings"].as_array().unwrap().len(), 1);
+    for reported in [&created, &got, &listed["EventSourceMappings"][0]] {
+        assert_eq!(reported["BisectBatchOnFunctionError"], true, "{reported}");
+        assert_eq!(reported["ParallelizationFactor"], 3);
+        assert_eq!(reported["MaximumRecordAgeInSeconds"], 3600);
+        assert_eq!(reported["MaximumBatchingWindowInSeconds"], 0);
+    }
+    // The running mapping bisects: the bad record alone reaches the OnFailure stream
+    // (MaximumRetryAttempts 0), the others the function.
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("clicks", 1))
+        .await
+        .unwrap();
+    for data in ["r0", "r1", "r2", "bad", "r4", "r5"] {
+        stream.put_record("k", data.as_bytes()).await.unwrap();
+    }
+    tokio::spawn(async move { mappings.supervise(std::future::pending()).await });
+    let failures = || async {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg("failures")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn(&server).await)
+            .await
+            .unwrap();
+        reply
+            .ids
+            .iter()
+            .map(|e| {
+                serde_json::from_str::<Value>(
+                    &redis::from_redis_value_ref::<String>(&e.map["record"]).unwrap(),
+                )
+                .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_until!(
+        "the bad record on the OnFailure stream and the others processed",
+        !failures().await.is_empty() && seen.lock().unwrap().len() == 5
+    );
+    let failures = failures().await;
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["KinesisBatchInfo"]["batchSize"], 1);
+    assert_eq!(*seen.lock().unwrap(), ["r0", "r1", "r2", "r4", "r5"]);
+}
+
+#[tokio::test]
+async fn weir_toml_stream_mappings_take_the_stream_settings_with_aws_ranges() {
+    let server = Redis::start();
+    let text = |props: &str| {
+        format!(
+            r#"
+[Resources.S]
+Type = "AWS::Kinesis::Stream"
+Properties = {{ Name = "clicks", ShardCount = 1 }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.Failures]
+Type = "AWS::Kinesis::Stream"
+Properties = {{ Name = "failures", ShardCount = 1 }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.G]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "g" }}
+
+[Resources.M]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ EventSourceArn = {{ "Fn::GetAtt" = ["S", "Arn"] }}, FunctionName = {{ Ref = "G" }}, StartingPosition = "TRIM_HORIZON", {props} }}
+"#,
+            url = server.url()
+        )
+    };
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let invoker = Arc::new(failing_on_bad(seen.clone()));
+    for (props, error) in [
+        (
+            "ParallelizationFactor = 11",
+            "Resources.M: InvalidParameterValueException: 1 validation error detected: Value '11' at 'parallelizationFactor' failed to satisfy constraint: Member must have value less than or equal to 10",
+        ),
+        (
+            r#"MaximumRecordAgeInSeconds = "30""#,
+            "Resources.M: InvalidParameterValueException: MaximumRecordAgeInSeconds must be -1 or between 60 and 604800, not 30",
+        ),
+        (
+            "MaximumBatchingWindowInSeconds = 301",
+            "Resources.M: InvalidParameterValueException: 1 validation error detected: Value '301' at 'maximumBatchingWindowInSeconds' failed to satisfy constraint: Member must have value less than or equal to 300",
+        ),
+    ] {
+        let (_, plan) = weir_serve::redis_config::split(&text(props), ".".as_ref()).unwrap();
+        assert_eq!(plan.start(invoker.clone()).await.err().unwrap(), error);
+    }
+    let refused = weir_serve::redis_config::split(
+        &text(r#"BisectBatchOnFunctionError = "maybe""#),
+        ".".as_ref(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        refused,
+        "Resources.M.Properties.BisectBatchOnFunctionError: must be true or false"
+    );
+    // Numbers and booleans as strings too, as in a template.
+    let (_, plan) = weir_serve::redis_config::split(
+        &text(
+            r#"BatchSize = 4, BisectBatchOnFunctionError = "true", ParallelizationFactor = "2", MaximumRecordAgeInSeconds = "60", MaximumRetryAttempts = 0, DestinationConfig = { OnFailure = { Destination = { "Fn::GetAtt" = ["Failures", "Arn"] } } }"#,
+        ),
+        ".".as_ref(),
+    )
+    .unwrap();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("clicks", 1))
+        .await
+        .unwrap();
+    for data in ["a", "bad", "c", "d"] {
+        stream.put_record("k", data.as_bytes()).await.unwrap();
+    }
+    let run = plan.start(invoker).await.unwrap();
+    run.wait_drained().await;
+    let counters = run.stop().await;
+    // Bisected down to the bad record (given up on at once), the rest processed.
+    assert_eq!(counters["M"]["DroppedEventCount"], 1, "{counters:?}");
+    assert_eq!(*seen.lock().unwrap(), ["a", "c", "d"]);
+    let failures: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg("failures")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(failures.ids.len(), 1);
 }

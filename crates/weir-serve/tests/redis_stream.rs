@@ -1,7 +1,8 @@
 //! Stream semantics on Redis (one Redis stream per shard): order per shard, a checkpoint that
 //! survives a restart of the consumer, a failing batch blocking its shard until its retries
-//! are exhausted (then Lambda's OnFailure record), filtering, and two consumers splitting the
-//! shards by lease.
+//! are exhausted (then Lambda's OnFailure record), filtering, two consumers splitting the
+//! shards by lease, and Lambda's stream settings: bisection, partial-batch responses,
+//! parallelization, the record age limit and the batching window.
 
 mod support;
 
@@ -348,4 +349,480 @@ async fn a_lease_is_renewed_while_a_long_invocation_runs() {
         ["a"],
         "one reader of the shard at a time"
     );
+}
+
+/// A connection of the test's own.
+async fn conn(server: &Redis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The OnFailure records on the Redis stream `destination`.
+async fn failure_records(server: &Redis, destination: &str) -> Vec<Value> {
+    let reply: StreamRangeReply = redis::cmd("XRANGE")
+        .arg(destination)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn(server).await)
+        .await
+        .unwrap();
+    reply
+        .ids
+        .iter()
+        .map(|e| {
+            serde_json::from_str(&redis::from_redis_value_ref::<String>(&e.map["record"]).unwrap())
+                .unwrap()
+        })
+        .collect()
+}
+
+/// A mapping's checkpoint in a shard.
+async fn checkpoint(server: &Redis, mapping: &str, shard: usize) -> Option<String> {
+    redis::cmd("GET")
+        .arg(format!("weir:checkpoint:{mapping}:{shard}"))
+        .query_async(&mut conn(server).await)
+        .await
+        .unwrap()
+}
+
+/// Polls `consumer` until `done` holds (a poll with nothing to do waits 10 ms: a batch in
+/// its backoff or window).
+async fn poll_until(consumer: &StreamConsumer, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "not reached in 20 s");
+        if consumer.poll_once().await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The data of each batch a handler got, in order; it fails every batch holding `fail_on`.
+type Batches = Arc<Mutex<Vec<Vec<String>>>>;
+
+fn batch_handler(batches: Batches, fail_on: &'static str) -> Arc<dyn Handler> {
+    Arc::new(move |i: Invocation| {
+        let batches = batches.clone();
+        async move {
+            let got: Vec<String> = records(&i.payload).into_iter().map(|r| r.2).collect();
+            let failed = got.iter().any(|d| d == fail_on);
+            batches.lock().unwrap().push(got);
+            if failed {
+                Outcome::Error(FunctionError::new("Error", "bad record"))
+            } else {
+                Outcome::Success(Vec::new())
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn bisect_splits_a_failing_batch_until_the_bad_record_alone_goes_to_on_failure() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    let mut sequences = Vec::new();
+    for n in 0..8 {
+        let data = if n == 5 {
+            "bad".to_string()
+        } else {
+            format!("r{n}")
+        };
+        sequences.push(stream.put_record("key", data.as_bytes()).await.unwrap().1);
+    }
+    let batches: Batches = Arc::default();
+    let mut mapping =
+        StreamMappingConfig::new("m", "arn:aws:lambda:us-east-1:000000000000:function:f");
+    mapping.batch_size = 8;
+    mapping.bisect_batch_on_function_error = true;
+    mapping.maximum_retry_attempts = 1;
+    mapping.on_failure = Some("failures".into());
+    let consumer = StreamConsumer::new(stream, "c", mapping, batch_handler(batches.clone(), "bad"));
+    let last = sequences[7].clone();
+    let mut reached = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while reached.as_ref() != Some(&last) {
+        assert!(std::time::Instant::now() < deadline);
+        if consumer.poll_once().await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        reached = checkpoint(&server, "m", 0).await;
+    }
+    let batch = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // Halves, first half first; the bad record alone is retried once (MaximumRetryAttempts
+    // 1), then given up; the records after it go on, in order.
+    assert_eq!(
+        *batches.lock().unwrap(),
+        [
+            batch(&["r0", "r1", "r2", "r3", "r4", "bad", "r6", "r7"]),
+            batch(&["r0", "r1", "r2", "r3"]),
+            batch(&["r4", "bad", "r6", "r7"]),
+            batch(&["r4", "bad"]),
+            batch(&["r4"]),
+            batch(&["bad"]),
+            batch(&["bad"]),
+            batch(&["r6", "r7"]),
+        ]
+    );
+    let failures = failure_records(&server, "failures").await;
+    assert_eq!(failures.len(), 1);
+    let info = &failures[0]["KinesisBatchInfo"];
+    assert_eq!(info["batchSize"], 1);
+    assert_eq!(info["startSequenceNumber"], sequences[5]);
+    assert_eq!(info["endSequenceNumber"], sequences[5]);
+    assert_eq!(
+        failures[0]["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    // Every invocation holding the bad record counts.
+    assert_eq!(failures[0]["requestContext"]["approximateInvokeCount"], 5);
+    assert_eq!(failures[0]["responseContext"]["functionError"], "Unhandled");
+    let counters = consumer.counters().to_json();
+    assert_eq!(counters["PolledEventCount"], 8);
+    assert_eq!(counters["InvokedEventCount"], 8 + 4 + 4 + 2 + 1 + 1 + 1 + 2);
+    assert_eq!(counters["FailedInvokeEventCount"], 8 + 4 + 2 + 1 + 1);
+    assert_eq!(counters["DroppedEventCount"], 1);
+}
+
+#[tokio::test]
+async fn a_partial_batch_response_checkpoints_before_the_first_failure_and_retries_from_it() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    let mut sequences = HashMap::new();
+    for data in ["a", "b", "c", "d", "e", "f"] {
+        let (_, seq) = stream.put_record("key", data.as_bytes()).await.unwrap();
+        sequences.insert(data, seq);
+    }
+    let batches: Batches = Arc::default();
+    let keep = batches.clone();
+    let by_data = sequences.clone();
+    // Reports "c" (and "e", after it) failed the first time it sees them.
+    let handler: Arc<dyn Handler> = Arc::new(move |i: Invocation| {
+        let (batches, by_data) = (keep.clone(), by_data.clone());
+        async move {
+            let got: Vec<String> = records(&i.payload).into_iter().map(|r| r.2).collect();
+            let first_time = !batches
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|b| b.contains(&"c".to_string()));
+            batches.lock().unwrap().push(got.clone());
+            let failed: Vec<Value> = ["e", "c"]
+                .iter()
+                .filter(|d| first_time && got.contains(&d.to_string()))
+                .map(|d| serde_json::json!({"itemIdentifier": by_data[d]}))
+                .collect();
+            Outcome::Success(
+                serde_json::json!({"batchItemFailures": failed})
+                    .to_string()
+                    .into_bytes(),
+            )
+        }
+    });
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.batch_size = 4;
+    mapping.report_batch_item_failures = true;
+    let consumer = StreamConsumer::new(stream, "c", mapping, handler);
+    consumer.poll_once().await.unwrap();
+    assert_eq!(
+        checkpoint(&server, "m", 0).await.as_ref(),
+        Some(&sequences["b"])
+    );
+    poll_until(&consumer, || batches.lock().unwrap().len() == 3).await;
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // The retry is the rest of the batch from "c", not a new batch from there.
+    assert_eq!(
+        *batches.lock().unwrap(),
+        [
+            strings(&["a", "b", "c", "d"]),
+            strings(&["c", "d"]),
+            strings(&["e", "f"]),
+        ]
+    );
+    poll_until(&consumer, || true).await;
+    assert_eq!(
+        checkpoint(&server, "m", 0).await.as_ref(),
+        Some(&sequences["f"])
+    );
+    assert_eq!(consumer.counters().to_json()["FailedInvokeEventCount"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallelization_runs_several_batches_of_a_shard_at_once_in_order_per_key() {
+    for factor in [1, 4] {
+        let server = Redis::start();
+        let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+            .await
+            .unwrap();
+        put(&stream, 8, 5).await;
+        let seen: Seen = Arc::default();
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (keep, now, max) = (seen.clone(), running.clone(), most.clone());
+        let handler: Arc<dyn Handler> = Arc::new(move |i: Invocation| {
+            let (keep, now, max) = (keep.clone(), now.clone(), max.clone());
+            async move {
+                let at_once = now.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                max.fetch_max(at_once, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                keep.lock().unwrap().extend(records(&i.payload));
+                now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                Outcome::Success(Vec::new())
+            }
+        });
+        let mut mapping = StreamMappingConfig::new("m", "arn");
+        mapping.batch_size = 2;
+        mapping.parallelization_factor = factor;
+        let consumer = StreamConsumer::new(stream.clone(), "c", mapping, handler);
+        poll_until(&consumer, || seen.lock().unwrap().len() == 40).await;
+        let most = most.load(std::sync::atomic::Ordering::SeqCst);
+        if factor == 1 {
+            assert_eq!(most, 1, "one batch of a shard at a time");
+        } else {
+            assert!((2..=factor).contains(&most), "{most} batches at once");
+        }
+        let seen = seen.lock().unwrap().clone();
+        let mut last: HashMap<&str, i64> = HashMap::new();
+        for (_, key, data) in seen.iter() {
+            let n = n_of(data);
+            assert!(
+                last.get(key.as_str()).is_none_or(|prev| *prev + 1 == n),
+                "{key} out of order or twice"
+            );
+            last.insert(key, n);
+        }
+        assert_eq!(
+            checkpoint(&server, "m", 0).await,
+            stream
+                .read(0, None, 100)
+                .await
+                .unwrap()
+                .last()
+                .map(|r| r.sequence_number.clone())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_lane_holds_the_checkpoint_while_the_other_lanes_go_on() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    let (_, blocked_at) = stream.put_record("bad-key", b"bad").await.unwrap();
+    put(&stream, 10, 2).await;
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen: Seen = Arc::default();
+    let (keep, fail, tries) = (seen.clone(), failing.clone(), attempts.clone());
+    let handler: Arc<dyn Handler> = Arc::new(move |i: Invocation| {
+        let (keep, fail, tries) = (keep.clone(), fail.clone(), tries.clone());
+        async move {
+            let got = records(&i.payload);
+            if got.iter().any(|(_, _, d)| d == "bad") {
+                tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if fail.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Outcome::Error(FunctionError::new("Error", "bad record"));
+                }
+            }
+            keep.lock().unwrap().extend(got);
+            Outcome::Success(Vec::new())
+        }
+    });
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.batch_size = 1;
+    mapping.parallelization_factor = 10;
+    let consumer = StreamConsumer::new(stream.clone(), "c", mapping, handler);
+    poll_until(&consumer, || {
+        attempts.load(std::sync::atomic::Ordering::SeqCst) >= 3
+    })
+    .await;
+    // By the third attempt at the bad record the other lanes' records (read at the first
+    // poll) are done, but the checkpoint cannot pass the bad record, the shard's first.
+    let done_early = seen.lock().unwrap().len();
+    assert!(done_early > 0, "other lanes went on");
+    assert_eq!(checkpoint(&server, "m", 0).await, None);
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let last = stream
+        .read(0, Some(&blocked_at), 100)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .sequence_number
+        .clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while checkpoint(&server, "m", 0).await.as_ref() != Some(&last) {
+        assert!(std::time::Instant::now() < deadline);
+        if consumer.poll_once().await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // Nothing done past the checkpoint was delivered again.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 21);
+    let mut all: Vec<&str> = seen.iter().map(|(_, _, d)| d.as_str()).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 21, "each record once");
+}
+
+#[tokio::test]
+async fn records_past_the_maximum_record_age_go_to_on_failure_unretried() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    // Two records that arrived in 1970 (their entry ids' time), then two new ones.
+    for id in ["1000-1", "1000-2"] {
+        let _: String = redis::cmd("XADD")
+            .arg("s:shardId-000000000000")
+            .arg(id)
+            .arg("pk")
+            .arg("k")
+            .arg("data")
+            .arg("old")
+            .query_async(&mut conn(&server).await)
+            .await
+            .unwrap();
+    }
+    stream.put_record("k", b"new1").await.unwrap();
+    stream.put_record("k", b"new2").await.unwrap();
+    let batches: Batches = Arc::default();
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.maximum_record_age = Some(Duration::from_secs(60));
+    mapping.on_failure = Some("failures".into());
+    let consumer = StreamConsumer::new(
+        stream.clone(),
+        "c",
+        mapping,
+        batch_handler(batches.clone(), "-"),
+    );
+    consumer.poll_once().await.unwrap();
+    // The old records are given up on before any invocation; the rest of the batch goes.
+    assert_eq!(
+        *batches.lock().unwrap(),
+        [vec!["new1".to_string(), "new2".to_string()]]
+    );
+    let failures = failure_records(&server, "failures").await;
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        failures[0]["requestContext"]["condition"],
+        "RecordAgeExceeded"
+    );
+    assert_eq!(failures[0]["requestContext"]["approximateInvokeCount"], 0);
+    assert!(failures[0].get("responseContext").is_none());
+    assert_eq!(
+        failures[0]["KinesisBatchInfo"]["startSequenceNumber"],
+        "1000-1"
+    );
+    assert_eq!(failures[0]["KinesisBatchInfo"]["batchSize"], 2);
+    assert_eq!(
+        failures[0]["KinesisBatchInfo"]["approximateArrivalOfFirstRecord"],
+        "1970-01-01T00:00:01Z"
+    );
+    assert_eq!(consumer.counters().to_json()["DroppedEventCount"], 2);
+
+    // A batch failing with unlimited retries is given up on once its records are too old.
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("t", 1))
+        .await
+        .unwrap();
+    for data in ["x", "y", "z"] {
+        stream.put_record("k", data.as_bytes()).await.unwrap();
+    }
+    let batches: Batches = Arc::default();
+    let mut mapping = StreamMappingConfig::new("m2", "arn");
+    // Short for the test (CreateEventSourceMapping takes 60 s or more).
+    mapping.maximum_record_age = Some(Duration::from_secs(1));
+    mapping.on_failure = Some("failures2".into());
+    let consumer = StreamConsumer::new(
+        stream.clone(),
+        "c",
+        mapping,
+        batch_handler(batches.clone(), "x"),
+    );
+    let mut failures = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while failures.is_empty() {
+        assert!(std::time::Instant::now() < deadline);
+        if consumer.poll_once().await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        failures = failure_records(&server, "failures2").await;
+    }
+    let tries = batches.lock().unwrap().len();
+    assert!(tries >= 2, "retried until too old ({tries})");
+    assert_eq!(
+        failures[0]["requestContext"]["condition"],
+        "RecordAgeExceeded"
+    );
+    assert_eq!(
+        failures[0]["requestContext"]["approximateInvokeCount"],
+        tries
+    );
+    assert_eq!(failures[0]["KinesisBatchInfo"]["batchSize"], 3);
+    // Given up on: the shard moves on and the batch is not invoked again.
+    let last = stream.read(0, None, 10).await.unwrap()[2]
+        .sequence_number
+        .clone();
+    assert_eq!(checkpoint(&server, "m2", 0).await, Some(last));
+    consumer.poll_once().await.unwrap();
+    assert_eq!(batches.lock().unwrap().len(), tries);
+}
+
+#[tokio::test]
+async fn a_batching_window_waits_for_a_full_batch_or_its_end() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    let batches: Batches = Arc::default();
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.batch_size = 3;
+    mapping.maximum_batching_window = Duration::from_secs(30);
+    let consumer = StreamConsumer::new(
+        stream.clone(),
+        "c",
+        mapping,
+        batch_handler(batches.clone(), "-"),
+    );
+    stream.put_record("k", b"1").await.unwrap();
+    stream.put_record("k", b"2").await.unwrap();
+    assert_eq!(consumer.poll_once().await.unwrap(), 2, "read");
+    assert!(
+        batches.lock().unwrap().is_empty(),
+        "2 of 3 wait for the window"
+    );
+    assert_eq!(consumer.poll_once().await.unwrap(), 0, "nothing to do yet");
+    stream.put_record("k", b"3").await.unwrap();
+    consumer.poll_once().await.unwrap();
+    // Full: it goes at once, 30 s before the window's end.
+    assert_eq!(batches.lock().unwrap().len(), 1);
+    assert_eq!(batches.lock().unwrap()[0].len(), 3);
+
+    // A short window: a lone record goes when it ends.
+    let batches: Batches = Arc::default();
+    let mut mapping = StreamMappingConfig::new("m2", "arn");
+    mapping.batch_size = 10;
+    mapping.maximum_batching_window = Duration::from_millis(200);
+    let consumer = StreamConsumer::new(
+        stream.clone(),
+        "c",
+        mapping,
+        batch_handler(batches.clone(), "-"),
+    );
+    let start = std::time::Instant::now();
+    poll_until(&consumer, || !batches.lock().unwrap().is_empty()).await;
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(batches.lock().unwrap()[0].len(), 3, "what had come by then");
 }

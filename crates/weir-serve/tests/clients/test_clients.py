@@ -377,6 +377,42 @@ def test_boto3_event_source_mappings_on_a_redis_queue(redis_url, tmp_path):
         proc.wait(timeout=10)
 
 
+def test_boto3_stream_mapping_settings_on_a_redis_stream(redis_url, tmp_path):
+    proc, url = start_serve("--redis", redis_url, "--function", "consume=cat > /dev/null; echo null")
+    try:
+        lam = client("lambda", url)
+        arn = "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"
+        created = lam.create_event_source_mapping(
+            EventSourceArn=arn,
+            FunctionName="consume",
+            StartingPosition="TRIM_HORIZON",
+            BisectBatchOnFunctionError=True,
+            ParallelizationFactor=4,
+            MaximumRecordAgeInSeconds=120,
+            MaximumBatchingWindowInSeconds=2,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+        )
+        got = lam.get_event_source_mapping(UUID=created["UUID"])
+        for mapping in (created, got):
+            assert mapping["BisectBatchOnFunctionError"] is True
+            assert mapping["ParallelizationFactor"] == 4
+            assert mapping["MaximumRecordAgeInSeconds"] == 120
+            assert mapping["MaximumBatchingWindowInSeconds"] == 2
+            assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        with pytest.raises(lam.exceptions.InvalidParameterValueException) as refused:
+            lam.create_event_source_mapping(
+                EventSourceArn=arn, FunctionName="consume", StartingPosition="LATEST",
+                MaximumRecordAgeInSeconds=30)
+        assert "MaximumRecordAgeInSeconds must be -1 or between 60 and 604800" in str(refused.value)
+        with pytest.raises(lam.exceptions.InvalidParameterValueException):
+            lam.create_event_source_mapping(
+                EventSourceArn="arn:aws:sqs:us-east-1:000000000000:jobs",
+                FunctionName="consume", ParallelizationFactor=2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_weir_serve_with_a_weir_toml_routes_put_events_through_its_rules(tmp_path):
     out = tmp_path / "got"
     out.mkdir()
