@@ -30,6 +30,7 @@
 //! | function | `Python = "python3"` | the interpreter for `Runtime = "python3.x"` functions, which run `PYTHON -m awslambdaric HANDLER` in `CodeUri` (default: `$WEIR_PYTHON`, else `python3`) |
 //! | function | (none) | `Runtime = "provided.al2023"` (any `provided*`) runs `CodeUri/bootstrap`, a custom runtime such as a `lambda_runtime` binary |
 //! | function | `State = "Pending"` | the state it starts in (`Active` by default) |
+//! | function | `RetryDelays = [60, 120]` | the seconds before the first and the second retry of a failed asynchronous invocation (Lambda's 1 and 2 minutes by default) |
 //! | queue | `Messages = "file.jsonl"` or `["body", {...}]` | messages sent when the run starts (a JSONL line or a table is sent as its JSON text) |
 //! | queue | `Output = "file.jsonl"` or `"-"` | at the end, the queue's messages are written there, one per line |
 //! | stream | `Records = "file.jsonl"` or `"-"` (stdin) | read as the stream's records, one per line |
@@ -1110,6 +1111,29 @@ impl Config {
             config.state = state
                 .parse::<FunctionState>()
                 .map_err(|e| ConfigError::at(&w.here("State"), e.message()))?;
+        }
+        if let Some(v) = w.get("RetryDelays") {
+            let at = w.here("RetryDelays");
+            let seconds: Vec<i64> = match v {
+                Value::Array(items) => items.iter().filter_map(Value::as_integer).collect(),
+                _ => Vec::new(),
+            };
+            match (v.as_array().map(Vec::len), seconds.as_slice()) {
+                (Some(2), [first, second])
+                    if (0..=21_600).contains(first) && (0..=21_600).contains(second) =>
+                {
+                    config.event_invoke.retry_delays = [
+                        std::time::Duration::from_secs(*first as u64),
+                        std::time::Duration::from_secs(*second as u64),
+                    ];
+                }
+                _ => {
+                    return Err(type_error(
+                        &at,
+                        "two whole numbers of seconds (0 to 21600): the waits before the first and the second retry",
+                    ))
+                }
+            }
         }
         let command = w.strings("Command")?;
         let runtime_api = w.strings("RuntimeApi")?;

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod aws;
+mod destinations;
 mod events;
 pub mod functions;
 mod lambda;
