@@ -647,8 +647,10 @@ impl Config {
             self.bus(r, router, &mut d, warnings)?;
         }
         let invoke_configs: Vec<&Resource> = order(&["AWS::Lambda::EventInvokeConfig"]);
+        // The destinations functions name, with where: checked once everything exists.
+        let mut refs: Vec<(String, Target)> = Vec::new();
         for r in order(&["AWS::Lambda::Function", "AWS::Serverless::Function"]) {
-            let name = self.function(r, router, &invoke_configs, warnings)?;
+            let name = self.function(r, router, &invoke_configs, warnings, &mut refs)?;
             d.functions.push((r.id.clone(), name));
         }
         for r in &invoke_configs {
@@ -675,6 +677,9 @@ impl Config {
         for r in order(&["AWS::Events::Rule"]).into_iter().chain(&sam_rules) {
             let (bus, name) = self.rule(r, router, warnings)?;
             d.rules.push((r.label.clone(), bus, name));
+        }
+        for (at, target) in &refs {
+            check_exists(router, at, target)?;
         }
         router
             .check_targets()
@@ -948,12 +953,13 @@ impl Config {
         parent: &mut Props<'_>,
         key: &'static str,
         warnings: &mut Vec<String>,
-    ) -> Result<Option<Target>, ConfigError> {
+    ) -> Result<Option<(String, Target)>, ConfigError> {
         let Some(mut t) = parent.table(key)? else {
             return Ok(None);
         };
+        let at = t.here("Destination");
         let target = match t.get("Destination") {
-            Some(v) => Some(self.target(&t.here("Destination"), v)?),
+            Some(v) => Some((at.clone(), self.target(&at, v)?)),
             None => None,
         };
         // SAM's `Type` (SQS, SNS, Lambda, EventBridge) is implied by the ARN here.
@@ -967,6 +973,7 @@ impl Config {
         p: &mut Props<'_>,
         config: &mut EventInvokeConfig,
         warnings: &mut Vec<String>,
+        refs: &mut Vec<(String, Target)>,
     ) -> Result<(), ConfigError> {
         if let Some(n) = p.int("MaximumRetryAttempts")? {
             if !(0..=2).contains(&n) {
@@ -987,11 +994,13 @@ impl Config {
             config.maximum_event_age = std::time::Duration::from_secs(n as u64);
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
-            if let Some(t) = self.destination(&mut dc, "OnSuccess", warnings)? {
-                config.on_success = Some(t);
+            if let Some((at, t)) = self.destination(&mut dc, "OnSuccess", warnings)? {
+                config.on_success = Some(t.clone());
+                refs.push((at, t));
             }
-            if let Some(t) = self.destination(&mut dc, "OnFailure", warnings)? {
-                config.on_failure = Some(t);
+            if let Some((at, t)) = self.destination(&mut dc, "OnFailure", warnings)? {
+                config.on_failure = Some(t.clone());
+                refs.push((at, t));
             }
             dc.finish(warnings)?;
         }
@@ -1004,6 +1013,7 @@ impl Config {
         router: &Router,
         invoke_configs: &[&Resource],
         warnings: &mut Vec<String>,
+        refs: &mut Vec<(String, Target)>,
     ) -> Result<String, ConfigError> {
         let path = format!("Resources.{}.Properties", r.id);
         let mut p = Props::new(path.clone(), &r.properties);
@@ -1055,19 +1065,25 @@ impl Config {
         }
         if let Some(mut dlc) = p.table("DeadLetterConfig")? {
             if let Some(v) = dlc.get("TargetArn") {
-                config.dead_letter = Some(self.target(&dlc.here("TargetArn"), v)?);
+                let at = dlc.here("TargetArn");
+                let target = self.target(&at, v)?;
+                config.dead_letter = Some(target.clone());
+                refs.push((at, target));
             }
             dlc.finish(warnings)?;
         }
         if let Some(mut dlq) = p.table("DeadLetterQueue")? {
             if let Some(v) = dlq.get("TargetArn") {
-                config.dead_letter = Some(self.target(&dlq.here("TargetArn"), v)?);
+                let at = dlq.here("TargetArn");
+                let target = self.target(&at, v)?;
+                config.dead_letter = Some(target.clone());
+                refs.push((at, target));
             }
             let _ = dlq.string("Type")?;
             dlq.finish(warnings)?;
         }
         if let Some(mut eic) = p.table("EventInvokeConfig")? {
-            self.event_invoke(&mut eic, &mut config.event_invoke, warnings)?;
+            self.event_invoke(&mut eic, &mut config.event_invoke, warnings, refs)?;
             eic.finish(warnings)?;
         }
         for ic in invoke_configs {
@@ -1085,7 +1101,7 @@ impl Config {
                 let mut ip = Props::new(format!("Resources.{}.Properties", ic.id), &ic.properties);
                 let _ = ip.get("FunctionName");
                 let _ = ip.string("Qualifier")?;
-                self.event_invoke(&mut ip, &mut config.event_invoke, warnings)?;
+                self.event_invoke(&mut ip, &mut config.event_invoke, warnings, refs)?;
                 ip.finish(warnings)?;
             }
         }
@@ -1325,7 +1341,8 @@ impl Config {
             sc.finish(warnings)?;
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
-            if let Some(t) = self.destination(&mut dc, "OnFailure", warnings)? {
+            if let Some((at, t)) = self.destination(&mut dc, "OnFailure", warnings)? {
+                check_exists(router, &at, &t)?;
                 c.on_failure = Some(self.arn_of(&t, router));
             }
             dc.finish(warnings)?;
@@ -1361,6 +1378,24 @@ impl Config {
         p.finish(warnings)?;
         Ok(c)
     }
+}
+
+/// A destination that is neither in the file nor attached to the router (a queue or stream
+/// kept elsewhere, such as on Redis) is refused where it is named.
+fn check_exists(router: &Router, at: &str, target: &Target) -> Result<(), ConfigError> {
+    if router.target_exists(target) {
+        return Ok(());
+    }
+    let kind = match target {
+        Target::Function(_) => "function",
+        Target::Queue(_) => "queue",
+        Target::Stream(_) => "stream",
+        Target::Bus(_) => "event bus",
+    };
+    Err(ConfigError::at(
+        at,
+        format!("the {kind} {} does not exist", target.name()),
+    ))
 }
 
 enum QueueBuild {
