@@ -92,6 +92,18 @@ pub struct RedisPlan {
     timeouts: std::collections::HashMap<String, Duration>,
 }
 
+/// The prefix of the keys of a function's asynchronous invocation queue on Redis:
+/// `weir:async:NAME` (its events in the hash `weir:async:NAME:items`, due times in the
+/// sorted set `...:due`, claimed events in `...:inflight`).
+///
+/// # Example
+/// ```
+/// assert_eq!(weir_serve::redis_config::async_prefix("charge"), "weir:async:charge");
+/// ```
+pub fn async_prefix(function: &str) -> String {
+    format!("{PREFIX}:async:{function}")
+}
+
 /// A resource's `Weir.Redis`: a URL the `redis` crate takes (`redis://HOST:PORT/`,
 /// `rediss://`, `redis+unix://`), checked without connecting.
 fn redis_url(id: &str, resource: &toml::Value) -> Result<Option<String>, String> {
@@ -453,7 +465,7 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
 /// ([`RedisPlan::attach`]) and their workers.
 pub struct RedisLayer {
     queues: Vec<RedisAsyncQueue>,
-    stop: Arc<Notify>,
+    stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -472,9 +484,13 @@ impl RedisLayer {
     /// ```
     pub fn start(&mut self, invoker: Arc<dyn Invoker>) {
         for queue in &self.queues {
-            let (queue, invoker, stop) = (queue.clone(), invoker.clone(), self.stop.clone());
+            let (queue, invoker) = (queue.clone(), invoker.clone());
+            let mut stop = self.stop.subscribe();
             self.tasks.push(tokio::spawn(async move {
-                queue.run(&*invoker, stop.notified()).await;
+                let stopped = async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                };
+                queue.run(&*invoker, stopped).await;
             }));
         }
     }
@@ -523,7 +539,7 @@ impl RedisLayer {
     /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) { layer.stop().await; }
     /// ```
     pub async fn stop(self) {
-        self.stop.notify_waiters();
+        self.stop.send_replace(true);
         for task in self.tasks {
             let _ = task.await;
         }
@@ -557,7 +573,7 @@ impl RedisPlan {
 
     /// Connects to the Redis of every Redis queue and stream and attaches each to `router`
     /// as a destination (so the functions', mappings' and rules' destinations naming them
-    /// write there), and sets the Redis asynchronous queue (keys `weir:async:*`) of every
+    /// write there), and sets the Redis asynchronous queue ([`async_prefix`]) of every
     /// function with `Weir.Redis`. Call it before building the rest of the file into
     /// `router`; then start the queues' workers with [`RedisLayer::start`].
     ///
@@ -602,24 +618,20 @@ impl RedisPlan {
                 .attach_destination(target, destination)
                 .map_err(|e| format!("Resources.{}: {e}", source.id))?;
         }
-        let mut queues: Vec<(String, RedisAsyncQueue)> = Vec::new();
+        // One queue per function, so a process works (and waits for) only the events of the
+        // functions it has.
+        let mut queues = Vec::new();
         for function in &self.async_functions {
-            let queue = match queues.iter().find(|(url, _)| *url == function.url) {
-                Some((_, queue)) => queue.clone(),
-                None => {
-                    let config = RedisAsyncConfig::new(format!("{PREFIX}:async"));
-                    let queue = RedisAsyncQueue::connect(&function.url, config)
-                        .await
-                        .map_err(|e| unreachable(&function.id, &function.url, &e))?;
-                    queues.push((function.url.clone(), queue.clone()));
-                    queue
-                }
-            };
-            router.set_event_queue(&function.name, Arc::new(queue));
+            let config = RedisAsyncConfig::new(async_prefix(&function.name));
+            let queue = RedisAsyncQueue::connect(&function.url, config)
+                .await
+                .map_err(|e| unreachable(&function.id, &function.url, &e))?;
+            router.set_event_queue(&function.name, Arc::new(queue.clone()));
+            queues.push(queue);
         }
         Ok(RedisLayer {
-            queues: queues.into_iter().map(|(_, q)| q).collect(),
-            stop: Arc::new(Notify::new()),
+            queues,
+            stop: tokio::sync::watch::channel(false).0,
             tasks: Vec::new(),
         })
     }

@@ -141,7 +141,7 @@ Weir = {{ Command = ["sh", "-c", "date +%s%N >> times; echo declined >&2; exit 3
     assert_eq!(out.status_code, 202);
     assert_eq!(layer.pending().await.unwrap(), 1);
     let stored: Vec<String> = redis::cmd("HVALS")
-        .arg("weir:async:items")
+        .arg("weir:async:charge:items")
         .query_async(&mut conn(&server).await)
         .await
         .unwrap();
