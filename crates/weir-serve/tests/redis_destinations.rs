@@ -449,3 +449,73 @@ Weir = {{ Command = ["cat"]{weir} }}
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weir_serve_redis_leaves_a_weir_toml_functions_events_on_its_own_queue() {
+    use weir_serve::{DurableInvoker, InvocationType as Kind, Invoker, RedisAsyncConfig};
+    let server = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let text = format!(
+        r#"
+[Resources.Own]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "own", EventInvokeConfig = {{ MaximumRetryAttempts = 0 }} }}
+Weir = {{ Command = ["cat"], Redis = "{url}" }}
+
+[Resources.Plain]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "plain" }}
+Weir = {{ Command = ["cat"] }}
+"#
+    );
+    let (rest, plan) = split(&text, dir.path()).unwrap();
+    let router = Router::new();
+    // No worker runs: what each invocation left on Redis stays there to be looked at.
+    let _layer = plan.attach(&router).await.unwrap();
+    Config::parse(&rest, dir.path())
+        .unwrap()
+        .build(&router, true)
+        .unwrap();
+    let shared = weir_serve::RedisAsyncQueue::connect(&url, RedisAsyncConfig::new("weir:async"))
+        .await
+        .unwrap();
+    let durable = DurableInvoker::new(Arc::new(router.clone()), shared.clone());
+    assert!(durable.queues_events("own") && !durable.queues_events("plain"));
+    for name in ["own", "plain"] {
+        let out = durable
+            .invoke(name, Kind::Event, b"{}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(out, None);
+    }
+    let count = |key: &'static str| {
+        let server = &server;
+        async move {
+            let n: usize = redis::cmd("HLEN")
+                .arg(key)
+                .query_async(&mut conn(server).await)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    // The weir.toml function's event is on its own queue, with its settings; the other on
+    // weir serve's shared one.
+    assert_eq!(count("weir:async:own:items").await, 1);
+    assert_eq!(count("weir:async:items").await, 1);
+    let stored: Vec<String> = redis::cmd("HVALS")
+        .arg("weir:async:own:items")
+        .query_async(&mut conn(&server).await)
+        .await
+        .unwrap();
+    let item: Value = serde_json::from_str(&stored[0]).unwrap();
+    assert_eq!(item["settings"]["maximum_retry_attempts"], 0);
+    assert_eq!(
+        router
+            .function_metrics("own")
+            .unwrap()
+            .async_events_received,
+        1
+    );
+}
