@@ -425,3 +425,59 @@ Weir = {{ Command = ["sh", "-c", "date +%s%N >> times; exit 1"], Redis = "{url}"
     ns.sort();
     assert_eq!(ns, [1, 2]);
 }
+
+#[test]
+fn the_redis_example_runs_as_its_comments_say() {
+    let server = redis_harness::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let text = std::fs::read_to_string(examples.join("redis.toml")).unwrap();
+    assert!(text.contains("redis://127.0.0.1:6380/"));
+    // The example's file, on this test's Redis.
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        text.replace("redis://127.0.0.1:6380/", &server.url()),
+    )
+    .unwrap();
+    std::fs::copy(
+        examples.join("events.jsonl"),
+        dir.path().join("events.jsonl"),
+    )
+    .unwrap();
+    let output = weir_run(dir.path()).wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let counters: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let notify = &counters["Functions"]["notify"];
+    // Two running instances and one stopped; the stopped one ran twice (one retry).
+    assert_eq!(notify["AsyncEventsReceived"], 3, "{counters}");
+    assert_eq!(notify["Invocations"], 4, "{counters}");
+    assert_eq!(notify["AsyncEventsDropped"], 1, "{counters}");
+    assert_eq!(counters["Rules"]["StateChanges"]["MatchedEvents"], 3);
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let notified = queue_bodies(&mut conn, "notified");
+    assert_eq!(notified.len(), 2);
+    for record in &notified {
+        assert_eq!(record["requestContext"]["condition"], "Success");
+        assert_eq!(
+            record["responsePayload"],
+            serde_json::json!({"notified": true})
+        );
+        assert_eq!(record["requestPayload"]["detail"]["state"], "running");
+    }
+    let failed: redis::streams::StreamRangeReply = conn
+        .xrange_all("notify-failed:shardId-000000000000")
+        .unwrap();
+    assert_eq!(failed.ids.len(), 1);
+    let data: Vec<u8> = redis::from_redis_value_ref(&failed.ids[0].map["data"]).unwrap();
+    let record: Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 2);
+    assert_eq!(record["requestPayload"]["detail"]["state"], "stopped");
+}
