@@ -37,6 +37,11 @@
 //! | stream | `PartitionKey = "field"` | the top-level field giving each record's partition key (default: the line number) |
 //! | event bus | `Events = "file.jsonl"` | events put on the bus when the run starts |
 //!
+//! `Redis = "redis://HOST:PORT/"` on a queue, a stream or a function puts it (a function: its
+//! asynchronous invocation queue) on Redis; that key is read by `weir run` and `weir serve`
+//! (crate weir-serve, which attaches those queues and streams to the router as destinations)
+//! and refused here.
+//!
 //! A SAM function's `Events` of type `SQS` (`Queue`), `Kinesis` (`Stream`) and
 //! `EventBridgeRule` / `CloudWatchEvent` (`Pattern`, `EventBusName`) become the mappings and
 //! rules SAM makes of them; their counters are reported as `FunctionIdEventId`.

@@ -15,8 +15,26 @@
 //! Weir = { Redis = "redis://127.0.0.1:6380/" }
 //! ```
 //!
+//! A function (`AWS::Lambda::Function`, `AWS::Serverless::Function`) with `Weir.Redis` has its
+//! asynchronous invocation queue there ([`async_prefix`]): its `Event` invocations are stored
+//! on Redis with its `EventInvokeConfig` and worked by every weir process that has it. The
+//! Redis queues and streams are also destinations: a function's `DestinationConfig`
+//! (`OnSuccess`, `OnFailure`) and `DeadLetterConfig`, and a mapping's
+//! `DestinationConfig.OnFailure`, may name them, and Lambda's invocation record is written
+//! there, whichever queue ran the invocation.
+//!
+//! ```toml
+//! [Resources.Charge]
+//! Type = "AWS::Lambda::Function"
+//! Properties = { FunctionName = "charge", EventInvokeConfig = { MaximumRetryAttempts = 1, DestinationConfig = { OnFailure = { Destination = { "Fn::GetAtt" = ["Dead", "Arn"] } } } } }
+//! Weir = { Command = ["./charge.sh"], Redis = "redis://127.0.0.1:6380/" }
+//! ```
+//!
 //! [`split`] takes those resources (and the mappings on them) out of the file, leaving the
-//! rest for the invocation layer's config; [`RedisPlan::start`] runs them. A mapping's
+//! rest for the invocation layer's config (references to them become their ARNs);
+//! [`RedisPlan::attach`] attaches the queues and streams to the router as destinations and
+//! sets the functions' Redis queues before the rest is built, [`RedisLayer::start`] works
+//! those queues, and [`RedisPlan::start`] runs the mappings. A mapping's
 //! consumers are named after the process, and its id is `weir-LOGICALID`: every `weir run` of
 //! the same file shares the mapping's records (queue: one consumer group; stream: shard
 //! leases and checkpoints).
