@@ -481,3 +481,50 @@ fn the_redis_example_runs_as_its_comments_say() {
     assert_eq!(record["requestContext"]["approximateInvokeCount"], 2);
     assert_eq!(record["requestPayload"]["detail"]["state"], "stopped");
 }
+
+#[test]
+fn weir_invoke_event_on_a_redis_queue_waits_for_its_record() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Done]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "done" }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.Echo]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "echo", EventInvokeConfig = {{ DestinationConfig = {{ OnSuccess = {{ Destination = {{ Ref = "Done" }} }} }} }} }}
+Weir = {{ Command = ["cat"], Redis = "{url}" }}
+"#
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["invoke", "--config", "weir.toml", "Echo"])
+        .args(["--invocation-type", "Event", "--payload", r#"{"x": 1}"#])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["StatusCode"], 202);
+    // weir invoke ended after the event ran: its record is on Redis, nothing is queued.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let done = queue_bodies(&mut conn, "done");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["requestPayload"], serde_json::json!({"x": 1}));
+    let left: usize = conn.hlen("weir:async:echo:items").unwrap();
+    assert_eq!(left, 0);
+}
