@@ -1187,9 +1187,14 @@ impl Router {
         };
         check_payload(&payload, InvocationType::Event)?;
         check_state(function)?;
-        let external = read(&self.0.event_queues)
-            .get(&function.config.name)
-            .cloned();
+        // A function with reserved concurrency 0 runs none of its events: they go to the
+        // failure destinations at once, from memory (nothing waits that could survive).
+        let external = match function.config.reserved_concurrency {
+            Some(0) => None,
+            _ => read(&self.0.event_queues)
+                .get(&function.config.name)
+                .cloned(),
+        };
         if let Some(queue) = external {
             let config = &function.config.event_invoke;
             let mut event = QueuedEvent::new(function.config.name.clone(), payload);

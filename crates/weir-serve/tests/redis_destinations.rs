@@ -188,7 +188,8 @@ Weir = {{ Command = ["sh", "-c", "date +%s%N >> times; echo declined >&2; exit 3
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_success_on_the_redis_queue_is_recorded_on_a_redis_queue_and_bus_events_reach_it() {
+async fn a_success_on_the_redis_queue_is_recorded_on_a_redis_queue_and_bus_events_reach_it_and_a_redis_queue_target(
+) {
     let server = Redis::start();
     let dir = tempfile::tempdir().unwrap();
     let url = server.url();
@@ -211,7 +212,12 @@ Weir = {{ Command = ["cat"], Redis = "{url}" }}
 
 [Resources.Shop]
 Type = "AWS::Events::Rule"
-Properties = {{ EventPattern = {{ source = ["shop"] }}, Targets = [{{ Id = "echo", Arn = {{ "Fn::GetAtt" = ["Echo", "Arn"] }} }}] }}
+Properties = {{ EventPattern = {{ source = ["shop"] }}, Targets = [{{ Id = "echo", Arn = {{ "Fn::GetAtt" = ["Echo", "Arn"] }} }}, {{ Id = "log", Arn = {{ "Fn::GetAtt" = ["Log", "Arn"] }} }}] }}
+
+[Resources.Log]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "log" }}
+Weir = {{ Redis = "{url}" }}
 
 [Resources.Bus]
 Type = "AWS::Events::EventBus"
@@ -242,8 +248,12 @@ Weir = {{ Events = "events.jsonl" }}
         record["responseContext"],
         json!({"statusCode": 200, "executedVersion": "$LATEST"})
     );
+    // The rule's queue target on Redis got the event itself.
+    let logged = queue_bodies(&server, "log").await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0]["detail"], json!({"n": 1}));
     let rule = router.rule_metrics("default", "Shop").unwrap();
-    assert_eq!((rule.matched_events, rule.invocations), (1, 1));
+    assert_eq!((rule.matched_events, rule.invocations), (1, 2));
     assert_eq!(rule.failed_invocations, 0);
     layer.stop().await;
 }
