@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use weir_route::config::{totals, Config, Deployment};
+use weir_route::config::{totals, Deployment};
 use weir_route::{InvocationType, Router};
 
 use crate::report::Stop;
@@ -67,16 +67,6 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn load(path: &std::path::Path, ctx: &Ctx) -> Option<Config> {
-    match Config::load(path) {
-        Ok(config) => Some(config),
-        Err(e) => {
-            ctx.report.message("config", &e.to_string());
-            None
-        }
-    }
-}
-
 fn out_err(e: std::io::Error) -> Stop {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Stop::BrokenPipe
@@ -105,6 +95,9 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     let result = rt.block_on(async {
         let router = Router::new();
         router.set_pattern_options(options.clone());
+        // Redis queues and streams as destinations, and the functions' asynchronous queues on
+        // Redis, in place before the rest of the file refers to them.
+        let mut layer = redis_plan.attach(&router).await?;
         let deployment = match config.build(&router, true) {
             Ok(d) => d,
             Err(e) => return Err(e.to_string()),
@@ -112,6 +105,7 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         for warning in &deployment.warnings {
             eprintln!("weir: note: {warning}");
         }
+        layer.start(std::sync::Arc::new(router.clone()));
         let redis = match redis_plan.is_empty() {
             true => None,
             false => Some(
@@ -124,10 +118,18 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         let interrupted = tokio::select! {
             fed = async {
                 deployment.feed(&router).await?;
-                router.wait_idle().await;
-                if let Some(redis) = &redis {
-                    redis.wait_drained().await;
+                // In memory and on Redis, work can make more work on the other side: done
+                // when both are quiet.
+                loop {
                     router.wait_idle().await;
+                    if let Some(redis) = &redis {
+                        redis.wait_drained().await;
+                    }
+                    layer.wait_done().await;
+                    router.wait_idle().await;
+                    if layer.pending().await == Ok(0) {
+                        break;
+                    }
                 }
                 Ok::<(), std::io::Error>(())
             } => {
@@ -141,6 +143,7 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             Some(redis) => redis.stop().await,
             None => serde_json::Map::new(),
         };
+        layer.stop().await;
         router.shutdown().await;
         if let Some((bar, ticker)) = bar {
             ticker.abort();
@@ -234,7 +237,7 @@ fn read_payload(text: &str) -> Result<Vec<u8>, String> {
 
 /// `weir invoke`: one invocation, printed as `aws lambda invoke` prints it.
 pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
-    let Some(config) = load(&args.config, ctx) else {
+    let Some((config, redis_plan)) = crate::serve::load_with_redis(&args.config, ctx) else {
         return Ok(FAILED);
     };
     let payload = match args.payload.as_deref().map(read_payload).transpose() {
@@ -261,7 +264,9 @@ pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     let result = rt.block_on(async {
         let router = Router::new();
         router.set_pattern_options(options.clone());
+        let mut layer = redis_plan.attach(&router).await?;
         let deployment = config.build(&router, false).map_err(|e| e.to_string())?;
+        layer.start(std::sync::Arc::new(router.clone()));
         let name = deployment
             .functions
             .iter()
@@ -269,8 +274,16 @@ pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             .map_or(args.function.as_str(), |(_, name)| name.as_str())
             .to_string();
         let out = router.invoke(&name, invocation_type, payload).await;
-        // An asynchronous invocation runs (and retries) before weir exits.
-        router.wait_idle().await;
+        // An asynchronous invocation runs (and retries) before weir exits, on Redis too.
+        loop {
+            router.wait_idle().await;
+            layer.wait_done().await;
+            router.wait_idle().await;
+            if layer.pending().await == Ok(0) {
+                break;
+            }
+        }
+        layer.stop().await;
         router.shutdown().await;
         Ok::<_, String>((router, deployment, out))
     });

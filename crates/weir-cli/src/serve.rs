@@ -55,13 +55,22 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 .map_err(|e| std::io::Error::other(format!("function {name}: {}", e.message())))?;
         }
         let mut redis_run = None;
+        let mut redis_layer = None;
         if let Some((config, plan)) = &config {
+            // Redis queues and streams as destinations, and the functions' asynchronous
+            // queues on Redis (worked by this process too), before the rest is built.
+            let mut attached = plan
+                .attach(&functions)
+                .await
+                .map_err(|e| std::io::Error::other(format!("config: {e}")))?;
             let deployment = config
                 .build(&functions, true)
                 .map_err(|e| std::io::Error::other(format!("config: {e}")))?;
             for warning in &deployment.warnings {
                 eprintln!("weir: note: {warning}");
             }
+            attached.start(Arc::new(functions.clone()));
+            redis_layer = Some(attached);
             deployment.feed(&functions).await?;
             if !plan.is_empty() {
                 redis_run = Some(
@@ -121,6 +130,9 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         let served = weir_serve::serve(listener, app, shutdown_signal()).await;
         if let Some(run) = redis_run {
             run.stop().await;
+        }
+        if let Some(redis_layer) = redis_layer {
+            redis_layer.stop().await;
         }
         served
     });

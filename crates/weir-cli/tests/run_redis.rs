@@ -1,6 +1,8 @@
 //! `weir run` with queues on Redis (`Weir.Redis` in weir.toml): a filtered mapping with a
-//! redrive policy to a Redis dead-letter queue, and two `weir run` processes sharing one
-//! mapping's records. Against a Redis server of the test's own.
+//! redrive policy to a Redis dead-letter queue, two `weir run` processes sharing one
+//! mapping's records, a function's asynchronous queue on Redis (an Event accepted by one
+//! `weir serve` run by the next after a restart; `weir run`'s bus deliveries retried on Redis
+//! to OnFailure records on a Redis stream). Against a Redis server of the test's own.
 
 #[path = "../../weir-serve/tests/support/redis.rs"]
 mod redis_harness;
@@ -183,4 +185,346 @@ fn two_weir_runs_share_one_mapping() {
     ns.sort();
     let want: Vec<i64> = (0..400).filter(|n| n % 4 != 0).collect();
     assert_eq!(ns, want, "each matching record once");
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failed assertion leaves no
+/// stray weir behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `weir serve --port 0 --config weir.toml` in `dir`; answers the process and its endpoint's
+/// address (the first line of its stdout).
+fn weir_serve(dir: &Path) -> (Killed, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--port", "0", "--config", "weir.toml"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("no endpoint on stdout: {line:?}"))
+        .to_string();
+    (Killed(child), address)
+}
+
+/// Lambda's `Invoke` over HTTP with `X-Amz-Invocation-Type: Event`; answers the status code.
+fn invoke_event(address: &str, function: &str, payload: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: {address}\r\n\
+         X-Amz-Invocation-Type: Event\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+/// Polls `check` every 50 ms until it answers something, for up to `seconds`.
+fn eventually<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The bodies of a Redis queue's messages (the stream named after the queue), as JSON.
+fn queue_bodies(conn: &mut redis::Connection, queue: &str) -> Vec<Value> {
+    let reply: redis::streams::StreamRangeReply = conn.xrange_all(queue).unwrap();
+    reply
+        .ids
+        .iter()
+        .map(|e| {
+            let body: String = redis::from_redis_value_ref(&e.map["body"]).unwrap();
+            serde_json::from_str(&body).unwrap()
+        })
+        .collect()
+}
+
+/// The events waiting on the Redis asynchronous invocation queue, as stored.
+fn queued_events(conn: &mut redis::Connection) -> Vec<Value> {
+    let items: Vec<String> = conn.hvals("weir:async:charge:items").unwrap();
+    items
+        .iter()
+        .map(|i| serde_json::from_str(i).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_event_accepted_by_weir_serve_survives_a_restart_and_succeeds_to_a_redis_queue() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    // The function fails until the file `open` exists; its retries wait 4 s on Redis.
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Done]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "done" }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.Charge]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "charge", EventInvokeConfig = {{ MaximumRetryAttempts = 2, DestinationConfig = {{ OnSuccess = {{ Destination = {{ "Fn::GetAtt" = ["Done", "Arn"] }} }} }} }} }}
+Weir = {{ Command = ["sh", "-c", "test -e open || exit 1; cat"], Redis = "{url}", RetryDelays = [4, 4] }}
+"#
+        ),
+    )
+    .unwrap();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let (first, address) = weir_serve(dir.path());
+    assert_eq!(
+        invoke_event(&address, "charge", r#"{"order": "kept"}"#),
+        202
+    );
+    // Tried (once, or twice on a slow machine) and waiting for its retry on Redis: then this
+    // weir is killed.
+    let item = eventually(20, "the first attempt", || {
+        queued_events(&mut conn)
+            .into_iter()
+            .find(|i| i["invokes"].as_u64() >= Some(1))
+    });
+    let tried = item["invokes"].as_u64().unwrap();
+    assert_eq!(item["function"], "charge");
+    assert_eq!(item["payload"], r#"{"order": "kept"}"#);
+    assert_eq!(item["settings"]["maximum_retry_attempts"], 2);
+    drop(first);
+    assert!(queue_bodies(&mut conn, "done").is_empty());
+    std::fs::write(dir.path().join("open"), "").unwrap();
+    // Another weir on the same Redis takes the event up and runs its retry.
+    let (_second, _) = weir_serve(dir.path());
+    // (Within a lease, 30 s, should the kill have landed during an attempt.)
+    let done = eventually(60, "the OnSuccess record", || {
+        let bodies = queue_bodies(&mut conn, "done");
+        (!bodies.is_empty()).then_some(bodies)
+    });
+    assert_eq!(done.len(), 1, "{done:?}");
+    let record = &done[0];
+    assert_eq!(record["requestContext"]["condition"], "Success");
+    assert_eq!(
+        record["requestContext"]["approximateInvokeCount"],
+        tried + 1
+    );
+    assert_eq!(
+        record["requestPayload"],
+        serde_json::json!({"order": "kept"})
+    );
+    assert_eq!(
+        record["responsePayload"],
+        serde_json::json!({"order": "kept"})
+    );
+    eventually(10, "the event's removal", || {
+        queued_events(&mut conn).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn weir_run_puts_bus_deliveries_on_the_redis_queue_and_waits_for_their_failure_records() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        "{\"source\": \"shop\", \"detail\": {\"n\": 1}}\n{\"source\": \"shop\", \"detail\": {\"n\": 2}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Failed]
+Type = "AWS::Kinesis::Stream"
+Properties = {{ Name = "failed" }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.Bus]
+Type = "AWS::Events::EventBus"
+Properties = {{ Name = "default" }}
+Weir = {{ Events = "events.jsonl" }}
+
+[Resources.Charge]
+Type = "AWS::Serverless::Function"
+Properties = {{ FunctionName = "charge", EventInvokeConfig = {{ MaximumRetryAttempts = 1, DestinationConfig = {{ OnFailure = {{ Type = "Kinesis", Destination = {{ "Fn::GetAtt" = ["Failed", "Arn"] }} }} }} }}, Events = {{ Shop = {{ Type = "EventBridgeRule", Properties = {{ Pattern = {{ source = ["shop"] }} }} }} }} }}
+Weir = {{ Command = ["sh", "-c", "date +%s%N >> times; exit 1"], Redis = "{url}", RetryDelays = [1, 1] }}
+"#
+        ),
+    )
+    .unwrap();
+    let output = weir_run(dir.path()).wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let counters: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let charge = &counters["Functions"]["charge"];
+    // Both events accepted, each run twice (one retry), both dropped: before weir run ended.
+    assert_eq!(charge["AsyncEventsReceived"], 2, "{counters}");
+    assert_eq!(charge["Invocations"], 4, "{counters}");
+    assert_eq!(charge["AsyncEventsDropped"], 2, "{counters}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("times"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert!(queued_events(&mut conn).is_empty());
+    let reply: redis::streams::StreamRangeReply =
+        conn.xrange_all("failed:shardId-000000000000").unwrap();
+    let mut ns: Vec<i64> = reply
+        .ids
+        .iter()
+        .map(|e| {
+            let data: Vec<u8> = redis::from_redis_value_ref(&e.map["data"]).unwrap();
+            let record: Value = serde_json::from_slice(&data).unwrap();
+            assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+            assert_eq!(record["requestContext"]["approximateInvokeCount"], 2);
+            record["requestPayload"]["detail"]["n"].as_i64().unwrap()
+        })
+        .collect();
+    ns.sort();
+    assert_eq!(ns, [1, 2]);
+}
+
+#[test]
+fn the_redis_example_runs_as_its_comments_say() {
+    let server = redis_harness::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let text = std::fs::read_to_string(examples.join("redis.toml")).unwrap();
+    assert!(text.contains("redis://127.0.0.1:6380/"));
+    // The example's file, on this test's Redis.
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        text.replace("redis://127.0.0.1:6380/", &server.url()),
+    )
+    .unwrap();
+    std::fs::copy(
+        examples.join("events.jsonl"),
+        dir.path().join("events.jsonl"),
+    )
+    .unwrap();
+    let output = weir_run(dir.path()).wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let counters: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let notify = &counters["Functions"]["notify"];
+    // Two running instances and one stopped; the stopped one ran twice (one retry).
+    assert_eq!(notify["AsyncEventsReceived"], 3, "{counters}");
+    assert_eq!(notify["Invocations"], 4, "{counters}");
+    assert_eq!(notify["AsyncEventsDropped"], 1, "{counters}");
+    assert_eq!(counters["Rules"]["StateChanges"]["MatchedEvents"], 3);
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let notified = queue_bodies(&mut conn, "notified");
+    assert_eq!(notified.len(), 2);
+    for record in &notified {
+        assert_eq!(record["requestContext"]["condition"], "Success");
+        assert_eq!(
+            record["responsePayload"],
+            serde_json::json!({"notified": true})
+        );
+        assert_eq!(record["requestPayload"]["detail"]["state"], "running");
+    }
+    let failed: redis::streams::StreamRangeReply = conn
+        .xrange_all("notify-failed:shardId-000000000000")
+        .unwrap();
+    assert_eq!(failed.ids.len(), 1);
+    let data: Vec<u8> = redis::from_redis_value_ref(&failed.ids[0].map["data"]).unwrap();
+    let record: Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 2);
+    assert_eq!(record["requestPayload"]["detail"]["state"], "stopped");
+}
+
+#[test]
+fn weir_invoke_event_on_a_redis_queue_waits_for_its_record() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Done]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "done" }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.Echo]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "echo", EventInvokeConfig = {{ DestinationConfig = {{ OnSuccess = {{ Destination = {{ Ref = "Done" }} }} }} }} }}
+Weir = {{ Command = ["cat"], Redis = "{url}" }}
+"#
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["invoke", "--config", "weir.toml", "Echo"])
+        .args(["--invocation-type", "Event", "--payload", r#"{"x": 1}"#])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["StatusCode"], 202);
+    // weir invoke ended after the event ran: its record is on Redis, nothing is queued.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let done = queue_bodies(&mut conn, "done");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["requestPayload"], serde_json::json!({"x": 1}));
+    let left: usize = conn.hlen("weir:async:echo:items").unwrap();
+    assert_eq!(left, 0);
 }

@@ -16,13 +16,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::external::{DestinationRecord, EventResult};
 use crate::function::Target;
 use crate::handler::Outcome;
 use crate::metrics::add;
 use crate::router::{Attempt, Busy, Function, Router};
-
-/// The waits before the first and the second retry of a function error.
-const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
 /// The first wait after a throttle, doubled each time up to [`MAX_THROTTLE_DELAY`].
 const FIRST_THROTTLE_DELAY: Duration = Duration::from_secs(1);
 const MAX_THROTTLE_DELAY: Duration = Duration::from_secs(300);
@@ -59,17 +57,14 @@ pub(crate) async fn run_event(
         {
             Attempt::Ran(Outcome::Success(response)) => {
                 invoke_count += 1;
-                if let Some(target) = &config.on_success {
-                    let record = router.invocation_record(
-                        &function,
-                        &request_id,
-                        "Success",
-                        invoke_count,
-                        &payload,
-                        Some(&Outcome::Success(response)),
-                    );
-                    send(&router, &function, target, record, &request_id, true);
-                }
+                let result = EventResult::new(
+                    request_id,
+                    "Success",
+                    invoke_count,
+                    payload,
+                    Some(Outcome::Success(response)),
+                );
+                finish(&router, &function, result).await;
                 return;
             }
             Attempt::Ran(outcome) => {
@@ -78,7 +73,7 @@ pub(crate) async fn run_event(
                 if failures >= config.maximum_retry_attempts {
                     break "RetriesExhausted";
                 }
-                let delay = RETRY_DELAYS[(failures as usize).min(RETRY_DELAYS.len() - 1)];
+                let delay = config.retry_delays[(failures as usize).min(1)];
                 failures += 1;
                 delay
             }
@@ -96,42 +91,58 @@ pub(crate) async fn run_event(
             }
         }
     };
+    let result = EventResult::new(request_id, condition, invoke_count, payload, last);
+    finish(&router, &function, result).await;
+}
+
+/// Sends a finished event's invocation record to its function's destinations (and a
+/// discarded one's payload to the dead-letter queue); completes once they have it.
+pub(crate) async fn finish(router: &Router, function: &Function, result: EventResult) {
+    let config = &function.config.event_invoke;
+    let response = result.response.as_ref();
+    let record = |condition: &str| {
+        router.invocation_record(
+            function,
+            &result.request_id,
+            condition,
+            result.invoke_count,
+            &result.payload,
+            response,
+        )
+    };
+    if result.is_success() {
+        if let Some(target) = &config.on_success {
+            let record = record("Success");
+            send(router, function, target, record, &result.request_id, true).await;
+        }
+        return;
+    }
     add(&function.counters.async_events_dropped, 1);
     if let Some(target) = &config.on_failure {
-        let record = router.invocation_record(
-            &function,
-            &request_id,
-            condition,
-            invoke_count,
-            &payload,
-            last.as_ref(),
-        );
-        send(&router, &function, target, record, &request_id, false);
+        let record = record(&result.condition);
+        send(router, function, target, record, &result.request_id, false).await;
     }
-    if let Some(Target::Queue(name)) = &function.config.dead_letter {
-        let (code, message) = match &last {
+    if let Some(target @ Target::Queue(_)) = &function.config.dead_letter {
+        let (code, message) = match response {
             Some(Outcome::Error(e)) => ("200".to_string(), e.error_message.clone()),
-            _ => ("429".to_string(), condition.to_string()),
+            _ => ("429".to_string(), result.condition.clone()),
         };
-        match router.queue(name) {
-            Some(queue) => {
-                queue.send_with_attributes(
-                    String::from_utf8_lossy(&payload).into_owned(),
-                    vec![
-                        ("RequestID".to_string(), request_id.clone()),
-                        ("ErrorCode".to_string(), code),
-                        ("ErrorMessage".to_string(), message),
-                    ],
-                );
-            }
-            None => add(&function.counters.dead_letter_errors, 1),
+        let mut message_record =
+            DestinationRecord::new(result.payload.clone(), result.request_id.clone());
+        message_record.attributes = vec![
+            ("RequestID".to_string(), result.request_id.clone()),
+            ("ErrorCode".to_string(), code),
+            ("ErrorMessage".to_string(), message),
+        ];
+        if router.deliver(target, message_record).await.is_err() {
+            add(&function.counters.dead_letter_errors, 1);
         }
     }
 }
 
 /// Sends an invocation record to a destination; an event bus receives it as the `detail` of
 /// an event from `lambda`, as Lambda sends it.
-fn send(
+async fn send(
     router: &Router,
     function: &Function,
     target: &Target,
@@ -143,7 +154,11 @@ fn send(
         Target::Bus(_) => bus_event(router, function, &record, success),
         _ => record,
     };
-    if router.deliver(target, body, request_id).is_err() {
+    if router
+        .deliver(target, DestinationRecord::new(body, request_id))
+        .await
+        .is_err()
+    {
         add(&function.counters.destination_delivery_failures, 1);
     }
 }

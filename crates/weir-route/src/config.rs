@@ -30,11 +30,17 @@
 //! | function | `Python = "python3"` | the interpreter for `Runtime = "python3.x"` functions, which run `PYTHON -m awslambdaric HANDLER` in `CodeUri` (default: `$WEIR_PYTHON`, else `python3`) |
 //! | function | (none) | `Runtime = "provided.al2023"` (any `provided*`) runs `CodeUri/bootstrap`, a custom runtime such as a `lambda_runtime` binary |
 //! | function | `State = "Pending"` | the state it starts in (`Active` by default) |
+//! | function | `RetryDelays = [60, 120]` | the seconds before the first and the second retry of a failed asynchronous invocation (Lambda's 1 and 2 minutes by default) |
 //! | queue | `Messages = "file.jsonl"` or `["body", {...}]` | messages sent when the run starts (a JSONL line or a table is sent as its JSON text) |
 //! | queue | `Output = "file.jsonl"` or `"-"` | at the end, the queue's messages are written there, one per line |
 //! | stream | `Records = "file.jsonl"` or `"-"` (stdin) | read as the stream's records, one per line |
 //! | stream | `PartitionKey = "field"` | the top-level field giving each record's partition key (default: the line number) |
 //! | event bus | `Events = "file.jsonl"` | events put on the bus when the run starts |
+//!
+//! `Redis = "redis://HOST:PORT/"` on a queue, a stream or a function puts it (a function: its
+//! asynchronous invocation queue) on Redis; that key is read by `weir run` and `weir serve`
+//! (crate weir-serve, which attaches those queues and streams to the router as destinations)
+//! and refused here.
 //!
 //! A SAM function's `Events` of type `SQS` (`Queue`), `Kinesis` (`Stream`) and
 //! `EventBridgeRule` / `CloudWatchEvent` (`Pattern`, `EventBusName`) become the mappings and
@@ -646,8 +652,10 @@ impl Config {
             self.bus(r, router, &mut d, warnings)?;
         }
         let invoke_configs: Vec<&Resource> = order(&["AWS::Lambda::EventInvokeConfig"]);
+        // The destinations functions name, with where: checked once everything exists.
+        let mut refs: Vec<(String, Target)> = Vec::new();
         for r in order(&["AWS::Lambda::Function", "AWS::Serverless::Function"]) {
-            let name = self.function(r, router, &invoke_configs, warnings)?;
+            let name = self.function(r, router, &invoke_configs, warnings, &mut refs)?;
             d.functions.push((r.id.clone(), name));
         }
         for r in &invoke_configs {
@@ -674,6 +682,9 @@ impl Config {
         for r in order(&["AWS::Events::Rule"]).into_iter().chain(&sam_rules) {
             let (bus, name) = self.rule(r, router, warnings)?;
             d.rules.push((r.label.clone(), bus, name));
+        }
+        for (at, target) in &refs {
+            check_exists(router, at, target)?;
         }
         router
             .check_targets()
@@ -947,12 +958,13 @@ impl Config {
         parent: &mut Props<'_>,
         key: &'static str,
         warnings: &mut Vec<String>,
-    ) -> Result<Option<Target>, ConfigError> {
+    ) -> Result<Option<(String, Target)>, ConfigError> {
         let Some(mut t) = parent.table(key)? else {
             return Ok(None);
         };
+        let at = t.here("Destination");
         let target = match t.get("Destination") {
-            Some(v) => Some(self.target(&t.here("Destination"), v)?),
+            Some(v) => Some((at.clone(), self.target(&at, v)?)),
             None => None,
         };
         // SAM's `Type` (SQS, SNS, Lambda, EventBridge) is implied by the ARN here.
@@ -966,6 +978,7 @@ impl Config {
         p: &mut Props<'_>,
         config: &mut EventInvokeConfig,
         warnings: &mut Vec<String>,
+        refs: &mut Vec<(String, Target)>,
     ) -> Result<(), ConfigError> {
         if let Some(n) = p.int("MaximumRetryAttempts")? {
             if !(0..=2).contains(&n) {
@@ -986,11 +999,13 @@ impl Config {
             config.maximum_event_age = std::time::Duration::from_secs(n as u64);
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
-            if let Some(t) = self.destination(&mut dc, "OnSuccess", warnings)? {
-                config.on_success = Some(t);
+            if let Some((at, t)) = self.destination(&mut dc, "OnSuccess", warnings)? {
+                config.on_success = Some(t.clone());
+                refs.push((at, t));
             }
-            if let Some(t) = self.destination(&mut dc, "OnFailure", warnings)? {
-                config.on_failure = Some(t);
+            if let Some((at, t)) = self.destination(&mut dc, "OnFailure", warnings)? {
+                config.on_failure = Some(t.clone());
+                refs.push((at, t));
             }
             dc.finish(warnings)?;
         }
@@ -1003,6 +1018,7 @@ impl Config {
         router: &Router,
         invoke_configs: &[&Resource],
         warnings: &mut Vec<String>,
+        refs: &mut Vec<(String, Target)>,
     ) -> Result<String, ConfigError> {
         let path = format!("Resources.{}.Properties", r.id);
         let mut p = Props::new(path.clone(), &r.properties);
@@ -1054,19 +1070,25 @@ impl Config {
         }
         if let Some(mut dlc) = p.table("DeadLetterConfig")? {
             if let Some(v) = dlc.get("TargetArn") {
-                config.dead_letter = Some(self.target(&dlc.here("TargetArn"), v)?);
+                let at = dlc.here("TargetArn");
+                let target = self.target(&at, v)?;
+                config.dead_letter = Some(target.clone());
+                refs.push((at, target));
             }
             dlc.finish(warnings)?;
         }
         if let Some(mut dlq) = p.table("DeadLetterQueue")? {
             if let Some(v) = dlq.get("TargetArn") {
-                config.dead_letter = Some(self.target(&dlq.here("TargetArn"), v)?);
+                let at = dlq.here("TargetArn");
+                let target = self.target(&at, v)?;
+                config.dead_letter = Some(target.clone());
+                refs.push((at, target));
             }
             let _ = dlq.string("Type")?;
             dlq.finish(warnings)?;
         }
         if let Some(mut eic) = p.table("EventInvokeConfig")? {
-            self.event_invoke(&mut eic, &mut config.event_invoke, warnings)?;
+            self.event_invoke(&mut eic, &mut config.event_invoke, warnings, refs)?;
             eic.finish(warnings)?;
         }
         for ic in invoke_configs {
@@ -1084,7 +1106,7 @@ impl Config {
                 let mut ip = Props::new(format!("Resources.{}.Properties", ic.id), &ic.properties);
                 let _ = ip.get("FunctionName");
                 let _ = ip.string("Qualifier")?;
-                self.event_invoke(&mut ip, &mut config.event_invoke, warnings)?;
+                self.event_invoke(&mut ip, &mut config.event_invoke, warnings, refs)?;
                 ip.finish(warnings)?;
             }
         }
@@ -1110,6 +1132,29 @@ impl Config {
             config.state = state
                 .parse::<FunctionState>()
                 .map_err(|e| ConfigError::at(&w.here("State"), e.message()))?;
+        }
+        if let Some(v) = w.get("RetryDelays") {
+            let at = w.here("RetryDelays");
+            let seconds: Vec<i64> = match v {
+                Value::Array(items) => items.iter().filter_map(Value::as_integer).collect(),
+                _ => Vec::new(),
+            };
+            match (v.as_array().map(Vec::len), seconds.as_slice()) {
+                (Some(2), [first, second])
+                    if (0..=21_600).contains(first) && (0..=21_600).contains(second) =>
+                {
+                    config.event_invoke.retry_delays = [
+                        std::time::Duration::from_secs(*first as u64),
+                        std::time::Duration::from_secs(*second as u64),
+                    ];
+                }
+                _ => {
+                    return Err(type_error(
+                        &at,
+                        "two whole numbers of seconds (0 to 21600): the waits before the first and the second retry",
+                    ))
+                }
+            }
         }
         let command = w.strings("Command")?;
         let runtime_api = w.strings("RuntimeApi")?;
@@ -1301,7 +1346,8 @@ impl Config {
             sc.finish(warnings)?;
         }
         if let Some(mut dc) = p.table("DestinationConfig")? {
-            if let Some(t) = self.destination(&mut dc, "OnFailure", warnings)? {
+            if let Some((at, t)) = self.destination(&mut dc, "OnFailure", warnings)? {
+                check_exists(router, &at, &t)?;
                 c.on_failure = Some(self.arn_of(&t, router));
             }
             dc.finish(warnings)?;
@@ -1337,6 +1383,24 @@ impl Config {
         p.finish(warnings)?;
         Ok(c)
     }
+}
+
+/// A destination that is neither in the file nor attached to the router (a queue or stream
+/// kept elsewhere, such as on Redis) is refused where it is named.
+fn check_exists(router: &Router, at: &str, target: &Target) -> Result<(), ConfigError> {
+    if router.target_exists(target) {
+        return Ok(());
+    }
+    let kind = match target {
+        Target::Function(_) => "function",
+        Target::Queue(_) => "queue",
+        Target::Stream(_) => "stream",
+        Target::Bus(_) => "event bus",
+    };
+    Err(ConfigError::at(
+        at,
+        format!("the {kind} {} does not exist", target.name()),
+    ))
 }
 
 enum QueueBuild {

@@ -196,6 +196,9 @@ pub enum InvokeErrorKind {
     RequestTooLarge,
     /// The payload is not JSON (`InvalidRequestContentException`, 400).
     InvalidRequestContent,
+    /// The function's asynchronous invocation queue (an [`crate::EventQueue`], e.g. on
+    /// Redis) could not take the event (`ServiceException`, 500).
+    Service,
 }
 
 impl InvokeError {
@@ -240,6 +243,7 @@ impl InvokeError {
             InvokeErrorKind::TooManyRequests { .. } => "TooManyRequestsException",
             InvokeErrorKind::RequestTooLarge => "RequestTooLargeException",
             InvokeErrorKind::InvalidRequestContent => "InvalidRequestContentException",
+            InvokeErrorKind::Service => "ServiceException",
         }
     }
 
@@ -262,6 +266,7 @@ impl InvokeError {
             InvokeErrorKind::TooManyRequests { .. } => 429,
             InvokeErrorKind::RequestTooLarge => 413,
             InvokeErrorKind::InvalidRequestContent => 400,
+            InvokeErrorKind::Service => 500,
         }
     }
 

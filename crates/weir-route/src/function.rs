@@ -163,6 +163,9 @@ pub struct EventInvokeConfig {
     pub on_success: Option<Target>,
     /// Where the invocation record of a discarded event goes.
     pub on_failure: Option<Target>,
+    /// The waits before the first and the second retry (Lambda's: 1 and 2 minutes). weir's
+    /// own setting (`Weir.RetryDelays` in `weir.toml`), for trying retries quickly.
+    pub retry_delays: [Duration; 2],
 }
 
 impl Default for EventInvokeConfig {
@@ -172,6 +175,7 @@ impl Default for EventInvokeConfig {
             maximum_event_age: Duration::from_secs(21_600),
             on_success: None,
             on_failure: None,
+            retry_delays: [Duration::from_secs(60), Duration::from_secs(120)],
         }
     }
 }
@@ -197,6 +201,19 @@ impl EventInvokeConfig {
     /// ```
     pub fn maximum_event_age_in_seconds(mut self, seconds: u64) -> Self {
         self.maximum_event_age = Duration::from_secs(seconds);
+        self
+    }
+
+    /// Sets the waits before the first and the second retry.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// let c = weir_route::EventInvokeConfig::default().retry_delays(Duration::from_millis(100), Duration::from_millis(200));
+    /// assert_eq!(c.retry_delays[1], Duration::from_millis(200));
+    /// ```
+    pub fn retry_delays(mut self, first: Duration, second: Duration) -> Self {
+        self.retry_delays = [first, second];
         self
     }
 

@@ -35,6 +35,7 @@ mod bus;
 pub mod clock;
 pub mod config;
 mod error;
+mod external;
 mod function;
 pub mod handler;
 pub mod mapping;
@@ -48,6 +49,9 @@ pub mod stream;
 pub use bus::RuleConfig;
 pub use clock::{Clock, TokioClock};
 pub use error::{InvokeError, InvokeErrorKind, ValidationError};
+pub use external::{
+    Destination, DestinationRecord, EnqueueFuture, EventQueue, EventResult, QueuedEvent, SendFuture,
+};
 pub use function::{EventInvokeConfig, FunctionConfig, FunctionState, Target};
 pub use handler::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
 pub use mapping::EventSourceMappingConfig;

@@ -936,7 +936,7 @@ async fn run_stream_batch(m: &StreamMapping, shard: usize, batch: Vec<StreamItem
                 .count();
             if old > 0 {
                 let rest = records.split_off(old);
-                give_up(m, shard, &records, "RecordAgeExceeded", invokes, None);
+                give_up(m, shard, &records, "RecordAgeExceeded", invokes, None).await;
                 records = rest;
                 if records.is_empty() {
                     continue;
@@ -1004,7 +1004,8 @@ async fn run_stream_batch(m: &StreamMapping, shard: usize, batch: Vec<StreamItem
                 "RetryAttemptsExhausted",
                 invokes,
                 last.as_ref(),
-            );
+            )
+            .await;
             continue;
         }
         tokio::select! {
@@ -1016,7 +1017,7 @@ async fn run_stream_batch(m: &StreamMapping, shard: usize, batch: Vec<StreamItem
 }
 
 /// Drops records, sending their batch's record to the on-failure destination.
-fn give_up(
+async fn give_up(
     m: &StreamMapping,
     shard: usize,
     records: &[StreamItem],
@@ -1062,10 +1063,11 @@ fn give_up(
     out.push_str(r#","streamArn":"#);
     push_json_str(&mut out, m.stream.arn());
     out.push_str("}}");
-    if m.router
-        .deliver(target, out.into_bytes(), &first.record.partition_key)
-        .is_ok()
-    {
+    let record = crate::external::DestinationRecord::new(
+        out.into_bytes(),
+        first.record.partition_key.clone(),
+    );
+    if m.router.deliver(target, record).await.is_ok() {
         add(&m.counters.on_failure_delivered, records.len());
     }
 }

@@ -16,7 +16,10 @@ use tokio::sync::{watch, Notify, Semaphore};
 use crate::bus::{Bus, RuleConfig};
 use crate::clock::{iso8601, new_id, Clock, TokioClock};
 use crate::error::{InvokeError, InvokeErrorKind, ValidationError};
-use crate::function::{FunctionConfig, FunctionState, Target};
+use crate::external::{
+    Destination, DestinationRecord, EnqueueFuture, EventQueue, EventResult, QueuedEvent, SendFuture,
+};
+use crate::function::{EventInvokeConfig, FunctionConfig, FunctionState, Target};
 use crate::handler::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
 use crate::metrics::{
     add, FunctionCounters, FunctionMetrics, MappingCounters, MappingMetrics, RuleCounters,
@@ -109,6 +112,20 @@ pub struct InvokeOutput {
     pub request_id: String,
 }
 
+/// An event taken by [`Router::enqueue_event`]: queued in memory (its request id), or on its
+/// way to an external [`EventQueue`].
+pub(crate) enum Accepted {
+    Now(String),
+    Later(EnqueueFuture),
+}
+
+/// A delivery to a target: done, or on its way to an external [`Destination`] or
+/// [`EventQueue`].
+pub(crate) enum Delivery {
+    Done(Result<(), String>),
+    Later(SendFuture),
+}
+
 /// How one attempt at running a function went.
 pub(crate) enum Attempt {
     Ran(Outcome),
@@ -142,6 +159,10 @@ pub(crate) struct Inner {
     queues: RwLock<HashMap<String, Queue>>,
     streams: RwLock<HashMap<String, Stream>>,
     buses: RwLock<HashMap<String, Bus>>,
+    /// Queues and streams kept elsewhere, by the target naming them.
+    destinations: RwLock<HashMap<Target, Arc<dyn Destination>>>,
+    /// Functions whose `Event` invocations are queued elsewhere, by function name.
+    event_queues: RwLock<HashMap<String, Arc<dyn EventQueue>>>,
     pub(crate) mappings: RwLock<Vec<MappingEntry>>,
     busy: AtomicUsize,
     pub(crate) changed: Arc<Notify>,
@@ -266,6 +287,8 @@ impl Router {
             queues: RwLock::new(HashMap::new()),
             streams: RwLock::new(HashMap::new()),
             buses: RwLock::new(HashMap::new()),
+            destinations: RwLock::new(HashMap::new()),
+            event_queues: RwLock::new(HashMap::new()),
             mappings: RwLock::new(Vec::new()),
             busy: AtomicUsize::new(0),
             changed: Arc::new(Notify::new()),
@@ -733,7 +756,14 @@ impl Router {
             Target::Function(name) => match self.function(name) {
                 None => false,
                 Some(function) => match self.enqueue_event(&function, event.to_vec()) {
-                    Ok(_) => true,
+                    Ok(Accepted::Now(_)) => true,
+                    Ok(Accepted::Later(queued)) => {
+                        self.count_later(
+                            Box::pin(async move { queued.await.map(|_| ()) }),
+                            counters,
+                        );
+                        return;
+                    }
                     Err(e) if retried_by_the_bus(&e) => {
                         let busy = self.busy();
                         let router = self.clone();
@@ -747,12 +777,32 @@ impl Router {
                     Err(_) => false,
                 },
             },
-            _ => self.deliver(target, event.to_vec(), key).is_ok(),
+            _ => match self.start_delivery(target, DestinationRecord::new(event.to_vec(), key)) {
+                Delivery::Done(result) => result.is_ok(),
+                Delivery::Later(future) => {
+                    self.count_later(future, counters);
+                    return;
+                }
+            },
         };
         add(&counters.invocations, 1);
         if !ok {
             add(&counters.failed_invocations, 1);
         }
+    }
+
+    /// Counts a rule target's delivery when it ends (the router is busy until then).
+    fn count_later(&self, future: SendFuture, counters: &Arc<RuleCounters>) {
+        let busy = self.busy();
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let ok = future.await.is_ok();
+            add(&counters.invocations, 1);
+            if !ok {
+                add(&counters.failed_invocations, 1);
+            }
+            drop(busy);
+        });
     }
 
     async fn retry_rule_target(
@@ -776,8 +826,8 @@ impl Router {
             }
             delay = (delay * 2).min(Duration::from_secs(300));
             match self.enqueue_event(&function, event.clone()) {
-                Ok(_) => {
-                    ok = true;
+                Ok(accepted) => {
+                    ok = accept(&function, accepted).await.is_ok();
                     break;
                 }
                 Err(e) if retried_by_the_bus(&e) => {}
@@ -858,6 +908,9 @@ impl Router {
     }
 
     pub(crate) fn target_exists(&self, target: &Target) -> bool {
+        if read(&self.0.destinations).contains_key(target) {
+            return true;
+        }
         match target {
             Target::Function(n) => self.function(n).is_some(),
             Target::Queue(n) => self.queue(n).is_some(),
@@ -866,33 +919,190 @@ impl Router {
         }
     }
 
-    /// Delivers a record to a target; `Err` when the target does not exist or refuses it.
-    pub(crate) fn deliver(&self, target: &Target, body: Vec<u8>, key: &str) -> Result<(), String> {
-        match target {
-            Target::Queue(name) => {
-                let queue = self.queue(name).ok_or_else(|| format!("no queue {name}"))?;
-                queue.send(String::from_utf8_lossy(&body).into_owned());
-                Ok(())
+    /// Attaches a queue or a stream kept outside the router (for instance on Redis) under
+    /// the name `target` gives it: destinations (on-success, on-failure, dead-letter queue,
+    /// a mapping's on-failure) and bus rule targets naming it write their records to it.
+    /// Refused: a function or bus target, or a name the router already holds a queue or
+    /// stream under.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use weir_route::{Destination, DestinationRecord, EventInvokeConfig, FunctionConfig, FunctionError};
+    /// use weir_route::{InvocationType, Outcome, Router, SendFuture, Target};
+    /// struct Log(Arc<Mutex<Vec<String>>>);
+    /// impl Destination for Log {
+    ///     fn send(&self, record: DestinationRecord) -> SendFuture {
+    ///         self.0.lock().unwrap().push(String::from_utf8_lossy(&record.body).into_owned());
+    ///         Box::pin(async { Ok(()) })
+    ///     }
+    /// }
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let router = Router::new();
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// router.attach_destination(Target::Queue("failed".into()), Arc::new(Log(log.clone())))?;
+    /// let config = FunctionConfig::new("f").event_invoke(
+    ///     EventInvokeConfig::default().maximum_retry_attempts(0).on_failure(Target::Queue("failed".into())));
+    /// router.create_function(config, |_| async { Outcome::Error(FunctionError::new("Error", "no")) })?;
+    /// router.check_targets()?;
+    /// router.invoke("f", InvocationType::Event, b"{}".to_vec()).await?;
+    /// router.wait_idle().await;
+    /// assert!(log.lock().unwrap()[0].contains(r#""condition":"RetriesExhausted""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn attach_destination(
+        &self,
+        target: Target,
+        destination: Arc<dyn Destination>,
+    ) -> Result<(), ValidationError> {
+        let held = match &target {
+            Target::Queue(n) => self.queue(n).is_some(),
+            Target::Stream(n) => self.stream(n).is_some(),
+            Target::Function(_) | Target::Bus(_) => {
+                return Err(ValidationError::invalid_parameter(format!(
+                    "only a queue or a stream can be attached, not the {} {}",
+                    kind_name(&target),
+                    target.name()
+                )))
             }
-            Target::Stream(name) => {
-                let stream = self
-                    .stream(name)
-                    .ok_or_else(|| format!("no stream {name}"))?;
-                stream.put_record(key, body);
-                Ok(())
-            }
-            Target::Function(name) => {
-                let function = self
-                    .function(name)
-                    .ok_or_else(|| format!("no function {name}"))?;
-                self.enqueue_event(&function, body)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
+        };
+        if held {
+            return Err(ValidationError::conflict(format!(
+                "the router already has a {} {}",
+                kind_name(&target),
+                target.name()
+            )));
+        }
+        write(&self.0.destinations).insert(target, destination);
+        Ok(())
+    }
+
+    /// Queues the `Event` invocations of the function `function` (which may be created
+    /// later) on `queue` instead of the router's in-memory queue: from `Invoke`, bus rules
+    /// and destinations. Whoever works `queue` runs the function and hands each finished
+    /// event to [`Router::complete_event`].
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::Arc;
+    /// use weir_route::{EnqueueFuture, EventQueue, FunctionConfig, InvocationType, Outcome, QueuedEvent, Router};
+    /// struct Refuse;
+    /// impl EventQueue for Refuse {
+    ///     fn enqueue(&self, _: QueuedEvent) -> EnqueueFuture { Box::pin(async { Err("down".into()) }) }
+    /// }
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let router = Router::new();
+    /// router.set_event_queue("f", Arc::new(Refuse));
+    /// router.create_function(FunctionConfig::new("f"), |_| async { Outcome::Success(vec![]) })?;
+    /// let err = router.invoke("f", InvocationType::Event, vec![]).await.unwrap_err();
+    /// assert_eq!((err.error_type(), err.status_code()), ("ServiceException", 500));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_event_queue(&self, function: &str, queue: Arc<dyn EventQueue>) {
+        write(&self.0.event_queues).insert(function.to_string(), queue);
+    }
+
+    /// Whether the function's `Event` invocations go to an [`EventQueue`] set with
+    /// [`Router::set_event_queue`].
+    ///
+    /// # Example
+    /// ```
+    /// assert!(!weir_route::Router::new().has_event_queue("f"));
+    /// ```
+    pub fn has_event_queue(&self, function: &str) -> bool {
+        read(&self.0.event_queues).contains_key(function)
+    }
+
+    /// A function's asynchronous invocation settings, `None` if there is no such function.
+    ///
+    /// # Example
+    /// ```
+    /// assert!(weir_route::Router::new().event_invoke_config("f").is_none());
+    /// ```
+    pub fn event_invoke_config(&self, name: &str) -> Option<EventInvokeConfig> {
+        self.function(name).map(|f| f.config.event_invoke.clone())
+    }
+
+    /// Sends a finished asynchronous invocation's record where its function's settings say,
+    /// as the in-memory queue does: a success's to the on-success destination; a discarded
+    /// event's to the on-failure destination, and its payload to the dead-letter queue
+    /// (counted in `AsyncEventsDropped`). Completes once every destination has it. For the
+    /// workers of an [`EventQueue`]; a function that no longer exists sends nothing.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{EventInvokeConfig, EventResult, FunctionConfig, Outcome, QueueConfig, Router, Target};
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let router = Router::new();
+    /// let done = router.create_queue(QueueConfig::new("done"))?;
+    /// let config = FunctionConfig::new("f").event_invoke(EventInvokeConfig::default().on_success(Target::Queue("done".into())));
+    /// router.create_function(config, |_| async { Outcome::Success(vec![]) })?;
+    /// router.complete_event("f", EventResult::new("r-1", "Success", 1, b"{}".to_vec(), Some(Outcome::Success(b"1".to_vec())))).await;
+    /// assert!(done.drain()[0].contains(r#""requestId":"r-1""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn complete_event(&self, function: &str, result: EventResult) {
+        if let Some(function) = self.function(function) {
+            crate::asynchronous::finish(self, &function, result).await;
+        }
+    }
+
+    /// Starts a delivery of a record to a target.
+    pub(crate) fn start_delivery(&self, target: &Target, record: DestinationRecord) -> Delivery {
+        if let Some(destination) = read(&self.0.destinations).get(target).cloned() {
+            return Delivery::Later(destination.send(record));
+        }
+        let body = record.body;
+        Delivery::Done(match target {
+            Target::Queue(name) => match self.queue(name) {
+                Some(queue) => {
+                    queue.send_with_attributes(
+                        String::from_utf8_lossy(&body).into_owned(),
+                        record.attributes,
+                    );
+                    Ok(())
+                }
+                None => Err(format!("no queue {name}")),
+            },
+            Target::Stream(name) => match self.stream(name) {
+                Some(stream) => {
+                    stream.put_record(&record.partition_key, body);
+                    Ok(())
+                }
+                None => Err(format!("no stream {name}")),
+            },
+            Target::Function(name) => match self.function(name) {
+                None => Err(format!("no function {name}")),
+                Some(function) => match self.enqueue_event(&function, body) {
+                    Ok(Accepted::Now(_)) => Ok(()),
+                    Ok(Accepted::Later(queued)) => {
+                        return Delivery::Later(Box::pin(async move { queued.await.map(|_| ()) }))
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            },
             Target::Bus(name) => self
                 .put_event(name, &body)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
+        })
+    }
+
+    /// Delivers a record to a target; `Err` when the target does not exist or refuses it.
+    pub(crate) async fn deliver(
+        &self,
+        target: &Target,
+        record: DestinationRecord,
+    ) -> Result<(), String> {
+        match self.start_delivery(target, record) {
+            Delivery::Done(result) => result,
+            Delivery::Later(future) => future.await,
         }
     }
 
@@ -958,7 +1168,8 @@ impl Router {
         match invocation_type {
             InvocationType::DryRun => Ok(output(204, None, Vec::new(), new_id())),
             InvocationType::Event => {
-                let request_id = self.enqueue_event(&function, payload)?;
+                let accepted = self.enqueue_event(&function, payload)?;
+                let request_id = accept(&function, accepted).await?;
                 Ok(output(202, None, Vec::new(), request_id))
             }
             InvocationType::RequestResponse => {
@@ -977,12 +1188,13 @@ impl Router {
         }
     }
 
-    /// Queues an event for asynchronous invocation; returns its request id.
+    /// Queues an event for asynchronous invocation: in memory (its request id), or on the
+    /// function's [`EventQueue`].
     pub(crate) fn enqueue_event(
         &self,
         function: &Arc<Function>,
         payload: Vec<u8>,
-    ) -> Result<String, InvokeError> {
+    ) -> Result<Accepted, InvokeError> {
         let payload = if payload.is_empty() {
             b"{}".to_vec()
         } else {
@@ -990,6 +1202,28 @@ impl Router {
         };
         check_payload(&payload, InvocationType::Event)?;
         check_state(function)?;
+        // A function with reserved concurrency 0 runs none of its events: they go to the
+        // failure destinations at once, from memory (nothing waits that could survive).
+        let external = match function.config.reserved_concurrency {
+            Some(0) => None,
+            _ => read(&self.0.event_queues)
+                .get(&function.config.name)
+                .cloned(),
+        };
+        if let Some(queue) = external {
+            let config = &function.config.event_invoke;
+            let mut event = QueuedEvent::new(function.config.name.clone(), payload);
+            event.maximum_retry_attempts = config.maximum_retry_attempts;
+            event.maximum_event_age = config.maximum_event_age;
+            event.retry_delays = config.retry_delays;
+            let queued = queue.enqueue(event);
+            let function = function.clone();
+            return Ok(Accepted::Later(Box::pin(async move {
+                let id = queued.await?;
+                add(&function.counters.async_events_received, 1);
+                Ok(id)
+            })));
+        }
         add(&function.counters.async_events_received, 1);
         let request_id = new_id();
         let busy = self.busy();
@@ -1000,7 +1234,7 @@ impl Router {
         tokio::spawn(async move {
             crate::asynchronous::run_event(router, function, payload, id, received, busy).await;
         });
-        Ok(request_id)
+        Ok(Accepted::Now(request_id))
     }
 
     /// Runs a function once: its state and concurrency checked, its timeout enforced, its
@@ -1230,6 +1464,23 @@ fn retried_by_the_bus(e: &InvokeError) -> bool {
             | InvokeErrorKind::ResourceNotReady
             | InvokeErrorKind::TooManyRequests { .. }
     )
+}
+
+/// Waits for an event's acceptance: its request id, or a `ServiceException` when the
+/// function's external queue refused it.
+async fn accept(function: &Function, accepted: Accepted) -> Result<String, InvokeError> {
+    match accepted {
+        Accepted::Now(id) => Ok(id),
+        Accepted::Later(queued) => queued.await.map_err(|e| {
+            InvokeError::new(
+                InvokeErrorKind::Service,
+                format!(
+                    "the asynchronous invocation queue of function {} could not take the event: {e}",
+                    function.config.name
+                ),
+            )
+        }),
+    }
 }
 
 fn throttled() -> InvokeError {

@@ -185,7 +185,7 @@ async fn errors_name_the_place_in_the_file() {
         ),
         (
             "[Resources.F]\nType = \"AWS::Lambda::Function\"\nWeir = { Command = [\"true\"] }\nProperties = { DeadLetterConfig = { TargetArn = \"arn:aws:sqs:us-east-1:000000000000:gone\" } }",
-            "ResourceNotFoundException: function F: the destination queue gone does not exist",
+            "Resources.F.Properties.DeadLetterConfig.TargetArn: the queue gone does not exist",
         ),
     ];
     for (text, expected) in cases {

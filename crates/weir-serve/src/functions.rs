@@ -135,6 +135,25 @@ pub trait Invoker: Send + Sync + 'static {
         let _ = name;
         None
     }
+    /// Sends a finished asynchronous invocation's record to the function's own destinations
+    /// when this invoker keeps them (the invocation layer:
+    /// [`weir_route::Router::complete_event`]); the future completes once they have it.
+    /// `None` (the default): the asynchronous queue's own settings apply.
+    fn complete_event(
+        &self,
+        name: &str,
+        result: weir_route::EventResult,
+    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+        let _ = (name, result);
+        None
+    }
+    /// Whether this invoker queues the function's `Event` invocations durably itself (a
+    /// `weir.toml` function whose queue is on Redis), so a wrapping [`crate::DurableInvoker`]
+    /// passes them on (`false` by default).
+    fn queues_events(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
 }
 
 #[derive(Clone)]
@@ -290,6 +309,22 @@ impl Invoker for weir_route::Router {
 
     fn timeout(&self, name: &str) -> Option<Duration> {
         self.function_timeout(name)
+    }
+
+    fn complete_event(
+        &self,
+        name: &str,
+        result: weir_route::EventResult,
+    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+        let router = self.clone();
+        let name = name.to_string();
+        Some(Box::pin(async move {
+            router.complete_event(&name, result).await;
+        }))
+    }
+
+    fn queues_events(&self, name: &str) -> bool {
+        self.has_event_queue(name)
     }
 
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture {

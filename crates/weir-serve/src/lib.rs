@@ -14,12 +14,18 @@
 //!   jitter) and dead-lettered to a `DeadLetterConfig` queue with EventBridge's attributes;
 //! - Lambda's REST-JSON `Invoke` (`POST /2015-03-31/functions/{name}/invocations`).
 //!
+//! On Redis: queues ([`RedisQueue`]), streams ([`RedisStream`]), their event source mappings,
+//! and Lambda's asynchronous invocation queue ([`RedisAsyncQueue`]), which also serve the
+//! invocation layer ([`weir_route::Router`]) as destinations and as a function's `Event`
+//! queue; [`redis_config`] reads them from a `weir.toml` (`Weir.Redis`).
+//!
 //! Requests are accepted with any credentials: signatures are not checked. Bodies are bounded
 //! at [`MAX_REQUEST_BYTES`]. Errors have AWS's shapes, so clients raise the exceptions they
 //! model.
 #![deny(missing_docs)]
 
 mod aws;
+mod destinations;
 mod events;
 pub mod functions;
 mod lambda;

@@ -10,6 +10,13 @@
 //! event older than `MaximumEventAgeInSeconds`, or out of retries, is discarded with Lambda's
 //! invocation record on the on-failure destination (a Redis stream); a success's record goes
 //! to the on-success destination.
+//!
+//! An event queued through the invocation layer ([`weir_route::EventQueue`], a `weir.toml`
+//! function with `Weir.Redis`) carries its function's `EventInvokeConfig` (retries, event
+//! age, retry delays), and its end is handed back to the invoker
+//! ([`Invoker::complete_event`]: the layer's [`weir_route::Router::complete_event`]), which
+//! sends Lambda's record to the function's own destinations: a queue or stream on Redis or in
+//! memory, a function or an event bus.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -83,6 +90,17 @@ struct Item {
     failures: u32,
     throttles: u32,
     last_error: Option<String>,
+    /// The function's settings when the event was accepted (the queue's when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    settings: Option<Settings>,
+}
+
+/// An event's own `EventInvokeConfig`; its end goes to the invoker's destinations.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Settings {
+    maximum_retry_attempts: u32,
+    maximum_event_age_ms: u64,
+    retry_delays_ms: [u64; 2],
 }
 
 /// Claims up to ARGV[3] due events: expired in-flight leases come back first.
@@ -164,6 +182,41 @@ impl RedisAsyncQueue {
     /// # let _ = id; Ok(()) }
     /// ```
     pub async fn enqueue(&self, function: &str, payload: &[u8]) -> Result<String, RedisError> {
+        self.store(function, payload, None).await
+    }
+
+    /// Accepts an event with its function's settings (retries, event age, retry delays);
+    /// its end is handed to the invoker's [`Invoker::complete_event`] (the invocation
+    /// layer's destinations) instead of this queue's `on_success` / `on_failure`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue) -> Result<(), redis::RedisError> {
+    /// let mut event = weir_route::QueuedEvent::new("f", br#"{"a": 1}"#.to_vec());
+    /// event.maximum_retry_attempts = 0;
+    /// let id = q.enqueue_event(&event).await?;
+    /// # let _ = id; Ok(()) }
+    /// ```
+    pub async fn enqueue_event(
+        &self,
+        event: &weir_route::QueuedEvent,
+    ) -> Result<String, RedisError> {
+        let millis = |d: Duration| d.as_millis() as u64;
+        let settings = Settings {
+            maximum_retry_attempts: event.maximum_retry_attempts,
+            maximum_event_age_ms: millis(event.maximum_event_age),
+            retry_delays_ms: [millis(event.retry_delays[0]), millis(event.retry_delays[1])],
+        };
+        self.store(&event.function, &event.payload, Some(settings))
+            .await
+    }
+
+    async fn store(
+        &self,
+        function: &str,
+        payload: &[u8],
+        settings: Option<Settings>,
+    ) -> Result<String, RedisError> {
         let id = new_id();
         let now = now_millis();
         let item = Item {
@@ -174,6 +227,7 @@ impl RedisAsyncQueue {
             failures: 0,
             throttles: 0,
             last_error: None,
+            settings,
         };
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -274,7 +328,18 @@ impl RedisAsyncQueue {
         mut item: Item,
     ) -> Result<(), RedisError> {
         let config = &self.config;
-        let max_age = config.maximum_event_age.as_millis() as u64;
+        let (max_retries, max_age, delays) = match item.settings {
+            Some(s) => (
+                s.maximum_retry_attempts,
+                s.maximum_event_age_ms,
+                s.retry_delays_ms,
+            ),
+            None => (
+                config.maximum_retry_attempts,
+                config.maximum_event_age.as_millis() as u64,
+                config.retry_delays.map(|d| d.as_millis() as u64),
+            ),
+        };
         let age = now_millis().saturating_sub(item.received_ms);
         let (fate, condition, response) = if age >= max_age {
             (Fate::Discarded, "EventAgeExceeded", None)
@@ -296,12 +361,12 @@ impl RedisAsyncQueue {
                     if let Outcome::Error(e) = &outcome {
                         item.last_error = Some(String::from_utf8_lossy(&e.payload).into_owned());
                     }
-                    if item.failures >= config.maximum_retry_attempts {
+                    if item.failures >= max_retries {
                         (Fate::Discarded, "RetriesExhausted", Some(outcome))
                     } else {
-                        let delay = config.retry_delays[(item.failures as usize).min(1)];
+                        let delay = delays[(item.failures as usize).min(1)];
                         item.failures += 1;
-                        (Fate::Retry(delay.as_millis() as u64), "", Some(outcome))
+                        (Fate::Retry(delay), "", Some(outcome))
                     }
                 }
                 Ok(None) => (Fate::Done, "Success", None),
@@ -315,6 +380,22 @@ impl RedisAsyncQueue {
                 Err(_) => (Fate::Discarded, "RetriesExhausted", None),
             }
         };
+        // An event queued by the invocation layer ends at its function's own destinations.
+        if !matches!(fate, Fate::Retry(_)) && item.settings.is_some() {
+            let result = weir_route::EventResult::new(
+                id,
+                condition,
+                item.invokes,
+                item.payload.clone().into_bytes(),
+                response.clone(),
+            );
+            if let Some(sent) = invoker.complete_event(&item.function, result) {
+                // The record is written before the event is deleted: a worker that dies in
+                // between sends it again (at least once).
+                sent.await;
+                return self.finish(id, None).await;
+            }
+        }
         match fate {
             Fate::Retry(delay) => {
                 // A wait never runs past the event's age limit.
@@ -522,8 +603,22 @@ impl Invoker for DurableInvoker {
         self.inner.timeout(name)
     }
 
+    fn complete_event(
+        &self,
+        name: &str,
+        result: weir_route::EventResult,
+    ) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+        self.inner.complete_event(name, result)
+    }
+
+    fn queues_events(&self, name: &str) -> bool {
+        self.inner.queues_events(name)
+    }
+
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> crate::InvokeFuture {
-        if kind != InvocationType::Event {
+        // A function whose events the inner invoker queues durably itself (with its own
+        // settings and destinations) keeps them there.
+        if kind != InvocationType::Event || self.inner.queues_events(name) {
             return self.inner.invoke(name, kind, payload);
         }
         let check = self
@@ -541,6 +636,21 @@ impl Invoker for DurableInvoker {
                 )
             })?;
             Ok(None)
+        })
+    }
+}
+
+/// The invocation layer's `Event` invocations of a function on this queue (a `weir.toml`
+/// function with `Weir.Redis`): stored with the function's settings, answered with their
+/// request id once in Redis.
+impl weir_route::EventQueue for RedisAsyncQueue {
+    fn enqueue(&self, event: weir_route::QueuedEvent) -> weir_route::EnqueueFuture {
+        let queue = self.clone();
+        Box::pin(async move {
+            queue
+                .enqueue_event(&event)
+                .await
+                .map_err(|e| format!("Redis: {e}"))
         })
     }
 }

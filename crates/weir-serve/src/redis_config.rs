@@ -15,8 +15,26 @@
 //! Weir = { Redis = "redis://127.0.0.1:6380/" }
 //! ```
 //!
+//! A function (`AWS::Lambda::Function`, `AWS::Serverless::Function`) with `Weir.Redis` has its
+//! asynchronous invocation queue there ([`async_prefix`]): its `Event` invocations are stored
+//! on Redis with its `EventInvokeConfig` and worked by every weir process that has it. The
+//! Redis queues and streams are also destinations: a function's `DestinationConfig`
+//! (`OnSuccess`, `OnFailure`) and `DeadLetterConfig`, and a mapping's
+//! `DestinationConfig.OnFailure`, may name them, and Lambda's invocation record is written
+//! there, whichever queue ran the invocation.
+//!
+//! ```toml
+//! [Resources.Charge]
+//! Type = "AWS::Lambda::Function"
+//! Properties = { FunctionName = "charge", EventInvokeConfig = { MaximumRetryAttempts = 1, DestinationConfig = { OnFailure = { Destination = { "Fn::GetAtt" = ["Dead", "Arn"] } } } } }
+//! Weir = { Command = ["./charge.sh"], Redis = "redis://127.0.0.1:6380/" }
+//! ```
+//!
 //! [`split`] takes those resources (and the mappings on them) out of the file, leaving the
-//! rest for the invocation layer's config; [`RedisPlan::start`] runs them. A mapping's
+//! rest for the invocation layer's config (references to them become their ARNs);
+//! [`RedisPlan::attach`] attaches the queues and streams to the router as destinations and
+//! sets the functions' Redis queues before the rest is built, [`RedisLayer::start`] works
+//! those queues, and [`RedisPlan::start`] runs the mappings. A mapping's
 //! consumers are named after the process, and its id is `weir-LOGICALID`: every `weir run` of
 //! the same file shares the mapping's records (queue: one consumer group; stream: shard
 //! leases and checkpoints).
@@ -31,6 +49,7 @@ use tokio::sync::Notify;
 
 use crate::functions::Invoker;
 use crate::mappings::RedisMappings;
+use crate::redis_async::{RedisAsyncConfig, RedisAsyncQueue};
 use crate::redis_mapping::MappingCounters;
 use crate::redis_queue::{RedisQueue, RedisQueueConfig};
 use crate::redis_stream::{checkpoint_key, RedisStream, RedisStreamConfig};
@@ -64,6 +83,14 @@ struct PlannedMapping {
     body: Map<String, Value>,
 }
 
+/// A function whose asynchronous invocation queue is on Redis.
+#[derive(Debug, Clone)]
+struct AsyncFunction {
+    id: String,
+    name: String,
+    url: String,
+}
+
 /// The Redis sources and mappings of a `weir.toml`.
 ///
 /// # Example
@@ -77,8 +104,66 @@ struct PlannedMapping {
 pub struct RedisPlan {
     sources: Vec<RedisSource>,
     mappings: Vec<PlannedMapping>,
+    /// Functions whose `Event` invocations are queued on Redis.
+    async_functions: Vec<AsyncFunction>,
     /// The file's functions' timeouts (Lambda's default, 3 s, when not set), by name.
     timeouts: std::collections::HashMap<String, Duration>,
+}
+
+/// The prefix of the keys of a function's asynchronous invocation queue on Redis:
+/// `weir:async:NAME` (its events in the hash `weir:async:NAME:items`, due times in the
+/// sorted set `...:due`, claimed events in `...:inflight`).
+///
+/// # Example
+/// ```
+/// assert_eq!(weir_serve::redis_config::async_prefix("charge"), "weir:async:charge");
+/// ```
+pub fn async_prefix(function: &str) -> String {
+    format!("{PREFIX}:async:{function}")
+}
+
+/// A resource's `Weir.Redis`: a URL the `redis` crate takes (`redis://HOST:PORT/`,
+/// `rediss://`, `redis+unix://`), checked without connecting.
+fn redis_url(id: &str, resource: &toml::Value) -> Result<Option<String>, String> {
+    let Some(value) = resource.get("Weir").and_then(|w| w.get("Redis")) else {
+        return Ok(None);
+    };
+    let at = format!("Resources.{id}.Weir.Redis");
+    let url = value
+        .as_str()
+        .ok_or(format!("{at}: must be a redis:// URL"))?;
+    redis::Client::open(url)
+        .map_err(|e| format!("{at}: {url:?} is not a Redis URL (redis://HOST:PORT/): {e}"))?;
+    Ok(Some(url.to_string()))
+}
+
+/// Replaces each `{ Ref = ID }` / `{ "Fn::GetAtt" = [ID, ...] }` naming one of `arns`'s
+/// resources by that resource's ARN (the invocation layer then finds it attached).
+fn rewrite_references(value: &mut toml::Value, arns: &BTreeMap<String, String>) {
+    match value {
+        toml::Value::Table(t) => {
+            let id = match (t.len(), t.get("Ref"), t.get("Fn::GetAtt")) {
+                (1, Some(toml::Value::String(id)), _) => Some(id.clone()),
+                (1, _, Some(toml::Value::Array(a))) => {
+                    a.first().and_then(toml::Value::as_str).map(str::to_string)
+                }
+                _ => None,
+            };
+            if let Some(arn) = id.and_then(|id| arns.get(&id)) {
+                *value = toml::Value::String(arn.clone());
+                return;
+            }
+            for (_, v) in t.iter_mut() {
+                rewrite_references(v, arns);
+            }
+        }
+        toml::Value::Array(items) => {
+            for v in items {
+                rewrite_references(v, arns);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn to_json(value: &toml::Value) -> Value {
@@ -133,6 +218,13 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
             plan.timeouts
                 .insert(name.to_string(), Duration::from_secs(seconds));
         }
+        if let Some(url) = redis_url(id, resource)? {
+            plan.async_functions.push(AsyncFunction {
+                id: id.clone(),
+                name: name.to_string(),
+                url,
+            });
+        }
     }
     let mut removed: Vec<String> = Vec::new();
     let mut names: BTreeMap<String, (String, String, bool)> = BTreeMap::new();
@@ -142,16 +234,10 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
             .get("Type")
             .and_then(toml::Value::as_str)
             .unwrap_or_default();
-        let Some(url) = resource
-            .get("Weir")
-            .and_then(|w| w.get("Redis"))
-            .map(|u| {
-                u.as_str()
-                    .map(str::to_string)
-                    .ok_or(format!("Resources.{id}.Weir.Redis: must be a redis:// URL"))
-            })
-            .transpose()?
-        else {
+        if matches!(kind, "AWS::Lambda::Function" | "AWS::Serverless::Function") {
+            continue;
+        }
+        let Some(url) = redis_url(id, resource)? else {
             continue;
         };
         let props = resource
@@ -182,7 +268,8 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
             }
             other => {
                 return Err(format!(
-                    "Resources.{id}.Weir.Redis: only queues and streams live on Redis, not {other}"
+                    "Resources.{id}.Weir.Redis: only queues, streams and functions' asynchronous \
+                     invocation queues live on Redis, not {other}"
                 ))
             }
         };
@@ -236,7 +323,7 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
         });
         removed.push(id.clone());
     }
-    if plan.sources.is_empty() {
+    if plan.is_empty() {
         return Ok((text.to_string(), plan));
     }
     // A reference to a Redis source: its ARN.
@@ -385,9 +472,108 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
         for id in &removed {
             all.remove(id);
         }
+        // What is left names the Redis queues and streams by ARN (they are attached to the
+        // invocation layer as destinations), and its functions' Weir.Redis is read here.
+        let arns: BTreeMap<String, String> = names
+            .iter()
+            .map(|(id, (_, arn, _))| (id.clone(), arn.clone()))
+            .collect();
+        for (_, resource) in all.iter_mut() {
+            if let Some(props) = resource.get_mut("Properties") {
+                rewrite_references(props, &arns);
+            }
+            if let Some(toml::Value::Table(weir)) = resource.get_mut("Weir") {
+                weir.remove("Redis");
+            }
+        }
     }
     let rest = toml::to_string(&doc).map_err(|e| format!("cannot rewrite the config: {e}"))?;
     Ok((rest, plan))
+}
+
+/// The Redis asynchronous invocation queues of a `weir.toml`'s functions
+/// ([`RedisPlan::attach`]) and their workers.
+pub struct RedisLayer {
+    queues: Vec<RedisAsyncQueue>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RedisLayer {
+    /// Starts a worker on each queue, invoking `invoker`'s functions (the invocation layer's
+    /// router, whose [`Invoker::complete_event`] sends the records to the functions'
+    /// destinations). Every weir process on the same Redis works the same queue.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(mut layer: weir_serve::redis_config::RedisLayer, router: weir_route::Router) {
+    /// layer.start(std::sync::Arc::new(router));
+    /// layer.wait_done().await;
+    /// layer.stop().await;
+    /// # }
+    /// ```
+    pub fn start(&mut self, invoker: Arc<dyn Invoker>) {
+        for queue in &self.queues {
+            let (queue, invoker) = (queue.clone(), invoker.clone());
+            let mut stop = self.stop.subscribe();
+            self.tasks.push(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                };
+                queue.run(&*invoker, stopped).await;
+            }));
+        }
+    }
+
+    /// Events accepted on the queues and not finished yet (due, waiting for a retry, or
+    /// running), whichever process accepted them.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) -> Result<(), String> {
+    /// let n = layer.pending().await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn pending(&self) -> Result<usize, String> {
+        let mut total = 0;
+        for queue in &self.queues {
+            total += queue.pending().await.map_err(|e| e.to_string())?;
+        }
+        Ok(total)
+    }
+
+    /// Waits until no event is pending on the queues (seen so twice, 100 ms apart; a Redis
+    /// error counts as not done).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) { layer.wait_done().await; }
+    /// ```
+    pub async fn wait_done(&self) {
+        let mut seen = 0;
+        while seen < 2 {
+            if self.pending().await == Ok(0) {
+                seen += 1;
+            } else {
+                seen = 0;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the workers. An event running now is left in flight: another worker takes it
+    /// once its lease passes.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) { layer.stop().await; }
+    /// ```
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 /// Running Redis mappings of a `weir run`.
@@ -412,7 +598,72 @@ impl RedisPlan {
     /// assert!(weir_serve::redis_config::RedisPlan::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
+        self.sources.is_empty() && self.async_functions.is_empty()
+    }
+
+    /// Connects to the Redis of every Redis queue and stream and attaches each to `router`
+    /// as a destination (so the functions', mappings' and rules' destinations naming them
+    /// write there), and sets the Redis asynchronous queue ([`async_prefix`]) of every
+    /// function with `Weir.Redis`. Call it before building the rest of the file into
+    /// `router`; then start the queues' workers with [`RedisLayer::start`].
+    ///
+    /// # Example
+    /// ```
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let plan = weir_serve::redis_config::RedisPlan::default();
+    /// let layer = plan.attach(&weir_route::Router::new()).await?;
+    /// assert_eq!(layer.pending().await?, 0);
+    /// # Ok::<(), String>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn attach(&self, router: &weir_route::Router) -> Result<RedisLayer, String> {
+        let unreachable = |id: &str, url: &str, e: &dyn std::fmt::Display| {
+            format!("Resources.{id}.Weir.Redis: cannot connect to {url}: {e}")
+        };
+        for source in &self.sources {
+            let (target, destination): (weir_route::Target, Arc<dyn weir_route::Destination>) =
+                match source.kind {
+                    Kind::Queue => (
+                        weir_route::Target::Queue(source.name.clone()),
+                        Arc::new(
+                            RedisQueue::connect(&source.url, RedisQueueConfig::new(&source.name))
+                                .await
+                                .map_err(|e| unreachable(&source.id, &source.url, &e))?,
+                        ),
+                    ),
+                    Kind::Stream { shards } => (
+                        weir_route::Target::Stream(source.name.clone()),
+                        Arc::new(
+                            RedisStream::connect(
+                                &source.url,
+                                RedisStreamConfig::new(&source.name, shards),
+                            )
+                            .await
+                            .map_err(|e| unreachable(&source.id, &source.url, &e))?,
+                        ),
+                    ),
+                };
+            router
+                .attach_destination(target, destination)
+                .map_err(|e| format!("Resources.{}: {e}", source.id))?;
+        }
+        // One queue per function, so a process works (and waits for) only the events of the
+        // functions it has.
+        let mut queues = Vec::new();
+        for function in &self.async_functions {
+            let config = RedisAsyncConfig::new(async_prefix(&function.name));
+            let queue = RedisAsyncQueue::connect(&function.url, config)
+                .await
+                .map_err(|e| unreachable(&function.id, &function.url, &e))?;
+            router.set_event_queue(&function.name, Arc::new(queue.clone()));
+            queues.push(queue);
+        }
+        Ok(RedisLayer {
+            queues,
+            stop: tokio::sync::watch::channel(false).0,
+            tasks: Vec::new(),
+        })
     }
 
     /// Connects to the sources' Redis, stores queue attributes, sends the sample messages,

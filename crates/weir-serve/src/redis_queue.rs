@@ -251,6 +251,28 @@ impl RedisQueue {
             .await
     }
 
+    /// Sends a message with message attributes (kept as the entry's `attr.NAME` fields, beside
+    /// `body`); answers its id.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisQueue) -> Result<(), redis::RedisError> {
+    /// let id = q.send_with_attributes("{}", &[("RequestID".into(), "r-1".into())]).await?;
+    /// # let _ = id; Ok(()) }
+    /// ```
+    pub async fn send_with_attributes(
+        &self,
+        body: &str,
+        attributes: &[(String, String)],
+    ) -> Result<String, RedisError> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.config.stream).arg("*").arg("body").arg(body);
+        for (name, value) in attributes {
+            cmd.arg(format!("attr.{name}")).arg(value);
+        }
+        cmd.query_async(&mut self.conn.clone()).await
+    }
+
     /// Sends many messages in one round trip.
     ///
     /// # Example
