@@ -46,6 +46,9 @@ struct BusInfo {
 struct Bus {
     info: BusInfo,
     rules: BTreeMap<String, Rule>,
+    /// Rules stored on Redis that could not be loaded (rule name -> why): never dropped
+    /// silently, every operation touching one fails with the reason.
+    broken: BTreeMap<String, String>,
     matcher: Arc<Matcher>,
     plans: HashMap<String, Vec<Arc<Plan>>>,
 }
@@ -55,6 +58,7 @@ impl Bus {
         Bus {
             info,
             rules: BTreeMap::new(),
+            broken: BTreeMap::new(),
             matcher: Arc::default(),
             plans: HashMap::new(),
         }
@@ -80,6 +84,58 @@ impl Bus {
         }
         self.matcher = Arc::new(matcher);
     }
+
+    /// Fails when rule `name` is one that could not be loaded from Redis.
+    fn loadable(&self, bus: &str, name: &str) -> Result<(), ApiError> {
+        match self.broken.get(name) {
+            Some(reason) => Err(unloadable(bus, name, reason)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn unloadable(bus: &str, name: &str, reason: &str) -> ApiError {
+    ApiError::json11(
+        "InternalException",
+        format!("Rule {name} on EventBus {bus} could not be loaded from Redis: {reason}"),
+    )
+    .with_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Reads a rule as stored on Redis: the current format, or the earlier one whose targets
+/// were `{"arn", "function", "input"}` keyed by target id (migrated to `PutTargets`'s
+/// `{"Id", "Arn", "Input"}`). Every pattern and target must be one weir can deliver to.
+fn load_rule(text: &str) -> Result<Rule, String> {
+    let mut rule: Rule =
+        serde_json::from_str(text).map_err(|e| format!("its JSON is not a rule: {e}"))?;
+    for (id, target) in rule.targets.iter_mut() {
+        let earlier = target.get("Id").is_none() && target.get("arn").is_some();
+        if earlier {
+            let mut migrated = Map::new();
+            migrated.insert("Id".into(), Value::String(id.clone()));
+            migrated.insert("Arn".into(), target["arn"].clone());
+            if let Some(input) = target.get("input").filter(|v| !v.is_null()) {
+                let input = match input {
+                    Value::String(s) => Value::String(s.clone()),
+                    other => Value::String(other.to_string()),
+                };
+                migrated.insert("Input".into(), input);
+            }
+            *target = Value::Object(migrated);
+        }
+    }
+    Pattern::parse(&rule.pattern).map_err(|e| format!("its pattern is not valid: {e}"))?;
+    for (i, (id, target)) in rule.targets.iter().enumerate() {
+        if target.get("Id").and_then(Value::as_str) != Some(id.as_str()) {
+            return Err(format!("its target {id} has no Id {id}"));
+        }
+        match targets::plan(target, i + 1) {
+            Ok(_) => {}
+            Err(Refusal::Entry(message)) => return Err(format!("its target {id}: {message}")),
+            Err(Refusal::Request(e)) => return Err(format!("its target {id}: {}", e.message)),
+        }
+    }
+    Ok(rule)
 }
 
 /// The EventBridge side of `weir serve`: buses with rules and targets. Cheap to clone (clones
@@ -296,7 +352,19 @@ impl EventBridge {
             .map_err(store_error)?;
         let mut infos: BTreeMap<String, BusInfo> = created
             .into_iter()
-            .filter_map(|(name, text)| serde_json::from_str(&text).ok().map(|i| (name, i)))
+            .map(|(name, text)| {
+                let info = serde_json::from_str(&text).unwrap_or_else(|e| {
+                    eprintln!(
+                        "weir serve: the description of event bus {name} on Redis could not \
+                         be read ({e}); it is served without one"
+                    );
+                    BusInfo {
+                        description: None,
+                        created: self.0.started,
+                    }
+                });
+                (name, info)
+            })
             .collect();
         let names = self
             .0
@@ -319,10 +387,21 @@ impl EventBridge {
         let mut buses = BTreeMap::new();
         for ((name, info), rules) in infos.into_iter().zip(stored) {
             let mut bus = Bus::new(info);
-            bus.rules = rules
-                .into_iter()
-                .filter_map(|(name, text)| serde_json::from_str(&text).ok().map(|r| (name, r)))
-                .collect();
+            for (rule, text) in rules {
+                match load_rule(&text) {
+                    Ok(loaded) => {
+                        bus.rules.insert(rule, loaded);
+                    }
+                    Err(reason) => {
+                        eprintln!(
+                            "weir serve: rule {rule} on event bus {name} could not be loaded \
+                             from Redis ({reason}); operations on it fail until it is put \
+                             again or deleted (DeleteRule with Force)"
+                        );
+                        bus.broken.insert(rule, reason);
+                    }
+                }
+            }
             bus.recompile();
             buses.insert(name, bus);
         }
@@ -649,6 +728,7 @@ impl EventBridge {
             .and_then(Value::as_str)
             .map(str::to_string);
         self.with_bus(&bus, |b| {
+            b.loadable(&bus, &name)?;
             let targets = b.rules.remove(&name).map(|r| r.targets).unwrap_or_default();
             b.rules.insert(
                 name.clone(),
@@ -673,6 +753,11 @@ impl EventBridge {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         self.with_bus(&bus, |b| {
+            if force {
+                // Force deletes a rule even when it could not be loaded.
+                b.broken.remove(&name);
+            }
+            b.loadable(&bus, &name)?;
             if let Some(rule) = b.rules.get(&name) {
                 if !rule.targets.is_empty() && !force {
                     return Err(ApiError::json11(
@@ -711,6 +796,9 @@ impl EventBridge {
             .unwrap_or("");
         let (start, limit) = paging(request)?;
         self.with_bus(&bus, |b| {
+            if let Some(broken) = b.broken.keys().find(|n| n.starts_with(prefix)) {
+                b.loadable(&bus, broken)?;
+            }
             let names: Vec<(&String, &Rule)> = b
                 .rules
                 .iter()
@@ -734,6 +822,7 @@ impl EventBridge {
         let name = rule_name(request, "Name")?;
         let bus = Self::bus_name(request)?;
         self.with_bus(&bus, |b| match b.rules.get(&name) {
+            _ if b.broken.contains_key(&name) => b.loadable(&bus, &name).map(|()| Value::Null),
             Some(rule) => Ok(self.rule_json(&bus, &name, rule)),
             None => Err(no_rule(&name, &bus)),
         })
@@ -755,6 +844,7 @@ impl EventBridge {
             }
         };
         self.with_bus(&bus, |b| {
+            b.loadable(&bus, &name)?;
             let Some(rule) = b.rules.get_mut(&name) else {
                 return Err(no_rule(&name, &bus));
             };
@@ -808,6 +898,7 @@ impl EventBridge {
             }
         }
         self.with_bus(&bus, |b| {
+            b.loadable(&bus, &name)?;
             let Some(rule) = b.rules.get_mut(&name) else {
                 return Err(no_rule(&name, &bus));
             };
@@ -863,6 +954,7 @@ impl EventBridge {
         let name = rule_name(request, "Rule")?;
         let bus = Self::bus_name(request)?;
         self.with_bus(&bus, |b| {
+            b.loadable(&bus, &name)?;
             let Some(rule) = b.rules.get(&name) else {
                 return Err(no_rule(&name, &bus));
             };
@@ -1005,6 +1097,8 @@ impl EventBridge {
                 Some(layer) => layer.put_event(&bus, text.as_bytes()).is_ok(),
                 None => false,
             };
+            // Rules that could not be loaded may match the event: it is not lost silently.
+            let mut lost: Vec<String> = Vec::new();
             let deliveries = {
                 let buses = self.0.buses.read().unwrap_or_else(|p| p.into_inner());
                 let Some(found) = buses.get(&bus) else {
@@ -1018,6 +1112,11 @@ impl EventBridge {
                     .matcher
                     .matching_rules(text.as_bytes())
                     .map_err(|e| RouteError::Malformed(e.reason().to_string()))?;
+                for (rule, reason) in &found.broken {
+                    lost.push(format!(
+                        "rule {rule} could not be loaded from Redis ({reason})"
+                    ));
+                }
                 let received = Instant::now();
                 let mut deliveries = Vec::new();
                 for rule in matched {
@@ -1038,7 +1137,6 @@ impl EventBridge {
                 }
                 deliveries
             };
-            let mut lost = Vec::new();
             for delivery in deliveries {
                 match self.deliver(&delivery).await {
                     Ok(()) => {}

@@ -316,3 +316,125 @@ async fn a_weir_toml_bus_is_listed_beside_the_redis_ones_and_takes_rules_but_is_
     assert_eq!(queue.drain(), [r#"{"hit": 1}"#]);
     assert!(entries(&server.url(), "inbox").await.is_empty());
 }
+
+/// Writes rule `name` of bus `default` on Redis as `text`, bumping the version so every
+/// process reloads.
+async fn store_rule(url: &str, name: &str, text: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("weir:rules:default")
+        .arg(name)
+        .arg(text)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("INCR")
+        .arg("weir:rules:version")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn rules_in_the_earlier_target_format_are_migrated_and_unloadable_ones_are_reported() {
+    let server = Redis::start();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = service(&server.url(), seen.clone()).await;
+    // The earlier format: targets {arn, function, input} keyed by target id.
+    store_rule(
+        &server.url(),
+        "old",
+        &json!({
+            "pattern": r#"{"source": ["s"]}"#,
+            "enabled": true,
+            "description": null,
+            "targets": {"t1": {
+                "arn": "arn:aws:lambda:us-east-1:000000000000:function:keep",
+                "function": "keep",
+                "input": r#"{"fixed": true}"#,
+            }},
+        })
+        .to_string(),
+    )
+    .await;
+    let targets = events(&app, "ListTargetsByRule", json!({"Rule": "old"})).await;
+    assert_eq!(
+        targets,
+        json!({"Targets": [{
+            "Id": "t1",
+            "Arn": "arn:aws:lambda:us-east-1:000000000000:function:keep",
+            "Input": r#"{"fixed": true}"#,
+        }]})
+    );
+    let put = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": "{}"}]}),
+    )
+    .await;
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the migrated target got nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen.lock().unwrap()[0], json!({"fixed": true}));
+
+    // A rule that is not JSON is reported by every operation touching it, and an event
+    // on its bus is not accepted silently.
+    store_rule(&server.url(), "garbled", "{not json").await;
+    for (operation, body) in [
+        ("DescribeRule", json!({"Name": "garbled"})),
+        ("ListTargetsByRule", json!({"Rule": "garbled"})),
+        ("ListRules", json!({})),
+        (
+            "PutRule",
+            json!({"Name": "garbled", "EventPattern": r#"{"source": ["s"]}"#}),
+        ),
+        ("DeleteRule", json!({"Name": "garbled"})),
+    ] {
+        let answer = events(&app, operation, body).await;
+        assert_eq!(
+            answer["__type"], "InternalException",
+            "{operation}: {answer}"
+        );
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.contains("garbled") && message.contains("could not be loaded"),
+            "{operation}: {message}"
+        );
+    }
+    let put = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": "{}"}]}),
+    )
+    .await;
+    assert_eq!(put["FailedEntryCount"], 1, "{put}");
+    assert_eq!(put["Entries"][0]["ErrorCode"], "InternalFailure");
+    // A target weir cannot deliver to makes its rule unloadable too.
+    store_rule(
+        &server.url(),
+        "garbled",
+        &json!({"pattern": "{}", "enabled": true, "description": null,
+                "targets": {"x": {"Id": "x", "Arn": "arn:aws:nothing"}}})
+        .to_string(),
+    )
+    .await;
+    let answer = events(&app, "DescribeRule", json!({"Name": "garbled"})).await;
+    assert_eq!(answer["__type"], "InternalException", "{answer}");
+    // Force deletes it.
+    let answer = events(
+        &app,
+        "DeleteRule",
+        json!({"Name": "garbled", "Force": true}),
+    )
+    .await;
+    assert_eq!(answer, json!({}));
+    let rules = events(&app, "ListRules", json!({})).await;
+    assert_eq!(rules["Rules"].as_array().unwrap().len(), 1, "{rules}");
+}
