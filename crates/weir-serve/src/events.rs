@@ -21,6 +21,10 @@ const MAX_PUT_ENTRIES: usize = 10;
 /// quotas).
 const MAX_RULE_TARGETS: usize = 5;
 const MAX_PUT_TARGETS: usize = 10;
+/// The first wait before a failed dead-letter send is retried, doubled per attempt up to
+/// [`MAX_DEAD_LETTER_BACKOFF`].
+const DEAD_LETTER_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+const MAX_DEAD_LETTER_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One rule: its pattern, state and targets.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -1145,7 +1149,15 @@ impl EventBridge {
                             lost.push(format!("{}: {}", delivery.plan.arn, f.message))
                         }
                         Kind::Retry => self.retry_later(delivery, f),
-                        Kind::Final => self.dead_letter(&delivery, &f, None, 0).await,
+                        Kind::Final => {
+                            // The event is accepted only once its dead-letter queue has it.
+                            if let Err(dlq) = self.dead_letter(&delivery, &f, None, 0).await {
+                                lost.push(format!(
+                                    "{}: {} (and its dead-letter queue could not take it: {})",
+                                    delivery.plan.arn, f.message, dlq.message
+                                ))
+                            }
+                        }
                     },
                 }
             }
@@ -1299,7 +1311,7 @@ impl EventBridge {
                 let age = delivery.received.elapsed();
                 match delivery.plan.retry.next(retries, age, jitter()) {
                     Next::Exhausted(condition) => {
-                        this.dead_letter(&delivery, &last, Some(condition), retries)
+                        this.dead_letter_retrying(&delivery, &last, Some(condition), retries)
                             .await;
                         return;
                     }
@@ -1310,7 +1322,8 @@ impl EventBridge {
                     Ok(()) => return,
                     Err(f) if f.kind != Kind::Final => last = f,
                     Err(f) => {
-                        this.dead_letter(&delivery, &f, None, retries).await;
+                        this.dead_letter_retrying(&delivery, &f, None, retries)
+                            .await;
                         return;
                     }
                 }
@@ -1318,18 +1331,52 @@ impl EventBridge {
         });
     }
 
-    /// Sends a delivery that failed for good to its target's dead-letter queue, the event as
-    /// the body and EventBridge's message attributes beside it. Without a dead-letter queue
-    /// (or when it cannot take it) the event is dropped, as EventBridge drops it.
-    async fn dead_letter(
+    /// [`EventBridge::dead_letter`] from a retry task: a failed send is retried with a
+    /// doubling backoff while the event is younger than its target's
+    /// `MaximumEventAgeInSeconds`, then reported on stderr.
+    async fn dead_letter_retrying(
         &self,
         d: &Delivery,
         failure: &Failure,
         exhausted: Option<&'static str>,
         retries: u32,
     ) {
+        let mut backoff = DEAD_LETTER_BACKOFF;
+        loop {
+            let Err(e) = self.dead_letter(d, failure, exhausted, retries).await else {
+                return;
+            };
+            if e.kind == Kind::Final || d.received.elapsed() + backoff > d.plan.retry.max_age {
+                eprintln!(
+                    "weir serve: event {} for target {} of rule {} is dropped: it failed \
+                     ({}: {}) and its dead-letter queue could not take it ({})",
+                    d.event["id"].as_str().unwrap_or_default(),
+                    d.plan.arn,
+                    d.rule_arn,
+                    failure.code,
+                    failure.message,
+                    e.message
+                );
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_DEAD_LETTER_BACKOFF);
+        }
+    }
+
+    /// Sends a delivery that failed for good to its target's dead-letter queue, the event as
+    /// the body and EventBridge's message attributes beside it. Without a dead-letter queue
+    /// the event is dropped, as EventBridge drops it; an error when the queue could not take
+    /// it.
+    async fn dead_letter(
+        &self,
+        d: &Delivery,
+        failure: &Failure,
+        exhausted: Option<&'static str>,
+        retries: u32,
+    ) -> Result<(), Failure> {
         let Some((_, queue)) = &d.plan.dead_letter else {
-            return;
+            return Ok(());
         };
         let mut attributes = vec![
             ("RULE_ARN", d.rule_arn.clone()),
@@ -1341,7 +1388,7 @@ impl EventBridge {
         if let Some(condition) = exhausted {
             attributes.push(("EXHAUSTED_RETRY_CONDITION", condition.to_string()));
         }
-        let _ = self.send_to_queue(queue, &d.text, &attributes).await;
+        self.send_to_queue(queue, &d.text, &attributes).await
     }
 }
 

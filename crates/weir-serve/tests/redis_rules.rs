@@ -438,3 +438,141 @@ async fn rules_in_the_earlier_target_format_are_migrated_and_unloadable_ones_are
     let rules = events(&app, "ListRules", json!({})).await;
     assert_eq!(rules["Rules"].as_array().unwrap().len(), 1, "{rules}");
 }
+
+/// Functions that are always throttled (`TooManyRequestsException`).
+struct Throttled;
+
+impl weir_serve::Invoker for Throttled {
+    fn function_arn(&self, name: &str) -> String {
+        format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
+    }
+    fn exists(&self, _: &str) -> bool {
+        true
+    }
+    fn names(&self) -> Vec<String> {
+        vec!["busy".into()]
+    }
+    fn invoke(
+        &self,
+        _: &str,
+        _: weir_serve::InvocationType,
+        _: Vec<u8>,
+    ) -> weir_serve::InvokeFuture {
+        Box::pin(async {
+            Err(weir_serve::InvokeError::new(
+                "TooManyRequestsException",
+                429,
+                "Rate Exceeded.",
+            ))
+        })
+    }
+}
+
+/// Makes Redis key `key` a string, so an XADD to it fails (WRONGTYPE).
+async fn jam(url: &str, key: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg("not a stream")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_event_whose_dead_letter_queue_refuses_it_fails_its_entry_or_is_sent_again() {
+    let server = Redis::start();
+    let url = server.url();
+    // A final failure (no such function) whose dead-letter queue cannot take the event:
+    // the entry fails, the client sends it again.
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = service(&url, seen).await;
+    jam(&url, "dead").await;
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"source": ["s"]}"#}),
+    )
+    .await;
+    let put = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "r", "Targets": [
+            {"Id": "gone", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:gone",
+             "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:000000000000:dead"}},
+        ]}),
+    )
+    .await;
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    let entry = json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": "{}"}]});
+    let reply = events(&app, "PutEvents", entry.clone()).await;
+    assert_eq!(reply["FailedEntryCount"], 1, "{reply}");
+    assert_eq!(reply["Entries"][0]["ErrorCode"], "InternalFailure");
+
+    // A throttled target out of retries whose dead-letter queue fails for a while: the
+    // dead-letter send is retried until the queue takes it.
+    let throttled = Service::new(Arc::new(Throttled), "us-east-1")
+        .rules_on_redis(&url, "other")
+        .await
+        .unwrap()
+        .router();
+    jam(&url, "dead2").await;
+    events(
+        &throttled,
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"source": ["s"]}"#}),
+    )
+    .await;
+    events(
+        &throttled,
+        "PutTargets",
+        json!({"Rule": "r", "Targets": [
+            {"Id": "busy", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:busy",
+             "RetryPolicy": {"MaximumRetryAttempts": 0},
+             "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:000000000000:dead2"}},
+        ]}),
+    )
+    .await;
+    let reply = events(&throttled, "PutEvents", entry).await;
+    assert_eq!(reply["FailedEntryCount"], 0, "{reply}");
+    let id = reply["Entries"][0]["EventId"].as_str().unwrap().to_string();
+    // Once a dead-letter attempt failed (Redis counts failed XADDs: the first part's one and
+    // this one), the queue is unjammed.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let failed = stats
+            .lines()
+            .find(|l| l.starts_with("cmdstat_xadd:"))
+            .and_then(|l| l.split("failed_calls=").nth(1))
+            .and_then(|n| n.split(',').next())
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if failed >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead-letter attempt: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _: i64 = redis::cmd("DEL")
+        .arg("dead2")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let dead = wait_entries(&url, "dead2", 1).await;
+    assert_eq!(dead.len(), 1, "the dead-letter send was not retried");
+    assert_eq!(
+        serde_json::from_str::<Value>(&dead[0]["body"]).unwrap()["id"],
+        id.as_str()
+    );
+}
