@@ -25,10 +25,10 @@ use redis::aio::ConnectionManager;
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 use weir::lambda::{FilterCriteria, Source};
-use weir_route::{FunctionError, Handler, HandlerFuture, Invocation, Outcome};
+use weir_route::{Handler, Outcome};
 
 use crate::aws::{new_id, now_millis, ApiError};
-use crate::functions::{InvocationType, Invoker};
+use crate::functions::Invoker;
 use crate::redis_mapping::{MappingCounters, QueueConsumer, QueueMappingConfig};
 use crate::redis_queue::{connect, RedisQueue, RedisQueueConfig};
 use crate::redis_stream::{RedisStream, StreamConsumer, StreamMappingConfig};
@@ -36,29 +36,6 @@ use crate::redis_stream::{RedisStream, StreamConsumer, StreamMappingConfig};
 /// How long a consumer waits for a function it invokes through the [`Invoker`] (which
 /// enforces the function's own timeout): past Lambda's longest timeout.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(960);
-
-/// A function invoked through an [`Invoker`], as a [`Handler`] for consumers.
-struct InvokerHandler {
-    invoker: Arc<dyn Invoker>,
-    function: String,
-}
-
-impl Handler for InvokerHandler {
-    fn invoke(&self, invocation: Invocation) -> HandlerFuture {
-        let call = self.invoker.invoke(
-            &self.function,
-            InvocationType::RequestResponse,
-            invocation.payload,
-        );
-        Box::pin(async move {
-            match call.await {
-                Ok(Some(outcome)) => outcome,
-                Ok(None) => Outcome::Success(Vec::new()),
-                Err(e) => Outcome::Error(FunctionError::new(e.code, e.message)),
-            }
-        })
-    }
-}
 
 /// The event source mappings of the weir processes sharing one Redis.
 ///
@@ -579,10 +556,9 @@ impl RedisMappings {
             .next()
             .unwrap_or_default()
             .to_string();
-        let handler: Arc<dyn Handler> = Arc::new(InvokerHandler {
-            invoker: self.invoker.clone(),
-            function,
-        });
+        // The consumers invoke through the invoker (its errors mean the function never ran);
+        // this handler is never called.
+        let handler: Arc<dyn Handler> = Arc::new(|_| async { Outcome::Success(Vec::new()) });
         let filter = mapping
             .get("FilterCriteria")
             .and_then(|fc| FilterCriteria::parse(&fc.to_string()).ok());
@@ -610,6 +586,7 @@ impl RedisMappings {
                         config.region = self.region.clone();
                         let consumer =
                             QueueConsumer::new(queue, consumer.clone(), config, handler.clone())
+                                .through(self.invoker.clone(), function.clone())
                                 .with_counters(counters.clone());
                         consumer.run(stop.notified()).await;
                         Ok(())
@@ -642,6 +619,7 @@ impl RedisMappings {
                         config.region = self.region.clone();
                         let consumer =
                             StreamConsumer::new(stream, consumer.clone(), config, handler.clone())
+                                .through(self.invoker.clone(), function.clone())
                                 .with_counters(counters.clone());
                         consumer.run(stop.notified()).await;
                         Ok(())

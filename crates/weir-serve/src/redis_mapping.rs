@@ -14,6 +14,7 @@ use weir::lambda::{FilterCriteria, RecordVerdict, Source};
 use weir_route::{Handler, Invocation, Outcome};
 
 use crate::aws::{new_id, ACCOUNT};
+use crate::functions::{InvocationType, Invoker};
 use crate::redis_queue::{QueueMessage, RedisQueue};
 
 /// A mapping's parameters (Lambda's names).
@@ -129,7 +130,7 @@ pub struct QueueConsumer {
     queue: RedisQueue,
     name: String,
     config: QueueMappingConfig,
-    handler: Arc<dyn Handler>,
+    target: Target,
     counters: Arc<MappingCounters>,
     /// Set while a poll has messages in hand: from then on it runs to its end, even when
     /// asked to stop, so its records are acked and counted (or left pending) as a whole.
@@ -171,10 +172,17 @@ impl QueueConsumer {
             queue,
             name: name.into(),
             config,
-            handler,
+            target: Target::Handler(handler),
             counters: Arc::default(),
             in_batch: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The same consumer invoking function `function` through `invoker` instead of its
+    /// handler (an invoker's error means the function never ran).
+    pub(crate) fn through(mut self, invoker: Arc<dyn Invoker>, function: String) -> Self {
+        self.target = Target::Invoker { invoker, function };
+        self
     }
 
     /// The same consumer counting into `counters` (shared with whoever holds them).
@@ -282,11 +290,16 @@ impl QueueConsumer {
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             let outcome = self.invoke(payload).await;
             let ids: Vec<&str> = batch.iter().map(|(m, _)| m.id.as_str()).collect();
+            // A function error, or a batch the function never got (throttled, not ready):
+            // its messages stay pending and come back after the visibility timeout, as an
+            // SQS batch does.
             let failed: Vec<&str> = match outcome {
-                Outcome::Success(response) if self.config.report_batch_item_failures => {
+                Attempt::Ran(Outcome::Success(response))
+                    if self.config.report_batch_item_failures =>
+                {
                     batch_item_failures(&response, &ids).unwrap_or_else(|| ids.clone())
                 }
-                Outcome::Success(_) => Vec::new(),
+                Attempt::Ran(Outcome::Success(_)) => Vec::new(),
                 _ => ids.clone(),
             };
             self.counters
@@ -326,9 +339,9 @@ impl QueueConsumer {
         Ok(Poll { received, invoked })
     }
 
-    async fn invoke(&self, payload: Vec<u8>) -> Outcome {
+    async fn invoke(&self, payload: Vec<u8>) -> Attempt {
         invoke_within(
-            &self.handler,
+            &self.target,
             &self.config.function_arn,
             self.config.timeout,
             payload,
@@ -407,30 +420,68 @@ pub(crate) fn batch_payload<'a>(records: impl Iterator<Item = &'a str>) -> Vec<u
     payload.into_bytes()
 }
 
-/// Invokes `handler` with `payload` in a task of its own, as Lambda runs a batch: past
+/// What a consumer invokes: a handler (the function itself, so every failure is a
+/// function error), or a function through an [`Invoker`] (whose errors mean the function
+/// never ran).
+#[derive(Clone)]
+pub(crate) enum Target {
+    Handler(Arc<dyn Handler>),
+    Invoker {
+        invoker: Arc<dyn Invoker>,
+        function: String,
+    },
+}
+
+/// How one attempt at a batch went.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// The function ran (and succeeded or failed).
+    Ran(Outcome),
+    /// The function was never invoked: throttled (`TooManyRequestsException`), not ready,
+    /// or the invoker's service error. Lambda retries such a batch without counting a retry
+    /// or bisecting it (as the in-memory layer does).
+    NotInvoked,
+}
+
+/// Invokes `target` with `payload` in a task of its own, as Lambda runs a batch: past
 /// `timeout` the task is aborted and the outcome is `Sandbox.Timedout`; a handler that
 /// panics is `Runtime.HandlerPanicked`.
 pub(crate) async fn invoke_within(
-    handler: &Arc<dyn Handler>,
+    target: &Target,
     function_arn: &str,
     timeout: Duration,
     payload: Vec<u8>,
-) -> Outcome {
-    let invocation = Invocation::new(new_id(), function_arn.to_string(), payload);
-    let task = tokio::spawn(handler.invoke(invocation));
+) -> Attempt {
+    let task = match target {
+        Target::Handler(handler) => {
+            let invocation = Invocation::new(new_id(), function_arn.to_string(), payload);
+            let run = handler.invoke(invocation);
+            tokio::spawn(async move { Attempt::Ran(run.await) })
+        }
+        Target::Invoker { invoker, function } => {
+            let call = invoker.invoke(function, InvocationType::RequestResponse, payload);
+            tokio::spawn(async move {
+                match call.await {
+                    Ok(Some(outcome)) => Attempt::Ran(outcome),
+                    Ok(None) => Attempt::Ran(Outcome::Success(Vec::new())),
+                    Err(_) => Attempt::NotInvoked,
+                }
+            })
+        }
+    };
     let abort = task.abort_handle();
     match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => Outcome::Error(weir_route::FunctionError::new(
+        Ok(Ok(attempt)) => attempt,
+        Ok(Err(_)) => Attempt::Ran(Outcome::Error(weir_route::FunctionError::new(
             "Runtime.HandlerPanicked",
             "the handler panicked",
-        )),
+        ))),
         Err(_) => {
             abort.abort();
-            Outcome::Error(weir_route::FunctionError::new(
+            Attempt::Ran(Outcome::Error(weir_route::FunctionError::new(
                 "Sandbox.Timedout",
                 format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
-            ))
+            )))
         }
     }
 }

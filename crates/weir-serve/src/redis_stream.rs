@@ -28,7 +28,8 @@ use weir::lambda::{FilterCriteria, RecordVerdict, Source};
 use weir_route::{Handler, Outcome};
 
 use crate::aws::{iso8601, new_id, ACCOUNT};
-use crate::redis_mapping::{batch_item_failures, invoke_within, MappingCounters};
+use crate::functions::Invoker;
+use crate::redis_mapping::{batch_item_failures, invoke_within, Attempt, MappingCounters, Target};
 use crate::redis_queue::{connect, field, id_millis};
 
 /// A stream's name and shard count.
@@ -403,7 +404,7 @@ pub struct StreamConsumer {
     stream: RedisStream,
     name: String,
     config: StreamMappingConfig,
-    handler: Arc<dyn Handler>,
+    target: Target,
     counters: Arc<MappingCounters>,
     /// What this consumer holds of each shard it leases; a poll holds the lock throughout.
     shards: tokio::sync::Mutex<HashMap<usize, ShardState>>,
@@ -431,6 +432,9 @@ struct Piece {
     len: usize,
     /// Retries used (counted against `MaximumRetryAttempts`).
     retries: i64,
+    /// Attempts in a row the function never got (throttled, not ready): retried with a
+    /// backoff, counted against no limit.
+    throttles: i64,
     /// Invocations made (`approximateInvokeCount`).
     invokes: i64,
 }
@@ -520,7 +524,7 @@ fn lane_of(partition_key: &str, lanes: usize) -> usize {
 }
 
 /// `renew_lease` never ends; this only gives its arm of a `select!` a type.
-fn unreachable_outcomes() -> Vec<Outcome> {
+fn unreachable_outcomes() -> Vec<Attempt> {
     Vec::new()
 }
 
@@ -589,11 +593,18 @@ impl StreamConsumer {
             stream,
             name: name.into(),
             config,
-            handler,
+            target: Target::Handler(handler),
             counters: Arc::default(),
             shards: tokio::sync::Mutex::default(),
             polls: AtomicU64::new(0),
         }
+    }
+
+    /// The same consumer invoking function `function` through `invoker` instead of its
+    /// handler (an invoker's error means the function never ran).
+    pub(crate) fn through(mut self, invoker: Arc<dyn Invoker>, function: String) -> Self {
+        self.target = Target::Invoker { invoker, function };
+        self
     }
 
     /// The same consumer counting into `counters` (shared with whoever holds them).
@@ -832,6 +843,7 @@ impl StreamConsumer {
                         let piece = Piece {
                             len: lane.queue.len().min(batch_size),
                             retries: 0,
+                            throttles: 0,
                             invokes: 0,
                         };
                         lane.pieces.push_back(piece);
@@ -915,7 +927,7 @@ impl StreamConsumer {
         shard: usize,
         state: &mut ShardState,
         plan: &Planned,
-        outcome: Outcome,
+        outcome: Attempt,
     ) -> Result<(), RedisError> {
         let mut piece = plan.piece;
         piece.invokes += 1;
@@ -924,7 +936,9 @@ impl StreamConsumer {
         let ok = {
             let lane = &state.lanes[plan.lane];
             match &outcome {
-                Outcome::Success(response) if self.config.report_batch_item_failures => {
+                Attempt::Ran(Outcome::Success(response))
+                    if self.config.report_batch_item_failures =>
+                {
                     let ids: Vec<&str> = lane
                         .queue
                         .iter()
@@ -941,7 +955,7 @@ impl StreamConsumer {
                         None => 0,
                     }
                 }
-                Outcome::Success(_) => n,
+                Attempt::Ran(Outcome::Success(_)) => n,
                 _ => 0,
             }
         };
@@ -959,6 +973,24 @@ impl StreamConsumer {
             .failed_invoke
             .fetch_add((n - ok) as u64, Ordering::Relaxed);
         piece.len = n - ok;
+        if let Attempt::NotInvoked = outcome {
+            // The function never got the batch (throttled, not ready): retried as it is
+            // until its records are too old, using no retry and never split, as Lambda does.
+            piece.throttles += 1;
+            let backoff = RETRY_BACKOFF
+                .saturating_mul(1 << (piece.throttles - 1).clamp(0, 16))
+                .min(MAX_RETRY_BACKOFF);
+            lane.retry_at = Some(Instant::now() + backoff);
+            lane.pieces.push_front(piece);
+            for p in &done {
+                state.done(p.index);
+            }
+            return Ok(());
+        }
+        piece.throttles = 0;
+        let Attempt::Ran(outcome) = outcome else {
+            return Ok(());
+        };
         if !outcome.is_success() && self.config.bisect_batch_on_function_error && piece.len > 1 {
             // Split in two, first half first; splitting uses no retry and waits for nothing.
             let first = piece.len / 2;
@@ -1047,9 +1079,9 @@ impl StreamConsumer {
         }
     }
 
-    async fn invoke(&self, payload: Vec<u8>) -> Outcome {
+    async fn invoke(&self, payload: Vec<u8>) -> Attempt {
         invoke_within(
-            &self.handler,
+            &self.target,
             &self.config.function_arn,
             self.config.timeout,
             payload,

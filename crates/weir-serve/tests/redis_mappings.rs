@@ -857,3 +857,115 @@ Properties = {{ EventSourceArn = {{ "Fn::GetAtt" = ["S", "Arn"] }}, FunctionName
         .unwrap();
     assert_eq!(failures.ids.len(), 1);
 }
+
+/// A function `f` throttled (`TooManyRequestsException`) for its first `throttles` calls,
+/// then keeping each batch it gets.
+struct ThrottledAtFirst {
+    throttles: usize,
+    calls: Arc<Mutex<usize>>,
+    batches: Arc<Mutex<Vec<Vec<Value>>>>,
+}
+
+impl weir_serve::Invoker for ThrottledAtFirst {
+    fn function_arn(&self, name: &str) -> String {
+        format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
+    }
+    fn exists(&self, name: &str) -> bool {
+        name == "f"
+    }
+    fn names(&self) -> Vec<String> {
+        vec!["f".into()]
+    }
+    fn invoke(
+        &self,
+        _: &str,
+        _: weir_serve::InvocationType,
+        payload: Vec<u8>,
+    ) -> weir_serve::InvokeFuture {
+        let call = {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            *calls
+        };
+        if call <= self.throttles {
+            return Box::pin(async {
+                Err(weir_serve::InvokeError::new(
+                    "TooManyRequestsException",
+                    429,
+                    "Rate Exceeded.",
+                ))
+            });
+        }
+        let event: Value = serde_json::from_slice(&payload).unwrap();
+        self.batches
+            .lock()
+            .unwrap()
+            .push(event["Records"].as_array().unwrap().clone());
+        Box::pin(async { Ok(Some(Outcome::Success(Vec::new()))) })
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_stream_batch_is_retried_whole_without_using_a_retry() {
+    let server = Redis::start();
+    let calls: Arc<Mutex<usize>> = Arc::default();
+    let batches: Arc<Mutex<Vec<Vec<Value>>>> = Arc::default();
+    let invoker = ThrottledAtFirst {
+        throttles: 3,
+        calls: calls.clone(),
+        batches: batches.clone(),
+    };
+    let mappings = RedisMappings::connect(&server.url(), "weir", "us-east-1", Arc::new(invoker))
+        .await
+        .unwrap();
+    let app = weir_serve::router_with(mappings.invoker(), "us-east-1", Some(mappings.clone()));
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("clicks", 1))
+        .await
+        .unwrap();
+    for key in ["a", "b", "c", "d"] {
+        stream.put_record(key, b"{}").await.unwrap();
+    }
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/2015-03-31/event-source-mappings/",
+        Some(json!({
+            "EventSourceArn": "arn:aws:kinesis:us-east-1:000000000000:stream/clicks",
+            "FunctionName": "f",
+            "StartingPosition": "TRIM_HORIZON",
+            "MaximumRetryAttempts": 0,
+            "BisectBatchOnFunctionError": true,
+            "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:kinesis:us-east-1:000000000000:stream/failed"}},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    tokio::spawn(async move { mappings.supervise(std::future::pending()).await });
+    wait_until!("the batch", !batches.lock().unwrap().is_empty());
+    // The whole batch, once, after the throttles: not split, not given up on.
+    let uuid = created["UUID"].as_str().unwrap();
+    let last = stream.read(0, None, 10).await.unwrap().pop().unwrap();
+    let key = format!("weir:checkpoint:{uuid}:0");
+    wait_until!(
+        &key,
+        redis::cmd("GET")
+            .arg(&key)
+            .query_async::<Option<String>>(&mut conn(&server).await)
+            .await
+            .unwrap()
+            .as_ref()
+            == Some(&last.sequence_number)
+    );
+    let batches = batches.lock().unwrap().clone();
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    assert_eq!(batches[0].len(), 4);
+    assert_eq!(*calls.lock().unwrap(), 4);
+    let failed: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg("failed")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn(&server).await)
+        .await
+        .unwrap();
+    assert!(failed.ids.is_empty(), "given up on: {:?}", failed.ids);
+}
