@@ -523,11 +523,6 @@ fn lane_of(partition_key: &str, lanes: usize) -> usize {
     (hash % lanes.max(1) as u64) as usize
 }
 
-/// `renew_lease` never ends; this only gives its arm of a `select!` a type.
-fn unreachable_outcomes() -> Vec<Attempt> {
-    Vec::new()
-}
-
 /// The wait before a failed stream batch is retried, doubled per failed attempt.
 const RETRY_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest wait between retries of a stream batch.
@@ -720,12 +715,19 @@ impl StreamConsumer {
                 leased.push((shard, states.remove(&shard)));
             }
         }
+        let held: Vec<usize> = leased.iter().map(|(shard, _)| *shard).collect();
         let steps = leased.into_iter().map(|(shard, state)| async move {
             (shard, self.poll_shard(shard, state, poll).await)
         });
+        // Every leased shard's lease is renewed until the whole poll is over: a shard done
+        // early keeps its lease (and its state) while another shard's invocation runs.
+        let results = tokio::select! {
+            results = crate::redis_async::join_all(steps) => results,
+            () = self.renew_leases(&held) => Vec::new(),
+        };
         let mut progress = 0;
         let mut failed = None;
-        for (shard, result) in crate::redis_async::join_all(steps).await {
+        for (shard, result) in results {
             match result {
                 Ok((moved, Some(state))) => {
                     progress += moved;
@@ -900,12 +902,9 @@ impl StreamConsumer {
                     .fetch_add(p.piece.len as u64, Ordering::Relaxed);
                 self.invoke(std::mem::take(&mut p.payload))
             });
-            // The shard's lease is renewed while the functions run, so it need not outlast
-            // an invocation.
-            let outcomes = tokio::select! {
-                outcomes = crate::redis_async::join_all(attempts) => outcomes,
-                () = self.renew_lease(shard) => unreachable_outcomes(),
-            };
+            // The poll renews the shard's lease while the functions run, so it need not
+            // outlast an invocation.
+            let outcomes = crate::redis_async::join_all(attempts).await;
             for (plan, outcome) in planned.iter().zip(outcomes) {
                 self.settle(shard, &mut state, plan, outcome).await?;
             }
@@ -1065,17 +1064,39 @@ impl StreamConsumer {
         Ok(())
     }
 
-    /// Renews shard `shard`'s lease every third of a lease, forever (until dropped).
-    async fn renew_lease(&self, shard: usize) {
+    /// Renews the leases of `shards` every third of a lease (one pipelined round trip),
+    /// forever (until dropped); a failed renewal is tried again at the next.
+    async fn renew_leases(&self, shards: &[usize]) {
         let lease = self.config.lease;
+        let script = redis::Script::new(RENEW);
         loop {
             tokio::time::sleep(lease / 3).await;
-            let _: Result<i64, RedisError> = redis::Script::new(RENEW)
-                .key(self.lease_key(shard))
-                .arg(&self.name)
-                .arg(lease.as_millis() as u64)
-                .invoke_async(&mut self.stream.conn.clone())
-                .await;
+            if shards.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for shard in shards {
+                pipe.cmd("EVALSHA")
+                    .arg(script.get_hash())
+                    .arg(1)
+                    .arg(self.lease_key(*shard))
+                    .arg(&self.name)
+                    .arg(lease.as_millis() as u64)
+                    .ignore();
+            }
+            let renewed: Result<(), RedisError> =
+                pipe.query_async(&mut self.stream.conn.clone()).await;
+            if renewed.is_err() {
+                // The script not loaded yet (or Redis restarted): one by one, loading it.
+                for shard in shards {
+                    let _: Result<i64, RedisError> = script
+                        .key(self.lease_key(*shard))
+                        .arg(&self.name)
+                        .arg(lease.as_millis() as u64)
+                        .invoke_async(&mut self.stream.conn.clone())
+                        .await;
+                }
+            }
         }
     }
 

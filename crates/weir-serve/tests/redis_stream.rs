@@ -826,3 +826,60 @@ async fn a_batching_window_waits_for_a_full_batch_or_its_end() {
     );
     assert_eq!(batches.lock().unwrap()[0].len(), 3, "what had come by then");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_leased_shard_keeps_its_lease_while_another_shards_invocation_runs() {
+    let server = Redis::start();
+    let config = RedisStreamConfig::new("s", 2);
+    let stream = RedisStream::connect(&server.url(), config.clone())
+        .await
+        .unwrap();
+    // A key of each shard: shard 0's record is slow (three leases), shard 1's fails.
+    let key_of = |shard: usize| {
+        (0..)
+            .map(|k| format!("k{k}"))
+            .find(|k| config.shard_of(k) == shard)
+            .unwrap()
+    };
+    stream.put_record(&key_of(0), b"slow").await.unwrap();
+    stream.put_record(&key_of(1), b"fail").await.unwrap();
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let handler: Arc<dyn Handler> = {
+        let calls = calls.clone();
+        Arc::new(move |i: Invocation| {
+            let calls = calls.clone();
+            async move {
+                let data = records(&i.payload).pop().unwrap().2;
+                calls.lock().unwrap().push(data.clone());
+                if data == "slow" {
+                    tokio::time::sleep(Duration::from_millis(1200)).await;
+                    Outcome::Success(Vec::new())
+                } else {
+                    Outcome::Error(FunctionError::new("Error", "bad record"))
+                }
+            }
+        })
+    };
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.lease = Duration::from_millis(300);
+    mapping.timeout = Duration::from_secs(10);
+    mapping.maximum_retry_attempts = 2;
+    mapping.on_failure = Some("failed".into());
+    let consumer = StreamConsumer::new(stream, "c", mapping, handler);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while failure_records(&server, "failed").await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never gave up");
+        if consumer.poll_once().await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // The failing shard kept its lease (and its retry count) through the slow invocation:
+    // one attempt and two retries, then given up once; the slow record ran once.
+    let calls = calls.lock().unwrap().clone();
+    let count = |d: &str| calls.iter().filter(|c| *c == d).count();
+    assert_eq!(count("slow"), 1, "{calls:?}");
+    assert_eq!(count("fail"), 3, "{calls:?}");
+    let failed = failure_records(&server, "failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["requestContext"]["approximateInvokeCount"], 3);
+}
