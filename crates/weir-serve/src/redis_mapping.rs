@@ -282,8 +282,17 @@ impl QueueConsumer {
             .filtered_out
             .fetch_add(delete.len() as u64, Ordering::Relaxed);
         let invoked = !keep.is_empty();
-        // Up to `pollers` batches of the matching records, invoked at once.
-        let batches = keep.chunks(self.config.batch_size).map(|batch| async move {
+        // Up to `pollers` batches of the matching records (each within the payload limit),
+        // invoked at once.
+        let mut chunks = Vec::new();
+        let mut rest = keep.as_slice();
+        while !rest.is_empty() {
+            let len = batch_len(rest.iter().map(|(_, r)| r.as_str()), self.config.batch_size);
+            let (batch, after) = rest.split_at(len);
+            chunks.push(batch);
+            rest = after;
+        }
+        let batches = chunks.into_iter().map(|batch| async move {
             let payload = batch_payload(batch.iter().map(|(_, record)| record.as_str()));
             self.counters
                 .invoked
@@ -405,6 +414,26 @@ impl QueueConsumer {
             }
         }
     }
+}
+
+/// The bytes `{"Records":[` and `]}` add to a batch.
+const ENVELOPE: usize = 14;
+
+/// How many of `records` (JSON texts, in order) the next batch takes: at most `batch_size`,
+/// and no more than keep its payload within Lambda's 6 MB synchronous limit
+/// ([`weir_route::MAX_SYNC_PAYLOAD`]), but always at least one (a record too large alone
+/// goes by itself, and the function refuses it).
+pub(crate) fn batch_len<'a>(records: impl Iterator<Item = &'a str>, batch_size: usize) -> usize {
+    let mut bytes = ENVELOPE;
+    let mut len = 0;
+    for record in records.take(batch_size.max(1)) {
+        if len > 0 && bytes + record.len() + 1 > weir_route::MAX_SYNC_PAYLOAD {
+            break;
+        }
+        bytes += record.len() + 1;
+        len += 1;
+    }
+    len
 }
 
 /// The event `{"Records": [...]}` of a batch of records (each a JSON text).

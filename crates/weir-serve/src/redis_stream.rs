@@ -835,15 +835,18 @@ impl StreamConsumer {
                     Some(piece) => *piece,
                     None => {
                         let window = self.config.maximum_batching_window;
-                        if lane.queue.len() < batch_size
-                            && !window.is_zero()
-                            && now < front.seen + window
-                        {
+                        // Within the batch size and the payload limit.
+                        let len = crate::redis_mapping::batch_len(
+                            lane.queue.iter().map(|p| p.json.as_str()),
+                            batch_size,
+                        );
+                        let full = len >= batch_size || len < lane.queue.len();
+                        if !full && !window.is_zero() && now < front.seen + window {
                             // Not full: wait for more records until the window ends.
                             break;
                         }
                         let piece = Piece {
-                            len: lane.queue.len().min(batch_size),
+                            len,
                             retries: 0,
                             throttles: 0,
                             invokes: 0,

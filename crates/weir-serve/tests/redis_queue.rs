@@ -470,3 +470,42 @@ async fn receive_counts_are_each_messages_own_among_other_pending_messages() {
     assert_eq!(dead, ["0", "89"]);
     assert_eq!(a.len().await.unwrap(), 88);
 }
+
+#[tokio::test]
+async fn a_batch_is_cut_to_stay_within_the_6_mb_payload_limit() {
+    let server = Redis::start();
+    let q = queue(&server, RedisQueueConfig::new("q")).await;
+    // Eight messages of 1 MB: a batch of 10 would be 8 MB.
+    let bodies: Vec<String> = (0..8)
+        .map(|n| format!("{n}{}", "x".repeat(1 << 20)))
+        .collect();
+    q.send_batch(&bodies).await.unwrap();
+    let payloads: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+    let p = payloads.clone();
+    let handler: Arc<dyn Handler> = Arc::new(move |i: Invocation| {
+        let p = p.clone();
+        async move {
+            let event: Value = serde_json::from_slice(&i.payload).unwrap();
+            let n = event["Records"].as_array().unwrap().len();
+            p.lock().unwrap().push((i.payload.len(), n));
+            Outcome::Success(Vec::new())
+        }
+    });
+    let mut config = QueueMappingConfig::new("arn");
+    config.batch_size = 10;
+    let consumer = QueueConsumer::new(q.clone(), "c", config, handler);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !q.is_empty().await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "not drained");
+        consumer.poll_once().await.unwrap();
+    }
+    let payloads = payloads.lock().unwrap().clone();
+    assert!(
+        payloads
+            .iter()
+            .all(|(bytes, _)| *bytes <= weir_route::MAX_SYNC_PAYLOAD),
+        "{payloads:?}"
+    );
+    assert_eq!(payloads.iter().map(|(_, n)| n).sum::<usize>(), 8);
+    assert!(payloads.len() >= 2, "{payloads:?}");
+}

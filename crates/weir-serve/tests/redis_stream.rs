@@ -883,3 +883,50 @@ async fn every_leased_shard_keeps_its_lease_while_another_shards_invocation_runs
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["requestContext"]["approximateInvokeCount"], 3);
 }
+
+#[tokio::test]
+async fn a_stream_batch_is_cut_to_stay_within_the_6_mb_payload_limit() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    // Six records of 1 MB (1.33 MB in base64): a batch of 100 would be 8 MB.
+    for n in 0..6u8 {
+        let mut data = vec![b'x'; 1 << 20];
+        data[0] = b'0' + n;
+        stream.put_record("k", &data).await.unwrap();
+    }
+    let payloads: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+    let p = payloads.clone();
+    let handler: Arc<dyn Handler> = Arc::new(move |i: Invocation| {
+        let p = p.clone();
+        async move {
+            let n = records(&i.payload).len();
+            p.lock().unwrap().push((i.payload.len(), n));
+            Outcome::Success(Vec::new())
+        }
+    });
+    let consumer = StreamConsumer::new(stream, "c", StreamMappingConfig::new("m", "arn"), handler);
+    poll_until(&consumer, || {
+        payloads
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<usize>()
+            >= 6
+    })
+    .await;
+    let payloads = payloads.lock().unwrap().clone();
+    assert!(
+        payloads
+            .iter()
+            .all(|(bytes, _)| *bytes <= weir_route::MAX_SYNC_PAYLOAD),
+        "{payloads:?}"
+    );
+    assert_eq!(
+        payloads.iter().map(|(_, n)| n).sum::<usize>(),
+        6,
+        "{payloads:?}"
+    );
+}
