@@ -1285,9 +1285,17 @@ impl EventBridge {
             match streams.get(name) {
                 Some(stream) => stream.clone(),
                 None => {
-                    let stream = crate::RedisStream::open(&store.url, name)
+                    // A target never creates a stream: its shard count is its producer's.
+                    let Some(stream) = crate::RedisStream::existing(&store.url, name)
                         .await
-                        .map_err(Failure::redis)?;
+                        .map_err(Failure::redis)?
+                    else {
+                        return Err(Failure::new(
+                            Kind::Final,
+                            "ResourceNotFoundException",
+                            format!("Stream {name} does not exist."),
+                        ));
+                    };
                     streams.insert(name.to_string(), stream.clone());
                     stream
                 }

@@ -422,7 +422,10 @@ impl RedisMappings {
     async fn start_at_latest(&self, config: &Value) -> Result<(), redis::RedisError> {
         let (_, name) = source_of(config["EventSourceArn"].as_str().unwrap_or_default())
             .unwrap_or((Source::Kinesis, String::new()));
-        let stream = RedisStream::open(&self.url, &name).await?;
+        // A stream no producer created yet has nothing to skip.
+        let Some(stream) = RedisStream::existing(&self.url, &name).await? else {
+            return Ok(());
+        };
         let uuid = config["UUID"].as_str().unwrap_or_default();
         for shard in 0..stream.config().shard_count {
             let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")

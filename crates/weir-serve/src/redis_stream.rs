@@ -144,7 +144,9 @@ pub struct RedisStream {
 }
 
 impl RedisStream {
-    /// Connects to the stream at `url`.
+    /// Connects to the stream at `url`, creating it with `config`'s shard count when it does
+    /// not exist yet; an error when it exists with another shard count (naming the stream and
+    /// both counts).
     ///
     /// # Example
     /// ```no_run
@@ -154,18 +156,49 @@ impl RedisStream {
     /// ```
     pub async fn connect(url: &str, config: RedisStreamConfig) -> Result<RedisStream, RedisError> {
         let conn = connect(url).await?;
-        // The shard count is written once, for mappings that open the stream by name.
-        let _: Option<String> = redis::cmd("SET")
+        // The shard count is written once, for mappings that open the stream by name; a
+        // stream that exists keeps its count.
+        let (_, stored): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("SET")
             .arg(shards_key(&config.name))
             .arg(config.shard_count)
             .arg("NX")
+            .cmd("GET")
+            .arg(shards_key(&config.name))
             .query_async(&mut conn.clone())
             .await?;
+        let stored = stored.and_then(|n| n.parse::<usize>().ok());
+        if stored != Some(config.shard_count) {
+            return Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "shard count mismatch",
+                format!(
+                    "stream {} exists on Redis with {} shards, not the {} asked for",
+                    config.name,
+                    stored.map_or_else(|| "an unreadable number of".to_string(), |n| n.to_string()),
+                    config.shard_count
+                ),
+            )));
+        }
         Ok(RedisStream { conn, config })
     }
 
-    /// Connects to the stream named `name` with the shard count it was created with (1 when
-    /// no producer has connected yet).
+    /// The stream named `name` with the shard count it was created with, or `None` when no
+    /// producer has created it.
+    pub(crate) async fn existing(url: &str, name: &str) -> Result<Option<RedisStream>, RedisError> {
+        let conn = connect(url).await?;
+        let count: Option<usize> = redis::cmd("GET")
+            .arg(shards_key(name))
+            .query_async(&mut conn.clone())
+            .await?;
+        Ok(count.map(|n| RedisStream {
+            conn,
+            config: RedisStreamConfig::new(name, n),
+        }))
+    }
+
+    /// Connects to the stream named `name` with the shard count it was created with; an
+    /// error when no producer has created it yet (opening never creates a stream).
     ///
     /// # Example
     /// ```no_run
@@ -174,12 +207,13 @@ impl RedisStream {
     /// # let _ = s; Ok(()) }
     /// ```
     pub async fn open(url: &str, name: &str) -> Result<RedisStream, RedisError> {
-        let conn = connect(url).await?;
-        let count: Option<usize> = redis::cmd("GET")
-            .arg(shards_key(name))
-            .query_async(&mut conn.clone())
-            .await?;
-        RedisStream::connect(url, RedisStreamConfig::new(name, count.unwrap_or(1))).await
+        RedisStream::existing(url, name).await?.ok_or_else(|| {
+            RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "no such stream",
+                format!("stream {name} does not exist on Redis (no producer has created it)"),
+            ))
+        })
     }
 
     /// The stream's configuration.

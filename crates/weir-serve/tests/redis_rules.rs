@@ -153,6 +153,10 @@ async fn buses_on_redis_are_shared_and_their_queue_stream_and_dead_letter_target
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
     let first = service(&url, seen.clone()).await;
     let second = service(&url, seen.clone()).await;
+    // The stream targets put to (its producer creates it: targets never do).
+    weir_serve::RedisStream::connect(&url, weir_serve::RedisStreamConfig::new("clicks", 1))
+        .await
+        .unwrap();
     let created = events(
         &first,
         "CreateEventBus",
@@ -574,5 +578,67 @@ async fn an_event_whose_dead_letter_queue_refuses_it_fails_its_entry_or_is_sent_
     assert_eq!(
         serde_json::from_str::<Value>(&dead[0]["body"]).unwrap()["id"],
         id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_stream_target_never_creates_its_stream_and_a_stream_keeps_its_shard_count() {
+    let server = Redis::start();
+    let url = server.url();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = service(&url, seen).await;
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"source": ["s"]}"#}),
+    )
+    .await;
+    events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "r", "Targets": [
+            {"Id": "k", "Arn": "arn:aws:kinesis:us-east-1:000000000000:stream/later",
+             "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:000000000000:dead"}},
+        ]}),
+    )
+    .await;
+    let reply = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": "{}"}]}),
+    )
+    .await;
+    assert_eq!(reply["FailedEntryCount"], 0, "{reply}");
+    // A missing stream is a final failure: dead-lettered, and the stream not created.
+    let dead = wait_entries(&url, "dead", 1).await;
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].values().any(|v| v == "ResourceNotFoundException"),
+        "{dead:?}"
+    );
+    assert!(weir_serve::RedisStream::open(&url, "later").await.is_err());
+    // Its producer creates it with 4 shards; a later one asking for 2 is refused.
+    let stream =
+        weir_serve::RedisStream::connect(&url, weir_serve::RedisStreamConfig::new("later", 4))
+            .await
+            .unwrap();
+    assert_eq!(stream.config().shard_count, 4);
+    let refused =
+        weir_serve::RedisStream::connect(&url, weir_serve::RedisStreamConfig::new("later", 2))
+            .await
+            .err()
+            .expect("a second shard count is refused")
+            .to_string();
+    assert!(
+        refused.contains("later") && refused.contains('4') && refused.contains('2'),
+        "{refused}"
+    );
+    assert_eq!(
+        weir_serve::RedisStream::open(&url, "later")
+            .await
+            .unwrap()
+            .config()
+            .shard_count,
+        4
     );
 }
