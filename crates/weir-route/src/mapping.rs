@@ -966,6 +966,12 @@ async fn run_stream_batch(m: &StreamMapping, shard: usize, batch: Vec<StreamItem
                         // Retry from the lowest failed sequence number on.
                         let from = failed[0];
                         add(&m.counters.failed_invoke, n - from);
+                        if m.settings.bisect && from > 0 {
+                            // With bisection on, the batch is split at that record: the rest
+                            // is retried at once, using no retry (as a bisection).
+                            work.push_front((records.split_off(from), retries, invokes));
+                            continue;
+                        }
                         (
                             records.split_off(from),
                             true,

@@ -601,3 +601,46 @@ fn concurrent_puts_keep_sequence_numbers_and_arrival_in_shard_order() {
         assert!(pair[0].arrival_ms <= pair[1].arrival_ms);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_bisect_a_partial_batch_response_splits_at_the_failed_record_using_no_retry() {
+    let router = router();
+    let calls = Calls::default();
+    router
+        .create_function(
+            FunctionConfig::new("f"),
+            recording(&calls, move |event| {
+                // Record n=2 fails unless it is the batch's first.
+                let records = event["Records"].as_array().unwrap();
+                let failures: Vec<serde_json::Value> = records
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, r)| {
+                        let t = record_texts(&serde_json::json!({"Records": [r]}))[0].clone();
+                        *i > 0 && json(t.as_bytes())["n"] == 2
+                    })
+                    .map(|(_, r)| serde_json::json!({"itemIdentifier": r["kinesis"]["sequenceNumber"]}))
+                    .collect();
+                Outcome::Success(
+                    serde_json::to_vec(&serde_json::json!({"batchItemFailures": failures}))
+                        .unwrap(),
+                )
+            }),
+        )
+        .unwrap();
+    let failed = router.create_queue(QueueConfig::new("failed")).unwrap();
+    let stream = router.create_stream(StreamConfig::new("s")).unwrap();
+    for n in 0..4 {
+        stream.put_record("k", format!(r#"{{"n": {n}}}"#).into_bytes());
+    }
+    let mut config = mapping(&router, "f", "s");
+    config.batch_size = Some(4);
+    config.bisect_batch_on_function_error = Some(true);
+    config.maximum_retry_attempts = Some(0);
+    config.function_response_types = vec!["ReportBatchItemFailures".into()];
+    config.on_failure = Some(failed.arn().to_string());
+    router.create_event_source_mapping(config).unwrap();
+    router.wait_idle().await;
+    assert_eq!(numbers(&calls), [vec![0, 1, 2, 3], vec![2, 3]]);
+    assert!(failed.drain().is_empty(), "nothing given up on");
+}

@@ -1027,6 +1027,16 @@ impl StreamConsumer {
         let Attempt::Ran(outcome) = outcome else {
             return Ok(());
         };
+        if outcome.is_success() && self.config.bisect_batch_on_function_error && ok > 0 {
+            // A partial-batch response with bisection on splits the batch at the first
+            // failed record: the rest is retried at once, using no retry (as a bisection).
+            lane.pieces.push_front(piece);
+            lane.retry_at = None;
+            for p in &done {
+                state.done(p.index);
+            }
+            return Ok(());
+        }
         if !outcome.is_success() && self.config.bisect_batch_on_function_error && piece.len > 1 {
             // Split in two, first half first; splitting uses no retry and waits for nothing.
             let first = piece.len / 2;

@@ -930,3 +930,55 @@ async fn a_stream_batch_is_cut_to_stay_within_the_6_mb_payload_limit() {
         "{payloads:?}"
     );
 }
+
+#[tokio::test]
+async fn with_bisect_a_partial_batch_response_splits_at_the_failed_record_using_no_retry() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    for data in ["a", "b", "bad", "c"] {
+        stream.put_record("k", data.as_bytes()).await.unwrap();
+    }
+    let batches: Batches = Arc::default();
+    let b = batches.clone();
+    // Record "bad" is reported failed unless it is the batch's first.
+    let handler: Arc<dyn Handler> = Arc::new(move |i: Invocation| {
+        let b = b.clone();
+        async move {
+            let event: Value = serde_json::from_slice(&i.payload).unwrap();
+            let got: Vec<String> = records(&i.payload).into_iter().map(|r| r.2).collect();
+            let failures: Vec<Value> = event["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&got)
+                .enumerate()
+                .filter(|(n, (_, data))| *n > 0 && data.as_str() == "bad")
+                .map(|(_, (r, _))| serde_json::json!({"itemIdentifier": r["kinesis"]["sequenceNumber"]}))
+                .collect();
+            b.lock().unwrap().push(got);
+            Outcome::Success(
+                serde_json::to_vec(&serde_json::json!({"batchItemFailures": failures})).unwrap(),
+            )
+        }
+    });
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.bisect_batch_on_function_error = true;
+    mapping.report_batch_item_failures = true;
+    mapping.maximum_retry_attempts = 0;
+    mapping.on_failure = Some("failed".into());
+    let consumer = StreamConsumer::new(stream.clone(), "c", mapping, handler);
+    let last = stream.read(0, None, 10).await.unwrap().pop().unwrap();
+    poll_until(&consumer, || batches.lock().unwrap().len() >= 2).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while checkpoint(&server, "m", 0).await.as_ref() != Some(&last.sequence_number) {
+        assert!(std::time::Instant::now() < deadline, "not checkpointed");
+        consumer.poll_once().await.unwrap();
+    }
+    assert_eq!(
+        *batches.lock().unwrap(),
+        [vec!["a", "b", "bad", "c"], vec!["bad", "c"]]
+    );
+    assert!(failure_records(&server, "failed").await.is_empty());
+}
