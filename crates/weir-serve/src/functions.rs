@@ -103,6 +103,10 @@ impl InvokeError {
 /// The future [`Invoker::invoke`] returns.
 pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Option<Outcome>, InvokeError>> + Send>>;
 
+/// The future [`Invoker::attempt`] returns.
+pub type AttemptFuture =
+    Pin<Box<dyn Future<Output = Result<weir_route::Attempt, InvokeError>> + Send>>;
+
 /// What `weir serve` hands invocations to: the functions it serves.
 ///
 /// `invoke` answers `Ok(Some(outcome))` for `RequestResponse`, `Ok(None)` once an `Event`
@@ -146,6 +150,20 @@ pub trait Invoker: Send + Sync + 'static {
     ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
         let _ = (name, result);
         None
+    }
+    /// Runs one attempt of an asynchronous invocation of `name` with the event's own
+    /// `request_id` (what an asynchronous queue's worker calls, so every attempt of an event
+    /// sees the id its `Invoke` answered). By default a `RequestResponse` invocation (with
+    /// an id of its own); the invocation layer's router runs it with `request_id`
+    /// ([`weir_route::Router::attempt`]) and tells a throttled or not-ready function apart.
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> AttemptFuture {
+        let _ = request_id;
+        let run = self.invoke(name, InvocationType::RequestResponse, payload);
+        Box::pin(async move {
+            Ok(weir_route::Attempt::Ran(
+                run.await?.unwrap_or(Outcome::Success(Vec::new())),
+            ))
+        })
     }
     /// Whether this invoker queues the function's `Event` invocations durably itself (a
     /// `weir.toml` function whose queue is on Redis), so a wrapping [`crate::DurableInvoker`]
@@ -261,6 +279,15 @@ impl Invoker for LocalFunctions {
         self.functions.get(name).map(|f| f.timeout)
     }
 
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> AttemptFuture {
+        let arn = self.function_arn(name);
+        let Some(function) = self.functions.get(name).cloned() else {
+            return Box::pin(async move { Err(InvokeError::not_found(&arn)) });
+        };
+        let invocation = Invocation::new(request_id, arn, payload);
+        Box::pin(async move { Ok(weir_route::Attempt::Ran(run(function, invocation).await)) })
+    }
+
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture {
         let arn = self.function_arn(name);
         let Some(function) = self.functions.get(name).cloned() else {
@@ -327,6 +354,15 @@ impl Invoker for weir_route::Router {
         self.has_event_queue(name)
     }
 
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> AttemptFuture {
+        let (router, name, request_id) = (self.clone(), name.to_string(), request_id.to_string());
+        Box::pin(async move {
+            weir_route::Router::attempt(&router, &name, payload, &request_id)
+                .await
+                .map_err(invoke_error)
+        })
+    }
+
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture {
         let router = self.clone();
         let name = name.to_string();
@@ -348,14 +384,19 @@ impl Invoker for weir_route::Router {
                     }))
                 }
                 Ok(_) => Ok(None),
-                Err(e) => Err(InvokeError {
-                    code: e.error_type().to_string(),
-                    status: e.status_code(),
-                    message: e.message().to_string(),
-                    reason: e.reason().map(str::to_string),
-                }),
+                Err(e) => Err(invoke_error(e)),
             }
         })
+    }
+}
+
+/// The invocation layer's refusal as Lambda's error.
+fn invoke_error(e: weir_route::InvokeError) -> InvokeError {
+    InvokeError {
+        code: e.error_type().to_string(),
+        status: e.status_code(),
+        message: e.message().to_string(),
+        reason: e.reason().map(str::to_string),
     }
 }
 

@@ -366,3 +366,48 @@ async fn put_events_reports_an_entry_failed_when_its_delivery_cannot_be_queued()
     assert!(put["Entries"][0].get("EventId").is_none());
     assert!(put["Entries"][1]["EventId"].is_string(), "{put}");
 }
+
+/// A router whose function `f` (queue on Redis, retried after 50 ms twice) fails, noting the
+/// request id of each attempt.
+fn router_noting_ids(queue: &RedisAsyncQueue, ids: Arc<Mutex<Vec<String>>>) -> Router {
+    use weir_route::EventInvokeConfig;
+    let router = Router::new();
+    let config = FunctionConfig::new("f").event_invoke(
+        EventInvokeConfig::default()
+            .retry_delays(Duration::from_millis(50), Duration::from_millis(50)),
+    );
+    router
+        .create_function(config, move |i: Invocation| {
+            let ids = ids.clone();
+            async move {
+                ids.lock().unwrap().push(i.request_id);
+                Outcome::Error(FunctionError::new("Error", "again"))
+            }
+        })
+        .unwrap();
+    router.set_event_queue("f", Arc::new(queue.clone()));
+    router
+}
+
+#[tokio::test]
+async fn every_attempt_of_a_redis_event_sees_the_request_id_invoke_answered() {
+    let server = Redis::start();
+    let queue = RedisAsyncQueue::connect(&server.url(), RedisAsyncConfig::new("weir:async:f"))
+        .await
+        .unwrap();
+    let ids: Arc<Mutex<Vec<String>>> = Arc::default();
+    let router = router_noting_ids(&queue, ids.clone());
+    let out = router
+        .invoke("f", weir_route::InvocationType::Event, b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(out.status_code, 202);
+    drain(&queue, &router).await;
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(ids.len(), 3, "one invocation and two retries");
+    assert!(
+        ids.iter().all(|id| *id == out.request_id),
+        "{ids:?} vs {}",
+        out.request_id
+    );
+}
