@@ -375,11 +375,7 @@ impl Invoker for weir_route::Router {
             match weir_route::Router::invoke(&router, &name, kind, payload).await {
                 Ok(out) if kind == weir_route::InvocationType::RequestResponse => {
                     Ok(Some(match out.function_error {
-                        Some(error_type) => Outcome::Error(FunctionError::with_payload(
-                            error_type,
-                            String::from_utf8_lossy(&out.payload).into_owned(),
-                            out.payload,
-                        )),
+                        Some(kind) => Outcome::Error(function_error(kind, out.payload)),
                         None => Outcome::Success(out.payload),
                     }))
                 }
@@ -388,6 +384,23 @@ impl Invoker for weir_route::Router {
             }
         })
     }
+}
+
+/// A function error from its payload: the `errorType` and `errorMessage` it names (Lambda's
+/// error shape), else `kind` (`Unhandled`) and the payload's text.
+fn function_error(kind: String, payload: Vec<u8>) -> FunctionError {
+    let parsed = serde_json::from_slice::<serde_json::Value>(&payload).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let error_type = field("errorType").unwrap_or(kind);
+    let message =
+        field("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&payload).into_owned());
+    FunctionError::with_payload(error_type, message, payload)
 }
 
 /// The invocation layer's refusal as Lambda's error.
@@ -448,6 +461,34 @@ mod tests {
             Err(InvokeError::not_found(
                 "arn:aws:lambda:us-east-1:000000000000:function:nope"
             ))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_routers_function_error_keeps_its_type_and_message() {
+        let router = weir_route::Router::new();
+        router
+            .create_function(weir_route::FunctionConfig::new("f"), |_| async {
+                Outcome::Error(FunctionError::new("Boom", "bad record"))
+            })
+            .unwrap();
+        let out = Invoker::invoke(
+            &router,
+            "f",
+            InvocationType::RequestResponse,
+            b"{}".to_vec(),
+        )
+        .await;
+        let Ok(Some(Outcome::Error(error))) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (error.error_type.as_str(), error.error_message.as_str()),
+            ("Boom", "bad record")
+        );
+        assert_eq!(
+            error.payload,
+            FunctionError::new("Boom", "bad record").payload
         );
     }
 }
