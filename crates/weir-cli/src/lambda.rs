@@ -118,16 +118,20 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         let interrupted = tokio::select! {
             fed = async {
                 deployment.feed(&router).await?;
-                // In memory and on Redis, work can make more work on the other side: done
-                // when both are quiet.
+                // In memory, in the Redis mappings and on the Redis asynchronous queues, work
+                // can make more work on another side: done when one full pass finds all three
+                // quiet.
                 loop {
                     router.wait_idle().await;
                     if let Some(redis) = &redis {
                         redis.wait_drained().await;
                     }
                     layer.wait_done().await;
-                    router.wait_idle().await;
-                    if layer.pending().await == Ok(0) {
+                    let drained = match &redis {
+                        Some(redis) => redis.is_drained().await,
+                        None => true,
+                    };
+                    if router.is_idle() && drained && layer.pending().await == Ok(0) {
                         break;
                     }
                 }

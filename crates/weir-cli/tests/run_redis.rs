@@ -528,3 +528,79 @@ Weir = {{ Command = ["cat"], Redis = "{url}" }}
     let left: usize = conn.hlen("weir:async:echo:items").unwrap();
     assert_eq!(left, 0);
 }
+
+#[test]
+fn weir_run_ends_after_the_redis_mapping_fed_by_a_redis_functions_destination_is_drained() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        "{\"source\": \"shop\", \"detail\": {\"n\": 1}}\n",
+    )
+    .unwrap();
+    // The bus event runs echo (1 s) from its Redis queue; echo's OnSuccess record lands on a
+    // Redis queue whose mapping (batching for 2 s) runs sink: the last work is a Redis
+    // mapping's, after the asynchronous queue is empty.
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Done]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "done" }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.Bus]
+Type = "AWS::Events::EventBus"
+Properties = {{ Name = "default" }}
+Weir = {{ Events = "events.jsonl" }}
+
+[Resources.Echo]
+Type = "AWS::Serverless::Function"
+Properties = {{ FunctionName = "echo", EventInvokeConfig = {{ DestinationConfig = {{ OnSuccess = {{ Destination = {{ Ref = "Done" }} }} }} }}, Events = {{ Shop = {{ Type = "EventBridgeRule", Properties = {{ Pattern = {{ source = ["shop"] }} }} }} }} }}
+Weir = {{ Command = ["sh", "-c", "sleep 1; cat"], Redis = "{url}" }}
+
+[Resources.Sink]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "sink" }}
+Weir = {{ Command = ["sh", "-c", "cat >> sunk; echo >> sunk"] }}
+
+[Resources.DoneToSink]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ FunctionName = {{ Ref = "Sink" }}, EventSourceArn = {{ "Fn::GetAtt" = ["Done", "Arn"] }}, BatchSize = 10, MaximumBatchingWindowInSeconds = 2 }}
+"#
+        ),
+    )
+    .unwrap();
+    let output = weir_run(dir.path()).wait_with_output().unwrap();
+    let counters = {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(
+        counters["Functions"]["echo"]["Invocations"], 1,
+        "{counters}"
+    );
+    let sunk = std::fs::read_to_string(dir.path().join("sunk")).unwrap_or_default();
+    let event: Value = serde_json::from_str(sunk.trim())
+        .unwrap_or_else(|e| panic!("sink did not run before weir run ended ({e}): {sunk:?}"));
+    let record: Value =
+        serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(record["requestContext"]["condition"], "Success");
+    assert_eq!(record["requestPayload"]["detail"]["n"], 1);
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let left: usize = conn.xlen("done").unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(
+        counters["EventSourceMappings"]["DoneToSink"]["InvokedEventCount"], 1,
+        "{counters}"
+    );
+}

@@ -807,6 +807,17 @@ impl RedisRun {
         true
     }
 
+    /// Whether every mapping's source is drained now (one look: a queue empty, a stream's
+    /// checkpoints at each shard's last record); a Redis error counts as not drained.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) { let quiet = run.is_drained().await; let _ = quiet; }
+    /// ```
+    pub async fn is_drained(&self) -> bool {
+        self.drained_once().await
+    }
+
     /// Waits until every mapping's source is drained (seen so twice, 100 ms apart).
     ///
     /// # Example
