@@ -260,6 +260,24 @@ impl RedisAsyncQueue {
             .await
     }
 
+    /// Whether the event `request_id` is still accepted and not finished (due, waiting for a
+    /// retry, or running).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue) -> Result<(), redis::RedisError> {
+    /// let id = q.enqueue("f", b"{}").await?;
+    /// assert!(q.is_pending(&id).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn is_pending(&self, request_id: &str) -> Result<bool, RedisError> {
+        redis::cmd("HEXISTS")
+            .arg(self.key("items"))
+            .arg(request_id)
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
     /// Claims up to `max` due events and runs them (concurrently) through `invoker`;
     /// answers how many were claimed.
     ///
