@@ -118,16 +118,20 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         let interrupted = tokio::select! {
             fed = async {
                 deployment.feed(&router).await?;
-                // In memory and on Redis, work can make more work on the other side: done
-                // when both are quiet.
+                // In memory, in the Redis mappings and on the Redis asynchronous queues, work
+                // can make more work on another side: done when one full pass finds all three
+                // quiet.
                 loop {
                     router.wait_idle().await;
                     if let Some(redis) = &redis {
                         redis.wait_drained().await;
                     }
                     layer.wait_done().await;
-                    router.wait_idle().await;
-                    if layer.pending().await == Ok(0) {
+                    let drained = match &redis {
+                        Some(redis) => redis.is_drained().await,
+                        None => true,
+                    };
+                    if router.is_idle() && drained && layer.pending().await == Ok(0) {
                         break;
                     }
                 }
@@ -266,31 +270,49 @@ pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         router.set_pattern_options(options.clone());
         let mut layer = redis_plan.attach(&router).await?;
         let deployment = config.build(&router, false).map_err(|e| e.to_string())?;
-        layer.start(std::sync::Arc::new(router.clone()));
         let name = deployment
             .functions
             .iter()
             .find(|(id, _)| *id == args.function)
             .map_or(args.function.as_str(), |(_, name)| name.as_str())
             .to_string();
-        let out = router.invoke(&name, invocation_type, payload).await;
-        // An asynchronous invocation runs (and retries) before weir exits, on Redis too.
-        loop {
-            router.wait_idle().await;
-            layer.wait_done().await;
-            router.wait_idle().await;
-            if layer.pending().await == Ok(0) {
-                break;
-            }
+        // Only the invoked function's Redis queue is worked, and only for an Event: other
+        // events there are left to the processes that run them.
+        if invocation_type == InvocationType::Event {
+            layer.start_for(std::sync::Arc::new(router.clone()), &name);
         }
+        let out = router.invoke(&name, invocation_type, payload).await;
+        // An asynchronous invocation runs (and retries) before weir exits, on Redis too:
+        // weir waits for that event alone; SIGINT ends the wait.
+        let waited = tokio::select! {
+            waited = async {
+                router.wait_idle().await;
+                if let (Ok(accepted), InvocationType::Event) = (&out, invocation_type) {
+                    layer.wait_event(&name, &accepted.request_id).await?;
+                    router.wait_idle().await;
+                }
+                Ok::<(), String>(())
+            } => waited.map(|()| false),
+            _ = tokio::signal::ctrl_c() => Ok(true),
+        };
         layer.stop().await;
         router.shutdown().await;
-        Ok::<_, String>((router, deployment, out))
+        Ok::<_, String>((router, deployment, out, waited))
     });
-    let (router, deployment, out) = match result {
+    let (router, deployment, out, waited) = match result {
         Ok(r) => r,
         Err(e) => {
             ctx.report.message("config", &e);
+            return Ok(FAILED);
+        }
+    };
+    let interrupted = match waited {
+        Ok(interrupted) => interrupted,
+        Err(e) => {
+            ctx.report.message(
+                "redis",
+                &format!("the invocation was accepted, but weir cannot see it end: {e}"),
+            );
             return Ok(FAILED);
         }
     };
@@ -349,5 +371,5 @@ pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         .map_err(out_err)?;
     stdout.flush().map_err(out_err)?;
     drop(rt);
-    Ok(MATCHED)
+    Ok(if interrupted { INTERRUPTED } else { MATCHED })
 }

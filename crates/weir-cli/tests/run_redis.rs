@@ -528,3 +528,256 @@ Weir = {{ Command = ["cat"], Redis = "{url}" }}
     let left: usize = conn.hlen("weir:async:echo:items").unwrap();
     assert_eq!(left, 0);
 }
+
+#[test]
+fn weir_run_ends_after_the_redis_mapping_fed_by_a_redis_functions_destination_is_drained() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        "{\"source\": \"shop\", \"detail\": {\"n\": 1}}\n",
+    )
+    .unwrap();
+    // The bus event runs echo (1 s) from its Redis queue; echo's OnSuccess record lands on a
+    // Redis queue whose mapping (batching for 2 s) runs sink: the last work is a Redis
+    // mapping's, after the asynchronous queue is empty.
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Done]
+Type = "AWS::SQS::Queue"
+Properties = {{ QueueName = "done" }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.Bus]
+Type = "AWS::Events::EventBus"
+Properties = {{ Name = "default" }}
+Weir = {{ Events = "events.jsonl" }}
+
+[Resources.Echo]
+Type = "AWS::Serverless::Function"
+Properties = {{ FunctionName = "echo", EventInvokeConfig = {{ DestinationConfig = {{ OnSuccess = {{ Destination = {{ Ref = "Done" }} }} }} }}, Events = {{ Shop = {{ Type = "EventBridgeRule", Properties = {{ Pattern = {{ source = ["shop"] }} }} }} }} }}
+Weir = {{ Command = ["sh", "-c", "sleep 1; cat"], Redis = "{url}" }}
+
+[Resources.Sink]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "sink" }}
+Weir = {{ Command = ["sh", "-c", "cat >> sunk; echo >> sunk"] }}
+
+[Resources.DoneToSink]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ FunctionName = {{ Ref = "Sink" }}, EventSourceArn = {{ "Fn::GetAtt" = ["Done", "Arn"] }}, BatchSize = 10, MaximumBatchingWindowInSeconds = 2 }}
+"#
+        ),
+    )
+    .unwrap();
+    let output = weir_run(dir.path()).wait_with_output().unwrap();
+    let counters = {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(
+        counters["Functions"]["echo"]["Invocations"], 1,
+        "{counters}"
+    );
+    let sunk = std::fs::read_to_string(dir.path().join("sunk")).unwrap_or_default();
+    let event: Value = serde_json::from_str(sunk.trim())
+        .unwrap_or_else(|e| panic!("sink did not run before weir run ended ({e}): {sunk:?}"));
+    let record: Value =
+        serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(record["requestContext"]["condition"], "Success");
+    assert_eq!(record["requestPayload"]["detail"]["n"], 1);
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let left: usize = conn.xlen("done").unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(
+        counters["EventSourceMappings"]["DoneToSink"]["InvokedEventCount"], 1,
+        "{counters}"
+    );
+}
+
+/// Waits for a child for up to `seconds`; kills it and fails when it does not end.
+fn ended_within(mut child: std::process::Child, seconds: u64, what: &str) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{what} did not end within {seconds} s: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn weir_invoke(dir: &Path, function: &str, kind: &str, payload: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["invoke", "--config", "weir.toml", function])
+        .args(["--invocation-type", kind, "--payload", payload])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn two_redis_functions(dir: &Path, url: &str, echo: &str) {
+    std::fs::write(
+        dir.join("weir.toml"),
+        format!(
+            r#"
+[Resources.Echo]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "echo" }}
+Weir = {{ Command = ["sh", "-c", "{echo}"], Redis = "{url}" }}
+
+[Resources.Other]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "other" }}
+Weir = {{ Command = ["sh", "-c", "touch other-ran; cat"], Redis = "{url}" }}
+"#
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn weir_invoke_waits_only_for_its_own_event_and_works_only_its_function() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    two_redis_functions(dir.path(), &url, "cat");
+    // Another function's event, waiting for a retry an hour away (as another process left it).
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 3_600_000;
+    let item = serde_json::json!({
+        "function": "other", "payload": "{}", "received_ms": later - 3_600_000,
+        "invokes": 1, "failures": 1, "throttles": 0, "last_error": null,
+    });
+    let () = conn
+        .hset("weir:async:other:items", "waiting", item.to_string())
+        .unwrap();
+    let () = conn.zadd("weir:async:other:due", "waiting", later).unwrap();
+    // RequestResponse: no Redis wait at all.
+    let output = ended_within(
+        weir_invoke(dir.path(), "Echo", "RequestResponse", r#"{"x": 1}"#),
+        20,
+        "weir invoke RequestResponse",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["StatusCode"], 200);
+    assert_eq!(printed["Payload"], serde_json::json!({"x": 1}));
+    // Event: waits for its own event only.
+    let output = ended_within(
+        weir_invoke(dir.path(), "Echo", "Event", r#"{"x": 2}"#),
+        20,
+        "weir invoke Event",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["StatusCode"], 202);
+    let left: usize = conn.hlen("weir:async:echo:items").unwrap();
+    assert_eq!(left, 0, "the invoked event ran before weir invoke ended");
+    let waiting: bool = conn.hexists("weir:async:other:items", "waiting").unwrap();
+    assert!(waiting, "the other function's event is left alone");
+    assert!(!dir.path().join("other-ran").exists());
+}
+
+#[test]
+fn weir_invoke_event_gives_up_with_an_error_when_redis_goes_away() {
+    let mut server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    two_redis_functions(dir.path(), &url, "sleep 2; cat");
+    let child = weir_invoke(dir.path(), "Echo", "Event", "{}");
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    eventually(20, "the event claimed", || {
+        let running: usize = conn.zcard("weir:async:echo:inflight").unwrap();
+        (running == 1).then_some(())
+    });
+    server.kill();
+    let output = ended_within(child, 40, "weir invoke with Redis gone");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the asynchronous queue of function echo on Redis"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn weir_invoke_event_waiting_for_a_retry_ends_on_sigint_leaving_the_event_on_redis() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Fail]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "fail" }}
+Weir = {{ Command = ["sh", "-c", "touch tried; exit 1"], Redis = "{url}", RetryDelays = [60, 60] }}
+"#
+        ),
+    )
+    .unwrap();
+    let child = weir_invoke(dir.path(), "Fail", "Event", "{}");
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    // Tried once, now waiting a minute for its retry.
+    eventually(20, "the first attempt", || {
+        let due: usize = conn.zcard("weir:async:fail:due").unwrap();
+        (dir.path().join("tried").exists() && due == 1).then_some(())
+    });
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = ended_within(child, 20, "weir invoke after SIGINT");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let left: usize = conn.hlen("weir:async:fail:items").unwrap();
+    assert_eq!(left, 1, "the event waits on Redis for its retry");
+}

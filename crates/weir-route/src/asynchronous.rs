@@ -124,7 +124,7 @@ pub(crate) async fn finish(router: &Router, function: &Function, result: EventRe
     }
     if let Some(target @ Target::Queue(_)) = &function.config.dead_letter {
         let (code, message) = match response {
-            Some(Outcome::Error(e)) => ("200".to_string(), e.error_message.clone()),
+            Some(Outcome::Error(e)) => ("200".to_string(), truncate(&e.error_message)),
             _ => ("429".to_string(), result.condition.clone()),
         };
         let mut message_record =
@@ -138,6 +138,18 @@ pub(crate) async fn finish(router: &Router, function: &Function, result: EventRe
             add(&function.counters.dead_letter_errors, 1);
         }
     }
+}
+
+/// Lambda cuts a dead-letter message's `ErrorMessage` attribute to 1 KB.
+const MAX_ERROR_MESSAGE: usize = 1024;
+
+/// The first [`MAX_ERROR_MESSAGE`] bytes of `message`, cut at a character boundary.
+fn truncate(message: &str) -> String {
+    let mut end = message.len().min(MAX_ERROR_MESSAGE);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message[..end].to_string()
 }
 
 /// Sends an invocation record to a destination; an event bus receives it as the `detail` of

@@ -59,7 +59,8 @@ pub use metrics::{FunctionMetrics, MappingMetrics, RuleMetrics};
 pub use process::{CommandHandler, ProcessSpec};
 pub use queue::{Queue, QueueConfig, ReceivedMessage, RedrivePolicy};
 pub use router::{
-    timeout_message, InvocationType, InvokeOutput, Router, MAX_ASYNC_PAYLOAD, MAX_SYNC_PAYLOAD,
+    timeout_message, Attempt, InvocationType, InvokeOutput, Router, MAX_ASYNC_PAYLOAD,
+    MAX_SYNC_PAYLOAD,
 };
 pub use runtime_api::{ProcessLogs, RuntimeApiConfig, RuntimeApiHandler, MAX_RESPONSE_SIZE};
 pub use stream::{PutRecordOutput, Stream, StreamConfig, StreamRecord};

@@ -126,10 +126,20 @@ pub(crate) enum Delivery {
     Later(SendFuture),
 }
 
-/// How one attempt at running a function went.
-pub(crate) enum Attempt {
+/// How one attempt at running a function went ([`Router::attempt`]).
+///
+/// # Example
+/// ```
+/// let a = weir_route::Attempt::Throttled;
+/// assert!(!matches!(a, weir_route::Attempt::Ran(_)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The function ran: its outcome.
     Ran(Outcome),
+    /// No concurrency left (reserved concurrency in use): nothing ran.
     Throttled,
+    /// The function is not `Active` (pending, inactive or failed): nothing ran.
     NotReady,
 }
 
@@ -1186,6 +1196,46 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// Runs one attempt of an asynchronous invocation with the event's own `request_id` (the
+    /// one its `Invoke` answered), as the in-memory queue runs each attempt: for whoever works
+    /// a function's [`EventQueue`]. A throttled or not-ready attempt runs nothing and says so.
+    /// Refused: no such function (`ResourceNotFoundException`).
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{Attempt, FunctionConfig, Invocation, Outcome, Router};
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let router = Router::new();
+    /// router.create_function(FunctionConfig::new("id"), |i: Invocation| async move {
+    ///     Outcome::Success(i.request_id.into_bytes())
+    /// })?;
+    /// let attempt = router.attempt("id", b"{}".to_vec(), "r-1").await?;
+    /// assert_eq!(attempt, Attempt::Ran(Outcome::Success(b"r-1".to_vec())));
+    /// assert!(router.attempt("nope", vec![], "r-2").await.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn attempt(
+        &self,
+        name: &str,
+        payload: Vec<u8>,
+        request_id: &str,
+    ) -> Result<Attempt, InvokeError> {
+        let function = self.function(name).ok_or_else(|| {
+            InvokeError::new(
+                InvokeErrorKind::ResourceNotFound,
+                format!("Function not found: {}", self.function_arn(name)),
+            )
+        })?;
+        let payload = if payload.is_empty() {
+            b"{}".to_vec()
+        } else {
+            payload
+        };
+        Ok(self.execute(&function, payload, request_id).await)
     }
 
     /// Queues an event for asynchronous invocation: in memory (its request id), or on the

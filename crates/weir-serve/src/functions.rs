@@ -103,6 +103,10 @@ impl InvokeError {
 /// The future [`Invoker::invoke`] returns.
 pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Option<Outcome>, InvokeError>> + Send>>;
 
+/// The future [`Invoker::attempt`] returns.
+pub type AttemptFuture =
+    Pin<Box<dyn Future<Output = Result<weir_route::Attempt, InvokeError>> + Send>>;
+
 /// What `weir serve` hands invocations to: the functions it serves.
 ///
 /// `invoke` answers `Ok(Some(outcome))` for `RequestResponse`, `Ok(None)` once an `Event`
@@ -146,6 +150,20 @@ pub trait Invoker: Send + Sync + 'static {
     ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
         let _ = (name, result);
         None
+    }
+    /// Runs one attempt of an asynchronous invocation of `name` with the event's own
+    /// `request_id` (what an asynchronous queue's worker calls, so every attempt of an event
+    /// sees the id its `Invoke` answered). By default a `RequestResponse` invocation (with
+    /// an id of its own); the invocation layer's router runs it with `request_id`
+    /// ([`weir_route::Router::attempt`]) and tells a throttled or not-ready function apart.
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> AttemptFuture {
+        let _ = request_id;
+        let run = self.invoke(name, InvocationType::RequestResponse, payload);
+        Box::pin(async move {
+            Ok(weir_route::Attempt::Ran(
+                run.await?.unwrap_or(Outcome::Success(Vec::new())),
+            ))
+        })
     }
     /// Whether this invoker queues the function's `Event` invocations durably itself (a
     /// `weir.toml` function whose queue is on Redis), so a wrapping [`crate::DurableInvoker`]
@@ -261,6 +279,15 @@ impl Invoker for LocalFunctions {
         self.functions.get(name).map(|f| f.timeout)
     }
 
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> AttemptFuture {
+        let arn = self.function_arn(name);
+        let Some(function) = self.functions.get(name).cloned() else {
+            return Box::pin(async move { Err(InvokeError::not_found(&arn)) });
+        };
+        let invocation = Invocation::new(request_id, arn, payload);
+        Box::pin(async move { Ok(weir_route::Attempt::Ran(run(function, invocation).await)) })
+    }
+
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture {
         let arn = self.function_arn(name);
         let Some(function) = self.functions.get(name).cloned() else {
@@ -327,6 +354,15 @@ impl Invoker for weir_route::Router {
         self.has_event_queue(name)
     }
 
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> AttemptFuture {
+        let (router, name, request_id) = (self.clone(), name.to_string(), request_id.to_string());
+        Box::pin(async move {
+            weir_route::Router::attempt(&router, &name, payload, &request_id)
+                .await
+                .map_err(invoke_error)
+        })
+    }
+
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> InvokeFuture {
         let router = self.clone();
         let name = name.to_string();
@@ -339,23 +375,41 @@ impl Invoker for weir_route::Router {
             match weir_route::Router::invoke(&router, &name, kind, payload).await {
                 Ok(out) if kind == weir_route::InvocationType::RequestResponse => {
                     Ok(Some(match out.function_error {
-                        Some(error_type) => Outcome::Error(FunctionError::with_payload(
-                            error_type,
-                            String::from_utf8_lossy(&out.payload).into_owned(),
-                            out.payload,
-                        )),
+                        Some(kind) => Outcome::Error(function_error(kind, out.payload)),
                         None => Outcome::Success(out.payload),
                     }))
                 }
                 Ok(_) => Ok(None),
-                Err(e) => Err(InvokeError {
-                    code: e.error_type().to_string(),
-                    status: e.status_code(),
-                    message: e.message().to_string(),
-                    reason: e.reason().map(str::to_string),
-                }),
+                Err(e) => Err(invoke_error(e)),
             }
         })
+    }
+}
+
+/// A function error from its payload: the `errorType` and `errorMessage` it names (Lambda's
+/// error shape), else `kind` (`Unhandled`) and the payload's text.
+fn function_error(kind: String, payload: Vec<u8>) -> FunctionError {
+    let parsed = serde_json::from_slice::<serde_json::Value>(&payload).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let error_type = field("errorType").unwrap_or(kind);
+    let message =
+        field("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&payload).into_owned());
+    FunctionError::with_payload(error_type, message, payload)
+}
+
+/// The invocation layer's refusal as Lambda's error.
+fn invoke_error(e: weir_route::InvokeError) -> InvokeError {
+    InvokeError {
+        code: e.error_type().to_string(),
+        status: e.status_code(),
+        message: e.message().to_string(),
+        reason: e.reason().map(str::to_string),
     }
 }
 
@@ -407,6 +461,34 @@ mod tests {
             Err(InvokeError::not_found(
                 "arn:aws:lambda:us-east-1:000000000000:function:nope"
             ))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_routers_function_error_keeps_its_type_and_message() {
+        let router = weir_route::Router::new();
+        router
+            .create_function(weir_route::FunctionConfig::new("f"), |_| async {
+                Outcome::Error(FunctionError::new("Boom", "bad record"))
+            })
+            .unwrap();
+        let out = Invoker::invoke(
+            &router,
+            "f",
+            InvocationType::RequestResponse,
+            b"{}".to_vec(),
+        )
+        .await;
+        let Ok(Some(Outcome::Error(error))) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (error.error_type.as_str(), error.error_message.as_str()),
+            ("Boom", "bad record")
+        );
+        assert_eq!(
+            error.payload,
+            FunctionError::new("Boom", "bad record").payload
         );
     }
 }

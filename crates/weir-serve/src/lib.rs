@@ -47,7 +47,9 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use aws::MAX_REQUEST_BYTES;
-pub use functions::{InvocationType, InvokeError, InvokeFuture, Invoker, LocalFunctions};
+pub use functions::{
+    AttemptFuture, InvocationType, InvokeError, InvokeFuture, Invoker, LocalFunctions,
+};
 pub use mappings::RedisMappings;
 pub use redis_async::{DurableInvoker, RedisAsyncConfig, RedisAsyncQueue};
 pub use redis_mapping::{MappingCounters, Poll, QueueConsumer, QueueMappingConfig};

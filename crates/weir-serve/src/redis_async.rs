@@ -26,7 +26,7 @@ use redis::aio::ConnectionManager;
 use redis::RedisError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use weir_route::Outcome;
+use weir_route::{Attempt, Outcome};
 
 use crate::aws::{new_id, now_millis};
 use crate::functions::{InvocationType, Invoker};
@@ -260,6 +260,24 @@ impl RedisAsyncQueue {
             .await
     }
 
+    /// Whether the event `request_id` is still accepted and not finished (due, waiting for a
+    /// retry, or running).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue) -> Result<(), redis::RedisError> {
+    /// let id = q.enqueue("f", b"{}").await?;
+    /// assert!(q.is_pending(&id).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn is_pending(&self, request_id: &str) -> Result<bool, RedisError> {
+        redis::cmd("HEXISTS")
+            .arg(self.key("items"))
+            .arg(request_id)
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
     /// Claims up to `max` due events and runs them (concurrently) through `invoker`;
     /// answers how many were claimed.
     ///
@@ -344,19 +362,17 @@ impl RedisAsyncQueue {
         let (fate, condition, response) = if age >= max_age {
             (Fate::Discarded, "EventAgeExceeded", None)
         } else {
+            // Every attempt runs with the event's own request id (the one Invoke answered,
+            // and its record's requestContext.requestId), as in memory.
             let result = invoker
-                .invoke(
-                    &item.function,
-                    InvocationType::RequestResponse,
-                    item.payload.clone().into_bytes(),
-                )
+                .attempt(&item.function, item.payload.clone().into_bytes(), id)
                 .await;
             match result {
-                Ok(Some(Outcome::Success(body))) => {
+                Ok(Attempt::Ran(Outcome::Success(body))) => {
                     item.invokes += 1;
                     (Fate::Done, "Success", Some(Outcome::Success(body)))
                 }
-                Ok(Some(outcome)) => {
+                Ok(Attempt::Ran(outcome)) => {
                     item.invokes += 1;
                     if let Outcome::Error(e) = &outcome {
                         item.last_error = Some(String::from_utf8_lossy(&e.payload).into_owned());
@@ -369,7 +385,12 @@ impl RedisAsyncQueue {
                         (Fate::Retry(delay), "", Some(outcome))
                     }
                 }
-                Ok(None) => (Fate::Done, "Success", None),
+                Ok(Attempt::Throttled | Attempt::NotReady) => {
+                    // Throttled or not ready: a backoff, not a retry.
+                    let delay = 1000u64 << item.throttles.min(8);
+                    item.throttles += 1;
+                    (Fate::Retry(delay.min(300_000)), "", None)
+                }
                 Err(e) if e.status == 429 || e.status == 409 || e.status == 502 => {
                     // Throttled or not ready: a backoff, not a retry.
                     let delay = 1000u64 << item.throttles.min(8);
@@ -613,6 +634,10 @@ impl Invoker for DurableInvoker {
 
     fn queues_events(&self, name: &str) -> bool {
         self.inner.queues_events(name)
+    }
+
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> crate::AttemptFuture {
+        self.inner.attempt(name, payload, request_id)
     }
 
     fn invoke(&self, name: &str, kind: InvocationType, payload: Vec<u8>) -> crate::InvokeFuture {

@@ -491,10 +491,15 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
     Ok((rest, plan))
 }
 
+/// How long `weir run` and `weir invoke` wait for a Redis that does not answer (or answers
+/// errors) before giving up with the error.
+pub const REDIS_PATIENCE: Duration = Duration::from_secs(10);
+
 /// The Redis asynchronous invocation queues of a `weir.toml`'s functions
 /// ([`RedisPlan::attach`]) and their workers.
 pub struct RedisLayer {
-    queues: Vec<RedisAsyncQueue>,
+    /// Each function's name and queue.
+    queues: Vec<(String, RedisAsyncQueue)>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -513,7 +518,27 @@ impl RedisLayer {
     /// # }
     /// ```
     pub fn start(&mut self, invoker: Arc<dyn Invoker>) {
-        for queue in &self.queues {
+        self.start_workers(invoker, |_| true);
+    }
+
+    /// Starts a worker on the queue of the function `name` only (none when its queue is not
+    /// on Redis): `weir invoke` works the event it invoked, not other functions' events.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(mut layer: weir_serve::redis_config::RedisLayer, router: weir_route::Router) {
+    /// layer.start_for(std::sync::Arc::new(router), "charge");
+    /// # }
+    /// ```
+    pub fn start_for(&mut self, invoker: Arc<dyn Invoker>, name: &str) {
+        self.start_workers(invoker, |function| function == name);
+    }
+
+    fn start_workers(&mut self, invoker: Arc<dyn Invoker>, chosen: impl Fn(&str) -> bool) {
+        for (name, queue) in &self.queues {
+            if !chosen(name) {
+                continue;
+            }
             let (queue, invoker) = (queue.clone(), invoker.clone());
             let mut stop = self.stop.subscribe();
             self.tasks.push(tokio::spawn(async move {
@@ -536,10 +561,48 @@ impl RedisLayer {
     /// ```
     pub async fn pending(&self) -> Result<usize, String> {
         let mut total = 0;
-        for queue in &self.queues {
+        for (_, queue) in &self.queues {
             total += queue.pending().await.map_err(|e| e.to_string())?;
         }
         Ok(total)
+    }
+
+    /// Waits until the event `request_id` of the function `name` is finished (at once when the
+    /// function's queue is not on Redis). Gives up with an error when Redis has not answered
+    /// for [`REDIS_PATIENCE`].
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) -> Result<(), String> {
+    /// layer.wait_event("charge", "a-request-id").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_event(&self, name: &str, request_id: &str) -> Result<(), String> {
+        let Some((_, queue)) = self.queues.iter().find(|(n, _)| n == name) else {
+            return Ok(());
+        };
+        let mut failing_since: Option<std::time::Instant> = None;
+        loop {
+            match tokio::time::timeout(REDIS_PATIENCE, queue.is_pending(request_id)).await {
+                Ok(Ok(false)) => return Ok(()),
+                Ok(Ok(true)) => failing_since = None,
+                Ok(Err(e)) => {
+                    let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= REDIS_PATIENCE {
+                        return Err(format!(
+                            "the asynchronous queue of function {name} on Redis: {e}"
+                        ));
+                    }
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "the asynchronous queue of function {name} on Redis: no answer for {} s",
+                        REDIS_PATIENCE.as_secs()
+                    ))
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until no event is pending on the queues (seen so twice, 100 ms apart; a Redis
@@ -657,7 +720,7 @@ impl RedisPlan {
                 .await
                 .map_err(|e| unreachable(&function.id, &function.url, &e))?;
             router.set_event_queue(&function.name, Arc::new(queue.clone()));
-            queues.push(queue);
+            queues.push((function.name.clone(), queue));
         }
         Ok(RedisLayer {
             queues,
@@ -805,6 +868,17 @@ impl RedisRun {
             }
         }
         true
+    }
+
+    /// Whether every mapping's source is drained now (one look: a queue empty, a stream's
+    /// checkpoints at each shard's last record); a Redis error counts as not drained.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) { let quiet = run.is_drained().await; let _ = quiet; }
+    /// ```
+    pub async fn is_drained(&self) -> bool {
+        self.drained_once().await
     }
 
     /// Waits until every mapping's source is drained (seen so twice, 100 ms apart).

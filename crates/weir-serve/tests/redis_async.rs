@@ -366,3 +366,128 @@ async fn put_events_reports_an_entry_failed_when_its_delivery_cannot_be_queued()
     assert!(put["Entries"][0].get("EventId").is_none());
     assert!(put["Entries"][1]["EventId"].is_string(), "{put}");
 }
+
+/// A router whose function `f` (queue on Redis, retried after 50 ms twice) fails, noting the
+/// request id of each attempt.
+fn router_noting_ids(queue: &RedisAsyncQueue, ids: Arc<Mutex<Vec<String>>>) -> Router {
+    use weir_route::EventInvokeConfig;
+    let router = Router::new();
+    let config = FunctionConfig::new("f").event_invoke(
+        EventInvokeConfig::default()
+            .retry_delays(Duration::from_millis(50), Duration::from_millis(50)),
+    );
+    router
+        .create_function(config, move |i: Invocation| {
+            let ids = ids.clone();
+            async move {
+                ids.lock().unwrap().push(i.request_id);
+                Outcome::Error(FunctionError::new("Error", "again"))
+            }
+        })
+        .unwrap();
+    router.set_event_queue("f", Arc::new(queue.clone()));
+    router
+}
+
+#[tokio::test]
+async fn every_attempt_of_a_redis_event_sees_the_request_id_invoke_answered() {
+    let server = Redis::start();
+    let queue = RedisAsyncQueue::connect(&server.url(), RedisAsyncConfig::new("weir:async:f"))
+        .await
+        .unwrap();
+    let ids: Arc<Mutex<Vec<String>>> = Arc::default();
+    let router = router_noting_ids(&queue, ids.clone());
+    let out = router
+        .invoke("f", weir_route::InvocationType::Event, b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(out.status_code, 202);
+    drain(&queue, &router).await;
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(ids.len(), 3, "one invocation and two retries");
+    assert!(
+        ids.iter().all(|id| *id == out.request_id),
+        "{ids:?} vs {}",
+        out.request_id
+    );
+}
+/// The dead-letter message and the OnFailure record of a failing event, from memory and from
+/// the Redis queue: the same attributes (ErrorMessage cut to 1 KB) and the same record.
+#[tokio::test]
+async fn dead_letters_and_failure_records_are_the_same_from_redis_and_from_memory() {
+    use weir_route::{EventInvokeConfig, InvocationType, QueueConfig, Target};
+    let server = Redis::start();
+    let router = Router::new();
+    let long = "é".repeat(700); // 1400 bytes
+    for name in ["mem", "red"] {
+        router
+            .create_queue(QueueConfig::new(format!("dlq-{name}")))
+            .unwrap();
+        router
+            .create_queue(QueueConfig::new(format!("failed-{name}")))
+            .unwrap();
+        let config = FunctionConfig::new(name)
+            .dead_letter(Target::Queue(format!("dlq-{name}")))
+            .event_invoke(
+                EventInvokeConfig::default()
+                    .maximum_retry_attempts(0)
+                    .on_failure(Target::Queue(format!("failed-{name}"))),
+            );
+        let long = long.clone();
+        router
+            .create_function(config, move |_: Invocation| {
+                let long = long.clone();
+                async move { Outcome::Error(FunctionError::new("Boom", long)) }
+            })
+            .unwrap();
+    }
+    let queue = RedisAsyncQueue::connect(&server.url(), RedisAsyncConfig::new("weir:async:red"))
+        .await
+        .unwrap();
+    router.set_event_queue("red", Arc::new(queue.clone()));
+    let mut request_ids = Vec::new();
+    for name in ["mem", "red"] {
+        let out = router
+            .invoke(name, InvocationType::Event, br#"{"n": 1}"#.to_vec())
+            .await
+            .unwrap();
+        request_ids.push(out.request_id);
+    }
+    drain(&queue, &router).await;
+    router.wait_idle().await;
+    let mut seen = Vec::new();
+    for (name, request_id) in ["mem", "red"].iter().zip(&request_ids) {
+        let dead = router.queue(&format!("dlq-{name}")).unwrap().receive(10);
+        assert_eq!(dead.len(), 1, "{name}");
+        assert_eq!(dead[0].body, r#"{"n": 1}"#);
+        let mut attributes = dead[0].message_attributes.clone();
+        attributes.sort();
+        let message = &attributes[0].1;
+        assert_eq!(attributes[0].0, "ErrorCode");
+        assert_eq!(attributes[1].0, "ErrorMessage");
+        assert!(
+            attributes[1].1.len() <= 1024,
+            "{name}: {}",
+            attributes[1].1.len()
+        );
+        assert!(
+            long.starts_with(&attributes[1].1),
+            "{name}: {}",
+            attributes[1].1
+        );
+        assert!(attributes[1].1.len() > 1000, "{name}");
+        assert_eq!(attributes[2], ("RequestID".to_string(), request_id.clone()));
+        let failed = router.queue(&format!("failed-{name}")).unwrap().drain();
+        assert_eq!(failed.len(), 1, "{name}");
+        let mut record: Value = serde_json::from_str(&failed[0]).unwrap();
+        assert_eq!(record["requestContext"]["requestId"], request_id.as_str());
+        record["requestContext"]["requestId"] = Value::Null;
+        record["requestContext"]["functionArn"] = Value::Null;
+        record["timestamp"] = Value::Null;
+        seen.push((message.clone(), attributes[1].1.clone(), record));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0].0, "200");
+    assert_eq!(seen[0].2["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(seen[0].2["responsePayload"]["errorType"], "Boom");
+}
