@@ -1096,8 +1096,9 @@ impl EventBridge {
         let bus = bus.to_string();
         Box::pin(async move {
             // The invocation layer's bus of that name gets the event too (its rules from
-            // weir.toml).
+            // weir.toml); a forwarded event goes no further to its rules' bus targets either.
             let layer_has_bus = match &self.0.layer {
+                Some(layer) if from_bus => layer.put_forwarded_event(&bus, text.as_bytes()).is_ok(),
                 Some(layer) => layer.put_event(&bus, text.as_bytes()).is_ok(),
                 None => false,
             };

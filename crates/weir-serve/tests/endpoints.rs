@@ -549,6 +549,67 @@ async fn put_events_reach_the_invocation_layers_buses() {
     assert_eq!(event["id"], body["Entries"][0]["EventId"]);
 }
 
+#[tokio::test]
+async fn an_event_forwarded_from_another_bus_goes_no_further_to_a_layer_bus_target() {
+    use weir_route::{QueueConfig, Router, RuleConfig, Target};
+    // weir.toml-like: bus `orders` forwards everything to bus `audit` and to queue `direct`;
+    // `audit` puts everything on queue `audited`.
+    let layer = Router::new();
+    for bus in ["orders", "audit"] {
+        layer.create_event_bus(bus).unwrap();
+    }
+    let direct = layer.create_queue(QueueConfig::new("direct")).unwrap();
+    let audited = layer.create_queue(QueueConfig::new("audited")).unwrap();
+    let all = r#"{"source": [{"prefix": ""}]}"#;
+    layer
+        .put_rule(
+            "orders",
+            RuleConfig::new("fan", all)
+                .target(Target::Bus("audit".into()))
+                .target(Target::Queue("direct".into())),
+        )
+        .unwrap();
+    layer
+        .put_rule(
+            "audit",
+            RuleConfig::new("keep", all).target(Target::Queue("audited".into())),
+        )
+        .unwrap();
+    let app = weir_serve::Service::new(Arc::new(layer.clone()), "us-east-1")
+        .event_buses(layer)
+        .router();
+    let put = |bus: &'static str| json!({"Entries": [{"Source": "shop", "DetailType": "o", "Detail": "{}", "EventBusName": bus}]});
+    // Put on `orders` itself: one hop to `audit`, whose rule delivers it.
+    let reply = events(&app, "PutEvents", put("orders")).await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0);
+    assert_eq!((direct.drain().len(), audited.drain().len()), (1, 1));
+    // A bus `shop` made over the API forwards to `orders`: that is the one hop, so `orders`'
+    // rules deliver it to the queue but not on to `audit`.
+    events(&app, "CreateEventBus", json!({"Name": "shop"})).await;
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "on", "EventBusName": "shop", "EventPattern": all}),
+    )
+    .await;
+    let reply = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "on", "EventBusName": "shop", "Targets": [
+            {"Id": "b", "Arn": "arn:aws:events:us-east-1:000000000000:event-bus/orders"}]}),
+    )
+    .await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0);
+    let reply = events(&app, "PutEvents", put("shop")).await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0);
+    assert_eq!(
+        direct.drain().len(),
+        1,
+        "delivered by the forwarded-to bus's rule"
+    );
+    assert!(audited.drain().is_empty(), "not forwarded a second hop");
+}
+
 /// A weir.toml-like layer (a bus `orders`, queues, a stream) served beside `functions`.
 fn with_layer(functions: LocalFunctions) -> (axum::Router, weir_route::Router) {
     use weir_route::{QueueConfig, StreamConfig};
