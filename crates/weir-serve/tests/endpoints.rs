@@ -300,9 +300,12 @@ async fn rules_targets_and_put_events_reach_the_function() {
                 format!("Parameter {field} is not valid. Reason: {field} is a required argument.")}),
         );
     }
-    let delivered = wait_for(&seen, 1).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(seen.lock().unwrap().len(), 1, "only the matching event");
+    // A later matching event must arrive; the non-matching one, put before it, did not.
+    let later = json!({"Entries": [{"Source": "shop", "DetailType": "order", "Detail": r#"{"amount": 200}"#}]});
+    events(&app, "PutEvents", later).await;
+    let delivered = wait_for(&seen, 2).await;
+    let amounts: Vec<&Value> = delivered.iter().map(|e| &e["detail"]["amount"]).collect();
+    assert_eq!(amounts, [150, 200], "only the matching events");
     let event = &delivered[0];
     assert_eq!(event["id"], entries[0]["EventId"]);
     assert_eq!(event["detail"], json!({"amount": 150}));
@@ -330,8 +333,22 @@ async fn rules_targets_and_put_events_reach_the_function() {
         json!({"Entries": [{"Source": "shop", "DetailType": "o", "Detail": r#"{"amount": 999}"#}]}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Enabled again, the rule delivers the next event: the one put while disabled never came.
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "big", "EventPattern": pattern}),
+    )
+    .await;
+    events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "shop", "DetailType": "o", "Detail": r#"{"amount": 300}"#}]}),
+    )
+    .await;
+    let delivered = wait_for(&seen, 3).await;
+    let amounts: Vec<&Value> = delivered.iter().map(|e| &e["detail"]["amount"]).collect();
+    assert_eq!(amounts, [150, 200, 300], "nothing while disabled");
     let reply = events(&app, "RemoveTargets", json!({"Rule": "big", "Ids": ["1"]})).await;
     assert_eq!(reply.json()["FailedEntryCount"], 0);
     assert_eq!(
@@ -396,8 +413,13 @@ async fn invoke_in_three_invocation_types_with_lambdas_shapes() {
         (reply.status, reply.body.len()),
         (StatusCode::NO_CONTENT, 0)
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(seen.lock().unwrap().len(), 1, "DryRun invokes nothing");
+    // A later invocation arrives right after the first: the DryRun in between ran nothing.
+    invoke(&app, "record", Some("Event"), br#"{"n": 9}"#).await;
+    assert_eq!(
+        wait_for(&seen, 2).await,
+        [json!({"n": 7}), json!({"n": 9})],
+        "DryRun invokes nothing"
+    );
 
     // Names, ARNs and qualifiers.
     let arn = "arn:aws:lambda:us-east-1:000000000000:function:echo";
@@ -817,10 +839,20 @@ async fn event_buses_are_created_listed_described_and_deleted_with_awss_errors()
         body["Entries"][2],
         json!({"ErrorCode": "ResourceNotFoundException", "ErrorMessage": "Event bus nope does not exist."})
     );
-    let got = wait_for(&seen, 1).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(seen.lock().unwrap().len(), 1, "only the shop bus's event");
-    assert_eq!(got[0]["detail"], json!({"n": 1}));
+    // A later event on the shop bus must arrive; the default bus's, put before it, did not.
+    events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "shop", "DetailType": "t", "Detail": r#"{"n": 4}"#, "EventBusName": "shop"}]}),
+    )
+    .await;
+    let got = wait_for(&seen, 2).await;
+    let details: Vec<&Value> = got.iter().map(|e| &e["detail"]).collect();
+    assert_eq!(
+        details,
+        [&json!({"n": 1}), &json!({"n": 4})],
+        "only the shop bus's events"
+    );
 
     // Deleting: never default, never the weir.toml's bus; a bus takes its rules with it.
     let reply = events(&app, "DeleteEventBus", json!({"Name": "default"})).await;
