@@ -1233,8 +1233,8 @@ impl EventBridge {
     }
 
     /// Sends a message to queue `name`: the invocation layer's queue of that name, else the
-    /// Redis queue (a stream whose entries have a `body` field, and here the `attributes` as
-    /// fields too).
+    /// Redis queue (a stream whose entries have a `body` field, and the `attributes` as
+    /// `attr.NAME` fields, as [`crate::RedisQueue::send_with_attributes`] writes them).
     async fn send_to_queue(
         &self,
         name: &str,
@@ -1259,7 +1259,8 @@ impl EventBridge {
         let mut xadd = redis::cmd("XADD");
         xadd.arg(name).arg("*").arg("body").arg(body);
         for (key, value) in attributes {
-            xadd.arg(*key).arg(value);
+            xadd.arg(format!("{}{key}", crate::redis_queue::ATTRIBUTE_PREFIX))
+                .arg(value);
         }
         xadd.query_async::<String>(&mut store.conn.clone())
             .await

@@ -234,16 +234,16 @@ async fn buses_on_redis_are_shared_and_their_queue_stream_and_dead_letter_target
         serde_json::from_str::<Value>(&dead[0]["body"]).unwrap()["id"],
         id.as_str()
     );
-    assert_eq!(dead[0]["ERROR_CODE"], "ResourceNotFoundException");
+    assert_eq!(dead[0]["attr.ERROR_CODE"], "ResourceNotFoundException");
     assert_eq!(
-        dead[0]["RULE_ARN"],
+        dead[0]["attr.RULE_ARN"],
         "arn:aws:events:us-east-1:000000000000:rule/shop/all"
     );
     assert_eq!(
-        dead[0]["TARGET_ARN"],
+        dead[0]["attr.TARGET_ARN"],
         "arn:aws:lambda:us-east-1:000000000000:function:gone"
     );
-    assert_eq!(dead[0]["RETRY_ATTEMPTS"], "0");
+    assert_eq!(dead[0]["attr.RETRY_ATTEMPTS"], "0");
 
     // A restarted process finds the bus and its rule; a deletion is seen by all.
     let third = service(&url, seen.clone()).await;

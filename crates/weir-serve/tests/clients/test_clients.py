@@ -14,6 +14,7 @@ for the session and stopped at its end.
 """
 
 import concurrent.futures
+import hashlib
 import json
 import os
 import pathlib
@@ -626,6 +627,12 @@ def test_boto3_event_bus_rule_with_a_redis_queue_target_and_a_dead_letter_queue(
         dead = json.loads(by_queue["dead"]["body"])
         assert dead["id"] == response["Entries"][0]["EventId"]
         assert dead["detail"] == {"order": 7}
+        # The dead letter's attributes come back as SQS message attributes, with the body's MD5.
+        attributes = {k: v["stringValue"] for k, v in by_queue["dead"]["messageAttributes"].items()}
+        assert attributes["ERROR_CODE"] == "ResourceNotFoundException"
+        assert attributes["TARGET_ARN"] == "arn:aws:lambda:us-east-1:000000000000:function:missing"
+        for r in by_queue.values():
+            assert r["md5OfBody"] == hashlib.md5(r["body"].encode()).hexdigest()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
