@@ -56,6 +56,8 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         }
         let mut redis_run = None;
         let mut redis_layer = None;
+        let mut mappings_task = None;
+        let stop_mappings = Arc::new(tokio::sync::Notify::new());
         if let Some((config, plan)) = &config {
             // Redis queues and streams as destinations, and the functions' asynchronous
             // queues on Redis (worked by this process too), before the rest is built.
@@ -115,7 +117,10 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 .await
                 .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?;
                 let supervisor = mappings.clone();
-                tokio::spawn(async move { supervisor.supervise(std::future::pending()).await });
+                let stop = stop_mappings.clone();
+                mappings_task = Some(tokio::spawn(async move {
+                    supervisor.supervise(stop.notified()).await
+                }));
                 let durable = DurableInvoker::new(Arc::new(functions), queue);
                 // Rules and targets on Redis too, shared by every weir serve on it.
                 Service::new(Arc::new(durable), &args.region)
@@ -128,6 +133,11 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             }
         };
         let served = weir_serve::serve(listener, app, shutdown_signal()).await;
+        // The mappings' consumers finish the batches in hand (checkpointing them) first.
+        if let Some(task) = mappings_task {
+            stop_mappings.notify_one();
+            let _ = task.await;
+        }
         if let Some(run) = redis_run {
             run.stop().await;
         }

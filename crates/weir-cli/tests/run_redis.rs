@@ -2,7 +2,8 @@
 //! redrive policy to a Redis dead-letter queue, two `weir run` processes sharing one
 //! mapping's records, a function's asynchronous queue on Redis (an Event accepted by one
 //! `weir serve` run by the next after a restart; `weir run`'s bus deliveries retried on Redis
-//! to OnFailure records on a Redis stream). Against a Redis server of the test's own.
+//! to OnFailure records on a Redis stream), and `weir serve` on SIGINT finishing a stream
+//! mapping's batch in flight and checkpointing it. Against a Redis server of the test's own.
 
 #[path = "../../weir-serve/tests/support/redis.rs"]
 mod redis_harness;
@@ -780,4 +781,110 @@ Weir = {{ Command = ["sh", "-c", "touch tried; exit 1"], Redis = "{url}", RetryD
     );
     let left: usize = conn.hlen("weir:async:fail:items").unwrap();
     assert_eq!(left, 1, "the event waits on Redis for its retry");
+}
+
+/// An HTTP POST of JSON to `address`; answers the status code and the body.
+fn post_json(address: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn sigint_lets_a_stream_mappings_batch_in_flight_finish_and_checkpoints_it() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    // A one-shard Redis stream holding one record, as a producer made it.
+    let _: () = conn.set("clicks:shards", 1).unwrap();
+    let id: String = conn
+        .xadd(
+            "clicks:shardId-000000000000",
+            "*",
+            &[("pk", "k"), ("data", r#"{"n": 1}"#)],
+        )
+        .unwrap();
+    // The function takes a while: weir is asked to stop while it runs.
+    let (started, done) = (dir.path().join("started"), dir.path().join("done"));
+    let function = format!(
+        "job=touch {}; sleep 1; cat > {}; echo null",
+        started.display(),
+        done.display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--redis",
+            &url,
+            "--function",
+            &function,
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let mut child = Killed(child);
+    let address = line.trim().strip_prefix("http://").unwrap().to_string();
+    let (code, body) = post_json(
+        &address,
+        "/2015-03-31/event-source-mappings/",
+        r#"{"EventSourceArn": "arn:aws:kinesis:us-east-1:000000000000:stream/clicks",
+            "FunctionName": "job", "StartingPosition": "TRIM_HORIZON"}"#,
+    );
+    assert_eq!(code, 202, "{body}");
+    let uuid = serde_json::from_str::<Value>(&body).unwrap()["UUID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eventually(30, "the function to start", || {
+        started.exists().then_some(())
+    });
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = eventually(30, "weir to stop", || child.0.try_wait().unwrap());
+    assert!(status.success(), "{status}");
+    // When weir has stopped, the batch it was invoking has run to its end and is
+    // checkpointed, and the shard's lease is free for another weir at once.
+    let got: Value = serde_json::from_str(&std::fs::read_to_string(&done).unwrap()).unwrap();
+    assert_eq!(got["Records"][0]["kinesis"]["sequenceNumber"], id.as_str());
+    let checkpoint: Option<String> = conn.get(format!("weir:checkpoint:{uuid}:0")).unwrap();
+    assert_eq!(checkpoint.as_deref(), Some(id.as_str()));
+    let lease: Option<String> = conn.get(format!("weir:lease:{uuid}:0")).unwrap();
+    assert_eq!(lease, None);
 }

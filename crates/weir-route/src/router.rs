@@ -722,6 +722,37 @@ impl Router {
         self.put_event_from(bus, event, false)
     }
 
+    /// [`Router::put_event`] for an event another bus forwarded (a rule's bus target
+    /// elsewhere, such as a bus of weir serve's API): that was its one bus-to-bus hop, so
+    /// the bus targets of the rules it matches here are not delivered to, as in
+    /// EventBridge; their other targets are.
+    ///
+    /// # Example
+    /// ```
+    /// use weir_route::{QueueConfig, Router, RuleConfig, Target};
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let router = Router::new();
+    /// router.create_event_bus("audit")?;
+    /// let queue = router.create_queue(QueueConfig::new("q"))?;
+    /// let all = r#"{"source": ["shop"]}"#;
+    /// router.put_rule("default", RuleConfig::new("on", all).target(Target::Bus("audit".into())))?;
+    /// router.put_rule("audit", RuleConfig::new("keep", all).target(Target::Queue("q".into())))?;
+    /// router.put_forwarded_event("default", br#"{"source": "shop"}"#)?;
+    /// assert!(queue.drain().is_empty(), "no second hop");
+    /// router.put_event("default", br#"{"source": "shop"}"#)?;
+    /// assert_eq!(queue.drain().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn put_forwarded_event(
+        &self,
+        bus: &str,
+        event: &[u8],
+    ) -> Result<Vec<String>, ValidationError> {
+        self.put_event_from(bus, event, true)
+    }
+
     /// [`Router::put_event`]; `from_bus` when the event comes from another bus's rule, whose
     /// bus targets are then not delivered to (events travel one bus-to-bus hop, as in
     /// EventBridge, so buses targeting each other cannot loop).

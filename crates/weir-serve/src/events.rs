@@ -161,6 +161,9 @@ struct Inner {
     started: i64,
     /// Redis streams opened for Kinesis targets, by name.
     streams: tokio::sync::Mutex<HashMap<String, crate::RedisStream>>,
+    /// Held while the buses and rules in memory are reloaded or changed, so a change made in
+    /// memory is written to Redis before anything reloads over it.
+    changes: tokio::sync::Mutex<()>,
 }
 
 /// Buses and rules on Redis: a hash of the created buses (`PREFIX:buses`, name -> its
@@ -174,6 +177,26 @@ pub(crate) struct RuleStore {
     /// The version the buses and rules in memory were loaded at.
     seen: std::sync::Mutex<Option<i64>>,
 }
+
+/// Writes a rule (`ARGV[3]`, or deletes it when empty) as field `ARGV[2]` of hash `KEYS[2]`
+/// and bumps the version `KEYS[1]`, only while the version is still `ARGV[1]` (empty: none
+/// yet); answers the new version, or -1 when another process changed the rules since.
+const PUT_RULE_IF_CURRENT: &str = r"
+local version = redis.call('GET', KEYS[1]) or ''
+if version ~= ARGV[1] then
+  return -1
+end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+else
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+end
+return redis.call('INCR', KEYS[1])
+";
+
+/// How many times a rule change is applied again after another process changed the rules
+/// first, before it fails with `ConcurrentModificationException`.
+const MAX_CHANGE_ATTEMPTS: usize = 50;
 
 impl RuleStore {
     pub(crate) async fn connect(url: &str, prefix: &str) -> Result<RuleStore, redis::RedisError> {
@@ -325,6 +348,7 @@ impl EventBridge {
             store,
             started,
             streams: tokio::sync::Mutex::default(),
+            changes: tokio::sync::Mutex::default(),
         }))
     }
 
@@ -414,34 +438,79 @@ impl EventBridge {
         Ok(())
     }
 
-    /// Writes rule `name` of `bus` as it now is in memory (or its absence) to Redis.
-    async fn persist(&self, bus: &str, name: &str) -> Result<(), ApiError> {
+    /// Writes rule `name` of `bus` as it now is in memory (or its absence) to Redis, if the
+    /// rules there are still at version `loaded` (those memory was loaded from); false when
+    /// another process changed them since (nothing written). Called with `changes` held.
+    async fn persist(&self, bus: &str, name: &str, loaded: Option<i64>) -> Result<bool, ApiError> {
         let Some(store) = &self.0.store else {
-            return Ok(());
+            return Ok(true);
         };
         let rule = {
             let buses = self.0.buses.read().unwrap_or_else(|p| p.into_inner());
             buses.get(bus).and_then(|b| b.rules.get(name).cloned())
         };
-        let key = store.rules_key(bus);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        match rule {
-            Some(rule) => pipe
-                .cmd("HSET")
-                .arg(&key)
-                .arg(name)
-                .arg(serde_json::to_string(&rule).unwrap_or_default())
-                .ignore(),
-            None => pipe.cmd("HDEL").arg(&key).arg(name).ignore(),
-        };
-        pipe.cmd("INCR").arg(store.version_key());
-        let (version,): (i64,) = pipe
-            .query_async(&mut store.conn.clone())
+        let text = rule
+            .map(|rule| serde_json::to_string(&rule).unwrap_or_default())
+            .unwrap_or_default();
+        let version: i64 = redis::Script::new(PUT_RULE_IF_CURRENT)
+            .key(store.version_key())
+            .key(store.rules_key(bus))
+            .arg(loaded.map(|v| v.to_string()).unwrap_or_default())
+            .arg(name)
+            .arg(text)
+            .invoke_async(&mut store.conn.clone())
             .await
             .map_err(store_error)?;
-        store.advanced_to(version);
-        Ok(())
+        if version < 0 {
+            return Ok(false);
+        }
+        // Memory is the loaded version plus this change: the new version.
+        *store.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(version);
+        Ok(true)
+    }
+
+    /// A rule operation on Redis, atomic against other processes: under `changes`, memory
+    /// is brought up to date, the operation applied to it, and the rule written only if no
+    /// other process changed the rules meanwhile; otherwise memory is reloaded and the
+    /// operation applied again (at most [`MAX_CHANGE_ATTEMPTS`] times).
+    async fn change_rule(
+        &self,
+        operation: &str,
+        request: &Map<String, Value>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let _changing = self.0.changes.lock().await;
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            self.refresh().await?;
+            let loaded = self
+                .0
+                .store
+                .as_ref()
+                .and_then(|store| *store.seen.lock().unwrap_or_else(|p| p.into_inner()));
+            let body = self.dispatch(operation, request).await?;
+            let persisted = self.persist(&Self::bus_name(request)?, name, loaded).await;
+            if persisted.is_err() {
+                // Memory holds a change Redis may not have: reload before the next request.
+                if let Some(store) = &self.0.store {
+                    *store.seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
+            }
+            if persisted? {
+                return Ok(body);
+            }
+            // Another process changed the rules first: what memory holds is not what Redis
+            // holds, so reload it before applying the operation again.
+            if let Some(store) = &self.0.store {
+                *store.seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+        }
+        Err(ApiError::json11(
+            "ConcurrentModificationException",
+            format!(
+                "Rule {name} could not be changed: other processes kept changing the rules on \
+                 Redis ({MAX_CHANGE_ATTEMPTS} attempts)."
+            ),
+        ))
     }
 
     /// Answers one JSON 1.1 operation.
@@ -450,7 +519,6 @@ impl EventBridge {
         operation: &str,
         request: Map<String, Value>,
     ) -> Result<axum::response::Response, ApiError> {
-        self.refresh().await?;
         let changed = match operation {
             "PutRule" | "DeleteRule" => request.get("Name"),
             "PutTargets" | "RemoveTargets" => request.get("Rule"),
@@ -458,31 +526,49 @@ impl EventBridge {
         }
         .and_then(Value::as_str)
         .map(str::to_string);
-        let body = match operation {
-            "TestEventPattern" => test_event_pattern(&request)?,
-            "CreateEventBus" => self.create_event_bus(&request).await?,
-            "DeleteEventBus" => self.delete_event_bus(&request).await?,
-            "DescribeEventBus" => self.describe_event_bus(&request)?,
-            "ListEventBuses" => self.list_event_buses(&request)?,
-            "PutRule" => self.put_rule(&request)?,
-            "DeleteRule" => self.delete_rule(&request)?,
-            "ListRules" => self.list_rules(&request)?,
-            "DescribeRule" => self.describe_rule(&request)?,
-            "PutTargets" => self.put_targets(&request)?,
-            "RemoveTargets" => self.remove_targets(&request)?,
-            "ListTargetsByRule" => self.list_targets(&request)?,
-            "PutEvents" => self.put_events(&request).await?,
+        let body = match changed {
+            Some(name) => self.change_rule(operation, &request, &name).await?,
+            None => {
+                let changing = self.0.changes.lock().await;
+                self.refresh().await?;
+                if !matches!(operation, "CreateEventBus" | "DeleteEventBus") {
+                    // Reads and PutEvents need no lock once memory is current.
+                    drop(changing);
+                }
+                self.dispatch(operation, &request).await?
+            }
+        };
+        Ok(json11_ok(body))
+    }
+
+    /// Applies one operation to the buses and rules in memory (bus creations and deletions
+    /// also on Redis).
+    async fn dispatch(
+        &self,
+        operation: &str,
+        request: &Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        Ok(match operation {
+            "TestEventPattern" => test_event_pattern(request)?,
+            "CreateEventBus" => self.create_event_bus(request).await?,
+            "DeleteEventBus" => self.delete_event_bus(request).await?,
+            "DescribeEventBus" => self.describe_event_bus(request)?,
+            "ListEventBuses" => self.list_event_buses(request)?,
+            "PutRule" => self.put_rule(request)?,
+            "DeleteRule" => self.delete_rule(request)?,
+            "ListRules" => self.list_rules(request)?,
+            "DescribeRule" => self.describe_rule(request)?,
+            "PutTargets" => self.put_targets(request)?,
+            "RemoveTargets" => self.remove_targets(request)?,
+            "ListTargetsByRule" => self.list_targets(request)?,
+            "PutEvents" => self.put_events(request).await?,
             other => {
                 return Err(ApiError::json11(
                     "UnknownOperationException",
                     format!("weir does not serve the operation {other}"),
                 ))
             }
-        };
-        if let Some(name) = changed {
-            self.persist(&Self::bus_name(&request)?, &name).await?;
-        }
-        Ok(json11_ok(body))
+        })
     }
 
     fn bus_name(request: &Map<String, Value>) -> Result<String, ApiError> {
@@ -1096,8 +1182,9 @@ impl EventBridge {
         let bus = bus.to_string();
         Box::pin(async move {
             // The invocation layer's bus of that name gets the event too (its rules from
-            // weir.toml).
+            // weir.toml); a forwarded event goes no further to its rules' bus targets either.
             let layer_has_bus = match &self.0.layer {
+                Some(layer) if from_bus => layer.put_forwarded_event(&bus, text.as_bytes()).is_ok(),
                 Some(layer) => layer.put_event(&bus, text.as_bytes()).is_ok(),
                 None => false,
             };
@@ -1232,8 +1319,8 @@ impl EventBridge {
     }
 
     /// Sends a message to queue `name`: the invocation layer's queue of that name, else the
-    /// Redis queue (a stream whose entries have a `body` field, and here the `attributes` as
-    /// fields too).
+    /// Redis queue (a stream whose entries have a `body` field, and the `attributes` as
+    /// `attr.NAME` fields, as [`crate::RedisQueue::send_with_attributes`] writes them).
     async fn send_to_queue(
         &self,
         name: &str,
@@ -1258,7 +1345,8 @@ impl EventBridge {
         let mut xadd = redis::cmd("XADD");
         xadd.arg(name).arg("*").arg("body").arg(body);
         for (key, value) in attributes {
-            xadd.arg(*key).arg(value);
+            xadd.arg(format!("{}{key}", crate::redis_queue::ATTRIBUTE_PREFIX))
+                .arg(value);
         }
         xadd.query_async::<String>(&mut store.conn.clone())
             .await

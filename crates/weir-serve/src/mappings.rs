@@ -495,6 +495,7 @@ impl RedisMappings {
 
     /// Runs a consumer for every enabled mapping until `stop` completes, starting new
     /// mappings and stopping deleted ones as they change on Redis (checked twice a second).
+    /// After `stop` it returns once every consumer has finished the batches it had in hand.
     ///
     /// # Example
     /// ```no_run
@@ -504,11 +505,12 @@ impl RedisMappings {
     /// ```
     pub async fn supervise(&self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut running: HashMap<String, Arc<Notify>> = HashMap::new();
+        let mut running: HashMap<String, (Arc<Notify>, tokio::task::JoinHandle<()>)> =
+            HashMap::new();
         let consumer = format!("weir-{}-{}", std::process::id(), &new_id()[..8]);
         loop {
             if let Ok(stored) = self.stored().await {
-                running.retain(|uuid, stop| {
+                running.retain(|uuid, (stop, _)| {
                     let keep = stored.get(uuid).is_some_and(|m| m["State"] == "Enabled");
                     if !keep {
                         stop.notify_one();
@@ -520,12 +522,14 @@ impl RedisMappings {
                         continue;
                     }
                     let stop = Arc::new(Notify::new());
-                    running.insert(uuid, stop.clone());
                     let this = self.clone();
                     let name = consumer.clone();
-                    tokio::spawn(async move {
-                        this.run_mapping(mapping, name, stop, Arc::default()).await
+                    let notify = stop.clone();
+                    let task = tokio::spawn(async move {
+                        this.run_mapping(mapping, name, notify, Arc::default())
+                            .await
                     });
+                    running.insert(uuid, (stop, task));
                 }
             }
             tokio::select! {
@@ -533,8 +537,13 @@ impl RedisMappings {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
-        for stop in running.values() {
+        // Each consumer finishes the batches it has in hand (see `StreamConsumer::run` and
+        // `QueueConsumer::run`) before this returns.
+        for (stop, _) in running.values() {
             stop.notify_one();
+        }
+        for (_, (_, task)) in running {
+            let _ = task.await;
         }
     }
 

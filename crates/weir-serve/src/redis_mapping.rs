@@ -358,7 +358,8 @@ impl QueueConsumer {
         .await
     }
 
-    /// The SQS record Lambda delivers for a message.
+    /// The SQS record Lambda delivers for a message: its message attributes as
+    /// `messageAttributes` (strings), `md5OfBody` the body's MD5 in hex.
     fn record(&self, m: &QueueMessage) -> String {
         let stream = &self.queue.config().stream;
         json!({
@@ -371,8 +372,22 @@ impl QueueConsumer {
                 "SenderId": ACCOUNT,
                 "ApproximateFirstReceiveTimestamp": m.sent_timestamp.to_string(),
             },
-            "messageAttributes": {},
-            "md5OfBody": "",
+            "messageAttributes": m
+                .message_attributes
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.clone(),
+                        json!({
+                            "stringValue": value,
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                            "dataType": "String",
+                        }),
+                    )
+                })
+                .collect::<serde_json::Map<String, Value>>(),
+            "md5OfBody": md5_hex(m.body.as_bytes()),
             "eventSource": "aws:sqs",
             "eventSourceARN": format!("arn:aws:sqs:{}:{ACCOUNT}:{stream}", self.config.region),
             "awsRegion": self.config.region,
@@ -414,6 +429,15 @@ impl QueueConsumer {
             }
         }
     }
+}
+
+/// The MD5 digest of `bytes`, in lowercase hex.
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The bytes `{"Records":[` and `]}` add to a batch.

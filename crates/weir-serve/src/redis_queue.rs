@@ -96,7 +96,13 @@ impl RedisQueueConfig {
 ///
 /// # Example
 /// ```
-/// let m = weir_serve::QueueMessage { id: "1-0".into(), body: "{}".into(), receive_count: 1, sent_timestamp: 1 };
+/// let m = weir_serve::QueueMessage {
+///     id: "1-0".into(),
+///     body: "{}".into(),
+///     message_attributes: vec![("RequestID".into(), "r-1".into())],
+///     receive_count: 1,
+///     sent_timestamp: 1,
+/// };
 /// assert_eq!(m.receive_count, 1);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +111,8 @@ pub struct QueueMessage {
     pub id: String,
     /// The body (the entry's `body` field).
     pub body: String,
+    /// The message attributes (the entry's `attr.NAME` fields), in name order.
+    pub message_attributes: Vec<(String, String)>,
     /// How many times it has been received, this receive included.
     pub receive_count: u32,
     /// When it was sent, in milliseconds since the epoch (the entry id's time part).
@@ -177,6 +185,24 @@ pub(crate) fn id_millis(id: &str) -> u64 {
 }
 
 /// A field of a stream entry as text.
+/// The prefix of a queue entry's fields that hold message attributes (`attr.NAME`), the one
+/// convention of everything that writes or reads Redis queues.
+pub(crate) const ATTRIBUTE_PREFIX: &str = "attr.";
+
+/// A queue entry's message attributes (its `attr.NAME` fields), in name order.
+fn message_attributes(entry: &StreamId) -> Vec<(String, String)> {
+    let mut attributes: Vec<(String, String)> = entry
+        .map
+        .keys()
+        .filter_map(|key| {
+            let name = key.strip_prefix(ATTRIBUTE_PREFIX)?;
+            Some((name.to_string(), field(entry, key)?))
+        })
+        .collect();
+    attributes.sort();
+    attributes
+}
+
 pub(crate) fn field(entry: &StreamId, name: &str) -> Option<String> {
     match entry.map.get(name)? {
         Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
@@ -268,7 +294,7 @@ impl RedisQueue {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&self.config.stream).arg("*").arg("body").arg(body);
         for (name, value) in attributes {
-            cmd.arg(format!("attr.{name}")).arg(value);
+            cmd.arg(format!("{ATTRIBUTE_PREFIX}{name}")).arg(value);
         }
         cmd.query_async(&mut self.conn.clone()).await
     }
@@ -408,22 +434,28 @@ impl RedisQueue {
         received: &mut Received,
     ) -> Result<(), RedisError> {
         let body = field(entry, "body").unwrap_or_default();
+        let message_attributes = message_attributes(entry);
         if let (Some(max), Some(dead_letter)) =
             (self.config.max_receive_count, &self.config.dead_letter)
         {
             if receive_count > max {
                 // Moved as one transaction: the message is in exactly one of the two streams.
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .cmd("XADD")
-                    .arg(dead_letter)
+                // Its message attributes go with it.
+                let mut xadd = redis::cmd("XADD");
+                xadd.arg(dead_letter)
                     .arg("*")
                     .arg("body")
                     .arg(&body)
                     .arg("source_id")
                     .arg(&entry.id)
                     .arg("receive_count")
-                    .arg(receive_count - 1)
+                    .arg(receive_count - 1);
+                for (name, value) in &message_attributes {
+                    xadd.arg(format!("{ATTRIBUTE_PREFIX}{name}")).arg(value);
+                }
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .add_command(xadd)
                     .ignore()
                     .cmd("XACK")
                     .arg(&self.config.stream)
@@ -442,6 +474,7 @@ impl RedisQueue {
         received.messages.push(QueueMessage {
             id: entry.id.clone(),
             body,
+            message_attributes,
             receive_count,
             sent_timestamp: id_millis(&entry.id),
         });

@@ -1227,6 +1227,12 @@ impl StreamConsumer {
 
     /// Polls until `stop` completes; Redis errors are waited out with a backoff.
     ///
+    /// Stopping is at-least-once: the poll in progress when `stop` completes finishes (its
+    /// invocations run to their end, within the mapping's timeout, and what they processed
+    /// is checkpointed), then the consumer gives its leases up so another consumer goes on
+    /// from the checkpoints at once. A batch cut short anyway (the process killed) was never
+    /// checkpointed: it is delivered again.
+    ///
     /// # Example
     /// ```no_run
     /// # async fn demo(c: weir_serve::StreamConsumer) {
@@ -1237,9 +1243,16 @@ impl StreamConsumer {
         tokio::pin!(stop);
         let mut backoff = Duration::from_millis(50);
         loop {
+            let poll = self.poll_once();
+            tokio::pin!(poll);
             tokio::select! {
-                _ = &mut stop => return,
-                polled = self.poll_once() => match polled {
+                _ = &mut stop => {
+                    // The batches in hand finish and are checkpointed (a poll never waits
+                    // for records: it reads what is there).
+                    let _ = poll.await;
+                    break;
+                }
+                polled = &mut poll => match polled {
                     Ok(0) => tokio::time::sleep(Duration::from_millis(20)).await,
                     Ok(_) => backoff = Duration::from_millis(50),
                     Err(_) => {
@@ -1249,6 +1262,27 @@ impl StreamConsumer {
                 },
             }
         }
+        let _ = self.release_all().await;
+    }
+
+    /// Gives up every lease this consumer holds, and leaves the mapping's live consumers
+    /// (their fair share counts without it at once).
+    async fn release_all(&self) -> Result<(), RedisError> {
+        let mut states = self.shards.lock().await;
+        states.clear();
+        for shard in 0..self.stream.config.shard_count {
+            let _: i64 = redis::Script::new(RELEASE)
+                .key(self.lease_key(shard))
+                .arg(&self.name)
+                .invoke_async(&mut self.stream.conn.clone())
+                .await?;
+        }
+        let _: i64 = redis::cmd("ZREM")
+            .arg(format!("weir:consumers:{}", self.config.uuid))
+            .arg(&self.name)
+            .query_async(&mut self.stream.conn.clone())
+            .await?;
+        Ok(())
     }
 }
 

@@ -218,6 +218,18 @@ impl Template {
         Template { json, parts }
     }
 
+    /// The placeholder names inside a JSON string of a JSON template (an object key or part
+    /// of a string value), in order.
+    pub(crate) fn names_in_json_strings(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var {
+                name,
+                in_string: true,
+            } if self.json => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// The placeholder names, in order.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
@@ -315,7 +327,16 @@ impl Input {
                 "aws.events.event.ingestion-time" => {
                     Some(Value::String(context.ingestion_time.to_string()))
                 }
-                "aws.events.event" | "aws.events.event.json" => Some(event.clone()),
+                // The event without its `detail` (the same event when it has none), and whole.
+                "aws.events.event" => Some(match event {
+                    Value::Object(fields) if fields.contains_key("detail") => {
+                        let mut fields = fields.clone();
+                        fields.remove("detail");
+                        Value::Object(fields)
+                    }
+                    other => other.clone(),
+                }),
+                "aws.events.event.json" => Some(event.clone()),
                 _ => paths
                     .iter()
                     .find(|(n, _)| n == name)
@@ -619,6 +640,17 @@ fn transformer_of(transformer: &Value, id: &str) -> Result<Input, Refusal> {
             "InputTemplate for target {id} contains invalid placeholder {name}."
         )));
     }
+    // EventBridge puts the event in unescaped: only as a JSON field's value (or a text
+    // template's text); inside a JSON template's string it could never give JSON.
+    if let Some(name) = template
+        .names_in_json_strings()
+        .find(|n| matches!(*n, "aws.events.event" | "aws.events.event.json"))
+    {
+        return Err(validation(format!(
+            "InputTemplate for target {id} has <{name}> inside a string: <{name}> is the event's \
+             JSON, not escaped, so it can only be the value of a JSON field"
+        )));
+    }
     Ok(Input::Transformer { paths, template })
 }
 
@@ -747,7 +779,7 @@ mod tests {
         let out: Value = serde_json::from_str(&plan.input.render(&event, &text, &context)).unwrap();
         assert_eq!(
             out,
-            json!({"rule": "r", "arn": context.rule_arn, "at": "2024-01-02T03:04:05Z", "e": event, "s": "x"})
+            json!({"rule": "r", "arn": context.rule_arn, "at": "2024-01-02T03:04:05Z", "e": {"id": "e1"}, "s": "x"})
         );
         let path = super::plan(
             &json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q", "InputPath": "$.detail"}),
@@ -769,6 +801,91 @@ mod tests {
         assert_eq!(constant.input.render(&event, &text, &context), "{\"c\": 1}");
         let whole = super::plan(&json!({"Id": "t", "Arn": "arn:aws:sqs:r:1:q"}), 1).unwrap();
         assert_eq!(whole.input.render(&event, &text, &context), text);
+    }
+
+    #[test]
+    fn the_event_variables_are_the_event_without_and_with_its_detail() {
+        let context = Context {
+            rule_name: "r",
+            rule_arn: "arn",
+            ingestion_time: "t",
+        };
+        let target = json!({"Id": "t", "Arn": "arn:aws:sqs:us-east-1:1:q", "InputTransformer": {
+            "InputTemplate": r#"{"e": <aws.events.event>, "j": <aws.events.event.json>}"#,
+        }});
+        let plan = plan(&target, 1).unwrap();
+        let render = |event: &Value| -> Value {
+            serde_json::from_str(&plan.input.render(event, &event.to_string(), &context)).unwrap()
+        };
+        let event = json!({"id": "e1", "source": "s", "detail": {"n": 1}});
+        assert_eq!(
+            render(&event),
+            json!({"e": {"id": "e1", "source": "s"}, "j": event})
+        );
+        // Without a detail both are the whole event.
+        let bare = json!({"id": "e2", "source": "s"});
+        assert_eq!(render(&bare), json!({"e": bare, "j": bare}));
+        // As a text template's whole value, the event's JSON.
+        let whole = plan_of(r#"<aws.events.event.json>"#);
+        assert_eq!(
+            whole.input.render(&bare, &bare.to_string(), &context),
+            bare.to_string()
+        );
+    }
+
+    fn plan_of(template: &str) -> Plan {
+        plan(
+            &json!({"Id": "t", "Arn": "arn:aws:sqs:us-east-1:1:q",
+                "InputTransformer": {"InputPathsMap": {"k": "$.detail.k"}, "InputTemplate": template}}),
+            1,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_placeholder_as_an_object_key_is_filled_as_inside_any_string() {
+        let context = Context {
+            rule_name: "r",
+            rule_arn: "arn",
+            ingestion_time: "t",
+        };
+        let event = json!({"detail": {"k": "colour"}});
+        let render = |template: &str| {
+            plan_of(template)
+                .input
+                .render(&event, &event.to_string(), &context)
+        };
+        assert_eq!(render(r#"{"<k>": 1}"#), r#"{"colour":1}"#);
+        assert_eq!(render(r#"{"my-<k>": "<k>"}"#), r#"{"my-colour":"colour"}"#);
+        // Unquoted, a string value is quoted: still a key.
+        assert_eq!(render(r#"{<k>: 1}"#), r#"{"colour":1}"#);
+        let missing = json!({"detail": {}});
+        assert_eq!(
+            plan_of(r#"{"<k>": 1}"#)
+                .input
+                .render(&missing, &missing.to_string(), &context),
+            r#"{"":1}"#
+        );
+    }
+
+    #[test]
+    fn the_event_variables_inside_a_json_templates_string_are_refused() {
+        for template in [
+            r#"{"e": "<aws.events.event>"}"#,
+            r#"{"<aws.events.event.json>": 1}"#,
+            r#"["seen: <aws.events.event.json>"]"#,
+        ] {
+            let target = json!({"Id": "t", "Arn": "arn:aws:sqs:us-east-1:1:q",
+                "InputTransformer": {"InputTemplate": template}});
+            let message = refused(target);
+            assert!(
+                message.starts_with("request ValidationException: InputTemplate for target t")
+                    && message.contains("can only be the value of a JSON field"),
+                "{template}: {message}"
+            );
+        }
+        // A text template may hold them (its text is sent as is).
+        plan_of(r#""seen: <aws.events.event>""#);
     }
 
     fn refused(target: Value) -> String {

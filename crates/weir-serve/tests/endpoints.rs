@@ -300,9 +300,12 @@ async fn rules_targets_and_put_events_reach_the_function() {
                 format!("Parameter {field} is not valid. Reason: {field} is a required argument.")}),
         );
     }
-    let delivered = wait_for(&seen, 1).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(seen.lock().unwrap().len(), 1, "only the matching event");
+    // A later matching event must arrive; the non-matching one, put before it, did not.
+    let later = json!({"Entries": [{"Source": "shop", "DetailType": "order", "Detail": r#"{"amount": 200}"#}]});
+    events(&app, "PutEvents", later).await;
+    let delivered = wait_for(&seen, 2).await;
+    let amounts: Vec<&Value> = delivered.iter().map(|e| &e["detail"]["amount"]).collect();
+    assert_eq!(amounts, [150, 200], "only the matching events");
     let event = &delivered[0];
     assert_eq!(event["id"], entries[0]["EventId"]);
     assert_eq!(event["detail"], json!({"amount": 150}));
@@ -330,8 +333,22 @@ async fn rules_targets_and_put_events_reach_the_function() {
         json!({"Entries": [{"Source": "shop", "DetailType": "o", "Detail": r#"{"amount": 999}"#}]}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Enabled again, the rule delivers the next event: the one put while disabled never came.
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "big", "EventPattern": pattern}),
+    )
+    .await;
+    events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "shop", "DetailType": "o", "Detail": r#"{"amount": 300}"#}]}),
+    )
+    .await;
+    let delivered = wait_for(&seen, 3).await;
+    let amounts: Vec<&Value> = delivered.iter().map(|e| &e["detail"]["amount"]).collect();
+    assert_eq!(amounts, [150, 200, 300], "nothing while disabled");
     let reply = events(&app, "RemoveTargets", json!({"Rule": "big", "Ids": ["1"]})).await;
     assert_eq!(reply.json()["FailedEntryCount"], 0);
     assert_eq!(
@@ -396,8 +413,13 @@ async fn invoke_in_three_invocation_types_with_lambdas_shapes() {
         (reply.status, reply.body.len()),
         (StatusCode::NO_CONTENT, 0)
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(seen.lock().unwrap().len(), 1, "DryRun invokes nothing");
+    // A later invocation arrives right after the first: the DryRun in between ran nothing.
+    invoke(&app, "record", Some("Event"), br#"{"n": 9}"#).await;
+    assert_eq!(
+        wait_for(&seen, 2).await,
+        [json!({"n": 7}), json!({"n": 9})],
+        "DryRun invokes nothing"
+    );
 
     // Names, ARNs and qualifiers.
     let arn = "arn:aws:lambda:us-east-1:000000000000:function:echo";
@@ -547,6 +569,67 @@ async fn put_events_reach_the_invocation_layers_buses() {
     let event: Value = serde_json::from_str(&got[0]).unwrap();
     assert_eq!(event["detail"], json!({"total": 500}));
     assert_eq!(event["id"], body["Entries"][0]["EventId"]);
+}
+
+#[tokio::test]
+async fn an_event_forwarded_from_another_bus_goes_no_further_to_a_layer_bus_target() {
+    use weir_route::{QueueConfig, Router, RuleConfig, Target};
+    // weir.toml-like: bus `orders` forwards everything to bus `audit` and to queue `direct`;
+    // `audit` puts everything on queue `audited`.
+    let layer = Router::new();
+    for bus in ["orders", "audit"] {
+        layer.create_event_bus(bus).unwrap();
+    }
+    let direct = layer.create_queue(QueueConfig::new("direct")).unwrap();
+    let audited = layer.create_queue(QueueConfig::new("audited")).unwrap();
+    let all = r#"{"source": [{"prefix": ""}]}"#;
+    layer
+        .put_rule(
+            "orders",
+            RuleConfig::new("fan", all)
+                .target(Target::Bus("audit".into()))
+                .target(Target::Queue("direct".into())),
+        )
+        .unwrap();
+    layer
+        .put_rule(
+            "audit",
+            RuleConfig::new("keep", all).target(Target::Queue("audited".into())),
+        )
+        .unwrap();
+    let app = weir_serve::Service::new(Arc::new(layer.clone()), "us-east-1")
+        .event_buses(layer)
+        .router();
+    let put = |bus: &'static str| json!({"Entries": [{"Source": "shop", "DetailType": "o", "Detail": "{}", "EventBusName": bus}]});
+    // Put on `orders` itself: one hop to `audit`, whose rule delivers it.
+    let reply = events(&app, "PutEvents", put("orders")).await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0);
+    assert_eq!((direct.drain().len(), audited.drain().len()), (1, 1));
+    // A bus `shop` made over the API forwards to `orders`: that is the one hop, so `orders`'
+    // rules deliver it to the queue but not on to `audit`.
+    events(&app, "CreateEventBus", json!({"Name": "shop"})).await;
+    events(
+        &app,
+        "PutRule",
+        json!({"Name": "on", "EventBusName": "shop", "EventPattern": all}),
+    )
+    .await;
+    let reply = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "on", "EventBusName": "shop", "Targets": [
+            {"Id": "b", "Arn": "arn:aws:events:us-east-1:000000000000:event-bus/orders"}]}),
+    )
+    .await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0);
+    let reply = events(&app, "PutEvents", put("shop")).await;
+    assert_eq!(reply.json()["FailedEntryCount"], 0);
+    assert_eq!(
+        direct.drain().len(),
+        1,
+        "delivered by the forwarded-to bus's rule"
+    );
+    assert!(audited.drain().is_empty(), "not forwarded a second hop");
 }
 
 /// A weir.toml-like layer (a bus `orders`, queues, a stream) served beside `functions`.
@@ -756,10 +839,20 @@ async fn event_buses_are_created_listed_described_and_deleted_with_awss_errors()
         body["Entries"][2],
         json!({"ErrorCode": "ResourceNotFoundException", "ErrorMessage": "Event bus nope does not exist."})
     );
-    let got = wait_for(&seen, 1).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(seen.lock().unwrap().len(), 1, "only the shop bus's event");
-    assert_eq!(got[0]["detail"], json!({"n": 1}));
+    // A later event on the shop bus must arrive; the default bus's, put before it, did not.
+    events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "shop", "DetailType": "t", "Detail": r#"{"n": 4}"#, "EventBusName": "shop"}]}),
+    )
+    .await;
+    let got = wait_for(&seen, 2).await;
+    let details: Vec<&Value> = got.iter().map(|e| &e["detail"]).collect();
+    assert_eq!(
+        details,
+        [&json!({"n": 1}), &json!({"n": 4})],
+        "only the shop bus's events"
+    );
 
     // Deleting: never default, never the weir.toml's bus; a bus takes its rules with it.
     let reply = events(&app, "DeleteEventBus", json!({"Name": "default"})).await;

@@ -103,6 +103,71 @@ async fn past_max_receive_count_a_message_moves_to_the_dead_letter_stream() {
     assert_eq!(dlq[0]["receive_count"], "2");
 }
 
+#[tokio::test]
+async fn message_attributes_reach_the_record_and_move_with_a_dead_letter() {
+    let server = Redis::start();
+    let q = queue(
+        &server,
+        RedisQueueConfig::new("q").max_receive_count(1, "q-dlq"),
+    )
+    .await;
+    let attributes = [
+        ("RULE_ARN".to_string(), "arn:r".to_string()),
+        ("ERROR_CODE".to_string(), "E".to_string()),
+    ];
+    q.send_with_attributes("hello", &attributes).await.unwrap();
+    let got = q.receive("c", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        got.messages[0].message_attributes,
+        [
+            ("ERROR_CODE".to_string(), "E".to_string()),
+            ("RULE_ARN".to_string(), "arn:r".to_string()),
+        ],
+        "in name order"
+    );
+    // The SQS record a mapping delivers: Lambda's messageAttributes and the body's MD5.
+    let seen: Seen = Arc::default();
+    let q2 = queue(&server, RedisQueueConfig::new("q2")).await;
+    q2.send_with_attributes("hello", &attributes).await.unwrap();
+    q2.send("plain").await.unwrap();
+    let consumer = QueueConsumer::new(
+        q2.clone(),
+        "c",
+        QueueMappingConfig::new("arn"),
+        recorder(seen.clone(), None),
+    );
+    consumer.poll_once().await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0]["messageAttributes"]["RULE_ARN"],
+        serde_json::json!({"stringValue": "arn:r", "stringListValues": [],
+            "binaryListValues": [], "dataType": "String"})
+    );
+    assert_eq!(
+        seen[0]["messageAttributes"]["ERROR_CODE"]["stringValue"],
+        "E"
+    );
+    // MD5("hello").
+    assert_eq!(seen[0]["md5OfBody"], "5d41402abc4b2a76b9719d911017c592");
+    assert_eq!(seen[1]["messageAttributes"], serde_json::json!({}));
+    // A message moved to the dead-letter stream keeps its attributes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while q
+        .receive("c", 10, Duration::ZERO)
+        .await
+        .unwrap()
+        .dead_lettered
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dlq = dead_letters(&server, "q-dlq").await;
+    assert_eq!(dlq[0]["attr.RULE_ARN"], "arn:r");
+    assert_eq!(dlq[0]["attr.ERROR_CODE"], "E");
+}
+
 type Seen = Arc<Mutex<Vec<Value>>>;
 
 fn recorder(seen: Seen, fail_on: Option<&'static str>) -> Arc<dyn Handler> {

@@ -234,16 +234,16 @@ async fn buses_on_redis_are_shared_and_their_queue_stream_and_dead_letter_target
         serde_json::from_str::<Value>(&dead[0]["body"]).unwrap()["id"],
         id.as_str()
     );
-    assert_eq!(dead[0]["ERROR_CODE"], "ResourceNotFoundException");
+    assert_eq!(dead[0]["attr.ERROR_CODE"], "ResourceNotFoundException");
     assert_eq!(
-        dead[0]["RULE_ARN"],
+        dead[0]["attr.RULE_ARN"],
         "arn:aws:events:us-east-1:000000000000:rule/shop/all"
     );
     assert_eq!(
-        dead[0]["TARGET_ARN"],
+        dead[0]["attr.TARGET_ARN"],
         "arn:aws:lambda:us-east-1:000000000000:function:gone"
     );
-    assert_eq!(dead[0]["RETRY_ATTEMPTS"], "0");
+    assert_eq!(dead[0]["attr.RETRY_ATTEMPTS"], "0");
 
     // A restarted process finds the bus and its rule; a deletion is seen by all.
     let third = service(&url, seen.clone()).await;
@@ -641,4 +641,72 @@ async fn a_stream_target_never_creates_its_stream_and_a_stream_keeps_its_shard_c
             .shard_count,
         4
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rule_changes_from_two_processes_lose_nothing() {
+    let server = Redis::start();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let first = service(&server.url(), seen.clone()).await;
+    let second = service(&server.url(), seen.clone()).await;
+    let target =
+        |id: &str| json!({"Id": id, "Arn": "arn:aws:lambda:us-east-1:000000000000:function:keep"});
+    let rounds = 15;
+    for round in 0..rounds {
+        let rule = format!("r{round}");
+        let put = events(
+            &first,
+            "PutRule",
+            json!({"Name": rule, "EventPattern": r#"{"source": ["s"]}"#}),
+        )
+        .await;
+        assert!(put["RuleArn"].is_string(), "{put}");
+        // Two processes add a target each to the same rule at the same time...
+        let (a, b) = tokio::join!(
+            events(
+                &first,
+                "PutTargets",
+                json!({"Rule": rule, "Targets": [target("a")]})
+            ),
+            events(
+                &second,
+                "PutTargets",
+                json!({"Rule": rule, "Targets": [target("b")]})
+            ),
+        );
+        assert_eq!(
+            (&a["FailedEntryCount"], &b["FailedEntryCount"]),
+            (&json!(0), &json!(0))
+        );
+        // ...then one changes the rule while the other adds a third.
+        let (r, c) = tokio::join!(
+            events(
+                &first,
+                "PutRule",
+                json!({"Name": rule, "EventPattern": r#"{"source": ["s"]}"#, "Description": format!("d{round}")}),
+            ),
+            events(
+                &second,
+                "PutTargets",
+                json!({"Rule": rule, "Targets": [target("c")]})
+            ),
+        );
+        assert!(r["RuleArn"].is_string(), "{r}");
+        assert_eq!(c["FailedEntryCount"], 0, "{c}");
+    }
+    // A process started afterwards finds every change.
+    let third = service(&server.url(), seen).await;
+    for round in 0..rounds {
+        let rule = format!("r{round}");
+        let listed = events(&third, "ListTargetsByRule", json!({"Rule": rule})).await;
+        let ids: Vec<&str> = listed["Targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["Id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"], "{rule}");
+        let described = events(&third, "DescribeRule", json!({"Name": rule})).await;
+        assert_eq!(described["Description"], format!("d{round}"), "{rule}");
+    }
 }

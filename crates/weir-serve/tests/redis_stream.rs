@@ -982,3 +982,74 @@ async fn with_bisect_a_partial_batch_response_splits_at_the_failed_record_using_
     );
     assert!(failure_records(&server, "failed").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_stop_lets_the_batch_in_flight_finish_checkpoints_it_and_frees_the_lease() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        stream
+            .put_record("k", format!("{{\"n\": {n}}}").as_bytes())
+            .await
+            .unwrap();
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop_tx = Arc::new(Mutex::new(Some(stop_tx)));
+    let finished: Batches = Arc::default();
+    // The function asks weir to stop as soon as it starts, then takes a while to finish.
+    let function: Arc<dyn Handler> = {
+        let finished = finished.clone();
+        Arc::new(move |i: Invocation| {
+            let (stop_tx, finished) = (stop_tx.clone(), finished.clone());
+            async move {
+                if let Some(tx) = stop_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let got = records(&i.payload).into_iter().map(|r| r.2).collect();
+                finished.lock().unwrap().push(got);
+                Outcome::Success(Vec::new())
+            }
+        })
+    };
+    let mut mapping = StreamMappingConfig::new("m", "arn");
+    mapping.lease = Duration::from_secs(60);
+    let a = StreamConsumer::new(stream.clone(), "a", mapping.clone(), function);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        a.run(async {
+            let _ = stop_rx.await;
+        }),
+    )
+    .await
+    .expect("the consumer stops");
+    assert_eq!(
+        finished.lock().unwrap().concat().len(),
+        3,
+        "the batch in flight ran to its end"
+    );
+    assert_eq!(
+        checkpoint(&server, "m", 0).await,
+        stream
+            .read(0, None, 10)
+            .await
+            .unwrap()
+            .last()
+            .map(|r| r.sequence_number.clone()),
+        "and was checkpointed"
+    );
+    let lease: Option<String> = redis::cmd("GET")
+        .arg("weir:lease:m:0")
+        .query_async(&mut conn(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(lease, None, "the lease is given up");
+    // Another consumer takes the shard at once (the lease is a minute) and finds nothing
+    // left to deliver.
+    let seen: Seen = Arc::default();
+    let b = StreamConsumer::new(stream, "b", mapping, handler(seen.clone(), None));
+    assert_eq!(b.poll_once().await.unwrap(), 0);
+    assert!(seen.lock().unwrap().is_empty(), "nothing delivered twice");
+}
