@@ -90,9 +90,26 @@ struct Item {
     failures: u32,
     throttles: u32,
     last_error: Option<String>,
+    /// The last function error's `errorType` and `errorMessage` (with `last_error`, its
+    /// payload): an event discarded for its age after a failed attempt still carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error_kind: Option<(String, String)>,
     /// The function's settings when the event was accepted (the queue's when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     settings: Option<Settings>,
+}
+
+impl Item {
+    /// The last attempt's function error, as stored (none before any failed attempt).
+    fn last_outcome(&self) -> Option<Outcome> {
+        let payload = self.last_error.as_ref()?;
+        let (error_type, message) = self.last_error_kind.clone().unwrap_or_default();
+        Some(Outcome::Error(weir_route::FunctionError::with_payload(
+            error_type,
+            message,
+            payload.clone().into_bytes(),
+        )))
+    }
 }
 
 /// An event's own `EventInvokeConfig`; its end goes to the invoker's destinations.
@@ -227,6 +244,7 @@ impl RedisAsyncQueue {
             failures: 0,
             throttles: 0,
             last_error: None,
+            last_error_kind: None,
             settings,
         };
         let mut pipe = redis::pipe();
@@ -360,7 +378,8 @@ impl RedisAsyncQueue {
         };
         let age = now_millis().saturating_sub(item.received_ms);
         let (fate, condition, response) = if age >= max_age {
-            (Fate::Discarded, "EventAgeExceeded", None)
+            // The record carries the last attempt's error, when there was one.
+            (Fate::Discarded, "EventAgeExceeded", item.last_outcome())
         } else {
             // Every attempt runs with the event's own request id (the one Invoke answered,
             // and its record's requestContext.requestId), as in memory.
@@ -376,6 +395,8 @@ impl RedisAsyncQueue {
                     item.invokes += 1;
                     if let Outcome::Error(e) = &outcome {
                         item.last_error = Some(String::from_utf8_lossy(&e.payload).into_owned());
+                        item.last_error_kind =
+                            Some((e.error_type.clone(), e.error_message.clone()));
                     }
                     if item.failures >= max_retries {
                         (Fate::Discarded, "RetriesExhausted", Some(outcome))

@@ -491,3 +491,59 @@ async fn dead_letters_and_failure_records_are_the_same_from_redis_and_from_memor
     assert_eq!(seen[0].2["requestContext"]["condition"], "RetriesExhausted");
     assert_eq!(seen[0].2["responsePayload"]["errorType"], "Boom");
 }
+
+/// An event whose age runs out while it waits for a retry after a function error: its
+/// record and dead-letter message carry that error, as from memory.
+#[tokio::test]
+async fn an_event_too_old_after_a_failed_attempt_keeps_its_last_error() {
+    use weir_route::{EventInvokeConfig, QueueConfig, QueuedEvent, Target};
+    let server = Redis::start();
+    let router = Router::new();
+    router.create_queue(QueueConfig::new("dlq")).unwrap();
+    router.create_queue(QueueConfig::new("failed")).unwrap();
+    let config = FunctionConfig::new("f")
+        .dead_letter(Target::Queue("dlq".into()))
+        .event_invoke(EventInvokeConfig::default().on_failure(Target::Queue("failed".into())));
+    router
+        .create_function(config, |_: Invocation| async {
+            Outcome::Error(FunctionError::new("Boom", "late"))
+        })
+        .unwrap();
+    let queue = RedisAsyncQueue::connect(&server.url(), RedisAsyncConfig::new("weir:async:f"))
+        .await
+        .unwrap();
+    router.set_event_queue("f", Arc::new(queue.clone()));
+    // Stored as the router stores it, with an age limit shorter than the retry wait.
+    let mut event = QueuedEvent::new("f", br#"{"n": 2}"#.to_vec());
+    event.maximum_event_age = Duration::from_millis(400);
+    event.retry_delays = [Duration::from_secs(10), Duration::from_secs(10)];
+    let id = queue.enqueue_event(&event).await.unwrap();
+    drain(&queue, &router).await;
+    router.wait_idle().await;
+    let failed = router.queue("failed").unwrap().drain();
+    assert_eq!(failed.len(), 1);
+    let record: Value = serde_json::from_str(&failed[0]).unwrap();
+    assert_eq!(record["requestContext"]["requestId"], id.as_str());
+    assert_eq!(record["requestContext"]["condition"], "EventAgeExceeded");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 1);
+    assert_eq!(
+        record["responseContext"],
+        json!({"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"})
+    );
+    assert_eq!(
+        record["responsePayload"],
+        json!({"errorMessage": "late", "errorType": "Boom"})
+    );
+    let dead = router.queue("dlq").unwrap().receive(10);
+    assert_eq!(dead.len(), 1);
+    let mut attributes = dead[0].message_attributes.clone();
+    attributes.sort();
+    assert_eq!(
+        attributes,
+        [
+            ("ErrorCode".to_string(), "200".to_string()),
+            ("ErrorMessage".to_string(), "late".to_string()),
+            ("RequestID".to_string(), id.clone()),
+        ]
+    );
+}
