@@ -44,6 +44,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::RedisError;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
@@ -495,11 +496,57 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
 /// errors) before giving up with the error.
 pub const REDIS_PATIENCE: Duration = Duration::from_secs(10);
 
+/// How long a wait has borne a Redis that does not answer, or answers errors.
+struct Patience {
+    limit: Duration,
+    failing_since: Option<std::time::Instant>,
+}
+
+impl Patience {
+    fn new(limit: Duration) -> Patience {
+        Patience {
+            limit,
+            failing_since: None,
+        }
+    }
+
+    /// Asks Redis: its answer, or `None` after an error (borne for `limit`, then the error
+    /// naming `what`); a question unanswered for `limit` is an error at once.
+    async fn ask<T, E: std::fmt::Display>(
+        &mut self,
+        what: impl Fn() -> String,
+        question: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<Option<T>, String> {
+        match tokio::time::timeout(self.limit, question).await {
+            Ok(Ok(answer)) => {
+                self.failing_since = None;
+                Ok(Some(answer))
+            }
+            Ok(Err(e)) => {
+                let since = *self
+                    .failing_since
+                    .get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= self.limit {
+                    return Err(format!("{}: {e}", what()));
+                }
+                Ok(None)
+            }
+            Err(_) => Err(format!(
+                "{}: no answer for {:.1} s",
+                what(),
+                self.limit.as_secs_f64()
+            )),
+        }
+    }
+}
+
 /// The Redis asynchronous invocation queues of a `weir.toml`'s functions
 /// ([`RedisPlan::attach`]) and their workers.
 pub struct RedisLayer {
     /// Each function's name and queue.
     queues: Vec<(String, RedisAsyncQueue)>,
+    /// How long the waits bear a Redis that does not answer.
+    patience: Duration,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -581,47 +628,61 @@ impl RedisLayer {
         let Some((_, queue)) = self.queues.iter().find(|(n, _)| n == name) else {
             return Ok(());
         };
-        let mut failing_since: Option<std::time::Instant> = None;
+        let mut patience = Patience::new(self.patience);
+        let what = || format!("the asynchronous queue of function {name} on Redis");
         loop {
-            match tokio::time::timeout(REDIS_PATIENCE, queue.is_pending(request_id)).await {
-                Ok(Ok(false)) => return Ok(()),
-                Ok(Ok(true)) => failing_since = None,
-                Ok(Err(e)) => {
-                    let since = *failing_since.get_or_insert_with(std::time::Instant::now);
-                    if since.elapsed() >= REDIS_PATIENCE {
-                        return Err(format!(
-                            "the asynchronous queue of function {name} on Redis: {e}"
-                        ));
-                    }
-                }
-                Err(_) => {
-                    return Err(format!(
-                        "the asynchronous queue of function {name} on Redis: no answer for {} s",
-                        REDIS_PATIENCE.as_secs()
-                    ))
-                }
+            if patience.ask(what, queue.is_pending(request_id)).await? == Some(false) {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Waits until no event is pending on the queues (seen so twice, 100 ms apart; a Redis
-    /// error counts as not done).
+    /// Waits until no event is pending on the queues (seen so twice, 100 ms apart). Gives up
+    /// with an error naming the function when its queue's Redis has not answered (or has
+    /// answered only errors) for [`REDIS_PATIENCE`]; an event waiting for a retry is waited
+    /// for, however long its retry is away.
     ///
     /// # Example
     /// ```no_run
-    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) { layer.wait_done().await; }
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) -> Result<(), String> {
+    /// layer.wait_done().await?;
+    /// # Ok(()) }
     /// ```
-    pub async fn wait_done(&self) {
+    pub async fn wait_done(&self) -> Result<(), String> {
+        // Each queue's own patience: one Redis answering does not excuse another.
+        let mut patience: Vec<Patience> = self
+            .queues
+            .iter()
+            .map(|_| Patience::new(self.patience))
+            .collect();
         let mut seen = 0;
         while seen < 2 {
-            if self.pending().await == Ok(0) {
-                seen += 1;
-            } else {
-                seen = 0;
+            let mut empty = true;
+            for ((name, queue), patience) in self.queues.iter().zip(&mut patience) {
+                let what = || format!("the asynchronous queue of function {name} on Redis");
+                match patience.ask(what, queue.pending()).await? {
+                    Some(0) => {}
+                    _ => empty = false,
+                }
             }
+            seen = if empty { seen + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
+    }
+
+    /// Sets how long the waits ([`RedisLayer::wait_done`], [`RedisLayer::wait_event`]) bear a
+    /// Redis that does not answer (default [`REDIS_PATIENCE`]).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(layer: &mut weir_serve::redis_config::RedisLayer) {
+    /// layer.set_patience(std::time::Duration::from_secs(2));
+    /// # }
+    /// ```
+    pub fn set_patience(&mut self, patience: Duration) {
+        self.patience = patience;
     }
 
     /// Stops the workers. An event running now is left in flight: another worker takes it
@@ -644,7 +705,8 @@ pub struct RedisRun {
     mappings: Vec<(String, Arc<MappingCounters>)>,
     stops: Vec<Arc<Notify>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    drained: Vec<Drained>,
+    /// Each mapping's logical id and how to tell its source is drained.
+    drained: Vec<(String, Drained)>,
 }
 
 /// How to tell a mapping's source has nothing left.
@@ -724,6 +786,7 @@ impl RedisPlan {
         }
         Ok(RedisLayer {
             queues,
+            patience: REDIS_PATIENCE,
             stop: tokio::sync::watch::channel(false).0,
             tasks: Vec::new(),
         })
@@ -817,12 +880,14 @@ impl RedisPlan {
                 )
                 .await
                 .map_err(|e| fail(&planned.id, &e))?;
-                run.drained.push(Drained::Queue(queue));
+                run.drained
+                    .push((planned.id.clone(), Drained::Queue(queue)));
             } else {
                 let stream = RedisStream::open(&planned.url, &source_name)
                     .await
                     .map_err(|e| fail(&planned.id, &e))?;
-                run.drained.push(Drained::Stream(stream, uuid.clone()));
+                run.drained
+                    .push((planned.id.clone(), Drained::Stream(stream, uuid.clone())));
             }
             if config["State"] != "Enabled" {
                 continue;
@@ -841,33 +906,22 @@ impl RedisPlan {
 }
 
 impl RedisRun {
-    /// Whether every mapping's source is drained: a queue empty, a stream's checkpoints at
+    /// Whether one mapping's source is drained: a queue empty, a stream's checkpoints at
     /// each shard's last record.
-    async fn drained_once(&self) -> bool {
-        for source in &self.drained {
-            let done = match source {
-                Drained::Queue(queue) => queue.is_empty().await.unwrap_or(false),
-                Drained::Stream(stream, uuid) => {
-                    let mut done = true;
-                    for shard in 0..stream.config().shard_count {
-                        let last = stream.last_sequence(shard).await.ok().flatten();
-                        let checkpoint = stream
-                            .get_key(&checkpoint_key(uuid, shard))
-                            .await
-                            .ok()
-                            .flatten();
-                        if last.is_some() && last != checkpoint {
-                            done = false;
-                        }
+    async fn source_drained(source: &Drained) -> Result<bool, RedisError> {
+        match source {
+            Drained::Queue(queue) => queue.is_empty().await,
+            Drained::Stream(stream, uuid) => {
+                for shard in 0..stream.config().shard_count {
+                    let last = stream.last_sequence(shard).await?;
+                    let checkpoint = stream.get_key(&checkpoint_key(uuid, shard)).await?;
+                    if last.is_some() && last != checkpoint {
+                        return Ok(false);
                     }
-                    done
                 }
-            };
-            if !done {
-                return false;
+                Ok(true)
             }
         }
-        true
     }
 
     /// Whether every mapping's source is drained now (one look: a queue empty, a stream's
@@ -878,25 +932,43 @@ impl RedisRun {
     /// # async fn demo(run: weir_serve::redis_config::RedisRun) { let quiet = run.is_drained().await; let _ = quiet; }
     /// ```
     pub async fn is_drained(&self) -> bool {
-        self.drained_once().await
+        for (_, source) in &self.drained {
+            if !matches!(Self::source_drained(source).await, Ok(true)) {
+                return false;
+            }
+        }
+        true
     }
 
-    /// Waits until every mapping's source is drained (seen so twice, 100 ms apart).
+    /// Waits until every mapping's source is drained (seen so twice, 100 ms apart). Gives up
+    /// with an error naming the mapping when its source's Redis has not answered (or has
+    /// answered only errors) for [`REDIS_PATIENCE`].
     ///
     /// # Example
     /// ```no_run
-    /// # async fn demo(run: weir_serve::redis_config::RedisRun) { run.wait_drained().await; }
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) -> Result<(), String> {
+    /// run.wait_drained().await?;
+    /// # Ok(()) }
     /// ```
-    pub async fn wait_drained(&self) {
+    pub async fn wait_drained(&self) -> Result<(), String> {
+        let mut patience: Vec<Patience> = self
+            .drained
+            .iter()
+            .map(|_| Patience::new(REDIS_PATIENCE))
+            .collect();
         let mut seen = 0;
         while seen < 2 {
-            if self.drained_once().await {
-                seen += 1;
-            } else {
-                seen = 0;
+            let mut drained = true;
+            for ((id, source), patience) in self.drained.iter().zip(&mut patience) {
+                let what = || format!("the source of mapping {id} on Redis");
+                if patience.ask(what, Self::source_drained(source)).await? != Some(true) {
+                    drained = false;
+                }
             }
+            seen = if drained { seen + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
     }
 
     /// Stops the consumers and answers their counters ([`RedisRun::metrics`]). A batch still

@@ -158,7 +158,7 @@ Weir = {{ Command = ["sh", "-c", "date +%s%N >> times; echo declined >&2; exit 3
         (!r.is_empty()).then_some(r)
     })
     .await;
-    layer.wait_done().await;
+    layer.wait_done().await.unwrap();
     assert_eq!(records.len(), 1);
     let record = &records[0];
     assert_eq!(
@@ -232,7 +232,7 @@ Weir = {{ Events = "events.jsonl" }}
         (!b.is_empty()).then_some(b)
     })
     .await;
-    layer.wait_done().await;
+    layer.wait_done().await.unwrap();
     router.wait_idle().await;
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     let record = &bodies[0];
@@ -528,4 +528,39 @@ Weir = {{ Command = ["cat"] }}
             .async_events_received,
         1
     );
+}
+
+/// Waiting for a function's Redis queue to empty ends with an error naming the function once
+/// its Redis has been gone for the layer's patience, instead of waiting forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_for_the_redis_queues_gives_up_with_an_error_when_redis_goes_away() {
+    let mut server = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let text = format!(
+        r#"
+[Resources.Slow]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "slow" }}
+Weir = {{ Command = ["sh", "-c", "exit 1"], Redis = "{url}", RetryDelays = [60, 60] }}
+"#
+    );
+    let (router, mut layer, _deployment) = build(&text, dir.path()).await.unwrap();
+    layer.set_patience(Duration::from_secs(1));
+    router
+        .invoke("slow", InvocationType::Event, b"{}".to_vec())
+        .await
+        .unwrap();
+    server.kill();
+    let started = Instant::now();
+    let waited = tokio::time::timeout(Duration::from_secs(20), layer.wait_done())
+        .await
+        .expect("wait_done gave up within its patience");
+    let error = waited.unwrap_err();
+    assert!(
+        error.contains("the asynchronous queue of function slow on Redis"),
+        "{error}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "{error}");
+    layer.stop().await;
 }
