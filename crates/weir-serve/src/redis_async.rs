@@ -54,6 +54,9 @@ pub struct RedisAsyncConfig {
     /// How long a claimed event is held before another worker may take it; renewed every
     /// third of it while the event runs.
     pub lease: Duration,
+    /// How long [`RedisAsyncQueue::run`], told to stop, lets the events it is running end;
+    /// those still running then are put back, due at once, for the next worker.
+    pub stop_grace: Duration,
     /// The Redis stream receiving the invocation records of successes.
     pub on_success: Option<String>,
     /// The Redis stream receiving the invocation records of discarded events.
@@ -61,7 +64,7 @@ pub struct RedisAsyncConfig {
 }
 
 impl RedisAsyncConfig {
-    /// Lambda's defaults, keys under `prefix`, a 30-second lease.
+    /// Lambda's defaults, keys under `prefix`, a 30-second lease, 10 seconds' grace at a stop.
     ///
     /// # Example
     /// ```
@@ -74,6 +77,7 @@ impl RedisAsyncConfig {
             maximum_event_age: Duration::from_secs(21_600),
             retry_delays: [Duration::from_secs(60), Duration::from_secs(120)],
             lease: Duration::from_secs(30),
+            stop_grace: Duration::from_secs(10),
             on_success: None,
             on_failure: None,
         }
@@ -140,6 +144,18 @@ for _, id in ipairs(ids) do
   end
 end
 return out
+";
+
+/// Puts claimed events still in flight back, due at once (ARGV[1]); events already finished
+/// (or claimed again by another worker after their lease) are left alone.
+/// KEYS: inflight, due. ARGV: now, ids...
+const RELEASE: &str = r"
+for i = 2, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+  end
+end
+return 0
 ";
 
 /// The asynchronous invocation queue on Redis (cheap to clone).
@@ -306,6 +322,13 @@ impl RedisAsyncQueue {
     /// # let _ = n; Ok(()) }
     /// ```
     pub async fn work_once(&self, invoker: &dyn Invoker, max: usize) -> Result<usize, RedisError> {
+        let claimed = self.claim(max).await?;
+        self.run_claimed(invoker, &claimed).await?;
+        Ok(claimed.len())
+    }
+
+    /// Claims up to `max` due events: each one's id and stored text.
+    async fn claim(&self, max: usize) -> Result<Vec<(String, String)>, RedisError> {
         let now = now_millis();
         let claimed: Vec<String> = redis::Script::new(CLAIM)
             .key(self.key("due"))
@@ -316,30 +339,54 @@ impl RedisAsyncQueue {
             .arg(max.max(1))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let count = claimed.len() / 2;
-        let runs = claimed.chunks(2).map(|pair| {
-            let (id, text) = (pair[0].clone(), pair[1].clone());
-            async move {
-                let run = async {
-                    match serde_json::from_str::<Item>(&text) {
-                        Ok(item) => self.run_one(invoker, &id, item).await,
-                        // Not an item weir wrote: dropped, so it cannot block the queue.
-                        Err(_) => self.finish(&id, None).await,
-                    }
-                };
-                // The lease is renewed while the event runs, so it can be short: a worker
-                // that dies (or a claim whose answer was lost) lets the event go again after
-                // one lease.
-                tokio::select! {
-                    result = run => result,
-                    _ = self.renew(&id) => Ok(()),
+        Ok(claimed
+            .chunks(2)
+            .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
+            .collect())
+    }
+
+    /// Runs claimed events (concurrently) through `invoker`.
+    async fn run_claimed(
+        &self,
+        invoker: &dyn Invoker,
+        claimed: &[(String, String)],
+    ) -> Result<(), RedisError> {
+        let runs = claimed.iter().map(|(id, text)| async move {
+            let run = async {
+                match serde_json::from_str::<Item>(text) {
+                    Ok(item) => self.run_one(invoker, id, item).await,
+                    // Not an item weir wrote: dropped, so it cannot block the queue.
+                    Err(_) => self.finish(id, None).await,
                 }
+            };
+            // The lease is renewed while the event runs, so it can be short: a worker
+            // that dies (or a claim whose answer was lost) lets the event go again after
+            // one lease.
+            tokio::select! {
+                result = run => result,
+                _ = self.renew(id) => Ok(()),
             }
         });
         for result in join_all(runs).await {
             result?;
         }
-        Ok(count)
+        Ok(())
+    }
+
+    /// Puts the claimed events `ids` that are still in flight back, due now (their attempt
+    /// was cut short: it does not count).
+    async fn release(&self, ids: &[&str]) -> Result<(), RedisError> {
+        let script = redis::Script::new(RELEASE);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.key("inflight"))
+            .key(self.key("due"))
+            .arg(now_millis());
+        for id in ids {
+            invocation.arg(*id);
+        }
+        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(())
     }
 
     /// Pushes `id`'s lease forward every third of a lease, forever (until dropped).
@@ -547,7 +594,10 @@ impl RedisAsyncQueue {
     }
 
     /// Works until `stop` completes: claims due events, waits a little when there are none;
-    /// Redis errors are waited out.
+    /// Redis errors are waited out. Once `stop` completes no event is claimed; the events
+    /// running then get [`RedisAsyncConfig::stop_grace`] to end, and those still running
+    /// after it are cut short and put back on Redis, due at once, for the next worker (the
+    /// cut attempt counts for nothing: neither a retry nor a finished event).
     ///
     /// # Example
     /// ```no_run
@@ -558,19 +608,56 @@ impl RedisAsyncQueue {
     pub async fn run(&self, invoker: &dyn Invoker, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                worked = self.work_once(invoker, 16) => match worked {
-                    Ok(n) if n > 0 => {}
-                    Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                },
+            // A claim is never cut short (its events would wait out a lease): it runs to
+            // its answer (bounded by the connection's response timeout) once started.
+            let stopped = tokio::select! {
+                biased;
+                _ = &mut stop => true,
+                _ = std::future::ready(()) => false,
+            };
+            if stopped {
+                return;
             }
+            let claimed = match self.claim(16).await {
+                Ok(claimed) => claimed,
+                Err(_) => {
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                    }
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
+                }
+            }
+            // Boxed, so cutting the events short drops their attempts at once.
+            let mut running = Box::pin(self.run_claimed(invoker, &claimed));
+            let stopped = tokio::select! {
+                // Redis errors while finishing are waited out: the events come back after
+                // their lease.
+                _ = &mut running => false,
+                _ = &mut stop => true,
+            };
+            if !stopped {
+                continue;
+            }
+            if tokio::time::timeout(self.config.stop_grace, &mut running)
+                .await
+                .is_err()
+            {
+                drop(running);
+                let ids: Vec<&str> = claimed.iter().map(|(id, _)| id.as_str()).collect();
+                // Unreleased (Redis gone), they come back after their lease.
+                let _ = self.release(&ids).await;
+            }
+            return;
         }
     }
 }
 
-/// ISO 8601 with milliseconds, as Lambda's record timestamps.
 /// Runs futures concurrently, answering their outputs in order.
 pub(crate) async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let futures: Vec<_> = futures.map(Box::pin).collect();

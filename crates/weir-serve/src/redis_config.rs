@@ -685,8 +685,9 @@ impl RedisLayer {
         self.patience = patience;
     }
 
-    /// Stops the workers. An event running now is left in flight: another worker takes it
-    /// once its lease passes.
+    /// Stops the workers: an event running now gets its queue's grace
+    /// ([`RedisAsyncConfig::stop_grace`], 10 s) to end; one still running then is put back on
+    /// Redis, due at once, for the next worker.
     ///
     /// # Example
     /// ```no_run

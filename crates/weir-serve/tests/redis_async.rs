@@ -547,3 +547,137 @@ async fn an_event_too_old_after_a_failed_attempt_keeps_its_last_error() {
         ]
     );
 }
+
+/// A router whose function `f` notes each start and end; the first call takes `first`.
+fn slow_router(first: Duration, started: Arc<AtomicUsize>, ended: Arc<AtomicUsize>) -> Router {
+    let router = Router::new();
+    let mut slow = FunctionConfig::new("f");
+    slow.timeout = Duration::from_secs(900);
+    router
+        .create_function(slow, move |i: Invocation| {
+            let n = started.fetch_add(1, Ordering::SeqCst);
+            let ended = ended.clone();
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(first).await;
+                }
+                ended.fetch_add(1, Ordering::SeqCst);
+                Outcome::Success(i.payload)
+            }
+        })
+        .unwrap();
+    router
+}
+
+/// Starts `queue.run` on `router`; answers the task and the sender that stops it.
+fn running(
+    queue: &RedisAsyncQueue,
+    router: &Router,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (queue, router) = (queue.clone(), router.clone());
+    let task = tokio::spawn(async move {
+        queue
+            .run(&router, async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (task, stop)
+}
+
+async fn wait_for(count: &AtomicUsize, n: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Told to stop while an event runs, a worker lets it end (within its grace): the event is
+/// finished and recorded, not cut short.
+#[tokio::test]
+async fn a_stopped_worker_lets_its_running_event_end() {
+    let server = Redis::start();
+    let (started, ended) = (Arc::default(), Arc::default());
+    let router = slow_router(
+        Duration::from_millis(500),
+        Arc::clone(&started),
+        Arc::clone(&ended),
+    );
+    let mut settings = config();
+    settings.lease = Duration::from_secs(60);
+    settings.stop_grace = Duration::from_secs(20);
+    let queue = RedisAsyncQueue::connect(&server.url(), settings)
+        .await
+        .unwrap();
+    queue.enqueue("f", br#"{"n": 1}"#).await.unwrap();
+    let (task, stop) = running(&queue, &router);
+    wait_for(&started, 1, "the event to start").await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the worker stopped within its grace")
+        .unwrap();
+    assert_eq!(ended.load(Ordering::SeqCst), 1, "the running event ended");
+    assert_eq!(queue.pending().await.unwrap(), 0);
+    let ok = records(&server, "ok").await;
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["requestContext"]["approximateInvokeCount"], 1);
+}
+
+/// An event still running when a stopped worker's grace runs out is put back on Redis, due
+/// at once (not after its lease), its cut attempt not counted: the next worker runs it.
+#[tokio::test]
+async fn a_stopped_worker_puts_back_an_event_still_running_after_its_grace() {
+    let server = Redis::start();
+    let (started, ended) = (Arc::default(), Arc::default());
+    let router = slow_router(
+        Duration::from_secs(3600),
+        Arc::clone(&started),
+        Arc::clone(&ended),
+    );
+    let mut settings = config();
+    settings.lease = Duration::from_secs(600);
+    settings.stop_grace = Duration::from_millis(200);
+    let queue = RedisAsyncQueue::connect(&server.url(), settings)
+        .await
+        .unwrap();
+    let id = queue.enqueue("f", br#"{"n": 2}"#).await.unwrap();
+    let (task, stop) = running(&queue, &router);
+    wait_for(&started, 1, "the event to start").await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the worker stopped after its grace")
+        .unwrap();
+    assert_eq!(ended.load(Ordering::SeqCst), 0);
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let due: Option<u64> = redis::cmd("ZSCORE")
+        .arg("weir:async:due")
+        .arg(&id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(due.is_some(), "the event is due again");
+    let inflight: usize = redis::cmd("ZCARD")
+        .arg("weir:async:inflight")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(inflight, 0);
+    // The next worker takes it at once, well before the 10-minute lease.
+    assert_eq!(queue.work_once(&router, 16).await.unwrap(), 1);
+    assert_eq!(ended.load(Ordering::SeqCst), 1);
+    let ok = records(&server, "ok").await;
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["requestContext"]["requestId"], id.as_str());
+    assert_eq!(ok[0]["requestContext"]["approximateInvokeCount"], 1);
+}
