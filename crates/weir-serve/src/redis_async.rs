@@ -5,8 +5,9 @@
 //! of a sorted set of due times. A worker claims due events atomically (moving them to an
 //! in-flight set whose score is a lease deadline), invokes the function synchronously, and
 //! then deletes the event, or puts it back due later: a function error 1 minute, then 2
-//! minutes later, up to `MaximumRetryAttempts`; a throttle with a doubling backoff that does
-//! not count as a retry. An event whose worker died comes back when its lease passes. An
+//! minutes later, up to `MaximumRetryAttempts`; a throttle, a not-ready function or an
+//! invoker's service error (5xx) with a doubling backoff (1 s to 5 min) that does not count as
+//! a retry. A worker meeting Redis errors waits 100 ms, doubling to 5 s, between claims. An event whose worker died comes back when its lease passes. An
 //! event older than `MaximumEventAgeInSeconds`, or out of retries, is discarded with Lambda's
 //! invocation record on the on-failure destination (a Redis stream); a success's record goes
 //! to the on-success destination.
@@ -459,8 +460,9 @@ impl RedisAsyncQueue {
                     item.throttles += 1;
                     (Fate::Retry(delay.min(300_000)), "", None)
                 }
-                Err(e) if e.status == 429 || e.status == 409 || e.status == 502 => {
-                    // Throttled or not ready: a backoff, not a retry.
+                Err(e) if e.status == 429 || e.status == 409 || e.status >= 500 => {
+                    // Throttled, not ready, or a service error (5xx, which may pass): a
+                    // backoff, not a retry, bounded by the event's age.
                     let delay = 1000u64 << item.throttles.min(8);
                     item.throttles += 1;
                     (Fate::Retry(delay.min(300_000)), "", None)
@@ -594,7 +596,7 @@ impl RedisAsyncQueue {
     }
 
     /// Works until `stop` completes: claims due events, waits a little when there are none;
-    /// Redis errors are waited out. Once `stop` completes no event is claimed; the events
+    /// Redis errors are waited out (100 ms after the first, doubling to at most 5 s). Once `stop` completes no event is claimed; the events
     /// running then get [`RedisAsyncConfig::stop_grace`] to end, and those still running
     /// after it are cut short and put back on Redis, due at once, for the next worker (the
     /// cut attempt counts for nothing: neither a retry nor a finished event).
@@ -607,6 +609,7 @@ impl RedisAsyncQueue {
     /// ```
     pub async fn run(&self, invoker: &dyn Invoker, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut failures = 0u32;
         loop {
             // A claim is never cut short (its events would wait out a lease): it runs to
             // its answer (bounded by the connection's response timeout) once started.
@@ -619,11 +622,17 @@ impl RedisAsyncQueue {
                 return;
             }
             let claimed = match self.claim(16).await {
-                Ok(claimed) => claimed,
+                Ok(claimed) => {
+                    failures = 0;
+                    claimed
+                }
                 Err(_) => {
+                    // Redis down or refusing: a doubling wait, so a worker does not hammer it.
+                    let wait = redis_backoff(failures);
+                    failures = failures.saturating_add(1);
                     tokio::select! {
                         _ = &mut stop => return,
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                        _ = tokio::time::sleep(wait) => continue,
                     }
                 }
             };
@@ -635,14 +644,24 @@ impl RedisAsyncQueue {
             }
             // Boxed, so cutting the events short drops their attempts at once.
             let mut running = Box::pin(self.run_claimed(invoker, &claimed));
-            let stopped = tokio::select! {
-                // Redis errors while finishing are waited out: the events come back after
-                // their lease.
-                _ = &mut running => false,
-                _ = &mut stop => true,
+            let ran = tokio::select! {
+                ran = &mut running => Some(ran),
+                _ = &mut stop => None,
             };
-            if !stopped {
-                continue;
+            match ran {
+                Some(Ok(())) => continue,
+                // Redis failed while events ended: they come back after their lease; the
+                // worker waits as after a failed claim.
+                Some(Err(_)) => {
+                    drop(running);
+                    let wait = redis_backoff(failures);
+                    failures = failures.saturating_add(1);
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+                None => {}
             }
             if tokio::time::timeout(self.config.stop_grace, &mut running)
                 .await
@@ -656,6 +675,12 @@ impl RedisAsyncQueue {
             return;
         }
     }
+}
+
+/// How long a worker waits after `failures` Redis errors in a row: 100 ms, doubling, at most
+/// 5 s.
+fn redis_backoff(failures: u32) -> Duration {
+    (Duration::from_millis(100) * (1u32 << failures.min(6))).min(Duration::from_secs(5))
 }
 
 /// Runs futures concurrently, answering their outputs in order.

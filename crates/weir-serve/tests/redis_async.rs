@@ -681,3 +681,135 @@ async fn a_stopped_worker_puts_back_an_event_still_running_after_its_grace() {
     assert_eq!(ok[0]["requestContext"]["requestId"], id.as_str());
     assert_eq!(ok[0]["requestContext"]["approximateInvokeCount"], 1);
 }
+
+/// An invoker whose first `attempt` answers a service error (503), then runs the router's.
+struct Unavailable {
+    router: Router,
+    refusals: AtomicUsize,
+}
+
+impl weir_serve::Invoker for Unavailable {
+    fn function_arn(&self, name: &str) -> String {
+        weir_serve::Invoker::function_arn(&self.router, name)
+    }
+    fn exists(&self, name: &str) -> bool {
+        weir_serve::Invoker::exists(&self.router, name)
+    }
+    fn names(&self) -> Vec<String> {
+        weir_serve::Invoker::names(&self.router)
+    }
+    fn invoke(
+        &self,
+        name: &str,
+        kind: weir_serve::InvocationType,
+        payload: Vec<u8>,
+    ) -> weir_serve::InvokeFuture {
+        weir_serve::Invoker::invoke(&self.router, name, kind, payload)
+    }
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> weir_serve::AttemptFuture {
+        if self.refusals.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Box::pin(async {
+                Err(weir_serve::InvokeError::new(
+                    "ServiceException",
+                    503,
+                    "try again",
+                ))
+            });
+        }
+        weir_serve::Invoker::attempt(&self.router, name, payload, request_id)
+    }
+}
+
+/// A service error (5xx) from the invoker is waited out with a backoff, not the end of the
+/// event: the event runs once the invoker answers again, its first run counted once.
+#[tokio::test]
+async fn a_service_error_from_the_invoker_is_backed_off_not_the_end_of_the_event() {
+    let server = Redis::start();
+    let times: Times = Arc::default();
+    let invoker = Unavailable {
+        router: router_with("f", false, times.clone()),
+        refusals: AtomicUsize::new(0),
+    };
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    queue.enqueue("f", b"{}").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queue.pending().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "the event never ran");
+        queue.work_once(&invoker, 16).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(invoker.refusals.load(Ordering::SeqCst), 2);
+    assert_eq!(times.lock().unwrap().len(), 1);
+    assert!(records(&server, "failed").await.is_empty());
+    let ok = records(&server, "ok").await;
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["requestContext"]["approximateInvokeCount"], 1);
+}
+
+/// How many times the queue's claim script has run on `server`.
+async fn claims(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// A worker whose claims fail (Redis refusing them) waits longer after each failure instead
+/// of asking again every 200 ms, and goes on once Redis answers again.
+#[tokio::test]
+async fn a_worker_backs_off_while_redis_refuses_its_claims() {
+    let server = Redis::start();
+    let router = router_with("f", false, Arc::default());
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // The due set's key holds a string: every claim fails (WRONGTYPE).
+    let () = redis::cmd("SET")
+        .arg("weir:async:due")
+        .arg("not a sorted set")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let before = claims(&mut conn).await;
+    let (task, stop) = running(&queue, &router);
+    // Observed for 3 s: 100 + 200 + 400 + 800 + 1600 ms of waits fit about 5 claims in it
+    // (15 at a fixed 200 ms).
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = claims(&mut conn).await - before;
+    assert!(window.elapsed() < Duration::from_secs(4));
+    assert!((2..=8).contains(&during), "{during} claims in 3 s");
+    // Redis answers again: the worker runs the next event.
+    let () = redis::cmd("DEL")
+        .arg("weir:async:due")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    queue.enqueue("f", b"{}").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queue.pending().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "the worker never recovered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
