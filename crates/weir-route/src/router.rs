@@ -559,8 +559,10 @@ impl Router {
             })?),
             None => None,
         };
+        // A queue attached as a destination (on Redis) holds its name too.
+        let attached = read(&self.0.destinations).contains_key(&Target::Queue(config.name.clone()));
         let mut queues = write(&self.0.queues);
-        if queues.contains_key(&config.name) {
+        if attached || queues.contains_key(&config.name) {
             return Err(ValidationError::conflict(format!(
                 "A queue already exists with the same name: {}",
                 config.name
@@ -610,8 +612,10 @@ impl Router {
     /// ```
     pub fn create_stream(&self, config: StreamConfig) -> Result<Stream, ValidationError> {
         config.validate()?;
+        let attached =
+            read(&self.0.destinations).contains_key(&Target::Stream(config.name.clone()));
         let mut streams = write(&self.0.streams);
-        if streams.contains_key(&config.name) {
+        if attached || streams.contains_key(&config.name) {
             return Err(ValidationError::conflict(format!(
                 "Stream {} under account {} already exists.",
                 config.name, self.0.account
@@ -978,7 +982,7 @@ impl Router {
                 )))
             }
         };
-        if held {
+        if held || read(&self.0.destinations).contains_key(&target) {
             return Err(ValidationError::conflict(format!(
                 "the router already has a {} {}",
                 kind_name(&target),

@@ -190,6 +190,37 @@ async fn attaching_is_refused_for_functions_buses_and_names_in_use() {
 }
 
 #[tokio::test]
+async fn an_attached_name_is_not_attached_again_nor_created_in_memory() {
+    let router = router();
+    let kept = Arc::new(Kept::default());
+    router
+        .attach_destination(Target::Queue("jobs".into()), kept.clone())
+        .unwrap();
+    router
+        .attach_destination(Target::Stream("log".into()), kept.clone())
+        .unwrap();
+    let err = router
+        .attach_destination(Target::Queue("jobs".into()), kept.clone())
+        .unwrap_err();
+    assert_eq!(err.message(), "the router already has a queue jobs");
+    let err = router
+        .attach_destination(Target::Stream("log".into()), kept)
+        .unwrap_err();
+    assert_eq!(err.message(), "the router already has a stream log");
+    let err = router.create_queue(QueueConfig::new("jobs")).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "A queue already exists with the same name: jobs"
+    );
+    let err = router
+        .create_stream(weir_route::StreamConfig::new("log"))
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ResourceInUseException");
+    assert!(router.queue("jobs").is_none());
+    assert!(router.stream("log").is_none());
+}
+
+#[tokio::test]
 async fn an_event_queue_takes_the_events_with_the_functions_settings() {
     let router = router();
     let events = Events::default();

@@ -171,6 +171,47 @@ fn to_json(value: &toml::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// Refuses two queues, two streams or two functions of one name when one of them is on Redis
+/// (or both are): one would hide the other (a destination naming it would reach only one, and
+/// the Redis keys are named after it). Names wholly in memory are the invocation layer's to
+/// check.
+fn unique_names(resources: &toml::Table) -> Result<(), String> {
+    let mut seen: BTreeMap<(&str, String), (&str, bool)> = BTreeMap::new();
+    for (id, resource) in resources {
+        let (what, key) = match resource.get("Type").and_then(toml::Value::as_str) {
+            Some("AWS::SQS::Queue") => ("queue", "QueueName"),
+            Some("AWS::Kinesis::Stream") => ("stream", "Name"),
+            Some("AWS::Lambda::Function" | "AWS::Serverless::Function") => {
+                ("function", "FunctionName")
+            }
+            _ => continue,
+        };
+        let name = resource
+            .get("Properties")
+            .and_then(|p| p.get(key))
+            .and_then(toml::Value::as_str)
+            .unwrap_or(id)
+            .to_string();
+        let on_redis = resource.get("Weir").and_then(|w| w.get("Redis")).is_some();
+        let where_ = |redis: bool| if redis { "on Redis" } else { "in memory" };
+        match seen.get(&(what, name.clone())) {
+            Some((first, first_redis)) if on_redis || *first_redis => {
+                return Err(format!(
+                    "Resources.{id}.Properties.{key}: the {what} {name} ({}) is also \
+                     Resources.{first} ({}); a {what}'s name must be unique",
+                    where_(on_redis),
+                    where_(*first_redis),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                seen.insert((what, name), (id.as_str(), on_redis));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Takes the Redis resources out of a `weir.toml`'s text: answers the remaining file (for
 /// the invocation layer's config) and the plan. `base` is the file's directory (for
 /// `Weir.Messages` files).
@@ -193,6 +234,7 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
     let Some(toml::Value::Table(resources)) = doc.get("Resources").cloned() else {
         return Ok((text.to_string(), RedisPlan::default()));
     };
+    unique_names(&resources)?;
     let mut plan = RedisPlan::default();
     for (id, resource) in &resources {
         let kind = resource.get("Type").and_then(toml::Value::as_str);

@@ -564,3 +564,76 @@ Weir = {{ Command = ["sh", "-c", "exit 1"], Redis = "{url}", RetryDelays = [60, 
     assert!(started.elapsed() >= Duration::from_secs(1), "{error}");
     layer.stop().await;
 }
+
+/// A weir.toml naming one queue, stream or function twice, once or twice on Redis, is refused
+/// naming both resources.
+#[test]
+fn a_name_used_twice_with_redis_is_refused_naming_both_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "redis://127.0.0.1:1/";
+    let two = |kind: &str, key: &str, first: &str, second: &str| {
+        format!(
+            "[Resources.A]\nType = \"{kind}\"\nProperties = {{ {key} = \"same\" }}\n{first}\n\
+             [Resources.B]\nType = \"{kind}\"\nProperties = {{ {key} = \"same\" }}\n{second}\n"
+        )
+    };
+    let redis = format!("Weir = {{ Redis = \"{url}\" }}");
+    let function_redis = format!("Weir = {{ Command = [\"cat\"], Redis = \"{url}\" }}");
+    let function_memory = "Weir = { Command = [\"cat\"] }".to_string();
+    for (text, key, what, (a, b)) in [
+        (
+            two("AWS::SQS::Queue", "QueueName", &redis, ""),
+            "QueueName",
+            "queue",
+            ("on Redis", "in memory"),
+        ),
+        (
+            two("AWS::SQS::Queue", "QueueName", &redis, &redis),
+            "QueueName",
+            "queue",
+            ("on Redis", "on Redis"),
+        ),
+        (
+            two("AWS::Kinesis::Stream", "Name", "", &redis),
+            "Name",
+            "stream",
+            ("in memory", "on Redis"),
+        ),
+        (
+            two(
+                "AWS::Lambda::Function",
+                "FunctionName",
+                &function_redis,
+                &function_memory,
+            ),
+            "FunctionName",
+            "function",
+            ("on Redis", "in memory"),
+        ),
+    ] {
+        let err = split(&text, dir.path()).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "Resources.B.Properties.{key}: the {what} same ({b}) is also Resources.A ({a}); \
+                 a {what}'s name must be unique"
+            ),
+            "{text}"
+        );
+    }
+    // A name given by the logical id counts too.
+    let text = format!(
+        "[Resources.jobs]\nType = \"AWS::SQS::Queue\"\n{redis}\n\
+         [Resources.Other]\nType = \"AWS::SQS::Queue\"\nProperties = {{ QueueName = \"jobs\" }}\n"
+    );
+    let err = split(&text, dir.path()).unwrap_err();
+    assert!(err.starts_with("Resources.jobs.Properties.QueueName: the queue jobs (on Redis) is also Resources.Other (in memory)"), "{err}");
+    // Same names wholly in memory are left to the invocation layer; a queue and a stream
+    // may share a name.
+    assert!(split(&two("AWS::SQS::Queue", "QueueName", "", ""), dir.path()).is_ok());
+    let mixed = format!(
+        "[Resources.A]\nType = \"AWS::SQS::Queue\"\nProperties = {{ QueueName = \"same\" }}\n{redis}\n\
+         [Resources.B]\nType = \"AWS::Kinesis::Stream\"\nProperties = {{ Name = \"same\" }}\n{redis}\n"
+    );
+    assert!(split(&mixed, dir.path()).is_ok());
+}
