@@ -25,6 +25,10 @@ pub struct RunArgs {
     /// No progress line on stderr (shown only on a terminal).
     #[arg(long)]
     no_progress: bool,
+    /// The prefix of weir's keys on Redis (a weir.toml's Weir.Redis resources), as `weir
+    /// serve --redis-prefix`.
+    #[arg(long, value_name = "PREFIX", default_value = "weir")]
+    redis_prefix: String,
 }
 
 /// `--invocation-type`, as `aws lambda invoke` names them.
@@ -59,6 +63,10 @@ pub struct InvokeArgs {
     /// the payload is the output's "Payload" field.
     #[arg(value_name = "OUTFILE")]
     outfile: Option<PathBuf>,
+    /// The prefix of weir's keys on Redis (a weir.toml's Weir.Redis resources), as `weir
+    /// serve --redis-prefix`.
+    #[arg(long, value_name = "PREFIX", default_value = "weir")]
+    redis_prefix: String,
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -79,7 +87,9 @@ fn out_err(e: std::io::Error) -> Stop {
 /// (or SIGINT, then drains), writes the `Output` queues and prints the counters as JSON.
 pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     // Queues and streams with Weir.Redis run on Redis (crate weir-serve).
-    let Some((config, redis_plan)) = crate::serve::load_with_redis(&args.config, ctx) else {
+    let Some((config, redis_plan)) =
+        crate::serve::load_with_redis(&args.config, &args.redis_prefix, ctx)
+    else {
         return Ok(FAILED);
     };
     let rt = match runtime() {
@@ -251,7 +261,9 @@ fn read_payload(text: &str) -> Result<Vec<u8>, String> {
 
 /// `weir invoke`: one invocation, printed as `aws lambda invoke` prints it.
 pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
-    let Some((config, redis_plan)) = crate::serve::load_with_redis(&args.config, ctx) else {
+    let Some((config, redis_plan)) =
+        crate::serve::load_with_redis(&args.config, &args.redis_prefix, ctx)
+    else {
         return Ok(FAILED);
     };
     let payload = match args.payload.as_deref().map(read_payload).transpose() {

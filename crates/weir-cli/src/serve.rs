@@ -25,7 +25,7 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     // included), served beside the --function ones.
     let config = match &args.config {
         None => None,
-        Some(path) => match load_with_redis(path, ctx) {
+        Some(path) => match load_with_redis(path, &args.redis_prefix, ctx) {
             Some(loaded) => Some(loaded),
             None => return Ok(FAILED),
         },
@@ -174,6 +174,7 @@ async fn shutdown_signal() {
 /// mappings (resources with `Weir.Redis`), which run as Redis consumers.
 pub fn load_with_redis(
     path: &std::path::Path,
+    redis_prefix: &str,
     ctx: &Ctx,
 ) -> Option<(
     weir_route::config::Config,
@@ -191,10 +192,11 @@ pub fn load_with_redis(
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let (rest, plan) = match weir_serve::redis_config::split(&text, &base) {
+    let (rest, mut plan) = match weir_serve::redis_config::split(&text, &base) {
         Ok(split) => split,
         Err(e) => return fail(format!("{}: {e}", path.display())),
     };
+    plan.set_prefix(redis_prefix);
     let config = if plan.is_empty() {
         weir_route::config::Config::load(path).map_err(|e| e.to_string())
     } else {

@@ -55,8 +55,9 @@ use crate::redis_mapping::MappingCounters;
 use crate::redis_queue::{RedisQueue, RedisQueueConfig};
 use crate::redis_stream::{checkpoint_key, RedisStream, RedisStreamConfig};
 
-/// The prefix of weir's own keys on Redis (mappings, queue attributes, checkpoints).
-const PREFIX: &str = "weir";
+/// The default prefix of weir's own keys on Redis (asynchronous queues, mappings, queue
+/// attributes); [`RedisPlan::set_prefix`] changes it.
+pub const PREFIX: &str = "weir";
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -109,18 +110,23 @@ pub struct RedisPlan {
     async_functions: Vec<AsyncFunction>,
     /// The file's functions' timeouts (Lambda's default, 3 s, when not set), by name.
     timeouts: std::collections::HashMap<String, Duration>,
+    /// The prefix of weir's keys on Redis ([`PREFIX`] when not set).
+    prefix: Option<String>,
 }
 
-/// The prefix of the keys of a function's asynchronous invocation queue on Redis:
-/// `weir:async:NAME` (its events in the hash `weir:async:NAME:items`, due times in the
-/// sorted set `...:due`, claimed events in `...:inflight`).
+/// The prefix of the keys of a function's asynchronous invocation queue on Redis under
+/// `prefix` (default [`PREFIX`]): `PREFIX:async:NAME` (its events in the hash
+/// `PREFIX:async:NAME:items`, due times in the sorted set `...:due`, claimed events in
+/// `...:inflight`).
 ///
 /// # Example
 /// ```
-/// assert_eq!(weir_serve::redis_config::async_prefix("charge"), "weir:async:charge");
+/// use weir_serve::redis_config::async_prefix;
+/// assert_eq!(async_prefix("weir", "charge"), "weir:async:charge");
+/// assert_eq!(async_prefix("team1", "charge"), "team1:async:charge");
 /// ```
-pub fn async_prefix(function: &str) -> String {
-    format!("{PREFIX}:async:{function}")
+pub fn async_prefix(prefix: &str, function: &str) -> String {
+    format!("{prefix}:async:{function}")
 }
 
 /// A resource's `Weir.Redis`: a URL the `redis` crate takes (`redis://HOST:PORT/`,
@@ -769,6 +775,31 @@ impl RedisPlan {
         self.sources.is_empty() && self.async_functions.is_empty()
     }
 
+    /// Puts weir's keys on Redis under `prefix` instead of [`PREFIX`] (`weir serve
+    /// --redis-prefix`, `weir run --redis-prefix`): the functions' asynchronous queues
+    /// (`PREFIX:async:NAME`), the queues' attributes (`PREFIX:queues:NAME`), the mappings'
+    /// consumer group (`PREFIX-mappings`). Processes share a queue only under one prefix.
+    ///
+    /// # Example
+    /// ```
+    /// let mut plan = weir_serve::redis_config::RedisPlan::default();
+    /// plan.set_prefix("team1");
+    /// assert_eq!(plan.prefix(), "team1");
+    /// ```
+    pub fn set_prefix(&mut self, prefix: impl Into<String>) {
+        self.prefix = Some(prefix.into());
+    }
+
+    /// The prefix of weir's keys on Redis ([`PREFIX`] unless set).
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir_serve::redis_config::RedisPlan::default().prefix(), "weir");
+    /// ```
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(PREFIX)
+    }
+
     /// Connects to the Redis of every Redis queue and stream and attaches each to `router`
     /// as a destination (so the functions', mappings' and rules' destinations naming them
     /// write there), and sets the Redis asynchronous queue ([`async_prefix`]) of every
@@ -820,7 +851,7 @@ impl RedisPlan {
         // functions it has.
         let mut queues = Vec::new();
         for function in &self.async_functions {
-            let config = RedisAsyncConfig::new(async_prefix(&function.name));
+            let config = RedisAsyncConfig::new(async_prefix(self.prefix(), &function.name));
             let queue = RedisAsyncQueue::connect(&function.url, config)
                 .await
                 .map_err(|e| unreachable(&function.id, &function.url, &e))?;
@@ -871,7 +902,7 @@ impl RedisPlan {
                             .await
                             .map_err(|e| fail(&source.id, &e))?;
                         let mut cmd = redis::cmd("HSET");
-                        cmd.arg(format!("{PREFIX}:queues:{}", source.name));
+                        cmd.arg(format!("{}:queues:{}", self.prefix(), source.name));
                         for (k, v) in &source.attributes {
                             cmd.arg(k).arg(v);
                         }
@@ -901,7 +932,7 @@ impl RedisPlan {
         );
         for planned in &self.mappings {
             let mappings =
-                RedisMappings::connect(&planned.url, PREFIX, "us-east-1", invoker.clone())
+                RedisMappings::connect(&planned.url, self.prefix(), "us-east-1", invoker.clone())
                     .await
                     .map_err(|e| fail(&planned.id, &e))?
                     .with_function_timeouts(self.timeouts.clone());
@@ -919,7 +950,8 @@ impl RedisPlan {
             if planned.source.contains(":sqs:") {
                 let queue = RedisQueue::connect(
                     &planned.url,
-                    RedisQueueConfig::new(&source_name).group(format!("{PREFIX}-mappings")),
+                    RedisQueueConfig::new(&source_name)
+                        .group(format!("{}-mappings", self.prefix())),
                 )
                 .await
                 .map_err(|e| fail(&planned.id, &e))?;

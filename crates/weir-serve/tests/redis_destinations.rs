@@ -637,3 +637,55 @@ fn a_name_used_twice_with_redis_is_refused_naming_both_resources() {
     );
     assert!(split(&mixed, dir.path()).is_ok());
 }
+
+/// Under another prefix (`--redis-prefix`), a function's asynchronous queue is
+/// `PREFIX:async:NAME`, not `weir:async:NAME`, and is worked there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_functions_redis_queue_follows_the_prefix() {
+    let server = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let text = format!(
+        r#"
+[Resources.Echo]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "echo" }}
+Weir = {{ Command = ["cat"], Redis = "{url}" }}
+"#
+    );
+    let (rest, mut plan) = split(&text, dir.path()).unwrap();
+    plan.set_prefix("team1");
+    let router = Router::new();
+    let mut layer = plan.attach(&router).await.unwrap();
+    Config::parse(&rest, dir.path())
+        .unwrap()
+        .build(&router, true)
+        .unwrap();
+    router
+        .invoke("echo", InvocationType::Event, b"{}".to_vec())
+        .await
+        .unwrap();
+    let mut conn = conn(&server).await;
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    assert_eq!(keys, ["team1:async:echo:due", "team1:async:echo:items"]);
+    let held: usize = redis::cmd("HLEN")
+        .arg("team1:async:echo:items")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+    layer.start(Arc::new(router.clone()));
+    layer.wait_done().await.unwrap();
+    let held: usize = redis::cmd("HLEN")
+        .arg("team1:async:echo:items")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(held, 0);
+    layer.stop().await;
+}
