@@ -134,7 +134,12 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 // can make more work on another side: done when one full pass finds all three
                 // quiet. A Redis that stops answering ends the wait with its error.
                 loop {
-                    router.wait_idle().await;
+                    // The router's bus deliveries retry a Redis queue that refuses events:
+                    // that Redis gone for good ends the wait too.
+                    tokio::select! {
+                        _ = router.wait_idle() => {}
+                        e = layer.unreachable() => return Err(("redis", e)),
+                    }
                     if let Some(redis) = &redis {
                         redis.wait_drained().await.map_err(|e| ("redis", e))?;
                     }

@@ -754,8 +754,9 @@ impl Router {
     }
 
     /// Delivers a matched event to one rule target, counting the invocation when it ends.
-    /// A function that is not ready or is throttled is retried with a backoff (1 s,
-    /// doubling, at most 5 min), up to 185 attempts or 24 hours, as EventBridge retries.
+    /// A function that is not ready or is throttled, or whose external queue refuses the
+    /// event, is retried with a backoff (1 s, doubling, at most 5 min), up to 185 attempts or
+    /// 24 hours, as EventBridge retries, until the router shuts down.
     fn deliver_rule_target(
         &self,
         target: &Target,
@@ -772,10 +773,20 @@ impl Router {
                 Some(function) => match self.enqueue_event(&function, event.to_vec()) {
                     Ok(Accepted::Now(_)) => true,
                     Ok(Accepted::Later(queued)) => {
-                        self.count_later(
-                            Box::pin(async move { queued.await.map(|_| ()) }),
-                            counters,
-                        );
+                        // An external queue (Redis) that refuses the event (unavailable) is
+                        // retried as a throttle is: EventBridge retries a delivery Lambda
+                        // answers with a service error.
+                        let busy = self.busy();
+                        let router = self.clone();
+                        let (counters, event) = (counters.clone(), event.to_vec());
+                        tokio::spawn(async move {
+                            if queued.await.is_ok() {
+                                add(&counters.invocations, 1);
+                            } else {
+                                router.retry_rule_target(function, event, counters).await;
+                            }
+                            drop(busy);
+                        });
                         return;
                     }
                     Err(e) if retried_by_the_bus(&e) => {
@@ -841,8 +852,11 @@ impl Router {
             delay = (delay * 2).min(Duration::from_secs(300));
             match self.enqueue_event(&function, event.clone()) {
                 Ok(accepted) => {
-                    ok = accept(&function, accepted).await.is_ok();
-                    break;
+                    // Refused by the function's external queue: tried again.
+                    if accept(&function, accepted).await.is_ok() {
+                        ok = true;
+                        break;
+                    }
                 }
                 Err(e) if retried_by_the_bus(&e) => {}
                 Err(_) => break,

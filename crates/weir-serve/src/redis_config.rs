@@ -720,6 +720,37 @@ impl RedisLayer {
         Ok(())
     }
 
+    /// Completes, with the error, once the Redis of one of the queues has not answered (or
+    /// has answered only errors) for [`REDIS_PATIENCE`]; never while they answer. Raced
+    /// against another wait (the router's, whose bus deliveries retry a refusing Redis), it
+    /// bounds that wait.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer, router: weir_route::Router) -> Result<(), String> {
+    /// tokio::select! {
+    ///     _ = router.wait_idle() => Ok(()),
+    ///     e = layer.unreachable() => Err(e),
+    /// }
+    /// # }
+    /// ```
+    pub async fn unreachable(&self) -> String {
+        let mut patience: Vec<Patience> = self
+            .queues
+            .iter()
+            .map(|_| Patience::new(self.patience))
+            .collect();
+        loop {
+            for ((name, queue), patience) in self.queues.iter().zip(&mut patience) {
+                let what = || format!("the asynchronous queue of function {name} on Redis");
+                if let Err(e) = patience.ask(what, queue.pending()).await {
+                    return e;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Sets how long the waits ([`RedisLayer::wait_done`], [`RedisLayer::wait_event`]) bear a
     /// Redis that does not answer (default [`REDIS_PATIENCE`]).
     ///

@@ -562,6 +562,14 @@ Weir = {{ Command = ["sh", "-c", "exit 1"], Redis = "{url}", RetryDelays = [60, 
         "{error}"
     );
     assert!(started.elapsed() >= Duration::from_secs(1), "{error}");
+    // What bounds weir run's wait for the router (whose bus deliveries retry a refusing Redis).
+    let error = tokio::time::timeout(Duration::from_secs(20), layer.unreachable())
+        .await
+        .expect("unreachable answered within its patience");
+    assert!(
+        error.contains("the asynchronous queue of function slow on Redis"),
+        "{error}"
+    );
     layer.stop().await;
 }
 
