@@ -1,5 +1,6 @@
 //! Lambda's asynchronous invocation queue on Redis, so an accepted `Event` invocation
-//! survives a restart of weir, and several weir processes share the work.
+//! survives a restart of weir (and one of Redis as far as Redis's own persistence keeps its
+//! data), and several weir processes share the work.
 //!
 //! An accepted event is a hash entry (its function, payload, age and attempts) and a member
 //! of a sorted set of due times. A worker claims due events atomically (moving them to an
@@ -206,8 +207,9 @@ impl RedisAsyncQueue {
         format!("{}:{name}", self.config.prefix)
     }
 
-    /// Accepts an event for `function`; answers its request id. Once this returns, the event
-    /// is in Redis (with AOF on, on disk).
+    /// Accepts an event for `function`; answers its request id. Once this returns, Redis has
+    /// acknowledged the event: it is in Redis's memory, and on disk only as far as Redis's
+    /// persistence settings (`appendonly`, `appendfsync`, `save`) have put it there.
     ///
     /// # Example
     /// ```no_run
