@@ -13,6 +13,11 @@
 //! invocation record on the on-failure destination (a Redis stream); a success's record goes
 //! to the on-success destination.
 //!
+//! Every due time, lease deadline and event age is on Redis's clock: the Lua scripts that
+//! store, claim, retry, renew and release events read `TIME` themselves, so weir processes
+//! whose clocks disagree share one clock; a process's own clock only timestamps invocation
+//! records ([`RedisAsyncQueue::with_clock`]).
+//!
 //! An event queued through the invocation layer ([`weir_route::EventQueue`], a `weir.toml`
 //! function with `Weir.Redis`) carries its function's `EventInvokeConfig` (retries, event
 //! age, retry delays), and its end is handed back to the invoker
@@ -30,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use weir_route::{Attempt, Outcome};
 
-use crate::aws::{new_id, now_millis};
+use crate::aws::new_id;
 use crate::functions::{InvocationType, Invoker};
 use crate::redis_queue::connect;
 
@@ -89,9 +94,10 @@ impl RedisAsyncConfig {
 /// One queued event, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Item {
+    /// When Redis took the event (its clock); first, so the store script can set it.
+    received_ms: u64,
     function: String,
     payload: String,
-    received_ms: u64,
     invokes: u32,
     failures: u32,
     throttles: u32,
@@ -126,21 +132,29 @@ struct Settings {
     retry_delays_ms: [u64; 2],
 }
 
-/// Claims up to ARGV[3] due events: expired in-flight leases come back first.
-/// KEYS: due, inflight, items. ARGV: now, lease deadline, count.
+/// Redis's clock in milliseconds, in a script: every due time and lease deadline is on it,
+/// whichever process (and whatever its clock) writes or reads them.
+const NOW: &str = "local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+";
+
+/// Claims up to ARGV[2] due events: expired in-flight leases come back first. Answers
+/// Redis's time, then each event's id and stored text.
+/// KEYS: due, inflight, items. ARGV: lease (ms), count.
 const CLAIM: &str = r"
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], ARGV[1], id)
+  redis.call('ZADD', KEYS[1], now, id)
 end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local out = {}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
+local out = {tostring(now)}
+local deadline = now + tonumber(ARGV[1])
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local item = redis.call('HGET', KEYS[3], id)
   if item then
-    redis.call('ZADD', KEYS[2], ARGV[2], id)
+    redis.call('ZADD', KEYS[2], deadline, id)
     table.insert(out, id)
     table.insert(out, item)
   end
@@ -148,13 +162,43 @@ end
 return out
 ";
 
-/// Puts claimed events still in flight back, due at once (ARGV[1]); events already finished
-/// (or claimed again by another worker after their lease) are left alone.
-/// KEYS: inflight, due. ARGV: now, ids...
+/// Stores an accepted event, due now: its text is ARGV[2] with `received_ms` (written by
+/// weir as the placeholder 0, the item's first field) set to Redis's time.
+/// KEYS: items, due. ARGV: id, text.
+const STORE: &str = r#"
+local text = string.gsub(ARGV[2], '^{"received_ms":0,', '{"received_ms":' .. tostring(now) .. ',', 1)
+redis.call('HSET', KEYS[1], ARGV[1], text)
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+return tostring(now)
+"#;
+
+/// Puts an event back due ARGV[3] ms from now (never past ARGV[4], the end of its age),
+/// with its new text ARGV[2]. KEYS: items, inflight, due. ARGV: id, text, delay, latest.
+const RETRY: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], math.min(now + tonumber(ARGV[3]), tonumber(ARGV[4])), ARGV[1])
+return 0
+";
+
+/// Pushes a running event's lease to ARGV[2] ms from now, if it is still in flight.
+/// KEYS: inflight. ARGV: id, lease.
+const RENEW: &str = r"
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+";
+
+/// A script on Redis's clock (`now`).
+fn timed(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{NOW}{body}"))
+}
+
+/// Puts claimed events still in flight back, due at once; events already finished (or
+/// claimed again by another worker after their lease) are left alone.
+/// KEYS: inflight, due. ARGV: ids...
 const RELEASE: &str = r"
-for i = 2, #ARGV do
+for i = 1, #ARGV do
   if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
-    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+    redis.call('ZADD', KEYS[2], now, ARGV[i])
   end
 end
 return 0
@@ -174,6 +218,15 @@ return 0
 pub struct RedisAsyncQueue {
     conn: ConnectionManager,
     config: Arc<RedisAsyncConfig>,
+    /// This process's clock: only the invocation records' `timestamp` (due times, leases
+    /// and ages are on Redis's clock).
+    clock: Arc<dyn weir_route::Clock>,
+}
+
+/// Claimed events: Redis's time at the claim, and each event's id and stored text.
+struct Claimed {
+    now: u64,
+    events: Vec<(String, String)>,
 }
 
 /// What happened to one claimed event.
@@ -200,7 +253,23 @@ impl RedisAsyncQueue {
         Ok(RedisAsyncQueue {
             conn: connect(url).await?,
             config: Arc::new(config),
+            clock: Arc::new(weir_route::TokioClock::new()),
         })
+    }
+
+    /// This queue with `clock` for its invocation records' timestamps. Due times, leases and
+    /// event ages are on Redis's clock (`TIME`, read in the scripts that write and claim
+    /// them), so processes whose clocks disagree still agree on them.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue) {
+    /// let q = q.with_clock(std::sync::Arc::new(weir_route::TokioClock::starting_at(0)));
+    /// # let _ = q; }
+    /// ```
+    pub fn with_clock(mut self, clock: Arc<dyn weir_route::Clock>) -> RedisAsyncQueue {
+        self.clock = clock;
+        self
     }
 
     fn key(&self, name: &str) -> String {
@@ -254,11 +323,11 @@ impl RedisAsyncQueue {
         settings: Option<Settings>,
     ) -> Result<String, RedisError> {
         let id = new_id();
-        let now = now_millis();
+        // received_ms first, as a placeholder the script sets to Redis's time.
         let item = Item {
+            received_ms: 0,
             function: function.to_string(),
             payload: String::from_utf8_lossy(payload).into_owned(),
-            received_ms: now,
             invokes: 0,
             failures: 0,
             throttles: 0,
@@ -266,19 +335,14 @@ impl RedisAsyncQueue {
             last_error_kind: None,
             settings,
         };
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HSET")
-            .arg(self.key("items"))
+        let text = serde_json::to_string(&item).unwrap_or_default();
+        let _: String = timed(STORE)
+            .key(self.key("items"))
+            .key(self.key("due"))
             .arg(&id)
-            .arg(serde_json::to_string(&item).unwrap_or_default())
-            .ignore()
-            .cmd("ZADD")
-            .arg(self.key("due"))
-            .arg(now)
-            .arg(&id)
-            .ignore();
-        let () = pipe.query_async(&mut self.conn.clone()).await?;
+            .arg(text)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
         Ok(id)
     }
 
@@ -327,37 +391,40 @@ impl RedisAsyncQueue {
     pub async fn work_once(&self, invoker: &dyn Invoker, max: usize) -> Result<usize, RedisError> {
         let claimed = self.claim(max).await?;
         self.run_claimed(invoker, &claimed).await?;
-        Ok(claimed.len())
+        Ok(claimed.events.len())
     }
 
-    /// Claims up to `max` due events: each one's id and stored text.
-    async fn claim(&self, max: usize) -> Result<Vec<(String, String)>, RedisError> {
-        let now = now_millis();
-        let claimed: Vec<String> = redis::Script::new(CLAIM)
+    /// Claims up to `max` due events.
+    async fn claim(&self, max: usize) -> Result<Claimed, RedisError> {
+        let reply: Vec<String> = timed(CLAIM)
             .key(self.key("due"))
             .key(self.key("inflight"))
             .key(self.key("items"))
-            .arg(now)
-            .arg(now + self.config.lease.as_millis() as u64)
+            .arg(self.config.lease.as_millis() as u64)
             .arg(max.max(1))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(claimed
+        let now = reply.first().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let events = reply
+            .get(1..)
+            .unwrap_or_default()
             .chunks(2)
             .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
-            .collect())
+            .collect();
+        Ok(Claimed { now, events })
     }
 
     /// Runs claimed events (concurrently) through `invoker`.
     async fn run_claimed(
         &self,
         invoker: &dyn Invoker,
-        claimed: &[(String, String)],
+        claimed: &Claimed,
     ) -> Result<(), RedisError> {
-        let runs = claimed.iter().map(|(id, text)| async move {
+        let now = claimed.now;
+        let runs = claimed.events.iter().map(|(id, text)| async move {
             let run = async {
                 match serde_json::from_str::<Item>(text) {
-                    Ok(item) => self.run_one(invoker, id, item).await,
+                    Ok(item) => self.run_one(invoker, id, item, now).await,
                     // Not an item weir wrote: dropped, so it cannot block the queue.
                     Err(_) => self.finish(id, None).await,
                 }
@@ -379,12 +446,9 @@ impl RedisAsyncQueue {
     /// Puts the claimed events `ids` that are still in flight back, due now (their attempt
     /// was cut short: it does not count).
     async fn release(&self, ids: &[&str]) -> Result<(), RedisError> {
-        let script = redis::Script::new(RELEASE);
+        let script = timed(RELEASE);
         let mut invocation = script.prepare_invoke();
-        invocation
-            .key(self.key("inflight"))
-            .key(self.key("due"))
-            .arg(now_millis());
+        invocation.key(self.key("inflight")).key(self.key("due"));
         for id in ids {
             invocation.arg(*id);
         }
@@ -397,12 +461,11 @@ impl RedisAsyncQueue {
         let lease = self.config.lease;
         loop {
             tokio::time::sleep(lease / 3).await;
-            let _: Result<i64, RedisError> = redis::cmd("ZADD")
-                .arg(self.key("inflight"))
-                .arg("XX")
-                .arg(now_millis() + lease.as_millis() as u64)
+            let _: Result<i64, RedisError> = timed(RENEW)
+                .key(self.key("inflight"))
                 .arg(id)
-                .query_async(&mut self.conn.clone())
+                .arg(lease.as_millis() as u64)
+                .invoke_async(&mut self.conn.clone())
                 .await;
         }
     }
@@ -412,6 +475,7 @@ impl RedisAsyncQueue {
         invoker: &dyn Invoker,
         id: &str,
         mut item: Item,
+        now: u64,
     ) -> Result<(), RedisError> {
         let config = &self.config;
         let (max_retries, max_age, delays) = match item.settings {
@@ -426,7 +490,8 @@ impl RedisAsyncQueue {
                 config.retry_delays.map(|d| d.as_millis() as u64),
             ),
         };
-        let age = now_millis().saturating_sub(item.received_ms);
+        // The event's age when claimed, on Redis's clock.
+        let age = now.saturating_sub(item.received_ms);
         let (fate, condition, response) = if age >= max_age {
             // The record carries the last attempt's error, when there was one.
             (Fate::Discarded, "EventAgeExceeded", item.last_outcome())
@@ -492,24 +557,17 @@ impl RedisAsyncQueue {
         match fate {
             Fate::Retry(delay) => {
                 // A wait never runs past the event's age limit.
-                let due = (now_millis() + delay).min(item.received_ms + max_age);
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .cmd("HSET")
-                    .arg(self.key("items"))
+                let _: i64 = timed(RETRY)
+                    .key(self.key("items"))
+                    .key(self.key("inflight"))
+                    .key(self.key("due"))
                     .arg(id)
                     .arg(serde_json::to_string(&item).unwrap_or_default())
-                    .ignore()
-                    .cmd("ZREM")
-                    .arg(self.key("inflight"))
-                    .arg(id)
-                    .ignore()
-                    .cmd("ZADD")
-                    .arg(self.key("due"))
-                    .arg(due)
-                    .arg(id)
-                    .ignore();
-                pipe.query_async(&mut self.conn.clone()).await
+                    .arg(delay)
+                    .arg(item.received_ms + max_age)
+                    .invoke_async(&mut self.conn.clone())
+                    .await?;
+                Ok(())
             }
             Fate::Done => {
                 let record = config.on_success.as_ref().map(|to| {
@@ -569,7 +627,7 @@ impl RedisAsyncQueue {
         };
         let mut record = json!({
             "version": "1.0",
-            "timestamp": weir_route::clock::iso8601(now_millis()),
+            "timestamp": weir_route::clock::iso8601(self.clock.now_ms()),
             "requestContext": {
                 "requestId": id,
                 "functionArn": format!("{}:$LATEST", invoker.function_arn(&item.function)),
@@ -598,10 +656,11 @@ impl RedisAsyncQueue {
     }
 
     /// Works until `stop` completes: claims due events, waits a little when there are none;
-    /// Redis errors are waited out (100 ms after the first, doubling to at most 5 s). Once `stop` completes no event is claimed; the events
-    /// running then get [`RedisAsyncConfig::stop_grace`] to end, and those still running
-    /// after it are cut short and put back on Redis, due at once, for the next worker (the
-    /// cut attempt counts for nothing: neither a retry nor a finished event).
+    /// Redis errors are waited out (100 ms after the first, doubling to at most 5 s). Once
+    /// `stop` completes no event is claimed; the events running then get
+    /// [`RedisAsyncConfig::stop_grace`] to end, and those still running after it are cut
+    /// short and put back on Redis, due at once, for the next worker (the cut attempt counts
+    /// for nothing: neither a retry nor a finished event).
     ///
     /// # Example
     /// ```no_run
@@ -638,7 +697,7 @@ impl RedisAsyncQueue {
                     }
                 }
             };
-            if claimed.is_empty() {
+            if claimed.events.is_empty() {
                 tokio::select! {
                     _ = &mut stop => return,
                     _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
@@ -670,7 +729,7 @@ impl RedisAsyncQueue {
                 .is_err()
             {
                 drop(running);
-                let ids: Vec<&str> = claimed.iter().map(|(id, _)| id.as_str()).collect();
+                let ids: Vec<&str> = claimed.events.iter().map(|(id, _)| id.as_str()).collect();
                 // Unreleased (Redis gone), they come back after their lease.
                 let _ = self.release(&ids).await;
             }

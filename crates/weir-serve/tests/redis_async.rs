@@ -813,3 +813,90 @@ async fn a_worker_backs_off_while_redis_refuses_its_claims() {
     stop.send(()).unwrap();
     task.await.unwrap();
 }
+
+/// Redis's clock, in milliseconds.
+async fn redis_time(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(conn).await.unwrap();
+    secs * 1000 + micros / 1000
+}
+
+/// Processes whose clocks disagree (one an hour slow, one an hour fast) agree on due times
+/// and ages: they are on Redis's clock. The process's clock only timestamps records.
+#[tokio::test]
+async fn due_times_and_ages_are_on_redis_clock_whatever_the_process_clocks() {
+    let server = Redis::start();
+    let times: Times = Arc::default();
+    let router = router_with("f", true, times.clone());
+    let mut settings = config();
+    settings.maximum_event_age = Duration::from_secs(60);
+    settings.retry_delays = [Duration::from_secs(2), Duration::from_secs(2)];
+    settings.maximum_retry_attempts = 1;
+    settings.lease = Duration::from_secs(30);
+    let hour = 3_600_000;
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let url = server.url();
+    let skewed = |by: i64| {
+        let (url, settings) = (url.clone(), settings.clone());
+        async move {
+            RedisAsyncQueue::connect(&url, settings)
+                .await
+                .unwrap()
+                .with_clock(Arc::new(weir_route::TokioClock::starting_at(
+                    (wall as i64 + by) as u64,
+                )))
+        }
+    };
+    let (slow, fast) = (skewed(-hour).await, skewed(hour).await);
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let near = |score: u64, expected: u64| score + 5_000 >= expected && score <= expected + 5_000;
+    // Accepted by the slow process: received and due at Redis's now, not an hour ago.
+    let id = slow.enqueue("f", b"{}").await.unwrap();
+    let now = redis_time(&mut conn).await;
+    let due: u64 = redis::cmd("ZSCORE")
+        .arg("weir:async:due")
+        .arg(&id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(near(due, now), "due {due}, Redis now {now}");
+    // Run by the fast process: not too old for it (60 s age limit), so it runs; its retry
+    // is due 2 s after Redis's now, not an hour later.
+    assert_eq!(fast.work_once(&router, 16).await.unwrap(), 1);
+    assert_eq!(times.lock().unwrap().len(), 1, "the event ran");
+    let now = redis_time(&mut conn).await;
+    let due: u64 = redis::cmd("ZSCORE")
+        .arg("weir:async:due")
+        .arg(&id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(near(due, now + 2_000), "due {due}, Redis now {now}");
+    // The slow process takes the retry once it is due on Redis's clock (not an hour later).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while times.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the retry never ran");
+        slow.work_once(&router, 16).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(slow.pending().await.unwrap(), 0);
+    let failed = records(&server, "failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(failed[0]["requestContext"]["approximateInvokeCount"], 2);
+    // The record's timestamp is the slow process's own time.
+    let stamp = failed[0]["timestamp"].as_str().unwrap();
+    let minutes: Vec<String> = (0..2u64)
+        .map(|k| weir_route::clock::iso8601(wall - hour as u64 + k * 60_000)[..16].to_string())
+        .collect();
+    assert!(
+        minutes.contains(&stamp[..16].to_string()),
+        "{stamp} {minutes:?}"
+    );
+}
