@@ -87,6 +87,8 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         writeln!(stdout, "http://{address}")?;
         stdout.flush()?;
         let layer = functions.clone();
+        let durable_stop = tokio::sync::watch::channel(false).0;
+        let mut durable_worker = None;
         let app = match &args.redis {
             None => Service::new(Arc::new(functions), &args.region)
                 .event_buses(layer)
@@ -103,7 +105,15 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                     .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?;
                 let worker = queue.clone();
                 let router = functions.clone();
-                tokio::spawn(async move { worker.run(&router, std::future::pending()).await });
+                // Stopped with the server: running events get their grace, the rest stay
+                // on Redis for the next process.
+                let mut stopped = durable_stop.subscribe();
+                durable_worker = Some(tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = stopped.wait_for(|stopped| *stopped).await;
+                    };
+                    worker.run(&router, stop).await
+                }));
                 // Event source mappings are kept on Redis too: every weir serve on this Redis
                 // runs each of them (a consumer per process, sharing the work).
                 let mappings = RedisMappings::connect(
@@ -128,6 +138,10 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             }
         };
         let served = weir_serve::serve(listener, app, shutdown_signal()).await;
+        durable_stop.send_replace(true);
+        if let Some(worker) = durable_worker {
+            let _ = worker.await;
+        }
         if let Some(run) = redis_run {
             run.stop().await;
         }
