@@ -25,6 +25,10 @@ pub struct RunArgs {
     /// No progress line on stderr (shown only on a terminal).
     #[arg(long)]
     no_progress: bool,
+    /// The prefix of weir's keys on Redis (a weir.toml's Weir.Redis resources), as `weir
+    /// serve --redis-prefix`.
+    #[arg(long, value_name = "PREFIX", default_value = "weir")]
+    redis_prefix: String,
 }
 
 /// `--invocation-type`, as `aws lambda invoke` names them.
@@ -59,6 +63,10 @@ pub struct InvokeArgs {
     /// the payload is the output's "Payload" field.
     #[arg(value_name = "OUTFILE")]
     outfile: Option<PathBuf>,
+    /// The prefix of weir's keys on Redis (a weir.toml's Weir.Redis resources), as `weir
+    /// serve --redis-prefix`.
+    #[arg(long, value_name = "PREFIX", default_value = "weir")]
+    redis_prefix: String,
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -79,7 +87,9 @@ fn out_err(e: std::io::Error) -> Stop {
 /// (or SIGINT, then drains), writes the `Output` queues and prints the counters as JSON.
 pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     // Queues and streams with Weir.Redis run on Redis (crate weir-serve).
-    let Some((config, redis_plan)) = crate::serve::load_with_redis(&args.config, ctx) else {
+    let Some((config, redis_plan)) =
+        crate::serve::load_with_redis(&args.config, &args.redis_prefix, ctx)
+    else {
         return Ok(FAILED);
     };
     let rt = match runtime() {
@@ -97,10 +107,11 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         router.set_pattern_options(options.clone());
         // Redis queues and streams as destinations, and the functions' asynchronous queues on
         // Redis, in place before the rest of the file refers to them.
-        let mut layer = redis_plan.attach(&router).await?;
+        let config_error = |e: String| ("config", e);
+        let mut layer = redis_plan.attach(&router).await.map_err(config_error)?;
         let deployment = match config.build(&router, true) {
             Ok(d) => d,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(config_error(e.to_string())),
         };
         for warning in &deployment.warnings {
             eprintln!("weir: note: {warning}");
@@ -111,22 +122,28 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             false => Some(
                 redis_plan
                     .start(std::sync::Arc::new(router.clone()))
-                    .await?,
+                    .await
+                    .map_err(config_error)?,
             ),
         };
         let bar = progress.then(|| start_progress(&router, &deployment));
         let interrupted = tokio::select! {
             fed = async {
-                deployment.feed(&router).await?;
+                deployment.feed(&router).await.map_err(|e| config_error(e.to_string()))?;
                 // In memory, in the Redis mappings and on the Redis asynchronous queues, work
                 // can make more work on another side: done when one full pass finds all three
-                // quiet.
+                // quiet. A Redis that stops answering ends the wait with its error.
                 loop {
-                    router.wait_idle().await;
-                    if let Some(redis) = &redis {
-                        redis.wait_drained().await;
+                    // The router's bus deliveries retry a Redis queue that refuses events:
+                    // that Redis gone for good ends the wait too.
+                    tokio::select! {
+                        _ = router.wait_idle() => {}
+                        e = layer.unreachable() => return Err(("redis", e)),
                     }
-                    layer.wait_done().await;
+                    if let Some(redis) = &redis {
+                        redis.wait_drained().await.map_err(|e| ("redis", e))?;
+                    }
+                    layer.wait_done().await.map_err(|e| ("redis", e))?;
                     let drained = match &redis {
                         Some(redis) => redis.is_drained().await,
                         None => true,
@@ -135,9 +152,17 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                         break;
                     }
                 }
-                Ok::<(), std::io::Error>(())
+                Ok::<(), (&str, String)>(())
             } => {
-                fed.map_err(|e| e.to_string())?;
+                if let Err(e) = fed {
+                    // Stop what runs before answering the error.
+                    if let Some(redis) = redis {
+                        redis.stop().await;
+                    }
+                    layer.stop().await;
+                    router.shutdown().await;
+                    return Err(e);
+                }
                 false
             }
             _ = tokio::signal::ctrl_c() => true,
@@ -161,8 +186,8 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     rt.shutdown_timeout(Duration::from_millis(500));
     let (router, deployment, interrupted, redis_metrics) = match result {
         Ok(done) => done,
-        Err(e) => {
-            ctx.report.message("config", &e);
+        Err((category, e)) => {
+            ctx.report.message(category, &e);
             return Ok(FAILED);
         }
     };
@@ -241,7 +266,9 @@ fn read_payload(text: &str) -> Result<Vec<u8>, String> {
 
 /// `weir invoke`: one invocation, printed as `aws lambda invoke` prints it.
 pub fn invoke(args: &InvokeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
-    let Some((config, redis_plan)) = crate::serve::load_with_redis(&args.config, ctx) else {
+    let Some((config, redis_plan)) =
+        crate::serve::load_with_redis(&args.config, &args.redis_prefix, ctx)
+    else {
         return Ok(FAILED);
     };
     let payload = match args.payload.as_deref().map(read_payload).transpose() {

@@ -174,7 +174,8 @@ struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=900))]
     timeout: u32,
     /// Keep the asynchronous invocation queue on this Redis (redis://HOST:PORT/), so an
-    /// accepted Event invocation survives a restart and several weir processes share it;
+    /// accepted Event invocation survives a restart of weir (of Redis, as far as Redis's
+    /// persistence settings keep it) and several weir processes share it;
     /// EventBridge's buses, rules and event source mappings are kept there too, and queue and
     /// stream targets the weir.toml has not are Redis queues and streams there.
     #[arg(long, value_name = "URL")]

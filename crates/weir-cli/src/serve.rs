@@ -25,7 +25,7 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     // included), served beside the --function ones.
     let config = match &args.config {
         None => None,
-        Some(path) => match load_with_redis(path, ctx) {
+        Some(path) => match load_with_redis(path, &args.redis_prefix, ctx) {
             Some(loaded) => Some(loaded),
             None => return Ok(FAILED),
         },
@@ -89,6 +89,8 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         writeln!(stdout, "http://{address}")?;
         stdout.flush()?;
         let layer = functions.clone();
+        let durable_stop = tokio::sync::watch::channel(false).0;
+        let mut durable_worker = None;
         let app = match &args.redis {
             None => Service::new(Arc::new(functions), &args.region)
                 .event_buses(layer)
@@ -105,7 +107,15 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                     .map_err(|e| std::io::Error::other(format!("cannot connect to {url}: {e}")))?;
                 let worker = queue.clone();
                 let router = functions.clone();
-                tokio::spawn(async move { worker.run(&router, std::future::pending()).await });
+                // Stopped with the server: running events get their grace, the rest stay
+                // on Redis for the next process.
+                let mut stopped = durable_stop.subscribe();
+                durable_worker = Some(tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = stopped.wait_for(|stopped| *stopped).await;
+                    };
+                    worker.run(&router, stop).await
+                }));
                 // Event source mappings are kept on Redis too: every weir serve on this Redis
                 // runs each of them (a consumer per process, sharing the work).
                 let mappings = RedisMappings::connect(
@@ -137,6 +147,10 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         if let Some(task) = mappings_task {
             stop_mappings.notify_one();
             let _ = task.await;
+        }
+        durable_stop.send_replace(true);
+        if let Some(worker) = durable_worker {
+            let _ = worker.await;
         }
         if let Some(run) = redis_run {
             run.stop().await;
@@ -184,6 +198,7 @@ async fn shutdown_signal() {
 /// mappings (resources with `Weir.Redis`), which run as Redis consumers.
 pub fn load_with_redis(
     path: &std::path::Path,
+    redis_prefix: &str,
     ctx: &Ctx,
 ) -> Option<(
     weir_route::config::Config,
@@ -201,10 +216,11 @@ pub fn load_with_redis(
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let (rest, plan) = match weir_serve::redis_config::split(&text, &base) {
+    let (rest, mut plan) = match weir_serve::redis_config::split(&text, &base) {
         Ok(split) => split,
         Err(e) => return fail(format!("{}: {e}", path.display())),
     };
+    plan.set_prefix(redis_prefix);
     let config = if plan.is_empty() {
         weir_route::config::Config::load(path).map_err(|e| e.to_string())
     } else {

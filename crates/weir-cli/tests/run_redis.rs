@@ -888,3 +888,50 @@ fn sigint_lets_a_stream_mappings_batch_in_flight_finish_and_checkpoints_it() {
     let lease: Option<String> = conn.get(format!("weir:lease:{uuid}:0")).unwrap();
     assert_eq!(lease, None);
 }
+
+#[test]
+fn weir_serve_redis_stopped_lets_its_running_event_end() {
+    use std::io::BufRead;
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--port", "0", "--redis", &url, "--timeout", "10"])
+        .args([
+            "--function",
+            "slow=touch started; sleep 2; touch ended; cat",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line.trim().strip_prefix("http://").unwrap().to_string();
+    assert_eq!(invoke_event(&address, "slow", "{}"), 202);
+    eventually(20, "the event to start", || {
+        dir.path().join("started").exists().then_some(())
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = ended_within(child, 30, "weir serve after SIGTERM");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("ended").exists(), "the running event ended");
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let left: usize = conn.hlen("weir:async:items").unwrap();
+    assert_eq!(left, 0, "the event finished before weir serve ended");
+}

@@ -559,8 +559,10 @@ impl Router {
             })?),
             None => None,
         };
+        // A queue attached as a destination (on Redis) holds its name too.
+        let attached = read(&self.0.destinations).contains_key(&Target::Queue(config.name.clone()));
         let mut queues = write(&self.0.queues);
-        if queues.contains_key(&config.name) {
+        if attached || queues.contains_key(&config.name) {
             return Err(ValidationError::conflict(format!(
                 "A queue already exists with the same name: {}",
                 config.name
@@ -610,8 +612,10 @@ impl Router {
     /// ```
     pub fn create_stream(&self, config: StreamConfig) -> Result<Stream, ValidationError> {
         config.validate()?;
+        let attached =
+            read(&self.0.destinations).contains_key(&Target::Stream(config.name.clone()));
         let mut streams = write(&self.0.streams);
-        if streams.contains_key(&config.name) {
+        if attached || streams.contains_key(&config.name) {
             return Err(ValidationError::conflict(format!(
                 "Stream {} under account {} already exists.",
                 config.name, self.0.account
@@ -781,8 +785,9 @@ impl Router {
     }
 
     /// Delivers a matched event to one rule target, counting the invocation when it ends.
-    /// A function that is not ready or is throttled is retried with a backoff (1 s,
-    /// doubling, at most 5 min), up to 185 attempts or 24 hours, as EventBridge retries.
+    /// A function that is not ready or is throttled, or whose external queue refuses the
+    /// event, is retried with a backoff (1 s, doubling, at most 5 min), up to 185 attempts or
+    /// 24 hours, as EventBridge retries, until the router shuts down.
     fn deliver_rule_target(
         &self,
         target: &Target,
@@ -799,10 +804,20 @@ impl Router {
                 Some(function) => match self.enqueue_event(&function, event.to_vec()) {
                     Ok(Accepted::Now(_)) => true,
                     Ok(Accepted::Later(queued)) => {
-                        self.count_later(
-                            Box::pin(async move { queued.await.map(|_| ()) }),
-                            counters,
-                        );
+                        // An external queue (Redis) that refuses the event (unavailable) is
+                        // retried as a throttle is: EventBridge retries a delivery Lambda
+                        // answers with a service error.
+                        let busy = self.busy();
+                        let router = self.clone();
+                        let (counters, event) = (counters.clone(), event.to_vec());
+                        tokio::spawn(async move {
+                            if queued.await.is_ok() {
+                                add(&counters.invocations, 1);
+                            } else {
+                                router.retry_rule_target(function, event, counters).await;
+                            }
+                            drop(busy);
+                        });
                         return;
                     }
                     Err(e) if retried_by_the_bus(&e) => {
@@ -868,8 +883,11 @@ impl Router {
             delay = (delay * 2).min(Duration::from_secs(300));
             match self.enqueue_event(&function, event.clone()) {
                 Ok(accepted) => {
-                    ok = accept(&function, accepted).await.is_ok();
-                    break;
+                    // Refused by the function's external queue: tried again.
+                    if accept(&function, accepted).await.is_ok() {
+                        ok = true;
+                        break;
+                    }
                 }
                 Err(e) if retried_by_the_bus(&e) => {}
                 Err(_) => break,
@@ -1009,7 +1027,7 @@ impl Router {
                 )))
             }
         };
-        if held {
+        if held || read(&self.0.destinations).contains_key(&target) {
             return Err(ValidationError::conflict(format!(
                 "the router already has a {} {}",
                 kind_name(&target),

@@ -190,6 +190,37 @@ async fn attaching_is_refused_for_functions_buses_and_names_in_use() {
 }
 
 #[tokio::test]
+async fn an_attached_name_is_not_attached_again_nor_created_in_memory() {
+    let router = router();
+    let kept = Arc::new(Kept::default());
+    router
+        .attach_destination(Target::Queue("jobs".into()), kept.clone())
+        .unwrap();
+    router
+        .attach_destination(Target::Stream("log".into()), kept.clone())
+        .unwrap();
+    let err = router
+        .attach_destination(Target::Queue("jobs".into()), kept.clone())
+        .unwrap_err();
+    assert_eq!(err.message(), "the router already has a queue jobs");
+    let err = router
+        .attach_destination(Target::Stream("log".into()), kept)
+        .unwrap_err();
+    assert_eq!(err.message(), "the router already has a stream log");
+    let err = router.create_queue(QueueConfig::new("jobs")).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "A queue already exists with the same name: jobs"
+    );
+    let err = router
+        .create_stream(weir_route::StreamConfig::new("log"))
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ResourceInUseException");
+    assert!(router.queue("jobs").is_none());
+    assert!(router.stream("log").is_none());
+}
+
+#[tokio::test]
 async fn an_event_queue_takes_the_events_with_the_functions_settings() {
     let router = router();
     let events = Events::default();
@@ -246,7 +277,8 @@ async fn an_event_queue_takes_the_events_with_the_functions_settings() {
     );
 }
 
-#[tokio::test]
+/// (Paused time: the bus's retries of the refused delivery, hours of them, run at once.)
+#[tokio::test(start_paused = true)]
 async fn a_refusing_event_queue_is_a_service_exception_and_a_failed_rule_invocation() {
     let router = router();
     router.set_event_queue(
@@ -277,13 +309,73 @@ async fn a_refusing_event_queue_is_a_service_exception_and_a_failed_rule_invocat
             RuleConfig::new("r", r#"{"n": [1]}"#).target(Target::Function("f".into())),
         )
         .unwrap();
+    let start = tokio::time::Instant::now();
     router.put_event("default", br#"{"n": 1}"#).unwrap();
     router.wait_idle().await;
+    // Failed once the bus's retries are over (185 attempts, the waits doubling from 1 s to
+    // 5 min: over 14 hours), not at the first refusal.
+    assert!(start.elapsed() >= Duration::from_secs(14 * 3600));
     let r = router.rule_metrics("default", "r").unwrap();
     assert_eq!((r.invocations, r.failed_invocations), (1, 1));
     assert_eq!(
         router.function_metrics("f").unwrap().async_events_received,
         0
+    );
+}
+
+/// An event queue refusing the first few events, then taking them.
+#[derive(Clone, Default)]
+struct Flaky {
+    refusals: Arc<std::sync::atomic::AtomicUsize>,
+    events: Arc<Mutex<Vec<QueuedEvent>>>,
+}
+
+impl EventQueue for Flaky {
+    fn enqueue(&self, event: QueuedEvent) -> EnqueueFuture {
+        let (refusals, events) = (self.refusals.clone(), self.events.clone());
+        Box::pin(async move {
+            let left = refusals.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                refusals.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                return Err("unavailable".to_string());
+            }
+            events.lock().unwrap().push(event);
+            Ok("external-1".to_string())
+        })
+    }
+}
+
+/// A rule's delivery to a function whose external queue refuses it for a while is retried
+/// with the bus's backoff, with the function's settings, until the queue takes it.
+#[tokio::test(start_paused = true)]
+async fn a_rule_delivery_refused_by_the_event_queue_is_retried_until_taken() {
+    let router = router();
+    let queue = Flaky::default();
+    queue.refusals.store(3, std::sync::atomic::Ordering::SeqCst);
+    router.set_event_queue("f", Arc::new(queue.clone()));
+    let config = FunctionConfig::new("f")
+        .event_invoke(EventInvokeConfig::default().maximum_retry_attempts(1));
+    router.create_function(config, |_| async { ok() }).unwrap();
+    router
+        .put_rule(
+            "default",
+            RuleConfig::new("r", r#"{"n": [1]}"#).target(Target::Function("f".into())),
+        )
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    router.put_event("default", br#"{"n": 1}"#).unwrap();
+    router.wait_idle().await;
+    // Three refusals: retried after 1, 2 and 4 s.
+    assert!(start.elapsed() >= Duration::from_secs(7));
+    let events = queue.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].payload, br#"{"n": 1}"#);
+    assert_eq!(events[0].maximum_retry_attempts, 1);
+    let r = router.rule_metrics("default", "r").unwrap();
+    assert_eq!((r.invocations, r.failed_invocations), (1, 0));
+    assert_eq!(
+        router.function_metrics("f").unwrap().async_events_received,
+        1
     );
 }
 

@@ -1,15 +1,22 @@
 //! Lambda's asynchronous invocation queue on Redis, so an accepted `Event` invocation
-//! survives a restart of weir, and several weir processes share the work.
+//! survives a restart of weir (and one of Redis as far as Redis's own persistence keeps its
+//! data), and several weir processes share the work.
 //!
 //! An accepted event is a hash entry (its function, payload, age and attempts) and a member
 //! of a sorted set of due times. A worker claims due events atomically (moving them to an
 //! in-flight set whose score is a lease deadline), invokes the function synchronously, and
 //! then deletes the event, or puts it back due later: a function error 1 minute, then 2
-//! minutes later, up to `MaximumRetryAttempts`; a throttle with a doubling backoff that does
-//! not count as a retry. An event whose worker died comes back when its lease passes. An
+//! minutes later, up to `MaximumRetryAttempts`; a throttle, a not-ready function or an
+//! invoker's service error (5xx) with a doubling backoff (1 s to 5 min) that does not count as
+//! a retry. A worker meeting Redis errors waits 100 ms, doubling to 5 s, between claims. An event whose worker died comes back when its lease passes. An
 //! event older than `MaximumEventAgeInSeconds`, or out of retries, is discarded with Lambda's
 //! invocation record on the on-failure destination (a Redis stream); a success's record goes
 //! to the on-success destination.
+//!
+//! Every due time, lease deadline and event age is on Redis's clock: the Lua scripts that
+//! store, claim, retry, renew and release events read `TIME` themselves, so weir processes
+//! whose clocks disagree share one clock; a process's own clock only timestamps invocation
+//! records ([`RedisAsyncQueue::with_clock`]).
 //!
 //! An event queued through the invocation layer ([`weir_route::EventQueue`], a `weir.toml`
 //! function with `Weir.Redis`) carries its function's `EventInvokeConfig` (retries, event
@@ -28,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use weir_route::{Attempt, Outcome};
 
-use crate::aws::{new_id, now_millis};
+use crate::aws::new_id;
 use crate::functions::{InvocationType, Invoker};
 use crate::redis_queue::connect;
 
@@ -54,6 +61,9 @@ pub struct RedisAsyncConfig {
     /// How long a claimed event is held before another worker may take it; renewed every
     /// third of it while the event runs.
     pub lease: Duration,
+    /// How long [`RedisAsyncQueue::run`], told to stop, lets the events it is running end;
+    /// those still running then are put back, due at once, for the next worker.
+    pub stop_grace: Duration,
     /// The Redis stream receiving the invocation records of successes.
     pub on_success: Option<String>,
     /// The Redis stream receiving the invocation records of discarded events.
@@ -61,7 +71,7 @@ pub struct RedisAsyncConfig {
 }
 
 impl RedisAsyncConfig {
-    /// Lambda's defaults, keys under `prefix`, a 30-second lease.
+    /// Lambda's defaults, keys under `prefix`, a 30-second lease, 10 seconds' grace at a stop.
     ///
     /// # Example
     /// ```
@@ -74,6 +84,7 @@ impl RedisAsyncConfig {
             maximum_event_age: Duration::from_secs(21_600),
             retry_delays: [Duration::from_secs(60), Duration::from_secs(120)],
             lease: Duration::from_secs(30),
+            stop_grace: Duration::from_secs(10),
             on_success: None,
             on_failure: None,
         }
@@ -83,16 +94,34 @@ impl RedisAsyncConfig {
 /// One queued event, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Item {
+    /// When Redis took the event (its clock); first, so the store script can set it.
+    received_ms: u64,
     function: String,
     payload: String,
-    received_ms: u64,
     invokes: u32,
     failures: u32,
     throttles: u32,
     last_error: Option<String>,
+    /// The last function error's `errorType` and `errorMessage` (with `last_error`, its
+    /// payload): an event discarded for its age after a failed attempt still carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error_kind: Option<(String, String)>,
     /// The function's settings when the event was accepted (the queue's when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     settings: Option<Settings>,
+}
+
+impl Item {
+    /// The last attempt's function error, as stored (none before any failed attempt).
+    fn last_outcome(&self) -> Option<Outcome> {
+        let payload = self.last_error.as_ref()?;
+        let (error_type, message) = self.last_error_kind.clone().unwrap_or_default();
+        Some(Outcome::Error(weir_route::FunctionError::with_payload(
+            error_type,
+            message,
+            payload.clone().into_bytes(),
+        )))
+    }
 }
 
 /// An event's own `EventInvokeConfig`; its end goes to the invoker's destinations.
@@ -103,26 +132,76 @@ struct Settings {
     retry_delays_ms: [u64; 2],
 }
 
-/// Claims up to ARGV[3] due events: expired in-flight leases come back first.
-/// KEYS: due, inflight, items. ARGV: now, lease deadline, count.
+/// Redis's clock in milliseconds, in a script: every due time and lease deadline is on it,
+/// whichever process (and whatever its clock) writes or reads them.
+const NOW: &str = "local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+";
+
+/// Claims up to ARGV[2] due events: expired in-flight leases come back first. Answers
+/// Redis's time, then each event's id and stored text.
+/// KEYS: due, inflight, items. ARGV: lease (ms), count.
 const CLAIM: &str = r"
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], ARGV[1], id)
+  redis.call('ZADD', KEYS[1], now, id)
 end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local out = {}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
+local out = {tostring(now)}
+local deadline = now + tonumber(ARGV[1])
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local item = redis.call('HGET', KEYS[3], id)
   if item then
-    redis.call('ZADD', KEYS[2], ARGV[2], id)
+    redis.call('ZADD', KEYS[2], deadline, id)
     table.insert(out, id)
     table.insert(out, item)
   end
 end
 return out
+";
+
+/// Stores an accepted event, due now: its text is ARGV[2] with `received_ms` (written by
+/// weir as the placeholder 0, the item's first field) set to Redis's time.
+/// KEYS: items, due. ARGV: id, text.
+const STORE: &str = r#"
+local text = string.gsub(ARGV[2], '^{"received_ms":0,', '{"received_ms":' .. tostring(now) .. ',', 1)
+redis.call('HSET', KEYS[1], ARGV[1], text)
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+return tostring(now)
+"#;
+
+/// Puts an event back due ARGV[3] ms from now (never past ARGV[4], the end of its age),
+/// with its new text ARGV[2]. KEYS: items, inflight, due. ARGV: id, text, delay, latest.
+const RETRY: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], math.min(now + tonumber(ARGV[3]), tonumber(ARGV[4])), ARGV[1])
+return 0
+";
+
+/// Pushes a running event's lease to ARGV[2] ms from now, if it is still in flight.
+/// KEYS: inflight. ARGV: id, lease.
+const RENEW: &str = r"
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+";
+
+/// A script on Redis's clock (`now`).
+fn timed(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{NOW}{body}"))
+}
+
+/// Puts claimed events still in flight back, due at once; events already finished (or
+/// claimed again by another worker after their lease) are left alone.
+/// KEYS: inflight, due. ARGV: ids...
+const RELEASE: &str = r"
+for i = 1, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('ZADD', KEYS[2], now, ARGV[i])
+  end
+end
+return 0
 ";
 
 /// The asynchronous invocation queue on Redis (cheap to clone).
@@ -139,6 +218,15 @@ return out
 pub struct RedisAsyncQueue {
     conn: ConnectionManager,
     config: Arc<RedisAsyncConfig>,
+    /// This process's clock: only the invocation records' `timestamp` (due times, leases
+    /// and ages are on Redis's clock).
+    clock: Arc<dyn weir_route::Clock>,
+}
+
+/// Claimed events: Redis's time at the claim, and each event's id and stored text.
+struct Claimed {
+    now: u64,
+    events: Vec<(String, String)>,
 }
 
 /// What happened to one claimed event.
@@ -165,15 +253,32 @@ impl RedisAsyncQueue {
         Ok(RedisAsyncQueue {
             conn: connect(url).await?,
             config: Arc::new(config),
+            clock: Arc::new(weir_route::TokioClock::new()),
         })
+    }
+
+    /// This queue with `clock` for its invocation records' timestamps. Due times, leases and
+    /// event ages are on Redis's clock (`TIME`, read in the scripts that write and claim
+    /// them), so processes whose clocks disagree still agree on them.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(q: weir_serve::RedisAsyncQueue) {
+    /// let q = q.with_clock(std::sync::Arc::new(weir_route::TokioClock::starting_at(0)));
+    /// # let _ = q; }
+    /// ```
+    pub fn with_clock(mut self, clock: Arc<dyn weir_route::Clock>) -> RedisAsyncQueue {
+        self.clock = clock;
+        self
     }
 
     fn key(&self, name: &str) -> String {
         format!("{}:{name}", self.config.prefix)
     }
 
-    /// Accepts an event for `function`; answers its request id. Once this returns, the event
-    /// is in Redis (with AOF on, on disk).
+    /// Accepts an event for `function`; answers its request id. Once this returns, Redis has
+    /// acknowledged the event: it is in Redis's memory, and on disk only as far as Redis's
+    /// persistence settings (`appendonly`, `appendfsync`, `save`) have put it there.
     ///
     /// # Example
     /// ```no_run
@@ -218,30 +323,26 @@ impl RedisAsyncQueue {
         settings: Option<Settings>,
     ) -> Result<String, RedisError> {
         let id = new_id();
-        let now = now_millis();
+        // received_ms first, as a placeholder the script sets to Redis's time.
         let item = Item {
+            received_ms: 0,
             function: function.to_string(),
             payload: String::from_utf8_lossy(payload).into_owned(),
-            received_ms: now,
             invokes: 0,
             failures: 0,
             throttles: 0,
             last_error: None,
+            last_error_kind: None,
             settings,
         };
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HSET")
-            .arg(self.key("items"))
+        let text = serde_json::to_string(&item).unwrap_or_default();
+        let _: String = timed(STORE)
+            .key(self.key("items"))
+            .key(self.key("due"))
             .arg(&id)
-            .arg(serde_json::to_string(&item).unwrap_or_default())
-            .ignore()
-            .cmd("ZADD")
-            .arg(self.key("due"))
-            .arg(now)
-            .arg(&id)
-            .ignore();
-        let () = pipe.query_async(&mut self.conn.clone()).await?;
+            .arg(text)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
         Ok(id)
     }
 
@@ -288,40 +389,71 @@ impl RedisAsyncQueue {
     /// # let _ = n; Ok(()) }
     /// ```
     pub async fn work_once(&self, invoker: &dyn Invoker, max: usize) -> Result<usize, RedisError> {
-        let now = now_millis();
-        let claimed: Vec<String> = redis::Script::new(CLAIM)
+        let claimed = self.claim(max).await?;
+        self.run_claimed(invoker, &claimed).await?;
+        Ok(claimed.events.len())
+    }
+
+    /// Claims up to `max` due events.
+    async fn claim(&self, max: usize) -> Result<Claimed, RedisError> {
+        let reply: Vec<String> = timed(CLAIM)
             .key(self.key("due"))
             .key(self.key("inflight"))
             .key(self.key("items"))
-            .arg(now)
-            .arg(now + self.config.lease.as_millis() as u64)
+            .arg(self.config.lease.as_millis() as u64)
             .arg(max.max(1))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let count = claimed.len() / 2;
-        let runs = claimed.chunks(2).map(|pair| {
-            let (id, text) = (pair[0].clone(), pair[1].clone());
-            async move {
-                let run = async {
-                    match serde_json::from_str::<Item>(&text) {
-                        Ok(item) => self.run_one(invoker, &id, item).await,
-                        // Not an item weir wrote: dropped, so it cannot block the queue.
-                        Err(_) => self.finish(&id, None).await,
-                    }
-                };
-                // The lease is renewed while the event runs, so it can be short: a worker
-                // that dies (or a claim whose answer was lost) lets the event go again after
-                // one lease.
-                tokio::select! {
-                    result = run => result,
-                    _ = self.renew(&id) => Ok(()),
+        let now = reply.first().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let events = reply
+            .get(1..)
+            .unwrap_or_default()
+            .chunks(2)
+            .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
+            .collect();
+        Ok(Claimed { now, events })
+    }
+
+    /// Runs claimed events (concurrently) through `invoker`.
+    async fn run_claimed(
+        &self,
+        invoker: &dyn Invoker,
+        claimed: &Claimed,
+    ) -> Result<(), RedisError> {
+        let now = claimed.now;
+        let runs = claimed.events.iter().map(|(id, text)| async move {
+            let run = async {
+                match serde_json::from_str::<Item>(text) {
+                    Ok(item) => self.run_one(invoker, id, item, now).await,
+                    // Not an item weir wrote: dropped, so it cannot block the queue.
+                    Err(_) => self.finish(id, None).await,
                 }
+            };
+            // The lease is renewed while the event runs, so it can be short: a worker
+            // that dies (or a claim whose answer was lost) lets the event go again after
+            // one lease.
+            tokio::select! {
+                result = run => result,
+                _ = self.renew(id) => Ok(()),
             }
         });
         for result in join_all(runs).await {
             result?;
         }
-        Ok(count)
+        Ok(())
+    }
+
+    /// Puts the claimed events `ids` that are still in flight back, due now (their attempt
+    /// was cut short: it does not count).
+    async fn release(&self, ids: &[&str]) -> Result<(), RedisError> {
+        let script = timed(RELEASE);
+        let mut invocation = script.prepare_invoke();
+        invocation.key(self.key("inflight")).key(self.key("due"));
+        for id in ids {
+            invocation.arg(*id);
+        }
+        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(())
     }
 
     /// Pushes `id`'s lease forward every third of a lease, forever (until dropped).
@@ -329,12 +461,11 @@ impl RedisAsyncQueue {
         let lease = self.config.lease;
         loop {
             tokio::time::sleep(lease / 3).await;
-            let _: Result<i64, RedisError> = redis::cmd("ZADD")
-                .arg(self.key("inflight"))
-                .arg("XX")
-                .arg(now_millis() + lease.as_millis() as u64)
+            let _: Result<i64, RedisError> = timed(RENEW)
+                .key(self.key("inflight"))
                 .arg(id)
-                .query_async(&mut self.conn.clone())
+                .arg(lease.as_millis() as u64)
+                .invoke_async(&mut self.conn.clone())
                 .await;
         }
     }
@@ -344,6 +475,7 @@ impl RedisAsyncQueue {
         invoker: &dyn Invoker,
         id: &str,
         mut item: Item,
+        now: u64,
     ) -> Result<(), RedisError> {
         let config = &self.config;
         let (max_retries, max_age, delays) = match item.settings {
@@ -358,9 +490,11 @@ impl RedisAsyncQueue {
                 config.retry_delays.map(|d| d.as_millis() as u64),
             ),
         };
-        let age = now_millis().saturating_sub(item.received_ms);
+        // The event's age when claimed, on Redis's clock.
+        let age = now.saturating_sub(item.received_ms);
         let (fate, condition, response) = if age >= max_age {
-            (Fate::Discarded, "EventAgeExceeded", None)
+            // The record carries the last attempt's error, when there was one.
+            (Fate::Discarded, "EventAgeExceeded", item.last_outcome())
         } else {
             // Every attempt runs with the event's own request id (the one Invoke answered,
             // and its record's requestContext.requestId), as in memory.
@@ -376,6 +510,8 @@ impl RedisAsyncQueue {
                     item.invokes += 1;
                     if let Outcome::Error(e) = &outcome {
                         item.last_error = Some(String::from_utf8_lossy(&e.payload).into_owned());
+                        item.last_error_kind =
+                            Some((e.error_type.clone(), e.error_message.clone()));
                     }
                     if item.failures >= max_retries {
                         (Fate::Discarded, "RetriesExhausted", Some(outcome))
@@ -391,8 +527,9 @@ impl RedisAsyncQueue {
                     item.throttles += 1;
                     (Fate::Retry(delay.min(300_000)), "", None)
                 }
-                Err(e) if e.status == 429 || e.status == 409 || e.status == 502 => {
-                    // Throttled or not ready: a backoff, not a retry.
+                Err(e) if e.status == 429 || e.status == 409 || e.status >= 500 => {
+                    // Throttled, not ready, or a service error (5xx, which may pass): a
+                    // backoff, not a retry, bounded by the event's age.
                     let delay = 1000u64 << item.throttles.min(8);
                     item.throttles += 1;
                     (Fate::Retry(delay.min(300_000)), "", None)
@@ -420,24 +557,17 @@ impl RedisAsyncQueue {
         match fate {
             Fate::Retry(delay) => {
                 // A wait never runs past the event's age limit.
-                let due = (now_millis() + delay).min(item.received_ms + max_age);
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .cmd("HSET")
-                    .arg(self.key("items"))
+                let _: i64 = timed(RETRY)
+                    .key(self.key("items"))
+                    .key(self.key("inflight"))
+                    .key(self.key("due"))
                     .arg(id)
                     .arg(serde_json::to_string(&item).unwrap_or_default())
-                    .ignore()
-                    .cmd("ZREM")
-                    .arg(self.key("inflight"))
-                    .arg(id)
-                    .ignore()
-                    .cmd("ZADD")
-                    .arg(self.key("due"))
-                    .arg(due)
-                    .arg(id)
-                    .ignore();
-                pipe.query_async(&mut self.conn.clone()).await
+                    .arg(delay)
+                    .arg(item.received_ms + max_age)
+                    .invoke_async(&mut self.conn.clone())
+                    .await?;
+                Ok(())
             }
             Fate::Done => {
                 let record = config.on_success.as_ref().map(|to| {
@@ -497,7 +627,7 @@ impl RedisAsyncQueue {
         };
         let mut record = json!({
             "version": "1.0",
-            "timestamp": weir_route::clock::iso8601(now_millis()),
+            "timestamp": weir_route::clock::iso8601(self.clock.now_ms()),
             "requestContext": {
                 "requestId": id,
                 "functionArn": format!("{}:$LATEST", invoker.function_arn(&item.function)),
@@ -526,7 +656,11 @@ impl RedisAsyncQueue {
     }
 
     /// Works until `stop` completes: claims due events, waits a little when there are none;
-    /// Redis errors are waited out.
+    /// Redis errors are waited out (100 ms after the first, doubling to at most 5 s). Once
+    /// `stop` completes no event is claimed; the events running then get
+    /// [`RedisAsyncConfig::stop_grace`] to end, and those still running after it are cut
+    /// short and put back on Redis, due at once, for the next worker (the cut attempt counts
+    /// for nothing: neither a retry nor a finished event).
     ///
     /// # Example
     /// ```no_run
@@ -536,20 +670,80 @@ impl RedisAsyncQueue {
     /// ```
     pub async fn run(&self, invoker: &dyn Invoker, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut failures = 0u32;
         loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                worked = self.work_once(invoker, 16) => match worked {
-                    Ok(n) if n > 0 => {}
-                    Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                },
+            // A claim is never cut short (its events would wait out a lease): it runs to
+            // its answer (bounded by the connection's response timeout) once started.
+            let stopped = tokio::select! {
+                biased;
+                _ = &mut stop => true,
+                _ = std::future::ready(()) => false,
+            };
+            if stopped {
+                return;
             }
+            let claimed = match self.claim(16).await {
+                Ok(claimed) => {
+                    failures = 0;
+                    claimed
+                }
+                Err(_) => {
+                    // Redis down or refusing: a doubling wait, so a worker does not hammer it.
+                    let wait = redis_backoff(failures);
+                    failures = failures.saturating_add(1);
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+            };
+            if claimed.events.is_empty() {
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
+                }
+            }
+            // Boxed, so cutting the events short drops their attempts at once.
+            let mut running = Box::pin(self.run_claimed(invoker, &claimed));
+            let ran = tokio::select! {
+                ran = &mut running => Some(ran),
+                _ = &mut stop => None,
+            };
+            match ran {
+                Some(Ok(())) => continue,
+                // Redis failed while events ended: they come back after their lease; the
+                // worker waits as after a failed claim.
+                Some(Err(_)) => {
+                    drop(running);
+                    let wait = redis_backoff(failures);
+                    failures = failures.saturating_add(1);
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+                None => {}
+            }
+            if tokio::time::timeout(self.config.stop_grace, &mut running)
+                .await
+                .is_err()
+            {
+                drop(running);
+                let ids: Vec<&str> = claimed.events.iter().map(|(id, _)| id.as_str()).collect();
+                // Unreleased (Redis gone), they come back after their lease.
+                let _ = self.release(&ids).await;
+            }
+            return;
         }
     }
 }
 
-/// ISO 8601 with milliseconds, as Lambda's record timestamps.
+/// How long a worker waits after `failures` Redis errors in a row: 100 ms, doubling, at most
+/// 5 s.
+fn redis_backoff(failures: u32) -> Duration {
+    (Duration::from_millis(100) * (1u32 << failures.min(6))).min(Duration::from_secs(5))
+}
+
 /// Runs futures concurrently, answering their outputs in order.
 pub(crate) async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let futures: Vec<_> = futures.map(Box::pin).collect();

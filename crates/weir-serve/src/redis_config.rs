@@ -44,6 +44,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::RedisError;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
@@ -54,8 +55,9 @@ use crate::redis_mapping::MappingCounters;
 use crate::redis_queue::{RedisQueue, RedisQueueConfig};
 use crate::redis_stream::{checkpoint_key, RedisStream, RedisStreamConfig};
 
-/// The prefix of weir's own keys on Redis (mappings, queue attributes, checkpoints).
-const PREFIX: &str = "weir";
+/// The default prefix of weir's own keys on Redis (asynchronous queues, mappings, queue
+/// attributes); [`RedisPlan::set_prefix`] changes it.
+pub const PREFIX: &str = "weir";
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -108,18 +110,23 @@ pub struct RedisPlan {
     async_functions: Vec<AsyncFunction>,
     /// The file's functions' timeouts (Lambda's default, 3 s, when not set), by name.
     timeouts: std::collections::HashMap<String, Duration>,
+    /// The prefix of weir's keys on Redis ([`PREFIX`] when not set).
+    prefix: Option<String>,
 }
 
-/// The prefix of the keys of a function's asynchronous invocation queue on Redis:
-/// `weir:async:NAME` (its events in the hash `weir:async:NAME:items`, due times in the
-/// sorted set `...:due`, claimed events in `...:inflight`).
+/// The prefix of the keys of a function's asynchronous invocation queue on Redis under
+/// `prefix` (default [`PREFIX`]): `PREFIX:async:NAME` (its events in the hash
+/// `PREFIX:async:NAME:items`, due times in the sorted set `...:due`, claimed events in
+/// `...:inflight`).
 ///
 /// # Example
 /// ```
-/// assert_eq!(weir_serve::redis_config::async_prefix("charge"), "weir:async:charge");
+/// use weir_serve::redis_config::async_prefix;
+/// assert_eq!(async_prefix("weir", "charge"), "weir:async:charge");
+/// assert_eq!(async_prefix("team1", "charge"), "team1:async:charge");
 /// ```
-pub fn async_prefix(function: &str) -> String {
-    format!("{PREFIX}:async:{function}")
+pub fn async_prefix(prefix: &str, function: &str) -> String {
+    format!("{prefix}:async:{function}")
 }
 
 /// A resource's `Weir.Redis`: a URL the `redis` crate takes (`redis://HOST:PORT/`,
@@ -170,6 +177,47 @@ fn to_json(value: &toml::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// Refuses two queues, two streams or two functions of one name when one of them is on Redis
+/// (or both are): one would hide the other (a destination naming it would reach only one, and
+/// the Redis keys are named after it). Names wholly in memory are the invocation layer's to
+/// check.
+fn unique_names(resources: &toml::Table) -> Result<(), String> {
+    let mut seen: BTreeMap<(&str, String), (&str, bool)> = BTreeMap::new();
+    for (id, resource) in resources {
+        let (what, key) = match resource.get("Type").and_then(toml::Value::as_str) {
+            Some("AWS::SQS::Queue") => ("queue", "QueueName"),
+            Some("AWS::Kinesis::Stream") => ("stream", "Name"),
+            Some("AWS::Lambda::Function" | "AWS::Serverless::Function") => {
+                ("function", "FunctionName")
+            }
+            _ => continue,
+        };
+        let name = resource
+            .get("Properties")
+            .and_then(|p| p.get(key))
+            .and_then(toml::Value::as_str)
+            .unwrap_or(id)
+            .to_string();
+        let on_redis = resource.get("Weir").and_then(|w| w.get("Redis")).is_some();
+        let where_ = |redis: bool| if redis { "on Redis" } else { "in memory" };
+        match seen.get(&(what, name.clone())) {
+            Some((first, first_redis)) if on_redis || *first_redis => {
+                return Err(format!(
+                    "Resources.{id}.Properties.{key}: the {what} {name} ({}) is also \
+                     Resources.{first} ({}); a {what}'s name must be unique",
+                    where_(on_redis),
+                    where_(*first_redis),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                seen.insert((what, name), (id.as_str(), on_redis));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Takes the Redis resources out of a `weir.toml`'s text: answers the remaining file (for
 /// the invocation layer's config) and the plan. `base` is the file's directory (for
 /// `Weir.Messages` files).
@@ -192,6 +240,7 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
     let Some(toml::Value::Table(resources)) = doc.get("Resources").cloned() else {
         return Ok((text.to_string(), RedisPlan::default()));
     };
+    unique_names(&resources)?;
     let mut plan = RedisPlan::default();
     for (id, resource) in &resources {
         let kind = resource.get("Type").and_then(toml::Value::as_str);
@@ -495,11 +544,57 @@ pub fn split(text: &str, base: &Path) -> Result<(String, RedisPlan), String> {
 /// errors) before giving up with the error.
 pub const REDIS_PATIENCE: Duration = Duration::from_secs(10);
 
+/// How long a wait has borne a Redis that does not answer, or answers errors.
+struct Patience {
+    limit: Duration,
+    failing_since: Option<std::time::Instant>,
+}
+
+impl Patience {
+    fn new(limit: Duration) -> Patience {
+        Patience {
+            limit,
+            failing_since: None,
+        }
+    }
+
+    /// Asks Redis: its answer, or `None` after an error (borne for `limit`, then the error
+    /// naming `what`); a question unanswered for `limit` is an error at once.
+    async fn ask<T, E: std::fmt::Display>(
+        &mut self,
+        what: impl Fn() -> String,
+        question: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<Option<T>, String> {
+        match tokio::time::timeout(self.limit, question).await {
+            Ok(Ok(answer)) => {
+                self.failing_since = None;
+                Ok(Some(answer))
+            }
+            Ok(Err(e)) => {
+                let since = *self
+                    .failing_since
+                    .get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= self.limit {
+                    return Err(format!("{}: {e}", what()));
+                }
+                Ok(None)
+            }
+            Err(_) => Err(format!(
+                "{}: no answer for {:.1} s",
+                what(),
+                self.limit.as_secs_f64()
+            )),
+        }
+    }
+}
+
 /// The Redis asynchronous invocation queues of a `weir.toml`'s functions
 /// ([`RedisPlan::attach`]) and their workers.
 pub struct RedisLayer {
     /// Each function's name and queue.
     queues: Vec<(String, RedisAsyncQueue)>,
+    /// How long the waits bear a Redis that does not answer.
+    patience: Duration,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -581,51 +676,97 @@ impl RedisLayer {
         let Some((_, queue)) = self.queues.iter().find(|(n, _)| n == name) else {
             return Ok(());
         };
-        let mut failing_since: Option<std::time::Instant> = None;
+        let mut patience = Patience::new(self.patience);
+        let what = || format!("the asynchronous queue of function {name} on Redis");
         loop {
-            match tokio::time::timeout(REDIS_PATIENCE, queue.is_pending(request_id)).await {
-                Ok(Ok(false)) => return Ok(()),
-                Ok(Ok(true)) => failing_since = None,
-                Ok(Err(e)) => {
-                    let since = *failing_since.get_or_insert_with(std::time::Instant::now);
-                    if since.elapsed() >= REDIS_PATIENCE {
-                        return Err(format!(
-                            "the asynchronous queue of function {name} on Redis: {e}"
-                        ));
-                    }
-                }
-                Err(_) => {
-                    return Err(format!(
-                        "the asynchronous queue of function {name} on Redis: no answer for {} s",
-                        REDIS_PATIENCE.as_secs()
-                    ))
-                }
+            if patience.ask(what, queue.is_pending(request_id)).await? == Some(false) {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Waits until no event is pending on the queues (seen so twice, 100 ms apart; a Redis
-    /// error counts as not done).
+    /// Waits until no event is pending on the queues (seen so twice, 100 ms apart). Gives up
+    /// with an error naming the function when its queue's Redis has not answered (or has
+    /// answered only errors) for [`REDIS_PATIENCE`]; an event waiting for a retry is waited
+    /// for, however long its retry is away.
     ///
     /// # Example
     /// ```no_run
-    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) { layer.wait_done().await; }
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) -> Result<(), String> {
+    /// layer.wait_done().await?;
+    /// # Ok(()) }
     /// ```
-    pub async fn wait_done(&self) {
+    pub async fn wait_done(&self) -> Result<(), String> {
+        // Each queue's own patience: one Redis answering does not excuse another.
+        let mut patience: Vec<Patience> = self
+            .queues
+            .iter()
+            .map(|_| Patience::new(self.patience))
+            .collect();
         let mut seen = 0;
         while seen < 2 {
-            if self.pending().await == Ok(0) {
-                seen += 1;
-            } else {
-                seen = 0;
+            let mut empty = true;
+            for ((name, queue), patience) in self.queues.iter().zip(&mut patience) {
+                let what = || format!("the asynchronous queue of function {name} on Redis");
+                match patience.ask(what, queue.pending()).await? {
+                    Some(0) => {}
+                    _ => empty = false,
+                }
             }
+            seen = if empty { seen + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Completes, with the error, once the Redis of one of the queues has not answered (or
+    /// has answered only errors) for [`REDIS_PATIENCE`]; never while they answer. Raced
+    /// against another wait (the router's, whose bus deliveries retry a refusing Redis), it
+    /// bounds that wait.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer, router: weir_route::Router) -> Result<(), String> {
+    /// tokio::select! {
+    ///     _ = router.wait_idle() => Ok(()),
+    ///     e = layer.unreachable() => Err(e),
+    /// }
+    /// # }
+    /// ```
+    pub async fn unreachable(&self) -> String {
+        let mut patience: Vec<Patience> = self
+            .queues
+            .iter()
+            .map(|_| Patience::new(self.patience))
+            .collect();
+        loop {
+            for ((name, queue), patience) in self.queues.iter().zip(&mut patience) {
+                let what = || format!("the asynchronous queue of function {name} on Redis");
+                if let Err(e) = patience.ask(what, queue.pending()).await {
+                    return e;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
-    /// Stops the workers. An event running now is left in flight: another worker takes it
-    /// once its lease passes.
+    /// Sets how long the waits ([`RedisLayer::wait_done`], [`RedisLayer::wait_event`]) bear a
+    /// Redis that does not answer (default [`REDIS_PATIENCE`]).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(layer: &mut weir_serve::redis_config::RedisLayer) {
+    /// layer.set_patience(std::time::Duration::from_secs(2));
+    /// # }
+    /// ```
+    pub fn set_patience(&mut self, patience: Duration) {
+        self.patience = patience;
+    }
+
+    /// Stops the workers: an event running now gets its queue's grace
+    /// ([`RedisAsyncConfig::stop_grace`], 10 s) to end; one still running then is put back on
+    /// Redis, due at once, for the next worker.
     ///
     /// # Example
     /// ```no_run
@@ -644,7 +785,8 @@ pub struct RedisRun {
     mappings: Vec<(String, Arc<MappingCounters>)>,
     stops: Vec<Arc<Notify>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    drained: Vec<Drained>,
+    /// Each mapping's logical id and how to tell its source is drained.
+    drained: Vec<(String, Drained)>,
 }
 
 /// How to tell a mapping's source has nothing left.
@@ -662,6 +804,31 @@ impl RedisPlan {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty() && self.async_functions.is_empty()
+    }
+
+    /// Puts weir's keys on Redis under `prefix` instead of [`PREFIX`] (`weir serve
+    /// --redis-prefix`, `weir run --redis-prefix`): the functions' asynchronous queues
+    /// (`PREFIX:async:NAME`), the queues' attributes (`PREFIX:queues:NAME`), the mappings'
+    /// consumer group (`PREFIX-mappings`). Processes share a queue only under one prefix.
+    ///
+    /// # Example
+    /// ```
+    /// let mut plan = weir_serve::redis_config::RedisPlan::default();
+    /// plan.set_prefix("team1");
+    /// assert_eq!(plan.prefix(), "team1");
+    /// ```
+    pub fn set_prefix(&mut self, prefix: impl Into<String>) {
+        self.prefix = Some(prefix.into());
+    }
+
+    /// The prefix of weir's keys on Redis ([`PREFIX`] unless set).
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(weir_serve::redis_config::RedisPlan::default().prefix(), "weir");
+    /// ```
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(PREFIX)
     }
 
     /// Connects to the Redis of every Redis queue and stream and attaches each to `router`
@@ -715,7 +882,7 @@ impl RedisPlan {
         // functions it has.
         let mut queues = Vec::new();
         for function in &self.async_functions {
-            let config = RedisAsyncConfig::new(async_prefix(&function.name));
+            let config = RedisAsyncConfig::new(async_prefix(self.prefix(), &function.name));
             let queue = RedisAsyncQueue::connect(&function.url, config)
                 .await
                 .map_err(|e| unreachable(&function.id, &function.url, &e))?;
@@ -724,6 +891,7 @@ impl RedisPlan {
         }
         Ok(RedisLayer {
             queues,
+            patience: REDIS_PATIENCE,
             stop: tokio::sync::watch::channel(false).0,
             tasks: Vec::new(),
         })
@@ -765,7 +933,7 @@ impl RedisPlan {
                             .await
                             .map_err(|e| fail(&source.id, &e))?;
                         let mut cmd = redis::cmd("HSET");
-                        cmd.arg(format!("{PREFIX}:queues:{}", source.name));
+                        cmd.arg(format!("{}:queues:{}", self.prefix(), source.name));
                         for (k, v) in &source.attributes {
                             cmd.arg(k).arg(v);
                         }
@@ -795,7 +963,7 @@ impl RedisPlan {
         );
         for planned in &self.mappings {
             let mappings =
-                RedisMappings::connect(&planned.url, PREFIX, "us-east-1", invoker.clone())
+                RedisMappings::connect(&planned.url, self.prefix(), "us-east-1", invoker.clone())
                     .await
                     .map_err(|e| fail(&planned.id, &e))?
                     .with_function_timeouts(self.timeouts.clone());
@@ -813,16 +981,19 @@ impl RedisPlan {
             if planned.source.contains(":sqs:") {
                 let queue = RedisQueue::connect(
                     &planned.url,
-                    RedisQueueConfig::new(&source_name).group(format!("{PREFIX}-mappings")),
+                    RedisQueueConfig::new(&source_name)
+                        .group(format!("{}-mappings", self.prefix())),
                 )
                 .await
                 .map_err(|e| fail(&planned.id, &e))?;
-                run.drained.push(Drained::Queue(queue));
+                run.drained
+                    .push((planned.id.clone(), Drained::Queue(queue)));
             } else {
                 let stream = RedisStream::open(&planned.url, &source_name)
                     .await
                     .map_err(|e| fail(&planned.id, &e))?;
-                run.drained.push(Drained::Stream(stream, uuid.clone()));
+                run.drained
+                    .push((planned.id.clone(), Drained::Stream(stream, uuid.clone())));
             }
             if config["State"] != "Enabled" {
                 continue;
@@ -841,33 +1012,22 @@ impl RedisPlan {
 }
 
 impl RedisRun {
-    /// Whether every mapping's source is drained: a queue empty, a stream's checkpoints at
+    /// Whether one mapping's source is drained: a queue empty, a stream's checkpoints at
     /// each shard's last record.
-    async fn drained_once(&self) -> bool {
-        for source in &self.drained {
-            let done = match source {
-                Drained::Queue(queue) => queue.is_empty().await.unwrap_or(false),
-                Drained::Stream(stream, uuid) => {
-                    let mut done = true;
-                    for shard in 0..stream.config().shard_count {
-                        let last = stream.last_sequence(shard).await.ok().flatten();
-                        let checkpoint = stream
-                            .get_key(&checkpoint_key(uuid, shard))
-                            .await
-                            .ok()
-                            .flatten();
-                        if last.is_some() && last != checkpoint {
-                            done = false;
-                        }
+    async fn source_drained(source: &Drained) -> Result<bool, RedisError> {
+        match source {
+            Drained::Queue(queue) => queue.is_empty().await,
+            Drained::Stream(stream, uuid) => {
+                for shard in 0..stream.config().shard_count {
+                    let last = stream.last_sequence(shard).await?;
+                    let checkpoint = stream.get_key(&checkpoint_key(uuid, shard)).await?;
+                    if last.is_some() && last != checkpoint {
+                        return Ok(false);
                     }
-                    done
                 }
-            };
-            if !done {
-                return false;
+                Ok(true)
             }
         }
-        true
     }
 
     /// Whether every mapping's source is drained now (one look: a queue empty, a stream's
@@ -878,25 +1038,43 @@ impl RedisRun {
     /// # async fn demo(run: weir_serve::redis_config::RedisRun) { let quiet = run.is_drained().await; let _ = quiet; }
     /// ```
     pub async fn is_drained(&self) -> bool {
-        self.drained_once().await
+        for (_, source) in &self.drained {
+            if !matches!(Self::source_drained(source).await, Ok(true)) {
+                return false;
+            }
+        }
+        true
     }
 
-    /// Waits until every mapping's source is drained (seen so twice, 100 ms apart).
+    /// Waits until every mapping's source is drained (seen so twice, 100 ms apart). Gives up
+    /// with an error naming the mapping when its source's Redis has not answered (or has
+    /// answered only errors) for [`REDIS_PATIENCE`].
     ///
     /// # Example
     /// ```no_run
-    /// # async fn demo(run: weir_serve::redis_config::RedisRun) { run.wait_drained().await; }
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) -> Result<(), String> {
+    /// run.wait_drained().await?;
+    /// # Ok(()) }
     /// ```
-    pub async fn wait_drained(&self) {
+    pub async fn wait_drained(&self) -> Result<(), String> {
+        let mut patience: Vec<Patience> = self
+            .drained
+            .iter()
+            .map(|_| Patience::new(REDIS_PATIENCE))
+            .collect();
         let mut seen = 0;
         while seen < 2 {
-            if self.drained_once().await {
-                seen += 1;
-            } else {
-                seen = 0;
+            let mut drained = true;
+            for ((id, source), patience) in self.drained.iter().zip(&mut patience) {
+                let what = || format!("the source of mapping {id} on Redis");
+                if patience.ask(what, Self::source_drained(source)).await? != Some(true) {
+                    drained = false;
+                }
             }
+            seen = if drained { seen + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
     }
 
     /// Stops the consumers and answers their counters ([`RedisRun::metrics`]). A batch still

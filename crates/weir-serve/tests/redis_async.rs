@@ -491,3 +491,412 @@ async fn dead_letters_and_failure_records_are_the_same_from_redis_and_from_memor
     assert_eq!(seen[0].2["requestContext"]["condition"], "RetriesExhausted");
     assert_eq!(seen[0].2["responsePayload"]["errorType"], "Boom");
 }
+
+/// An event whose age runs out while it waits for a retry after a function error: its
+/// record and dead-letter message carry that error, as from memory.
+#[tokio::test]
+async fn an_event_too_old_after_a_failed_attempt_keeps_its_last_error() {
+    use weir_route::{EventInvokeConfig, QueueConfig, QueuedEvent, Target};
+    let server = Redis::start();
+    let router = Router::new();
+    router.create_queue(QueueConfig::new("dlq")).unwrap();
+    router.create_queue(QueueConfig::new("failed")).unwrap();
+    let config = FunctionConfig::new("f")
+        .dead_letter(Target::Queue("dlq".into()))
+        .event_invoke(EventInvokeConfig::default().on_failure(Target::Queue("failed".into())));
+    router
+        .create_function(config, |_: Invocation| async {
+            Outcome::Error(FunctionError::new("Boom", "late"))
+        })
+        .unwrap();
+    let queue = RedisAsyncQueue::connect(&server.url(), RedisAsyncConfig::new("weir:async:f"))
+        .await
+        .unwrap();
+    router.set_event_queue("f", Arc::new(queue.clone()));
+    // Stored as the router stores it, with an age limit shorter than the retry wait.
+    let mut event = QueuedEvent::new("f", br#"{"n": 2}"#.to_vec());
+    event.maximum_event_age = Duration::from_millis(400);
+    event.retry_delays = [Duration::from_secs(10), Duration::from_secs(10)];
+    let id = queue.enqueue_event(&event).await.unwrap();
+    drain(&queue, &router).await;
+    router.wait_idle().await;
+    let failed = router.queue("failed").unwrap().drain();
+    assert_eq!(failed.len(), 1);
+    let record: Value = serde_json::from_str(&failed[0]).unwrap();
+    assert_eq!(record["requestContext"]["requestId"], id.as_str());
+    assert_eq!(record["requestContext"]["condition"], "EventAgeExceeded");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 1);
+    assert_eq!(
+        record["responseContext"],
+        json!({"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"})
+    );
+    assert_eq!(
+        record["responsePayload"],
+        json!({"errorMessage": "late", "errorType": "Boom"})
+    );
+    let dead = router.queue("dlq").unwrap().receive(10);
+    assert_eq!(dead.len(), 1);
+    let mut attributes = dead[0].message_attributes.clone();
+    attributes.sort();
+    assert_eq!(
+        attributes,
+        [
+            ("ErrorCode".to_string(), "200".to_string()),
+            ("ErrorMessage".to_string(), "late".to_string()),
+            ("RequestID".to_string(), id.clone()),
+        ]
+    );
+}
+
+/// A router whose function `f` notes each start and end; the first call takes `first`.
+fn slow_router(first: Duration, started: Arc<AtomicUsize>, ended: Arc<AtomicUsize>) -> Router {
+    let router = Router::new();
+    let mut slow = FunctionConfig::new("f");
+    slow.timeout = Duration::from_secs(900);
+    router
+        .create_function(slow, move |i: Invocation| {
+            let n = started.fetch_add(1, Ordering::SeqCst);
+            let ended = ended.clone();
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(first).await;
+                }
+                ended.fetch_add(1, Ordering::SeqCst);
+                Outcome::Success(i.payload)
+            }
+        })
+        .unwrap();
+    router
+}
+
+/// Starts `queue.run` on `router`; answers the task and the sender that stops it.
+fn running(
+    queue: &RedisAsyncQueue,
+    router: &Router,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (queue, router) = (queue.clone(), router.clone());
+    let task = tokio::spawn(async move {
+        queue
+            .run(&router, async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (task, stop)
+}
+
+async fn wait_for(count: &AtomicUsize, n: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Told to stop while an event runs, a worker lets it end (within its grace): the event is
+/// finished and recorded, not cut short.
+#[tokio::test]
+async fn a_stopped_worker_lets_its_running_event_end() {
+    let server = Redis::start();
+    let (started, ended) = (Arc::default(), Arc::default());
+    let router = slow_router(
+        Duration::from_millis(500),
+        Arc::clone(&started),
+        Arc::clone(&ended),
+    );
+    let mut settings = config();
+    settings.lease = Duration::from_secs(60);
+    settings.stop_grace = Duration::from_secs(20);
+    let queue = RedisAsyncQueue::connect(&server.url(), settings)
+        .await
+        .unwrap();
+    queue.enqueue("f", br#"{"n": 1}"#).await.unwrap();
+    let (task, stop) = running(&queue, &router);
+    wait_for(&started, 1, "the event to start").await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the worker stopped within its grace")
+        .unwrap();
+    assert_eq!(ended.load(Ordering::SeqCst), 1, "the running event ended");
+    assert_eq!(queue.pending().await.unwrap(), 0);
+    let ok = records(&server, "ok").await;
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["requestContext"]["approximateInvokeCount"], 1);
+}
+
+/// An event still running when a stopped worker's grace runs out is put back on Redis, due
+/// at once (not after its lease), its cut attempt not counted: the next worker runs it.
+#[tokio::test]
+async fn a_stopped_worker_puts_back_an_event_still_running_after_its_grace() {
+    let server = Redis::start();
+    let (started, ended) = (Arc::default(), Arc::default());
+    let router = slow_router(
+        Duration::from_secs(3600),
+        Arc::clone(&started),
+        Arc::clone(&ended),
+    );
+    let mut settings = config();
+    settings.lease = Duration::from_secs(600);
+    settings.stop_grace = Duration::from_millis(200);
+    let queue = RedisAsyncQueue::connect(&server.url(), settings)
+        .await
+        .unwrap();
+    let id = queue.enqueue("f", br#"{"n": 2}"#).await.unwrap();
+    let (task, stop) = running(&queue, &router);
+    wait_for(&started, 1, "the event to start").await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the worker stopped after its grace")
+        .unwrap();
+    assert_eq!(ended.load(Ordering::SeqCst), 0);
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let due: Option<u64> = redis::cmd("ZSCORE")
+        .arg("weir:async:due")
+        .arg(&id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(due.is_some(), "the event is due again");
+    let inflight: usize = redis::cmd("ZCARD")
+        .arg("weir:async:inflight")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(inflight, 0);
+    // The next worker takes it at once, well before the 10-minute lease.
+    assert_eq!(queue.work_once(&router, 16).await.unwrap(), 1);
+    assert_eq!(ended.load(Ordering::SeqCst), 1);
+    let ok = records(&server, "ok").await;
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["requestContext"]["requestId"], id.as_str());
+    assert_eq!(ok[0]["requestContext"]["approximateInvokeCount"], 1);
+}
+
+/// An invoker whose first `attempt` answers a service error (503), then runs the router's.
+struct Unavailable {
+    router: Router,
+    refusals: AtomicUsize,
+}
+
+impl weir_serve::Invoker for Unavailable {
+    fn function_arn(&self, name: &str) -> String {
+        weir_serve::Invoker::function_arn(&self.router, name)
+    }
+    fn exists(&self, name: &str) -> bool {
+        weir_serve::Invoker::exists(&self.router, name)
+    }
+    fn names(&self) -> Vec<String> {
+        weir_serve::Invoker::names(&self.router)
+    }
+    fn invoke(
+        &self,
+        name: &str,
+        kind: weir_serve::InvocationType,
+        payload: Vec<u8>,
+    ) -> weir_serve::InvokeFuture {
+        weir_serve::Invoker::invoke(&self.router, name, kind, payload)
+    }
+    fn attempt(&self, name: &str, payload: Vec<u8>, request_id: &str) -> weir_serve::AttemptFuture {
+        if self.refusals.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Box::pin(async {
+                Err(weir_serve::InvokeError::new(
+                    "ServiceException",
+                    503,
+                    "try again",
+                ))
+            });
+        }
+        weir_serve::Invoker::attempt(&self.router, name, payload, request_id)
+    }
+}
+
+/// A service error (5xx) from the invoker is waited out with a backoff, not the end of the
+/// event: the event runs once the invoker answers again, its first run counted once.
+#[tokio::test]
+async fn a_service_error_from_the_invoker_is_backed_off_not_the_end_of_the_event() {
+    let server = Redis::start();
+    let times: Times = Arc::default();
+    let invoker = Unavailable {
+        router: router_with("f", false, times.clone()),
+        refusals: AtomicUsize::new(0),
+    };
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    queue.enqueue("f", b"{}").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queue.pending().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "the event never ran");
+        queue.work_once(&invoker, 16).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(invoker.refusals.load(Ordering::SeqCst), 2);
+    assert_eq!(times.lock().unwrap().len(), 1);
+    assert!(records(&server, "failed").await.is_empty());
+    let ok = records(&server, "ok").await;
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["requestContext"]["approximateInvokeCount"], 1);
+}
+
+/// How many times the queue's claim script has run on `server`.
+async fn claims(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// A worker whose claims fail (Redis refusing them) waits longer after each failure instead
+/// of asking again every 200 ms, and goes on once Redis answers again.
+#[tokio::test]
+async fn a_worker_backs_off_while_redis_refuses_its_claims() {
+    let server = Redis::start();
+    let router = router_with("f", false, Arc::default());
+    let queue = RedisAsyncQueue::connect(&server.url(), config())
+        .await
+        .unwrap();
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // The due set's key holds a string: every claim fails (WRONGTYPE).
+    let () = redis::cmd("SET")
+        .arg("weir:async:due")
+        .arg("not a sorted set")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let before = claims(&mut conn).await;
+    let (task, stop) = running(&queue, &router);
+    // Observed for 3 s: 100 + 200 + 400 + 800 + 1600 ms of waits fit about 5 claims in it
+    // (15 at a fixed 200 ms).
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = claims(&mut conn).await - before;
+    assert!(window.elapsed() < Duration::from_secs(4));
+    assert!((2..=8).contains(&during), "{during} claims in 3 s");
+    // Redis answers again: the worker runs the next event.
+    let () = redis::cmd("DEL")
+        .arg("weir:async:due")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    queue.enqueue("f", b"{}").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queue.pending().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "the worker never recovered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+/// Redis's clock, in milliseconds.
+async fn redis_time(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(conn).await.unwrap();
+    secs * 1000 + micros / 1000
+}
+
+/// Processes whose clocks disagree (one an hour slow, one an hour fast) agree on due times
+/// and ages: they are on Redis's clock. The process's clock only timestamps records.
+#[tokio::test]
+async fn due_times_and_ages_are_on_redis_clock_whatever_the_process_clocks() {
+    let server = Redis::start();
+    let times: Times = Arc::default();
+    let router = router_with("f", true, times.clone());
+    let mut settings = config();
+    settings.maximum_event_age = Duration::from_secs(60);
+    settings.retry_delays = [Duration::from_secs(2), Duration::from_secs(2)];
+    settings.maximum_retry_attempts = 1;
+    settings.lease = Duration::from_secs(30);
+    let hour = 3_600_000;
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let url = server.url();
+    let skewed = |by: i64| {
+        let (url, settings) = (url.clone(), settings.clone());
+        async move {
+            RedisAsyncQueue::connect(&url, settings)
+                .await
+                .unwrap()
+                .with_clock(Arc::new(weir_route::TokioClock::starting_at(
+                    (wall as i64 + by) as u64,
+                )))
+        }
+    };
+    let (slow, fast) = (skewed(-hour).await, skewed(hour).await);
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let near = |score: u64, expected: u64| score + 5_000 >= expected && score <= expected + 5_000;
+    // Accepted by the slow process: received and due at Redis's now, not an hour ago.
+    let id = slow.enqueue("f", b"{}").await.unwrap();
+    let now = redis_time(&mut conn).await;
+    let due: u64 = redis::cmd("ZSCORE")
+        .arg("weir:async:due")
+        .arg(&id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(near(due, now), "due {due}, Redis now {now}");
+    // Run by the fast process: not too old for it (60 s age limit), so it runs; its retry
+    // is due 2 s after Redis's now, not an hour later.
+    assert_eq!(fast.work_once(&router, 16).await.unwrap(), 1);
+    assert_eq!(times.lock().unwrap().len(), 1, "the event ran");
+    let now = redis_time(&mut conn).await;
+    let due: u64 = redis::cmd("ZSCORE")
+        .arg("weir:async:due")
+        .arg(&id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(near(due, now + 2_000), "due {due}, Redis now {now}");
+    // The slow process takes the retry once it is due on Redis's clock (not an hour later).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while times.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the retry never ran");
+        slow.work_once(&router, 16).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(slow.pending().await.unwrap(), 0);
+    let failed = records(&server, "failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(failed[0]["requestContext"]["approximateInvokeCount"], 2);
+    // The record's timestamp is the slow process's own time.
+    let stamp = failed[0]["timestamp"].as_str().unwrap();
+    let minutes: Vec<String> = (0..2u64)
+        .map(|k| weir_route::clock::iso8601(wall - hour as u64 + k * 60_000)[..16].to_string())
+        .collect();
+    assert!(
+        minutes.contains(&stamp[..16].to_string()),
+        "{stamp} {minutes:?}"
+    );
+}

@@ -158,7 +158,7 @@ Weir = {{ Command = ["sh", "-c", "date +%s%N >> times; echo declined >&2; exit 3
         (!r.is_empty()).then_some(r)
     })
     .await;
-    layer.wait_done().await;
+    layer.wait_done().await.unwrap();
     assert_eq!(records.len(), 1);
     let record = &records[0];
     assert_eq!(
@@ -232,7 +232,7 @@ Weir = {{ Events = "events.jsonl" }}
         (!b.is_empty()).then_some(b)
     })
     .await;
-    layer.wait_done().await;
+    layer.wait_done().await.unwrap();
     router.wait_idle().await;
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     let record = &bodies[0];
@@ -528,4 +528,172 @@ Weir = {{ Command = ["cat"] }}
             .async_events_received,
         1
     );
+}
+
+/// Waiting for a function's Redis queue to empty ends with an error naming the function once
+/// its Redis has been gone for the layer's patience, instead of waiting forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_for_the_redis_queues_gives_up_with_an_error_when_redis_goes_away() {
+    let mut server = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let text = format!(
+        r#"
+[Resources.Slow]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "slow" }}
+Weir = {{ Command = ["sh", "-c", "exit 1"], Redis = "{url}", RetryDelays = [60, 60] }}
+"#
+    );
+    let (router, mut layer, _deployment) = build(&text, dir.path()).await.unwrap();
+    layer.set_patience(Duration::from_secs(1));
+    router
+        .invoke("slow", InvocationType::Event, b"{}".to_vec())
+        .await
+        .unwrap();
+    server.kill();
+    let started = Instant::now();
+    let waited = tokio::time::timeout(Duration::from_secs(20), layer.wait_done())
+        .await
+        .expect("wait_done gave up within its patience");
+    let error = waited.unwrap_err();
+    assert!(
+        error.contains("the asynchronous queue of function slow on Redis"),
+        "{error}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "{error}");
+    // What bounds weir run's wait for the router (whose bus deliveries retry a refusing Redis).
+    let error = tokio::time::timeout(Duration::from_secs(20), layer.unreachable())
+        .await
+        .expect("unreachable answered within its patience");
+    assert!(
+        error.contains("the asynchronous queue of function slow on Redis"),
+        "{error}"
+    );
+    layer.stop().await;
+}
+
+/// A weir.toml naming one queue, stream or function twice, once or twice on Redis, is refused
+/// naming both resources.
+#[test]
+fn a_name_used_twice_with_redis_is_refused_naming_both_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "redis://127.0.0.1:1/";
+    let two = |kind: &str, key: &str, first: &str, second: &str| {
+        format!(
+            "[Resources.A]\nType = \"{kind}\"\nProperties = {{ {key} = \"same\" }}\n{first}\n\
+             [Resources.B]\nType = \"{kind}\"\nProperties = {{ {key} = \"same\" }}\n{second}\n"
+        )
+    };
+    let redis = format!("Weir = {{ Redis = \"{url}\" }}");
+    let function_redis = format!("Weir = {{ Command = [\"cat\"], Redis = \"{url}\" }}");
+    let function_memory = "Weir = { Command = [\"cat\"] }".to_string();
+    for (text, key, what, (a, b)) in [
+        (
+            two("AWS::SQS::Queue", "QueueName", &redis, ""),
+            "QueueName",
+            "queue",
+            ("on Redis", "in memory"),
+        ),
+        (
+            two("AWS::SQS::Queue", "QueueName", &redis, &redis),
+            "QueueName",
+            "queue",
+            ("on Redis", "on Redis"),
+        ),
+        (
+            two("AWS::Kinesis::Stream", "Name", "", &redis),
+            "Name",
+            "stream",
+            ("in memory", "on Redis"),
+        ),
+        (
+            two(
+                "AWS::Lambda::Function",
+                "FunctionName",
+                &function_redis,
+                &function_memory,
+            ),
+            "FunctionName",
+            "function",
+            ("on Redis", "in memory"),
+        ),
+    ] {
+        let err = split(&text, dir.path()).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "Resources.B.Properties.{key}: the {what} same ({b}) is also Resources.A ({a}); \
+                 a {what}'s name must be unique"
+            ),
+            "{text}"
+        );
+    }
+    // A name given by the logical id counts too.
+    let text = format!(
+        "[Resources.jobs]\nType = \"AWS::SQS::Queue\"\n{redis}\n\
+         [Resources.Other]\nType = \"AWS::SQS::Queue\"\nProperties = {{ QueueName = \"jobs\" }}\n"
+    );
+    let err = split(&text, dir.path()).unwrap_err();
+    assert!(err.starts_with("Resources.jobs.Properties.QueueName: the queue jobs (on Redis) is also Resources.Other (in memory)"), "{err}");
+    // Same names wholly in memory are left to the invocation layer; a queue and a stream
+    // may share a name.
+    assert!(split(&two("AWS::SQS::Queue", "QueueName", "", ""), dir.path()).is_ok());
+    let mixed = format!(
+        "[Resources.A]\nType = \"AWS::SQS::Queue\"\nProperties = {{ QueueName = \"same\" }}\n{redis}\n\
+         [Resources.B]\nType = \"AWS::Kinesis::Stream\"\nProperties = {{ Name = \"same\" }}\n{redis}\n"
+    );
+    assert!(split(&mixed, dir.path()).is_ok());
+}
+
+/// Under another prefix (`--redis-prefix`), a function's asynchronous queue is
+/// `PREFIX:async:NAME`, not `weir:async:NAME`, and is worked there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_functions_redis_queue_follows_the_prefix() {
+    let server = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let text = format!(
+        r#"
+[Resources.Echo]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "echo" }}
+Weir = {{ Command = ["cat"], Redis = "{url}" }}
+"#
+    );
+    let (rest, mut plan) = split(&text, dir.path()).unwrap();
+    plan.set_prefix("team1");
+    let router = Router::new();
+    let mut layer = plan.attach(&router).await.unwrap();
+    Config::parse(&rest, dir.path())
+        .unwrap()
+        .build(&router, true)
+        .unwrap();
+    router
+        .invoke("echo", InvocationType::Event, b"{}".to_vec())
+        .await
+        .unwrap();
+    let mut conn = conn(&server).await;
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    assert_eq!(keys, ["team1:async:echo:due", "team1:async:echo:items"]);
+    let held: usize = redis::cmd("HLEN")
+        .arg("team1:async:echo:items")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+    layer.start(Arc::new(router.clone()));
+    layer.wait_done().await.unwrap();
+    let held: usize = redis::cmd("HLEN")
+        .arg("team1:async:echo:items")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(held, 0);
+    layer.stop().await;
 }

@@ -843,7 +843,7 @@ Properties = {{ EventSourceArn = {{ "Fn::GetAtt" = ["S", "Arn"] }}, FunctionName
         stream.put_record("k", data.as_bytes()).await.unwrap();
     }
     let run = plan.start(invoker).await.unwrap();
-    run.wait_drained().await;
+    run.wait_drained().await.unwrap();
     let counters = run.stop().await;
     // Bisected down to the bad record (given up on at once), the rest processed.
     assert_eq!(counters["M"]["DroppedEventCount"], 1, "{counters:?}");
