@@ -89,6 +89,15 @@ impl Reader<'_, '_> {
         if node.is_none() {
             if self.lazy {
                 self.pos = skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+            } else if let Some(&c @ (b'"' | b'-' | b'0'..=b'9')) = self.b.get(self.pos) {
+                // The scalars `validate::value` would read, read here without its set-up
+                // (the same functions: the same errors at the same offsets).
+                let end = if c == b'"' {
+                    validate::string(self.b, self.pos, &mut self.s.buf)
+                } else {
+                    validate::number(self.b, self.pos)
+                };
+                self.pos = end.map_err(|(at, why)| EventError::malformed(why, self.b, at))?;
             } else {
                 let mut buf = std::mem::take(&mut self.s.buf);
                 let end = validate::value(self.b, self.pos, depth, &mut buf);
@@ -192,16 +201,34 @@ impl Reader<'_, '_> {
         let mut escapes = false;
         let mut direct_seen = 0usize;
         loop {
-            if self.peek()? != b'"' {
-                return Err(self.err(Malformed::ExpectedKey));
+            // The key and its colon, with the position in a local (the loop over keys no
+            // rule names is the hot one); every error is the one `string`, `ws` and `peek`
+            // would give at the same offset.
+            let b = self.b;
+            let mut pos = self.pos;
+            match b.get(pos) {
+                Some(b'"') => {}
+                Some(_) => return Err(EventError::malformed(Malformed::ExpectedKey, b, pos)),
+                None => return Err(self.eof()),
             }
-            let (start, end, escaped) = self.string()?;
-            self.ws();
-            if self.peek()? != b':' {
-                return Err(self.err(Malformed::ExpectedColon));
+            let start = pos + 1;
+            let (end, escaped) = validate::string_end(b, pos).map_err(|(at, why)| {
+                self.pos = at;
+                EventError::malformed(why, b, at)
+            })?;
+            if escaped && !self.lazy {
+                unescape(&b[start..end], &mut self.s.buf).map_err(|off| {
+                    EventError::malformed(Malformed::StringEscape, b, start + off)
+                })?;
             }
-            self.pos += 1;
-            self.ws();
+            pos = validate::ws(b, end + 1);
+            match b.get(pos) {
+                Some(b':') => {}
+                Some(_) => return Err(EventError::malformed(Malformed::ExpectedColon, b, pos)),
+                None => return Err(self.eof()),
+            }
+            pos = validate::ws(b, pos + 1);
+            self.pos = pos;
             let child = match node {
                 Some(n) => self.child(n, start, end, escaped)?,
                 None => None,
@@ -235,23 +262,36 @@ impl Reader<'_, '_> {
                         return Ok(());
                     }
                 }
+                pos = self.pos;
             } else if self.lazy {
                 // Inline here: this is the loop over the keys no rule names.
-                self.pos = skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+                pos = skip::skip_value(b, pos).ok_or_else(|| self.eof())?;
             } else {
-                self.value(None, depth, false)?;
-            }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.ws();
+                // Scalars as `validate::value` reads them, without its set-up.
+                pos = match b.get(pos) {
+                    Some(b'"') => validate::string(b, pos, &mut self.s.buf),
+                    Some(b'-' | b'0'..=b'9') => validate::number(b, pos),
+                    _ => {
+                        self.value(None, depth, false)?;
+                        Ok(self.pos)
+                    }
                 }
-                b'}' => {
-                    self.pos += 1;
+                .map_err(|(at, why)| EventError::malformed(why, b, at))?;
+            }
+            pos = validate::ws(b, pos);
+            match b.get(pos) {
+                Some(b',') => {
+                    self.pos = validate::ws(b, pos + 1);
+                }
+                Some(b'}') => {
+                    self.pos = pos + 1;
                     break;
                 }
-                _ => return Err(self.err(Malformed::ObjectSeparator)),
+                Some(_) => {
+                    self.pos = pos;
+                    return Err(EventError::malformed(Malformed::ObjectSeparator, b, pos));
+                }
+                None => return Err(self.eof()),
             }
         }
         self.s.seen_keys.truncate(seen_base);
