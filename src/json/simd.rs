@@ -116,8 +116,8 @@ struct Digits {
     digit: u64,
     zero: u64,
     minus: u64,
-    plus: u64,
     dot: u64,
+    plus: u64,
     exp: u64,
 }
 
@@ -324,41 +324,81 @@ fn block_ok<const COMPACT: bool>(
         let d = digits();
         // Runs not starting like a number must be a literal word; mark their bytes.
         let literal_start = run_start & !(d.digit | d.minus) & upto;
-        let mut ls = literal_start;
-        while ls != 0 {
-            if !literal_ok(b, base + ls.trailing_zeros() as usize) {
-                return false;
-            }
-            ls &= ls - 1;
+        // Most blocks hold plain numbers only (no literal, sign or exponent in a run, none
+        // carried in): the same rules with those masks known to be empty, which folds most
+        // of them away.
+        let plain = literal_start == 0
+            && (d.plus | d.exp) & run == 0
+            && c.exp | c.sign == 0
+            && !(c.add_literal | c.add_exp);
+        let ok = if plain {
+            number_rules::<true>(b, base, run, run_start, literal_start, &d, c, &mut bad)
+        } else {
+            number_rules::<false>(b, base, run, run_start, literal_start, &d, c, &mut bad)
+        };
+        if !ok {
+            return false;
         }
-        let literal = run & !add(run, literal_start, &mut c.add_literal);
-        let num = run & !literal;
-        let digit = d.digit & num;
-        let minus = d.minus & num;
-        let sign = (d.minus | d.plus) & num;
-        let dot = d.dot & num;
-        let exp = d.exp & num;
-        bad |= num & !(digit | sign | dot | exp);
-        let digit_prev = shift(digit, &mut c.digit);
-        let exp_prev = shift(exp, &mut c.exp);
-        // A sign right after an exponent mark, or a minus starting the number; a digit after.
-        bad |= sign & !(exp_prev | (minus & run_start));
-        bad |= shift(sign, &mut c.sign) & !digit;
-        // A dot or an exponent mark between a digit and a digit (or the exponent's sign).
-        bad |= (dot | exp) & !digit_prev;
-        bad |= shift(dot, &mut c.dot) & !digit;
-        bad |= exp_prev & !(digit | sign);
-        // No digit after a leading zero.
-        let start_minus_next = shift(minus & run_start, &mut c.start_minus);
-        let first = digit & (run_start | start_minus_next);
-        bad |= shift(first & d.zero, &mut c.first_zero) & digit;
-        // At most one dot and one exponent a number, the dot first: adding the marks to the
-        // run clears the bits after the first mark (a second mark stays set).
-        bad |= dot & add(num, dot, &mut c.add_dot);
-        let after_exp = add(num, exp, &mut c.add_exp);
-        bad |= (exp & after_exp) | (dot & !after_exp);
     }
     bad & upto == 0
+}
+
+/// The number and literal rules of [`block_ok`] for the scalar runs `run` of a block, adding
+/// what is wrong to `bad`; false when a literal word is wrong. `PLAIN`: the caller checked
+/// that no run of the block starts a literal or holds a `+` or an exponent mark and that
+/// nothing of a sign, an exponent or a literal is carried in, so those masks are 0.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn number_rules<const PLAIN: bool>(
+    b: &[u8],
+    base: usize,
+    run: u64,
+    run_start: u64,
+    literal_start: u64,
+    d: &Digits,
+    c: &mut Carry,
+    bad: &mut u64,
+) -> bool {
+    let (literal_start, plus, exp_mark) = if PLAIN {
+        (0, 0, 0)
+    } else {
+        (literal_start, d.plus, d.exp)
+    };
+    let mut ls = literal_start;
+    while ls != 0 {
+        if !literal_ok(b, base + ls.trailing_zeros() as usize) {
+            return false;
+        }
+        ls &= ls - 1;
+    }
+    let literal = run & !add(run, literal_start, &mut c.add_literal);
+    let num = run & !literal;
+    let digit = d.digit & num;
+    let minus = d.minus & num;
+    let sign = (d.minus | plus) & num;
+    let dot = d.dot & num;
+    let exp = exp_mark & num;
+    let mut bad_here = num & !(digit | sign | dot | exp);
+    let digit_prev = shift(digit, &mut c.digit);
+    let exp_prev = shift(exp, &mut c.exp);
+    // A sign right after an exponent mark, or a minus starting the number; a digit after.
+    bad_here |= sign & !(exp_prev | (minus & run_start));
+    bad_here |= shift(sign, &mut c.sign) & !digit;
+    // A dot or an exponent mark between a digit and a digit (or the exponent's sign).
+    bad_here |= (dot | exp) & !digit_prev;
+    bad_here |= shift(dot, &mut c.dot) & !digit;
+    bad_here |= exp_prev & !(digit | sign);
+    // No digit after a leading zero.
+    let start_minus_next = shift(minus & run_start, &mut c.start_minus);
+    let first = digit & (run_start | start_minus_next);
+    bad_here |= shift(first & d.zero, &mut c.first_zero) & digit;
+    // At most one dot and one exponent a number, the dot first: adding the marks to the
+    // run clears the bits after the first mark (a second mark stays set).
+    bad_here |= dot & add(num, dot, &mut c.add_dot);
+    let after_exp = add(num, exp, &mut c.add_exp);
+    bad_here |= (exp & after_exp) | (dot & !after_exp);
+    *bad |= bad_here;
+    true
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -438,9 +478,9 @@ mod avx2 {
             d.digit |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(off, nine), off));
             d.zero |= bits(eq(b'0'));
             d.minus |= bits(eq(b'-'));
-            d.plus |= bits(eq(b'+'));
             d.dot |= bits(eq(b'.'));
             let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+            d.plus |= bits(eq(b'+'));
             d.exp |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'e' as i8)));
         }
         d
@@ -760,6 +800,40 @@ mod tests {
             container(deep(64).as_bytes(), 0, MAX_EVENT_DEPTH - 64),
             Some(128)
         );
+    }
+
+    #[test]
+    fn numbers_with_and_without_signs_exponents_and_literals_across_blocks() {
+        // Blocks of plain numbers between blocks with a sign, an exponent or a literal, and a
+        // mistake in either kind of block, at every offset from a block's start.
+        let plain = "[-122.36434963611487,37.72794614531054,0.0,10,-0.5]";
+        for (tail, valid) in [
+            ("1e5", true),
+            ("-2.5E+3", true),
+            ("true", true),
+            ("false", true),
+            ("null", true),
+            ("1.5.3", false),
+            ("1e5e3", false),
+            ("01", false),
+            ("-", false),
+            ("1.", false),
+            ("+1", false),
+            ("1e", false),
+            ("truex", false),
+        ] {
+            for pad in 0..70 {
+                let s = format!(
+                    "[{}{plain},{plain},{tail},{plain},{tail},{plain}]",
+                    " ".repeat(pad)
+                );
+                let want = scalar(s.as_bytes());
+                assert_eq!(want.is_some(), valid, "{s}");
+                if runs() {
+                    assert_eq!(fast(s.as_bytes()), want, "{s}");
+                }
+            }
+        }
     }
 
     #[test]
