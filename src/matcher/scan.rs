@@ -201,9 +201,32 @@ impl Reader<'_, '_> {
         let mut escapes = false;
         let mut direct_seen = 0usize;
         loop {
-            // The key and its colon, with the position in a local (the loop over keys no
-            // rule names is the hot one); every error is the one `string`, `ws` and `peek`
-            // would give at the same offset.
+            // Members whose keys no rule needs, in a tight loop of their own; it stops at
+            // the first member it does not settle, which the code below reads.
+            let mut found = None;
+            if let Some(n) = node {
+                let stop = skip_members(
+                    &self.c.nodes[n as usize],
+                    self.b,
+                    self.pos,
+                    depth,
+                    self.lazy,
+                    &mut self.s.buf,
+                );
+                match stop {
+                    Members::Closed(at) => {
+                        self.pos = at;
+                        break;
+                    }
+                    Members::Needed { at, end, child } => {
+                        self.pos = at;
+                        found = Some((end, child));
+                    }
+                    Members::Other(at) => self.pos = at,
+                }
+            }
+            // The key and its colon, with the position in a local; every error is the one
+            // `string`, `ws` and `peek` would give at the same offset.
             let b = self.b;
             let mut pos = self.pos;
             match b.get(pos) {
@@ -212,10 +235,13 @@ impl Reader<'_, '_> {
                 None => return Err(self.eof()),
             }
             let start = pos + 1;
-            let (end, escaped) = validate::string_end(b, pos).map_err(|(at, why)| {
-                self.pos = at;
-                EventError::malformed(why, b, at)
-            })?;
+            let (end, escaped) = match found {
+                Some((end, _)) => (end, false),
+                None => validate::string_end(b, pos).map_err(|(at, why)| {
+                    self.pos = at;
+                    EventError::malformed(why, b, at)
+                })?,
+            };
             if escaped && !self.lazy {
                 unescape(&b[start..end], &mut self.s.buf).map_err(|off| {
                     EventError::malformed(Malformed::StringEscape, b, start + off)
@@ -229,9 +255,10 @@ impl Reader<'_, '_> {
             }
             pos = validate::ws(b, pos + 1);
             self.pos = pos;
-            let child = match node {
-                Some(n) => self.child(n, start, end, escaped)?,
-                None => None,
+            let child = match (found, node) {
+                (Some((_, child)), _) => Some((child, true)),
+                (None, Some(n)) => self.child(n, start, end, escaped)?,
+                (None, None) => None,
             };
             if let Some((child, direct)) = child {
                 let wanted = node.map_or(0, |n| self.c.nodes[n as usize].children.len());
@@ -607,6 +634,83 @@ pub(crate) fn literal_tests(field: &Field, first: u8, mut hit: impl FnMut(&[Targ
             hit(targets);
         }
     }
+}
+
+/// Skips the members of an object from `pos` (at a key's opening quote) for as long as their
+/// keys lead nowhere from `here` and they are plainly well formed (a key without escapes, a
+/// colon, a value: in validating reading checked as `validate::value` checks it, `depth`
+/// containers deep; in lazy reading skipped), each followed by a comma and the next key.
+/// Returns where it stopped: after the object's closing brace, at a key that leads to a
+/// child, or at the opening quote of another member it did not settle (a dotted key, anything
+/// unusual or wrong), or at what follows the last comma when that is no key. It reports nothing: the caller reads from there and finds every error
+/// at the same offset as without this loop.
+#[inline(always)]
+fn skip_members(
+    here: &crate::compile::Node,
+    b: &[u8],
+    mut pos: usize,
+    depth: usize,
+    lazy: bool,
+    buf: &mut Vec<u8>,
+) -> Members {
+    loop {
+        if b.get(pos) != Some(&b'"') {
+            return Members::Other(pos);
+        }
+        let start = pos + 1;
+        let end = validate::string_stop(b, start);
+        if b.get(end) != Some(&b'"') {
+            return Members::Other(pos);
+        }
+        let key = &b[start..end];
+        if here.key_lens >> key.len().min(63) & 1 == 1 {
+            if let Some(child) = here.children.get(key) {
+                return Members::Needed {
+                    at: pos,
+                    end,
+                    child,
+                };
+            }
+        }
+        if here.deep && key.contains(&b'.') {
+            return Members::Other(pos);
+        }
+        let mut i = validate::ws(b, end + 1);
+        if b.get(i) != Some(&b':') {
+            return Members::Other(pos);
+        }
+        i = validate::ws(b, i + 1);
+        let value_end = if lazy {
+            skip::skip_value(b, i)
+        } else {
+            match b.get(i) {
+                Some(b'"') => validate::string(b, i, buf).ok(),
+                Some(b'-' | b'0'..=b'9') => validate::number(b, i).ok(),
+                Some(_) => validate::value(b, i, depth, buf).ok(),
+                None => None,
+            }
+        };
+        let Some(value_end) = value_end else {
+            return Members::Other(pos);
+        };
+        i = validate::ws(b, value_end);
+        match b.get(i) {
+            Some(b',') => pos = validate::ws(b, i + 1),
+            Some(b'}') => return Members::Closed(i + 1),
+            _ => return Members::Other(pos),
+        }
+    }
+}
+
+/// Where [`skip_members`] stopped.
+enum Members {
+    /// After the object's closing brace.
+    Closed(usize),
+    /// At the opening quote `at` of a key without escapes ending at `end` (its closing
+    /// quote) that leads to the trie node `child` (by itself, no dots).
+    Needed { at: usize, end: usize, child: u32 },
+    /// At a member it did not settle, or at what follows the last comma.
+    Other(usize),
 }
 
 /// The trie node `key` leads to from `node` (a dotted key walks several levels, as
