@@ -446,6 +446,14 @@ pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
     );
     let fast_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
     assert_eq!(fast_valid, scalar_valid, "validate: SIMD vs scalar on {}", printable(event));
+    // The validating matcher refuses what validate refuses, at the same offset, for the same
+    // reason (it reads the objects its rules walk into itself).
+    assert_eq!(
+        scalar_error,
+        scalar_valid.clone().err(),
+        "matcher vs validate error on {}",
+        printable(event)
+    );
     // The matcher's verdict is validate's (checked against serde_json above).
     assert_eq!(fast.is_ok(), fast_valid.is_ok(), "matcher vs validate on {}", printable(event));
     // Lazy reading (the skipper) never fails on a well-formed event, and a rule without

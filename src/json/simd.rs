@@ -329,14 +329,11 @@ fn block_ok<const COMPACT: bool>(
         // of them away.
         let plain = literal_start == 0
             && (d.plus | d.exp) & run == 0
-            && c.exp | c.sign == 0
+            && c.exp == 0
             && !(c.add_literal | c.add_exp);
-        let ok = if plain {
-            number_rules::<true>(b, base, run, run_start, literal_start, &d, c, &mut bad)
-        } else {
-            number_rules::<false>(b, base, run, run_start, literal_start, &d, c, &mut bad)
-        };
-        if !ok {
+        if plain {
+            bad |= plain_number_rules(run, run_start, &d, c);
+        } else if !number_rules(b, base, run, run_start, literal_start, &d, c, &mut bad) {
             return false;
         }
     }
@@ -344,12 +341,10 @@ fn block_ok<const COMPACT: bool>(
 }
 
 /// The number and literal rules of [`block_ok`] for the scalar runs `run` of a block, adding
-/// what is wrong to `bad`; false when a literal word is wrong. `PLAIN`: the caller checked
-/// that no run of the block starts a literal or holds a `+` or an exponent mark and that
-/// nothing of a sign, an exponent or a literal is carried in, so those masks are 0.
+/// what is wrong to `bad`; false when a literal word is wrong.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn number_rules<const PLAIN: bool>(
+fn number_rules(
     b: &[u8],
     base: usize,
     run: u64,
@@ -359,11 +354,7 @@ fn number_rules<const PLAIN: bool>(
     c: &mut Carry,
     bad: &mut u64,
 ) -> bool {
-    let (literal_start, plus, exp_mark) = if PLAIN {
-        (0, 0, 0)
-    } else {
-        (literal_start, d.plus, d.exp)
-    };
+    let (plus, exp_mark) = (d.plus, d.exp);
     let mut ls = literal_start;
     while ls != 0 {
         if !literal_ok(b, base + ls.trailing_zeros() as usize) {
@@ -399,6 +390,33 @@ fn number_rules<const PLAIN: bool>(
     bad_here |= (exp & after_exp) | (dot & !after_exp);
     *bad |= bad_here;
     true
+}
+
+/// [`number_rules`] for a block whose runs hold no literal, no `+` and no exponent mark,
+/// with no exponent mark, literal or exponent's run carried in (`c.exp`, `c.add_literal`,
+/// `c.add_exp` all clear): those masks are 0, and what is left of the rules is this (the
+/// carries it does not touch stay clear, as the full rules would leave them). Returns the
+/// bits that are wrong.
+#[inline(always)]
+fn plain_number_rules(run: u64, run_start: u64, d: &Digits, c: &mut Carry) -> u64 {
+    let digit = d.digit & run;
+    let minus = d.minus & run;
+    let dot = d.dot & run;
+    let mut bad = run & !(digit | minus | dot);
+    let digit_prev = shift(digit, &mut c.digit);
+    // A minus only starts a number, and a digit follows it.
+    bad |= minus & !run_start;
+    bad |= shift(minus, &mut c.sign) & !digit;
+    // A dot between a digit and a digit.
+    bad |= dot & !digit_prev;
+    bad |= shift(dot, &mut c.dot) & !digit;
+    // No digit after a leading zero.
+    let start_minus_next = shift(minus & run_start, &mut c.start_minus);
+    let first = digit & (run_start | start_minus_next);
+    bad |= shift(first & d.zero, &mut c.first_zero) & digit;
+    // At most one dot a number.
+    bad |= dot & add(run, dot, &mut c.add_dot);
+    bad
 }
 
 #[cfg(target_arch = "x86_64")]
