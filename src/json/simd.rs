@@ -21,16 +21,17 @@
 // Off x86_64 only the byte loop runs: the portable half of the fast path is unused there.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
+use super::skip::Walk;
 use super::MAX_EVENT_DEPTH;
 
 #[cfg(target_arch = "x86_64")]
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// 0: not yet known; 1: no fast path; 2: AVX2 and PCLMULQDQ.
+/// 0: not yet known; 1: no fast path; 2: AVX2, PCLMULQDQ and POPCNT.
 #[cfg(target_arch = "x86_64")]
 static STATE: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the fast path runs on this CPU: AVX2 and PCLMULQDQ are present and the
+/// Whether the fast path runs on this CPU: AVX2, PCLMULQDQ and POPCNT are present and the
 /// environment variable `WEIR_SIMD` is not `off` (read once per process).
 #[inline]
 pub(crate) fn available() -> bool {
@@ -42,6 +43,7 @@ pub(crate) fn available() -> bool {
             _ => {
                 let on = std::is_x86_feature_detected!("avx2")
                     && std::is_x86_feature_detected!("pclmulqdq")
+                    && std::is_x86_feature_detected!("popcnt")
                     && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "off");
                 STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
                 on
@@ -91,6 +93,28 @@ pub(crate) fn container(b: &[u8], i: usize, depth: usize) -> Option<usize> {
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (b, i, depth);
+        None
+    }
+}
+
+/// The lazy skipper's container walk ([`super::skip::walk_portable`]: the same walk, to the
+/// same result) with AVX2 compares and the brackets of a block counted at once when they
+/// cannot bring the depth to 0 in it; `None` where the fast path does not run.
+#[inline]
+pub(crate) fn walk(b: &[u8], pos: usize, depth: u64, in_string: bool) -> Option<Walk> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if available() {
+            // SAFETY: `available()` checked at run time that this CPU has AVX2, PCLMULQDQ and
+            // POPCNT, the target features `avx2::walk` is compiled with; it reads `b` only
+            // through bounds-checked slices.
+            return Some(unsafe { avx2::walk(b, pos, depth, in_string) });
+        }
+        None
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (b, pos, depth, in_string);
         None
     }
 }
@@ -421,7 +445,7 @@ fn plain_number_rules(run: u64, run_start: u64, d: &Digits, c: &mut Carry) -> u6
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{block_ok, escapes, escapes_ok, Carry, Digits, Masks, MAX_EVENT_DEPTH};
+    use super::{block_ok, escapes, escapes_ok, Carry, Digits, Masks, Walk, MAX_EVENT_DEPTH};
     use core::arch::x86_64::*;
 
     const BLOCK: usize = 64;
@@ -510,6 +534,67 @@ mod avx2 {
     unsafe fn prefix_xor(x: u64) -> u64 {
         let product = _mm_clmulepi64_si128::<0>(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1));
         _mm_cvtsi128_si64(product) as u64
+    }
+
+    /// See [`super::walk`]. Safety: the CPU must have AVX2, PCLMULQDQ and POPCNT.
+    #[target_feature(enable = "avx2,pclmulqdq,popcnt")]
+    pub(super) unsafe fn walk(
+        b: &[u8],
+        mut pos: usize,
+        mut depth: u64,
+        mut in_string: bool,
+    ) -> Walk {
+        use crate::json::skip::{block_at, walk_brackets, walk_bytes, Brackets};
+        let mut padded = [b' '; BLOCK];
+        while pos < b.len() {
+            let block = block_at(b, pos, &mut padded);
+            // SAFETY (both loads): `block` is 64 readable bytes; unaligned loads are allowed.
+            let v = [
+                _mm256_loadu_si256(block.as_ptr().cast()),
+                _mm256_loadu_si256(block.as_ptr().add(32).cast()),
+            ];
+            let (mut quote, mut backslash, mut open, mut close) = (0u64, 0u64, 0u64, 0u64);
+            for (half, &x) in v.iter().enumerate() {
+                let at = 32 * half as u32;
+                let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
+                let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+                quote |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'"' as i8)));
+                backslash |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\\' as i8)));
+                open |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'{' as i8)));
+                close |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'}' as i8)));
+            }
+            if backslash != 0 {
+                // Rare: walk this block byte by byte.
+                match walk_bytes(b, pos, &mut depth, &mut in_string) {
+                    Ok(next) => {
+                        pos = next;
+                        continue;
+                    }
+                    Err(end) => return Walk::Closed(end),
+                }
+            }
+            let carry = if in_string { u64::MAX } else { 0 };
+            let strings = prefix_xor(quote) ^ carry;
+            in_string = strings >> 63 == 1;
+            let open = open & !strings;
+            let close = close & !strings;
+            // Fewer closing brackets than the depth: it stays above 0 throughout the block,
+            // so the brackets are counted, not walked.
+            let closes = u64::from(close.count_ones());
+            if closes < depth {
+                depth = depth + u64::from(open.count_ones()) - closes;
+            } else if let Brackets::Closed(end) =
+                walk_brackets(b.len(), pos, open, close, &mut depth)
+            {
+                return Walk::Closed(end);
+            }
+            pos = (pos + BLOCK).min(b.len());
+        }
+        Walk::Open {
+            pos,
+            depth,
+            in_string,
+        }
     }
 
     /// See [`super::container`]. Safety: the CPU must have AVX2 and PCLMULQDQ.
@@ -849,6 +934,56 @@ mod tests {
                 assert_eq!(want.is_some(), valid, "{s}");
                 if runs() {
                     assert_eq!(fast(s.as_bytes()), want, "{s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn walk_agrees_with_the_portable_walk() {
+        use crate::json::skip::walk_portable;
+        // Brackets, quotes and backslashes in every mix, from every start and state, cut at
+        // every length (so the padded last block and resuming are covered too).
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..3_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 200) as usize;
+            let mut bytes = Vec::with_capacity(len);
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Few backslashes in most rounds, so most blocks take the counting path.
+                let alphabet: &[u8] = if round % 4 == 0 {
+                    b"{}[]\"\\ a,"
+                } else {
+                    b"{}[]\"{[ a,:1}]"
+                };
+                bytes.push(alphabet[(seed >> 20) as usize % alphabet.len()]);
+            }
+            for start in [0, 1, len / 2] {
+                for depth in [1u64, 2, 3, 70] {
+                    for in_string in [false, true] {
+                        for cut in [len, len.saturating_sub(1), len / 3] {
+                            if start > cut {
+                                continue;
+                            }
+                            let b = &bytes[..cut];
+                            let want = walk_portable(b, start, depth, in_string);
+                            if let Some(got) = walk(b, start, depth, in_string) {
+                                assert_eq!(
+                                    got,
+                                    want,
+                                    "{:?} from {start} at depth {depth}, in string {in_string}",
+                                    String::from_utf8_lossy(b)
+                                );
+                            } else {
+                                assert!(!runs());
+                            }
+                        }
+                    }
                 }
             }
         }
