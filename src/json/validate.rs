@@ -54,7 +54,7 @@ pub(crate) fn digits_end(b: &[u8], mut i: usize) -> usize {
 /// bytes at a time with vector compares where the target has 16-byte vectors (SSE2 on
 /// x86_64, NEON on aarch64), then 8 bytes at a time in a word. (Borrows in the word loop only
 /// flag bytes after a true match, never before it.)
-#[inline]
+#[inline(always)]
 pub(crate) fn string_stop(b: &[u8], mut i: usize) -> usize {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
@@ -129,7 +129,7 @@ pub(crate) fn string_end(b: &[u8], i: usize) -> Result<(usize, bool), Invalid> {
 }
 
 /// Validates the string whose opening quote is at `i`; returns the position after it.
-#[inline]
+#[inline(always)]
 pub(crate) fn string(b: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, Invalid> {
     let (end, escaped) = string_end(b, i)?;
     if escaped {
