@@ -641,6 +641,15 @@ pub fn check_split_stream(data: &[u8]) {
         .checking(checking)
         .map(own_split_item)
         .collect();
+    // The container walk and the validation with the SIMD paths off give the same items.
+    json::set_simd(false);
+    let portable: Vec<SplitItem> = Splitter::new(input)
+        .layout(layout)
+        .checking(checking)
+        .map(own_split_item)
+        .collect();
+    json::set_simd(true);
+    assert!(portable == whole, "{what}: SIMD vs portable splitting");
 
     let mut last_end = 0;
     for item in &whole {
