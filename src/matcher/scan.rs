@@ -2,7 +2,7 @@
 //! JSON, validates everything, and for each scalar on a path some rule names runs that
 //! field's value tests, recording hits.
 
-use crate::compile::{Compiled, Field, Scan, Target};
+use crate::compile::{key_head, Compiled, Field, Scan, Target};
 use crate::error::{EventError, Malformed};
 use crate::ir::{
     ends_with_ignore_case_bytes, eq_ignore_case_bytes, finite_f64, is_exact, number_spelling,
@@ -663,7 +663,7 @@ fn skip_members(
             return Members::Other(pos);
         }
         let key = &b[start..end];
-        if here.key_lens >> key.len().min(63) & 1 == 1 {
+        if here.key_lens >> key.len().min(63) & here.key_heads >> key_head(key) & 1 == 1 {
             if let Some(child) = here.children.get(key) {
                 return Members::Needed {
                     at: pos,
@@ -719,7 +719,7 @@ enum Members {
 fn lookup(c: &Compiled, node: u32, key: &[u8]) -> Option<(u32, bool)> {
     let nodes = &c.nodes;
     let here = &nodes[node as usize];
-    if here.key_lens >> key.len().min(63) & 1 == 1 {
+    if here.key_lens >> key.len().min(63) & here.key_heads >> key_head(key) & 1 == 1 {
         if let Some(child) = here.children.get(key) {
             return Some((child, true));
         }
