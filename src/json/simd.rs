@@ -141,6 +141,8 @@ struct Digits {
     zero: u64,
     minus: u64,
     dot: u64,
+    /// `+` and the exponent marks `e`, `E`: read (by the caller's `marks`) only for a block
+    /// whose runs hold more than digits, minus signs and dots.
     plus: u64,
     exp: u64,
 }
@@ -293,6 +295,7 @@ fn block_ok<const COMPACT: bool>(
     object: u64,
     upto: u64,
     digits: impl FnOnce() -> Digits,
+    marks: impl FnOnce() -> (u64, u64),
     c: &mut Carry,
 ) -> bool {
     let quote_open = m.quote & strings;
@@ -346,19 +349,22 @@ fn block_ok<const COMPACT: bool>(
         c.add_exp = false;
     } else {
         let d = digits();
-        // Runs not starting like a number must be a literal word; mark their bytes.
-        let literal_start = run_start & !(d.digit | d.minus) & upto;
-        // Most blocks hold plain numbers only (no literal, sign or exponent in a run, none
-        // carried in): the same rules with those masks known to be empty, which folds most
-        // of them away.
-        let plain = literal_start == 0
-            && (d.plus | d.exp) & run == 0
-            && c.exp == 0
-            && !(c.add_literal | c.add_exp);
+        // Most blocks hold plain numbers only: no run byte other than digits, minus signs
+        // and dots (so no literal, `+` or exponent mark), and nothing of an exponent or a
+        // literal carried in. Their rules are what the full rules leave with those masks
+        // empty; the rest read the rarer masks and take the full rules.
+        let plain =
+            run & !(d.digit | d.minus | d.dot) == 0 && c.exp == 0 && !(c.add_literal | c.add_exp);
         if plain {
             bad |= plain_number_rules(run, run_start, &d, c);
-        } else if !number_rules(b, base, run, run_start, literal_start, &d, c, &mut bad) {
-            return false;
+        } else {
+            let (plus, exp) = marks();
+            let d = Digits { plus, exp, ..d };
+            // Runs not starting like a number must be a literal word; mark their bytes.
+            let literal_start = run_start & !(d.digit | d.minus) & upto;
+            if !number_rules(b, base, run, run_start, literal_start, &d, c, &mut bad) {
+                return false;
+            }
         }
     }
     bad & upto == 0
@@ -507,7 +513,8 @@ mod avx2 {
         m
     }
 
-    /// The masks of the characters of numbers in the block `v`.
+    /// The masks of the digits, zeros, minus signs and dots in the block `v` (`plus` and
+    /// `exp` are left 0: see [`marks`]).
     #[target_feature(enable = "avx2")]
     unsafe fn digits(v: &[__m256i; 2]) -> Digits {
         let mut d = Digits::default();
@@ -521,11 +528,22 @@ mod avx2 {
             d.zero |= bits(eq(b'0'));
             d.minus |= bits(eq(b'-'));
             d.dot |= bits(eq(b'.'));
-            let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
-            d.plus |= bits(eq(b'+'));
-            d.exp |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'e' as i8)));
         }
         d
+    }
+
+    /// The masks of `+` and of the exponent marks `e`, `E` in the block `v`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn marks(v: &[__m256i; 2]) -> (u64, u64) {
+        let (mut plus, mut exp) = (0u64, 0u64);
+        for (half, &x) in v.iter().enumerate() {
+            let at = 32 * half as u32;
+            let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
+            plus |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'+' as i8)));
+            let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+            exp |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'e' as i8)));
+        }
+        (plus, exp)
     }
 
     /// Prefix XOR of `x` (bit `k` = XOR of bits `0..=k`): one carry-less multiplication by
@@ -688,6 +706,8 @@ mod avx2 {
             }
             // SAFETY: this function runs only where AVX2 is present (its contract).
             let digits = || unsafe { digits(&v) };
+            // SAFETY: as for `digits`.
+            let marks = || unsafe { marks(&v) };
             let compact = m.ws & outside == 0
                 && !(c.add_lbrace
                     | c.add_lbrack
@@ -696,9 +716,9 @@ mod avx2 {
                     | c.add_key_close
                     | c.add_value_end);
             let ok = if compact {
-                block_ok::<true>(b, pos, &m, strings, object, upto, digits, &mut c)
+                block_ok::<true>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
             } else {
-                block_ok::<false>(b, pos, &m, strings, object, upto, digits, &mut c)
+                block_ok::<false>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
             };
             if !ok {
                 return None;
