@@ -1057,15 +1057,65 @@ mod tests {
             prop_oneof![4 => Just(String::new()), 1 => "[ \t\n\r]{1,3}"]
         }
 
+        /// Long arrays and objects of plain numbers (`-?\d+(\.\d+)?`) only, the blocks the
+        /// plain-number rules take: runs of up to 31 bytes, 4 to 60 of them, after 0 to 63
+        /// spaces, so that runs cross the 32- and 64-byte edges at every offset.
+        fn plain_numbers() -> impl Strategy<Value = String> {
+            // Built from integers (faster than from a pattern): a sign, up to 15 digits of
+            // integer, up to 14 of fraction.
+            let number = (
+                any::<bool>(),
+                any::<u64>(),
+                0u32..16,
+                prop::option::of((any::<u64>(), 1u32..15)),
+            )
+                .prop_map(|(minus, int, digits, frac)| {
+                    let int = int % 10u64.pow(digits).max(1);
+                    let sign = if minus { "-" } else { "" };
+                    match frac {
+                        Some((f, w)) => {
+                            let f = f % 10u64.pow(w);
+                            format!("{sign}{int}.{f:0w$}", w = w as usize)
+                        }
+                        None => format!("{sign}{int}"),
+                    }
+                });
+            let sep = prop_oneof![3 => Just(","), 1 => Just(", "), 1 => Just(",\n  ")];
+            (
+                prop::collection::vec((number, sep), 4..60),
+                any::<bool>(),
+                0usize..64,
+            )
+                .prop_map(|(v, object, pad)| {
+                    let items = v.iter().enumerate().map(|(i, (x, sep))| {
+                        let sep = if i == 0 { "" } else { sep };
+                        if object {
+                            format!("{sep}\"k{}\":{x}", i % 10)
+                        } else {
+                            format!("{sep}{x}")
+                        }
+                    });
+                    let body: String = items.collect();
+                    let pad = " ".repeat(pad);
+                    if object {
+                        format!("{{{pad}{body}}}")
+                    } else {
+                        format!("[{pad}{body}]")
+                    }
+                })
+        }
+
         fn json() -> impl Strategy<Value = String> {
+            // Some leaves are long runs of plain numbers, and so are some whole values.
             let leaf = prop_oneof![
-                number(),
-                string(),
-                Just("true".to_string()),
-                Just("false".to_string()),
-                Just("null".to_string()),
+                1 => plain_numbers(),
+                6 => number(),
+                6 => string(),
+                2 => Just("true".to_string()),
+                2 => Just("false".to_string()),
+                2 => Just("null".to_string()),
             ];
-            leaf.prop_recursive(6, 80, 8, |inner| {
+            let nested = leaf.prop_recursive(6, 80, 8, |inner| {
                 prop_oneof![
                     prop::collection::vec((ws(), inner.clone(), ws()), 0..8).prop_map(|v| {
                         let items: Vec<String> = v
@@ -1082,7 +1132,8 @@ mod tests {
                         format!("{{{}}}", items.join(","))
                     }),
                 ]
-            })
+            });
+            prop_oneof![1 => plain_numbers(), 4 => nested]
         }
 
         /// Edits: (position, kind, byte) — replace, insert or delete a byte, mostly with the
@@ -1093,6 +1144,13 @@ mod tests {
                 1 => any::<u8>(),
             ];
             prop::collection::vec((any::<usize>(), 0u8..3, byte), 0..4)
+        }
+
+        /// Edits for runs of numbers: replace or insert one of the bytes a number may hold
+        /// (or a leading zero), anywhere; on [`plain_numbers`] most land inside a number.
+        fn number_edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+            let byte = prop::sample::select(b"-.0e+".to_vec());
+            prop::collection::vec((any::<usize>(), 0u8..2, byte), 1..4)
         }
 
         fn mutate(s: &str, edits: &[(usize, u8, u8)]) -> Vec<u8> {
@@ -1160,6 +1218,17 @@ mod tests {
 
             #[test]
             fn simd_and_scalar_agree_on_mutated_values(s in json(), e in edits()) {
+                agree(&mutate(&s, &e))?;
+            }
+
+            #[test]
+            fn simd_and_scalar_agree_on_mutated_runs_of_plain_numbers(
+                s in plain_numbers(),
+                e in number_edits(),
+            ) {
+                if runs() {
+                    prop_assert_eq!(container(s.as_bytes(), 0, 0), Some(s.len()), "{}", s);
+                }
                 agree(&mutate(&s, &e))?;
             }
 
