@@ -825,6 +825,49 @@ fn kept_windows_draw_like_the_whole_event() {
 /// exactly what `json::validate` refuses, with the same reason at the same offset, whether the
 /// rules name the event's fields or not and with the SIMD validation on or off (the matcher
 /// reads the objects the rules walk into itself and hands the rest to the validator).
+#[test]
+fn the_simd_switch_is_restored_after_a_panic() {
+    use weir::json::SimdSwitch;
+    // On where the CPU has it (and WEIR_SIMD is not off); back as it was when dropped.
+    let cpu = SimdSwitch::take().set(true);
+    let failed = std::panic::catch_unwind(|| {
+        let switch = SimdSwitch::take();
+        assert!(!switch.set(false));
+        panic!("a comparison failed with the fast path off");
+    });
+    assert!(failed.is_err());
+    // Neither the fast path left off nor the lock left unusable by the panic.
+    let switch = SimdSwitch::take();
+    assert_eq!(switch.is_on(), cpu);
+    assert!(!switch.set(false));
+    drop(switch);
+    assert_eq!(SimdSwitch::take().is_on(), cpu);
+}
+
+#[test]
+fn one_simd_switch_at_a_time() {
+    use weir::json::SimdSwitch;
+    // Threads flipping the switch each way and reading it back: without the lock another
+    // thread's flip would come in between.
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    let switch = SimdSwitch::take();
+                    let on = switch.set((i + t) % 2 == 0);
+                    let valid = weir::json::validate(b"[1, -2.5, {\"a\": 3e2}]").is_ok();
+                    std::thread::yield_now();
+                    assert!(valid);
+                    assert_eq!(switch.is_on(), on, "thread {t}, round {i}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("no thread saw another's flip");
+    }
+}
+
 mod generated {
     use super::{far, near};
     use proptest::prelude::*;
@@ -929,9 +972,12 @@ mod generated {
 
     fn agree(event: &[u8]) -> Result<(), TestCaseError> {
         let error = |e: weir::EventError| (e.offset(), e.reason().to_string());
+        // Held across both runs: no other test thread flips the switch between them, and a
+        // failing assertion (a panic) does not leave the fast path off for the others.
+        let switch = weir::json::SimdSwitch::take();
         let mut seen = None;
         for simd in [true, false] {
-            weir::json::set_simd(simd);
+            switch.set(simd);
             let valid = weir::json::validate(event).map_err(error);
             for m in [near(), far()] {
                 let got = m.matching_rule_ids(event).map(|_| ()).map_err(error);
@@ -948,7 +994,6 @@ mod generated {
             }
             seen = Some(valid);
         }
-        weir::json::set_simd(true);
         Ok(())
     }
 
