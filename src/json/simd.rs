@@ -16,7 +16,8 @@
 //! always the byte loop's, and a verdict of the fast path is checked against the byte loop
 //! by the property tests.
 
-// The x86_64 SIMD intrinsics (AVX2, PCLMULQDQ) need `unsafe`; each use says why it is sound.
+// The x86_64 SIMD intrinsics (AVX2, PCLMULQDQ, POPCNT) need `unsafe`; each use says why it
+// is sound.
 #![allow(unsafe_code)]
 // Off x86_64 only the byte loop runs: the portable half of the fast path is unused there.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
@@ -1248,6 +1249,7 @@ mod tests {
     fn detection_follows_the_cpu() {
         let cpu = std::is_x86_feature_detected!("avx2")
             && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("popcnt")
             && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "off");
         assert_eq!(available(), cpu);
     }
