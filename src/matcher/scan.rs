@@ -642,8 +642,9 @@ pub(crate) fn literal_tests(field: &Field, first: u8, mut hit: impl FnMut(&[Targ
 /// containers deep; in lazy reading skipped), each followed by a comma and the next key.
 /// Returns where it stopped: after the object's closing brace, at a key that leads to a
 /// child, or at the opening quote of another member it did not settle (a dotted key, anything
-/// unusual or wrong), or at what follows the last comma when that is no key. It reports nothing: the caller reads from there and finds every error
-/// at the same offset as without this loop.
+/// unusual or wrong), or at what follows the last comma when that is no key. It reports
+/// nothing: the caller reads from there and finds every error at the same offset as without
+/// this loop.
 #[inline(always)]
 fn skip_members(
     here: &crate::compile::Node,
