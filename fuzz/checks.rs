@@ -431,11 +431,14 @@ pub fn check_rules_on_event(
 /// must agree on everything, errors and their offsets included, as `weir::json::validate`
 /// must.
 pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
-    weir::json::set_simd(false);
+    // Held to the end: no other comparison (a test thread beside this one) flips the switch
+    // meanwhile, and a failing assertion leaves it as it was.
+    let switch = weir::json::SimdSwitch::take();
+    switch.set(false);
     let scalar = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event rules");
     let scalar_error = full_error(&rig.matcher, event);
     let scalar_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
-    weir::json::set_simd(true);
+    switch.set(true);
     let fast = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event rules, SIMD");
     assert_eq!(fast, scalar, "SIMD vs scalar on {}", printable(event));
     assert_eq!(
@@ -446,6 +449,14 @@ pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
     );
     let fast_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
     assert_eq!(fast_valid, scalar_valid, "validate: SIMD vs scalar on {}", printable(event));
+    // The validating matcher refuses what validate refuses, at the same offset, for the same
+    // reason (it reads the objects its rules walk into itself).
+    assert_eq!(
+        scalar_error,
+        scalar_valid.clone().err(),
+        "matcher vs validate error on {}",
+        printable(event)
+    );
     // The matcher's verdict is validate's (checked against serde_json above).
     assert_eq!(fast.is_ok(), fast_valid.is_ok(), "matcher vs validate on {}", printable(event));
     // Lazy reading (the skipper) never fails on a well-formed event, and a rule without
@@ -628,11 +639,23 @@ pub fn check_split_stream(data: &[u8]) {
         Checking::Boundaries
     };
     let what = format!("{layout:?} {checking:?} on {}", printable(input));
+    // The container walk and the validation with the SIMD paths on and off give the same
+    // items; the switch is held so that no other comparison flips it between the two.
+    let switch = json::SimdSwitch::take();
+    switch.set(true);
     let whole: Vec<SplitItem> = Splitter::new(input)
         .layout(layout)
         .checking(checking)
         .map(own_split_item)
         .collect();
+    switch.set(false);
+    let portable: Vec<SplitItem> = Splitter::new(input)
+        .layout(layout)
+        .checking(checking)
+        .map(own_split_item)
+        .collect();
+    drop(switch);
+    assert!(portable == whole, "{what}: SIMD vs portable splitting");
 
     let mut last_end = 0;
     for item in &whole {

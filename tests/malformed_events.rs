@@ -820,3 +820,190 @@ fn kept_windows_draw_like_the_whole_event() {
         }
     }
 }
+
+/// Generated events, most of them then broken by a few edits: the validating matcher refuses
+/// exactly what `json::validate` refuses, with the same reason at the same offset, whether the
+/// rules name the event's fields or not and with the SIMD validation on or off (the matcher
+/// reads the objects the rules walk into itself and hands the rest to the validator).
+#[test]
+fn the_simd_switch_is_restored_after_a_panic() {
+    use weir::json::SimdSwitch;
+    // On where the CPU has it (and WEIR_SIMD is not off); back as it was when dropped.
+    let cpu = SimdSwitch::take().set(true);
+    let failed = std::panic::catch_unwind(|| {
+        let switch = SimdSwitch::take();
+        assert!(!switch.set(false));
+        panic!("a comparison failed with the fast path off");
+    });
+    assert!(failed.is_err());
+    // Neither the fast path left off nor the lock left unusable by the panic.
+    let switch = SimdSwitch::take();
+    assert_eq!(switch.is_on(), cpu);
+    assert!(!switch.set(false));
+    drop(switch);
+    assert_eq!(SimdSwitch::take().is_on(), cpu);
+}
+
+#[test]
+fn one_simd_switch_at_a_time() {
+    use weir::json::SimdSwitch;
+    // Threads flipping the switch each way and reading it back: without the lock another
+    // thread's flip would come in between.
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    let switch = SimdSwitch::take();
+                    let on = switch.set((i + t) % 2 == 0);
+                    let valid = weir::json::validate(b"[1, -2.5, {\"a\": 3e2}]").is_ok();
+                    std::thread::yield_now();
+                    assert!(valid);
+                    assert_eq!(switch.is_on(), on, "thread {t}, round {i}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("no thread saw another's flip");
+    }
+}
+
+mod generated {
+    use super::{far, near};
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "a",
+                "b",
+                "detail",
+                "state",
+                "tags",
+                "k",
+                "v",
+                "size",
+                "zzz",
+                "a.b",
+                "\\u0061",
+                "",
+                "no-such-key",
+                "detail.state",
+            ])
+            .prop_map(str::to_string),
+            "[a-z]{0,10}",
+        ]
+    }
+
+    fn ws() -> impl Strategy<Value = String> {
+        prop_oneof![6 => Just(String::new()), 1 => "[ \t\n\r]{1,2}"]
+    }
+
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "-?(0|[1-9][0-9]{0,6})(\\.[0-9]{1,4})?([eE][+-]?[0-9]{1,2})?",
+            "\"[a-z é\\[\\]{}:,]{0,12}\"",
+            "\"([a-z]|\\\\[nt\"\\\\/]|\\\\u00e9){0,6}\"",
+            Just("true".to_string()),
+            Just("false".to_string()),
+            Just("null".to_string()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        scalar().prop_recursive(5, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec((ws(), inner.clone(), ws()), 0..6).prop_map(|v| format!(
+                    "[{}]",
+                    v.into_iter()
+                        .map(|(a, x, b)| format!("{a}{x}{b}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+                prop::collection::vec((ws(), key(), ws(), ws(), inner), 0..8).prop_map(|v| {
+                    format!(
+                        "{{{}}}",
+                        v.into_iter()
+                            .map(|(a, k, b, c, x)| format!("{a}\"{k}\"{b}:{c}{x}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )
+                }),
+            ]
+        })
+    }
+
+    fn event() -> impl Strategy<Value = String> {
+        prop::collection::vec((key(), ws(), value()), 0..8).prop_map(|v| {
+            format!(
+                "{{{}}}",
+                v.into_iter()
+                    .map(|(k, a, x)| format!("\"{k}\":{a}{x}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        })
+    }
+
+    /// Replace, insert or delete a few bytes, mostly ones that matter to the grammar.
+    fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+        let byte = prop_oneof![
+            8 => prop::sample::select(b"{}[]:,\"\\ 0123-+.eEtfnu\n\x01".to_vec()),
+            1 => any::<u8>(),
+        ];
+        prop::collection::vec((any::<usize>(), 0u8..3, byte), 0..4)
+    }
+
+    fn mutate(s: &str, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+        let mut b = s.as_bytes().to_vec();
+        for &(at, kind, byte) in edits {
+            let at = at % (b.len() + 1);
+            match kind {
+                0 if at < b.len() => b[at] = byte,
+                1 => b.insert(at, byte),
+                _ if at < b.len() => {
+                    b.remove(at);
+                }
+                _ => {}
+            }
+        }
+        b
+    }
+
+    fn agree(event: &[u8]) -> Result<(), TestCaseError> {
+        let error = |e: weir::EventError| (e.offset(), e.reason().to_string());
+        // Held across both runs: no other test thread flips the switch between them, and a
+        // failing assertion (a panic) does not leave the fast path off for the others.
+        let switch = weir::json::SimdSwitch::take();
+        let mut seen = None;
+        for simd in [true, false] {
+            switch.set(simd);
+            let valid = weir::json::validate(event).map_err(error);
+            for m in [near(), far()] {
+                let got = m.matching_rule_ids(event).map(|_| ()).map_err(error);
+                prop_assert_eq!(
+                    &got,
+                    &valid,
+                    "{:?} (SIMD {})",
+                    String::from_utf8_lossy(event),
+                    simd
+                );
+            }
+            if let Some(before) = &seen {
+                prop_assert_eq!(before, &valid, "SIMD on vs off");
+            }
+            seen = Some(valid);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn matcher_refuses_what_validate_refuses(s in event(), e in edits()) {
+            agree(s.as_bytes())?;
+            agree(&mutate(&s, &e))?;
+        }
+    }
+}

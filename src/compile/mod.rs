@@ -131,6 +131,15 @@ pub(crate) struct Node {
     /// Bit `min(n, 63)` is set when some child's key is `n` bytes long: most keys of an
     /// event that no rule names are turned away by their length alone.
     pub key_lens: u64,
+    /// Bit [`key_head`] of each child's key is set: with `key_lens`, the keys of the same
+    /// length as a child's but of another first byte are turned away without a lookup.
+    pub key_heads: u64,
+}
+
+/// The bit of `key` in [`Node::key_heads`]: its first byte's low 6 bits (0 for `""`).
+#[inline(always)]
+pub(crate) fn key_head(key: &[u8]) -> u32 {
+    key.first().map_or(0, |&b| u32::from(b & 63))
 }
 
 /// Up to this many children are searched in a list; more go into a hash map.
@@ -275,6 +284,7 @@ impl Compiled {
                     let next = take_slot(&mut self.nodes, &mut self.free_nodes);
                     self.nodes[node].children.insert(segment.as_bytes(), next);
                     self.nodes[node].key_lens |= 1 << segment.len().min(63);
+                    self.nodes[node].key_heads |= 1 << key_head(segment.as_bytes());
                     next
                 }
             };
@@ -431,16 +441,18 @@ impl Compiled {
         }
     }
 
-    /// Recomputes what node `n` knows of its children (`deep`, `key_lens`).
+    /// Recomputes what node `n` knows of its children (`deep`, `key_lens`, `key_heads`).
     fn refresh(&mut self, n: u32) {
-        let (mut deep, mut key_lens) = (false, 0u64);
+        let (mut deep, mut key_lens, mut key_heads) = (false, 0u64, 0u64);
         self.nodes[n as usize].children.for_each(|key, child| {
             key_lens |= 1 << key.len().min(63);
+            key_heads |= 1 << key_head(key);
             deep |= self.nodes[child as usize].children.len() > 0;
         });
         let node = &mut self.nodes[n as usize];
         node.deep = deep;
         node.key_lens = key_lens;
+        node.key_heads = key_heads;
     }
 }
 

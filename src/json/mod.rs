@@ -97,7 +97,9 @@ pub fn validate(buf: &[u8]) -> Result<(), EventError> {
 /// Turns the SIMD fast path of validation off (`false`) or back on (`true`, only where the CPU
 /// has AVX2) for the whole process; returns whether it is on now. Both paths give the same
 /// verdicts, errors and offsets: this exists so tests and fuzz targets can compare them. The
-/// environment variable `WEIR_SIMD=off` turns it off from the start.
+/// environment variable `WEIR_SIMD=off` turns it off from the start. Tests comparing the two
+/// paths on parallel threads take a [`SimdSwitch`] instead, which keeps other comparisons from
+/// flipping the switch meanwhile and restores it when dropped.
 ///
 /// # Example
 /// ```
@@ -110,6 +112,70 @@ pub fn validate(buf: &[u8]) -> Result<(), EventError> {
 #[doc(hidden)]
 pub fn set_simd(on: bool) -> bool {
     simd::set_enabled(on)
+}
+
+/// Taken by [`SimdSwitch::take`]: one comparison of the two paths at a time in a process.
+static SIMD_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The SIMD switch of [`set_simd`] held for one comparison of the two paths, as tests running
+/// on parallel threads need it: while one `SimdSwitch` lives, no other can be taken (taking
+/// waits), so no other comparison flips the switch between the two runs of this one; and
+/// dropping it, on a panic too, puts the switch back as it was when it was taken. The switch
+/// is still process-wide: code that does not take it runs whichever path is on.
+///
+/// # Example
+/// ```
+/// let switch = weir::json::SimdSwitch::take();
+/// switch.set(false);
+/// let scalar = weir::json::validate(b"[1, -2.5, 3e]").unwrap_err();
+/// switch.set(true);
+/// let fast = weir::json::validate(b"[1, -2.5, 3e]").unwrap_err();
+/// assert_eq!((fast.offset(), fast.reason()), (scalar.offset(), scalar.reason()));
+/// drop(switch); // the switch is as before, and the next comparison may take it
+/// ```
+#[doc(hidden)]
+#[must_use = "the switch is released when this is dropped"]
+pub struct SimdSwitch {
+    was: bool,
+    _held: std::sync::MutexGuard<'static, ()>,
+}
+
+impl SimdSwitch {
+    /// Waits until no other `SimdSwitch` lives, and holds the switch.
+    pub fn take() -> SimdSwitch {
+        // A comparison that panicked restored the switch when its guard was dropped: the
+        // poisoning says nothing about the state.
+        let held = SIMD_SWITCH
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        SimdSwitch {
+            was: simd::available(),
+            _held: held,
+        }
+    }
+
+    /// Turns the fast path off or on, as [`set_simd`] does; returns whether it is on now.
+    pub fn set(&self, on: bool) -> bool {
+        simd::set_enabled(on)
+    }
+
+    /// Whether the fast path is on now.
+    ///
+    /// # Example
+    /// ```
+    /// let switch = weir::json::SimdSwitch::take();
+    /// assert!(!switch.set(false));
+    /// assert!(!switch.is_on());
+    /// ```
+    pub fn is_on(&self) -> bool {
+        simd::available()
+    }
+}
+
+impl Drop for SimdSwitch {
+    fn drop(&mut self) {
+        simd::set_enabled(self.was);
+    }
 }
 
 /// Where the JSON value starting at `start` ends (one past its last byte), validating it on

@@ -16,21 +16,23 @@
 //! always the byte loop's, and a verdict of the fast path is checked against the byte loop
 //! by the property tests.
 
-// The x86_64 SIMD intrinsics (AVX2, PCLMULQDQ) need `unsafe`; each use says why it is sound.
+// The x86_64 SIMD intrinsics (AVX2, PCLMULQDQ, POPCNT) need `unsafe`; each use says why it
+// is sound.
 #![allow(unsafe_code)]
 // Off x86_64 only the byte loop runs: the portable half of the fast path is unused there.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
+use super::skip::Walk;
 use super::MAX_EVENT_DEPTH;
 
 #[cfg(target_arch = "x86_64")]
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// 0: not yet known; 1: no fast path; 2: AVX2 and PCLMULQDQ.
+/// 0: not yet known; 1: no fast path; 2: AVX2, PCLMULQDQ and POPCNT.
 #[cfg(target_arch = "x86_64")]
 static STATE: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the fast path runs on this CPU: AVX2 and PCLMULQDQ are present and the
+/// Whether the fast path runs on this CPU: AVX2, PCLMULQDQ and POPCNT are present and the
 /// environment variable `WEIR_SIMD` is not `off` (read once per process).
 #[inline]
 pub(crate) fn available() -> bool {
@@ -42,6 +44,7 @@ pub(crate) fn available() -> bool {
             _ => {
                 let on = std::is_x86_feature_detected!("avx2")
                     && std::is_x86_feature_detected!("pclmulqdq")
+                    && std::is_x86_feature_detected!("popcnt")
                     && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "off");
                 STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
                 on
@@ -95,6 +98,28 @@ pub(crate) fn container(b: &[u8], i: usize, depth: usize) -> Option<usize> {
     }
 }
 
+/// The lazy skipper's container walk ([`super::skip::walk_portable`]: the same walk, to the
+/// same result) with AVX2 compares and the brackets of a block counted at once when they
+/// cannot bring the depth to 0 in it; `None` where the fast path does not run.
+#[inline]
+pub(crate) fn walk(b: &[u8], pos: usize, depth: u64, in_string: bool) -> Option<Walk> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if available() {
+            // SAFETY: `available()` checked at run time that this CPU has AVX2, PCLMULQDQ and
+            // POPCNT, the target features `avx2::walk` is compiled with; it reads `b` only
+            // through bounds-checked slices.
+            return Some(unsafe { avx2::walk(b, pos, depth, in_string) });
+        }
+        None
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (b, pos, depth, in_string);
+        None
+    }
+}
+
 /// The bit masks of one 64-byte block, bit `k` for byte `k`.
 #[derive(Default, Clone, Copy)]
 struct Masks {
@@ -116,8 +141,10 @@ struct Digits {
     digit: u64,
     zero: u64,
     minus: u64,
-    plus: u64,
     dot: u64,
+    /// `+` and the exponent marks `e`, `E`: read (by the caller's `marks`) only for a block
+    /// whose runs hold more than digits, minus signs and dots.
+    plus: u64,
     exp: u64,
 }
 
@@ -269,6 +296,7 @@ fn block_ok<const COMPACT: bool>(
     object: u64,
     upto: u64,
     digits: impl FnOnce() -> Digits,
+    marks: impl FnOnce() -> (u64, u64),
     c: &mut Carry,
 ) -> bool {
     let quote_open = m.quote & strings;
@@ -322,48 +350,109 @@ fn block_ok<const COMPACT: bool>(
         c.add_exp = false;
     } else {
         let d = digits();
-        // Runs not starting like a number must be a literal word; mark their bytes.
-        let literal_start = run_start & !(d.digit | d.minus) & upto;
-        let mut ls = literal_start;
-        while ls != 0 {
-            if !literal_ok(b, base + ls.trailing_zeros() as usize) {
+        // Most blocks hold plain numbers only: no run byte other than digits, minus signs
+        // and dots (so no literal, `+` or exponent mark), and nothing of an exponent or a
+        // literal carried in. Their rules are what the full rules leave with those masks
+        // empty; the rest read the rarer masks and take the full rules.
+        let plain =
+            run & !(d.digit | d.minus | d.dot) == 0 && c.exp == 0 && !(c.add_literal | c.add_exp);
+        if plain {
+            bad |= plain_number_rules(run, run_start, &d, c);
+        } else {
+            let (plus, exp) = marks();
+            let d = Digits { plus, exp, ..d };
+            // Runs not starting like a number must be a literal word; mark their bytes.
+            let literal_start = run_start & !(d.digit | d.minus) & upto;
+            if !number_rules(b, base, run, run_start, literal_start, &d, c, &mut bad) {
                 return false;
             }
-            ls &= ls - 1;
         }
-        let literal = run & !add(run, literal_start, &mut c.add_literal);
-        let num = run & !literal;
-        let digit = d.digit & num;
-        let minus = d.minus & num;
-        let sign = (d.minus | d.plus) & num;
-        let dot = d.dot & num;
-        let exp = d.exp & num;
-        bad |= num & !(digit | sign | dot | exp);
-        let digit_prev = shift(digit, &mut c.digit);
-        let exp_prev = shift(exp, &mut c.exp);
-        // A sign right after an exponent mark, or a minus starting the number; a digit after.
-        bad |= sign & !(exp_prev | (minus & run_start));
-        bad |= shift(sign, &mut c.sign) & !digit;
-        // A dot or an exponent mark between a digit and a digit (or the exponent's sign).
-        bad |= (dot | exp) & !digit_prev;
-        bad |= shift(dot, &mut c.dot) & !digit;
-        bad |= exp_prev & !(digit | sign);
-        // No digit after a leading zero.
-        let start_minus_next = shift(minus & run_start, &mut c.start_minus);
-        let first = digit & (run_start | start_minus_next);
-        bad |= shift(first & d.zero, &mut c.first_zero) & digit;
-        // At most one dot and one exponent a number, the dot first: adding the marks to the
-        // run clears the bits after the first mark (a second mark stays set).
-        bad |= dot & add(num, dot, &mut c.add_dot);
-        let after_exp = add(num, exp, &mut c.add_exp);
-        bad |= (exp & after_exp) | (dot & !after_exp);
     }
     bad & upto == 0
 }
 
+/// The number and literal rules of [`block_ok`] for the scalar runs `run` of a block, adding
+/// what is wrong to `bad`; false when a literal word is wrong.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn number_rules(
+    b: &[u8],
+    base: usize,
+    run: u64,
+    run_start: u64,
+    literal_start: u64,
+    d: &Digits,
+    c: &mut Carry,
+    bad: &mut u64,
+) -> bool {
+    let (plus, exp_mark) = (d.plus, d.exp);
+    let mut ls = literal_start;
+    while ls != 0 {
+        if !literal_ok(b, base + ls.trailing_zeros() as usize) {
+            return false;
+        }
+        ls &= ls - 1;
+    }
+    let literal = run & !add(run, literal_start, &mut c.add_literal);
+    let num = run & !literal;
+    let digit = d.digit & num;
+    let minus = d.minus & num;
+    let sign = (d.minus | plus) & num;
+    let dot = d.dot & num;
+    let exp = exp_mark & num;
+    let mut bad_here = num & !(digit | sign | dot | exp);
+    let digit_prev = shift(digit, &mut c.digit);
+    let exp_prev = shift(exp, &mut c.exp);
+    // A sign right after an exponent mark, or a minus starting the number; a digit after.
+    bad_here |= sign & !(exp_prev | (minus & run_start));
+    bad_here |= shift(sign, &mut c.sign) & !digit;
+    // A dot or an exponent mark between a digit and a digit (or the exponent's sign).
+    bad_here |= (dot | exp) & !digit_prev;
+    bad_here |= shift(dot, &mut c.dot) & !digit;
+    bad_here |= exp_prev & !(digit | sign);
+    // No digit after a leading zero.
+    let start_minus_next = shift(minus & run_start, &mut c.start_minus);
+    let first = digit & (run_start | start_minus_next);
+    bad_here |= shift(first & d.zero, &mut c.first_zero) & digit;
+    // At most one dot and one exponent a number, the dot first: adding the marks to the
+    // run clears the bits after the first mark (a second mark stays set).
+    bad_here |= dot & add(num, dot, &mut c.add_dot);
+    let after_exp = add(num, exp, &mut c.add_exp);
+    bad_here |= (exp & after_exp) | (dot & !after_exp);
+    *bad |= bad_here;
+    true
+}
+
+/// [`number_rules`] for a block whose runs hold no literal, no `+` and no exponent mark,
+/// with no exponent mark, literal or exponent's run carried in (`c.exp`, `c.add_literal`,
+/// `c.add_exp` all clear): those masks are 0, and what is left of the rules is this (the
+/// carries it does not touch stay clear, as the full rules would leave them). Returns the
+/// bits that are wrong.
+#[inline(always)]
+fn plain_number_rules(run: u64, run_start: u64, d: &Digits, c: &mut Carry) -> u64 {
+    let digit = d.digit & run;
+    let minus = d.minus & run;
+    let dot = d.dot & run;
+    let mut bad = run & !(digit | minus | dot);
+    let digit_prev = shift(digit, &mut c.digit);
+    // A minus only starts a number, and a digit follows it.
+    bad |= minus & !run_start;
+    bad |= shift(minus, &mut c.sign) & !digit;
+    // A dot between a digit and a digit.
+    bad |= dot & !digit_prev;
+    bad |= shift(dot, &mut c.dot) & !digit;
+    // No digit after a leading zero.
+    let start_minus_next = shift(minus & run_start, &mut c.start_minus);
+    let first = digit & (run_start | start_minus_next);
+    bad |= shift(first & d.zero, &mut c.first_zero) & digit;
+    // At most one dot a number.
+    bad |= dot & add(run, dot, &mut c.add_dot);
+    bad
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{block_ok, escapes, escapes_ok, Carry, Digits, Masks, MAX_EVENT_DEPTH};
+    use super::{block_ok, escapes, escapes_ok, Carry, Digits, Masks, Walk, MAX_EVENT_DEPTH};
     use core::arch::x86_64::*;
 
     const BLOCK: usize = 64;
@@ -425,7 +514,8 @@ mod avx2 {
         m
     }
 
-    /// The masks of the characters of numbers in the block `v`.
+    /// The masks of the digits, zeros, minus signs and dots in the block `v` (`plus` and
+    /// `exp` are left 0: see [`marks`]).
     #[target_feature(enable = "avx2")]
     unsafe fn digits(v: &[__m256i; 2]) -> Digits {
         let mut d = Digits::default();
@@ -438,12 +528,23 @@ mod avx2 {
             d.digit |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(off, nine), off));
             d.zero |= bits(eq(b'0'));
             d.minus |= bits(eq(b'-'));
-            d.plus |= bits(eq(b'+'));
             d.dot |= bits(eq(b'.'));
-            let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
-            d.exp |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'e' as i8)));
         }
         d
+    }
+
+    /// The masks of `+` and of the exponent marks `e`, `E` in the block `v`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn marks(v: &[__m256i; 2]) -> (u64, u64) {
+        let (mut plus, mut exp) = (0u64, 0u64);
+        for (half, &x) in v.iter().enumerate() {
+            let at = 32 * half as u32;
+            let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
+            plus |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'+' as i8)));
+            let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+            exp |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'e' as i8)));
+        }
+        (plus, exp)
     }
 
     /// Prefix XOR of `x` (bit `k` = XOR of bits `0..=k`): one carry-less multiplication by
@@ -452,6 +553,67 @@ mod avx2 {
     unsafe fn prefix_xor(x: u64) -> u64 {
         let product = _mm_clmulepi64_si128::<0>(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1));
         _mm_cvtsi128_si64(product) as u64
+    }
+
+    /// See [`super::walk`]. Safety: the CPU must have AVX2, PCLMULQDQ and POPCNT.
+    #[target_feature(enable = "avx2,pclmulqdq,popcnt")]
+    pub(super) unsafe fn walk(
+        b: &[u8],
+        mut pos: usize,
+        mut depth: u64,
+        mut in_string: bool,
+    ) -> Walk {
+        use crate::json::skip::{block_at, walk_brackets, walk_bytes, Brackets};
+        let mut padded = [b' '; BLOCK];
+        while pos < b.len() {
+            let block = block_at(b, pos, &mut padded);
+            // SAFETY (both loads): `block` is 64 readable bytes; unaligned loads are allowed.
+            let v = [
+                _mm256_loadu_si256(block.as_ptr().cast()),
+                _mm256_loadu_si256(block.as_ptr().add(32).cast()),
+            ];
+            let (mut quote, mut backslash, mut open, mut close) = (0u64, 0u64, 0u64, 0u64);
+            for (half, &x) in v.iter().enumerate() {
+                let at = 32 * half as u32;
+                let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
+                let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+                quote |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'"' as i8)));
+                backslash |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\\' as i8)));
+                open |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'{' as i8)));
+                close |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'}' as i8)));
+            }
+            if backslash != 0 {
+                // Rare: walk this block byte by byte.
+                match walk_bytes(b, pos, &mut depth, &mut in_string) {
+                    Ok(next) => {
+                        pos = next;
+                        continue;
+                    }
+                    Err(end) => return Walk::Closed(end),
+                }
+            }
+            let carry = if in_string { u64::MAX } else { 0 };
+            let strings = prefix_xor(quote) ^ carry;
+            in_string = strings >> 63 == 1;
+            let open = open & !strings;
+            let close = close & !strings;
+            // Fewer closing brackets than the depth: it stays above 0 throughout the block,
+            // so the brackets are counted, not walked.
+            let closes = u64::from(close.count_ones());
+            if closes < depth {
+                depth = depth + u64::from(open.count_ones()) - closes;
+            } else if let Brackets::Closed(end) =
+                walk_brackets(b.len(), pos, open, close, &mut depth)
+            {
+                return Walk::Closed(end);
+            }
+            pos = (pos + BLOCK).min(b.len());
+        }
+        Walk::Open {
+            pos,
+            depth,
+            in_string,
+        }
     }
 
     /// See [`super::container`]. Safety: the CPU must have AVX2 and PCLMULQDQ.
@@ -545,6 +707,8 @@ mod avx2 {
             }
             // SAFETY: this function runs only where AVX2 is present (its contract).
             let digits = || unsafe { digits(&v) };
+            // SAFETY: as for `digits`.
+            let marks = || unsafe { marks(&v) };
             let compact = m.ws & outside == 0
                 && !(c.add_lbrace
                     | c.add_lbrack
@@ -553,9 +717,9 @@ mod avx2 {
                     | c.add_key_close
                     | c.add_value_end);
             let ok = if compact {
-                block_ok::<true>(b, pos, &m, strings, object, upto, digits, &mut c)
+                block_ok::<true>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
             } else {
-                block_ok::<false>(b, pos, &m, strings, object, upto, digits, &mut c)
+                block_ok::<false>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
             };
             if !ok {
                 return None;
@@ -763,6 +927,90 @@ mod tests {
     }
 
     #[test]
+    fn numbers_with_and_without_signs_exponents_and_literals_across_blocks() {
+        // Blocks of plain numbers between blocks with a sign, an exponent or a literal, and a
+        // mistake in either kind of block, at every offset from a block's start.
+        let plain = "[-122.36434963611487,37.72794614531054,0.0,10,-0.5]";
+        for (tail, valid) in [
+            ("1e5", true),
+            ("-2.5E+3", true),
+            ("true", true),
+            ("false", true),
+            ("null", true),
+            ("1.5.3", false),
+            ("1e5e3", false),
+            ("01", false),
+            ("-", false),
+            ("1.", false),
+            ("+1", false),
+            ("1e", false),
+            ("truex", false),
+        ] {
+            for pad in 0..70 {
+                let s = format!(
+                    "[{}{plain},{plain},{tail},{plain},{tail},{plain}]",
+                    " ".repeat(pad)
+                );
+                let want = scalar(s.as_bytes());
+                assert_eq!(want.is_some(), valid, "{s}");
+                if runs() {
+                    assert_eq!(fast(s.as_bytes()), want, "{s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn walk_agrees_with_the_portable_walk() {
+        use crate::json::skip::walk_portable;
+        // Brackets, quotes and backslashes in every mix, from every start and state, cut at
+        // every length (so the padded last block and resuming are covered too).
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..3_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 200) as usize;
+            let mut bytes = Vec::with_capacity(len);
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Few backslashes in most rounds, so most blocks take the counting path.
+                let alphabet: &[u8] = if round % 4 == 0 {
+                    b"{}[]\"\\ a,"
+                } else {
+                    b"{}[]\"{[ a,:1}]"
+                };
+                bytes.push(alphabet[(seed >> 20) as usize % alphabet.len()]);
+            }
+            for start in [0, 1, len / 2] {
+                for depth in [1u64, 2, 3, 70] {
+                    for in_string in [false, true] {
+                        for cut in [len, len.saturating_sub(1), len / 3] {
+                            if start > cut {
+                                continue;
+                            }
+                            let b = &bytes[..cut];
+                            let want = walk_portable(b, start, depth, in_string);
+                            if let Some(got) = walk(b, start, depth, in_string) {
+                                assert_eq!(
+                                    got,
+                                    want,
+                                    "{:?} from {start} at depth {depth}, in string {in_string}",
+                                    String::from_utf8_lossy(b)
+                                );
+                            } else {
+                                assert!(!runs());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn long_values_cross_many_blocks() {
         let inner: Vec<String> = (0..300)
             .map(|i| format!(r#"{{"x": -{i}.{i}e-{i}, "s": "a]}}{{[b", "t": [true, null]}}"#))
@@ -810,15 +1058,65 @@ mod tests {
             prop_oneof![4 => Just(String::new()), 1 => "[ \t\n\r]{1,3}"]
         }
 
+        /// Long arrays and objects of plain numbers (`-?\d+(\.\d+)?`) only, the blocks the
+        /// plain-number rules take: runs of up to 31 bytes, 4 to 60 of them, after 0 to 63
+        /// spaces, so that runs cross the 32- and 64-byte edges at every offset.
+        fn plain_numbers() -> impl Strategy<Value = String> {
+            // Built from integers (faster than from a pattern): a sign, up to 15 digits of
+            // integer, up to 14 of fraction.
+            let number = (
+                any::<bool>(),
+                any::<u64>(),
+                0u32..16,
+                prop::option::of((any::<u64>(), 1u32..15)),
+            )
+                .prop_map(|(minus, int, digits, frac)| {
+                    let int = int % 10u64.pow(digits).max(1);
+                    let sign = if minus { "-" } else { "" };
+                    match frac {
+                        Some((f, w)) => {
+                            let f = f % 10u64.pow(w);
+                            format!("{sign}{int}.{f:0w$}", w = w as usize)
+                        }
+                        None => format!("{sign}{int}"),
+                    }
+                });
+            let sep = prop_oneof![3 => Just(","), 1 => Just(", "), 1 => Just(",\n  ")];
+            (
+                prop::collection::vec((number, sep), 4..60),
+                any::<bool>(),
+                0usize..64,
+            )
+                .prop_map(|(v, object, pad)| {
+                    let items = v.iter().enumerate().map(|(i, (x, sep))| {
+                        let sep = if i == 0 { "" } else { sep };
+                        if object {
+                            format!("{sep}\"k{}\":{x}", i % 10)
+                        } else {
+                            format!("{sep}{x}")
+                        }
+                    });
+                    let body: String = items.collect();
+                    let pad = " ".repeat(pad);
+                    if object {
+                        format!("{{{pad}{body}}}")
+                    } else {
+                        format!("[{pad}{body}]")
+                    }
+                })
+        }
+
         fn json() -> impl Strategy<Value = String> {
+            // Some leaves are long runs of plain numbers, and so are some whole values.
             let leaf = prop_oneof![
-                number(),
-                string(),
-                Just("true".to_string()),
-                Just("false".to_string()),
-                Just("null".to_string()),
+                1 => plain_numbers(),
+                6 => number(),
+                6 => string(),
+                2 => Just("true".to_string()),
+                2 => Just("false".to_string()),
+                2 => Just("null".to_string()),
             ];
-            leaf.prop_recursive(6, 80, 8, |inner| {
+            let nested = leaf.prop_recursive(6, 80, 8, |inner| {
                 prop_oneof![
                     prop::collection::vec((ws(), inner.clone(), ws()), 0..8).prop_map(|v| {
                         let items: Vec<String> = v
@@ -835,7 +1133,8 @@ mod tests {
                         format!("{{{}}}", items.join(","))
                     }),
                 ]
-            })
+            });
+            prop_oneof![1 => plain_numbers(), 4 => nested]
         }
 
         /// Edits: (position, kind, byte) — replace, insert or delete a byte, mostly with the
@@ -846,6 +1145,13 @@ mod tests {
                 1 => any::<u8>(),
             ];
             prop::collection::vec((any::<usize>(), 0u8..3, byte), 0..4)
+        }
+
+        /// Edits for runs of numbers: replace or insert one of the bytes a number may hold
+        /// (or a leading zero), anywhere; on [`plain_numbers`] most land inside a number.
+        fn number_edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+            let byte = prop::sample::select(b"-.0e+".to_vec());
+            prop::collection::vec((any::<usize>(), 0u8..2, byte), 1..4)
         }
 
         fn mutate(s: &str, edits: &[(usize, u8, u8)]) -> Vec<u8> {
@@ -917,6 +1223,17 @@ mod tests {
             }
 
             #[test]
+            fn simd_and_scalar_agree_on_mutated_runs_of_plain_numbers(
+                s in plain_numbers(),
+                e in number_edits(),
+            ) {
+                if runs() {
+                    prop_assert_eq!(container(s.as_bytes(), 0, 0), Some(s.len()), "{}", s);
+                }
+                agree(&mutate(&s, &e))?;
+            }
+
+            #[test]
             fn simd_and_scalar_agree_on_long_mutated_values(
                 v in prop::collection::vec(json(), 1..12),
                 e in edits(),
@@ -932,6 +1249,7 @@ mod tests {
     fn detection_follows_the_cpu() {
         let cpu = std::is_x86_feature_detected!("avx2")
             && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("popcnt")
             && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "off");
         assert_eq!(available(), cpu);
     }

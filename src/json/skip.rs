@@ -8,7 +8,7 @@
 //! ([`walk_container`]), so the event splitter finds the ends of events cut across blocks
 //! with the same code.
 
-const BLOCK: usize = 64;
+pub(crate) const BLOCK: usize = 64;
 
 /// Where a skip ended: the position after the value, or `None` when the input ends first.
 pub(crate) type Skip = Option<usize>;
@@ -88,56 +88,33 @@ pub(crate) fn skip_in_container(b: &[u8], pos: usize, depth: u64) -> Skip {
 }
 
 /// The walk of [`skip_in_container`], resumable: starts at `pos` at nesting `depth`, inside a
-/// string when `in_string`; brackets of both kinds count alike (nothing is validated).
+/// string when `in_string`; brackets of both kinds count alike (nothing is validated). With
+/// AVX2 where the CPU has it ([`super::simd::walk`], the same walk with 32-byte compares and
+/// counted brackets), else 16 bytes at a time with portable compares.
 #[inline(always)]
-pub(crate) fn walk_container(
-    b: &[u8],
-    mut pos: usize,
-    mut depth: u64,
-    mut in_string: bool,
-) -> Walk {
+pub(crate) fn walk_container(b: &[u8], pos: usize, depth: u64, in_string: bool) -> Walk {
+    if let Some(walk) = super::simd::walk(b, pos, depth, in_string) {
+        return walk;
+    }
+    walk_portable(b, pos, depth, in_string)
+}
+
+/// [`walk_container`] with portable 16-byte compares.
+#[inline(always)]
+pub(crate) fn walk_portable(b: &[u8], mut pos: usize, mut depth: u64, mut in_string: bool) -> Walk {
     let mut padded = [b' '; BLOCK];
     while pos < b.len() {
-        let block: &[u8; BLOCK] = match b.get(pos..pos + BLOCK) {
-            Some(s) => s.try_into().expect("64 bytes"),
-            None => {
-                let rest = &b[pos..];
-                padded[..rest.len()].copy_from_slice(rest);
-                padded[rest.len()..].fill(b' ');
-                &padded
-            }
-        };
+        let block = block_at(b, pos, &mut padded);
         let m = masks(block);
         if m.backslash != 0 {
             // Rare: walk this block byte by byte.
-            let end = (pos + BLOCK).min(b.len());
-            let mut i = pos;
-            while i < end {
-                let c = b[i];
-                if in_string {
-                    if c == b'\\' {
-                        i += 1;
-                    } else if c == b'"' {
-                        in_string = false;
-                    }
-                } else {
-                    match c {
-                        b'"' => in_string = true,
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                return Walk::Closed(i + 1);
-                            }
-                        }
-                        _ => {}
-                    }
+            match walk_bytes(b, pos, &mut depth, &mut in_string) {
+                Ok(next) => {
+                    pos = next;
+                    continue;
                 }
-                i += 1;
+                Err(end) => return Walk::Closed(end),
             }
-            // An escape may run past the block: continue from where the walk stopped.
-            pos = i;
-            continue;
         }
         let carry = if in_string { u64::MAX } else { 0 };
         let strings = prefix_xor(m.quote) ^ carry;
@@ -146,22 +123,9 @@ pub(crate) fn walk_container(
         let close = m.close & !strings;
         // Bracket by bracket: skipped JSON has a few brackets a block, and the baseline
         // x86_64 target has no population-count instruction to count them at once.
-        let mut brackets = open | close;
-        while brackets != 0 {
-            let bit = brackets.trailing_zeros();
-            if open >> bit & 1 == 1 {
-                depth += 1;
-            } else {
-                depth -= 1;
-                if depth == 0 {
-                    let end = pos + bit as usize + 1;
-                    if end <= b.len() {
-                        return Walk::Closed(end);
-                    }
-                    break;
-                }
-            }
-            brackets &= brackets - 1;
+        match walk_brackets(b.len(), pos, open, close, &mut depth) {
+            Brackets::Closed(end) => return Walk::Closed(end),
+            Brackets::Open | Brackets::Past => {}
         }
         // A padded last block ends the input: padding holds no quote, so `in_string` is
         // the state after the last real byte.
@@ -172,6 +136,103 @@ pub(crate) fn walk_container(
         depth,
         in_string,
     }
+}
+
+/// The 64 bytes at `pos`, or the rest of the input padded with spaces in `padded`.
+#[inline(always)]
+pub(crate) fn block_at<'a>(
+    b: &'a [u8],
+    pos: usize,
+    padded: &'a mut [u8; BLOCK],
+) -> &'a [u8; BLOCK] {
+    match b.get(pos..pos + BLOCK) {
+        Some(s) => s.try_into().expect("64 bytes"),
+        None => {
+            let rest = &b[pos..];
+            padded[..rest.len()].copy_from_slice(rest);
+            padded[rest.len()..].fill(b' ');
+            padded
+        }
+    }
+}
+
+/// The walk of one block that holds a backslash, byte by byte: `Err(end)` after the closing
+/// bracket that brings the depth to 0, else `Ok(next)`, where the walk goes on (an escape may
+/// run past the block).
+#[inline(never)]
+pub(crate) fn walk_bytes(
+    b: &[u8],
+    pos: usize,
+    depth: &mut u64,
+    in_string: &mut bool,
+) -> Result<usize, usize> {
+    let end = (pos + BLOCK).min(b.len());
+    let mut i = pos;
+    while i < end {
+        let c = b[i];
+        if *in_string {
+            if c == b'\\' {
+                i += 1;
+            } else if c == b'"' {
+                *in_string = false;
+            }
+        } else {
+            match c {
+                b'"' => *in_string = true,
+                b'{' | b'[' => *depth += 1,
+                b'}' | b']' => {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        return Err(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    Ok(i)
+}
+
+/// What the brackets of a block did.
+pub(crate) enum Brackets {
+    /// The depth reached 0 at a bracket ending at this position (within the input).
+    Closed(usize),
+    /// The depth reached 0 past the end of the input (in padding: never, padding holds no
+    /// bracket); the block's other brackets were not walked.
+    Past,
+    /// The depth is still above 0.
+    Open,
+}
+
+/// Walks the brackets outside strings of the block at `pos` (`open`, `close`: their bits),
+/// bracket by bracket, following `depth`.
+#[inline(always)]
+pub(crate) fn walk_brackets(
+    len: usize,
+    pos: usize,
+    open: u64,
+    close: u64,
+    depth: &mut u64,
+) -> Brackets {
+    let mut brackets = open | close;
+    while brackets != 0 {
+        let bit = brackets.trailing_zeros();
+        if open >> bit & 1 == 1 {
+            *depth += 1;
+        } else {
+            *depth -= 1;
+            if *depth == 0 {
+                let end = pos + bit as usize + 1;
+                if end <= len {
+                    return Brackets::Closed(end);
+                }
+                return Brackets::Past;
+            }
+        }
+        brackets &= brackets - 1;
+    }
+    Brackets::Open
 }
 
 /// Skips one value starting at `pos` (no leading whitespace).
@@ -208,12 +269,25 @@ pub(crate) fn skip_string(b: &[u8], mut pos: usize) -> Skip {
 }
 
 /// The position of the first quote or backslash at or after `i`. Short strings are the
-/// common case: 8 bytes at a time in a word for the first 32 bytes (a vector search's set-up
-/// costs more), then `memchr2`.
+/// common case: 16 bytes at a time with vector compares where the target has 16-byte vectors
+/// (SSE2 on x86_64, NEON on aarch64), elsewhere 8 bytes at a time in a word, for the first 32
+/// bytes (a longer search's set-up costs more), then `memchr2`.
 #[inline(always)]
 fn quote_or_backslash(b: &[u8], mut i: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    for _ in 0..2 {
+        use wide::u8x16;
+        let Some(chunk) = b.get(i..i + 16) else { break };
+        let v = u8x16::new(chunk.try_into().expect("16 bytes"));
+        let hit = v.simd_eq(u8x16::splat(b'"')) | v.simd_eq(u8x16::splat(b'\\'));
+        let mask = hit.to_bitmask();
+        if mask != 0 {
+            return Some(i + mask.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
     for _ in 0..4 {
         let Some(w) = b.get(i..i + 8) else { break };
         let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));

@@ -50,10 +50,27 @@ pub(crate) fn digits_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The position of the first quote, backslash or control character at or after `i`; 8
-/// bytes at a time. (Borrows only flag bytes after a true match, never before it.)
-#[inline]
+/// The position of the first quote, backslash or control character at or after `i`: 16
+/// bytes at a time with vector compares where the target has 16-byte vectors (SSE2 on
+/// x86_64, NEON on aarch64), then 8 bytes at a time in a word. (Borrows in the word loop only
+/// flag bytes after a true match, never before it.)
+#[inline(always)]
 pub(crate) fn string_stop(b: &[u8], mut i: usize) -> usize {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        use wide::u8x16;
+        while let Some(chunk) = b.get(i..i + 16) {
+            let v = u8x16::new(chunk.try_into().expect("16 bytes"));
+            let hit = v.simd_eq(u8x16::splat(b'"'))
+                | v.simd_eq(u8x16::splat(b'\\'))
+                | v.min(u8x16::splat(0x1F)).simd_eq(v);
+            let mask = hit.to_bitmask();
+            if mask != 0 {
+                return i + mask.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+    }
     while let Some(x) = load8(b, i) {
         let quote = x ^ (ONES * u64::from(b'"'));
         let backslash = x ^ (ONES * u64::from(b'\\'));
@@ -112,7 +129,7 @@ pub(crate) fn string_end(b: &[u8], i: usize) -> Result<(usize, bool), Invalid> {
 }
 
 /// Validates the string whose opening quote is at `i`; returns the position after it.
-#[inline]
+#[inline(always)]
 pub(crate) fn string(b: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, Invalid> {
     let (end, escaped) = string_end(b, i)?;
     if escaped {

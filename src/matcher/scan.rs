@@ -2,7 +2,7 @@
 //! JSON, validates everything, and for each scalar on a path some rule names runs that
 //! field's value tests, recording hits.
 
-use crate::compile::{Compiled, Field, Scan, Target};
+use crate::compile::{key_head, Compiled, Field, Scan, Target};
 use crate::error::{EventError, Malformed};
 use crate::ir::{
     ends_with_ignore_case_bytes, eq_ignore_case_bytes, finite_f64, is_exact, number_spelling,
@@ -89,6 +89,15 @@ impl Reader<'_, '_> {
         if node.is_none() {
             if self.lazy {
                 self.pos = skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+            } else if let Some(&c @ (b'"' | b'-' | b'0'..=b'9')) = self.b.get(self.pos) {
+                // The scalars `validate::value` would read, read here without its set-up
+                // (the same functions: the same errors at the same offsets).
+                let end = if c == b'"' {
+                    validate::string(self.b, self.pos, &mut self.s.buf)
+                } else {
+                    validate::number(self.b, self.pos)
+                };
+                self.pos = end.map_err(|(at, why)| EventError::malformed(why, self.b, at))?;
             } else {
                 let mut buf = std::mem::take(&mut self.s.buf);
                 let end = validate::value(self.b, self.pos, depth, &mut buf);
@@ -192,19 +201,64 @@ impl Reader<'_, '_> {
         let mut escapes = false;
         let mut direct_seen = 0usize;
         loop {
-            if self.peek()? != b'"' {
-                return Err(self.err(Malformed::ExpectedKey));
+            // Members whose keys no rule needs, in a tight loop of their own; it stops at
+            // the first member it does not settle, which the code below reads.
+            let mut found = None;
+            if let Some(n) = node {
+                let stop = skip_members(
+                    &self.c.nodes[n as usize],
+                    self.b,
+                    self.pos,
+                    depth,
+                    self.lazy,
+                    &mut self.s.buf,
+                );
+                match stop {
+                    Members::Closed(at) => {
+                        self.pos = at;
+                        break;
+                    }
+                    Members::Needed { at, end, child } => {
+                        self.pos = at;
+                        found = Some((end, child));
+                    }
+                    Members::Other(at) => self.pos = at,
+                }
             }
-            let (start, end, escaped) = self.string()?;
-            self.ws();
-            if self.peek()? != b':' {
-                return Err(self.err(Malformed::ExpectedColon));
+            // The key and its colon, with the position in a local; every error is the one
+            // `string`, `ws` and `peek` would give at the same offset.
+            let b = self.b;
+            let mut pos = self.pos;
+            match b.get(pos) {
+                Some(b'"') => {}
+                Some(_) => return Err(EventError::malformed(Malformed::ExpectedKey, b, pos)),
+                None => return Err(self.eof()),
             }
-            self.pos += 1;
-            self.ws();
-            let child = match node {
-                Some(n) => self.child(n, start, end, escaped)?,
-                None => None,
+            let start = pos + 1;
+            let (end, escaped) = match found {
+                Some((end, _)) => (end, false),
+                None => validate::string_end(b, pos).map_err(|(at, why)| {
+                    self.pos = at;
+                    EventError::malformed(why, b, at)
+                })?,
+            };
+            if escaped && !self.lazy {
+                unescape(&b[start..end], &mut self.s.buf).map_err(|off| {
+                    EventError::malformed(Malformed::StringEscape, b, start + off)
+                })?;
+            }
+            pos = validate::ws(b, end + 1);
+            match b.get(pos) {
+                Some(b':') => {}
+                Some(_) => return Err(EventError::malformed(Malformed::ExpectedColon, b, pos)),
+                None => return Err(self.eof()),
+            }
+            pos = validate::ws(b, pos + 1);
+            self.pos = pos;
+            let child = match (found, node) {
+                (Some((_, child)), _) => Some((child, true)),
+                (None, Some(n)) => self.child(n, start, end, escaped)?,
+                (None, None) => None,
             };
             if let Some((child, direct)) = child {
                 let wanted = node.map_or(0, |n| self.c.nodes[n as usize].children.len());
@@ -235,23 +289,36 @@ impl Reader<'_, '_> {
                         return Ok(());
                     }
                 }
+                pos = self.pos;
             } else if self.lazy {
                 // Inline here: this is the loop over the keys no rule names.
-                self.pos = skip::skip_value(self.b, self.pos).ok_or_else(|| self.eof())?;
+                pos = skip::skip_value(b, pos).ok_or_else(|| self.eof())?;
             } else {
-                self.value(None, depth, false)?;
-            }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.ws();
+                // Scalars as `validate::value` reads them, without its set-up.
+                pos = match b.get(pos) {
+                    Some(b'"') => validate::string(b, pos, &mut self.s.buf),
+                    Some(b'-' | b'0'..=b'9') => validate::number(b, pos),
+                    _ => {
+                        self.value(None, depth, false)?;
+                        Ok(self.pos)
+                    }
                 }
-                b'}' => {
-                    self.pos += 1;
+                .map_err(|(at, why)| EventError::malformed(why, b, at))?;
+            }
+            pos = validate::ws(b, pos);
+            match b.get(pos) {
+                Some(b',') => {
+                    self.pos = validate::ws(b, pos + 1);
+                }
+                Some(b'}') => {
+                    self.pos = pos + 1;
                     break;
                 }
-                _ => return Err(self.err(Malformed::ObjectSeparator)),
+                Some(_) => {
+                    self.pos = pos;
+                    return Err(EventError::malformed(Malformed::ObjectSeparator, b, pos));
+                }
+                None => return Err(self.eof()),
             }
         }
         self.s.seen_keys.truncate(seen_base);
@@ -569,13 +636,91 @@ pub(crate) fn literal_tests(field: &Field, first: u8, mut hit: impl FnMut(&[Targ
     }
 }
 
+/// Skips the members of an object from `pos` (at a key's opening quote) for as long as their
+/// keys lead nowhere from `here` and they are plainly well formed (a key without escapes, a
+/// colon, a value: in validating reading checked as `validate::value` checks it, `depth`
+/// containers deep; in lazy reading skipped), each followed by a comma and the next key.
+/// Returns where it stopped: after the object's closing brace, at a key that leads to a
+/// child, or at the opening quote of another member it did not settle (a dotted key, anything
+/// unusual or wrong), or at what follows the last comma when that is no key. It reports
+/// nothing: the caller reads from there and finds every error at the same offset as without
+/// this loop.
+#[inline(always)]
+fn skip_members(
+    here: &crate::compile::Node,
+    b: &[u8],
+    mut pos: usize,
+    depth: usize,
+    lazy: bool,
+    buf: &mut Vec<u8>,
+) -> Members {
+    loop {
+        if b.get(pos) != Some(&b'"') {
+            return Members::Other(pos);
+        }
+        let start = pos + 1;
+        let end = validate::string_stop(b, start);
+        if b.get(end) != Some(&b'"') {
+            return Members::Other(pos);
+        }
+        let key = &b[start..end];
+        if here.key_lens >> key.len().min(63) & here.key_heads >> key_head(key) & 1 == 1 {
+            if let Some(child) = here.children.get(key) {
+                return Members::Needed {
+                    at: pos,
+                    end,
+                    child,
+                };
+            }
+        }
+        if here.deep && key.contains(&b'.') {
+            return Members::Other(pos);
+        }
+        let mut i = validate::ws(b, end + 1);
+        if b.get(i) != Some(&b':') {
+            return Members::Other(pos);
+        }
+        i = validate::ws(b, i + 1);
+        let value_end = if lazy {
+            skip::skip_value(b, i)
+        } else {
+            match b.get(i) {
+                Some(b'"') => validate::string(b, i, buf).ok(),
+                Some(b'-' | b'0'..=b'9') => validate::number(b, i).ok(),
+                Some(_) => validate::value(b, i, depth, buf).ok(),
+                None => None,
+            }
+        };
+        let Some(value_end) = value_end else {
+            return Members::Other(pos);
+        };
+        i = validate::ws(b, value_end);
+        match b.get(i) {
+            Some(b',') => pos = validate::ws(b, i + 1),
+            Some(b'}') => return Members::Closed(i + 1),
+            _ => return Members::Other(pos),
+        }
+    }
+}
+
+/// Where [`skip_members`] stopped.
+enum Members {
+    /// After the object's closing brace.
+    Closed(usize),
+    /// At the opening quote `at` of a key without escapes ending at `end` (its closing
+    /// quote) that leads to the trie node `child` (by itself, no dots).
+    Needed { at: usize, end: usize, child: u32 },
+    /// At a member it did not settle, or at what follows the last comma.
+    Other(usize),
+}
+
 /// The trie node `key` leads to from `node` (a dotted key walks several levels, as
 /// `{"a.b": ..}` is `{"a": {"b": ..}}`), and whether it is a single segment.
 #[inline(always)]
 fn lookup(c: &Compiled, node: u32, key: &[u8]) -> Option<(u32, bool)> {
     let nodes = &c.nodes;
     let here = &nodes[node as usize];
-    if here.key_lens >> key.len().min(63) & 1 == 1 {
+    if here.key_lens >> key.len().min(63) & here.key_heads >> key_head(key) & 1 == 1 {
         if let Some(child) = here.children.get(key) {
             return Some((child, true));
         }
