@@ -438,7 +438,11 @@ impl RedisMappings {
                 .await?;
             if let Some(entry) = last.ids.first() {
                 let _: () = redis::cmd("SET")
-                    .arg(crate::redis_stream::checkpoint_key(uuid, shard))
+                    .arg(crate::redis_stream::checkpoint_key(
+                        &self.prefix,
+                        uuid,
+                        shard,
+                    ))
                     .arg(&entry.id)
                     .query_async(&mut self.conn.clone())
                     .await?;
@@ -609,6 +613,7 @@ impl RedisMappings {
                     Ok(stream) => {
                         let uuid = mapping["UUID"].as_str().unwrap_or_default();
                         let mut config = StreamMappingConfig::new(uuid, function_arn.clone());
+                        config.prefix = self.prefix.clone();
                         config.batch_size = batch_size;
                         config.maximum_batching_window = window;
                         config.filter_criteria = filter.clone();

@@ -56,7 +56,8 @@ use crate::redis_queue::{RedisQueue, RedisQueueConfig};
 use crate::redis_stream::{checkpoint_key, RedisStream, RedisStreamConfig};
 
 /// The default prefix of weir's own keys on Redis (asynchronous queues, mappings, queue
-/// attributes); [`RedisPlan::set_prefix`] changes it.
+/// attributes, stream mappings' checkpoints and shard leases); [`RedisPlan::set_prefix`]
+/// changes it.
 pub const PREFIX: &str = "weir";
 
 #[derive(Debug, Clone)]
@@ -792,7 +793,8 @@ pub struct RedisRun {
 /// How to tell a mapping's source has nothing left.
 enum Drained {
     Queue(RedisQueue),
-    Stream(RedisStream, String),
+    /// The stream, the prefix of the mapping's keys and the mapping's id.
+    Stream(RedisStream, String, String),
 }
 
 impl RedisPlan {
@@ -809,7 +811,10 @@ impl RedisPlan {
     /// Puts weir's keys on Redis under `prefix` instead of [`PREFIX`] (`weir serve
     /// --redis-prefix`, `weir run --redis-prefix`): the functions' asynchronous queues
     /// (`PREFIX:async:NAME`), the queues' attributes (`PREFIX:queues:NAME`), the mappings'
-    /// consumer group (`PREFIX-mappings`). Processes share a queue only under one prefix.
+    /// consumer group (`PREFIX-mappings`), the stream mappings' checkpoints
+    /// (`PREFIX:checkpoint:UUID:SHARD`), shard leases (`PREFIX:lease:UUID:SHARD`) and live
+    /// consumers (`PREFIX:consumers:UUID`). Processes share a queue, or a stream mapping's
+    /// progress, only under one prefix.
     ///
     /// # Example
     /// ```
@@ -992,8 +997,10 @@ impl RedisPlan {
                 let stream = RedisStream::open(&planned.url, &source_name)
                     .await
                     .map_err(|e| fail(&planned.id, &e))?;
-                run.drained
-                    .push((planned.id.clone(), Drained::Stream(stream, uuid.clone())));
+                run.drained.push((
+                    planned.id.clone(),
+                    Drained::Stream(stream, self.prefix().to_string(), uuid.clone()),
+                ));
             }
             if config["State"] != "Enabled" {
                 continue;
@@ -1017,10 +1024,10 @@ impl RedisRun {
     async fn source_drained(source: &Drained) -> Result<bool, RedisError> {
         match source {
             Drained::Queue(queue) => queue.is_empty().await,
-            Drained::Stream(stream, uuid) => {
+            Drained::Stream(stream, prefix, uuid) => {
                 for shard in 0..stream.config().shard_count {
                     let last = stream.last_sequence(shard).await?;
-                    let checkpoint = stream.get_key(&checkpoint_key(uuid, shard)).await?;
+                    let checkpoint = stream.get_key(&checkpoint_key(prefix, uuid, shard)).await?;
                     if last.is_some() && last != checkpoint {
                         return Ok(false);
                     }

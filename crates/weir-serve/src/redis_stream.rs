@@ -5,6 +5,9 @@
 //! Several consumers share a mapping by leasing shards: a shard is read by the consumer that
 //! holds its lease (a Redis key with a time to live, renewed while it reads), so each shard
 //! keeps its order and a dead consumer's shards pass to another once its leases expire.
+//! A mapping's checkpoints, leases and live consumers are keys under its prefix
+//! ([`StreamMappingConfig::prefix`], `weir` by default, `--redis-prefix`):
+//! consumers share a mapping only under one prefix.
 //!
 //! Lambda's stream settings apply ([`StreamMappingConfig`]): `BisectBatchOnFunctionError`
 //! (a failing batch split in halves down to the record at fault), `ReportBatchItemFailures`
@@ -99,9 +102,10 @@ impl RedisStreamConfig {
     }
 }
 
-/// The key of a mapping's checkpoint in a shard.
-pub(crate) fn checkpoint_key(mapping: &str, shard: usize) -> String {
-    format!("weir:checkpoint:{mapping}:{shard}")
+/// The key of a mapping's checkpoint in a shard, under `prefix` (weir's keys' prefix,
+/// [`crate::redis_config::PREFIX`] by default).
+pub(crate) fn checkpoint_key(prefix: &str, mapping: &str, shard: usize) -> String {
+    format!("{prefix}:checkpoint:{mapping}:{shard}")
 }
 
 /// The key holding a stream's shard count.
@@ -357,6 +361,11 @@ impl RedisStream {
 pub struct StreamMappingConfig {
     /// The mapping's id: its checkpoints and leases are kept under it.
     pub uuid: String,
+    /// The prefix of the mapping's keys on Redis (`weir`, [`crate::redis_config::PREFIX`],
+    /// by default; `--redis-prefix`): its checkpoints (`PREFIX:checkpoint:UUID:SHARD`), shard
+    /// leases (`PREFIX:lease:UUID:SHARD`) and live consumers (`PREFIX:consumers:UUID`).
+    /// Consumers share a mapping's progress only under one prefix.
+    pub prefix: String,
     /// The invoked function's ARN.
     pub function_arn: String,
     /// `BatchSize` (1-10000, default 100).
@@ -406,6 +415,7 @@ impl StreamMappingConfig {
     pub fn new(uuid: impl Into<String>, function_arn: impl Into<String>) -> StreamMappingConfig {
         StreamMappingConfig {
             uuid: uuid.into(),
+            prefix: crate::redis_config::PREFIX.to_string(),
             function_arn: function_arn.into(),
             batch_size: 100,
             maximum_batching_window: Duration::ZERO,
@@ -420,6 +430,47 @@ impl StreamMappingConfig {
             lease: Duration::from_secs(10),
             region: "us-east-1".into(),
         }
+    }
+
+    /// The Redis key of the mapping's checkpoint in shard `shard`: the sequence number of
+    /// the last record done with, read from on a restart.
+    ///
+    /// # Example
+    /// ```
+    /// let mut c = weir_serve::StreamMappingConfig::new("m", "arn");
+    /// assert_eq!(c.checkpoint_key(0), "weir:checkpoint:m:0");
+    /// c.prefix = "team1".into();
+    /// assert_eq!(c.checkpoint_key(3), "team1:checkpoint:m:3");
+    /// ```
+    pub fn checkpoint_key(&self, shard: usize) -> String {
+        checkpoint_key(&self.prefix, &self.uuid, shard)
+    }
+
+    /// The Redis key of the lease on shard `shard` (the name of the consumer reading it,
+    /// with a time to live).
+    ///
+    /// # Example
+    /// ```
+    /// let mut c = weir_serve::StreamMappingConfig::new("m", "arn");
+    /// assert_eq!(c.lease_key(0), "weir:lease:m:0");
+    /// c.prefix = "team1".into();
+    /// assert_eq!(c.lease_key(3), "team1:lease:m:3");
+    /// ```
+    pub fn lease_key(&self, shard: usize) -> String {
+        format!("{}:lease:{}:{shard}", self.prefix, self.uuid)
+    }
+
+    /// The Redis key of the sorted set of the mapping's live consumers (each scored by when
+    /// it was last seen), by which they share the shards fairly.
+    ///
+    /// # Example
+    /// ```
+    /// let mut c = weir_serve::StreamMappingConfig::new("m", "arn");
+    /// c.prefix = "team1".into();
+    /// assert_eq!(c.consumers_key(), "team1:consumers:m");
+    /// ```
+    pub fn consumers_key(&self) -> String {
+        format!("{}:consumers:{}", self.prefix, self.uuid)
     }
 }
 
@@ -661,11 +712,11 @@ impl StreamConsumer {
     }
 
     fn lease_key(&self, shard: usize) -> String {
-        format!("weir:lease:{}:{shard}", self.config.uuid)
+        self.config.lease_key(shard)
     }
 
     fn checkpoint_key(&self, shard: usize) -> String {
-        checkpoint_key(&self.config.uuid, shard)
+        self.config.checkpoint_key(shard)
     }
 
     /// One step of each shard this consumer leases (the shards at once): read what its lanes
@@ -689,7 +740,7 @@ impl StreamConsumer {
         let shards = self.stream.config.shard_count;
         let lease_ms = self.config.lease.as_millis() as u64;
         // The live consumers of the mapping (each seen within a lease), for a fair share.
-        let members = format!("weir:consumers:{}", self.config.uuid);
+        let members = self.config.consumers_key();
         let now = crate::aws::now_millis();
         let lease_keys: Vec<String> = (0..shards).map(|s| self.lease_key(s)).collect();
         let mut pipe = redis::pipe();
@@ -1278,7 +1329,7 @@ impl StreamConsumer {
                 .await?;
         }
         let _: i64 = redis::cmd("ZREM")
-            .arg(format!("weir:consumers:{}", self.config.uuid))
+            .arg(self.config.consumers_key())
             .arg(&self.name)
             .query_async(&mut self.stream.conn.clone())
             .await?;

@@ -283,13 +283,15 @@ async fn a_queue_mapping_created_over_http_runs_in_both_processes_until_deleted(
     assert_eq!(queue.len().await.unwrap(), 1);
 }
 
+/// (Under a prefix of its own, `weir serve --redis-prefix team1`: the checkpoints set at
+/// creation and those the consumer keeps are both `team1:checkpoint:UUID:SHARD`.)
 #[tokio::test]
 async fn a_stream_mapping_at_latest_reads_only_what_comes_after() {
     let server = Redis::start();
     let seen: Seen = Arc::default();
     let mappings = RedisMappings::connect(
         &server.url(),
-        "weir",
+        "team1",
         "us-east-1",
         Arc::new(functions(1, seen.clone())),
     )
@@ -325,7 +327,7 @@ async fn a_stream_mapping_at_latest_reads_only_what_comes_after() {
     let uuid = created["UUID"].as_str().unwrap();
     for shard in 0..2 {
         let last = stream.read(shard, None, 100).await.unwrap().pop().unwrap();
-        let key = format!("weir:checkpoint:{uuid}:{shard}");
+        let key = format!("team1:checkpoint:{uuid}:{shard}");
         wait_until!(
             &key,
             redis::cmd("GET")
@@ -337,6 +339,12 @@ async fn a_stream_mapping_at_latest_reads_only_what_comes_after() {
                 == Some(&last.sequence_number)
         );
     }
+    let outside: Vec<String> = redis::cmd("KEYS")
+        .arg("weir:*")
+        .query_async(&mut conn(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(outside, Vec::<String>::new(), "no key outside the prefix");
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 4);
     assert!(seen.iter().all(|(_, r)| r["eventSource"] == "aws:kinesis"));
@@ -968,4 +976,86 @@ async fn a_throttled_stream_batch_is_retried_whole_without_using_a_retry() {
         .await
         .unwrap();
     assert!(failed.ids.is_empty(), "given up on: {:?}", failed.ids);
+}
+
+/// Two weirs running one weir.toml on one Redis under two prefixes (`--redis-prefix`): the
+/// file's stream mapping has one id in both, yet each reads every record from checkpoints
+/// of its own, `PREFIX:checkpoint:UUID:SHARD`, and holds its own leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weir_toml_stream_mapping_keeps_its_checkpoints_and_leases_under_the_prefix() {
+    let server = Redis::start();
+    let text = format!(
+        r#"
+[Resources.S]
+Type = "AWS::Kinesis::Stream"
+Properties = {{ Name = "clicks", ShardCount = 1 }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.G]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "g" }}
+
+[Resources.M]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ EventSourceArn = {{ "Fn::GetAtt" = ["S", "Arn"] }}, FunctionName = {{ Ref = "G" }}, StartingPosition = "TRIM_HORIZON" }}
+"#,
+        url = server.url()
+    );
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("clicks", 1))
+        .await
+        .unwrap();
+    for data in ["a", "b", "c"] {
+        stream.put_record("k", data.as_bytes()).await.unwrap();
+    }
+    let last = stream.read(0, None, 10).await.unwrap().pop().unwrap();
+    let get = |key: String| {
+        let server = &server;
+        async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<String>>(&mut conn(server).await)
+                .await
+                .unwrap()
+        }
+    };
+    // The default prefix first: its checkpoint is where weir always kept it.
+    let (_, plan) = weir_serve::redis_config::split(&text, ".".as_ref()).unwrap();
+    let seen_weir: Arc<Mutex<Vec<String>>> = Arc::default();
+    let run_weir = plan
+        .start(Arc::new(failing_on_bad(seen_weir.clone())))
+        .await
+        .unwrap();
+    run_weir.wait_drained().await.unwrap();
+    assert_eq!(*seen_weir.lock().unwrap(), ["a", "b", "c"]);
+    assert_eq!(
+        get("weir:checkpoint:weir-M:0".into()).await,
+        Some(last.sequence_number.clone())
+    );
+    // Then, while the first still holds the shard, another under "team1".
+    let (_, mut plan) = weir_serve::redis_config::split(&text, ".".as_ref()).unwrap();
+    plan.set_prefix("team1");
+    let seen_team1: Arc<Mutex<Vec<String>>> = Arc::default();
+    let run_team1 = plan
+        .start(Arc::new(failing_on_bad(seen_team1.clone())))
+        .await
+        .unwrap();
+    run_team1.wait_drained().await.unwrap();
+    assert_eq!(
+        *seen_team1.lock().unwrap(),
+        ["a", "b", "c"],
+        "read from its own checkpoint, not the other's"
+    );
+    assert_eq!(
+        get("team1:checkpoint:weir-M:0".into()).await,
+        Some(last.sequence_number)
+    );
+    let (weir_lease, team1_lease) = (
+        get("weir:lease:weir-M:0".into()).await,
+        get("team1:lease:weir-M:0".into()).await,
+    );
+    assert!(weir_lease.is_some() && team1_lease.is_some());
+    assert_ne!(weir_lease, team1_lease, "each holds a lease of its own");
+    run_team1.stop().await;
+    run_weir.stop().await;
+    assert_eq!(*seen_weir.lock().unwrap(), ["a", "b", "c"], "nothing twice");
 }

@@ -305,6 +305,105 @@ async fn two_consumers_split_the_shards_by_lease_and_a_dead_ones_pass_on_to_the_
     assert_eq!(all.len(), 80, "nothing twice");
 }
 
+/// A string key's value.
+async fn get(server: &Redis, key: &str) -> Option<String> {
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn(server).await)
+        .await
+        .unwrap()
+}
+
+/// Two consumers of one mapping id on one stream under two prefixes (two weirs run with
+/// different `--redis-prefix`) share neither leases nor checkpoints: each holds every shard
+/// at once and reads every record, from its own checkpoints under its own prefix.
+#[tokio::test]
+async fn consumers_under_two_prefixes_share_no_lease_or_checkpoint() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 2))
+        .await
+        .unwrap();
+    put(&stream, 4, 3).await;
+    let (seen_a, seen_b): (Seen, Seen) = (Arc::default(), Arc::default());
+    let mut under_team1 = StreamMappingConfig::new("m", "arn");
+    under_team1.prefix = "team1".into();
+    under_team1.lease = Duration::from_secs(60);
+    let mut under_weir = StreamMappingConfig::new("m", "arn");
+    under_weir.lease = Duration::from_secs(60);
+    let a = StreamConsumer::new(
+        stream.clone(),
+        "a",
+        under_team1,
+        handler(seen_a.clone(), None),
+    );
+    let b = StreamConsumer::new(
+        stream.clone(),
+        "b",
+        under_weir,
+        handler(seen_b.clone(), None),
+    );
+    // "a" reads everything before "b" starts: were they one mapping, "b" would find every
+    // shard leased and checkpointed past the end.
+    poll_until(&a, || seen_a.lock().unwrap().len() == 12).await;
+    for shard in 0..2 {
+        assert_eq!(
+            get(&server, &format!("weir:checkpoint:m:{shard}")).await,
+            None
+        );
+        assert_eq!(get(&server, &format!("weir:lease:m:{shard}")).await, None);
+    }
+    poll_until(&b, || seen_b.lock().unwrap().len() == 12).await;
+    let data = |seen: &Seen| {
+        let mut data: Vec<String> = seen.lock().unwrap().iter().map(|r| r.2.clone()).collect();
+        data.sort();
+        data
+    };
+    assert_eq!(data(&seen_a), data(&seen_b), "each read every record");
+    for shard in 0..2 {
+        let last = stream
+            .read(shard, None, 100)
+            .await
+            .unwrap()
+            .pop()
+            .expect("records in every shard")
+            .sequence_number;
+        assert_eq!(
+            get(&server, &format!("team1:checkpoint:m:{shard}")).await,
+            Some(last.clone())
+        );
+        assert_eq!(checkpoint(&server, "m", shard).await, Some(last));
+        assert_eq!(
+            get(&server, &format!("team1:lease:m:{shard}"))
+                .await
+                .as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            get(&server, &format!("weir:lease:m:{shard}"))
+                .await
+                .as_deref(),
+            Some("b")
+        );
+    }
+    let members = |key: &'static str| {
+        let server = &server;
+        async move {
+            redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .query_async::<Vec<String>>(&mut conn(server).await)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(members("team1:consumers:m").await, ["a"]);
+    assert_eq!(members("weir:consumers:m").await, ["b"]);
+    // Nothing more for either.
+    assert_eq!(a.poll_once().await.unwrap(), 0);
+    assert_eq!(b.poll_once().await.unwrap(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_is_renewed_while_a_long_invocation_runs() {
     let server = Redis::start();
