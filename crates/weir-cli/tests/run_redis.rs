@@ -1,6 +1,7 @@
 //! `weir run` with queues on Redis (`Weir.Redis` in weir.toml): a filtered mapping with a
 //! redrive policy to a Redis dead-letter queue, two `weir run` processes sharing one
-//! mapping's records, a function's asynchronous queue on Redis (an Event accepted by one
+//! mapping's records, two under different `--redis-prefix` each reading a whole stream, a
+//! function's asynchronous queue on Redis (an Event accepted by one
 //! `weir serve` run by the next after a restart; `weir run`'s bus deliveries retried on Redis
 //! to OnFailure records on a Redis stream), and `weir serve` on SIGINT finishing a stream
 //! mapping's batch in flight and checkpointing it. Against a Redis server of the test's own.
@@ -186,6 +187,83 @@ fn two_weir_runs_share_one_mapping() {
     ns.sort();
     let want: Vec<i64> = (0..400).filter(|n| n % 4 != 0).collect();
     assert_eq!(ns, want, "each matching record once");
+}
+
+/// Two `weir run`s of one weir.toml on one Redis, one under `--redis-prefix team1`: the
+/// file's stream mapping has one id in both, yet they share no lease or checkpoint; each
+/// reads every record, and keeps its checkpoint under its own prefix.
+#[test]
+fn weir_runs_under_two_prefixes_each_read_the_whole_stream() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = conn.set("clicks:shards", 1).unwrap();
+    let mut last = String::new();
+    for n in 0..3 {
+        last = conn
+            .xadd(
+                "clicks:shardId-000000000000",
+                "*",
+                &[("pk", "k"), ("data", format!(r#"{{"n": {n}}}"#).as_str())],
+            )
+            .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Clicks]
+Type = "AWS::Kinesis::Stream"
+Properties = {{ Name = "clicks", ShardCount = 1 }}
+Weir = {{ Redis = "{url}" }}
+
+[Resources.Count]
+Type = "AWS::Lambda::Function"
+Properties = {{ FunctionName = "count" }}
+Weir = {{ Command = ["sh", "-c", "cat > /dev/null; echo null"] }}
+
+[Resources.M]
+Type = "AWS::Lambda::EventSourceMapping"
+Properties = {{ FunctionName = {{ Ref = "Count" }}, EventSourceArn = {{ "Fn::GetAtt" = ["Clicks", "Arn"] }}, StartingPosition = "TRIM_HORIZON" }}
+"#
+        ),
+    )
+    .unwrap();
+    let run = |prefix: &str| {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args([
+                "run",
+                "--config",
+                "weir.toml",
+                "--no-progress",
+                "--redis-prefix",
+                prefix,
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (default, team1) = (run("weir"), run("team1"));
+    for (prefix, child) in [("weir", default), ("team1", team1)] {
+        let output = ended_within(child, 60, prefix);
+        assert!(
+            output.status.success(),
+            "{prefix}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let counters = &json["EventSourceMappings"]["M"];
+        assert_eq!(counters["InvokedEventCount"], 3, "{prefix}: {counters}");
+        let checkpoint: Option<String> = conn.get(format!("{prefix}:checkpoint:weir-M:0")).unwrap();
+        assert_eq!(checkpoint.as_deref(), Some(last.as_str()), "{prefix}");
+    }
 }
 
 /// A child process killed (SIGKILL) and reaped when dropped, so a failed assertion leaves no
