@@ -13,6 +13,13 @@
 //! invocation record on the on-failure destination (a Redis stream); a success's record goes
 //! to the on-success destination.
 //!
+//! Each claim writes its own token beside the event (the hash `PREFIX:owners`, id -> token),
+//! and only the holder of the current token renews, retries, releases or finishes the event.
+//! A worker whose lease passed (stalled, cut off from Redis) and whose event another worker
+//! claimed since changes nothing when it comes back: its renewal, retry, release and finish
+//! (with its record) are dropped, and the event stays with the new claim, which runs it and
+//! ends it (at least once: the event may run twice, it is never lost).
+//!
 //! Every due time, lease deadline and event age is on Redis's clock: the Lua scripts that
 //! store, claim, retry, renew and release events read `TIME` themselves, so weir processes
 //! whose clocks disagree share one clock; a process's own clock only timestamps invocation
@@ -138,13 +145,15 @@ const NOW: &str = "local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 ";
 
-/// Claims up to ARGV[2] due events: expired in-flight leases come back first. Answers
-/// Redis's time, then each event's id and stored text.
-/// KEYS: due, inflight, items. ARGV: lease (ms), count.
+/// Claims up to ARGV[2] due events under the claim's token ARGV[3]: expired in-flight leases
+/// come back first (their claims' tokens dropped). Answers Redis's time, then each event's id
+/// and stored text.
+/// KEYS: due, inflight, items, owners. ARGV: lease (ms), count, token.
 const CLAIM: &str = r"
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[4], id)
   redis.call('ZADD', KEYS[1], now, id)
 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
@@ -155,6 +164,7 @@ for _, id in ipairs(ids) do
   local item = redis.call('HGET', KEYS[3], id)
   if item then
     redis.call('ZADD', KEYS[2], deadline, id)
+    redis.call('HSET', KEYS[4], id, ARGV[3])
     table.insert(out, id)
     table.insert(out, item)
   end
@@ -173,18 +183,44 @@ return tostring(now)
 "#;
 
 /// Puts an event back due ARGV[3] ms from now (never past ARGV[4], the end of its age),
-/// with its new text ARGV[2]. KEYS: items, inflight, due. ARGV: id, text, delay, latest.
+/// with its new text ARGV[2], if it is still claimed under token ARGV[5]; answers 1, or 0
+/// (nothing changed) when another claim holds it now.
+/// KEYS: items, inflight, due, owners. ARGV: id, text, delay, latest, token.
 const RETRY: &str = r"
+if redis.call('HGET', KEYS[4], ARGV[1]) ~= ARGV[5] then
+  return 0
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[3], math.min(now + tonumber(ARGV[3]), tonumber(ARGV[4])), ARGV[1])
-return 0
+return 1
 ";
 
-/// Pushes a running event's lease to ARGV[2] ms from now, if it is still in flight.
-/// KEYS: inflight. ARGV: id, lease.
+/// Pushes a running event's lease to ARGV[2] ms from now, if it is still in flight under
+/// token ARGV[3]. KEYS: inflight, owners. ARGV: id, lease, token.
 const RENEW: &str = r"
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[3] then
+  return 0
+end
 return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+";
+
+/// Deletes an event claimed under token ARGV[2], and adds its record ARGV[3] (when given) to
+/// the stream KEYS[4] in the same step; answers 1, or 0 (nothing changed, no record) when
+/// another claim holds the event now.
+/// KEYS: inflight, items, owners, [stream]. ARGV: id, token, [record].
+const FINISH: &str = r"
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+if KEYS[4] then
+  redis.call('XADD', KEYS[4], '*', 'record', ARGV[3])
+end
+return 1
 ";
 
 /// A script on Redis's clock (`now`).
@@ -192,13 +228,16 @@ fn timed(body: &str) -> redis::Script {
     redis::Script::new(&format!("{NOW}{body}"))
 }
 
-/// Puts claimed events still in flight back, due at once; events already finished (or
-/// claimed again by another worker after their lease) are left alone.
-/// KEYS: inflight, due. ARGV: ids...
+/// Puts claimed events still in flight under token ARGV[1] back, due at once; events already
+/// finished (or claimed again by another worker after their lease) are left alone.
+/// KEYS: inflight, due, owners. ARGV: token, ids...
 const RELEASE: &str = r"
-for i = 1, #ARGV do
-  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
-    redis.call('ZADD', KEYS[2], now, ARGV[i])
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[1] then
+    redis.call('HDEL', KEYS[3], ARGV[i])
+    if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+      redis.call('ZADD', KEYS[2], now, ARGV[i])
+    end
   end
 end
 return 0
@@ -223,9 +262,11 @@ pub struct RedisAsyncQueue {
     clock: Arc<dyn weir_route::Clock>,
 }
 
-/// Claimed events: Redis's time at the claim, and each event's id and stored text.
+/// Claimed events: Redis's time at the claim, the claim's token, and each event's id and
+/// stored text.
 struct Claimed {
     now: u64,
+    token: String,
     events: Vec<(String, String)>,
 }
 
@@ -396,12 +437,15 @@ impl RedisAsyncQueue {
 
     /// Claims up to `max` due events.
     async fn claim(&self, max: usize) -> Result<Claimed, RedisError> {
+        let token = new_id();
         let reply: Vec<String> = timed(CLAIM)
             .key(self.key("due"))
             .key(self.key("inflight"))
             .key(self.key("items"))
+            .key(self.key("owners"))
             .arg(self.config.lease.as_millis() as u64)
             .arg(max.max(1))
+            .arg(&token)
             .invoke_async(&mut self.conn.clone())
             .await?;
         let now = reply.first().and_then(|t| t.parse().ok()).unwrap_or(0);
@@ -411,7 +455,7 @@ impl RedisAsyncQueue {
             .chunks(2)
             .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
             .collect();
-        Ok(Claimed { now, events })
+        Ok(Claimed { now, token, events })
     }
 
     /// Runs claimed events (concurrently) through `invoker`.
@@ -420,13 +464,13 @@ impl RedisAsyncQueue {
         invoker: &dyn Invoker,
         claimed: &Claimed,
     ) -> Result<(), RedisError> {
-        let now = claimed.now;
+        let (now, token) = (claimed.now, claimed.token.as_str());
         let runs = claimed.events.iter().map(|(id, text)| async move {
             let run = async {
                 match serde_json::from_str::<Item>(text) {
-                    Ok(item) => self.run_one(invoker, id, item, now).await,
+                    Ok(item) => self.run_one(invoker, id, token, item, now).await,
                     // Not an item weir wrote: dropped, so it cannot block the queue.
-                    Err(_) => self.finish(id, None).await,
+                    Err(_) => self.finish(id, token, None).await,
                 }
             };
             // The lease is renewed while the event runs, so it can be short: a worker
@@ -434,7 +478,7 @@ impl RedisAsyncQueue {
             // one lease.
             tokio::select! {
                 result = run => result,
-                _ = self.renew(id) => Ok(()),
+                _ = self.renew(id, token) => Ok(()),
             }
         });
         for result in join_all(runs).await {
@@ -443,12 +487,16 @@ impl RedisAsyncQueue {
         Ok(())
     }
 
-    /// Puts the claimed events `ids` that are still in flight back, due now (their attempt
-    /// was cut short: it does not count).
-    async fn release(&self, ids: &[&str]) -> Result<(), RedisError> {
+    /// Puts the events `ids` claimed under `token` that are still in flight under it back,
+    /// due now (their attempt was cut short: it does not count).
+    async fn release(&self, ids: &[&str], token: &str) -> Result<(), RedisError> {
         let script = timed(RELEASE);
         let mut invocation = script.prepare_invoke();
-        invocation.key(self.key("inflight")).key(self.key("due"));
+        invocation
+            .key(self.key("inflight"))
+            .key(self.key("due"))
+            .key(self.key("owners"))
+            .arg(token);
         for id in ids {
             invocation.arg(*id);
         }
@@ -456,24 +504,58 @@ impl RedisAsyncQueue {
         Ok(())
     }
 
-    /// Pushes `id`'s lease forward every third of a lease, forever (until dropped).
-    async fn renew(&self, id: &str) {
-        let lease = self.config.lease;
+    /// Pushes `id`'s lease forward every third of a lease, forever (until dropped), while
+    /// the claim `token` holds it.
+    async fn renew(&self, id: &str, token: &str) {
         loop {
-            tokio::time::sleep(lease / 3).await;
-            let _: Result<i64, RedisError> = timed(RENEW)
-                .key(self.key("inflight"))
-                .arg(id)
-                .arg(lease.as_millis() as u64)
-                .invoke_async(&mut self.conn.clone())
-                .await;
+            tokio::time::sleep(self.config.lease / 3).await;
+            let _ = self.renew_once(id, token).await;
         }
+    }
+
+    /// Pushes `id`'s lease one lease from now, if the claim `token` still holds it.
+    async fn renew_once(&self, id: &str, token: &str) -> Result<(), RedisError> {
+        let _: i64 = timed(RENEW)
+            .key(self.key("inflight"))
+            .key(self.key("owners"))
+            .arg(id)
+            .arg(self.config.lease.as_millis() as u64)
+            .arg(token)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Puts `id` (claimed under `token`) back with its new text, due `delay` ms from now but
+    /// never after `latest`, if the claim still holds it.
+    async fn retry(
+        &self,
+        id: &str,
+        token: &str,
+        item: &Item,
+        delay: u64,
+        latest: u64,
+    ) -> Result<(), RedisError> {
+        let _: i64 = timed(RETRY)
+            .key(self.key("items"))
+            .key(self.key("inflight"))
+            .key(self.key("due"))
+            .key(self.key("owners"))
+            .arg(id)
+            .arg(serde_json::to_string(item).unwrap_or_default())
+            .arg(delay)
+            .arg(latest)
+            .arg(token)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     async fn run_one(
         &self,
         invoker: &dyn Invoker,
         id: &str,
+        token: &str,
         mut item: Item,
         now: u64,
     ) -> Result<(), RedisError> {
@@ -551,23 +633,14 @@ impl RedisAsyncQueue {
                 // The record is written before the event is deleted: a worker that dies in
                 // between sends it again (at least once).
                 sent.await;
-                return self.finish(id, None).await;
+                return self.finish(id, token, None).await;
             }
         }
         match fate {
             Fate::Retry(delay) => {
                 // A wait never runs past the event's age limit.
-                let _: i64 = timed(RETRY)
-                    .key(self.key("items"))
-                    .key(self.key("inflight"))
-                    .key(self.key("due"))
-                    .arg(id)
-                    .arg(serde_json::to_string(&item).unwrap_or_default())
-                    .arg(delay)
-                    .arg(item.received_ms + max_age)
-                    .invoke_async(&mut self.conn.clone())
-                    .await?;
-                Ok(())
+                self.retry(id, token, &item, delay, item.received_ms + max_age)
+                    .await
             }
             Fate::Done => {
                 let record = config.on_success.as_ref().map(|to| {
@@ -576,7 +649,7 @@ impl RedisAsyncQueue {
                         self.record(invoker, id, &item, condition, response.as_ref()),
                     )
                 });
-                self.finish(id, record).await
+                self.finish(id, token, record).await
             }
             Fate::Discarded => {
                 let record = config.on_failure.as_ref().map(|to| {
@@ -585,32 +658,33 @@ impl RedisAsyncQueue {
                         self.record(invoker, id, &item, condition, response.as_ref()),
                     )
                 });
-                self.finish(id, record).await
+                self.finish(id, token, record).await
             }
         }
     }
 
-    /// Deletes an event, sending its record to a destination in the same transaction.
-    async fn finish(&self, id: &str, record: Option<(&String, Value)>) -> Result<(), RedisError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("ZREM")
-            .arg(self.key("inflight"))
+    /// Deletes an event claimed under `token`, sending its record to a destination in the
+    /// same step. A stale claim (its lease passed and another worker claimed the event since)
+    /// changes nothing and sends no record: the event stays with the new claim, which ends it.
+    async fn finish(
+        &self,
+        id: &str,
+        token: &str,
+        record: Option<(&String, Value)>,
+    ) -> Result<(), RedisError> {
+        let script = redis::Script::new(FINISH);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.key("inflight"))
+            .key(self.key("items"))
+            .key(self.key("owners"))
             .arg(id)
-            .ignore()
-            .cmd("HDEL")
-            .arg(self.key("items"))
-            .arg(id)
-            .ignore();
+            .arg(token);
         if let Some((stream, record)) = record {
-            pipe.cmd("XADD")
-                .arg(stream)
-                .arg("*")
-                .arg("record")
-                .arg(record.to_string())
-                .ignore();
+            invocation.key(stream).arg(record.to_string());
         }
-        pipe.query_async(&mut self.conn.clone()).await
+        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(())
     }
 
     /// Lambda's invocation record.
@@ -731,7 +805,7 @@ impl RedisAsyncQueue {
                 drop(running);
                 let ids: Vec<&str> = claimed.events.iter().map(|(id, _)| id.as_str()).collect();
                 // Unreleased (Redis gone), they come back after their lease.
-                let _ = self.release(&ids).await;
+                let _ = self.release(&ids, &claimed.token).await;
             }
             return;
         }
@@ -871,5 +945,114 @@ impl weir_route::EventQueue for RedisAsyncQueue {
                 .await
                 .map_err(|e| format!("Redis: {e}"))
         })
+    }
+}
+
+/// The tests' own Redis servers.
+#[cfg(test)]
+#[path = "../tests/support/redis.rs"]
+mod test_server;
+
+#[cfg(test)]
+mod tests {
+    use super::test_server as server;
+    use super::*;
+
+    async fn queue(url: &str, lease: Duration) -> RedisAsyncQueue {
+        let mut config = RedisAsyncConfig::new("weir:async");
+        config.lease = lease;
+        RedisAsyncQueue::connect(url, config).await.unwrap()
+    }
+
+    async fn query<T: redis::FromRedisValue>(q: &RedisAsyncQueue, cmd: &mut redis::Cmd) -> T {
+        cmd.query_async(&mut q.conn.clone()).await.unwrap()
+    }
+
+    /// A worker whose lease passed and whose event another worker claimed since cannot
+    /// release, renew, retry or finish that event: the second claim stays as it was, and
+    /// only it ends the event.
+    #[tokio::test]
+    async fn a_stale_claim_leaves_the_event_to_the_claim_that_took_it_over() {
+        let redis = server::Redis::start();
+        let first = queue(&redis.url(), Duration::from_millis(200)).await;
+        let second = queue(&redis.url(), Duration::from_secs(60)).await;
+        let id = first.enqueue("f", b"{}").await.unwrap();
+        let stale = first.claim(1).await.unwrap();
+        assert_eq!(stale.events.len(), 1);
+        // The first lease passes; the second worker takes the event over.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let current = loop {
+            let claimed = second.claim(1).await.unwrap();
+            if !claimed.events.is_empty() {
+                break claimed;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lease never passed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(current.events[0].0, id);
+        let text = &current.events[0].1;
+        let lease: u64 = query(
+            &second,
+            redis::cmd("ZSCORE").arg("weir:async:inflight").arg(&id),
+        )
+        .await;
+        let unchanged = |first: &RedisAsyncQueue| {
+            let (first, id, text) = (first.clone(), id.clone(), text.clone());
+            async move {
+                let score: Option<u64> = query(
+                    &first,
+                    redis::cmd("ZSCORE").arg("weir:async:inflight").arg(&id),
+                )
+                .await;
+                assert_eq!(score, Some(lease), "the second claim's lease moved");
+                let due: Option<u64> =
+                    query(&first, redis::cmd("ZSCORE").arg("weir:async:due").arg(&id)).await;
+                assert_eq!(due, None, "the event is due again while it runs");
+                let stored: Option<String> =
+                    query(&first, redis::cmd("HGET").arg("weir:async:items").arg(&id)).await;
+                assert_eq!(
+                    stored.as_ref(),
+                    Some(&text),
+                    "the event was changed or deleted"
+                );
+            }
+        };
+        // The stale worker comes back: each of its moves is dropped.
+        first.release(&[id.as_str()], &stale.token).await.unwrap();
+        unchanged(&first).await;
+        first.renew_once(&id, &stale.token).await.unwrap();
+        unchanged(&first).await;
+        let mut item: Item = serde_json::from_str(&stale.events[0].1).unwrap();
+        item.failures += 1;
+        first
+            .retry(&id, &stale.token, &item, 0, u64::MAX / 2)
+            .await
+            .unwrap();
+        unchanged(&first).await;
+        let stream = "ok".to_string();
+        first
+            .finish(&id, &stale.token, Some((&stream, json!({"stale": true}))))
+            .await
+            .unwrap();
+        unchanged(&first).await;
+        let records: u64 = query(&first, redis::cmd("XLEN").arg("ok")).await;
+        assert_eq!(records, 0, "a stale finish sent its record");
+        // The current claim still ends it.
+        second
+            .finish(
+                &id,
+                &current.token,
+                Some((&stream, json!({"current": true}))),
+            )
+            .await
+            .unwrap();
+        assert!(!second.is_pending(&id).await.unwrap());
+        let records: u64 = query(&second, redis::cmd("XLEN").arg("ok")).await;
+        assert_eq!(records, 1);
+        let owners: u64 = query(&second, redis::cmd("HLEN").arg("weir:async:owners")).await;
+        assert_eq!(owners, 0, "a finished event's token is left behind");
     }
 }
