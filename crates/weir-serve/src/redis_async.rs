@@ -605,16 +605,16 @@ impl RedisAsyncQueue {
                 }
                 Ok(Attempt::Throttled | Attempt::NotReady) => {
                     // Throttled or not ready: a backoff, not a retry.
-                    let delay = 1000u64 << item.throttles.min(8);
+                    let delay = throttle_backoff(item.throttles);
                     item.throttles += 1;
-                    (Fate::Retry(delay.min(300_000)), "", None)
+                    (Fate::Retry(delay), "", None)
                 }
                 Err(e) if e.status == 429 || e.status == 409 || e.status >= 500 => {
                     // Throttled, not ready, or a service error (5xx, which may pass): a
                     // backoff, not a retry, bounded by the event's age.
-                    let delay = 1000u64 << item.throttles.min(8);
+                    let delay = throttle_backoff(item.throttles);
                     item.throttles += 1;
-                    (Fate::Retry(delay.min(300_000)), "", None)
+                    (Fate::Retry(delay), "", None)
                 }
                 // The function is gone (or the event is refused): nothing can run it.
                 Err(_) => (Fate::Discarded, "RetriesExhausted", None),
@@ -812,6 +812,12 @@ impl RedisAsyncQueue {
     }
 }
 
+/// The wait (ms) before the next attempt of an event throttled (or not ready, or refused by
+/// a 5xx) `throttles` times before: 1 s, doubling, at most 5 minutes.
+fn throttle_backoff(throttles: u32) -> u64 {
+    (1000u64 << throttles.min(9)).min(300_000)
+}
+
 /// How long a worker waits after `failures` Redis errors in a row: 100 ms, doubling, at most
 /// 5 s.
 fn redis_backoff(failures: u32) -> Duration {
@@ -966,6 +972,19 @@ mod tests {
 
     async fn query<T: redis::FromRedisValue>(q: &RedisAsyncQueue, cmd: &mut redis::Cmd) -> T {
         cmd.query_async(&mut q.conn.clone()).await.unwrap()
+    }
+
+    #[test]
+    fn a_throttled_event_backs_off_from_1_s_doubling_to_5_minutes() {
+        let delays: Vec<u64> = (0..12).map(throttle_backoff).collect();
+        assert_eq!(
+            delays,
+            [
+                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000,
+                300_000, 300_000
+            ]
+        );
+        assert_eq!(throttle_backoff(u32::MAX), 300_000);
     }
 
     /// A worker whose lease passed and whose event another worker claimed since cannot
