@@ -21,8 +21,8 @@
 //! ends it (at least once: the event may run twice, it is never lost).
 //!
 //! Every due time, lease deadline and event age is on Redis's clock: the Lua scripts that
-//! store, claim, retry, renew and release events read `TIME` themselves, so weir processes
-//! whose clocks disagree share one clock; a process's own clock only timestamps invocation
+//! store, claim, retry, renew and release events read `TIME` themselves (weir sends them
+//! durations, never a time), so weir processes whose clocks disagree share one clock; a process's own clock only timestamps invocation
 //! records ([`RedisAsyncQueue::with_clock`]).
 //!
 //! An event queued through the invocation layer ([`weir_route::EventQueue`], a `weir.toml`
@@ -182,20 +182,22 @@ redis.call('ZADD', KEYS[2], now, ARGV[1])
 return tostring(now)
 "#;
 
-/// Puts an event back due ARGV[3] ms from now (never past ARGV[4], the end of its age),
-/// with its new text ARGV[2], if it is still claimed under token ARGV[5]; answers 1, or 0
-/// (nothing changed) when another claim holds it now.
-/// KEYS: items, inflight, due, owners. ARGV: id, text, delay, latest, token.
-const RETRY: &str = r"
+/// Puts an event back due ARGV[3] ms from now (never past the end of its age: its
+/// `received_ms`, read from its new text ARGV[2], plus ARGV[4] ms), with that text, if it is
+/// still claimed under token ARGV[5]; answers 1, or 0 (nothing changed) when another claim
+/// holds it now. No argument is a time: weir sends only durations.
+/// KEYS: items, inflight, due, owners. ARGV: id, text, delay, maximum age, token.
+const RETRY: &str = r#"
 if redis.call('HGET', KEYS[4], ARGV[1]) ~= ARGV[5] then
   return 0
 end
+local received = tonumber(string.match(ARGV[2], '^{"received_ms":(%d+),')) or now
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('ZADD', KEYS[3], math.min(now + tonumber(ARGV[3]), tonumber(ARGV[4])), ARGV[1])
+redis.call('ZADD', KEYS[3], math.min(now + tonumber(ARGV[3]), received + tonumber(ARGV[4])), ARGV[1])
 return 1
-";
+"#;
 
 /// Pushes a running event's lease to ARGV[2] ms from now, if it is still in flight under
 /// token ARGV[3]. KEYS: inflight, owners. ARGV: id, lease, token.
@@ -527,14 +529,14 @@ impl RedisAsyncQueue {
     }
 
     /// Puts `id` (claimed under `token`) back with its new text, due `delay` ms from now but
-    /// never after `latest`, if the claim still holds it.
+    /// never past `max_age` ms after it was received, if the claim still holds it.
     async fn retry(
         &self,
         id: &str,
         token: &str,
         item: &Item,
         delay: u64,
-        latest: u64,
+        max_age: u64,
     ) -> Result<(), RedisError> {
         let _: i64 = timed(RETRY)
             .key(self.key("items"))
@@ -544,7 +546,7 @@ impl RedisAsyncQueue {
             .arg(id)
             .arg(serde_json::to_string(item).unwrap_or_default())
             .arg(delay)
-            .arg(latest)
+            .arg(max_age)
             .arg(token)
             .invoke_async(&mut self.conn.clone())
             .await?;
@@ -639,8 +641,7 @@ impl RedisAsyncQueue {
         match fate {
             Fate::Retry(delay) => {
                 // A wait never runs past the event's age limit.
-                self.retry(id, token, &item, delay, item.received_ms + max_age)
-                    .await
+                self.retry(id, token, &item, delay, max_age).await
             }
             Fate::Done => {
                 let record = config.on_success.as_ref().map(|to| {
@@ -1047,7 +1048,7 @@ mod tests {
         let mut item: Item = serde_json::from_str(&stale.events[0].1).unwrap();
         item.failures += 1;
         first
-            .retry(&id, &stale.token, &item, 0, u64::MAX / 2)
+            .retry(&id, &stale.token, &item, 0, 60_000)
             .await
             .unwrap();
         unchanged(&first).await;

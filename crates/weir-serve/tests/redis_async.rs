@@ -827,8 +827,85 @@ async fn redis_time(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
     secs * 1000 + micros / 1000
 }
 
+/// The commands Redis ran for its clients (not those its scripts ran), each as its quoted
+/// words, recorded through `MONITOR` until stopped.
+struct Monitor {
+    commands: Arc<Mutex<Vec<Vec<String>>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Monitor {
+    fn start(server: &Redis) -> Monitor {
+        use std::io::{BufRead, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        let mut ok = String::new();
+        reader.read_line(&mut ok).unwrap();
+        assert_eq!(ok, "+OK\r\n");
+        let commands: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopped) = (commands.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut line = String::new();
+            loop {
+                match reader.read_line(&mut line) {
+                    Ok(0) => return,
+                    Ok(_) if line.ends_with('\n') => {
+                        // `+TIME [DB CLIENT] "WORD" ...`: a script's own commands say `lua`.
+                        if !line.contains(" lua] ") {
+                            seen.lock().unwrap().push(quoted_words(&line));
+                        }
+                        line.clear();
+                    }
+                    _ if stopped.load(Ordering::SeqCst) => return,
+                    _ => {}
+                }
+            }
+        });
+        Monitor {
+            commands,
+            stop,
+            thread,
+        }
+    }
+
+    fn stop(self) -> Vec<Vec<String>> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap();
+        std::mem::take(&mut *self.commands.lock().unwrap())
+    }
+}
+
+/// The double-quoted words of a `MONITOR` line, their escapes undone (as far as digits go).
+fn quoted_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => word.extend(chars.next()),
+                '"' => break,
+                c => word.push(c),
+            }
+        }
+        words.push(word);
+    }
+    words
+}
+
 /// Processes whose clocks disagree (one an hour slow, one an hour fast) agree on due times
-/// and ages: they are on Redis's clock. The process's clock only timestamps records.
+/// and ages: they are on Redis's clock. The process's clock only timestamps records. No
+/// command the queue sends Redis carries a time (of the host's clock, which Redis shares
+/// here, or of the skewed ones): every due time, lease and age is Redis's own `TIME`.
 #[tokio::test]
 async fn due_times_and_ages_are_on_redis_clock_whatever_the_process_clocks() {
     let server = Redis::start();
@@ -857,6 +934,7 @@ async fn due_times_and_ages_are_on_redis_clock_whatever_the_process_clocks() {
         }
     };
     let (slow, fast) = (skewed(-hour).await, skewed(hour).await);
+    let monitor = Monitor::start(&server);
     let mut conn = redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -893,6 +971,28 @@ async fn due_times_and_ages_are_on_redis_clock_whatever_the_process_clocks() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(slow.pending().await.unwrap(), 0);
+    let commands = monitor.stop();
+    let scripts = commands
+        .iter()
+        .filter(|c| matches!(c.first().map(String::as_str), Some("EVALSHA" | "EVAL")))
+        .count();
+    // Stored, claimed, retried, claimed again, finished: at least five script calls seen.
+    assert!(scripts >= 5, "{scripts} script calls seen: {commands:?}");
+    // A time within a day of the host's clock, in milliseconds or seconds.
+    let day = 86_400_000;
+    let timelike = |n: u64| n.abs_diff(wall) < day || n.abs_diff(wall / 1000) < day / 1000;
+    for command in &commands {
+        for word in command.iter().skip(1) {
+            let number = word
+                .parse::<u64>()
+                .ok()
+                .or_else(|| word.parse::<f64>().ok().map(|f| f as u64));
+            assert!(
+                !number.is_some_and(timelike),
+                "the queue sent Redis a time: {command:?}"
+            );
+        }
+    }
     let failed = records(&server, "failed").await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["requestContext"]["condition"], "RetriesExhausted");
