@@ -162,7 +162,8 @@ struct Inner {
     /// Redis streams opened for Kinesis targets, by name.
     streams: tokio::sync::Mutex<HashMap<String, crate::RedisStream>>,
     /// Held while the buses and rules in memory are reloaded or changed, so a change made in
-    /// memory is written to Redis before anything reloads over it.
+    /// memory is written to Redis before anything reloads over it. Reads and `PutEvents`
+    /// take it only to reload (when Redis's version is not the one memory holds).
     changes: tokio::sync::Mutex<()>,
 }
 
@@ -359,7 +360,23 @@ impl EventBridge {
             .is_some_and(|l| l.event_bus_names().iter().any(|n| n == name))
     }
 
-    /// Reloads buses and rules from Redis when another process changed them.
+    /// Whether memory holds the buses and rules at Redis's version (always, without Redis),
+    /// read without taking `changes`. A change in progress holds `changes` with memory ahead
+    /// of that version until it is written: a reader may see it a moment before Redis does.
+    async fn current(&self) -> Result<bool, ApiError> {
+        let Some(store) = &self.0.store else {
+            return Ok(true);
+        };
+        let version: Option<i64> = redis::cmd("GET")
+            .arg(store.version_key())
+            .query_async(&mut store.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(version.is_some() && *store.seen.lock().unwrap_or_else(|p| p.into_inner()) == version)
+    }
+
+    /// Reloads buses and rules from Redis when another process changed them (called with
+    /// `changes` held).
     async fn refresh(&self) -> Result<(), ApiError> {
         let Some(store) = &self.0.store else {
             return Ok(());
@@ -529,12 +546,17 @@ impl EventBridge {
         let body = match changed {
             Some(name) => self.change_rule(operation, &request, &name).await?,
             None => {
-                let changing = self.0.changes.lock().await;
-                self.refresh().await?;
-                if !matches!(operation, "CreateEventBus" | "DeleteEventBus") {
-                    // Reads and PutEvents need no lock once memory is current.
-                    drop(changing);
-                }
+                let bus_change = matches!(operation, "CreateEventBus" | "DeleteEventBus");
+                // Reads and PutEvents take no lock while memory is current (one GET of the
+                // version): only a reload does, so it never overwrites a change not yet on
+                // Redis (a change holds the lock until it is written).
+                let _changing = if bus_change || !self.current().await? {
+                    let changing = self.0.changes.lock().await;
+                    self.refresh().await?;
+                    bus_change.then_some(changing)
+                } else {
+                    None
+                };
                 self.dispatch(operation, &request).await?
             }
         };

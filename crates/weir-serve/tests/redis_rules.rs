@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -708,5 +709,134 @@ async fn concurrent_rule_changes_from_two_processes_lose_nothing() {
         assert_eq!(ids, ["a", "b", "c"], "{rule}");
         let described = events(&third, "DescribeRule", json!({"Name": rule})).await;
         assert_eq!(described["Description"], format!("d{round}"), "{rule}");
+    }
+}
+
+/// A TCP relay to Redis that counts the `GET`s sent through it and, while held, keeps what
+/// the clients send (still counting it) instead of passing it on.
+struct Relay {
+    url: String,
+    gets: Arc<std::sync::atomic::AtomicUsize>,
+    held: tokio::sync::watch::Sender<bool>,
+}
+
+impl Relay {
+    async fn start(redis_port: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}/", listener.local_addr().unwrap());
+        let gets = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (held, watch) = tokio::sync::watch::channel(false);
+        let counted = gets.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let redis = tokio::net::TcpStream::connect(("127.0.0.1", redis_port))
+                    .await
+                    .unwrap();
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_redis, mut to_redis) = redis.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_redis, &mut to_client).await;
+                });
+                let (counted, mut watch) = (counted.clone(), watch.clone());
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    const GET: &[u8] = b"$3\r\nGET\r\n";
+                    let (mut kept, mut tail) = (Vec::new(), Vec::new());
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        tokio::select! {
+                            read = from_client.read(&mut chunk) => {
+                                let n = match read {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => n,
+                                };
+                                // The last bytes of the previous chunk: a GET split across
+                                // two reads is counted once.
+                                tail.extend_from_slice(&chunk[..n]);
+                                let found = tail.windows(GET.len()).filter(|w| *w == GET).count();
+                                counted.fetch_add(found, Ordering::SeqCst);
+                                tail.drain(..tail.len().saturating_sub(GET.len() - 1));
+                                kept.extend_from_slice(&chunk[..n]);
+                            }
+                            changed = watch.changed() => {
+                                if changed.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        if !*watch.borrow() && !kept.is_empty() {
+                            if to_redis.write_all(&kept).await.is_err() {
+                                return;
+                            }
+                            kept.clear();
+                        }
+                    }
+                });
+            }
+        });
+        Relay { url, gets, held }
+    }
+
+    fn gets(&self) -> usize {
+        self.gets.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads and PutEvents of one process do not queue behind each other on a lock: while Redis
+/// has not answered the first one's version check, the others' checks are already sent (the
+/// version is read without the lock; only a reload takes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_put_events_check_the_rules_version_concurrently() {
+    let server = Redis::start();
+    let relay = Relay::start(server.port()).await;
+    let app = service(&relay.url, Arc::default()).await;
+    let put = events(
+        &app,
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"source": ["s"]}"#}),
+    )
+    .await;
+    assert!(put["RuleArn"].is_string(), "{put}");
+    // Memory is current: a read now only checks the version.
+    assert_eq!(
+        events(&app, "DescribeRule", json!({"Name": "r"})).await["Name"],
+        "r"
+    );
+    relay.held.send(true).unwrap();
+    let before = relay.gets();
+    let requests = 16;
+    let tasks: Vec<_> = (0..requests)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    events(&app, "DescribeRule", json!({"Name": "r"})).await["Name"].clone()
+                } else {
+                    events(
+                        &app,
+                        "PutEvents",
+                        json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": "{}"}]}),
+                    )
+                    .await["FailedEntryCount"]
+                        .clone()
+                }
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while relay.gets() - before < requests {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {requests} version checks sent while Redis had not answered: requests wait \
+             for each other",
+            relay.gets() - before
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    relay.held.send(false).unwrap();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let answer = task.await.unwrap();
+        let expected = if i % 2 == 0 { json!("r") } else { json!(0) };
+        assert_eq!(answer, expected);
     }
 }
