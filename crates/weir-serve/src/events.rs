@@ -81,7 +81,7 @@ impl Bus {
                     .targets
                     .values()
                     .enumerate()
-                    .filter_map(|(i, t)| targets::plan(t, i + 1).ok().map(Arc::new))
+                    .filter_map(|(i, t)| targets::plan_stored(t, i + 1).ok().map(Arc::new))
                     .collect();
                 self.plans.insert(name.clone(), plans);
             }
@@ -133,7 +133,7 @@ fn load_rule(text: &str) -> Result<Rule, String> {
         if target.get("Id").and_then(Value::as_str) != Some(id.as_str()) {
             return Err(format!("its target {id} has no Id {id}"));
         }
-        match targets::plan(target, i + 1) {
+        match targets::plan_stored(target, i + 1) {
             Ok(_) => {}
             Err(Refusal::Entry(message)) => return Err(format!("its target {id}: {message}")),
             Err(Refusal::Request(e)) => return Err(format!("its target {id}: {}", e.message)),

@@ -469,6 +469,19 @@ fn bounded(
 
 /// Reads one target of `PutTargets` (`index` counts from 1, as AWS's messages do).
 pub(crate) fn plan(target: &Value, index: usize) -> Result<Plan, Refusal> {
+    plan_with(target, index, true)
+}
+
+/// Reads one target as stored with a rule: as [`plan`], except that an `InputTemplate` with
+/// `<aws.events.event>` or `<aws.events.event.json>` inside a JSON string, which `PutTargets`
+/// refuses now but took before, is kept and filled as it always was (the event's JSON in
+/// the string, unescaped), so a rule put then still loads and delivers.
+pub(crate) fn plan_stored(target: &Value, index: usize) -> Result<Plan, Refusal> {
+    plan_with(target, index, false)
+}
+
+/// [`plan`] (`strict`) or [`plan_stored`].
+fn plan_with(target: &Value, index: usize, strict: bool) -> Result<Plan, Refusal> {
     let Some(target) = target.as_object() else {
         return Err(Refusal::Request(ApiError::json11(
             "SerializationException",
@@ -534,7 +547,7 @@ pub(crate) fn plan(target: &Value, index: usize) -> Result<Plan, Refusal> {
         (_, Some(path), _) => {
             Input::Path(JsonPath::parse(path.as_str().unwrap_or_default()).map_err(Refusal::Entry)?)
         }
-        (_, _, Some(transformer)) => transformer_of(transformer, id)?,
+        (_, _, Some(transformer)) => transformer_of(transformer, id, strict)?,
         _ => Input::Event,
     };
     if let Some(key) = UNSUPPORTED.iter().find(|k| present(target, k).is_some()) {
@@ -596,7 +609,7 @@ pub(crate) fn plan(target: &Value, index: usize) -> Result<Plan, Refusal> {
     })
 }
 
-fn transformer_of(transformer: &Value, id: &str) -> Result<Input, Refusal> {
+fn transformer_of(transformer: &Value, id: &str, strict: bool) -> Result<Input, Refusal> {
     let template = match transformer.get("InputTemplate") {
         Some(Value::String(t)) if !t.is_empty() && t.len() <= 8192 => Template::parse(t),
         Some(Value::String(_)) => {
@@ -641,10 +654,12 @@ fn transformer_of(transformer: &Value, id: &str) -> Result<Input, Refusal> {
         )));
     }
     // EventBridge puts the event in unescaped: only as a JSON field's value (or a text
-    // template's text); inside a JSON template's string it could never give JSON.
+    // template's text); inside a JSON template's string it could never give JSON. Refused
+    // when put; a stored target put before this check keeps working.
     if let Some(name) = template
         .names_in_json_strings()
         .find(|n| matches!(*n, "aws.events.event" | "aws.events.event.json"))
+        .filter(|_| strict)
     {
         return Err(validation(format!(
             "InputTemplate for target {id} has <{name}> inside a string: <{name}> is the event's \

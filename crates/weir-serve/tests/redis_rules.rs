@@ -840,3 +840,64 @@ async fn reads_and_put_events_check_the_rules_version_concurrently() {
         assert_eq!(answer, expected);
     }
 }
+
+/// A rule stored before `PutTargets` refused `<aws.events.event>` inside a JSON string of an
+/// `InputTemplate` still loads and delivers as it did (the event's JSON in the string); only
+/// putting such a target again is refused.
+#[tokio::test]
+async fn a_stored_target_with_the_event_inside_a_template_string_still_delivers() {
+    let server = Redis::start();
+    let url = server.url();
+    let app = service(&url, Arc::default()).await;
+    let target = json!({
+        "Id": "q",
+        "Arn": "arn:aws:sqs:us-east-1:000000000000:inbox",
+        "InputTransformer": {
+            "InputPathsMap": {"s": "$.source"},
+            "InputTemplate": r#"{"e": "<aws.events.event>", "s": <s>}"#,
+        },
+    });
+    store_rule(
+        &url,
+        "legacy",
+        &json!({
+            "pattern": r#"{"source": ["s"]}"#,
+            "enabled": true,
+            "description": null,
+            "targets": {"q": target},
+        })
+        .to_string(),
+    )
+    .await;
+    let described = events(&app, "DescribeRule", json!({"Name": "legacy"})).await;
+    assert_eq!(described["Name"], "legacy", "{described}");
+    let listed = events(&app, "ListTargetsByRule", json!({"Rule": "legacy"})).await;
+    assert_eq!(listed["Targets"][0]["Id"], "q", "{listed}");
+    let put = events(
+        &app,
+        "PutEvents",
+        json!({"Entries": [{"Source": "s", "DetailType": "t", "Detail": r#"{"n": 1}"#}]}),
+    )
+    .await;
+    assert_eq!(put["FailedEntryCount"], 0, "{put}");
+    let id = put["Entries"][0]["EventId"].as_str().unwrap().to_string();
+    let queued = wait_entries(&url, "inbox", 1).await;
+    assert_eq!(queued.len(), 1, "the stored target got nothing");
+    let body = &queued[0]["body"];
+    assert!(
+        body.starts_with(r#"{"e": "{""#)
+            && body.contains(&format!(r#""id":"{id}""#))
+            && body.contains(r#""source":"s""#)
+            && !body.contains(r#""detail":"#)
+            && body.ends_with(r#"}", "s": "s"}"#),
+        "{body}"
+    );
+    // Put again, the same target is refused.
+    let again = events(
+        &app,
+        "PutTargets",
+        json!({"Rule": "legacy", "Targets": [target]}),
+    )
+    .await;
+    assert!(again.to_string().contains("ValidationException"), "{again}");
+}
