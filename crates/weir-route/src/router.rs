@@ -522,6 +522,27 @@ impl Router {
         names
     }
 
+    /// The function an invocation names (`ResourceNotFoundException` when there is none) and
+    /// its payload, `{}` when empty (as Lambda takes an empty body).
+    fn invocable(
+        &self,
+        name: &str,
+        payload: Vec<u8>,
+    ) -> Result<(Arc<Function>, Vec<u8>), InvokeError> {
+        let function = self.function(name).ok_or_else(|| {
+            InvokeError::new(
+                InvokeErrorKind::ResourceNotFound,
+                format!("Function not found: {}", self.function_arn(name)),
+            )
+        })?;
+        let payload = if payload.is_empty() {
+            b"{}".to_vec()
+        } else {
+            payload
+        };
+        Ok((function, payload))
+    }
+
     pub(crate) fn function(&self, name: &str) -> Option<Arc<Function>> {
         read(&self.0.functions).get(name).cloned()
     }
@@ -1203,17 +1224,7 @@ impl Router {
         invocation_type: InvocationType,
         payload: Vec<u8>,
     ) -> Result<InvokeOutput, InvokeError> {
-        let function = self.function(name).ok_or_else(|| {
-            InvokeError::new(
-                InvokeErrorKind::ResourceNotFound,
-                format!("Function not found: {}", self.function_arn(name)),
-            )
-        })?;
-        let payload = if payload.is_empty() {
-            b"{}".to_vec()
-        } else {
-            payload
-        };
+        let (function, payload) = self.invocable(name, payload)?;
         check_payload(&payload, invocation_type)?;
         check_state(&function)?;
         let output =
@@ -1273,17 +1284,7 @@ impl Router {
         payload: Vec<u8>,
         request_id: &str,
     ) -> Result<Attempt, InvokeError> {
-        let function = self.function(name).ok_or_else(|| {
-            InvokeError::new(
-                InvokeErrorKind::ResourceNotFound,
-                format!("Function not found: {}", self.function_arn(name)),
-            )
-        })?;
-        let payload = if payload.is_empty() {
-            b"{}".to_vec()
-        } else {
-            payload
-        };
+        let (function, payload) = self.invocable(name, payload)?;
         Ok(self.execute(&function, payload, request_id).await)
     }
 
