@@ -774,7 +774,36 @@ impl RedisLayer {
     /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) { layer.stop().await; }
     /// ```
     pub async fn stop(self) {
+        self.signal_stop();
+        self.join().await;
+    }
+
+    /// Tells the workers to stop (no event is claimed after it) without waiting for them:
+    /// a process stopping several parts tells them all first, then waits for them together
+    /// ([`RedisLayer::join`]), so one part's grace does not keep another claiming.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) {
+    /// layer.signal_stop();
+    /// layer.join().await;
+    /// # }
+    /// ```
+    pub fn signal_stop(&self) {
         self.stop.send_replace(true);
+    }
+
+    /// Waits for the workers told to stop by [`RedisLayer::signal_stop`] to end (their
+    /// running events given the grace [`RedisLayer::stop`] describes).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) {
+    /// layer.signal_stop();
+    /// layer.join().await;
+    /// # }
+    /// ```
+    pub async fn join(self) {
         for task in self.tasks {
             let _ = task.await;
         }
@@ -1092,10 +1121,39 @@ impl RedisRun {
     /// ```no_run
     /// # async fn demo(run: weir_serve::redis_config::RedisRun) { let counters = run.stop().await; let _ = counters; }
     /// ```
-    pub async fn stop(mut self) -> Map<String, Value> {
+    pub async fn stop(self) -> Map<String, Value> {
+        self.signal_stop();
+        self.join().await
+    }
+
+    /// Tells the consumers to stop (no new batch is read after it) without waiting for
+    /// them; [`RedisRun::join`] then waits. A process stopping several parts tells them all
+    /// first, so a long batch here does not keep another part's workers claiming.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) {
+    /// run.signal_stop();
+    /// let counters = run.join().await;
+    /// # let _ = counters; }
+    /// ```
+    pub fn signal_stop(&self) {
         for stop in &self.stops {
             stop.notify_one();
         }
+    }
+
+    /// Waits for the consumers told to stop by [`RedisRun::signal_stop`] to end (each
+    /// finishing the batch in hand, as [`RedisRun::stop`] says) and answers their counters.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) {
+    /// run.signal_stop();
+    /// let counters = run.join().await;
+    /// # let _ = counters; }
+    /// ```
+    pub async fn join(mut self) -> Map<String, Value> {
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
