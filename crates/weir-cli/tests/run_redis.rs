@@ -5,7 +5,8 @@
 //! `weir serve` run by the next after a restart; `weir run`'s bus deliveries retried on Redis
 //! to OnFailure records on a Redis stream), and `weir serve` on SIGINT finishing a stream
 //! mapping's batch in flight and checkpointing it while its asynchronous worker, stopped at
-//! the same time, puts a running event back. Against a Redis server of the test's own.
+//! the same time, puts a running event back; `weir run` giving up on a Redis that answers
+//! reads but refuses its bus deliveries. Against a Redis server of the test's own.
 
 #[path = "../../weir-serve/tests/support/redis.rs"]
 mod redis_harness;
@@ -1089,4 +1090,58 @@ fn weir_serve_stopped_during_a_long_mapping_batch_still_puts_its_running_event_b
     assert!(status.success(), "{status}");
     let left: usize = conn.hlen("weir:async:items").unwrap();
     assert_eq!(left, 1, "the event stays on Redis for the next weir");
+}
+
+#[test]
+fn weir_run_gives_up_with_an_error_when_redis_answers_but_refuses_the_bus_deliveries() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        "{\"source\": \"shop\", \"detail\": {\"n\": 1}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Bus]
+Type = "AWS::Events::EventBus"
+Properties = {{ Name = "default" }}
+Weir = {{ Events = "events.jsonl" }}
+
+[Resources.Charge]
+Type = "AWS::Serverless::Function"
+Properties = {{ FunctionName = "charge", Events = {{ Shop = {{ Type = "EventBridgeRule", Properties = {{ Pattern = {{ source = ["shop"] }} }} }} }} }}
+Weir = {{ Command = ["cat"], Redis = "{url}" }}
+"#
+        ),
+    )
+    .unwrap();
+    // Redis answers reads, but refuses every write (no replica to write to).
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(1)
+        .query(&mut conn)
+        .unwrap();
+    // The bus delivery is retried (1 s, doubling) while Redis refuses it; weir run gives up
+    // after its patience (10 s) instead of retrying for a day.
+    let output = ended_within(
+        weir_run(dir.path()),
+        40,
+        "weir run with Redis refusing writes",
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the asynchronous queue of function charge on Redis: refuses events"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("NOREPLICAS"), "{stderr}");
 }

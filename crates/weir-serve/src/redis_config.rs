@@ -722,7 +722,9 @@ impl RedisLayer {
     }
 
     /// Completes, with the error, once the Redis of one of the queues has not answered (or
-    /// has answered only errors) for [`REDIS_PATIENCE`]; never while they answer. Raced
+    /// has answered only errors) for [`REDIS_PATIENCE`], or has refused to store the events
+    /// given to it for as long ([`RedisAsyncQueue::refusing_events`]: a Redis answering reads
+    /// but refusing writes); never while they answer and store. Raced
     /// against another wait (the router's, whose bus deliveries retry a refusing Redis), it
     /// bounds that wait.
     ///
@@ -746,6 +748,15 @@ impl RedisLayer {
                 let what = || format!("the asynchronous queue of function {name} on Redis");
                 if let Err(e) = patience.ask(what, queue.pending()).await {
                     return e;
+                }
+                // A Redis answering reads but refusing writes: the events given to the queue
+                // (bus deliveries, retried) fail to be stored.
+                if let Some(e) = queue.refusing_events(self.patience) {
+                    return format!(
+                        "{}: refuses events for {:.1} s: {e}",
+                        what(),
+                        self.patience.as_secs_f64()
+                    );
                 }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
