@@ -1282,7 +1282,9 @@ impl StreamConsumer {
     /// invocations run to their end, within the mapping's timeout, and what they processed
     /// is checkpointed), then the consumer gives its leases up so another consumer goes on
     /// from the checkpoints at once. A batch cut short anyway (the process killed) was never
-    /// checkpointed: it is delivered again.
+    /// checkpointed: it is delivered again. No poll begins once `stop` has completed: a stop
+    /// given while the consumer waits (20 ms when idle, the backoff after an error) ends the
+    /// wait at once.
     ///
     /// # Example
     /// ```no_run
@@ -1294,23 +1296,46 @@ impl StreamConsumer {
         tokio::pin!(stop);
         let mut backoff = Duration::from_millis(50);
         loop {
+            // Whether the poll has begun: once told to stop, a poll not begun is never begun.
+            let started = std::sync::atomic::AtomicBool::new(false);
             let poll = self.poll_once();
             tokio::pin!(poll);
-            tokio::select! {
+            let poll = std::future::poll_fn(|cx| {
+                started.store(true, Ordering::Relaxed);
+                poll.as_mut().poll(cx)
+            });
+            tokio::pin!(poll);
+            // Biased: a stop already given wins over a new poll.
+            let wait = tokio::select! {
+                biased;
                 _ = &mut stop => {
                     // The batches in hand finish and are checkpointed (a poll never waits
                     // for records: it reads what is there).
-                    let _ = poll.await;
+                    if started.load(Ordering::Relaxed) {
+                        let _ = poll.await;
+                    }
                     break;
                 }
                 polled = &mut poll => match polled {
-                    Ok(0) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    Ok(_) => backoff = Duration::from_millis(50),
+                    Ok(0) => Duration::from_millis(20),
+                    Ok(_) => {
+                        backoff = Duration::from_millis(50);
+                        Duration::ZERO
+                    }
                     Err(_) => {
-                        tokio::time::sleep(backoff).await;
+                        let wait = backoff;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
+                        wait
                     }
                 },
+            };
+            // The idle wait and the error backoff end early on a stop.
+            if !wait.is_zero() {
+                tokio::select! {
+                    biased;
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
         }
         let _ = self.release_all().await;
