@@ -193,19 +193,23 @@ fn unique_names(resources: &toml::Table) -> Result<(), String> {
             }
             _ => continue,
         };
-        let name = resource
+        let given = resource
             .get("Properties")
             .and_then(|p| p.get(key))
-            .and_then(toml::Value::as_str)
-            .unwrap_or(id)
-            .to_string();
+            .and_then(toml::Value::as_str);
+        let name = given.unwrap_or(id).to_string();
         let on_redis = resource.get("Weir").and_then(|w| w.get("Redis")).is_some();
         let where_ = |redis: bool| if redis { "on Redis" } else { "in memory" };
         match seen.get(&(what, name.clone())) {
             Some((first, first_redis)) if on_redis || *first_redis => {
+                // Where the name comes from: the property, or (without it) the logical id.
+                let (at, named) = match given {
+                    Some(_) => (format!("Resources.{id}.Properties.{key}"), ""),
+                    None => (format!("Resources.{id}"), ", named by its logical id"),
+                };
                 return Err(format!(
-                    "Resources.{id}.Properties.{key}: the {what} {name} ({}) is also \
-                     Resources.{first} ({}); a {what}'s name must be unique",
+                    "{at}: the {what} {name} ({}{named}) is also Resources.{first} ({}); \
+                     a {what}'s name must be unique",
                     where_(on_redis),
                     where_(*first_redis),
                 ));
