@@ -380,7 +380,9 @@ pub struct StreamMappingConfig {
     pub maximum_retry_attempts: i64,
     /// `MaximumRecordAgeInSeconds` (`None`: no limit, Lambda's -1 and the default; else
     /// 60-604800 s): before each attempt, the batch's records at least this old (by their
-    /// arrival on the stream, the time of their entry id) are given up on.
+    /// arrival on the stream, the time of their entry id) are given up on. The age is this
+    /// process's clock minus that arrival (Redis's clock): a skewed clock moves the limit by
+    /// the skew.
     pub maximum_record_age: Option<Duration>,
     /// `BisectBatchOnFunctionError`: a batch of 2 or more that fails with a function error
     /// is split in two halves, retried first half first; splitting uses no retry.
@@ -461,7 +463,10 @@ impl StreamMappingConfig {
     }
 
     /// The Redis key of the sorted set of the mapping's live consumers (each scored by when
-    /// it was last seen), by which they share the shards fairly.
+    /// it was last seen), by which they share the shards fairly. Scores are each process's
+    /// own clock (not Redis's): processes whose clocks differ by more than the lease see each
+    /// other as gone or as live too long, which unbalances the sharing (leases, on Redis's
+    /// clock, still keep one reader per shard).
     ///
     /// # Example
     /// ```
