@@ -156,10 +156,18 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             } => {
                 if let Err(e) = fed {
                     // Stop what runs before answering the error.
-                    if let Some(redis) = redis {
-                        redis.stop().await;
+                    if let Some(redis) = &redis {
+                        redis.signal_stop();
                     }
-                    layer.stop().await;
+                    layer.signal_stop();
+                    tokio::join!(
+                        async {
+                            if let Some(redis) = redis {
+                                redis.join().await;
+                            }
+                        },
+                        layer.join(),
+                    );
                     router.shutdown().await;
                     return Err(e);
                 }
@@ -167,12 +175,23 @@ pub fn run(args: &RunArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             }
             _ = tokio::signal::ctrl_c() => true,
         };
-        // Stop polling; let running invocations end.
-        let redis_metrics = match redis {
-            Some(redis) => redis.stop().await,
-            None => serde_json::Map::new(),
-        };
-        layer.stop().await;
+        // Stop polling; let running invocations end. The Redis mappings and the Redis
+        // asynchronous workers are told to stop together, then waited for together (one's
+        // long batch does not keep the other claiming); the invocation layer, which they
+        // invoke, after them.
+        if let Some(redis) = &redis {
+            redis.signal_stop();
+        }
+        layer.signal_stop();
+        let (redis_metrics, ()) = tokio::join!(
+            async {
+                match redis {
+                    Some(redis) => redis.join().await,
+                    None => serde_json::Map::new(),
+                }
+            },
+            layer.join(),
+        );
         router.shutdown().await;
         if let Some((bar, ticker)) = bar {
             ticker.abort();

@@ -143,21 +143,41 @@ pub fn run(args: &ServeArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
             }
         };
         let served = weir_serve::serve(listener, app, shutdown_signal()).await;
-        // The mappings' consumers finish the batches in hand (checkpointing them) first.
-        if let Some(task) = mappings_task {
-            stop_mappings.notify_one();
-            let _ = task.await;
-        }
+        // Every part is told to stop first, then all are waited for together: the mappings'
+        // consumers finish the batches in hand (checkpointing them) while the asynchronous
+        // workers give their running events the grace and put back the rest. Stopped one
+        // after another, a later part would keep claiming work until the earlier ones end
+        // (a batch can take a function's timeout), past a supervisor's kill timeout.
+        stop_mappings.notify_one();
         durable_stop.send_replace(true);
-        if let Some(worker) = durable_worker {
-            let _ = worker.await;
+        if let Some(run) = &redis_run {
+            run.signal_stop();
         }
-        if let Some(run) = redis_run {
-            run.stop().await;
+        if let Some(redis_layer) = &redis_layer {
+            redis_layer.signal_stop();
         }
-        if let Some(redis_layer) = redis_layer {
-            redis_layer.stop().await;
-        }
+        tokio::join!(
+            async {
+                if let Some(task) = mappings_task {
+                    let _ = task.await;
+                }
+            },
+            async {
+                if let Some(worker) = durable_worker {
+                    let _ = worker.await;
+                }
+            },
+            async {
+                if let Some(run) = redis_run {
+                    run.join().await;
+                }
+            },
+            async {
+                if let Some(redis_layer) = redis_layer {
+                    redis_layer.join().await;
+                }
+            },
+        );
         served
     });
     match result {

@@ -4,7 +4,9 @@
 //! function's asynchronous queue on Redis (an Event accepted by one
 //! `weir serve` run by the next after a restart; `weir run`'s bus deliveries retried on Redis
 //! to OnFailure records on a Redis stream), and `weir serve` on SIGINT finishing a stream
-//! mapping's batch in flight and checkpointing it. Against a Redis server of the test's own.
+//! mapping's batch in flight and checkpointing it while its asynchronous worker, stopped at
+//! the same time, puts a running event back; `weir run` giving up on a Redis that answers
+//! reads but refuses its bus deliveries. Against a Redis server of the test's own.
 
 #[path = "../../weir-serve/tests/support/redis.rs"]
 mod redis_harness;
@@ -1012,4 +1014,134 @@ fn weir_serve_redis_stopped_lets_its_running_event_end() {
         .unwrap();
     let left: usize = conn.hlen("weir:async:items").unwrap();
     assert_eq!(left, 0, "the event finished before weir serve ended");
+}
+
+#[test]
+fn weir_serve_stopped_during_a_long_mapping_batch_still_puts_its_running_event_back() {
+    use std::io::BufRead;
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = conn.set("clicks:shards", 1).unwrap();
+    let _: String = conn
+        .xadd(
+            "clicks:shardId-000000000000",
+            "*",
+            &[("pk", "k"), ("data", "{}")],
+        )
+        .unwrap();
+    // The mapping's batch runs until the test lets it end; the asynchronous event outlasts
+    // the stop grace (10 s).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--port", "0", "--redis", &url, "--timeout", "120"])
+        .args([
+            "--function",
+            "job=touch batch; while [ ! -e release ]; do sleep 0.05; done; cat >/dev/null; echo null",
+            "--function",
+            "slow=touch started; sleep 100",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut child = Killed(child);
+    let address = line.trim().strip_prefix("http://").unwrap().to_string();
+    let (code, body) = post_json(
+        &address,
+        "/2015-03-31/event-source-mappings/",
+        r#"{"EventSourceArn": "arn:aws:kinesis:us-east-1:000000000000:stream/clicks",
+            "FunctionName": "job", "StartingPosition": "TRIM_HORIZON"}"#,
+    );
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(invoke_event(&address, "slow", "{}"), 202);
+    eventually(30, "the batch and the event to start", || {
+        (dir.path().join("batch").exists() && dir.path().join("started").exists()).then_some(())
+    });
+    let claimed: usize = conn.zcard("weir:async:inflight").unwrap();
+    assert_eq!(claimed, 1);
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // While the batch still runs, the asynchronous worker (told to stop at the same time)
+    // gives its event the grace and puts it back, due at once, for another weir.
+    eventually(25, "the running event to be put back", || {
+        let inflight: usize = conn.zcard("weir:async:inflight").unwrap();
+        let due: usize = conn.zcard("weir:async:due").unwrap();
+        (inflight == 0 && due == 1).then_some(())
+    });
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the batch holds weir"
+    );
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let status = eventually(30, "weir to stop", || child.0.try_wait().unwrap());
+    assert!(status.success(), "{status}");
+    let left: usize = conn.hlen("weir:async:items").unwrap();
+    assert_eq!(left, 1, "the event stays on Redis for the next weir");
+}
+
+#[test]
+fn weir_run_gives_up_with_an_error_when_redis_answers_but_refuses_the_bus_deliveries() {
+    let server = redis_harness::Redis::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        "{\"source\": \"shop\", \"detail\": {\"n\": 1}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("weir.toml"),
+        format!(
+            r#"
+[Resources.Bus]
+Type = "AWS::Events::EventBus"
+Properties = {{ Name = "default" }}
+Weir = {{ Events = "events.jsonl" }}
+
+[Resources.Charge]
+Type = "AWS::Serverless::Function"
+Properties = {{ FunctionName = "charge", Events = {{ Shop = {{ Type = "EventBridgeRule", Properties = {{ Pattern = {{ source = ["shop"] }} }} }} }} }}
+Weir = {{ Command = ["cat"], Redis = "{url}" }}
+"#
+        ),
+    )
+    .unwrap();
+    // Redis answers reads, but refuses every write (no replica to write to).
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(1)
+        .query(&mut conn)
+        .unwrap();
+    // The bus delivery is retried (1 s, doubling) while Redis refuses it; weir run gives up
+    // after its patience (10 s) instead of retrying for a day.
+    let output = ended_within(
+        weir_run(dir.path()),
+        40,
+        "weir run with Redis refusing writes",
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the asynchronous queue of function charge on Redis: refuses events"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("NOREPLICAS"), "{stderr}");
 }

@@ -262,6 +262,16 @@ pub struct RedisAsyncQueue {
     /// This process's clock: only the invocation records' `timestamp` (due times, leases
     /// and ages are on Redis's clock).
     clock: Arc<dyn weir_route::Clock>,
+    /// Since when storing events has failed (none stored since), shared by the clones.
+    store_failures: Arc<std::sync::Mutex<Option<StoreFailures>>>,
+}
+
+/// Stores failing in a row: when the first and the last failed, and the last error.
+#[derive(Debug, Clone)]
+struct StoreFailures {
+    since: std::time::Instant,
+    last: std::time::Instant,
+    error: String,
 }
 
 /// Claimed events: Redis's time at the claim, the claim's token, and each event's id and
@@ -297,6 +307,7 @@ impl RedisAsyncQueue {
             conn: connect(url).await?,
             config: Arc::new(config),
             clock: Arc::new(weir_route::TokioClock::new()),
+            store_failures: Arc::default(),
         })
     }
 
@@ -379,14 +390,57 @@ impl RedisAsyncQueue {
             settings,
         };
         let text = serde_json::to_string(&item).unwrap_or_default();
-        let _: String = timed(STORE)
+        let stored: Result<String, RedisError> = timed(STORE)
             .key(self.key("items"))
             .key(self.key("due"))
             .arg(&id)
             .arg(text)
             .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(id)
+            .await;
+        let mut failures = self
+            .store_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match stored {
+            Ok(_) => {
+                *failures = None;
+                Ok(id)
+            }
+            Err(e) => {
+                let now = std::time::Instant::now();
+                let since = failures.as_ref().map_or(now, |f| f.since);
+                *failures = Some(StoreFailures {
+                    since,
+                    last: now,
+                    error: e.to_string(),
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// The last error storing an event, when this queue's stores (its clones' too) have
+    /// failed for at least `patience` with none stored since, and one failed within the last
+    /// `patience` (someone still tries): a Redis that answers reads but refuses writes
+    /// (`MISCONF`, `OOM` under `noeviction`, `READONLY`, `NOREPLICAS`) shows here, where
+    /// [`RedisAsyncQueue::pending`] still answers.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn demo(q: weir_serve::RedisAsyncQueue) {
+    /// if let Some(error) = q.refusing_events(std::time::Duration::from_secs(10)) {
+    ///     eprintln!("Redis refuses events: {error}");
+    /// }
+    /// # }
+    /// ```
+    pub fn refusing_events(&self, patience: Duration) -> Option<String> {
+        let failures = self
+            .store_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let failures = failures.as_ref()?;
+        (failures.since.elapsed() >= patience && failures.last.elapsed() < patience)
+            .then(|| failures.error.clone())
     }
 
     /// Events accepted and not yet finished (due, waiting for a retry, or in flight).

@@ -193,19 +193,23 @@ fn unique_names(resources: &toml::Table) -> Result<(), String> {
             }
             _ => continue,
         };
-        let name = resource
+        let given = resource
             .get("Properties")
             .and_then(|p| p.get(key))
-            .and_then(toml::Value::as_str)
-            .unwrap_or(id)
-            .to_string();
+            .and_then(toml::Value::as_str);
+        let name = given.unwrap_or(id).to_string();
         let on_redis = resource.get("Weir").and_then(|w| w.get("Redis")).is_some();
         let where_ = |redis: bool| if redis { "on Redis" } else { "in memory" };
         match seen.get(&(what, name.clone())) {
             Some((first, first_redis)) if on_redis || *first_redis => {
+                // Where the name comes from: the property, or (without it) the logical id.
+                let (at, named) = match given {
+                    Some(_) => (format!("Resources.{id}.Properties.{key}"), ""),
+                    None => (format!("Resources.{id}"), ", named by its logical id"),
+                };
                 return Err(format!(
-                    "Resources.{id}.Properties.{key}: the {what} {name} ({}) is also \
-                     Resources.{first} ({}); a {what}'s name must be unique",
+                    "{at}: the {what} {name} ({}{named}) is also Resources.{first} ({}); \
+                     a {what}'s name must be unique",
                     where_(on_redis),
                     where_(*first_redis),
                 ));
@@ -722,7 +726,9 @@ impl RedisLayer {
     }
 
     /// Completes, with the error, once the Redis of one of the queues has not answered (or
-    /// has answered only errors) for [`REDIS_PATIENCE`]; never while they answer. Raced
+    /// has answered only errors) for [`REDIS_PATIENCE`], or has refused to store the events
+    /// given to it for as long ([`RedisAsyncQueue::refusing_events`]: a Redis answering reads
+    /// but refusing writes); never while they answer and store. Raced
     /// against another wait (the router's, whose bus deliveries retry a refusing Redis), it
     /// bounds that wait.
     ///
@@ -746,6 +752,15 @@ impl RedisLayer {
                 let what = || format!("the asynchronous queue of function {name} on Redis");
                 if let Err(e) = patience.ask(what, queue.pending()).await {
                     return e;
+                }
+                // A Redis answering reads but refusing writes: the events given to the queue
+                // (bus deliveries, retried) fail to be stored.
+                if let Some(e) = queue.refusing_events(self.patience) {
+                    return format!(
+                        "{}: refuses events for {:.1} s: {e}",
+                        what(),
+                        self.patience.as_secs_f64()
+                    );
                 }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -774,7 +789,36 @@ impl RedisLayer {
     /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) { layer.stop().await; }
     /// ```
     pub async fn stop(self) {
+        self.signal_stop();
+        self.join().await;
+    }
+
+    /// Tells the workers to stop (no event is claimed after it) without waiting for them:
+    /// a process stopping several parts tells them all first, then waits for them together
+    /// ([`RedisLayer::join`]), so one part's grace does not keep another claiming.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) {
+    /// layer.signal_stop();
+    /// layer.join().await;
+    /// # }
+    /// ```
+    pub fn signal_stop(&self) {
         self.stop.send_replace(true);
+    }
+
+    /// Waits for the workers told to stop by [`RedisLayer::signal_stop`] to end (their
+    /// running events given the grace [`RedisLayer::stop`] describes).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(layer: weir_serve::redis_config::RedisLayer) {
+    /// layer.signal_stop();
+    /// layer.join().await;
+    /// # }
+    /// ```
+    pub async fn join(self) {
         for task in self.tasks {
             let _ = task.await;
         }
@@ -1092,10 +1136,39 @@ impl RedisRun {
     /// ```no_run
     /// # async fn demo(run: weir_serve::redis_config::RedisRun) { let counters = run.stop().await; let _ = counters; }
     /// ```
-    pub async fn stop(mut self) -> Map<String, Value> {
+    pub async fn stop(self) -> Map<String, Value> {
+        self.signal_stop();
+        self.join().await
+    }
+
+    /// Tells the consumers to stop (no new batch is read after it) without waiting for
+    /// them; [`RedisRun::join`] then waits. A process stopping several parts tells them all
+    /// first, so a long batch here does not keep another part's workers claiming.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) {
+    /// run.signal_stop();
+    /// let counters = run.join().await;
+    /// # let _ = counters; }
+    /// ```
+    pub fn signal_stop(&self) {
         for stop in &self.stops {
             stop.notify_one();
         }
+    }
+
+    /// Waits for the consumers told to stop by [`RedisRun::signal_stop`] to end (each
+    /// finishing the batch in hand, as [`RedisRun::stop`] says) and answers their counters.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo(run: weir_serve::redis_config::RedisRun) {
+    /// run.signal_stop();
+    /// let counters = run.join().await;
+    /// # let _ = counters; }
+    /// ```
+    pub async fn join(mut self) -> Map<String, Value> {
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }

@@ -380,7 +380,9 @@ pub struct StreamMappingConfig {
     pub maximum_retry_attempts: i64,
     /// `MaximumRecordAgeInSeconds` (`None`: no limit, Lambda's -1 and the default; else
     /// 60-604800 s): before each attempt, the batch's records at least this old (by their
-    /// arrival on the stream, the time of their entry id) are given up on.
+    /// arrival on the stream, the time of their entry id) are given up on. The age is this
+    /// process's clock minus that arrival (Redis's clock): a skewed clock moves the limit by
+    /// the skew.
     pub maximum_record_age: Option<Duration>,
     /// `BisectBatchOnFunctionError`: a batch of 2 or more that fails with a function error
     /// is split in two halves, retried first half first; splitting uses no retry.
@@ -461,7 +463,10 @@ impl StreamMappingConfig {
     }
 
     /// The Redis key of the sorted set of the mapping's live consumers (each scored by when
-    /// it was last seen), by which they share the shards fairly.
+    /// it was last seen), by which they share the shards fairly. Scores are each process's
+    /// own clock (not Redis's): processes whose clocks differ by more than the lease see each
+    /// other as gone or as live too long, which unbalances the sharing (leases, on Redis's
+    /// clock, still keep one reader per shard).
     ///
     /// # Example
     /// ```
@@ -1282,7 +1287,9 @@ impl StreamConsumer {
     /// invocations run to their end, within the mapping's timeout, and what they processed
     /// is checkpointed), then the consumer gives its leases up so another consumer goes on
     /// from the checkpoints at once. A batch cut short anyway (the process killed) was never
-    /// checkpointed: it is delivered again.
+    /// checkpointed: it is delivered again. No poll begins once `stop` has completed: a stop
+    /// given while the consumer waits (20 ms when idle, the backoff after an error) ends the
+    /// wait at once.
     ///
     /// # Example
     /// ```no_run
@@ -1294,23 +1301,46 @@ impl StreamConsumer {
         tokio::pin!(stop);
         let mut backoff = Duration::from_millis(50);
         loop {
+            // Whether the poll has begun: once told to stop, a poll not begun is never begun.
+            let started = std::sync::atomic::AtomicBool::new(false);
             let poll = self.poll_once();
             tokio::pin!(poll);
-            tokio::select! {
+            let poll = std::future::poll_fn(|cx| {
+                started.store(true, Ordering::Relaxed);
+                poll.as_mut().poll(cx)
+            });
+            tokio::pin!(poll);
+            // Biased: a stop already given wins over a new poll.
+            let wait = tokio::select! {
+                biased;
                 _ = &mut stop => {
                     // The batches in hand finish and are checkpointed (a poll never waits
                     // for records: it reads what is there).
-                    let _ = poll.await;
+                    if started.load(Ordering::Relaxed) {
+                        let _ = poll.await;
+                    }
                     break;
                 }
                 polled = &mut poll => match polled {
-                    Ok(0) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    Ok(_) => backoff = Duration::from_millis(50),
+                    Ok(0) => Duration::from_millis(20),
+                    Ok(_) => {
+                        backoff = Duration::from_millis(50);
+                        Duration::ZERO
+                    }
                     Err(_) => {
-                        tokio::time::sleep(backoff).await;
+                        let wait = backoff;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
+                        wait
                     }
                 },
+            };
+            // The idle wait and the error backoff end early on a stop.
+            if !wait.is_zero() {
+                tokio::select! {
+                    biased;
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
         }
         let _ = self.release_all().await;

@@ -635,7 +635,11 @@ fn a_name_used_twice_with_redis_is_refused_naming_both_resources() {
          [Resources.Other]\nType = \"AWS::SQS::Queue\"\nProperties = {{ QueueName = \"jobs\" }}\n"
     );
     let err = split(&text, dir.path()).unwrap_err();
-    assert!(err.starts_with("Resources.jobs.Properties.QueueName: the queue jobs (on Redis) is also Resources.Other (in memory)"), "{err}");
+    assert_eq!(
+        err,
+        "Resources.jobs: the queue jobs (on Redis, named by its logical id) is also \
+         Resources.Other (in memory); a queue's name must be unique"
+    );
     // Same names wholly in memory are left to the invocation layer; a queue and a stream
     // may share a name.
     assert!(split(&two("AWS::SQS::Queue", "QueueName", "", ""), dir.path()).is_ok());

@@ -2,7 +2,8 @@
 //! survives a restart of the consumer, a failing batch blocking its shard until its retries
 //! are exhausted (then Lambda's OnFailure record), filtering, two consumers splitting the
 //! shards by lease, and Lambda's stream settings: bisection, partial-batch responses,
-//! parallelization, the record age limit and the batching window.
+//! parallelization, the record age limit and the batching window; a stop given while a
+//! consumer waits (or before it polls) starting no new poll.
 
 mod support;
 
@@ -1151,4 +1152,112 @@ async fn a_stop_lets_the_batch_in_flight_finish_checkpoints_it_and_frees_the_lea
     let b = StreamConsumer::new(stream, "b", mapping, handler(seen.clone(), None));
     assert_eq!(b.poll_once().await.unwrap(), 0);
     assert!(seen.lock().unwrap().is_empty(), "nothing delivered twice");
+}
+
+/// How many write commands Redis has refused for want of replicas (`NOREPLICAS`).
+async fn refused_writes(server: &Redis) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("errorstats")
+        .query_async(&mut conn(server).await)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("errorstat_NOREPLICAS:count="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_stop_during_the_error_backoff_starts_no_new_poll() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    // Redis refuses writes (no replica to write to): every poll fails, and the consumer
+    // waits longer and longer between them.
+    let mut admin = conn(&server).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(1)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let seen: Seen = Arc::default();
+    let consumer = StreamConsumer::new(
+        stream.clone(),
+        "c",
+        StreamMappingConfig::new("m", "arn"),
+        handler(seen.clone(), None),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        consumer
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    // Several polls refused: the consumer is in a backoff of 100 ms or more.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while refused_writes(&server).await < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the polls are refused"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Told to stop while it waits; then Redis takes writes again and a record arrives.
+    stop_tx.send(()).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(0)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    stream.put_record("k", br#"{"n": 1}"#).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the consumer stops")
+        .unwrap();
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "no poll after the stop: nothing read or invoked"
+    );
+    let lease: Option<String> = redis::cmd("GET")
+        .arg("weir:lease:m:0")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(lease, None, "no lease taken after the stop");
+    assert_eq!(checkpoint(&server, "m", 0).await, None);
+}
+
+#[tokio::test]
+async fn a_stop_given_before_a_poll_begins_starts_none() {
+    let server = Redis::start();
+    let stream = RedisStream::connect(&server.url(), RedisStreamConfig::new("s", 1))
+        .await
+        .unwrap();
+    stream.put_record("k", br#"{"n": 1}"#).await.unwrap();
+    let seen: Seen = Arc::default();
+    let consumer = StreamConsumer::new(
+        stream,
+        "c",
+        StreamMappingConfig::new("m", "arn"),
+        handler(seen.clone(), None),
+    );
+    // Already stopped: the record waiting is neither read nor invoked, no lease is taken.
+    tokio::time::timeout(Duration::from_secs(5), consumer.run(std::future::ready(())))
+        .await
+        .expect("the consumer stops");
+    assert!(seen.lock().unwrap().is_empty(), "nothing invoked");
+    let lease: Option<String> = redis::cmd("GET")
+        .arg("weir:lease:m:0")
+        .query_async(&mut conn(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(lease, None, "no lease taken");
+    assert_eq!(checkpoint(&server, "m", 0).await, None);
 }
