@@ -118,7 +118,7 @@ pub struct RedisPlan {
 /// The prefix of the keys of a function's asynchronous invocation queue on Redis under
 /// `prefix` (default [`PREFIX`]): `PREFIX:async:NAME` (its events in the hash
 /// `PREFIX:async:NAME:items`, due times in the sorted set `...:due`, claimed events in
-/// `...:inflight`).
+/// `...:inflight`, the token of each claim in `...:owners`).
 ///
 /// # Example
 /// ```
