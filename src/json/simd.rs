@@ -555,6 +555,82 @@ mod avx2 {
         _mm_cvtsi128_si64(product) as u64
     }
 
+    /// The brackets of a block at once when they are all of one kind and alternate between
+    /// closing and opening brackets at one level (`},{"x":1},{` in an array of objects,
+    /// `],[1,2],[` in an array of arrays), none of them closing the value: updates the open
+    /// containers (`kinds`, `open`, `cur`) as the walk of [`container`] would and returns the
+    /// `object` mask it would give (bit `k`: the innermost container after byte `k` is an
+    /// object). `None` (nothing changed) for any other block, or where the walk would refuse
+    /// (a closing bracket of the wrong kind, nesting too deep), which the walk then decides.
+    /// Safety: the CPU must have PCLMULQDQ.
+    #[inline]
+    #[target_feature(enable = "avx2,pclmulqdq")]
+    unsafe fn alternating(
+        brackets: u64,
+        opens: u64,
+        curly: u64,
+        kinds: &mut u64,
+        open: &mut usize,
+        cur: &mut bool,
+        depth: usize,
+    ) -> Option<u64> {
+        let curly = brackets & curly;
+        let kind = if curly == brackets {
+            true
+        } else if curly == 0 {
+            false
+        } else {
+            return None;
+        };
+        let kind_mask = if kind { u64::MAX } else { 0 };
+        // Bit `k`: an odd number of the block's brackets at or before byte `k`; the 1st, 3rd, ...
+        // brackets are the odd ones.
+        let x = prefix_xor(brackets);
+        let (odd, even) = (brackets & x, brackets & !x);
+        let closes = brackets & !opens;
+        let ends_odd = x >> 63 == 1;
+        if opens & brackets & brackets.wrapping_neg() != 0 {
+            // Opening first: `{ } { ...`, each closing bracket closing the one before it, so
+            // the level never drops below this block's starting one (at least 1: the value
+            // does not end here). After an opening bracket (`x` set) the innermost kind is
+            // `kind`, after a closing one the starting one again.
+            if odd & closes != 0 || even & opens != 0 {
+                return None;
+            }
+            if *open == 0 || depth + *open + 1 > MAX_EVENT_DEPTH || *open == 64 {
+                return None;
+            }
+            let outer = if *cur { u64::MAX } else { 0 };
+            let object = (x & kind_mask) | (!x & outer);
+            if ends_odd {
+                *kinds = *kinds << 1 | u64::from(kind);
+                *open += 1;
+                *cur = kind;
+            }
+            Some(object)
+        } else {
+            // Closing first: `} { } ...`, each closing the innermost container (which must be
+            // of `kind`) and the opening bracket after it opening one of `kind` in its place,
+            // one level up (at least 1 open container there: the value does not end here).
+            // After a closing bracket (`x` set) the innermost kind is that level's.
+            if odd & opens != 0 || even & closes != 0 {
+                return None;
+            }
+            if *open < 2 || (*kinds & 1 == 1) != kind {
+                return None;
+            }
+            let parent = *kinds >> 1 & 1 == 1;
+            let outer = if parent { u64::MAX } else { 0 };
+            let object = (x & outer) | (!x & kind_mask);
+            if ends_odd {
+                *kinds >>= 1;
+                *open -= 1;
+                *cur = parent;
+            }
+            Some(object)
+        }
+    }
+
     /// See [`super::walk`]. Safety: the CPU must have AVX2, PCLMULQDQ and POPCNT.
     #[target_feature(enable = "avx2,pclmulqdq,popcnt")]
     pub(super) unsafe fn walk(
@@ -659,6 +735,19 @@ mod avx2 {
             let mut cur = c.object;
             let start_kind = if cur { u64::MAX } else { 0 };
             let mut end = None;
+            let shortcut = if brackets == 0 {
+                Some(start_kind)
+            } else {
+                // SAFETY: this function runs only where PCLMULQDQ is present (its contract).
+                unsafe {
+                    alternating(
+                        brackets, open_bits, m.curly, &mut kinds, &mut open, &mut cur, depth,
+                    )
+                }
+            };
+            if shortcut.is_some() {
+                brackets = 0;
+            }
             while brackets != 0 {
                 let k = brackets.trailing_zeros();
                 let curly = m.curly >> k & 1 == 1;
@@ -685,10 +774,10 @@ mod avx2 {
                 cur = now;
                 brackets &= brackets - 1;
             }
-            let object = if toggles == 0 {
-                start_kind
-            } else {
-                prefix_xor(toggles) ^ start_kind
+            let object = match shortcut {
+                Some(object) => object,
+                None if toggles == 0 => start_kind,
+                None => prefix_xor(toggles) ^ start_kind,
             };
             let upto = match end {
                 Some(63) => u64::MAX,
@@ -1106,6 +1195,58 @@ mod tests {
                 })
         }
 
+        /// Long arrays of small flat objects or arrays (`[{"x":1,"y":2},{"x":3}]`,
+        /// `[[1,2],[3,4]]`), inside up to three more arrays or objects: blocks whose brackets
+        /// alternate between closing and opening ones at one level.
+        fn flat_containers() -> impl Strategy<Value = String> {
+            let member = prop_oneof![
+                3 => (0u32..100_000).prop_map(|n| format!("{n}.5")),
+                1 => Just("\"s]{\"".to_string()),
+                1 => Just("[]".to_string()),
+                1 => Just("{}".to_string()),
+            ];
+            let item =
+                (any::<bool>(), prop::collection::vec(member, 0..4)).prop_map(|(object, v)| {
+                    if object {
+                        let m: Vec<String> = v
+                            .iter()
+                            .enumerate()
+                            .map(|(i, x)| format!("\"k{i}\":{x}"))
+                            .collect();
+                        format!("{{{}}}", m.join(","))
+                    } else {
+                        format!("[{}]", v.join(","))
+                    }
+                });
+            let sep = prop_oneof![3 => Just(","), 1 => Just(", ")];
+            (
+                prop::collection::vec((item, sep), 2..40),
+                prop::collection::vec(any::<bool>(), 0..4),
+                0usize..64,
+            )
+                .prop_map(|(v, outer, pad)| {
+                    let items = v.iter().enumerate().map(|(i, (x, sep))| {
+                        let sep = if i == 0 { "" } else { sep };
+                        format!("{sep}{x}")
+                    });
+                    let mut s = format!("[{}{}]", " ".repeat(pad), items.collect::<String>());
+                    for object in outer {
+                        s = if object {
+                            format!("{{\"g\":{s}}}")
+                        } else {
+                            format!("[{s}]")
+                        };
+                    }
+                    s
+                })
+        }
+
+        /// Edits of brackets: replace, insert or delete one.
+        fn bracket_edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+            let byte = prop::sample::select(b"{}[],".to_vec());
+            prop::collection::vec((any::<usize>(), 0u8..3, byte), 1..3)
+        }
+
         fn json() -> impl Strategy<Value = String> {
             // Some leaves are long runs of plain numbers, and so are some whole values.
             let leaf = prop_oneof![
@@ -1226,6 +1367,17 @@ mod tests {
             fn simd_and_scalar_agree_on_mutated_runs_of_plain_numbers(
                 s in plain_numbers(),
                 e in number_edits(),
+            ) {
+                if runs() {
+                    prop_assert_eq!(container(s.as_bytes(), 0, 0), Some(s.len()), "{}", s);
+                }
+                agree(&mutate(&s, &e))?;
+            }
+
+            #[test]
+            fn simd_and_scalar_agree_on_mutated_arrays_of_flat_containers(
+                s in flat_containers(),
+                e in bracket_edits(),
             ) {
                 if runs() {
                     prop_assert_eq!(container(s.as_bytes(), 0, 0), Some(s.len()), "{}", s);
