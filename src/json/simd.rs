@@ -183,6 +183,13 @@ struct Carry {
     add_literal: bool,
     add_dot: bool,
     add_exp: bool,
+    /// Any of the whitespace searches' carries (`add_lbrace`, `add_lbrack`, `add_ocomma`,
+    /// `add_to_value`, `add_key_close`, `add_value_end`) set: one flag for the compact-block
+    /// test, kept by [`avx2::container`] after each block that may set them.
+    ws_search: bool,
+    /// `exp`, `add_literal` or `add_exp` set (something of an exponent or a literal carried
+    /// into the next block): one flag for the plain-number test, kept by [`block_ok`].
+    rare: bool,
 }
 
 /// The bytes escaped by a backslash (the byte after each backslash that is not itself
@@ -348,14 +355,14 @@ fn block_ok<const COMPACT: bool>(
         c.add_literal = false;
         c.add_dot = false;
         c.add_exp = false;
+        c.rare = false;
     } else {
         let d = digits();
         // Most blocks hold plain numbers only: no run byte other than digits, minus signs
         // and dots (so no literal, `+` or exponent mark), and nothing of an exponent or a
         // literal carried in. Their rules are what the full rules leave with those masks
         // empty; the rest read the rarer masks and take the full rules.
-        let plain =
-            run & !(d.digit | d.minus | d.dot) == 0 && c.exp == 0 && !(c.add_literal | c.add_exp);
+        let plain = run & !(d.digit | d.minus | d.dot) == 0 && !c.rare;
         if plain {
             bad |= plain_number_rules(run, run_start, &d, c);
         } else {
@@ -366,6 +373,7 @@ fn block_ok<const COMPACT: bool>(
             if !number_rules(b, base, run, run_start, literal_start, &d, c, &mut bad) {
                 return false;
             }
+            c.rare = c.exp != 0 || c.add_literal || c.add_exp;
         }
     }
     bad & upto == 0
@@ -457,59 +465,76 @@ mod avx2 {
 
     const BLOCK: usize = 64;
 
+    /// The byte vectors the masks compare with, made once per value rather than once per
+    /// block: kept in memory (see [`container`]), each compare reads its vector as an operand
+    /// instead of building it again first.
+    #[derive(Clone, Copy)]
+    struct Splats {
+        quote: __m256i,
+        backslash: __m256i,
+        ws_table: __m256i,
+        bit5: __m256i,
+        lbrace: __m256i,
+        rbrace: __m256i,
+        comma: __m256i,
+        colon: __m256i,
+        low: __m256i,
+        zero: __m256i,
+        nine: __m256i,
+        minus: __m256i,
+        dot: __m256i,
+    }
+
+    impl Splats {
+        #[target_feature(enable = "avx2")]
+        unsafe fn new() -> Splats {
+            let set = |c: u8| _mm256_set1_epi8(c as i8);
+            // Byte `x` is whitespace when the entry at its low nibble equals it (bytes with
+            // the top bit set look up 0).
+            let mut table = [0u8; 32];
+            for half in [0, 16] {
+                table[half] = b' ';
+                table[half + 9] = b'\t';
+                table[half + 10] = b'\n';
+                table[half + 13] = b'\r';
+            }
+            Splats {
+                quote: set(b'"'),
+                backslash: set(b'\\'),
+                // SAFETY: `table` is 32 readable bytes; unaligned loads are allowed.
+                ws_table: _mm256_loadu_si256(table.as_ptr().cast()),
+                bit5: set(0x20),
+                lbrace: set(b'{'),
+                rbrace: set(b'}'),
+                comma: set(b','),
+                colon: set(b':'),
+                low: set(0x1F),
+                zero: set(b'0'),
+                nine: set(9),
+                minus: set(b'-'),
+                dot: set(b'.'),
+            }
+        }
+    }
+
     /// The masks of the block `v` (two 32-byte halves).
     #[target_feature(enable = "avx2")]
-    unsafe fn masks(v: &[__m256i; 2]) -> Masks {
+    unsafe fn masks(v: &[__m256i; 2], k: &Splats) -> Masks {
         let mut m = Masks::default();
-        let ws_table = _mm256_setr_epi8(
-            b' ' as i8,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            b'\t' as i8,
-            b'\n' as i8,
-            0,
-            0,
-            b'\r' as i8,
-            0,
-            0,
-            b' ' as i8,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            b'\t' as i8,
-            b'\n' as i8,
-            0,
-            0,
-            b'\r' as i8,
-            0,
-            0,
-        );
         for (half, &x) in v.iter().enumerate() {
             let at = 32 * half as u32;
             let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
-            let eq = |c: u8| _mm256_cmpeq_epi8(x, _mm256_set1_epi8(c as i8));
-            let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
-            m.quote |= bits(eq(b'"'));
-            m.backslash |= bits(eq(b'\\'));
-            m.ws |= bits(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(ws_table, x), x));
-            m.open |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'{' as i8)));
-            m.close |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'}' as i8)));
+            let eq = |c: __m256i| _mm256_cmpeq_epi8(x, c);
+            let fold = _mm256_or_si256(x, k.bit5);
+            m.quote |= bits(eq(k.quote));
+            m.backslash |= bits(eq(k.backslash));
+            m.ws |= bits(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(k.ws_table, x), x));
+            m.open |= bits(_mm256_cmpeq_epi8(fold, k.lbrace));
+            m.close |= bits(_mm256_cmpeq_epi8(fold, k.rbrace));
             m.curly |= bits(_mm256_slli_epi16::<2>(x));
-            m.comma |= bits(eq(b','));
-            m.colon |= bits(eq(b':'));
-            let low = _mm256_set1_epi8(0x1F);
-            m.control |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(x, low), x));
+            m.comma |= bits(eq(k.comma));
+            m.colon |= bits(eq(k.colon));
+            m.control |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(x, k.low), x));
         }
         m
     }
@@ -517,18 +542,17 @@ mod avx2 {
     /// The masks of the digits, zeros, minus signs and dots in the block `v` (`plus` and
     /// `exp` are left 0: see [`marks`]).
     #[target_feature(enable = "avx2")]
-    unsafe fn digits(v: &[__m256i; 2]) -> Digits {
+    unsafe fn digits(v: &[__m256i; 2], k: &Splats) -> Digits {
         let mut d = Digits::default();
         for (half, &x) in v.iter().enumerate() {
             let at = 32 * half as u32;
             let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
-            let eq = |c: u8| _mm256_cmpeq_epi8(x, _mm256_set1_epi8(c as i8));
-            let off = _mm256_sub_epi8(x, _mm256_set1_epi8(b'0' as i8));
-            let nine = _mm256_set1_epi8(9);
-            d.digit |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(off, nine), off));
-            d.zero |= bits(eq(b'0'));
-            d.minus |= bits(eq(b'-'));
-            d.dot |= bits(eq(b'.'));
+            let eq = |c: __m256i| _mm256_cmpeq_epi8(x, c);
+            let off = _mm256_sub_epi8(x, k.zero);
+            d.digit |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(off, k.nine), off));
+            d.zero |= bits(eq(k.zero));
+            d.minus |= bits(eq(k.minus));
+            d.dot |= bits(eq(k.dot));
         }
         d
     }
@@ -702,6 +726,9 @@ mod avx2 {
         let mut open = 0usize;
         let mut pos = start;
         let mut padded = [b' '; BLOCK];
+        // In memory (`black_box`), not in registers: the compiler would otherwise rebuild each
+        // vector inside the loop, one instruction more per compare.
+        let splats = core::hint::black_box(Splats::new());
         while pos < b.len() {
             let block: &[u8; BLOCK] = match b.get(pos..pos + BLOCK) {
                 Some(s) => s.try_into().ok()?,
@@ -717,7 +744,7 @@ mod avx2 {
                 _mm256_loadu_si256(block.as_ptr().cast()),
                 _mm256_loadu_si256(block.as_ptr().add(32).cast()),
             ];
-            let m = masks(&v);
+            let m = masks(&v, &splats);
             let mut quote = m.quote;
             let mut escaped = 0;
             if m.backslash | c.escape != 0 {
@@ -779,9 +806,9 @@ mod avx2 {
                 None if toggles == 0 => start_kind,
                 None => prefix_xor(toggles) ^ start_kind,
             };
+            // Bits 0..=k for a value ending at byte k of the block.
             let upto = match end {
-                Some(63) => u64::MAX,
-                Some(k) => (1u64 << (k + 1)) - 1,
+                Some(k) => u64::MAX >> (63 - k),
                 None => u64::MAX,
             };
             // No control byte in a string; backslashes only in strings, each escape one the
@@ -795,20 +822,23 @@ mod avx2 {
                 return None;
             }
             // SAFETY: this function runs only where AVX2 is present (its contract).
-            let digits = || unsafe { digits(&v) };
+            let digits = || unsafe { digits(&v, &splats) };
             // SAFETY: as for `digits`.
             let marks = || unsafe { marks(&v) };
-            let compact = m.ws & outside == 0
-                && !(c.add_lbrace
+            // (A compact block leaves the whitespace searches' carries clear, as it found them.)
+            let compact = m.ws & outside == 0 && !c.ws_search;
+            let ok = if compact {
+                block_ok::<true>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
+            } else {
+                let ok =
+                    block_ok::<false>(b, pos, &m, strings, object, upto, digits, marks, &mut c);
+                c.ws_search = c.add_lbrace
                     | c.add_lbrack
                     | c.add_ocomma
                     | c.add_to_value
                     | c.add_key_close
-                    | c.add_value_end);
-            let ok = if compact {
-                block_ok::<true>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
-            } else {
-                block_ok::<false>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
+                    | c.add_value_end;
+                ok
             };
             if !ok {
                 return None;
