@@ -958,6 +958,24 @@ mod tests {
     }
 
     #[test]
+    fn alternating_brackets_of_the_wrong_kind_are_refused() {
+        // `},{},{},` closing an array (or `],[],[` an object), in a block of its own wherever
+        // the numbers before it put it.
+        for pad in 0..70 {
+            let ones = "1,".repeat(40);
+            let lead = "1,".repeat(pad);
+            for s in [
+                format!("[[{lead}{ones}1}},{{}},{{}},{ones}1]]"),
+                format!("{{\"a\":{{\"b\":1{lead}],[],[],{ones}1}}}}"),
+                format!("[{{\"a\":1{}],[],[],{ones}1]", " ".repeat(80 + pad)),
+            ] {
+                assert!(scalar(s.as_bytes()).is_none(), "{s}");
+                assert_eq!(fast(s.as_bytes()), None, "{s}");
+            }
+        }
+    }
+
+    #[test]
     fn escapes_agree_with_a_byte_loop() {
         // Every mix of backslashes, quotes and letters over two blocks, from both carries.
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
@@ -1043,6 +1061,25 @@ mod tests {
             container(deep(64).as_bytes(), 0, MAX_EVENT_DEPTH - 64),
             Some(128)
         );
+        // The same limits where the opening bracket is in a block of alternating brackets
+        // (`{},{},{}` between 80 bytes of numbers on each side), which are taken without the
+        // walk.
+        let flat = |n: usize| {
+            let (open, close, ones) = ("[".repeat(n), "]".repeat(n), "1,".repeat(40));
+            format!("{open}{ones}{{}},{{}},{{}},{ones}1{close}")
+        };
+        for (n, depth, decided) in [
+            (1, MAX_EVENT_DEPTH - 2, true),
+            (1, MAX_EVENT_DEPTH - 1, false),
+            (63, 0, true),
+            (64, 0, false),
+            (63, MAX_EVENT_DEPTH - 64, true),
+            (63, MAX_EVENT_DEPTH - 63, false),
+        ] {
+            let s = flat(n);
+            let want = (decided && runs()).then_some(s.len());
+            assert_eq!(container(s.as_bytes(), 0, depth), want, "{n} {depth}");
+        }
     }
 
     #[test]
