@@ -183,6 +183,13 @@ struct Carry {
     add_literal: bool,
     add_dot: bool,
     add_exp: bool,
+    /// Any of the whitespace searches' carries (`add_lbrace`, `add_lbrack`, `add_ocomma`,
+    /// `add_to_value`, `add_key_close`, `add_value_end`) set: one flag for the compact-block
+    /// test, kept by [`avx2::container`] after each block that may set them.
+    ws_search: bool,
+    /// `exp`, `add_literal` or `add_exp` set (something of an exponent or a literal carried
+    /// into the next block): one flag for the plain-number test, kept by [`block_ok`].
+    rare: bool,
 }
 
 /// The bytes escaped by a backslash (the byte after each backslash that is not itself
@@ -348,14 +355,14 @@ fn block_ok<const COMPACT: bool>(
         c.add_literal = false;
         c.add_dot = false;
         c.add_exp = false;
+        c.rare = false;
     } else {
         let d = digits();
         // Most blocks hold plain numbers only: no run byte other than digits, minus signs
         // and dots (so no literal, `+` or exponent mark), and nothing of an exponent or a
         // literal carried in. Their rules are what the full rules leave with those masks
         // empty; the rest read the rarer masks and take the full rules.
-        let plain =
-            run & !(d.digit | d.minus | d.dot) == 0 && c.exp == 0 && !(c.add_literal | c.add_exp);
+        let plain = run & !(d.digit | d.minus | d.dot) == 0 && !c.rare;
         if plain {
             bad |= plain_number_rules(run, run_start, &d, c);
         } else {
@@ -366,6 +373,7 @@ fn block_ok<const COMPACT: bool>(
             if !number_rules(b, base, run, run_start, literal_start, &d, c, &mut bad) {
                 return false;
             }
+            c.rare = c.exp != 0 || c.add_literal || c.add_exp;
         }
     }
     bad & upto == 0
@@ -457,59 +465,76 @@ mod avx2 {
 
     const BLOCK: usize = 64;
 
+    /// The byte vectors the masks compare with, made once per value rather than once per
+    /// block: kept in memory (see [`container`]), each compare reads its vector as an operand
+    /// instead of building it again first.
+    #[derive(Clone, Copy)]
+    struct Splats {
+        quote: __m256i,
+        backslash: __m256i,
+        ws_table: __m256i,
+        bit5: __m256i,
+        lbrace: __m256i,
+        rbrace: __m256i,
+        comma: __m256i,
+        colon: __m256i,
+        low: __m256i,
+        zero: __m256i,
+        nine: __m256i,
+        minus: __m256i,
+        dot: __m256i,
+    }
+
+    impl Splats {
+        #[target_feature(enable = "avx2")]
+        unsafe fn new() -> Splats {
+            let set = |c: u8| _mm256_set1_epi8(c as i8);
+            // Byte `x` is whitespace when the entry at its low nibble equals it (bytes with
+            // the top bit set look up 0).
+            let mut table = [0u8; 32];
+            for half in [0, 16] {
+                table[half] = b' ';
+                table[half + 9] = b'\t';
+                table[half + 10] = b'\n';
+                table[half + 13] = b'\r';
+            }
+            Splats {
+                quote: set(b'"'),
+                backslash: set(b'\\'),
+                // SAFETY: `table` is 32 readable bytes; unaligned loads are allowed.
+                ws_table: _mm256_loadu_si256(table.as_ptr().cast()),
+                bit5: set(0x20),
+                lbrace: set(b'{'),
+                rbrace: set(b'}'),
+                comma: set(b','),
+                colon: set(b':'),
+                low: set(0x1F),
+                zero: set(b'0'),
+                nine: set(9),
+                minus: set(b'-'),
+                dot: set(b'.'),
+            }
+        }
+    }
+
     /// The masks of the block `v` (two 32-byte halves).
     #[target_feature(enable = "avx2")]
-    unsafe fn masks(v: &[__m256i; 2]) -> Masks {
+    unsafe fn masks(v: &[__m256i; 2], k: &Splats) -> Masks {
         let mut m = Masks::default();
-        let ws_table = _mm256_setr_epi8(
-            b' ' as i8,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            b'\t' as i8,
-            b'\n' as i8,
-            0,
-            0,
-            b'\r' as i8,
-            0,
-            0,
-            b' ' as i8,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            b'\t' as i8,
-            b'\n' as i8,
-            0,
-            0,
-            b'\r' as i8,
-            0,
-            0,
-        );
         for (half, &x) in v.iter().enumerate() {
             let at = 32 * half as u32;
             let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
-            let eq = |c: u8| _mm256_cmpeq_epi8(x, _mm256_set1_epi8(c as i8));
-            let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
-            m.quote |= bits(eq(b'"'));
-            m.backslash |= bits(eq(b'\\'));
-            m.ws |= bits(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(ws_table, x), x));
-            m.open |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'{' as i8)));
-            m.close |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'}' as i8)));
+            let eq = |c: __m256i| _mm256_cmpeq_epi8(x, c);
+            let fold = _mm256_or_si256(x, k.bit5);
+            m.quote |= bits(eq(k.quote));
+            m.backslash |= bits(eq(k.backslash));
+            m.ws |= bits(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(k.ws_table, x), x));
+            m.open |= bits(_mm256_cmpeq_epi8(fold, k.lbrace));
+            m.close |= bits(_mm256_cmpeq_epi8(fold, k.rbrace));
             m.curly |= bits(_mm256_slli_epi16::<2>(x));
-            m.comma |= bits(eq(b','));
-            m.colon |= bits(eq(b':'));
-            let low = _mm256_set1_epi8(0x1F);
-            m.control |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(x, low), x));
+            m.comma |= bits(eq(k.comma));
+            m.colon |= bits(eq(k.colon));
+            m.control |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(x, k.low), x));
         }
         m
     }
@@ -517,18 +542,17 @@ mod avx2 {
     /// The masks of the digits, zeros, minus signs and dots in the block `v` (`plus` and
     /// `exp` are left 0: see [`marks`]).
     #[target_feature(enable = "avx2")]
-    unsafe fn digits(v: &[__m256i; 2]) -> Digits {
+    unsafe fn digits(v: &[__m256i; 2], k: &Splats) -> Digits {
         let mut d = Digits::default();
         for (half, &x) in v.iter().enumerate() {
             let at = 32 * half as u32;
             let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
-            let eq = |c: u8| _mm256_cmpeq_epi8(x, _mm256_set1_epi8(c as i8));
-            let off = _mm256_sub_epi8(x, _mm256_set1_epi8(b'0' as i8));
-            let nine = _mm256_set1_epi8(9);
-            d.digit |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(off, nine), off));
-            d.zero |= bits(eq(b'0'));
-            d.minus |= bits(eq(b'-'));
-            d.dot |= bits(eq(b'.'));
+            let eq = |c: __m256i| _mm256_cmpeq_epi8(x, c);
+            let off = _mm256_sub_epi8(x, k.zero);
+            d.digit |= bits(_mm256_cmpeq_epi8(_mm256_min_epu8(off, k.nine), off));
+            d.zero |= bits(eq(k.zero));
+            d.minus |= bits(eq(k.minus));
+            d.dot |= bits(eq(k.dot));
         }
         d
     }
@@ -553,6 +577,82 @@ mod avx2 {
     unsafe fn prefix_xor(x: u64) -> u64 {
         let product = _mm_clmulepi64_si128::<0>(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1));
         _mm_cvtsi128_si64(product) as u64
+    }
+
+    /// The brackets of a block at once when they are all of one kind and alternate between
+    /// closing and opening brackets at one level (`},{"x":1},{` in an array of objects,
+    /// `],[1,2],[` in an array of arrays), none of them closing the value: updates the open
+    /// containers (`kinds`, `open`, `cur`) as the walk of [`container`] would and returns the
+    /// `object` mask it would give (bit `k`: the innermost container after byte `k` is an
+    /// object). `None` (nothing changed) for any other block, or where the walk would refuse
+    /// (a closing bracket of the wrong kind, nesting too deep), which the walk then decides.
+    /// Safety: the CPU must have PCLMULQDQ.
+    #[inline]
+    #[target_feature(enable = "avx2,pclmulqdq")]
+    unsafe fn alternating(
+        brackets: u64,
+        opens: u64,
+        curly: u64,
+        kinds: &mut u64,
+        open: &mut usize,
+        cur: &mut bool,
+        depth: usize,
+    ) -> Option<u64> {
+        let curly = brackets & curly;
+        let kind = if curly == brackets {
+            true
+        } else if curly == 0 {
+            false
+        } else {
+            return None;
+        };
+        let kind_mask = if kind { u64::MAX } else { 0 };
+        // Bit `k`: an odd number of the block's brackets at or before byte `k`; the 1st, 3rd, ...
+        // brackets are the odd ones.
+        let x = prefix_xor(brackets);
+        let (odd, even) = (brackets & x, brackets & !x);
+        let closes = brackets & !opens;
+        let ends_odd = x >> 63 == 1;
+        if opens & brackets & brackets.wrapping_neg() != 0 {
+            // Opening first: `{ } { ...`, each closing bracket closing the one before it, so
+            // the level never drops below this block's starting one (at least 1: the value
+            // does not end here). After an opening bracket (`x` set) the innermost kind is
+            // `kind`, after a closing one the starting one again.
+            if odd & closes != 0 || even & opens != 0 {
+                return None;
+            }
+            if *open == 0 || depth + *open + 1 > MAX_EVENT_DEPTH || *open == 64 {
+                return None;
+            }
+            let outer = if *cur { u64::MAX } else { 0 };
+            let object = (x & kind_mask) | (!x & outer);
+            if ends_odd {
+                *kinds = *kinds << 1 | u64::from(kind);
+                *open += 1;
+                *cur = kind;
+            }
+            Some(object)
+        } else {
+            // Closing first: `} { } ...`, each closing the innermost container (which must be
+            // of `kind`) and the opening bracket after it opening one of `kind` in its place,
+            // one level up (at least 1 open container there: the value does not end here).
+            // After a closing bracket (`x` set) the innermost kind is that level's.
+            if odd & opens != 0 || even & closes != 0 {
+                return None;
+            }
+            if *open < 2 || (*kinds & 1 == 1) != kind {
+                return None;
+            }
+            let parent = *kinds >> 1 & 1 == 1;
+            let outer = if parent { u64::MAX } else { 0 };
+            let object = (x & outer) | (!x & kind_mask);
+            if ends_odd {
+                *kinds >>= 1;
+                *open -= 1;
+                *cur = parent;
+            }
+            Some(object)
+        }
     }
 
     /// See [`super::walk`]. Safety: the CPU must have AVX2, PCLMULQDQ and POPCNT.
@@ -626,6 +726,9 @@ mod avx2 {
         let mut open = 0usize;
         let mut pos = start;
         let mut padded = [b' '; BLOCK];
+        // In memory (`black_box`), not in registers: the compiler would otherwise rebuild each
+        // vector inside the loop, one instruction more per compare.
+        let splats = core::hint::black_box(Splats::new());
         while pos < b.len() {
             let block: &[u8; BLOCK] = match b.get(pos..pos + BLOCK) {
                 Some(s) => s.try_into().ok()?,
@@ -641,7 +744,7 @@ mod avx2 {
                 _mm256_loadu_si256(block.as_ptr().cast()),
                 _mm256_loadu_si256(block.as_ptr().add(32).cast()),
             ];
-            let m = masks(&v);
+            let m = masks(&v, &splats);
             let mut quote = m.quote;
             let mut escaped = 0;
             if m.backslash | c.escape != 0 {
@@ -659,6 +762,19 @@ mod avx2 {
             let mut cur = c.object;
             let start_kind = if cur { u64::MAX } else { 0 };
             let mut end = None;
+            let shortcut = if brackets == 0 {
+                Some(start_kind)
+            } else {
+                // SAFETY: this function runs only where PCLMULQDQ is present (its contract).
+                unsafe {
+                    alternating(
+                        brackets, open_bits, m.curly, &mut kinds, &mut open, &mut cur, depth,
+                    )
+                }
+            };
+            if shortcut.is_some() {
+                brackets = 0;
+            }
             while brackets != 0 {
                 let k = brackets.trailing_zeros();
                 let curly = m.curly >> k & 1 == 1;
@@ -685,14 +801,14 @@ mod avx2 {
                 cur = now;
                 brackets &= brackets - 1;
             }
-            let object = if toggles == 0 {
-                start_kind
-            } else {
-                prefix_xor(toggles) ^ start_kind
+            let object = match shortcut {
+                Some(object) => object,
+                None if toggles == 0 => start_kind,
+                None => prefix_xor(toggles) ^ start_kind,
             };
+            // Bits 0..=k for a value ending at byte k of the block.
             let upto = match end {
-                Some(63) => u64::MAX,
-                Some(k) => (1u64 << (k + 1)) - 1,
+                Some(k) => u64::MAX >> (63 - k),
                 None => u64::MAX,
             };
             // No control byte in a string; backslashes only in strings, each escape one the
@@ -706,20 +822,23 @@ mod avx2 {
                 return None;
             }
             // SAFETY: this function runs only where AVX2 is present (its contract).
-            let digits = || unsafe { digits(&v) };
+            let digits = || unsafe { digits(&v, &splats) };
             // SAFETY: as for `digits`.
             let marks = || unsafe { marks(&v) };
-            let compact = m.ws & outside == 0
-                && !(c.add_lbrace
+            // (A compact block leaves the whitespace searches' carries clear, as it found them.)
+            let compact = m.ws & outside == 0 && !c.ws_search;
+            let ok = if compact {
+                block_ok::<true>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
+            } else {
+                let ok =
+                    block_ok::<false>(b, pos, &m, strings, object, upto, digits, marks, &mut c);
+                c.ws_search = c.add_lbrace
                     | c.add_lbrack
                     | c.add_ocomma
                     | c.add_to_value
                     | c.add_key_close
-                    | c.add_value_end);
-            let ok = if compact {
-                block_ok::<true>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
-            } else {
-                block_ok::<false>(b, pos, &m, strings, object, upto, digits, marks, &mut c)
+                    | c.add_value_end;
+                ok
             };
             if !ok {
                 return None;
@@ -839,6 +958,24 @@ mod tests {
     }
 
     #[test]
+    fn alternating_brackets_of_the_wrong_kind_are_refused() {
+        // `},{},{},` closing an array (or `],[],[` an object), in a block of its own wherever
+        // the numbers before it put it.
+        for pad in 0..70 {
+            let ones = "1,".repeat(40);
+            let lead = "1,".repeat(pad);
+            for s in [
+                format!("[[{lead}{ones}1}},{{}},{{}},{ones}1]]"),
+                format!("{{\"a\":{{\"b\":1{lead}],[],[],{ones}1}}}}"),
+                format!("[{{\"a\":1{}],[],[],{ones}1]", " ".repeat(80 + pad)),
+            ] {
+                assert!(scalar(s.as_bytes()).is_none(), "{s}");
+                assert_eq!(fast(s.as_bytes()), None, "{s}");
+            }
+        }
+    }
+
+    #[test]
     fn escapes_agree_with_a_byte_loop() {
         // Every mix of backslashes, quotes and letters over two blocks, from both carries.
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
@@ -924,6 +1061,25 @@ mod tests {
             container(deep(64).as_bytes(), 0, MAX_EVENT_DEPTH - 64),
             Some(128)
         );
+        // The same limits where the opening bracket is in a block of alternating brackets
+        // (`{},{},{}` between 80 bytes of numbers on each side), which are taken without the
+        // walk.
+        let flat = |n: usize| {
+            let (open, close, ones) = ("[".repeat(n), "]".repeat(n), "1,".repeat(40));
+            format!("{open}{ones}{{}},{{}},{{}},{ones}1{close}")
+        };
+        for (n, depth, decided) in [
+            (1, MAX_EVENT_DEPTH - 2, true),
+            (1, MAX_EVENT_DEPTH - 1, false),
+            (63, 0, true),
+            (64, 0, false),
+            (63, MAX_EVENT_DEPTH - 64, true),
+            (63, MAX_EVENT_DEPTH - 63, false),
+        ] {
+            let s = flat(n);
+            let want = (decided && runs()).then_some(s.len());
+            assert_eq!(container(s.as_bytes(), 0, depth), want, "{n} {depth}");
+        }
     }
 
     #[test]
@@ -1106,6 +1262,58 @@ mod tests {
                 })
         }
 
+        /// Long arrays of small flat objects or arrays (`[{"x":1,"y":2},{"x":3}]`,
+        /// `[[1,2],[3,4]]`), inside up to three more arrays or objects: blocks whose brackets
+        /// alternate between closing and opening ones at one level.
+        fn flat_containers() -> impl Strategy<Value = String> {
+            let member = prop_oneof![
+                3 => (0u32..100_000).prop_map(|n| format!("{n}.5")),
+                1 => Just("\"s]{\"".to_string()),
+                1 => Just("[]".to_string()),
+                1 => Just("{}".to_string()),
+            ];
+            let item =
+                (any::<bool>(), prop::collection::vec(member, 0..4)).prop_map(|(object, v)| {
+                    if object {
+                        let m: Vec<String> = v
+                            .iter()
+                            .enumerate()
+                            .map(|(i, x)| format!("\"k{i}\":{x}"))
+                            .collect();
+                        format!("{{{}}}", m.join(","))
+                    } else {
+                        format!("[{}]", v.join(","))
+                    }
+                });
+            let sep = prop_oneof![3 => Just(","), 1 => Just(", ")];
+            (
+                prop::collection::vec((item, sep), 2..40),
+                prop::collection::vec(any::<bool>(), 0..4),
+                0usize..64,
+            )
+                .prop_map(|(v, outer, pad)| {
+                    let items = v.iter().enumerate().map(|(i, (x, sep))| {
+                        let sep = if i == 0 { "" } else { sep };
+                        format!("{sep}{x}")
+                    });
+                    let mut s = format!("[{}{}]", " ".repeat(pad), items.collect::<String>());
+                    for object in outer {
+                        s = if object {
+                            format!("{{\"g\":{s}}}")
+                        } else {
+                            format!("[{s}]")
+                        };
+                    }
+                    s
+                })
+        }
+
+        /// Edits of brackets: replace, insert or delete one.
+        fn bracket_edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+            let byte = prop::sample::select(b"{}[],".to_vec());
+            prop::collection::vec((any::<usize>(), 0u8..3, byte), 1..3)
+        }
+
         fn json() -> impl Strategy<Value = String> {
             // Some leaves are long runs of plain numbers, and so are some whole values.
             let leaf = prop_oneof![
@@ -1226,6 +1434,17 @@ mod tests {
             fn simd_and_scalar_agree_on_mutated_runs_of_plain_numbers(
                 s in plain_numbers(),
                 e in number_edits(),
+            ) {
+                if runs() {
+                    prop_assert_eq!(container(s.as_bytes(), 0, 0), Some(s.len()), "{}", s);
+                }
+                agree(&mutate(&s, &e))?;
+            }
+
+            #[test]
+            fn simd_and_scalar_agree_on_mutated_arrays_of_flat_containers(
+                s in flat_containers(),
+                e in bracket_edits(),
             ) {
                 if runs() {
                     prop_assert_eq!(container(s.as_bytes(), 0, 0), Some(s.len()), "{}", s);
