@@ -586,7 +586,7 @@ mod avx2 {
     /// `object` mask it would give (bit `k`: the innermost container after byte `k` is an
     /// object). `None` (nothing changed) for any other block, or where the walk would refuse
     /// (a closing bracket of the wrong kind, nesting too deep), which the walk then decides.
-    /// Safety: the CPU must have PCLMULQDQ.
+    /// Safety: the CPU must have AVX2 and PCLMULQDQ.
     #[inline]
     #[target_feature(enable = "avx2,pclmulqdq")]
     unsafe fn alternating(
@@ -765,7 +765,7 @@ mod avx2 {
             let shortcut = if brackets == 0 {
                 Some(start_kind)
             } else {
-                // SAFETY: this function runs only where PCLMULQDQ is present (its contract).
+                // SAFETY: this function runs only where AVX2 and PCLMULQDQ are present (its contract).
                 unsafe {
                     alternating(
                         brackets, open_bits, m.curly, &mut kinds, &mut open, &mut cur, depth,
