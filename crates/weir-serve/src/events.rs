@@ -699,16 +699,7 @@ impl EventBridge {
     }
 
     async fn delete_event_bus(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
-        let name = match request.get("Name") {
-            Some(Value::String(name)) => name.clone(),
-            None | Some(Value::Null) => {
-                return Err(ApiError::json11(
-                    "ValidationException",
-                    missing_member("name"),
-                ))
-            }
-            Some(_) => return Err(not_string("Name")),
-        };
+        let name = required_string(request, "Name")?;
         if name == "default" {
             return Err(ApiError::json11(
                 "ValidationException",
@@ -972,16 +963,7 @@ impl EventBridge {
     fn put_targets(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
         let name = rule_name(request, "Rule")?;
         let bus = Self::bus_name(request)?;
-        let targets = match request.get("Targets") {
-            Some(Value::Array(targets)) => targets.clone(),
-            None | Some(Value::Null) => {
-                return Err(ApiError::json11(
-                    "ValidationException",
-                    missing_member("targets"),
-                ))
-            }
-            Some(_) => return Err(not_string("Targets")),
-        };
+        let targets = required_array(request, "Targets")?.clone();
         if targets.len() > MAX_PUT_TARGETS {
             return Err(ApiError::json11(
                 "ValidationException",
@@ -1076,16 +1058,7 @@ impl EventBridge {
     }
 
     async fn put_events(&self, request: &Map<String, Value>) -> Result<Value, ApiError> {
-        let entries = match request.get("Entries") {
-            Some(Value::Array(entries)) => entries,
-            None | Some(Value::Null) => {
-                return Err(ApiError::json11(
-                    "ValidationException",
-                    missing_member("entries"),
-                ))
-            }
-            Some(_) => return Err(not_string("Entries")),
-        };
+        let entries = required_array(request, "Entries")?;
         if entries.is_empty() || entries.len() > MAX_PUT_ENTRIES {
             return Err(ApiError::json11(
                 "ValidationException",
@@ -1559,6 +1532,37 @@ fn pattern_error(e: PatternError) -> ApiError {
     error
 }
 
+/// A member the request must carry: absent or null is AWS's "must not be null" naming it in
+/// lower case, as AWS does; its type is the caller's to check.
+fn required<'a>(request: &'a Map<String, Value>, key: &str) -> Result<&'a Value, ApiError> {
+    match request.get(key) {
+        None | Some(Value::Null) => Err(ApiError::json11(
+            "ValidationException",
+            missing_member(&key.to_ascii_lowercase()),
+        )),
+        Some(value) => Ok(value),
+    }
+}
+
+/// A required member that must be a string.
+fn required_string(request: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
+    match required(request, key)? {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(not_string(key)),
+    }
+}
+
+/// A required member that must be an array.
+fn required_array<'a>(
+    request: &'a Map<String, Value>,
+    key: &str,
+) -> Result<&'a Vec<Value>, ApiError> {
+    match required(request, key)? {
+        Value::Array(items) => Ok(items),
+        _ => Err(not_string(key)),
+    }
+}
+
 fn not_string(key: &str) -> ApiError {
     ApiError::json11(
         "SerializationException",
@@ -1576,16 +1580,7 @@ fn no_rule(name: &str, bus: &str) -> ApiError {
 /// A rule name member: required, 1-64 characters of `[.\-_A-Za-z0-9]`.
 fn rule_name(request: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
     let wire = key.to_ascii_lowercase();
-    let name = match request.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => {
-            return Err(ApiError::json11(
-                "ValidationException",
-                missing_member(&wire),
-            ))
-        }
-        Some(_) => return Err(not_string(key)),
-    };
+    let name = required_string(request, key)?;
     let valid = (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -1636,16 +1631,7 @@ fn no_bus(bus: &str) -> ApiError {
 /// `CreateEventBus`'s `Name`: 1-256 characters of `[.\-_A-Za-z0-9]` (a `/` is for partner
 /// buses, which weir does not serve).
 fn bus_name_member(request: &Map<String, Value>) -> Result<String, ApiError> {
-    let name = match request.get("Name") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => {
-            return Err(ApiError::json11(
-                "ValidationException",
-                missing_member("name"),
-            ))
-        }
-        Some(_) => return Err(not_string("Name")),
-    };
+    let name = required_string(request, "Name")?;
     if name.contains('/') {
         return Err(ApiError::json11(
             "ValidationException",
