@@ -944,6 +944,40 @@ impl<'a> Splitter<'a> {
         }
     }
 
+    /// Cuts `buf` as [`Layout::Jsonl`] from byte `offset` on, counting the line that starts
+    /// there as line `line`: for cutting one JSONL input in parts (each from a line start,
+    /// such as after a line break) on several threads. From that line on, events, offsets
+    /// and columns are exactly those the whole input gives, and lines are too when `line` is
+    /// the right one (a part cut before its line is known can count from 1 and add the
+    /// lines before it later). An `offset` past the end gives nothing.
+    ///
+    /// # Example
+    /// ```
+    /// use weir::json::{Layout, Splitter};
+    /// let input = b"{\"a\": 1}\n\n  {\"a\": 2}\n{\"a\": 3}";
+    /// let whole: Vec<_> = Splitter::new(input).layout(Layout::Jsonl).collect();
+    /// let from_line_3: Vec<_> = Splitter::new(input).jsonl_from(10, 3).collect();
+    /// assert_eq!(from_line_3, whole[1..]);
+    /// assert_eq!(from_line_3[0].as_ref().unwrap().column, 3);
+    /// ```
+    pub fn jsonl_from(self, offset: usize, line: usize) -> Splitter<'a> {
+        let mut cutter = Cutter::new(Layout::Jsonl, self.cutter.checking);
+        let offset = offset.min(self.buf.len());
+        cutter.pos = offset;
+        cutter.phase = Phase::Line { from: offset };
+        cutter.lines = Lines {
+            pos: offset,
+            line,
+            line_start: offset,
+            col_at: offset,
+            col: 0,
+        };
+        Splitter {
+            buf: self.buf,
+            cutter,
+        }
+    }
+
     /// The layout in use: the one asked for, or for [`Layout::Auto`] what it has found so
     /// far (`Auto` while undecided, and again after each top-level array).
     ///

@@ -574,3 +574,55 @@ fn compact_keeps_strings() {
     compact_into(b"[ 1 ,\r\n \"a \\\" b\" ]", &mut out);
     assert_eq!(out, b"[1,\"a \\\" b\"]");
 }
+
+#[test]
+fn jsonl_from_a_line_start_gives_the_rest_of_the_whole_cut() {
+    let inputs: [&[u8]; 4] = [
+        b"{\"a\": 1}\n\n  {\"a\": 2}\r\n{\"a\": tru}\n\t{}\n{\"b\": \"\xc3\xa9\"}",
+        b"\n\n{}\n",
+        b"{\"a\": [1,\n2]}\n{}\n   \n",
+        b"",
+    ];
+    for input in inputs {
+        for checking in [Checking::Validate, Checking::Boundaries] {
+            let all: Vec<Item> = Splitter::new(input)
+                .layout(Layout::Jsonl)
+                .checking(checking)
+                .map(|item| own_in(input, item))
+                .collect();
+            let mut starts = vec![(0, 1)];
+            for (i, _) in input.iter().enumerate().filter(|(_, &b)| b == b'\n') {
+                starts.push((i + 1, starts.len() + 1));
+            }
+            for (offset, line) in starts {
+                let tail: Vec<Item> = Splitter::new(input)
+                    .checking(checking)
+                    .jsonl_from(offset, line)
+                    .map(|item| own_in(input, item))
+                    .collect();
+                let want: Vec<Item> = all
+                    .iter()
+                    .filter(|item| match item {
+                        Ok((_, at, _)) => *at >= offset,
+                        Err((_, _, _, _, start)) => *start >= offset,
+                    })
+                    .cloned()
+                    .collect();
+                assert_eq!(tail, want, "{input:?} from {offset} (line {line})");
+                // Counting from 1 gives the same lines less those before.
+                let counted: Vec<usize> = Splitter::new(input)
+                    .checking(checking)
+                    .jsonl_from(offset, 1)
+                    .filter_map(|item| item.ok().map(|e| e.line + line - 1))
+                    .collect();
+                let lines: Vec<usize> = want
+                    .iter()
+                    .filter_map(|item| item.as_ref().ok().map(|(_, _, l)| *l))
+                    .collect();
+                assert_eq!(counted, lines);
+            }
+        }
+    }
+    // Past the end: nothing.
+    assert_eq!(Splitter::new(b"{}\n").jsonl_from(9, 1).count(), 0);
+}

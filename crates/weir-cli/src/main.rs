@@ -7,6 +7,7 @@ mod check;
 mod filter;
 mod input;
 mod lambda;
+mod map;
 mod report;
 mod route;
 mod rules;
@@ -96,6 +97,11 @@ struct StreamArgs {
     /// are always flushed this way when the input is a pipe or a terminal).
     #[arg(long)]
     line_buffered: bool,
+    /// Read files with read(2) instead of mapping them into memory (for files another
+    /// process may shrink while weir reads them; a mapped file that shrinks ends weir with
+    /// an error).
+    #[arg(long)]
+    no_mmap: bool,
     /// No progress line on stderr (shown only on a terminal, for inputs taking over a
     /// second).
     #[arg(long)]
@@ -332,6 +338,7 @@ impl Ctx {
         stream::Settings {
             threads: args.threads.map_or(cores, |n| n as usize),
             line_buffered: args.line_buffered,
+            mmap: !args.no_mmap,
         }
     }
 

@@ -118,6 +118,15 @@ impl Reporter {
         }
     }
 
+    /// The line [`message`](Report::message) would print, newline included (for a
+    /// message that must be ready before it is known to be needed).
+    pub fn message_line(&self, category: &str, message: &str) -> String {
+        match self.format {
+            Format::Text => format!("weir: {message}\n"),
+            Format::Json => format!("{}\n", json!({"error": category, "message": message})),
+        }
+    }
+
     /// An error without a position, such as `cannot read FILE: reason`. `category` names it
     /// in JSON output.
     pub fn message(&self, category: &str, message: &str) {

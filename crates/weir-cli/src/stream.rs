@@ -5,14 +5,16 @@
 //! batch.
 
 use std::fs::File;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::time::Instant;
 
-use weir::json::{Checking, Event, SplitError, StreamSplitter};
+use weir::json::{Checking, Event, Layout, SplitError, Splitter, StreamSplitter};
 use weir::{EventError, Position};
 
 use crate::input::io_reason;
+use crate::map::Map;
 use crate::report::Stop;
 use crate::Ctx;
 
@@ -48,6 +50,8 @@ pub struct Settings {
     pub threads: usize,
     /// Flush after every batch even for regular files (`--line-buffered`).
     pub line_buffered: bool,
+    /// Read regular files through a map of them (not `--no-mmap`).
+    pub mmap: bool,
 }
 
 /// One input item handed to a consumer: an event and its chunk's results, or a broken event.
@@ -64,6 +68,7 @@ pub struct Engine<J: Judge> {
     pool: Option<rayon::ThreadPool>,
     threads: usize,
     line_buffered: bool,
+    mmap: bool,
     outs: Vec<J::Out>,
     /// Batches matched so far.
     batches: u64,
@@ -91,6 +96,7 @@ impl<J: Judge> Engine<J> {
             pool,
             threads,
             line_buffered: settings.line_buffered,
+            mmap: settings.mmap,
             outs: Vec::new(),
             batches: 0,
             ns_per_event: f64::INFINITY,
@@ -121,23 +127,22 @@ impl<J: Judge> Engine<J> {
         let started = Instant::now();
         let mut totals = (0u64, 0u64);
         for path in paths {
-            let (name, mut reader, interactive) = match open(path) {
+            let (name, input) = match open(path) {
                 Ok(opened) => opened,
                 Err(message) => {
                     ctx.report.message("io", &message);
                     continue;
                 }
             };
-            let interactive = interactive || self.line_buffered;
-            let flow = self.one(
-                &name,
-                &mut *reader,
-                interactive,
-                ctx,
-                each,
-                started,
-                &mut totals,
-            )?;
+            let flow = match input {
+                Input::File(file) => self.file(&name, file, ctx, each, started, &mut totals)?,
+                Input::Stream(mut reader) => {
+                    // What earlier inputs printed goes out before weir waits on this one.
+                    ctx.out.flush()?;
+                    let source = Source::Here(&mut *reader);
+                    self.pump(&name, source, true, ctx, each, started, &mut totals)?
+                }
+            };
             if flow == Flow::Stop {
                 break;
             }
@@ -145,11 +150,191 @@ impl<J: Judge> Engine<J> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn one(
+    /// Reads a regular file: through a map of it where the system allows (no copy of its
+    /// bytes at all), else on a thread of its own, blocks ahead of the matching.
+    fn file(
         &mut self,
         name: &str,
-        reader: &mut (dyn Read + Send),
+        mut file: File,
+        ctx: &mut Ctx,
+        each: &mut impl FnMut(&mut Ctx, &str, &J, Item<'_, J::Out>) -> Result<Flow, Stop>,
+        started: Instant,
+        totals: &mut (u64, u64),
+    ) -> Result<Flow, Stop> {
+        let interactive = self.line_buffered;
+        let gone = format!("cannot read {name}: the file shrank or failed while it was read (--no-mmap reads files instead of mapping them)");
+        let map = match self.mmap {
+            true => Map::new(&mut file, ctx.report.message_line("io", &gone)),
+            false => None,
+        };
+        if let Some(map) = map {
+            return self.mapped(name, &map, interactive, ctx, each, started, totals);
+        }
+        // The receiving end is dropped when `pump` returns (however it returns), which ends
+        // the reading thread at its next block, before the scope joins it.
+        std::thread::scope(|scope| {
+            let ahead = ReadAhead::start(scope, &mut file);
+            self.pump(
+                name,
+                Source::Ahead(ahead),
+                interactive,
+                ctx,
+                each,
+                started,
+                totals,
+            )
+        })
+    }
+
+    /// Cuts and matches a mapped file batch by batch, handing its events on. With several
+    /// threads, this thread cuts the batches and hands on their results while the threads
+    /// match whole batches, several batches in flight, so cutting and matching overlap.
+    #[allow(clippy::too_many_arguments)]
+    fn mapped(
+        &mut self,
+        name: &str,
+        map: &Map,
+        interactive: bool,
+        ctx: &mut Ctx,
+        each: &mut impl FnMut(&mut Ctx, &str, &J, Item<'_, J::Out>) -> Result<Flow, Stop>,
+        started: Instant,
+        totals: &mut (u64, u64),
+    ) -> Result<Flow, Stop> {
+        let mut cut = Cut::new(map.bytes());
+        if self.threads == 1 {
+            let mut batch = Batch::default();
+            loop {
+                let eof = cut.next(&mut batch);
+                totals.0 += (batch.end - batch.start) as u64;
+                totals.1 += batch.events.len() as u64;
+                self.judge.judge(&batch.events, &mut batch.out);
+                let flow = hand_on(&mut batch, name, &self.judge, ctx, each)?;
+                if flow == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
+                if interactive {
+                    ctx.out.flush()?;
+                }
+                ctx.report
+                    .progress(started, totals.0, totals.1, ctx.selected);
+                map.done_with(batch.start..batch.end);
+                if eof {
+                    return Ok(Flow::Go);
+                }
+            }
+        }
+        let judge = &self.judge;
+        let bytes = map.bytes();
+        let threads = self.threads;
+        let in_flight = 2 * threads + 2;
+        let (jobs, queue) = sync_channel::<Batch<'_, J::Out>>(in_flight);
+        let queue = std::sync::Mutex::new(queue);
+        let (finished, results) = channel::<Result<Batch<'_, J::Out>, Panicked>>();
+        std::thread::scope(|scope| {
+            // Dropped when this closure returns, however it returns: the matching threads
+            // then end after their current batch, before the scope joins them.
+            let jobs = jobs;
+            for _ in 0..threads {
+                let (queue, finished) = (&queue, finished.clone());
+                scope.spawn(move || loop {
+                    // A poisoned lock means another worker panicked: that one reports it.
+                    let job = match queue.lock().map(|q| q.recv()) {
+                        Ok(Ok(job)) => job,
+                        _ => return,
+                    };
+                    let mut job = job;
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        if job.cut_here {
+                            cut_lines(bytes, &mut job);
+                        }
+                        judge.judge(&job.events, &mut job.out)
+                    }));
+                    let _ = finished.send(run.map(|()| job).map_err(Panicked));
+                });
+            }
+            drop(finished);
+            // Batches sent and not yet handed on, by number; those matched out of turn.
+            let mut sent = std::collections::VecDeque::new();
+            let mut early = std::collections::BTreeMap::new();
+            let mut spare: Vec<Batch<'_, J::Out>> = Vec::new();
+            let mut eof = false;
+            let mut number = 0u64;
+            // Once the input is known to be JSONL, the matching threads cut their batches
+            // themselves (from a line start, counting lines from 1): `lines` is where the
+            // next batch starts and the line it starts on is, once the batches before it are
+            // handed on, `line`.
+            let mut lines: Option<usize> = None;
+            let mut line = 0;
+            loop {
+                while !eof && sent.len() < in_flight {
+                    let mut batch = spare.pop().unwrap_or_default();
+                    match lines {
+                        Some(start) => {
+                            eof = part(bytes, start, &mut batch);
+                            lines = Some(batch.end);
+                        }
+                        None => {
+                            eof = cut.next(&mut batch);
+                            if let (false, Some(at)) = (eof, cut.jsonl_line_start(&batch)) {
+                                lines = Some(at);
+                            }
+                        }
+                    }
+                    batch.number = number;
+                    number += 1;
+                    sent.push_back(batch.number);
+                    if jobs.send(batch).is_err() {
+                        break;
+                    }
+                }
+                let Some(next) = sent.pop_front() else {
+                    return Ok(Flow::Go);
+                };
+                let mut batch = loop {
+                    if let Some(batch) = early.remove(&next) {
+                        break batch;
+                    }
+                    match results.recv() {
+                        Ok(Ok(batch)) => {
+                            early.insert(batch.number, batch);
+                        }
+                        Ok(Err(Panicked(payload))) => std::panic::resume_unwind(payload),
+                        Err(_) => unreachable!("the matching threads stop only when told"),
+                    }
+                };
+                totals.0 += (batch.end - batch.start) as u64;
+                totals.1 += batch.events.len() as u64;
+                if batch.cut_here {
+                    for event in batch.items.iter_mut().flatten() {
+                        event.line += line - 1;
+                    }
+                    line += batch.lines;
+                } else if let Some(Ok(last)) = batch.items.last() {
+                    // The first batch cut here: the next starts on the line after its last
+                    // event's (if it is cut on the threads).
+                    line = last.line + 1;
+                }
+                if hand_on(&mut batch, name, judge, ctx, each)? == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
+                if interactive {
+                    ctx.out.flush()?;
+                }
+                ctx.report
+                    .progress(started, totals.0, totals.1, ctx.selected);
+                map.done_with(batch.start..batch.end);
+                spare.push(batch);
+            }
+        })
+    }
+
+    /// Reads one input from `source` to its end (or to a stop), cutting, matching and
+    /// handing on its events batch by batch.
+    #[allow(clippy::too_many_arguments)]
+    fn pump(
+        &mut self,
+        name: &str,
+        mut source: Source<'_>,
         interactive: bool,
         ctx: &mut Ctx,
         each: &mut impl FnMut(&mut Ctx, &str, &J, Item<'_, J::Out>) -> Result<Flow, Stop>,
@@ -159,42 +344,39 @@ impl<J: Judge> Engine<J> {
         let mut stream = StreamSplitter::new()
             .checking(Checking::Boundaries)
             .block_size(BLOCK);
-        let mut ahead = Ahead::default();
-        if interactive {
-            // What earlier inputs printed goes out before weir waits on this one.
-            ctx.out.flush()?;
-        }
         loop {
-            if ahead.pending {
-                // Read on the pool while the last batch was matched.
-                ahead.pending = false;
-                stream.feed(&ahead.buf[..ahead.len]);
-                totals.0 += ahead.len as u64;
-                if let Some(e) = ahead.error.take() {
-                    ctx.report
-                        .message("io", &format!("cannot read {name}: {}", io_reason(&e)));
-                    stream.finish();
-                } else if ahead.eof {
-                    stream.finish();
-                }
-            } else {
-                loop {
-                    match stream.fill(reader) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            totals.0 += n as u64;
-                            if interactive || stream.buffered() >= BATCH {
-                                break;
+            match &mut source {
+                Source::Ahead(ahead) => {
+                    // At least one block (feeding drops what the last batch took).
+                    while !stream.is_finished() {
+                        match ahead.next() {
+                            Ok(Some(block)) => {
+                                totals.0 += block.len() as u64;
+                                stream.feed(&block);
+                                ahead.recycle(block);
+                                if stream.buffered() >= BATCH {
+                                    break;
+                                }
                             }
-                        }
-                        Err(e) => {
-                            ctx.report
-                                .message("io", &format!("cannot read {name}: {}", io_reason(&e)));
-                            stream.finish();
-                            break;
+                            Ok(None) => stream.finish(),
+                            Err(e) => {
+                                ctx.report.message(
+                                    "io",
+                                    &format!("cannot read {name}: {}", io_reason(&e)),
+                                );
+                                stream.finish();
+                            }
                         }
                     }
                 }
+                Source::Here(reader) => match stream.fill(&mut **reader) {
+                    Ok(n) => totals.0 += n as u64,
+                    Err(e) => {
+                        ctx.report
+                            .message("io", &format!("cannot read {name}: {}", io_reason(&e)));
+                        stream.finish();
+                    }
+                },
             }
             let eof = stream.is_finished();
             let items: Vec<Result<Event<'_>, SplitError>> = stream.events().collect();
@@ -203,9 +385,7 @@ impl<J: Judge> Engine<J> {
                 .filter_map(|item| item.as_ref().ok().map(|e| e.bytes))
                 .collect();
             totals.1 += events.len() as u64;
-            // A pipe or terminal is never read ahead: results go out before weir waits.
-            let read_ahead = (!interactive && !eof).then_some((&mut *reader, &mut ahead));
-            let size = self.judge_all(&events, read_ahead);
+            let size = self.judge_all(&events);
             let mut k = 0;
             for item in items {
                 let item = match item {
@@ -233,16 +413,9 @@ impl<J: Judge> Engine<J> {
 
     /// Matches `events` into `self.outs`, in chunks of the returned size. A batch is split
     /// over the threads only when matching it alone takes long enough to be worth waking
-    /// them (validating usually is; lazy matching of small events usually is not): the cost
+    /// them (validating usually is; lazy matching of small events often is not): the cost
     /// per event is measured on a batch matched alone now and then.
-    ///
-    /// With `ahead`, a batch matched by this thread alone has the next block read on the
-    /// pool meanwhile (into `ahead`, marked pending).
-    fn judge_all<R: Read + Send + ?Sized>(
-        &mut self,
-        events: &[&[u8]],
-        ahead: Option<(&mut R, &mut Ahead)>,
-    ) -> usize {
+    fn judge_all(&mut self, events: &[&[u8]]) -> usize {
         self.batches += 1;
         let worth = self.ns_per_event * events.len() as f64 >= PARALLEL_NS;
         let alone = self.pool.is_none() || !worth || self.batches % PROBE_EVERY == 1;
@@ -256,12 +429,12 @@ impl<J: Judge> Engine<J> {
             self.outs.resize_with(chunks, Default::default);
         }
         let judge = &self.judge;
+        let started = Instant::now();
         match &self.pool {
             Some(pool) if chunks > 1 => {
                 let (first, rest) = self.outs[..chunks].split_at_mut(1);
                 let mut parts = events.chunks(size);
                 let head = parts.next().unwrap_or_default();
-                let started = Instant::now();
                 // This thread matches the first chunk; the pool the others.
                 pool.in_place_scope(|scope| {
                     for (out, part) in rest.iter_mut().zip(parts) {
@@ -275,82 +448,278 @@ impl<J: Judge> Engine<J> {
                 let ns = started.elapsed().as_nanos() as f64 * chunks as f64;
                 self.ns_per_event = ns / events.len() as f64;
             }
-            Some(pool) if !events.is_empty() => {
-                let out = &mut self.outs[0];
-                let started = Instant::now();
-                // Reading ahead costs a copy of the block and a wake-up of the pool: worth
-                // it only when matching takes longer than reading.
-                let cost = self.ns_per_event * events.len() as f64;
-                match ahead.filter(|_| cost >= AHEAD_NS) {
-                    Some((reader, ahead)) => pool.in_place_scope(|scope| {
-                        scope.spawn(move |_| ahead.read(reader));
-                        judge.judge(events, out);
-                    }),
-                    None => judge.judge(events, out),
+            _ => {
+                judge.judge(events, &mut self.outs[0]);
+                if self.pool.is_some() && !events.is_empty() {
+                    let ns = started.elapsed().as_nanos() as f64;
+                    self.ns_per_event = ns / events.len() as f64;
                 }
-                let ns = started.elapsed().as_nanos() as f64 / events.len() as f64;
-                self.ns_per_event = ns;
             }
-            _ => judge.judge(events, &mut self.outs[0]),
         }
         size
     }
 }
 
-/// The next block of a regular file, read on the pool while a batch is matched.
-#[derive(Default)]
-struct Ahead {
-    buf: Vec<u8>,
-    len: usize,
-    eof: bool,
-    error: Option<std::io::Error>,
-    /// Whether `buf[..len]` (and `eof`, `error`) are still to be fed to the splitter.
-    pending: bool,
+/// A batch of a mapped file: its events (and broken ones) in input order, the results of
+/// matching them, and the byte range it covers.
+struct Batch<'m, O> {
+    number: u64,
+    items: Vec<Result<Event<'m>, SplitError>>,
+    events: Vec<&'m [u8]>,
+    out: O,
+    start: usize,
+    end: usize,
+    /// Cut on the matching thread ([`part`], [`cut_lines`]): lines count from 1 in it.
+    cut_here: bool,
+    /// The line breaks in it, when cut on the matching thread.
+    lines: usize,
 }
 
-impl Ahead {
-    /// Reads up to a batch from `reader`.
-    fn read<R: Read + ?Sized>(&mut self, reader: &mut R) {
-        if self.buf.len() < BATCH {
-            self.buf.resize(BATCH, 0);
-        }
-        self.len = 0;
-        self.eof = false;
-        self.pending = true;
-        while self.len < BATCH {
-            match reader.read(&mut self.buf[self.len..BATCH]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => self.len += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.error = Some(e);
-                    break;
-                }
-            }
+impl<O: Default> Default for Batch<'_, O> {
+    fn default() -> Self {
+        Batch {
+            number: 0,
+            items: Vec::new(),
+            events: Vec::new(),
+            out: O::default(),
+            start: 0,
+            end: 0,
+            cut_here: false,
+            lines: 0,
         }
     }
 }
 
+/// Sets `batch` to the lines from `start` (a line start) to the first line break at least
+/// [`BATCH`] bytes on (or to the end), to be cut on a matching thread; true when they are the
+/// last.
+fn part<O>(bytes: &[u8], start: usize, batch: &mut Batch<'_, O>) -> bool {
+    let end = match bytes.get(start + BATCH..) {
+        Some(rest) => memchr::memchr(b'\n', rest).map_or(bytes.len(), |i| start + BATCH + i + 1),
+        None => bytes.len(),
+    };
+    batch.items.clear();
+    batch.events.clear();
+    batch.start = start;
+    batch.end = end;
+    batch.cut_here = true;
+    end == bytes.len()
+}
+
+/// Cuts the lines of a batch set by [`part`], counting lines from 1, and counts its line
+/// breaks into `batch.lines`.
+fn cut_lines<'m, O>(bytes: &'m [u8], batch: &mut Batch<'m, O>) {
+    let split = Splitter::new(&bytes[..batch.end])
+        .checking(Checking::Boundaries)
+        .jsonl_from(batch.start, 1);
+    for item in split {
+        if let Ok(event) = &item {
+            batch.events.push(event.bytes);
+        }
+        batch.items.push(item);
+    }
+    // Every event is on one line: the lines up to the last one's, and the breaks after it.
+    let (before, from) = match batch.items.iter().rev().find_map(|item| item.as_ref().ok()) {
+        Some(last) => (last.line - 1, last.offset + last.bytes.len()),
+        None => (0, batch.start),
+    };
+    batch.lines = before + memchr::memchr_iter(b'\n', &bytes[from..batch.end]).count();
+}
+
+/// A panic on a matching thread, carried to the thread handing results on.
+struct Panicked(Box<dyn std::any::Any + Send>);
+
+/// Cuts a mapped file into batches of about [`BATCH`] bytes.
+struct Cut<'m> {
+    split: Splitter<'m>,
+    bytes: &'m [u8],
+    len: usize,
+    done: usize,
+}
+
+impl<'m> Cut<'m> {
+    fn new(bytes: &'m [u8]) -> Cut<'m> {
+        Cut {
+            split: Splitter::new(bytes).checking(Checking::Boundaries),
+            bytes,
+            len: bytes.len(),
+            done: 0,
+        }
+    }
+
+    /// Where the line after `batch`'s last event starts, when the input is JSONL and that
+    /// batch was the last one cut here (so cutting can go on from there elsewhere).
+    fn jsonl_line_start<O>(&self, batch: &Batch<'m, O>) -> Option<usize> {
+        if self.split.current_layout() != Layout::Jsonl {
+            return None;
+        }
+        let Some(Ok(last)) = batch.items.last() else {
+            return None;
+        };
+        let end = last.offset + last.bytes.len();
+        let bytes = &self.bytes[..self.len];
+        memchr::memchr(b'\n', &bytes[end..]).map(|i| end + i + 1)
+    }
+
+    /// Fills `batch` with the next events; true when they are the last.
+    fn next<O>(&mut self, batch: &mut Batch<'m, O>) -> bool {
+        batch.cut_here = false;
+        batch.items.clear();
+        batch.events.clear();
+        batch.start = self.done;
+        let mut end = self.done;
+        let mut full = false;
+        for item in self.split.by_ref() {
+            let at = match &item {
+                Ok(event) => {
+                    batch.events.push(event.bytes);
+                    event.offset + event.bytes.len()
+                }
+                Err(e) => e.offset(),
+            };
+            end = end.max(at);
+            batch.items.push(item);
+            if end - self.done >= BATCH {
+                full = true;
+                break;
+            }
+        }
+        let end = if full { end } else { self.len };
+        batch.end = end;
+        self.done = end;
+        !full
+    }
+}
+
+/// Hands a matched batch's items on to `each`, in order.
+fn hand_on<J: Judge>(
+    batch: &mut Batch<'_, J::Out>,
+    name: &str,
+    judge: &J,
+    ctx: &mut Ctx,
+    each: &mut impl FnMut(&mut Ctx, &str, &J, Item<'_, J::Out>) -> Result<Flow, Stop>,
+) -> Result<Flow, Stop> {
+    let mut k = 0;
+    for item in batch.items.drain(..) {
+        let item = match item {
+            Ok(event) => {
+                k += 1;
+                Item::Event(event, &batch.out, k - 1)
+            }
+            Err(e) => Item::Broken(e),
+        };
+        if each(ctx, name, judge, item)? == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
+    }
+    Ok(Flow::Go)
+}
+
+/// Where `pump` gets an input's bytes.
+enum Source<'a> {
+    /// Read on this thread, a block at a time (pipes and terminals).
+    Here(&'a mut (dyn Read + Send)),
+    /// Read ahead on a thread of its own (regular files).
+    Ahead(ReadAhead),
+}
+
+/// What the reading thread hands on: a block, the end of the input, or why reading stopped.
+enum Fed {
+    Block(Vec<u8>),
+    End,
+    Failed(std::io::Error),
+}
+
+/// The receiving end of a thread that reads an input ahead, in blocks of [`BLOCK`] bytes,
+/// at most [`AHEAD`] blocks in front of the consumer. Blocks go back to the thread to be read
+/// into again ([`ReadAhead::recycle`]), so reading allocates nothing once it runs.
+struct ReadAhead {
+    blocks: Receiver<Fed>,
+    spare: Sender<Vec<u8>>,
+}
+
+impl ReadAhead {
+    /// Starts reading `reader` on a thread of `scope`. The thread ends at the end of the
+    /// input, at a read error, or when the `ReadAhead` is dropped.
+    fn start<'scope, 'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        reader: &'env mut (dyn Read + Send),
+    ) -> ReadAhead {
+        let (give, blocks) = sync_channel(AHEAD);
+        let (spare, spares) = channel::<Vec<u8>>();
+        scope.spawn(move || loop {
+            let mut block = spares.try_recv().unwrap_or_default();
+            block.resize(BLOCK, 0);
+            let mut len = 0;
+            let mut end = None;
+            while len < BLOCK {
+                match reader.read(&mut block[len..]) {
+                    Ok(0) => {
+                        end = Some(Fed::End);
+                        break;
+                    }
+                    Ok(n) => len += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        end = Some(Fed::Failed(e));
+                        break;
+                    }
+                }
+            }
+            block.truncate(len);
+            if len > 0 && give.send(Fed::Block(block)).is_err() {
+                return;
+            }
+            if let Some(end) = end {
+                let _ = give.send(end);
+                return;
+            }
+        });
+        ReadAhead { blocks, spare }
+    }
+
+    /// The next block; `None` at the end of the input.
+    fn next(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        match self.blocks.recv() {
+            Ok(Fed::Block(block)) => Ok(Some(block)),
+            Ok(Fed::Failed(e)) => Err(e),
+            // The thread ends after sending the end; a thread gone without it panicked.
+            Ok(Fed::End) => Ok(None),
+            Err(_) => Err(std::io::Error::other("the reading thread stopped")),
+        }
+    }
+
+    /// Gives a block back to be read into again.
+    fn recycle(&mut self, block: Vec<u8>) {
+        let _ = self.spare.send(block);
+    }
+}
+
+/// Blocks read ahead of the consumer, at most.
+const AHEAD: usize = 8;
+
 /// Time (ns) that matching a batch alone must take for the batch to be split over threads.
 const PARALLEL_NS: f64 = 300_000.0;
-
-/// Time (ns) that matching a batch alone must take for the next block to be read on the pool
-/// meanwhile (about what reading and copying a batch of bytes costs).
-const AHEAD_NS: f64 = 150_000.0;
 
 /// Every this many batches one is matched alone, to measure the cost per event again.
 const PROBE_EVERY: u64 = 64;
 
-/// Opens an input: its name in messages, a reader, and whether it is interactive (not a
-/// regular file: a pipe, a terminal, a socket), so results are flushed as they are known.
-fn open(path: &Path) -> Result<(String, Box<dyn Read + Send>, bool), String> {
+/// An opened input.
+enum Input {
+    /// A regular file (given by path, or stdin redirected from one).
+    File(File),
+    /// A pipe, a terminal or a socket: results are flushed as they are known.
+    Stream(Box<dyn Read + Send>),
+}
+
+/// Opens an input: its name in messages and how to read it.
+fn open(path: &Path) -> Result<(String, Input), String> {
     if path.as_os_str() == "-" {
-        let stdin = std::io::stdin();
-        let interactive = stdin.is_terminal() || !stdin_is_file();
-        return Ok(("<stdin>".to_string(), Box::new(stdin), interactive));
+        let name = "<stdin>".to_string();
+        return Ok(match stdin_file() {
+            Some(file) => (name, Input::File(file)),
+            None => (name, Input::Stream(Box::new(std::io::stdin()))),
+        });
     }
     let name = path.display().to_string();
     let file = File::open(path).map_err(|e| format!("cannot read {name}: {}", io_reason(&e)))?;
@@ -360,24 +729,25 @@ fn open(path: &Path) -> Result<(String, Box<dyn Read + Send>, bool), String> {
     if meta.is_dir() {
         return Err(format!("cannot read {name}: Is a directory"));
     }
-    Ok((name, Box::new(file), !meta.is_file()))
+    let input = match meta.is_file() {
+        true => Input::File(file),
+        false => Input::Stream(Box::new(file)),
+    };
+    Ok((name, input))
 }
 
-/// Whether stdin is a regular file (redirected from one), rather than a pipe or terminal.
+/// Stdin as a file, when it is a regular file (redirected from one) rather than a pipe or
+/// terminal.
 #[cfg(unix)]
-fn stdin_is_file() -> bool {
+fn stdin_file() -> Option<File> {
     use std::os::fd::AsFd;
-    std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(File::from)
-        .and_then(|f| f.metadata())
-        .is_ok_and(|m| m.is_file())
+    let file = File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 #[cfg(not(unix))]
-fn stdin_is_file() -> bool {
-    false
+fn stdin_file() -> Option<File> {
+    None
 }
 
 /// The position of an event in its input, for placing errors found inside it.
@@ -453,6 +823,7 @@ mod tests {
             let settings = Settings {
                 threads,
                 line_buffered: false,
+                mmap: true,
             };
             let mut engine = Engine::new(Count, &settings).unwrap();
             // Make every batch worth splitting.
@@ -460,7 +831,7 @@ mod tests {
             engine.batches = 1;
             let owned: Vec<Vec<u8>> = (0..1000).map(|i| vec![b'x'; i % 17 + 1]).collect();
             let events: Vec<&[u8]> = owned.iter().map(|e| &e[..]).collect();
-            let size = engine.judge_all::<std::io::Empty>(&events, None);
+            let size = engine.judge_all(&events);
             let chunks = if threads == 1 { 1 } else { threads };
             assert_eq!(size, 1000usize.div_ceil(chunks));
             let got: Vec<usize> = (0..1000).map(|k| engine.outs[k / size][k % size]).collect();

@@ -1,0 +1,180 @@
+//! Regular files read through a memory map: the events are cut and matched straight from
+//! the file's pages in the page cache, with no copy of their bytes, and the pages behind the
+//! batch being read are let go as reading moves on, so memory stays bounded however large
+//! the file.
+//!
+//! A file that shrinks while it is mapped (another process truncates it), or whose pages
+//! cannot be read (an I/O error), makes the system raise `SIGBUS` at the next read of a page
+//! that is gone. Rather than dying of the signal, weir then prints an error naming the file
+//! and exits with status 2 (see [`on_sigbus`]); `--no-mmap` reads files with `read` instead,
+//! for files that are expected to shrink.
+
+use std::fs::File;
+use std::io::Seek;
+use std::ops::Range;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Once;
+
+use memmap2::{Advice, Mmap, MmapOptions, UncheckedAdvice};
+
+/// Files smaller than this are read, not mapped (a map costs more than it saves).
+const MIN_MAPPED: u64 = 1 << 20;
+
+/// A read-only map of a regular file from its current offset to its end.
+pub struct Map {
+    map: Mmap,
+    /// The error line printed if the file's pages go while it is read (see [`on_sigbus`]).
+    _message: Box<[u8]>,
+}
+
+/// The mapped range and the error line of the map in use, for the `SIGBUS` handler: at most
+/// one file is mapped at a time (inputs are read one after the other).
+static MAPPED_START: AtomicUsize = AtomicUsize::new(0);
+static MAPPED_LEN: AtomicUsize = AtomicUsize::new(0);
+static MESSAGE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
+
+impl Map {
+    /// Maps `file` from its current offset on, or `None` when it is better read (small, or
+    /// a map is refused: the caller then reads it). `message` is the whole line printed on
+    /// stderr if the file shrinks while it is read.
+    pub fn new(file: &mut File, message: String) -> Option<Map> {
+        let len = file.metadata().ok()?.len();
+        let offset = file.stream_position().ok()?;
+        if len.saturating_sub(offset) < MIN_MAPPED || usize::try_from(len).is_err() {
+            return None;
+        }
+        install_handler();
+        // SAFETY: the map is read-only and shared, and weir never writes to the file. Its
+        // bytes are borrowed as `&[u8]` for as long as the map lives; another process that
+        // writes to the file meanwhile changes what those bytes read, which can make an
+        // event read differently than it was cut (the reader and the matcher check every
+        // byte they use against bounds, so that gives wrong verdicts for that event, never
+        // reads out of the map); one that truncates it makes reading the pages past the new
+        // end raise SIGBUS, which `on_sigbus` turns into an error and exit.
+        let map = unsafe { MmapOptions::new().offset(offset).map(&*file) }.ok()?;
+        // Read ahead of the cursor, and let pages go sooner.
+        let _ = map.advise(Advice::Sequential);
+        let message: Box<[u8]> = message.into_bytes().into_boxed_slice();
+        MESSAGE_LEN.store(message.len(), Ordering::SeqCst);
+        MESSAGE.store(message.as_ptr().cast_mut(), Ordering::SeqCst);
+        MAPPED_LEN.store(map.len(), Ordering::SeqCst);
+        MAPPED_START.store(map.as_ptr() as usize, Ordering::SeqCst);
+        Some(Map {
+            map,
+            _message: message,
+        })
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Lets the whole pages inside `range` leave memory: reading has moved past them.
+    pub fn done_with(&self, range: Range<usize>) {
+        let page = page_size();
+        let start = range.start.div_ceil(page) * page;
+        let end = range.end.min(self.map.len()) / page * page;
+        if end > start {
+            // SAFETY: DONTNEED on a read-only shared map of a file drops the pages from this
+            // process; a later read of them (none is expected: reading has moved on) maps
+            // the file's page-cache pages again, with the same bytes. Nothing of the map is
+            // written, so no write can be lost, and every borrow of the map stays valid.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        MAPPED_LEN.store(0, Ordering::SeqCst);
+        MAPPED_START.store(0, Ordering::SeqCst);
+        MESSAGE.store(std::ptr::null_mut(), Ordering::SeqCst);
+        MESSAGE_LEN.store(0, Ordering::SeqCst);
+    }
+}
+
+/// The system's page size.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions; it returns -1 (handled) for an unknown name.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .unwrap_or(4096)
+}
+
+/// Installs [`on_sigbus`] once.
+fn install_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a zeroed sigaction is a valid value (no flags, empty mask) before the
+        // fields set here; `on_sigbus` has the three-argument signature SA_SIGINFO asks for
+        // and does only async-signal-safe work.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigbus as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+        }
+    });
+}
+
+/// The `SIGBUS` handler: a fault inside the mapped file prints the map's error line and
+/// exits with status 2; any other `SIGBUS` gets the default action (the process dies of it).
+extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the system passes a valid siginfo_t for a signal delivered with SA_SIGINFO.
+    let address = unsafe { (*info).si_addr() } as usize;
+    let start = MAPPED_START.load(Ordering::SeqCst);
+    let len = MAPPED_LEN.load(Ordering::SeqCst);
+    let message = MESSAGE.load(Ordering::SeqCst);
+    let message_len = MESSAGE_LEN.load(Ordering::SeqCst);
+    if start != 0 && address.wrapping_sub(start) < len && !message.is_null() {
+        // SAFETY: `message` points at `message_len` bytes owned by the live `Map` (its
+        // `Drop` clears the pointer before the bytes are freed); write and _exit are
+        // async-signal-safe.
+        unsafe {
+            libc::write(2, message.cast(), message_len);
+            libc::_exit(2);
+        }
+    }
+    // SAFETY: restoring the default action is async-signal-safe; returning re-runs the
+    // faulting access, which then ends the process as SIGBUS would have.
+    unsafe {
+        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn maps_from_the_offset_and_lets_pages_go() {
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        let body: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+        tmp.write_all(&body).unwrap();
+        let mut file = File::open(tmp.path()).unwrap();
+        file.seek(std::io::SeekFrom::Start(10)).unwrap();
+        let map = Map::new(&mut file, "gone\n".into()).unwrap();
+        assert_eq!(map.bytes(), &body[10..]);
+        map.done_with(0..2 << 20);
+        // The pages let go read the same bytes again.
+        assert_eq!(map.bytes(), &body[10..]);
+        drop(map);
+        assert_eq!(MAPPED_START.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn small_files_are_read() {
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        tmp.write_all(b"{}\n").unwrap();
+        assert!(Map::new(&mut File::open(tmp.path()).unwrap(), String::new()).is_none());
+    }
+}
