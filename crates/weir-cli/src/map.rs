@@ -45,13 +45,14 @@ impl Map {
             return None;
         }
         install_handler();
-        // SAFETY: the map is read-only and shared, and weir never writes to the file. Its
-        // bytes are borrowed as `&[u8]` for as long as the map lives; another process that
-        // writes to the file meanwhile changes what those bytes read, which can make an
-        // event read differently than it was cut (the reader and the matcher check every
-        // byte they use against bounds, so that gives wrong verdicts for that event, never
-        // reads out of the map); one that truncates it makes reading the pages past the new
-        // end raise SIGBUS, which `on_sigbus` turns into an error and exit.
+        // SAFETY: the map is read-only and shared, and weir never writes to the file, so
+        // the only way its bytes change while they are borrowed as `&[u8]` is another
+        // process writing the file meanwhile. That is the one condition a map cannot rule
+        // out; weir, like other tools that map what they read, documents it (`--no-mmap`
+        // is for files being rewritten) rather than copying every file. The common case of
+        // a file shrinking (truncated and rewritten, as log rotation does) makes reads of
+        // the pages past the new end raise SIGBUS, which `on_sigbus` turns into an error;
+        // appending to the file does not touch the mapped range.
         let map = unsafe { MmapOptions::new().offset(offset).map(&*file) }.ok()?;
         // Read ahead of the cursor, and let pages go sooner.
         let _ = map.advise(Advice::Sequential);
@@ -169,6 +170,44 @@ mod tests {
         assert_eq!(map.bytes(), &body[10..]);
         drop(map);
         assert_eq!(MAPPED_START.load(Ordering::SeqCst), 0);
+    }
+
+    /// A mapped file truncated under weir: reading a page that is gone prints the map's
+    /// line and exits with status 2 (run in a child process: the test binary again, told by
+    /// the environment to do the truncating).
+    #[test]
+    fn a_file_that_shrinks_is_an_error_not_a_crash() {
+        const CHILD: &str = "WEIR_MAP_TEST_TRUNCATE";
+        if let Some(path) = std::env::var_os(CHILD) {
+            let mut file = File::open(&path).unwrap();
+            let map = Map::new(&mut file, "weir: cannot read it: shrank\n".into()).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+            let byte = std::hint::black_box(map.bytes()[2 << 20]);
+            println!("read {byte} past the end");
+            std::process::exit(0);
+        }
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        tmp.write_all(&vec![b'x'; 3 << 20]).unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "map::tests::a_file_that_shrinks_is_an_error_not_a_crash",
+            ])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(CHILD, tmp.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.ends_with("weir: cannot read it: shrank\n"),
+            "{stderr}"
+        );
     }
 
     #[test]

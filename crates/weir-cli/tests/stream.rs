@@ -788,3 +788,88 @@ fn threads_flag_is_checked() {
     );
     assert_eq!(r.lines(), ["[\"one\"]"]);
 }
+
+/// Files over the size weir maps are cut on the matching threads once they are JSONL: the
+/// output (with line numbers) and the errors are those of one thread, of `--no-mmap` and of
+/// a pipe, with blank lines, CRLF, indented, broken and non-object lines, and a line longer
+/// than a batch, in every layout.
+#[test]
+fn mapped_files_give_what_reading_gives() {
+    let dir = with_rules();
+    let pad = "x".repeat(900);
+    let mut jsonl = String::new();
+    let mut events = 0;
+    for i in 0..6000 {
+        events += 1;
+        match i % 97 {
+            5 => jsonl.push_str(&format!("{{\"a\": {}, \"pad\": \"{pad}\"}}\r\n", i % 3)),
+            17 => jsonl.push_str(&format!("   {{\"a\": {}}}  \n\n", i % 3)),
+            29 => jsonl.push_str("{\"a\": tru}\n"),
+            41 => jsonl.push_str("[1, 2]\n"),
+            53 => jsonl.push_str(&format!(
+                "{{\"a\": 1, \"long\": \"{}\"}}\n",
+                "y".repeat(1_500_000)
+            )),
+            _ => jsonl.push_str(&format!("{{\"a\": {}, \"pad\": \"{pad}\"}}\n", i % 3)),
+        }
+    }
+    jsonl.push_str("{\"a\": 2}");
+    events += 1;
+    assert!(jsonl.len() > 8 << 20);
+    let pretty: String = (0..3000)
+        .map(|i| format!("{{\n  \"a\": {},\n  \"pad\": \"{pad}\"\n}}\n", i % 3))
+        .collect();
+    let array = format!(
+        "[\n{}\n]\n",
+        (0..3000)
+            .map(|i| format!("  {{\"a\": {}, \"pad\": \"{pad}\"}}", i % 3))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    for (file, body, count) in [
+        ("in.jsonl", &jsonl, events),
+        ("pretty.json", &pretty, 3000),
+        ("array.json", &array, 3000),
+    ] {
+        std::fs::write(dir.path().join(file), body).unwrap();
+        let base = weir(
+            dir.path(),
+            &["route", "-n", "-j1", "--rules", "rules.json", file],
+            b"",
+        );
+        assert_eq!(base.lines().len(), count, "{file}");
+        assert!(base.lines().iter().any(|l| l.contains("\"one\"")));
+        for args in [
+            &["-j2"][..],
+            &["-j3"],
+            &["-j2", "--no-mmap"],
+            &["-j1", "--no-mmap"],
+        ] {
+            let mut all = vec!["route", "-n", "--rules", "rules.json", file];
+            all.extend_from_slice(args);
+            let other = weir(dir.path(), &all, b"");
+            assert_eq!(other.stdout, base.stdout, "{file} {args:?}");
+            assert_eq!(other.stderr, base.stderr, "{file} {args:?}");
+            assert_eq!(other.code, base.code);
+        }
+        let piped = weir(
+            dir.path(),
+            &["route", "-n", "-j2", "--rules", "rules.json"],
+            body.as_bytes(),
+        );
+        assert_eq!(piped.stdout, base.stdout, "{file} through a pipe");
+    }
+    // The broken lines are reported at their lines (counted across the parts).
+    let r = weir(
+        dir.path(),
+        &["route", "-j2", "--rules", "rules.json", "in.jsonl"],
+        b"",
+    );
+    let first_broken = jsonl.lines().position(|l| l == "{\"a\": tru}").unwrap() + 1;
+    assert!(
+        r.stderr
+            .contains(&format!("in.jsonl:{first_broken}:7: invalid event")),
+        "{}",
+        &r.stderr[..r.stderr.len().min(600)]
+    );
+}
