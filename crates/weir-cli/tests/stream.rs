@@ -859,6 +859,21 @@ fn mapped_files_give_what_reading_gives() {
         );
         assert_eq!(piped.stdout, base.stdout, "{file} through a pipe");
     }
+    // Stopping early on a mapped file: the same matches, whatever the threads.
+    for stop in [&["-m", "700"][..], &["-q"]] {
+        let run = |threads: &str| {
+            let mut args = vec!["filter", threads, "--pattern", r#"{"a": [2]}"#, "in.jsonl"];
+            args.extend_from_slice(stop);
+            weir(dir.path(), &args, b"")
+        };
+        let (one, two) = (run("-j1"), run("-j2"));
+        // Broken lines come before the 700th match: exit 2 with -m, 0 with -q (as grep).
+        assert_eq!(one.code, if stop == ["-q"] { 0 } else { 2 }, "{}", one.stderr);
+        assert_eq!(one.stdout, two.stdout, "{stop:?}");
+        assert_eq!((two.code, &two.stderr), (one.code, &one.stderr));
+        let want = if stop == ["-q"] { 0 } else { 700 };
+        assert_eq!(two.lines().len(), want);
+    }
     // The broken lines are reported at their lines (counted across the parts).
     let r = weir(
         dir.path(),
