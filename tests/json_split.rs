@@ -59,6 +59,35 @@ fn streamed(input: &[u8], cuts: &[usize], layout: Layout, checking: Checking) ->
     out
 }
 
+/// The same as [`streamed`], each block handed over in a buffer of its own with `room`
+/// spare bytes before it (`feed_buffer`), the spare buffers handed back reused.
+fn streamed_buffers(
+    input: &[u8],
+    cuts: &[usize],
+    layout: Layout,
+    checking: Checking,
+    room: usize,
+) -> Vec<Item> {
+    let mut s = StreamSplitter::new().layout(layout).checking(checking);
+    let mut out = Vec::new();
+    let mut from = 0;
+    let mut spare = Vec::new();
+    for &cut in cuts.iter().chain([&input.len()]) {
+        let cut = cut.clamp(from, input.len());
+        let mut block = std::mem::take(&mut spare);
+        // What the buffer held before is stale: the splitter must not read it.
+        block.clear();
+        block.resize(room, b'{');
+        block.extend_from_slice(&input[from..cut]);
+        spare = s.feed_buffer(block, room);
+        out.extend(s.events().map(own));
+        from = cut;
+    }
+    s.finish();
+    out.extend(s.events().map(own));
+    out
+}
+
 /// Pieces that make inputs hard to cut: brackets, quotes, escapes, line breaks, a byte order
 /// mark, multi-byte and invalid UTF-8, whole values.
 const PIECES: &[&[u8]] = &[
@@ -136,6 +165,12 @@ proptest! {
                 let mut cuts: Vec<usize> = (0..(next() % 10)).map(|_| (next() as usize) % (n + 1)).collect();
                 cuts.sort_unstable();
                 prop_assert_eq!(&streamed(&input, &cuts, layout, checking), &want, "{:?} {:?} cuts {:?}", layout, checking, cuts);
+                // Handed over in buffers, with room for short tails only, or for none.
+                for room in [0, (next() % 12) as usize, 64] {
+                    prop_assert_eq!(&streamed_buffers(&input, &cuts, layout, checking, room), &want, "{:?} {:?} cuts {:?} room {}", layout, checking, cuts, room);
+                    let bytes: Vec<usize> = (1..n).collect();
+                    prop_assert_eq!(&streamed_buffers(&input, &bytes, layout, checking, room), &want, "byte by byte, room {}", room);
+                }
                 // Every single cut position, for small inputs; and byte by byte.
                 if n <= 64 {
                     for at in 0..=n {

@@ -1075,9 +1075,11 @@ pub const DEFAULT_BLOCK: usize = 64 * 1024;
 /// ```
 #[derive(Clone, Debug)]
 pub struct StreamSplitter {
-    /// The input from `base` on is `buf[..len]`; the rest of `buf` is room already zeroed,
-    /// so that `fill` reads into it without clearing it again.
+    /// The input from `base` on is `buf[start..len]` (`start` is 0 except in a buffer taken
+    /// by `feed_buffer`); the rest of `buf` is room already zeroed, so that `fill` reads into
+    /// it without clearing it again.
     buf: Vec<u8>,
+    start: usize,
     len: usize,
     base: usize,
     eof: bool,
@@ -1102,6 +1104,7 @@ impl StreamSplitter {
     pub fn new() -> StreamSplitter {
         StreamSplitter {
             buf: Vec::new(),
+            start: 0,
             len: 0,
             base: 0,
             eof: false,
@@ -1157,12 +1160,13 @@ impl StreamSplitter {
     fn compact(&mut self) {
         let keep = self.cutter.keep_from().max(self.base);
         let drop = keep - self.base;
-        if drop > 0 {
+        if drop > 0 || self.start > 0 {
             self.cutter
                 .lines
-                .before_drop(&self.buf[..self.len], self.base, keep);
-            self.buf.copy_within(drop..self.len, 0);
-            self.len -= drop;
+                .before_drop(&self.buf[self.start..self.len], self.base, keep);
+            self.buf.copy_within(self.start + drop..self.len, 0);
+            self.len -= self.start + drop;
+            self.start = 0;
             self.base = keep;
         }
     }
@@ -1186,6 +1190,50 @@ impl StreamSplitter {
         self.room(block.len());
         self.buf[self.len..self.len + block.len()].copy_from_slice(block);
         self.len += block.len();
+    }
+
+    /// Appends `block[from..]` as the next block of input, taking `block` itself as the
+    /// splitter's buffer when its first `from` bytes have room for what the splitter still
+    /// holds (the incomplete tail, once the events before it are taken), so that the block's
+    /// bytes are not copied; returns the buffer it no longer needs, for reading the next
+    /// block into (at `from` again). Otherwise (a tail longer than `from`) it copies
+    /// `block[from..]` as [`feed`](StreamSplitter::feed) does and returns `block`. For a
+    /// reader on another thread that hands over whole buffers.
+    ///
+    /// Panics if called after [`finish`](StreamSplitter::finish), or if `from` is past the
+    /// end of `block`.
+    ///
+    /// # Example
+    /// ```
+    /// let mut stream = weir::json::StreamSplitter::new();
+    /// let mut block = vec![0; 16];
+    /// block.extend_from_slice(b"{\"a\": 1}\n{\"a\"");
+    /// let spare = stream.feed_buffer(block, 16);
+    /// assert_eq!(stream.events().next().unwrap()?.bytes, b"{\"a\": 1}");
+    /// let mut block = spare; // to read the next block into, after 16 bytes of room
+    /// block.clear();
+    /// block.resize(16, 0);
+    /// block.extend_from_slice(b": 2}\n");
+    /// stream.feed_buffer(block, 16);
+    /// assert_eq!(stream.events().next().unwrap()?.bytes, b"{\"a\": 2}");
+    /// # Ok::<(), weir::json::SplitError>(())
+    /// ```
+    pub fn feed_buffer(&mut self, mut block: Vec<u8>, from: usize) -> Vec<u8> {
+        assert!(!self.eof, "StreamSplitter::feed_buffer after finish");
+        assert!(
+            from <= block.len(),
+            "StreamSplitter::feed_buffer: from past the block"
+        );
+        self.compact();
+        let tail = self.len;
+        if tail > from {
+            self.feed(&block[from..]);
+            return block;
+        }
+        block[from - tail..from].copy_from_slice(&self.buf[..tail]);
+        self.start = from - tail;
+        self.len = block.len();
+        std::mem::replace(&mut self.buf, block)
     }
 
     /// Makes room for `more` bytes after the input held.
@@ -1271,7 +1319,7 @@ impl StreamSplitter {
     /// assert_eq!(stream.buffered(), 4);
     /// ```
     pub fn buffered(&self) -> usize {
-        self.len
+        self.len - self.start
     }
 
     /// The layout in use (see [`Splitter::current_layout`]).
@@ -1305,7 +1353,7 @@ impl StreamSplitter {
     /// ```
     pub fn events(&mut self) -> Events<'_> {
         Events {
-            buf: &self.buf[..self.len],
+            buf: &self.buf[self.start..self.len],
             base: self.base,
             eof: self.eof,
             cutter: &mut self.cutter,

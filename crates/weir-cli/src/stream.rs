@@ -334,9 +334,10 @@ impl<J: Judge> Engine<J> {
                     while !stream.is_finished() {
                         match ahead.next() {
                             Ok(Some(block)) => {
-                                totals.0 += block.len() as u64;
-                                stream.feed(&block);
-                                ahead.recycle(block);
+                                totals.0 += (block.len() - ROOM) as u64;
+                                // The block becomes the splitter's buffer (the tail of the
+                                // last one goes in its room); the old buffer goes back.
+                                ahead.recycle(stream.feed_buffer(block, ROOM));
                                 if stream.buffered() >= BATCH {
                                     break;
                                 }
@@ -613,9 +614,10 @@ enum Fed {
     Failed(std::io::Error),
 }
 
-/// The receiving end of a thread that reads an input ahead, in blocks of [`BLOCK`] bytes,
-/// at most [`AHEAD`] blocks in front of the consumer. Blocks go back to the thread to be read
-/// into again ([`ReadAhead::recycle`]), so reading allocates nothing once it runs.
+/// The receiving end of a thread that reads an input ahead, in blocks of [`AHEAD_BLOCK`]
+/// bytes after [`ROOM`] free bytes, at most [`AHEAD`] blocks in front of the consumer.
+/// Buffers go back to the thread to be read into again ([`ReadAhead::recycle`]), so reading
+/// allocates nothing once it runs.
 struct ReadAhead {
     blocks: Receiver<Fed>,
     spare: Sender<Vec<u8>>,
@@ -632,10 +634,10 @@ impl ReadAhead {
         let (spare, spares) = channel::<Vec<u8>>();
         scope.spawn(move || loop {
             let mut block = spares.try_recv().unwrap_or_default();
-            block.resize(BLOCK, 0);
-            let mut len = 0;
+            block.resize(ROOM + AHEAD_BLOCK, 0);
+            let mut len = ROOM;
             let mut end = None;
-            while len < BLOCK {
+            while len < ROOM + AHEAD_BLOCK {
                 match reader.read(&mut block[len..]) {
                     Ok(0) => {
                         end = Some(Fed::End);
@@ -650,7 +652,7 @@ impl ReadAhead {
                 }
             }
             block.truncate(len);
-            if len > 0 && give.send(Fed::Block(block)).is_err() {
+            if len > ROOM && give.send(Fed::Block(block)).is_err() {
                 return;
             }
             if let Some(end) = end {
@@ -679,7 +681,15 @@ impl ReadAhead {
 }
 
 /// Blocks read ahead of the consumer, at most.
-const AHEAD: usize = 8;
+const AHEAD: usize = 4;
+
+/// Bytes of input in a block read ahead: a batch.
+const AHEAD_BLOCK: usize = BATCH;
+
+/// Bytes left free before each block read ahead, for the splitter to put the incomplete
+/// tail of the last block there instead of copying the block (see
+/// `StreamSplitter::feed_buffer`); a longer tail makes it copy.
+const ROOM: usize = 64 * 1024;
 
 /// Time (ns) that matching a batch alone must take for the batch to be split over threads.
 const PARALLEL_NS: f64 = 300_000.0;

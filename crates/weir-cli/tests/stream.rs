@@ -868,7 +868,12 @@ fn mapped_files_give_what_reading_gives() {
         };
         let (one, two) = (run("-j1"), run("-j2"));
         // Broken lines come before the 700th match: exit 2 with -m, 0 with -q (as grep).
-        assert_eq!(one.code, if stop == ["-q"] { 0 } else { 2 }, "{}", one.stderr);
+        assert_eq!(
+            one.code,
+            if stop == ["-q"] { 0 } else { 2 },
+            "{}",
+            one.stderr
+        );
         assert_eq!(one.stdout, two.stdout, "{stop:?}");
         assert_eq!((two.code, &two.stderr), (one.code, &one.stderr));
         let want = if stop == ["-q"] { 0 } else { 700 };
