@@ -5,7 +5,7 @@ use weir::{BatchResults, EventReading, Matcher, Pattern, PatternError, RuleId};
 
 use crate::input::{one_line, read_arg, read_path, refuse_stdin_twice};
 use crate::report::{criteria_origin, Stop};
-use crate::stream::{base, not_object, Engine, Flow, Item, Judge, Verdict};
+use crate::stream::{base, Engine, Flow, Item, Judge, Verdict};
 use crate::{Ctx, FilterArgs, FAILED, MATCHED, NO_MATCH};
 
 /// What decides whether an event is selected.
@@ -186,14 +186,19 @@ pub fn run(args: &FilterArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     engine.run(&args.stream.events, ctx, |ctx, name, selector, item| {
-        let (event, out, i) = match item {
-            Item::Event(event, out, i) => (event, out, i),
+        let (event, out, i, not_object) = match item {
+            Item::Event {
+                event,
+                out,
+                index,
+                not_object,
+            } => (event, out, index, not_object),
             Item::Broken(e) => {
                 ctx.report.split(name, &e);
                 return Ok(Flow::Go);
             }
         };
-        if let Some(found) = not_object(event.bytes) {
+        if let Some(found) = not_object {
             ctx.report
                 .not_object(name, event.bytes, base(&event), found);
             return Ok(Flow::Go);

@@ -9,9 +9,9 @@
 //! and exits with status 2 (see [`on_sigbus`]); `--no-mmap` reads files with `read` instead,
 //! for files that are expected to shrink.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::Seek;
-use std::ops::Range;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Once;
 
@@ -20,9 +20,16 @@ use memmap2::{Advice, Mmap, MmapOptions, UncheckedAdvice};
 /// Files smaller than this are read, not mapped (a map costs more than it saves).
 const MIN_MAPPED: u64 = 1 << 20;
 
+/// Bytes read past before their pages are let go.
+const RELEASE_STEP: usize = 8 << 20;
+
 /// A read-only map of a regular file from its current offset to its end.
 pub struct Map {
     map: Mmap,
+    /// The pages before this offset have been let go ([`Map::done_with`]).
+    released: Cell<usize>,
+    /// The pages before this offset have been mapped in ([`Map::populate`]).
+    populated: Cell<usize>,
     /// The error line printed if the file's pages go while it is read (see [`on_sigbus`]).
     _message: Box<[u8]>,
 }
@@ -63,6 +70,8 @@ impl Map {
         MAPPED_START.store(map.as_ptr() as usize, Ordering::SeqCst);
         Some(Map {
             map,
+            released: Cell::new(0),
+            populated: Cell::new(0),
             _message: message,
         })
     }
@@ -72,11 +81,27 @@ impl Map {
         &self.map
     }
 
-    /// Lets the whole pages inside `range` leave memory: reading has moved past them.
-    pub fn done_with(&self, range: Range<usize>) {
+    /// Maps in the pages up to `to` (from where the last call stopped) in one call, so that
+    /// reading them takes no page faults one by one (on the thread that asks, which is not
+    /// a matching thread). Systems without it just take the faults.
+    pub fn populate(&self, to: usize) {
+        let (from, to) = (self.populated.get(), to.min(self.map.len()));
+        if to > from {
+            let _ = self.map.advise_range(Advice::PopulateRead, from, to - from);
+            self.populated.set(to);
+        }
+    }
+
+    /// Reading has moved past `..to`: lets its whole pages leave memory, in steps of
+    /// [`RELEASE_STEP`] (each release interrupts the other threads to forget the pages).
+    pub fn done_with(&self, to: usize) {
+        if to - self.released.get().min(to) < RELEASE_STEP {
+            return;
+        }
         let page = page_size();
-        let start = range.start.div_ceil(page) * page;
-        let end = range.end.min(self.map.len()) / page * page;
+        let start = self.released.get().div_ceil(page) * page;
+        let end = to.min(self.map.len()) / page * page;
+        self.released.set(to);
         if end > start {
             // SAFETY: DONTNEED on a read-only shared map of a file drops the pages from this
             // process; a later read of them (none is expected: reading has moved on) maps
@@ -165,7 +190,10 @@ mod tests {
         file.seek(std::io::SeekFrom::Start(10)).unwrap();
         let map = Map::new(&mut file, "gone\n".into()).unwrap();
         assert_eq!(map.bytes(), &body[10..]);
-        map.done_with(0..2 << 20);
+        map.populate(1 << 20);
+        map.populate(usize::MAX);
+        map.done_with(2 << 20);
+        map.done_with(usize::MAX);
         // The pages let go read the same bytes again.
         assert_eq!(map.bytes(), &body[10..]);
         drop(map);

@@ -7,7 +7,7 @@ use weir::{BatchResults, Matcher};
 use crate::filter::exit_code;
 use crate::input::{read_path, refuse_stdin_twice};
 use crate::report::{self, Stop};
-use crate::stream::{base, not_object, Engine, Flow, Item, Judge};
+use crate::stream::{base, Engine, Flow, Item, Judge};
 use crate::{rules, Ctx, RouteArgs, FAILED};
 
 /// Matches each chunk of events with the rules.
@@ -49,8 +49,13 @@ pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
                 ctx.report.split(name, &e);
                 (e.event_line(), None)
             }
-            Item::Event(event, results, i) => {
-                if let Some(found) = not_object(event.bytes) {
+            Item::Event {
+                event,
+                out: results,
+                index: i,
+                not_object,
+            } => {
+                if let Some(found) = not_object {
                     ctx.report
                         .not_object(name, event.bytes, base(&event), found);
                     (event.line, None)

@@ -57,7 +57,14 @@ pub struct Settings {
 /// One input item handed to a consumer: an event and its chunk's results, or a broken event.
 pub enum Item<'a, O> {
     /// An event, with the results of its chunk and its index there.
-    Event(Event<'a>, &'a O, usize),
+    Event {
+        event: Event<'a>,
+        out: &'a O,
+        index: usize,
+        /// What the event is when it is JSON but not an object ([`not_object`], found where
+        /// its bytes were matched, so that handing results on reads none of them).
+        not_object: Option<&'static str>,
+    },
     /// An event the splitter could not cut.
     Broken(SplitError),
 }
@@ -164,10 +171,7 @@ impl<J: Judge> Engine<J> {
     ) -> Result<Flow, Stop> {
         let interactive = self.line_buffered;
         let gone = format!("cannot read {name}: the file shrank or failed while it was read (--no-mmap reads files instead of mapping them)");
-        // A map pays for itself by letting the matching threads cut their own batches; with
-        // one matching thread, reading ahead on another thread overlaps `read`'s copy (the
-        // first touch of every byte) with the matching instead, which measured faster.
-        let map = match self.mmap && self.threads > 1 {
+        let map = match self.mmap {
             true => Map::new(&mut file, ctx.report.message_line("io", &gone)),
             false => None,
         };
@@ -230,6 +234,8 @@ impl<J: Judge> Engine<J> {
                         if job.cut_here {
                             cut_lines(bytes, &mut job);
                         }
+                        job.shapes.clear();
+                        job.shapes.extend(job.events.iter().map(|e| not_object(e)));
                         judge.judge(&job.events, &mut job.out)
                     }));
                     let _ = finished.send(run.map(|()| job).map_err(Panicked));
@@ -251,6 +257,9 @@ impl<J: Judge> Engine<J> {
             loop {
                 while !eof && sent.len() < in_flight {
                     let mut batch = spare.pop().unwrap_or_default();
+                    // The pages of this batch and the next, mapped in here rather than
+                    // faulted in one by one where they are read.
+                    map.populate(lines.unwrap_or(cut.done) + 2 * BATCH);
                     match lines {
                         Some(start) => {
                             eof = part(bytes, start, &mut batch);
@@ -258,7 +267,11 @@ impl<J: Judge> Engine<J> {
                         }
                         None => {
                             eof = cut.next(&mut batch);
-                            if let (false, Some(at)) = (eof, cut.jsonl_line_start(&batch)) {
+                            // With one matching thread, this thread goes on cutting, so that
+                            // one matches while the other reads.
+                            if let (false, Some(at), true) =
+                                (eof, cut.jsonl_line_start(&batch), threads > 1)
+                            {
                                 lines = Some(at);
                             }
                         }
@@ -305,7 +318,7 @@ impl<J: Judge> Engine<J> {
                 }
                 ctx.report
                     .progress(started, totals.0, totals.1, ctx.selected);
-                map.done_with(batch.start..batch.end);
+                map.done_with(batch.end);
                 spare.push(batch);
             }
         })
@@ -376,7 +389,12 @@ impl<J: Judge> Engine<J> {
                     Ok(event) => {
                         let (chunk, i) = (k / size, k % size);
                         k += 1;
-                        Item::Event(event, &self.outs[chunk], i)
+                        Item::Event {
+                            not_object: not_object(event.bytes),
+                            event,
+                            out: &self.outs[chunk],
+                            index: i,
+                        }
                     }
                     Err(e) => Item::Broken(e),
                 };
@@ -451,6 +469,8 @@ struct Batch<'m, O> {
     items: Vec<Result<Event<'m>, SplitError>>,
     events: Vec<&'m [u8]>,
     out: O,
+    /// [`not_object`] of each event, found on the matching thread.
+    shapes: Vec<Option<&'static str>>,
     start: usize,
     end: usize,
     /// Cut on the matching thread ([`part`], [`cut_lines`]): lines count from 1 in it.
@@ -466,6 +486,7 @@ impl<O: Default> Default for Batch<'_, O> {
             items: Vec::new(),
             events: Vec::new(),
             out: O::default(),
+            shapes: Vec::new(),
             start: 0,
             end: 0,
             cut_here: false,
@@ -588,7 +609,12 @@ fn hand_on<J: Judge>(
         let item = match item {
             Ok(event) => {
                 k += 1;
-                Item::Event(event, &batch.out, k - 1)
+                Item::Event {
+                    event,
+                    out: &batch.out,
+                    index: k - 1,
+                    not_object: batch.shapes[k - 1],
+                }
             }
             Err(e) => Item::Broken(e),
         };
