@@ -714,4 +714,51 @@ pub fn check_split_stream(data: &[u8]) {
     }
     read.extend(s.events().map(own_split_item));
     assert_eq!(read, whole, "{what}: through fill, blocks of {block}");
+
+    // Handed over in buffers of their own (room for short tails, or none), the buffers
+    // handed back reused with stale bytes in them.
+    for room in [0, usize::from(pick >> 3 & 0x0f), 64] {
+        let mut s = StreamSplitter::new().layout(layout).checking(checking);
+        let (mut out, mut spare, mut from) = (Vec::new(), Vec::new(), 0);
+        for cut in cuts.iter().copied().chain([input.len()]) {
+            let mut buffer: Vec<u8> = std::mem::take(&mut spare);
+            buffer.truncate(room.min(buffer.len()));
+            buffer.resize(room, b'"');
+            buffer.extend_from_slice(&input[from..cut]);
+            spare = s.feed_buffer(buffer, room);
+            out.extend(s.events().map(own_split_item));
+            from = cut;
+        }
+        s.finish();
+        out.extend(s.events().map(own_split_item));
+        assert_eq!(out, whole, "{what}: feed_buffer, blocks of {block}, room {room}");
+    }
+
+    // JSONL cut from any line start gives the rest of the whole cut (lines counted from
+    // the line given, or from 1 and moved).
+    if layout == Layout::Jsonl {
+        let starts = std::iter::once(0).chain(
+            input
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        for (k, start) in starts.enumerate().take(64) {
+            let tail: Vec<SplitItem> = Splitter::new(input)
+                .checking(checking)
+                .jsonl_from(start, k + 1)
+                .map(own_split_item)
+                .collect();
+            let want: Vec<SplitItem> = whole
+                .iter()
+                .filter(|item| match item {
+                    SplitItem::Event(_, offset, ..) => *offset >= start,
+                    SplitItem::Error(_, _, _, _, event_start, _) => *event_start >= start,
+                })
+                .cloned()
+                .collect();
+            assert_eq!(tail, want, "{what}: jsonl_from({start}, {})", k + 1);
+        }
+    }
 }

@@ -949,7 +949,8 @@ impl<'a> Splitter<'a> {
     /// such as after a line break) on several threads. From that line on, events, offsets
     /// and columns are exactly those the whole input gives, and lines are too when `line` is
     /// the right one (a part cut before its line is known can count from 1 and add the
-    /// lines before it later). An `offset` past the end gives nothing.
+    /// lines before it later). At offset 0 a byte order mark is skipped, as the whole cut
+    /// skips it; an `offset` past the end gives nothing.
     ///
     /// # Example
     /// ```
@@ -964,7 +965,10 @@ impl<'a> Splitter<'a> {
         let mut cutter = Cutter::new(Layout::Jsonl, self.cutter.checking);
         let offset = offset.min(self.buf.len());
         cutter.pos = offset;
-        cutter.phase = Phase::Line { from: offset };
+        // At the very start, a byte order mark is still skipped.
+        if offset > 0 {
+            cutter.phase = Phase::Line { from: offset };
+        }
         cutter.lines = Lines {
             pos: offset,
             line,

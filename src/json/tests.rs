@@ -577,8 +577,9 @@ fn compact_keeps_strings() {
 
 #[test]
 fn jsonl_from_a_line_start_gives_the_rest_of_the_whole_cut() {
-    let inputs: [&[u8]; 4] = [
+    let inputs: [&[u8]; 5] = [
         b"{\"a\": 1}\n\n  {\"a\": 2}\r\n{\"a\": tru}\n\t{}\n{\"b\": \"\xc3\xa9\"}",
+        b"\xEF\xBB\xBF{}\n{\"a\": 1}\n",
         b"\n\n{}\n",
         b"{\"a\": [1,\n2]}\n{}\n   \n",
         b"",
