@@ -5,8 +5,9 @@
 //! batch.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::time::Instant;
 
@@ -87,20 +88,9 @@ impl<J: Judge> Engine<J> {
     /// An engine matching with `judge`.
     pub fn new(judge: J, settings: &Settings) -> Result<Engine<J>, String> {
         let threads = settings.threads.max(1);
-        // The reading thread matches a chunk too: the pool has one thread fewer.
-        let pool = if threads > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads - 1)
-                    .build()
-                    .map_err(|e| format!("cannot start {threads} threads: {e}"))?,
-            )
-        } else {
-            None
-        };
         Ok(Engine {
             judge,
-            pool,
+            pool: None,
             threads,
             line_buffered: settings.line_buffered,
             mmap: settings.mmap,
@@ -157,9 +147,9 @@ impl<J: Judge> Engine<J> {
         Ok(())
     }
 
-    /// Reads a regular file: with several matching threads through a map of it where the
-    /// system allows (no copy of its bytes at all), else on a thread of its own, blocks ahead
-    /// of the matching.
+    /// Reads a regular file: through a map of it where the system allows (no copy of its
+    /// bytes at all), else (small files, `--no-mmap`, a map refused) on a thread of its own,
+    /// blocks ahead of the matching.
     fn file(
         &mut self,
         name: &str,
@@ -170,18 +160,29 @@ impl<J: Judge> Engine<J> {
         totals: &mut (u64, u64),
     ) -> Result<Flow, Stop> {
         let interactive = self.line_buffered;
-        let gone = format!("cannot read {name}: the file shrank or failed while it was read (--no-mmap reads files instead of mapping them)");
+        let gone = format!("cannot read {name}: the file shrank or failed while it was read, and its pages could not be replaced (--no-mmap reads files instead of mapping them)");
         let map = match self.mmap {
             true => Map::new(&mut file, ctx.report.message_line("io", &gone)),
             false => None,
         };
         if let Some(map) = map {
-            return self.mapped(name, &map, interactive, ctx, each, started, totals);
+            let (flow, read) = self.mapped(name, &map, interactive, ctx, each, started, totals)?;
+            // A map does not move the file's offset: move it past what was read, as reading
+            // would have (stdin may be read on by whatever runs after weir).
+            let _ = file.seek(SeekFrom::Start(map.offset() + read as u64));
+            return Ok(flow);
         }
         // The receiving end is dropped when `pump` returns (however it returns), which ends
         // the reading thread at its next block, before the scope joins it.
         std::thread::scope(|scope| {
-            let ahead = ReadAhead::start(scope, &mut file);
+            let ahead = match ReadAhead::start(scope, &mut file) {
+                Ok(ahead) => ahead,
+                Err(e) => {
+                    let message = format!("cannot start a thread to read {name}: {e}");
+                    ctx.report.message("threads", &message);
+                    return Ok(Flow::Stop);
+                }
+            };
             self.pump(
                 name,
                 Source::Ahead(ahead),
@@ -197,7 +198,7 @@ impl<J: Judge> Engine<J> {
     /// Cuts and matches a mapped file batch by batch, handing its events on: this thread
     /// cuts the batches (once the input is JSONL, only finds where each starts) and hands on
     /// their results while the matching threads match (and cut) whole batches, several in
-    /// flight, so cutting and matching overlap.
+    /// flight, so cutting and matching overlap. Returns how far the file was read.
     #[allow(clippy::too_many_arguments)]
     fn mapped(
         &mut self,
@@ -208,38 +209,46 @@ impl<J: Judge> Engine<J> {
         each: &mut impl FnMut(&mut Ctx, &str, &J, Item<'_, J::Out>) -> Result<Flow, Stop>,
         started: Instant,
         totals: &mut (u64, u64),
-    ) -> Result<Flow, Stop> {
-        let mut cut = Cut::new(map.bytes());
+    ) -> Result<(Flow, usize), Stop> {
         let judge = &self.judge;
         let bytes = map.bytes();
         let threads = self.threads;
+        // Enough batches in flight to keep every matching thread busy while this one hands
+        // results on, within a budget of bytes and of events, so that memory does not grow
+        // with the threads or with small events.
         let in_flight = 2 * threads + 2;
+        let size = (IN_FLIGHT / in_flight).clamp(MIN_BATCH, BATCH);
+        let cap = (EVENTS_IN_FLIGHT / in_flight).clamp(MIN_EVENTS, MAX_EVENTS);
+        let mut cut = Cut::new(bytes, size, cap);
         let (jobs, queue) = sync_channel::<Batch<'_, J::Out>>(in_flight);
         let queue = std::sync::Mutex::new(queue);
         let (finished, results) = channel::<Result<Batch<'_, J::Out>, Panicked>>();
+        let stopped = AtomicBool::new(false);
         std::thread::scope(|scope| {
             // Dropped when this closure returns, however it returns: the matching threads
-            // then end after their current batch, before the scope joins them.
+            // then take no more batches (the queued ones are dropped unmatched) and end,
+            // before the scope joins them.
             let jobs = jobs;
+            let _stop = StopOnDrop(&stopped);
             for _ in 0..threads {
-                let (queue, finished) = (&queue, finished.clone());
-                scope.spawn(move || loop {
+                let (queue, finished, stopped) = (&queue, finished.clone(), &stopped);
+                let worker = move || loop {
                     // A poisoned lock means another worker panicked: that one reports it.
                     let job = match queue.lock().map(|q| q.recv()) {
-                        Ok(Ok(job)) => job,
+                        Ok(Ok(job)) if !stopped.load(Ordering::Relaxed) => job,
                         _ => return,
                     };
                     let mut job = job;
                     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        if job.cut_here {
-                            cut_lines(bytes, &mut job);
-                        }
-                        job.shapes.clear();
-                        job.shapes.extend(job.events.iter().map(|e| not_object(e)));
-                        judge.judge(&job.events, &mut job.out)
+                        prepare_and_judge(bytes, judge, &mut job)
                     }));
                     let _ = finished.send(run.map(|()| job).map_err(Panicked));
-                });
+                };
+                if let Err(e) = std::thread::Builder::new().spawn_scoped(scope, worker) {
+                    ctx.report
+                        .message("threads", &format!("cannot start {threads} threads: {e}"));
+                    return Ok((Flow::Stop, 0));
+                }
             }
             drop(finished);
             // Batches sent and not yet handed on, by number; those matched out of turn.
@@ -248,21 +257,30 @@ impl<J: Judge> Engine<J> {
             let mut spare: Vec<Batch<'_, J::Out>> = Vec::new();
             let mut eof = false;
             let mut number = 0u64;
+            let mut handed = 0u32;
             // Once the input is known to be JSONL, the matching threads cut their batches
             // themselves (from a line start, counting lines from 1): `lines` is where the
             // next batch starts and the line it starts on is, once the batches before it are
             // handed on, `line`.
             let mut lines: Option<usize> = None;
             let mut line = 0;
+            // What the last batches held a byte, for sizing the next ones' ranges.
+            let mut per_event = size;
+            let mut done = 0;
             loop {
-                while !eof && sent.len() < in_flight {
+                // The window opens as batches are handed on, so that a stop early in the
+                // input (`-q`) has cut and matched little beyond it.
+                let window = in_flight.min(2 << handed.min(8));
+                while !eof && sent.len() < window {
                     let mut batch = spare.pop().unwrap_or_default();
                     // The pages of this batch and the next, mapped in here rather than
                     // faulted in one by one where they are read.
-                    map.populate(lines.unwrap_or(cut.done) + 2 * BATCH);
+                    map.populate(lines.unwrap_or(cut.done) + 2 * size);
                     match lines {
                         Some(start) => {
-                            eof = part(bytes, start, &mut batch);
+                            let want = size.min(per_event.saturating_mul(cap));
+                            eof = part(bytes, start, want.max(1), &mut batch);
+                            batch.cap = cap;
                             lines = Some(batch.end);
                         }
                         None => {
@@ -284,7 +302,7 @@ impl<J: Judge> Engine<J> {
                     }
                 }
                 let Some(next) = sent.pop_front() else {
-                    return Ok(Flow::Go);
+                    return Ok((Flow::Go, done));
                 };
                 let mut batch = loop {
                     if let Some(batch) = early.remove(&next) {
@@ -298,27 +316,65 @@ impl<J: Judge> Engine<J> {
                         Err(_) => unreachable!("the matching threads stop only when told"),
                     }
                 };
-                totals.0 += (batch.end - batch.start) as u64;
-                totals.1 += batch.events.len() as u64;
-                if batch.cut_here {
-                    for event in batch.items.iter_mut().flatten() {
-                        event.line += line - 1;
+                handed += 1;
+                // A batch its matching thread stopped cutting early (too many events) is
+                // followed by the rest of its range, cut and matched here.
+                let end = batch.end;
+                let mut rest = batch.rest.take();
+                loop {
+                    per_event = (batch.end - batch.start) / batch.items.len().max(1) + 1;
+                    totals.0 += (batch.end - batch.start) as u64;
+                    totals.1 += batch.events.len() as u64;
+                    if batch.cut_here {
+                        for event in batch.items.iter_mut().flatten() {
+                            event.line += line - 1;
+                        }
+                        line += batch.lines;
+                    } else if let Some(Ok(last)) = batch.items.last() {
+                        // The first batch cut here: the next starts on the line after its
+                        // last event's (if it is cut on the threads).
+                        line = last.line + 1;
                     }
-                    line += batch.lines;
-                } else if let Some(Ok(last)) = batch.items.last() {
-                    // The first batch cut here: the next starts on the line after its last
-                    // event's (if it is cut on the threads).
-                    line = last.line + 1;
+                    // Pages that went while they were read read as zeros: the events up to
+                    // the file's new end are handed on, the rest is reported.
+                    let shrank = map.valid().err().filter(|&valid| batch.end > valid);
+                    if let Some(valid) = shrank {
+                        let keep = batch
+                            .items
+                            .iter()
+                            .take_while(|item| match item {
+                                Ok(event) => event.offset + event.bytes.len() <= valid,
+                                Err(e) => e.offset() < valid,
+                            })
+                            .count();
+                        batch.items.truncate(keep);
+                        if hand_on(&mut batch, name, judge, ctx, each)? == Flow::Stop {
+                            return Ok((Flow::Stop, valid));
+                        }
+                        let message = format!(
+                            "cannot read {name}: the file shrank while it was read; what \
+                             it held from byte {valid} on is not read"
+                        );
+                        ctx.report.message("io", &message);
+                        return Ok((Flow::Go, valid));
+                    }
+                    if hand_on(&mut batch, name, judge, ctx, each)? == Flow::Stop {
+                        return Ok((Flow::Stop, batch.end));
+                    }
+                    done = batch.end;
+                    let Some(to) = rest.take() else { break };
+                    let from = batch.end;
+                    lines_range(&mut batch, from, to);
+                    prepare_and_judge(bytes, judge, &mut batch);
+                    rest = batch.rest.take();
                 }
-                if hand_on(&mut batch, name, judge, ctx, each)? == Flow::Stop {
-                    return Ok(Flow::Stop);
-                }
+                debug_assert!(done >= end);
                 if interactive {
                     ctx.out.flush()?;
                 }
                 ctx.report
                     .progress(started, totals.0, totals.1, ctx.selected);
-                map.done_with(batch.end);
+                map.done_with(done);
                 spare.push(batch);
             }
         })
@@ -340,8 +396,15 @@ impl<J: Judge> Engine<J> {
         let mut stream = StreamSplitter::new()
             .checking(Checking::Boundaries)
             .block_size(BLOCK);
+        if let Err(message) = self.start_pool() {
+            ctx.report.message("threads", &message);
+            return Ok(Flow::Stop);
+        }
+        // Whether the last batch stopped at `MAX_EVENTS` with events still to take.
+        let mut pending = false;
         loop {
             match &mut source {
+                _ if pending => {}
                 Source::Ahead(ahead) => {
                     // At least one block (feeding drops what the last batch took).
                     while !stream.is_finished() {
@@ -376,7 +439,9 @@ impl<J: Judge> Engine<J> {
                 },
             }
             let eof = stream.is_finished();
-            let items: Vec<Result<Event<'_>, SplitError>> = stream.events().collect();
+            let items: Vec<Result<Event<'_>, SplitError>> =
+                stream.events().take(MAX_EVENTS).collect();
+            pending = items.len() == MAX_EVENTS;
             let events: Vec<&[u8]> = items
                 .iter()
                 .filter_map(|item| item.as_ref().ok().map(|e| e.bytes))
@@ -407,10 +472,23 @@ impl<J: Judge> Engine<J> {
             }
             ctx.report
                 .progress(started, totals.0, totals.1, ctx.selected);
-            if eof {
+            if eof && !pending {
                 return Ok(Flow::Go);
             }
         }
+    }
+
+    /// Starts the pool `pump` matches batches on (N-1 threads: the reading thread matches a
+    /// chunk too), the first time it is needed (a mapped file does not use it).
+    fn start_pool(&mut self) -> Result<(), String> {
+        if self.threads > 1 && self.pool.is_none() {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(self.threads - 1)
+                .build()
+                .map_err(|e| format!("cannot start {} threads: {e}", self.threads))?;
+            self.pool = Some(pool);
+        }
+        Ok(())
     }
 
     /// Matches `events` into `self.outs`, in chunks of the returned size. A batch is split
@@ -477,6 +555,10 @@ struct Batch<'m, O> {
     cut_here: bool,
     /// The line breaks in it, when cut on the matching thread.
     lines: usize,
+    /// Where its range went on when its matching thread stopped cutting it early.
+    rest: Option<usize>,
+    /// The most events its matching thread cuts of it.
+    cap: usize,
 }
 
 impl<O: Default> Default for Batch<'_, O> {
@@ -491,28 +573,38 @@ impl<O: Default> Default for Batch<'_, O> {
             end: 0,
             cut_here: false,
             lines: 0,
+            rest: None,
+            cap: MAX_EVENTS,
         }
     }
 }
 
 /// Sets `batch` to the lines from `start` (a line start) to the first line break at least
-/// [`BATCH`] bytes on (or to the end), to be cut on a matching thread; true when they are the
+/// `size` bytes on (or to the end), to be cut on a matching thread; true when they are the
 /// last.
-fn part<O>(bytes: &[u8], start: usize, batch: &mut Batch<'_, O>) -> bool {
-    let end = match bytes.get(start + BATCH..) {
-        Some(rest) => memchr::memchr(b'\n', rest).map_or(bytes.len(), |i| start + BATCH + i + 1),
+fn part<O>(bytes: &[u8], start: usize, size: usize, batch: &mut Batch<'_, O>) -> bool {
+    let end = match bytes.get(start + size..) {
+        Some(rest) => memchr::memchr(b'\n', rest).map_or(bytes.len(), |i| start + size + i + 1),
         None => bytes.len(),
     };
+    lines_range(batch, start, end);
+    end == bytes.len()
+}
+
+/// Sets `batch` to the lines `start..end` (both line starts, or the end), to be cut on a
+/// matching thread.
+fn lines_range<O>(batch: &mut Batch<'_, O>, start: usize, end: usize) {
     batch.items.clear();
     batch.events.clear();
     batch.start = start;
     batch.end = end;
     batch.cut_here = true;
-    end == bytes.len()
+    batch.rest = None;
 }
 
 /// Cuts the lines of a batch set by [`part`], counting lines from 1, and counts its line
-/// breaks into `batch.lines`.
+/// breaks into `batch.lines`. After `batch.cap` events it stops at the next line start,
+/// leaving the rest of the range in `batch.rest`.
 fn cut_lines<'m, O>(bytes: &'m [u8], batch: &mut Batch<'m, O>) {
     let split = Splitter::new(&bytes[..batch.end])
         .checking(Checking::Boundaries)
@@ -522,6 +614,19 @@ fn cut_lines<'m, O>(bytes: &'m [u8], batch: &mut Batch<'m, O>) {
             batch.events.push(event.bytes);
         }
         batch.items.push(item);
+        if batch.events.len() == batch.cap {
+            let Some(Ok(last)) = batch.items.last() else {
+                break;
+            };
+            let after = last.offset + last.bytes.len();
+            if let Some(i) = memchr::memchr(b'\n', &bytes[after..batch.end]) {
+                if after + i + 1 < batch.end {
+                    batch.rest = Some(batch.end);
+                    batch.end = after + i + 1;
+                }
+            }
+            break;
+        }
     }
     // Every event is on one line: the lines up to the last one's, and the breaks after it.
     let (before, from) = match batch.items.iter().rev().find_map(|item| item.as_ref().ok()) {
@@ -531,24 +636,50 @@ fn cut_lines<'m, O>(bytes: &'m [u8], batch: &mut Batch<'m, O>) {
     batch.lines = before + memchr::memchr_iter(b'\n', &bytes[from..batch.end]).count();
 }
 
+/// What a matching thread does with a batch: cuts it when it is a range of lines, notes
+/// which events are not objects, and matches it.
+fn prepare_and_judge<'m, J: Judge>(bytes: &'m [u8], judge: &J, batch: &mut Batch<'m, J::Out>) {
+    if batch.cut_here {
+        cut_lines(bytes, batch);
+    }
+    batch.shapes.clear();
+    batch
+        .shapes
+        .extend(batch.events.iter().map(|e| not_object(e)));
+    judge.judge(&batch.events, &mut batch.out);
+}
+
+/// Sets the flag when dropped: the matching threads stop taking batches.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A panic on a matching thread, carried to the thread handing results on.
 struct Panicked(Box<dyn std::any::Any + Send>);
 
-/// Cuts a mapped file into batches of about [`BATCH`] bytes.
+/// Cuts a mapped file into batches of about `size` bytes and at most `cap` events.
 struct Cut<'m> {
     split: Splitter<'m>,
     bytes: &'m [u8],
     len: usize,
     done: usize,
+    size: usize,
+    cap: usize,
 }
 
 impl<'m> Cut<'m> {
-    fn new(bytes: &'m [u8]) -> Cut<'m> {
+    fn new(bytes: &'m [u8], size: usize, cap: usize) -> Cut<'m> {
         Cut {
             split: Splitter::new(bytes).checking(Checking::Boundaries),
             bytes,
             len: bytes.len(),
             done: 0,
+            size,
+            cap,
         }
     }
 
@@ -569,6 +700,7 @@ impl<'m> Cut<'m> {
     /// Fills `batch` with the next events; true when they are the last.
     fn next<O>(&mut self, batch: &mut Batch<'m, O>) -> bool {
         batch.cut_here = false;
+        batch.rest = None;
         batch.items.clear();
         batch.events.clear();
         batch.start = self.done;
@@ -584,7 +716,7 @@ impl<'m> Cut<'m> {
             };
             end = end.max(at);
             batch.items.push(item);
-            if end - self.done >= BATCH {
+            if end - self.done >= self.size || batch.events.len() == self.cap {
                 full = true;
                 break;
             }
@@ -655,10 +787,10 @@ impl ReadAhead {
     fn start<'scope, 'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         reader: &'env mut (dyn Read + Send),
-    ) -> ReadAhead {
+    ) -> std::io::Result<ReadAhead> {
         let (give, blocks) = sync_channel(AHEAD);
         let (spare, spares) = channel::<Vec<u8>>();
-        scope.spawn(move || loop {
+        let read = move || loop {
             let mut block = spares.try_recv().unwrap_or_default();
             block.resize(ROOM + AHEAD_BLOCK, 0);
             let mut len = ROOM;
@@ -685,8 +817,9 @@ impl ReadAhead {
                 let _ = give.send(end);
                 return;
             }
-        });
-        ReadAhead { blocks, spare }
+        };
+        std::thread::Builder::new().spawn_scoped(scope, read)?;
+        Ok(ReadAhead { blocks, spare })
     }
 
     /// The next block; `None` at the end of the input.
@@ -700,11 +833,33 @@ impl ReadAhead {
         }
     }
 
-    /// Gives a block back to be read into again.
+    /// Gives a block back to be read into again (unless it grew to hold a long event:
+    /// such a buffer is let go, so that memory returns to a few blocks).
     fn recycle(&mut self, block: Vec<u8>) {
-        let _ = self.spare.send(block);
+        if block.capacity() <= 2 * (ROOM + AHEAD_BLOCK) {
+            let _ = self.spare.send(block);
+        }
     }
 }
+
+/// Bytes of mapped input in flight at most (cut and waiting, being matched, or matched and
+/// waiting to be handed on), over all batches: batches shrink as threads are added.
+const IN_FLIGHT: usize = 16 << 20;
+
+/// The smallest batch of a mapped file, in bytes.
+const MIN_BATCH: usize = 64 << 10;
+
+/// Events in a batch at most: what a batch holds an event (its place, its slice, its results)
+/// is ~120 bytes, so that small events do not make batches large. With many threads, batches
+/// hold fewer, down to [`MIN_EVENTS`], so that all in flight hold about
+/// [`EVENTS_IN_FLIGHT`].
+const MAX_EVENTS: usize = 8192;
+
+/// The fewest events a batch of a mapped file may be capped at.
+const MIN_EVENTS: usize = 1024;
+
+/// Events of a mapped file in flight, about, over all batches.
+const EVENTS_IN_FLIGHT: usize = 64 * 1024;
 
 /// Blocks read ahead of the consumer, at most.
 const AHEAD: usize = 4;
@@ -845,6 +1000,7 @@ mod tests {
                 mmap: true,
             };
             let mut engine = Engine::new(Count, &settings).unwrap();
+            engine.start_pool().unwrap();
             // Make every batch worth splitting.
             engine.ns_per_event = f64::INFINITY;
             engine.batches = 1;

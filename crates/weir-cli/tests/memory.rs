@@ -134,7 +134,7 @@ fn peak_memory_on_a_file_stays_small() {
             file.write_all(&block).unwrap();
         }
     }
-    for threads in ["-j1", "-j2"] {
+    for threads in ["-j1", "-j2", "-j16"] {
         // The file, then stdin kept open: once every line of the file is out, weir waits
         // on stdin and its peak can be read.
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -173,6 +173,58 @@ fn peak_memory_on_a_file_stays_small() {
         assert!(
             peak < BOUND_KB,
             "{threads}: peak RSS {peak} kB, bound {BOUND_KB} kB"
+        );
+    }
+}
+
+/// A 64 MiB file of the smallest events there are (`{}`, 3 bytes a line, 22M of them): what
+/// weir holds an event must not add up to more than the bound, whatever the threads. The
+/// file, then stdin kept open: once every line of the file is out, weir waits on stdin and
+/// its peak can be read.
+#[test]
+#[ignore = "a 64 MiB file through the release binary: scripts/test-all runs it with --release --ignored"]
+fn peak_memory_on_tiny_events_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.json"), r#"{"hit": {"k": ["hit"]}}"#).unwrap();
+    let lines = (64 << 20) / 3;
+    std::fs::write(dir.path().join("tiny.jsonl"), b"{}\n".repeat(lines)).unwrap();
+    for args in [
+        &["-j1"][..],
+        &["-j2"],
+        &["-j16"],
+        &["-j2", "--no-mmap"],
+        &["-j2", "--lazy"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["route", "--rules", "rules.json", "tiny.jsonl", "-"])
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn weir");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (mut seen, mut buf) = (0, vec![0u8; 1 << 16]);
+        while seen < lines {
+            let n = stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "{args:?}: only {seen} lines");
+            assert!(buf[..n].iter().all(|&b| b"[]\n".contains(&b)), "{args:?}");
+            seen += buf[..n].iter().filter(|&&b| b == b'\n').count();
+        }
+        let peak = peak_kb(child.id());
+        drop(stdin);
+        assert_eq!(
+            stdout.read(&mut buf).unwrap(),
+            0,
+            "{args:?}: more lines than events"
+        );
+        assert_eq!(child.wait().unwrap().code(), Some(1));
+        eprintln!("route {args:?} over 64 MiB of {{}} lines: peak RSS {peak} kB");
+        assert!(
+            peak < BOUND_KB,
+            "{args:?}: peak RSS {peak} kB, bound {BOUND_KB} kB"
         );
     }
 }

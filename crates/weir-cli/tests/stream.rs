@@ -893,3 +893,75 @@ fn mapped_files_give_what_reading_gives() {
         &r.stderr[..r.stderr.len().min(600)]
     );
 }
+
+/// A mapped file that another process shrinks while weir reads it: every event up to the new
+/// end is printed, then the file is reported (exit 2), and nothing is printed past it. weir
+/// is held back by not reading its output until the file is cut.
+#[test]
+fn a_file_that_shrinks_while_mapped_is_reported_after_what_it_still_holds() {
+    let dir = tmp();
+    let line = format!("{{\"a\": 1, \"pad\": \"{}\"}}\n", "x".repeat(1000));
+    let lines = 24_000;
+    std::fs::write(dir.path().join("big.jsonl"), line.repeat(lines)).unwrap();
+    let keep = lines / 2;
+    for threads in ["-j1", "-j2"] {
+        std::fs::write(dir.path().join("big.jsonl"), line.repeat(lines)).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["filter", threads, "--pattern", r#"{"a": [1]}"#, "big.jsonl"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert_eq!(first, line);
+        // weir now waits on the full pipe, a few MB in; the file loses its second half.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("big.jsonl"))
+            .unwrap()
+            .set_len((keep * line.len()) as u64)
+            .unwrap();
+        let printed = 1 + out
+            .lines()
+            .map(|l| assert_eq!(l.unwrap() + "\n", line))
+            .count();
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(printed, keep, "{threads}: {stderr}");
+        assert_eq!(status.code(), Some(2), "{threads}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "big.jsonl: the file shrank while it was read; what it held from byte {} on is not read",
+                keep * line.len()
+            )),
+            "{threads}: {stderr}"
+        );
+    }
+}
+
+/// A mapped stdin is left at its end, as reading it would leave it, for what runs next.
+#[test]
+fn a_mapped_stdin_is_left_where_reading_stopped() {
+    use std::io::Seek;
+    let dir = with_rules();
+    let body = "{\"a\": 1}\n".repeat(300_000);
+    std::fs::write(dir.path().join("in.jsonl"), &body).unwrap();
+    let file = std::fs::File::open(dir.path().join("in.jsonl")).unwrap();
+    let mut shared = file.try_clone().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["route", "--count", "--rules", "rules.json"])
+        .current_dir(dir.path())
+        .stdin(Stdio::from(file))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"one\":300000,\"two\":0}\n"
+    );
+    assert_eq!(shared.stream_position().unwrap(), body.len() as u64);
+}
