@@ -98,8 +98,8 @@ struct StreamArgs {
     #[arg(long)]
     line_buffered: bool,
     /// Read files with read(2) instead of mapping them into memory (for files another
-    /// process may shrink while weir reads them; a mapped file that shrinks ends weir with
-    /// an error).
+    /// process may shrink or rewrite while weir reads them: what a mapped file held past
+    /// where it shrank is reported as not read).
     #[arg(long)]
     no_mmap: bool,
     /// No progress line on stderr (shown only on a terminal, for inputs taking over a

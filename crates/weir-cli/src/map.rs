@@ -48,6 +48,8 @@ static MESSAGE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 static MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
 /// Set by the handler once pages of the map went (the file shrank or could not be read).
 static GONE: AtomicBool = AtomicBool::new(false);
+/// Where (from the map's start) the first page that went is: the zero pages start there.
+static GONE_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
 /// The page size, for the handler.
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
 /// The action `SIGBUS` had before weir's, for faults that are not weir's.
@@ -80,6 +82,7 @@ impl Map {
         MESSAGE_LEN.store(message.len(), Ordering::SeqCst);
         MESSAGE.store(message.as_ptr().cast_mut(), Ordering::SeqCst);
         GONE.store(false, Ordering::SeqCst);
+        GONE_FROM.store(usize::MAX, Ordering::SeqCst);
         MAPPED_LEN.store(map.len(), Ordering::SeqCst);
         MAPPED_START.store(map.as_ptr() as usize, Ordering::SeqCst);
         Some(Map {
@@ -103,16 +106,17 @@ impl Map {
     }
 
     /// `Ok` while every page read so far was the file's; once pages went (the file shrank
-    /// or failed), `Err` with how many bytes of the map are still the file's (its new
-    /// size, from the map's start): what was read below that is good, the rest read zeros.
+    /// or could not be read), `Err` with how many bytes from the map's start are still
+    /// known good: below both the file's size now and the first page that went (pages
+    /// after it read zeros even if the file grew back).
     pub fn valid(&self) -> Result<(), usize> {
         if !GONE.load(Ordering::SeqCst) {
             return Ok(());
         }
         let size = self.file.metadata().map_or(0, |m| m.len());
-        let left = size.saturating_sub(self.offset);
-        Err(usize::try_from(left)
-            .unwrap_or(usize::MAX)
+        let left = usize::try_from(size.saturating_sub(self.offset)).unwrap_or(usize::MAX);
+        Err(left
+            .min(GONE_FROM.load(Ordering::SeqCst))
             .min(self.map.len()))
     }
 
@@ -159,6 +163,7 @@ impl Drop for Map {
         MESSAGE.store(std::ptr::null_mut(), Ordering::SeqCst);
         MESSAGE_LEN.store(0, Ordering::SeqCst);
         GONE.store(false, Ordering::SeqCst);
+        GONE_FROM.store(usize::MAX, Ordering::SeqCst);
     }
 }
 
@@ -225,6 +230,7 @@ extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _: *mu
             )
         };
         if zeroed != libc::MAP_FAILED {
+            GONE_FROM.fetch_min(from.saturating_sub(start), Ordering::SeqCst);
             GONE.store(true, Ordering::SeqCst);
             return;
         }
@@ -302,6 +308,15 @@ mod tests {
             let byte = std::hint::black_box(map.bytes()[(2 << 20) + 5]);
             let last = std::hint::black_box(map.bytes()[(3 << 20) - 1]);
             println!("read {byte} {last} {:?} {}", map.valid(), map.bytes()[10]);
+            // Grown back, the file's pages past where they went are still zeros in the map:
+            // only what is before the first page that went is good.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(3 << 20)
+                .unwrap();
+            println!("grown {:?}", map.valid());
             std::process::exit(0);
         }
         let mut tmp = tempfile::NamedTempFile::new().unwrap();
@@ -319,7 +334,11 @@ mod tests {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{stdout} {stderr}");
         assert!(
-            stdout.contains(&format!("read 0 0 Err({}) 120", 1 << 20)),
+            stdout.contains(&format!(
+                "read 0 0 Err({}) 120\ngrown Err({})",
+                1 << 20,
+                2 << 20
+            )),
             "{stdout} {stderr}"
         );
     }

@@ -216,7 +216,7 @@ impl<J: Judge> Engine<J> {
         // Enough batches in flight to keep every matching thread busy while this one hands
         // results on, within a budget of bytes and of events, so that memory does not grow
         // with the threads or with small events.
-        let in_flight = 2 * threads + 2;
+        let in_flight = (2 * threads + 2).max(MIN_IN_FLIGHT);
         let size = (IN_FLIGHT / in_flight).clamp(MIN_BATCH, BATCH);
         let cap = (EVENTS_IN_FLIGHT / in_flight).clamp(MIN_EVENTS, MAX_EVENTS);
         let mut cut = Cut::new(bytes, size, cap);
@@ -335,31 +335,19 @@ impl<J: Judge> Engine<J> {
                         // last event's (if it is cut on the threads).
                         line = last.line + 1;
                     }
-                    // Pages that went while they were read read as zeros: the events up to
-                    // the file's new end are handed on, the rest is reported.
-                    let shrank = map.valid().err().filter(|&valid| batch.end > valid);
-                    if let Some(valid) = shrank {
-                        let keep = batch
-                            .items
-                            .iter()
-                            .take_while(|item| match item {
-                                Ok(event) => event.offset + event.bytes.len() <= valid,
-                                Err(e) => e.offset() < valid,
-                            })
-                            .count();
-                        batch.items.truncate(keep);
-                        if hand_on(&mut batch, name, judge, ctx, each)? == Flow::Stop {
-                            return Ok((Flow::Stop, valid));
+                    match hand_on(&mut batch, name, judge, ctx, each, map)? {
+                        Handed::All => {}
+                        Handed::Stop(at) => return Ok((Flow::Stop, at)),
+                        Handed::Gone(at) => {
+                            // Pages that went while they were read read as zeros: the events
+                            // before them were handed on, the rest is reported.
+                            let message = format!(
+                                "cannot read {name}: the file shrank or could not be read \
+                                 while it was read; what it held from byte {at} on is not read"
+                            );
+                            ctx.report.message("io", &message);
+                            return Ok((Flow::Go, at));
                         }
-                        let message = format!(
-                            "cannot read {name}: the file shrank while it was read; what \
-                             it held from byte {valid} on is not read"
-                        );
-                        ctx.report.message("io", &message);
-                        return Ok((Flow::Go, valid));
-                    }
-                    if hand_on(&mut batch, name, judge, ctx, each)? == Flow::Stop {
-                        return Ok((Flow::Stop, batch.end));
                     }
                     done = batch.end;
                     let Some(to) = rest.take() else { break };
@@ -735,9 +723,21 @@ fn hand_on<J: Judge>(
     judge: &J,
     ctx: &mut Ctx,
     each: &mut impl FnMut(&mut Ctx, &str, &J, Item<'_, J::Out>) -> Result<Flow, Stop>,
-) -> Result<Flow, Stop> {
+    map: &Map,
+) -> Result<Handed, Stop> {
     let mut k = 0;
     for item in batch.items.drain(..) {
+        let (start, end) = match &item {
+            Ok(event) => (event.offset, event.offset + event.bytes.len()),
+            Err(e) => (e.event_offset(), e.offset() + 1),
+        };
+        // Checked before each item (an atomic load until pages go), so that no zeros read
+        // where the file's pages went are handed on as an event.
+        if let Err(valid) = map.valid() {
+            if end > valid {
+                return Ok(Handed::Gone(start));
+            }
+        }
         let item = match item {
             Ok(event) => {
                 k += 1;
@@ -751,10 +751,20 @@ fn hand_on<J: Judge>(
             Err(e) => Item::Broken(e),
         };
         if each(ctx, name, judge, item)? == Flow::Stop {
-            return Ok(Flow::Stop);
+            return Ok(Handed::Stop(end));
         }
     }
-    Ok(Flow::Go)
+    Ok(Handed::All)
+}
+
+/// How far [`hand_on`] went.
+enum Handed {
+    /// Every item of the batch.
+    All,
+    /// The consumer stopped after the item ending here.
+    Stop(usize),
+    /// The map's pages went (see [`Map::valid`]) before the item starting here.
+    Gone(usize),
 }
 
 /// Where `pump` gets an input's bytes.
@@ -845,6 +855,11 @@ impl ReadAhead {
 /// Bytes of mapped input in flight at most (cut and waiting, being matched, or matched and
 /// waiting to be handed on), over all batches: batches shrink as threads are added.
 const IN_FLIGHT: usize = 16 << 20;
+
+/// Batches of a mapped file in flight, at least: the matching threads then have work queued
+/// for the few milliseconds the reading thread may wait for a core (it shares them with the
+/// matching threads), rather than running dry.
+const MIN_IN_FLIGHT: usize = 12;
 
 /// The smallest batch of a mapped file, in bytes.
 const MIN_BATCH: usize = 64 << 10;
