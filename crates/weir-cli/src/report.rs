@@ -118,7 +118,7 @@ impl Reporter {
         }
     }
 
-    /// The line [`message`](Report::message) would print, newline included (for a
+    /// The line [`message`](Reporter::message) would print, newline included (for a
     /// message that must be ready before it is known to be needed).
     pub fn message_line(&self, category: &str, message: &str) -> String {
         match self.format {
