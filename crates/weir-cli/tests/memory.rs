@@ -33,6 +33,18 @@ fn chunk(array: bool) -> (Vec<u8>, usize) {
     (out, matches)
 }
 
+/// `weir ARGS` in `dir`, stdin and stdout piped, stderr passed on.
+fn spawn(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn weir")
+}
+
 /// `VmHWM` (peak resident set) of process `pid`, in kB.
 fn peak_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
@@ -50,14 +62,7 @@ fn peak_kb(pid: u32) -> u64 {
 fn stream(args: &[&str], array: bool) -> (String, u64, usize) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.json"), r#"{"hit": {"k": ["hit"]}}"#).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn weir");
+    let mut child = spawn(dir.path(), args);
     let pid = child.id();
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -137,14 +142,8 @@ fn peak_memory_on_a_file_stays_small() {
     for threads in ["-j1", "-j2", "-j16"] {
         // The file, then stdin kept open: once every line of the file is out, weir waits
         // on stdin and its peak can be read.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["route", threads, "--rules", "rules.json", "big.jsonl", "-"])
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn weir");
+        let args = ["route", threads, "--rules", "rules.json", "big.jsonl", "-"];
+        let mut child = spawn(dir.path(), &args);
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
@@ -195,15 +194,9 @@ fn peak_memory_on_tiny_events_stays_small() {
         &["-j2", "--no-mmap"],
         &["-j2", "--lazy"],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["route", "--rules", "rules.json", "tiny.jsonl", "-"])
-            .args(args)
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn weir");
+        let mut all = vec!["route", "--rules", "rules.json", "tiny.jsonl", "-"];
+        all.extend_from_slice(args);
+        let mut child = spawn(dir.path(), &all);
         let stdin = child.stdin.take().unwrap();
         let mut stdout = child.stdout.take().unwrap();
         let (mut seen, mut buf) = (0, vec![0u8; 1 << 16]);

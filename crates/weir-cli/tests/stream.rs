@@ -902,7 +902,6 @@ fn a_file_that_shrinks_while_mapped_is_reported_after_what_it_still_holds() {
     let dir = tmp();
     let line = format!("{{\"a\": 1, \"pad\": \"{}\"}}\n", "x".repeat(1000));
     let lines = 24_000;
-    std::fs::write(dir.path().join("big.jsonl"), line.repeat(lines)).unwrap();
     let keep = lines / 2;
     for threads in ["-j1", "-j2"] {
         std::fs::write(dir.path().join("big.jsonl"), line.repeat(lines)).unwrap();
