@@ -166,13 +166,7 @@ pub fn run(args: &FilterArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     let Some(selector) = selector(args, ctx) else {
         return Ok(FAILED);
     };
-    let mut engine = match Engine::new(selector, &ctx.settings(&args.stream)) {
-        Ok(engine) => engine,
-        Err(message) => {
-            ctx.report.message("threads", &message);
-            return Ok(FAILED);
-        }
-    };
+    let mut engine = Engine::new(selector, &ctx.settings(&args.stream));
     let limit = args.stream.limit();
     let quiet = args.stream.quiet;
     let mut told = Vec::new();

@@ -29,13 +29,7 @@ pub fn run(args: &RouteArgs, ctx: &mut Ctx) -> Result<u8, Stop> {
     let Some((matcher, names)) = load(&args.rules, ctx) else {
         return Ok(FAILED);
     };
-    let mut engine = match Engine::new(Rules(matcher), &ctx.settings(&args.stream)) {
-        Ok(engine) => engine,
-        Err(message) => {
-            ctx.report.message("threads", &message);
-            return Ok(FAILED);
-        }
-    };
+    let mut engine = Engine::new(Rules(matcher), &ctx.settings(&args.stream));
     let mut counts = vec![0usize; names.len()];
     let limit = args.stream.limit();
     let quiet = args.stream.quiet;

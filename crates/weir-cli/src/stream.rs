@@ -85,10 +85,10 @@ pub struct Engine<J: Judge> {
 }
 
 impl<J: Judge> Engine<J> {
-    /// An engine matching with `judge`.
-    pub fn new(judge: J, settings: &Settings) -> Result<Engine<J>, String> {
+    /// An engine matching with `judge` (its threads start when an input needs them).
+    pub fn new(judge: J, settings: &Settings) -> Engine<J> {
         let threads = settings.threads.max(1);
-        Ok(Engine {
+        Engine {
             judge,
             pool: None,
             threads,
@@ -97,7 +97,7 @@ impl<J: Judge> Engine<J> {
             outs: Vec::new(),
             batches: 0,
             ns_per_event: f64::INFINITY,
-        })
+        }
     }
 
     /// Reads every input in turn (stdin when none is given), handing each event to `each`
@@ -319,7 +319,6 @@ impl<J: Judge> Engine<J> {
                 handed += 1;
                 // A batch its matching thread stopped cutting early (too many events) is
                 // followed by the rest of its range, cut and matched here.
-                let end = batch.end;
                 let mut rest = batch.rest.take();
                 loop {
                     per_event = (batch.end - batch.start) / batch.items.len().max(1) + 1;
@@ -356,7 +355,6 @@ impl<J: Judge> Engine<J> {
                     prepare_and_judge(bytes, judge, &mut batch);
                     rest = batch.rest.take();
                 }
-                debug_assert!(done >= end);
                 if interactive {
                     ctx.out.flush()?;
                 }
@@ -653,7 +651,6 @@ struct Panicked(Box<dyn std::any::Any + Send>);
 struct Cut<'m> {
     split: Splitter<'m>,
     bytes: &'m [u8],
-    len: usize,
     done: usize,
     size: usize,
     cap: usize,
@@ -664,7 +661,6 @@ impl<'m> Cut<'m> {
         Cut {
             split: Splitter::new(bytes).checking(Checking::Boundaries),
             bytes,
-            len: bytes.len(),
             done: 0,
             size,
             cap,
@@ -681,8 +677,7 @@ impl<'m> Cut<'m> {
             return None;
         };
         let end = last.offset + last.bytes.len();
-        let bytes = &self.bytes[..self.len];
-        memchr::memchr(b'\n', &bytes[end..]).map(|i| end + i + 1)
+        memchr::memchr(b'\n', &self.bytes[end..]).map(|i| end + i + 1)
     }
 
     /// Fills `batch` with the next events; true when they are the last.
@@ -709,7 +704,7 @@ impl<'m> Cut<'m> {
                 break;
             }
         }
-        let end = if full { end } else { self.len };
+        let end = if full { end } else { self.bytes.len() };
         batch.end = end;
         self.done = end;
         !full
@@ -1014,7 +1009,7 @@ mod tests {
                 line_buffered: false,
                 mmap: true,
             };
-            let mut engine = Engine::new(Count, &settings).unwrap();
+            let mut engine = Engine::new(Count, &settings);
             engine.start_pool().unwrap();
             // Make every batch worth splitting.
             engine.ns_per_event = f64::INFINITY;
