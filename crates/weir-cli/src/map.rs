@@ -295,27 +295,21 @@ mod tests {
     fn a_file_that_shrinks_reads_zeros_and_says_so() {
         const CHILD: &str = "WEIR_MAP_TEST_TRUNCATE";
         if let Some(path) = std::env::var_os(CHILD) {
+            let resize = |len| {
+                let file = std::fs::OpenOptions::new().write(true).open(&path);
+                file.unwrap().set_len(len).unwrap();
+            };
             let mut file = File::open(&path).unwrap();
             let map = Map::new(&mut file, "weir: gone\n".into()).unwrap();
             assert_eq!(map.valid(), Ok(()));
             assert_eq!(map.bytes()[(2 << 20) + 5], b'x');
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(1 << 20)
-                .unwrap();
+            resize(1 << 20);
             let byte = std::hint::black_box(map.bytes()[(2 << 20) + 5]);
             let last = std::hint::black_box(map.bytes()[(3 << 20) - 1]);
             println!("read {byte} {last} {:?} {}", map.valid(), map.bytes()[10]);
             // Grown back, the file's pages past where they went are still zeros in the map:
             // only what is before the first page that went is good.
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(3 << 20)
-                .unwrap();
+            resize(3 << 20);
             println!("grown {:?}", map.valid());
             std::process::exit(0);
         }

@@ -5,7 +5,8 @@
 //! the release build: `cargo test --release -p weir-cli --test memory -- --ignored`.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+
+mod harness;
 
 /// The bound: peak resident memory, beyond the largest event (a few hundred bytes here).
 const BOUND_KB: u64 = 64 * 1024;
@@ -33,18 +34,6 @@ fn chunk(array: bool) -> (Vec<u8>, usize) {
     (out, matches)
 }
 
-/// `weir ARGS` in `dir`, stdin and stdout piped, stderr passed on.
-fn spawn(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn weir")
-}
-
 /// `VmHWM` (peak resident set) of process `pid`, in kB.
 fn peak_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
@@ -62,7 +51,7 @@ fn peak_kb(pid: u32) -> u64 {
 fn stream(args: &[&str], array: bool) -> (String, u64, usize) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.json"), r#"{"hit": {"k": ["hit"]}}"#).unwrap();
-    let mut child = spawn(dir.path(), args);
+    let mut child = harness::spawn(dir.path(), args);
     let pid = child.id();
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -143,7 +132,7 @@ fn peak_memory_on_a_file_stays_small() {
         // The file, then stdin kept open: once every line of the file is out, weir waits
         // on stdin and its peak can be read.
         let args = ["route", threads, "--rules", "rules.json", "big.jsonl", "-"];
-        let mut child = spawn(dir.path(), &args);
+        let mut child = harness::spawn(dir.path(), &args);
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
@@ -196,7 +185,7 @@ fn peak_memory_on_tiny_events_stays_small() {
     ] {
         let mut all = vec!["route", "--rules", "rules.json", "tiny.jsonl", "-"];
         all.extend_from_slice(args);
-        let mut child = spawn(dir.path(), &all);
+        let mut child = harness::spawn(dir.path(), &all);
         let stdin = child.stdin.take().unwrap();
         let mut stdout = child.stdout.take().unwrap();
         let (mut seen, mut buf) = (0, vec![0u8; 1 << 16]);

@@ -905,14 +905,8 @@ fn a_file_that_shrinks_while_mapped_is_reported_after_what_it_still_holds() {
     let keep = lines / 2;
     for threads in ["-j1", "-j2"] {
         std::fs::write(dir.path().join("big.jsonl"), line.repeat(lines)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["filter", threads, "--pattern", r#"{"a": [1]}"#, "big.jsonl"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let args = ["filter", threads, "--pattern", r#"{"a": [1]}"#, "big.jsonl"];
+        let mut child = spawn(dir.path(), &args);
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         out.read_line(&mut first).unwrap();
