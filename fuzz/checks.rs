@@ -439,6 +439,13 @@ pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
     let scalar_error = full_error(&rig.matcher, event);
     let scalar_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
     switch.set(true);
+    // AVX2 alone first (where AVX-512 runs by default), then the default fast path.
+    assert!(!switch.set_wide(false), "AVX-512 still runs when turned off");
+    let narrow = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event, AVX2");
+    assert_eq!(narrow, scalar, "AVX2 vs scalar on {}", printable(event));
+    let narrow_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
+    assert_eq!(narrow_valid, scalar_valid, "validate: AVX2 vs scalar on {}", printable(event));
+    switch.set_wide(true);
     let fast = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event rules, SIMD");
     assert_eq!(fast, scalar, "SIMD vs scalar on {}", printable(event));
     assert_eq!(

@@ -739,6 +739,40 @@ fn each_kind_from_a_real_event() {
     assert_eq!((err.kind(), err.offset()), (K::InvalidUtf8, 7));
 }
 
+/// Invalid UTF-8 is an event's error wherever it is, before or after a grammar error and
+/// whether the rules read the bytes or not, in the matcher and in `json::validate` alike
+/// (the validating reader checks UTF-8 after the grammar, but reports it first).
+#[test]
+fn invalid_utf8_is_the_error_before_or_after_a_grammar_error() {
+    use weir::EventErrorKind as K;
+    let cases: [(&[u8], usize); 4] = [
+        // A grammar error (the missing colon) before the bad byte.
+        (b"{\"a\" 1, \"b\": \"\xff\"}", 14),
+        // The bad byte before a grammar error.
+        (b"{\"a\": \"\xc3\", \"b\" 1}", 7),
+        // In a value no rule reads, after one they do, in a well-formed event.
+        (b"{\"a\": \"x\", \"zz\": [\"\xe2\x82\"]}", 19),
+        // In a key.
+        (b"{\"\xf0\x9f\": 1}", 2),
+    ];
+    for (event, at) in cases {
+        let valid = weir::json::validate(event).unwrap_err();
+        assert_eq!(
+            (valid.kind(), valid.offset()),
+            (K::InvalidUtf8, at),
+            "{event:?}"
+        );
+        for m in [near(), far()] {
+            let err = m.matching_rule_ids(event).unwrap_err();
+            assert_eq!(
+                (err.kind(), err.offset()),
+                (K::InvalidUtf8, at),
+                "{event:?}"
+            );
+        }
+    }
+}
+
 /// The envelope check's two kinds, beside the reader's.
 #[test]
 fn envelope_kinds() {
@@ -976,21 +1010,30 @@ mod generated {
         // failing assertion (a panic) does not leave the fast path off for the others.
         let switch = weir::json::SimdSwitch::take();
         let mut seen = None;
-        for simd in [true, false] {
+        // AVX-512 compares (where the CPU has them), AVX2 alone, then no fast path.
+        for (simd, wide) in [(true, true), (true, false), (false, true)] {
             switch.set(simd);
+            switch.set_wide(wide);
             let valid = weir::json::validate(event).map_err(error);
             for m in [near(), far()] {
                 let got = m.matching_rule_ids(event).map(|_| ()).map_err(error);
                 prop_assert_eq!(
                     &got,
                     &valid,
-                    "{:?} (SIMD {})",
+                    "{:?} (SIMD {}, AVX-512 allowed {})",
                     String::from_utf8_lossy(event),
-                    simd
+                    simd,
+                    wide
                 );
             }
             if let Some(before) = &seen {
-                prop_assert_eq!(before, &valid, "SIMD on vs off");
+                prop_assert_eq!(
+                    before,
+                    &valid,
+                    "SIMD {} (AVX-512 allowed {}) vs the first",
+                    simd,
+                    wide
+                );
             }
             seen = Some(valid);
         }

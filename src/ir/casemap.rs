@@ -35,7 +35,7 @@ fn lookup(table: &[Run], c: char) -> Mapped {
     if step == 0 {
         return Mapped::Str(STRINGS[delta as usize]);
     }
-    if (cp - first) % step != 0 {
+    if !(cp - first).is_multiple_of(step) {
         return Mapped::Same;
     }
     // The generator only writes deltas that land on a code point.

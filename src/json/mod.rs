@@ -60,6 +60,9 @@ pub const MAX_EVENT_DEPTH: usize = 127;
 /// chosen at run time) for the common valid case, the standard library for the offset.
 #[inline]
 pub(crate) fn utf8_error(bytes: &[u8]) -> Option<usize> {
+    if simd::ascii(bytes) == Some(true) {
+        return None;
+    }
     if simdutf8::basic::from_utf8(bytes).is_ok() {
         return None;
     }
@@ -69,16 +72,21 @@ pub(crate) fn utf8_error(bytes: &[u8]) -> Option<usize> {
 /// Checks that `bytes` is one JSON value with nothing but whitespace around it; on failure the
 /// offset and reason (the validating matcher's, for the same bytes).
 pub(crate) fn check(bytes: &[u8], scratch: &mut Vec<u8>) -> Result<(), validate::Invalid> {
+    let grammar = (|| {
+        let start = validate::ws(bytes, 0);
+        let end = validate::value(bytes, start, 0, scratch)?;
+        let end = validate::ws(bytes, end);
+        if end != bytes.len() {
+            return Err((end, Malformed::Trailing));
+        }
+        Ok(())
+    })();
+    // UTF-8 after the grammar, which has brought the bytes into cache; an invalid byte is
+    // the error whatever the grammar found, as if it were checked first.
     if let Some(at) = utf8_error(bytes) {
         return Err((at, Malformed::Utf8));
     }
-    let start = validate::ws(bytes, 0);
-    let end = validate::value(bytes, start, 0, scratch)?;
-    let end = validate::ws(bytes, end);
-    if end != bytes.len() {
-        return Err((end, Malformed::Trailing));
-    }
-    Ok(())
+    grammar
 }
 
 /// Checks that `buf` is one well-formed JSON value (whitespace around it allowed), exactly as
@@ -137,6 +145,7 @@ static SIMD_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[must_use = "the switch is released when this is dropped"]
 pub struct SimdSwitch {
     was: bool,
+    was_wide: bool,
     _held: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -150,6 +159,7 @@ impl SimdSwitch {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         SimdSwitch {
             was: simd::available(),
+            was_wide: simd::wide_allowed(),
             _held: held,
         }
     }
@@ -170,10 +180,29 @@ impl SimdSwitch {
     pub fn is_on(&self) -> bool {
         simd::available()
     }
+
+    /// Lets the fast path compare with AVX-512 where the CPU has it (`true`, the default) or
+    /// keeps it to AVX2 (`false`); returns whether AVX-512 runs now. Both give the same
+    /// verdicts: this exists so tests and fuzz targets can compare them.
+    ///
+    /// # Example
+    /// ```
+    /// let switch = weir::json::SimdSwitch::take();
+    /// switch.set(true);
+    /// switch.set_wide(false);
+    /// let narrow = weir::json::validate(b"[1, -2.5, 3e]").unwrap_err();
+    /// switch.set_wide(true);
+    /// let wide = weir::json::validate(b"[1, -2.5, 3e]").unwrap_err();
+    /// assert_eq!(narrow.offset(), wide.offset());
+    /// ```
+    pub fn set_wide(&self, on: bool) -> bool {
+        simd::set_wide(on)
+    }
 }
 
 impl Drop for SimdSwitch {
     fn drop(&mut self) {
+        simd::set_wide(self.was_wide);
         simd::set_enabled(self.was);
     }
 }

@@ -28,9 +28,55 @@ use super::MAX_EVENT_DEPTH;
 #[cfg(target_arch = "x86_64")]
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// 0: not yet known; 1: no fast path; 2: AVX2, PCLMULQDQ and POPCNT.
+/// 0: not yet known; 1: no fast path; 2: AVX2, PCLMULQDQ and POPCNT; 3: those and AVX-512
+/// F and BW.
 #[cfg(target_arch = "x86_64")]
 static STATE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether AVX-512 is allowed where the CPU has it (tests turn it off to compare the AVX2
+/// path with it).
+#[cfg(target_arch = "x86_64")]
+static WIDE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// The state of [`STATE`] this CPU and the environment allow: `WEIR_SIMD=off` turns the fast
+/// path off, `WEIR_SIMD=avx2` keeps it to AVX2 (both read once per process).
+#[cfg(target_arch = "x86_64")]
+fn cpu_state() -> u8 {
+    static CPU: AtomicU8 = AtomicU8::new(0);
+    match CPU.load(Ordering::Relaxed) {
+        0 => {
+            let env = std::env::var_os("WEIR_SIMD");
+            let avx2 = std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("pclmulqdq")
+                && std::is_x86_feature_detected!("popcnt")
+                && env.as_ref().is_none_or(|v| v != "off");
+            let avx512 = avx2
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && env.as_ref().is_none_or(|v| v != "avx2");
+            let state = 1 + u8::from(avx2) + u8::from(avx512);
+            CPU.store(state, Ordering::Relaxed);
+            state
+        }
+        state => state,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn state() -> u8 {
+    match STATE.load(Ordering::Relaxed) {
+        0 => {
+            let mut state = cpu_state();
+            if !WIDE.load(Ordering::Relaxed) {
+                state = state.min(2);
+            }
+            STATE.store(state, Ordering::Relaxed);
+            state
+        }
+        state => state,
+    }
+}
 
 /// Whether the fast path runs on this CPU: AVX2, PCLMULQDQ and POPCNT are present and the
 /// environment variable `WEIR_SIMD` is not `off` (read once per process).
@@ -38,22 +84,37 @@ static STATE: AtomicU8 = AtomicU8::new(0);
 pub(crate) fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        match STATE.load(Ordering::Relaxed) {
-            2 => true,
-            1 => false,
-            _ => {
-                let on = std::is_x86_feature_detected!("avx2")
-                    && std::is_x86_feature_detected!("pclmulqdq")
-                    && std::is_x86_feature_detected!("popcnt")
-                    && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "off");
-                STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
-                on
-            }
-        }
+        state() >= 2
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// Whether the fast path compares with AVX-512 (F and BW): the CPU has them, `WEIR_SIMD` is
+/// neither `off` nor `avx2`, and [`set_wide`] did not turn them off.
+#[inline]
+pub(crate) fn wide() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        state() == 3
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether AVX-512 is allowed (by [`set_wide`]) where the CPU has it.
+pub(crate) fn wide_allowed() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        WIDE.load(Ordering::Relaxed)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        true
     }
 }
 
@@ -62,15 +123,114 @@ pub(crate) fn available() -> bool {
 pub(crate) fn set_enabled(on: bool) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        STATE.store(0, Ordering::Relaxed);
-        let cpu = available();
-        STATE.store(if on && cpu { 2 } else { 1 }, Ordering::Relaxed);
-        on && cpu
+        let mut state = if on { cpu_state() } else { 1 };
+        if !WIDE.load(Ordering::Relaxed) {
+            state = state.min(2);
+        }
+        STATE.store(state, Ordering::Relaxed);
+        state >= 2
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = on;
         false
+    }
+}
+
+/// Allows AVX-512 (where the CPU has it and the fast path is on) or keeps the fast path to
+/// AVX2; returns whether AVX-512 runs now. For tests comparing the two.
+pub(crate) fn set_wide(on: bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let enabled = available();
+        WIDE.store(on, Ordering::Relaxed);
+        set_enabled(enabled);
+        wide()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = on;
+        false
+    }
+}
+
+/// [`container`] with AVX2 compares and with AVX-512 compares, each where the CPU has them
+/// (`None` where it does not), whatever [`set_enabled`] and [`set_wide`] say: for tests
+/// comparing the two.
+#[cfg(test)]
+pub(crate) fn container_each(
+    b: &[u8],
+    i: usize,
+    depth: usize,
+) -> (Option<Option<usize>>, Option<Option<usize>>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !matches!(b.get(i), Some(b'{' | b'[')) {
+            return (None, None);
+        }
+        let cpu = cpu_state();
+        // SAFETY: `cpu_state` checked at run time that this CPU has the target features of
+        // each function called (state 2: AVX2 and PCLMULQDQ; 3: those and AVX-512 F, BW).
+        unsafe {
+            (
+                (cpu >= 2).then(|| avx2::container(b, i, depth)),
+                (cpu == 3).then(|| avx2::container512(b, i, depth)),
+            )
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (b, i, depth);
+        (None, None)
+    }
+}
+
+/// The masks of a block with AVX2 compares and with AVX-512 compares, each where the CPU has
+/// them: for tests comparing both with a byte loop.
+#[cfg(test)]
+fn masks_each(block: &[u8; 64]) -> Vec<(Masks, Digits)> {
+    let mut out = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use avx2::Lanes;
+        let cpu = cpu_state();
+        // SAFETY: as in `container_each`: each set of lanes runs only where `cpu_state`
+        // found its target features.
+        unsafe {
+            let all = |m: Masks, d: Digits, (plus, exp): (u64, u64)| (m, Digits { plus, exp, ..d });
+            if cpu >= 2 {
+                let v = <[core::arch::x86_64::__m256i; 2]>::load(block);
+                let k = <[core::arch::x86_64::__m256i; 2]>::splats();
+                out.push(all(v.masks(&k), v.digits(&k), v.marks()));
+            }
+            if cpu == 3 {
+                let v = avx512::Vector::load(block);
+                out.push(all(v.masks(&()), v.digits(&()), v.marks()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `b` is all ASCII (no byte with its top bit set), with vector loads: `None` where
+/// the fast path does not run. Most events are ASCII, and then they need no UTF-8 check.
+#[inline]
+pub(crate) fn ascii(b: &[u8]) -> Option<bool> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match state() {
+            // SAFETY: state 3 says this CPU has AVX-512 F and BW (checked at run time), the
+            // target features of `avx2::ascii512`; it reads `b` only through slices.
+            3 => Some(unsafe { avx2::ascii512(b) }),
+            // SAFETY: state 2 says AVX2, the target feature of `avx2::ascii`.
+            2 => Some(unsafe { avx2::ascii(b) }),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = b;
+        None
     }
 }
 
@@ -83,13 +243,19 @@ pub(crate) fn set_enabled(on: bool) -> bool {
 pub(crate) fn container(b: &[u8], i: usize, depth: usize) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
-        if matches!(b.get(i), Some(b'{' | b'[')) && available() {
-            // SAFETY: `available()` checked at run time that this CPU has AVX2 and
-            // PCLMULQDQ, the target features `avx2::container` is compiled with; it reads
-            // `b` only through bounds-checked slices.
-            return unsafe { avx2::container(b, i, depth) };
+        if !matches!(b.get(i), Some(b'{' | b'[')) {
+            return None;
         }
-        None
+        match state() {
+            // SAFETY: state 3 was set only after checking at run time that this CPU has
+            // AVX2, AVX-512 F and BW and PCLMULQDQ, the target features
+            // `avx2::container512` is compiled with; it reads `b` only through
+            // bounds-checked slices.
+            3 => unsafe { avx2::container512(b, i, depth) },
+            // SAFETY: state 2 likewise says AVX2 and PCLMULQDQ, `avx2::container`'s.
+            2 => unsafe { avx2::container(b, i, depth) },
+            _ => None,
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -121,7 +287,7 @@ pub(crate) fn walk(b: &[u8], pos: usize, depth: u64, in_string: bool) -> Option<
 }
 
 /// The bit masks of one 64-byte block, bit `k` for byte `k`.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 struct Masks {
     quote: u64,
     backslash: u64,
@@ -136,7 +302,7 @@ struct Masks {
 }
 
 /// The characters of numbers in one block.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 struct Digits {
     digit: u64,
     zero: u64,
@@ -469,7 +635,7 @@ mod avx2 {
     /// block: kept in memory (see [`container`]), each compare reads its vector as an operand
     /// instead of building it again first.
     #[derive(Clone, Copy)]
-    struct Splats {
+    pub(super) struct Splats {
         quote: __m256i,
         backslash: __m256i,
         ws_table: __m256i,
@@ -716,9 +882,110 @@ mod avx2 {
         }
     }
 
+    /// See [`super::ascii`]. Safety: the CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn ascii(b: &[u8]) -> bool {
+        let Some(last) = b.len().checked_sub(32) else {
+            return b.iter().fold(0, |acc, &x| acc | x) < 0x80;
+        };
+        let load = |at: usize| {
+            let chunk: &[u8; 32] = b[at..at + 32].try_into().expect("32 bytes");
+            // SAFETY: `chunk` is 32 readable bytes; unaligned loads are allowed.
+            _mm256_loadu_si256(chunk.as_ptr().cast())
+        };
+        // The last 32 bytes overlap the chunks before them, which changes no OR.
+        let mut acc = load(last);
+        let mut at = 0;
+        while at < last {
+            acc = _mm256_or_si256(acc, load(at));
+            at += 32;
+        }
+        _mm256_movemask_epi8(acc) == 0
+    }
+
+    /// See [`super::ascii`]. Safety: the CPU must have AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn ascii512(b: &[u8]) -> bool {
+        let Some(last) = b.len().checked_sub(64) else {
+            // SAFETY: the CPU has AVX2 wherever it has AVX-512 F and BW (the state that
+            // calls this checked both).
+            return unsafe { ascii(b) };
+        };
+        let load = |at: usize| {
+            let chunk: &[u8; 64] = b[at..at + 64].try_into().expect("64 bytes");
+            // SAFETY: `chunk` is 64 readable bytes; unaligned loads are allowed.
+            _mm512_loadu_si512(chunk.as_ptr().cast())
+        };
+        // The last 64 bytes overlap the chunks before them, which changes no OR.
+        let mut acc = load(last);
+        let mut at = 0;
+        while at < last {
+            acc = _mm512_or_si512(acc, load(at));
+            at += 64;
+        }
+        _mm512_movepi8_mask(acc) == 0
+    }
+
+    /// The compares of one 64-byte block: two 32-byte AVX2 halves or one AVX-512 vector.
+    /// The masks they give are the same bits either way.
+    pub(super) trait Lanes: Copy {
+        /// What the compares compare with, made once per value.
+        type Splats: Copy;
+        /// Safety (all four): the CPU must have the lanes' target features.
+        unsafe fn splats() -> Self::Splats;
+        unsafe fn load(block: &[u8; BLOCK]) -> Self;
+        unsafe fn masks(self, k: &Self::Splats) -> Masks;
+        unsafe fn digits(self, k: &Self::Splats) -> Digits;
+        unsafe fn marks(self) -> (u64, u64);
+    }
+
+    impl Lanes for [__m256i; 2] {
+        type Splats = Splats;
+        #[inline(always)]
+        unsafe fn splats() -> Splats {
+            // In memory (`black_box`), not in registers: the compiler would otherwise rebuild
+            // each vector inside the loop, one instruction more per compare.
+            core::hint::black_box(Splats::new())
+        }
+        #[inline(always)]
+        unsafe fn load(block: &[u8; BLOCK]) -> Self {
+            // SAFETY (both loads): `block` is 64 readable bytes; unaligned loads are allowed.
+            [
+                _mm256_loadu_si256(block.as_ptr().cast()),
+                _mm256_loadu_si256(block.as_ptr().add(32).cast()),
+            ]
+        }
+        #[inline(always)]
+        unsafe fn masks(self, k: &Splats) -> Masks {
+            masks(&self, k)
+        }
+        #[inline(always)]
+        unsafe fn digits(self, k: &Splats) -> Digits {
+            digits(&self, k)
+        }
+        #[inline(always)]
+        unsafe fn marks(self) -> (u64, u64) {
+            marks(&self)
+        }
+    }
+
     /// See [`super::container`]. Safety: the CPU must have AVX2 and PCLMULQDQ.
     #[target_feature(enable = "avx2,pclmulqdq")]
     pub(super) unsafe fn container(b: &[u8], start: usize, depth: usize) -> Option<usize> {
+        container_with::<[__m256i; 2]>(b, start, depth)
+    }
+
+    /// [`container`] with one AVX-512 compare a mask. Safety: the CPU must have AVX2,
+    /// AVX-512 F and BW, and PCLMULQDQ.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,pclmulqdq")]
+    pub(super) unsafe fn container512(b: &[u8], start: usize, depth: usize) -> Option<usize> {
+        container_with::<super::avx512::Vector>(b, start, depth)
+    }
+
+    /// The body of [`container`] and [`container512`], compiled into each with its lanes.
+    /// Safety: the CPU must have PCLMULQDQ and the lanes' target features.
+    #[inline(always)]
+    unsafe fn container_with<L: Lanes>(b: &[u8], start: usize, depth: usize) -> Option<usize> {
         let mut c = Carry::default();
         // The open containers, innermost in bit 0 (1 = object), and how many (at most 64
         // here: deeper values are left to the byte loop).
@@ -726,9 +993,7 @@ mod avx2 {
         let mut open = 0usize;
         let mut pos = start;
         let mut padded = [b' '; BLOCK];
-        // In memory (`black_box`), not in registers: the compiler would otherwise rebuild each
-        // vector inside the loop, one instruction more per compare.
-        let splats = core::hint::black_box(Splats::new());
+        let splats = L::splats();
         while pos < b.len() {
             let block: &[u8; BLOCK] = match b.get(pos..pos + BLOCK) {
                 Some(s) => s.try_into().ok()?,
@@ -739,12 +1004,8 @@ mod avx2 {
                     &padded
                 }
             };
-            // SAFETY (both loads): `block` is 64 readable bytes; unaligned loads are allowed.
-            let v = [
-                _mm256_loadu_si256(block.as_ptr().cast()),
-                _mm256_loadu_si256(block.as_ptr().add(32).cast()),
-            ];
-            let m = masks(&v, &splats);
+            let v = L::load(block);
+            let m = v.masks(&splats);
             let mut quote = m.quote;
             let mut escaped = 0;
             if m.backslash | c.escape != 0 {
@@ -765,7 +1026,8 @@ mod avx2 {
             let shortcut = if brackets == 0 {
                 Some(start_kind)
             } else {
-                // SAFETY: this function runs only where AVX2 and PCLMULQDQ are present (its contract).
+                // SAFETY: this function runs only where AVX2 and PCLMULQDQ are present (its
+                // contract: both wrappers enable them).
                 unsafe {
                     alternating(
                         brackets, open_bits, m.curly, &mut kinds, &mut open, &mut cur, depth,
@@ -821,10 +1083,11 @@ mod avx2 {
             {
                 return None;
             }
-            // SAFETY: this function runs only where AVX2 is present (its contract).
-            let digits = || unsafe { digits(&v, &splats) };
+            // SAFETY: this function runs only where the lanes' features are present (its
+            // contract).
+            let digits = || unsafe { v.digits(&splats) };
             // SAFETY: as for `digits`.
-            let marks = || unsafe { marks(&v) };
+            let marks = || unsafe { v.marks() };
             // (A compact block leaves the whitespace searches' carries clear, as it found them.)
             let compact = m.ws & outside == 0 && !c.ws_search;
             let ok = if compact {
@@ -852,6 +1115,89 @@ mod avx2 {
             pos += BLOCK;
         }
         None
+    }
+}
+
+/// The AVX-512 lanes of [`avx2::container512`]: one 64-byte vector a block, one compare
+/// a mask (AVX-512 BW compares give the mask directly).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::avx2::Lanes;
+    use super::{Digits, Masks};
+    use core::arch::x86_64::*;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Vector(__m512i);
+
+    /// The whitespace table of the `shuffle` test, in each 16-byte lane: byte `x` is
+    /// whitespace when the entry at its low nibble equals it (bytes with the top bit set
+    /// look up 0).
+    const WS_TABLE: [u8; 64] = {
+        let mut t = [0u8; 64];
+        let mut lane = 0;
+        while lane < 64 {
+            t[lane] = b' ';
+            t[lane + 9] = b'\t';
+            t[lane + 10] = b'\n';
+            t[lane + 13] = b'\r';
+            lane += 16;
+        }
+        t
+    };
+
+    impl Lanes for Vector {
+        type Splats = ();
+        #[inline(always)]
+        unsafe fn splats() {}
+        #[inline(always)]
+        unsafe fn load(block: &[u8; 64]) -> Vector {
+            // SAFETY: `block` is 64 readable bytes; unaligned loads are allowed.
+            Vector(_mm512_loadu_si512(block.as_ptr().cast()))
+        }
+        #[inline(always)]
+        unsafe fn masks(self, _: &()) -> Masks {
+            let x = self.0;
+            let set = |c: u8| _mm512_set1_epi8(c as i8);
+            let eq = |c: u8| _mm512_cmpeq_epi8_mask(x, set(c));
+            let fold = _mm512_or_si512(x, set(0x20));
+            // SAFETY: `WS_TABLE` is 64 readable bytes.
+            let table = _mm512_loadu_si512(WS_TABLE.as_ptr().cast());
+            Masks {
+                quote: eq(b'"'),
+                backslash: eq(b'\\'),
+                ws: _mm512_cmpeq_epi8_mask(_mm512_shuffle_epi8(table, x), x),
+                open: _mm512_cmpeq_epi8_mask(fold, set(b'{')),
+                close: _mm512_cmpeq_epi8_mask(fold, set(b'}')),
+                curly: _mm512_test_epi8_mask(x, set(0x20)),
+                comma: eq(b','),
+                colon: eq(b':'),
+                control: _mm512_cmple_epu8_mask(x, set(0x1F)),
+            }
+        }
+        #[inline(always)]
+        unsafe fn digits(self, _: &()) -> Digits {
+            let x = self.0;
+            let set = |c: u8| _mm512_set1_epi8(c as i8);
+            let off = _mm512_sub_epi8(x, set(b'0'));
+            Digits {
+                digit: _mm512_cmple_epu8_mask(off, set(9)),
+                zero: _mm512_cmpeq_epi8_mask(x, set(b'0')),
+                minus: _mm512_cmpeq_epi8_mask(x, set(b'-')),
+                dot: _mm512_cmpeq_epi8_mask(x, set(b'.')),
+                plus: 0,
+                exp: 0,
+            }
+        }
+        #[inline(always)]
+        unsafe fn marks(self) -> (u64, u64) {
+            let x = self.0;
+            let set = |c: u8| _mm512_set1_epi8(c as i8);
+            let fold = _mm512_or_si512(x, set(0x20));
+            (
+                _mm512_cmpeq_epi8_mask(x, set(b'+')),
+                _mm512_cmpeq_epi8_mask(fold, set(b'e')),
+            )
+        }
     }
 }
 
@@ -1390,6 +1736,10 @@ mod tests {
                     if let Some(end) = container(b, start, depth) {
                         prop_assert_eq!(slow, Ok(end));
                     }
+                    // AVX2 and AVX-512 compares give the same verdict.
+                    if let (Some(narrow), Some(wide)) = container_each(b, start, depth) {
+                        prop_assert_eq!(narrow, wide);
+                    }
                 }
             }
             // Whole buffers, as validation and the splitter check events.
@@ -1471,5 +1821,75 @@ mod tests {
             && std::is_x86_feature_detected!("popcnt")
             && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "off");
         assert_eq!(available(), cpu);
+        // AVX-512 where the CPU has F and BW, unless `WEIR_SIMD` keeps it to AVX2.
+        let wide_cpu = cpu
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::env::var_os("WEIR_SIMD").is_none_or(|v| v != "avx2");
+        assert_eq!(cpu_state() == 3, wide_cpu);
+    }
+
+    /// The masks of a block by a byte loop, as the vector compares should give them.
+    fn masks_by_bytes(block: &[u8; 64]) -> (Masks, Digits) {
+        let mut m = Masks::default();
+        let mut d = Digits::default();
+        for (k, &x) in block.iter().enumerate() {
+            let bit = 1u64 << k;
+            let set = |mask: &mut u64, on: bool| *mask |= if on { bit } else { 0 };
+            set(&mut m.quote, x == b'"');
+            set(&mut m.backslash, x == b'\\');
+            set(&mut m.ws, matches!(x, b' ' | b'\t' | b'\n' | b'\r'));
+            set(&mut m.open, matches!(x, b'{' | b'['));
+            set(&mut m.close, matches!(x, b'}' | b']'));
+            set(&mut m.curly, x & 0x20 != 0);
+            set(&mut m.comma, x == b',');
+            set(&mut m.colon, x == b':');
+            set(&mut m.control, x < 0x20);
+            set(&mut d.digit, x.is_ascii_digit());
+            set(&mut d.zero, x == b'0');
+            set(&mut d.minus, x == b'-');
+            set(&mut d.dot, x == b'.');
+            set(&mut d.plus, x == b'+');
+            set(&mut d.exp, matches!(x, b'e' | b'E'));
+        }
+        (m, d)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Both sets of lanes give every mask the byte loop gives, on blocks of JSON's
+        /// characters, their neighbours in the byte table, and any other byte.
+        #[test]
+        fn avx2_and_avx512_masks_are_the_byte_loops(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(
+                        b"\"\\ \t\n\r{}[],:0123456789-+.eE/|;<^_`~\x00\x1f\x7f\x80\xff\x09\x0b\x0c\x0d\x20\x21\x29\x2d\x4d\x5b\x5d\x7b\x7d\xa0\xbb\xdb\xfb\xfd".to_vec()
+                    ),
+                    proptest::num::u8::ANY,
+                ],
+                64,
+            )
+        ) {
+            let block: [u8; 64] = bytes.try_into().expect("64 bytes");
+            let want = masks_by_bytes(&block);
+            for got in masks_each(&block) {
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_is_the_byte_loops() {
+        for len in 0..300 {
+            let mut b: Vec<u8> = (0..len).map(|k| (k * 7 % 128) as u8).collect();
+            assert!(ascii(&b).unwrap_or(true), "{len}");
+            for at in 0..len {
+                b[at] |= 0x80;
+                assert_eq!(ascii(&b), available().then_some(false), "{len} {at}");
+                b[at] &= 0x7F;
+            }
+        }
     }
 }

@@ -24,11 +24,21 @@ pub(crate) fn scan(
     bytes: &[u8],
     lazy: bool,
 ) -> Result<(), EventError> {
+    let read = read(c, s, bytes, lazy);
+    // Validating, the UTF-8 check comes after the reading, which has brought the event's
+    // bytes into cache; an invalid byte is the event's error whatever the reading found (as
+    // if it were checked first), and what the reading recorded is then not used.
     if !lazy {
         if let Some(at) = crate::json::utf8_error(bytes) {
             return Err(EventError::malformed(Malformed::Utf8, bytes, at));
         }
     }
+    read
+}
+
+/// [`scan`] but for the UTF-8 check.
+#[inline(always)]
+fn read(c: &Compiled, s: &mut Scratch, bytes: &[u8], lazy: bool) -> Result<(), EventError> {
     s.reset();
     let mut r = Reader {
         b: bytes,
@@ -502,8 +512,10 @@ pub(crate) fn string_tests(
     fold: &mut Vec<u8>,
     mut hit: impl FnMut(&[Target]),
 ) {
-    if let Some(list) = field.strings.get(bytes) {
-        hit(list);
+    if !field.strings.is_empty() {
+        if let Some(list) = field.strings.get(bytes) {
+            hit(list);
+        }
     }
     hit(&field.any);
     // Valid UTF-8 (checked when read; unescaping writes UTF-8): the text is made only for
@@ -544,8 +556,16 @@ pub(crate) fn string_tests(
     }
     for (scan, targets) in &field.scans {
         let pass = match scan {
-            Scan::Prefix(p) => bytes.starts_with(p),
-            Scan::Suffix(p) => bytes.ends_with(p),
+            // (The first or last bytes first: most texts differ there, and the comparison
+            // of the rest is a call.)
+            Scan::Prefix(p) => match p.first() {
+                Some(c) => bytes.first() == Some(c) && bytes.starts_with(p),
+                None => true,
+            },
+            Scan::Suffix(p) => match p.last() {
+                Some(c) => bytes.last() == Some(c) && bytes.ends_with(p),
+                None => true,
+            },
             Scan::PrefixIgnoreCase(p) => starts_with_ignore_case_bytes(p, bytes),
             Scan::SuffixIgnoreCase(p) => ends_with_ignore_case_bytes(p, bytes),
             Scan::Wildcard(w) => w.matches(text()),

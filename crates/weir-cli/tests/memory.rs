@@ -20,7 +20,7 @@ fn chunk(array: bool) -> (Vec<u8>, usize) {
     let mut matches = 0;
     let mut i = 0u64;
     while out.len() < (1 << 20) - 512 {
-        let k = if i % 7 == 0 { "hit" } else { "miss" };
+        let k = if i.is_multiple_of(7) { "hit" } else { "miss" };
         matches += usize::from(k == "hit");
         let line = format!(
             "{{\"id\": {i}, \"k\": \"{k}\", \"nested\": {{\"a\": [1, 2.5, \"x{}\"], \"b\": null}}, \"t\": \"2026-01-01T00:00:{:02}Z\"}}",

@@ -27,7 +27,11 @@ const POLLERS: usize = 4;
 const LIMIT: Duration = Duration::from_secs(300);
 
 fn body(n: usize) -> String {
-    let kind = if n % 2 == 0 { "order" } else { "refund" };
+    let kind = if n.is_multiple_of(2) {
+        "order"
+    } else {
+        "refund"
+    };
     format!(
         r#"{{"id": {n}, "kind": "{kind}", "total": {}, "note": "record {n} of the load test"}}"#,
         n % 1000
