@@ -655,6 +655,13 @@ pub fn check_split_stream(data: &[u8]) {
         .checking(checking)
         .map(own_split_item)
         .collect();
+    switch.set_wide(false);
+    let narrow: Vec<SplitItem> = Splitter::new(input)
+        .layout(layout)
+        .checking(checking)
+        .map(own_split_item)
+        .collect();
+    switch.set_wide(true);
     switch.set(false);
     let portable: Vec<SplitItem> = Splitter::new(input)
         .layout(layout)
@@ -662,6 +669,7 @@ pub fn check_split_stream(data: &[u8]) {
         .map(own_split_item)
         .collect();
     drop(switch);
+    assert!(narrow == whole, "{what}: AVX2 vs AVX-512 splitting");
     assert!(portable == whole, "{what}: SIMD vs portable splitting");
 
     let mut last_end = 0;

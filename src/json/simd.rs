@@ -185,6 +185,52 @@ pub(crate) fn container_each(
     }
 }
 
+/// [`walk`] with AVX2 compares and with AVX-512 compares, each where the CPU has them: for
+/// tests comparing both with the portable walk.
+#[cfg(test)]
+fn walk_each(b: &[u8], pos: usize, depth: u64, in_string: bool) -> Vec<Walk> {
+    let mut out = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let cpu = cpu_state();
+        // SAFETY: as in `container_each`, each walk runs only where `cpu_state` found its
+        // target features (AVX2, PCLMULQDQ and POPCNT; AVX-512 F and BW besides).
+        unsafe {
+            if cpu >= 2 {
+                out.push(avx2::walk(b, pos, depth, in_string));
+            }
+            if cpu == 3 {
+                out.push(avx2::walk512(b, pos, depth, in_string));
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (b, pos, depth, in_string);
+    out
+}
+
+/// The walk's masks of a block ([`avx2::Lanes::brackets`]) with AVX2 compares and with
+/// AVX-512 compares, each where the CPU has them.
+#[cfg(test)]
+fn brackets_each(block: &[u8; 64]) -> Vec<[u64; 4]> {
+    let mut out = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use avx2::Lanes;
+        let cpu = cpu_state();
+        // SAFETY: as in `masks_each`.
+        unsafe {
+            if cpu >= 2 {
+                out.push(<[core::arch::x86_64::__m256i; 2]>::load(block).brackets());
+            }
+            if cpu == 3 {
+                out.push(avx512::Vector::load(block).brackets());
+            }
+        }
+    }
+    out
+}
+
 /// The masks of a block with AVX2 compares and with AVX-512 compares, each where the CPU has
 /// them: for tests comparing both with a byte loop.
 #[cfg(test)]
@@ -271,13 +317,16 @@ pub(crate) fn container(b: &[u8], i: usize, depth: usize) -> Option<usize> {
 pub(crate) fn walk(b: &[u8], pos: usize, depth: u64, in_string: bool) -> Option<Walk> {
     #[cfg(target_arch = "x86_64")]
     {
-        if available() {
-            // SAFETY: `available()` checked at run time that this CPU has AVX2, PCLMULQDQ and
-            // POPCNT, the target features `avx2::walk` is compiled with; it reads `b` only
-            // through bounds-checked slices.
-            return Some(unsafe { avx2::walk(b, pos, depth, in_string) });
+        match state() {
+            // SAFETY: state 3 was set only after checking at run time that this CPU has
+            // AVX2, AVX-512 F and BW, PCLMULQDQ and POPCNT, the target features
+            // `avx2::walk512` is compiled with; it reads `b` only through bounds-checked
+            // slices.
+            3 => Some(unsafe { avx2::walk512(b, pos, depth, in_string) }),
+            // SAFETY: state 2 likewise says AVX2, PCLMULQDQ and POPCNT, `avx2::walk`'s.
+            2 => Some(unsafe { avx2::walk(b, pos, depth, in_string) }),
+            _ => None,
         }
-        None
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -823,7 +872,21 @@ mod avx2 {
 
     /// See [`super::walk`]. Safety: the CPU must have AVX2, PCLMULQDQ and POPCNT.
     #[target_feature(enable = "avx2,pclmulqdq,popcnt")]
-    pub(super) unsafe fn walk(
+    pub(super) unsafe fn walk(b: &[u8], pos: usize, depth: u64, in_string: bool) -> Walk {
+        walk_with::<[__m256i; 2]>(b, pos, depth, in_string)
+    }
+
+    /// [`walk`] with AVX-512 compares. Safety: the CPU must have AVX2, AVX-512 F and BW,
+    /// PCLMULQDQ and POPCNT.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,pclmulqdq,popcnt")]
+    pub(super) unsafe fn walk512(b: &[u8], pos: usize, depth: u64, in_string: bool) -> Walk {
+        walk_with::<super::avx512::Vector>(b, pos, depth, in_string)
+    }
+
+    /// The body of [`walk`] and [`walk512`], compiled into each with its lanes. Safety: the
+    /// CPU must have PCLMULQDQ, POPCNT and the lanes' target features.
+    #[inline(always)]
+    unsafe fn walk_with<L: Lanes>(
         b: &[u8],
         mut pos: usize,
         mut depth: u64,
@@ -833,21 +896,7 @@ mod avx2 {
         let mut padded = [b' '; BLOCK];
         while pos < b.len() {
             let block = block_at(b, pos, &mut padded);
-            // SAFETY (both loads): `block` is 64 readable bytes; unaligned loads are allowed.
-            let v = [
-                _mm256_loadu_si256(block.as_ptr().cast()),
-                _mm256_loadu_si256(block.as_ptr().add(32).cast()),
-            ];
-            let (mut quote, mut backslash, mut open, mut close) = (0u64, 0u64, 0u64, 0u64);
-            for (half, &x) in v.iter().enumerate() {
-                let at = 32 * half as u32;
-                let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
-                let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
-                quote |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'"' as i8)));
-                backslash |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\\' as i8)));
-                open |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'{' as i8)));
-                close |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'}' as i8)));
-            }
+            let [quote, backslash, open, close] = L::load(block).brackets();
             if backslash != 0 {
                 // Rare: walk this block byte by byte.
                 match walk_bytes(b, pos, &mut depth, &mut in_string) {
@@ -937,6 +986,9 @@ mod avx2 {
         unsafe fn masks(self, k: &Self::Splats) -> Masks;
         unsafe fn digits(self, k: &Self::Splats) -> Digits;
         unsafe fn marks(self) -> (u64, u64);
+        /// The quotes, backslashes, opening and closing brackets (both kinds alike), for
+        /// the lazy walk.
+        unsafe fn brackets(self) -> [u64; 4];
     }
 
     impl Lanes for [__m256i; 2] {
@@ -966,6 +1018,20 @@ mod avx2 {
         #[inline(always)]
         unsafe fn marks(self) -> (u64, u64) {
             marks(&self)
+        }
+        #[inline(always)]
+        unsafe fn brackets(self) -> [u64; 4] {
+            let mut out = [0u64; 4];
+            for (half, &x) in self.iter().enumerate() {
+                let at = 32 * half as u32;
+                let bits = |y: __m256i| u64::from(_mm256_movemask_epi8(y) as u32) << at;
+                let fold = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+                out[0] |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'"' as i8)));
+                out[1] |= bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\\' as i8)));
+                out[2] |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'{' as i8)));
+                out[3] |= bits(_mm256_cmpeq_epi8(fold, _mm256_set1_epi8(b'}' as i8)));
+            }
+            out
         }
     }
 
@@ -1197,6 +1263,18 @@ mod avx512 {
                 _mm512_cmpeq_epi8_mask(x, set(b'+')),
                 _mm512_cmpeq_epi8_mask(fold, set(b'e')),
             )
+        }
+        #[inline(always)]
+        unsafe fn brackets(self) -> [u64; 4] {
+            let x = self.0;
+            let set = |c: u8| _mm512_set1_epi8(c as i8);
+            let fold = _mm512_or_si512(x, set(0x20));
+            [
+                _mm512_cmpeq_epi8_mask(x, set(b'"')),
+                _mm512_cmpeq_epi8_mask(x, set(b'\\')),
+                _mm512_cmpeq_epi8_mask(fold, set(b'{')),
+                _mm512_cmpeq_epi8_mask(fold, set(b'}')),
+            ]
         }
     }
 }
@@ -1495,15 +1573,16 @@ mod tests {
                             }
                             let b = &bytes[..cut];
                             let want = walk_portable(b, start, depth, in_string);
-                            if let Some(got) = walk(b, start, depth, in_string) {
+                            if walk(b, start, depth, in_string).is_none() {
+                                assert!(!runs());
+                            }
+                            for got in walk_each(b, start, depth, in_string) {
                                 assert_eq!(
                                     got,
                                     want,
                                     "{:?} from {start} at depth {depth}, in string {in_string}",
                                     String::from_utf8_lossy(b)
                                 );
-                            } else {
-                                assert!(!runs());
                             }
                         }
                     }
@@ -1876,6 +1955,10 @@ mod tests {
             let want = masks_by_bytes(&block);
             for got in masks_each(&block) {
                 proptest::prop_assert_eq!(got, want);
+            }
+            for got in brackets_each(&block) {
+                let (m, _) = want;
+                proptest::prop_assert_eq!(got, [m.quote, m.backslash, m.open, m.close]);
             }
         }
     }
