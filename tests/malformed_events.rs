@@ -1040,6 +1040,57 @@ mod generated {
         Ok(())
     }
 
+    /// An object of many members mostly written `"key":"value",` with no space (the reader
+    /// takes those a block's quotes at a time), long enough to cross 64-byte blocks, with
+    /// keys the rules name among them and now and then a member written otherwise.
+    fn compact_event() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            6 => "[a-zA-Z0-9 .]{0,14}".prop_map(|s| format!("\"{s}\"")),
+            1 => prop::sample::select(vec![
+                "\"x\"", "\"x\\\"y\"", "\"\\u0078\"", "\"tab\\there\"", "\"\u{e9}\"",
+                "1", "-2.5", "true", "null", "[1,\"x\"]", "{\"state\":\"running\"}",
+            ])
+            .prop_map(str::to_string),
+        ];
+        let colon = prop_oneof![12 => Just(":"), 1 => Just(": "), 1 => Just(" :")];
+        let comma = prop_oneof![12 => Just(","), 1 => Just(", "), 1 => Just(" ,")];
+        prop::collection::vec((key(), colon, value, comma), 1..40).prop_map(|members| {
+            let mut s = String::from("{");
+            for (i, (k, colon, v, comma)) in members.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(comma);
+                }
+                s.push_str(&format!("\"{k}\"{colon}{v}"));
+            }
+            s.push('}');
+            s
+        })
+    }
+
+    /// What both matchers find in `event`, in both readings.
+    fn found(event: &[u8]) -> Vec<Result<Vec<String>, String>> {
+        let mut out = Vec::new();
+        for m in [near(), far()] {
+            let mut lazy = m.clone();
+            lazy.set_reading(weir::EventReading::Lazy);
+            for m in [m, lazy] {
+                out.push(
+                    m.matching_rule_ids(event)
+                        .map(|ids| {
+                            let mut names: Vec<String> = ids
+                                .iter()
+                                .map(|id| m.rule_name(*id).unwrap_or("").to_string())
+                                .collect();
+                            names.sort();
+                            names
+                        })
+                        .map_err(|e| e.reason().to_string()),
+                );
+            }
+        }
+        out
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -1047,6 +1098,20 @@ mod generated {
         fn matcher_refuses_what_validate_refuses(s in event(), e in edits()) {
             agree(s.as_bytes())?;
             agree(&mutate(&s, &e))?;
+        }
+
+        /// Members read a block at a time: the same errors as `validate` (edited or not), and
+        /// on every event the same verdicts, in both readings, as with a space after every
+        /// colon (which the block-at-a-time reading leaves to the byte loop).
+        #[test]
+        fn compact_members_read_as_the_byte_loop_reads_them(
+            s in compact_event(),
+            e in edits(),
+        ) {
+            agree(s.as_bytes())?;
+            agree(&mutate(&s, &e))?;
+            let spaced = s.replace("\":", "\": ");
+            prop_assert_eq!(found(s.as_bytes()), found(spaced.as_bytes()), "{}", s);
         }
     }
 }

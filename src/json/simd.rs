@@ -945,9 +945,12 @@ mod avx2 {
         // The last 32 bytes overlap the chunks before them, which changes no OR.
         let mut acc = load(last);
         let mut at = 0;
-        while at < last {
+        while at + 64 <= last {
+            acc = _mm256_or_si256(acc, _mm256_or_si256(load(at), load(at + 32)));
+            at += 64;
+        }
+        if at < last {
             acc = _mm256_or_si256(acc, load(at));
-            at += 32;
         }
         _mm256_movemask_epi8(acc) == 0
     }

@@ -674,6 +674,8 @@ fn skip_members(
     lazy: bool,
     buf: &mut Vec<u8>,
 ) -> Members {
+    // Whether the next member may be read with those after it, a block at a time.
+    let mut blocks = true;
     loop {
         if b.get(pos) != Some(&b'"') {
             return Members::Other(pos);
@@ -683,19 +685,23 @@ fn skip_members(
         if b.get(end) != Some(&b'"') {
             return Members::Other(pos);
         }
-        let key = &b[start..end];
-        if here.key_lens >> key.len().min(63) & here.key_heads >> key_head(key) & 1 == 1 {
-            if let Some(child) = here.children.get(key) {
-                return Members::Needed {
-                    at: pos,
-                    end,
-                    child,
-                };
+        if let Some(stop) = stops_at(here, &b[start..end], pos, end) {
+            return stop;
+        }
+        // This member and those after it that are written `"key":"value",`, several from
+        // one block's quotes; the first member written otherwise is read below.
+        if blocks && b.get(end + 1..end + 3) == Some(b":\"") {
+            match compact_members(here, b, pos) {
+                Ok(stop) => return stop,
+                Err(at) if at == pos => {}
+                Err(at) => {
+                    pos = at;
+                    blocks = false;
+                    continue;
+                }
             }
         }
-        if here.deep && key.contains(&b'.') {
-            return Members::Other(pos);
-        }
+        blocks = true;
         let mut i = validate::ws(b, end + 1);
         if b.get(i) != Some(&b':') {
             return Members::Other(pos);
@@ -721,6 +727,106 @@ fn skip_members(
             _ => return Members::Other(pos),
         }
     }
+}
+
+/// Whether [`skip_members`] stops at the key `key` (without escapes) whose opening quote is
+/// at `at` and closing quote at `end`: it leads to a child of `here`, or it holds a dot
+/// where a dotted key could lead somewhere (left to the caller).
+#[inline(always)]
+fn stops_at(here: &crate::compile::Node, key: &[u8], at: usize, end: usize) -> Option<Members> {
+    if here.key_lens >> key.len().min(63) & here.key_heads >> key_head(key) & 1 == 1 {
+        if let Some(child) = here.children.get(key) {
+            return Some(Members::Needed { at, end, child });
+        }
+    }
+    if here.deep && key.contains(&b'.') {
+        return Some(Members::Other(at));
+    }
+    None
+}
+
+/// The members of [`skip_members`] from the key at `pos` (already turned away) for as long as
+/// they are written `"key":"value",` (no whitespace, no backslash or control byte in either
+/// string), found from the quotes of 64 bytes at a time rather than string by string: `Ok`
+/// where `skip_members` stops among them (a key it stops at, or the closing brace), else
+/// `Err` with the member to read one by one (the first member written otherwise, or the one
+/// after a comma written otherwise; `pos` itself when the first member is not written so).
+/// Such a
+/// member is well formed (the strings hold nothing to unescape or refuse; UTF-8 is checked
+/// apart), so both readings take it as the byte loop would, and the byte loop reads any
+/// other, finding its errors where it would without this.
+#[inline(always)]
+fn compact_members(
+    here: &crate::compile::Node,
+    b: &[u8],
+    mut pos: usize,
+) -> Result<Members, usize> {
+    // Whether the current member's key is still to be judged (the first one is not).
+    let mut judge = false;
+    while let Some(chunk) = b.get(pos..pos + 64) {
+        let chunk: &[u8; 64] = chunk.try_into().expect("64 bytes");
+        let (quotes, stops) = quote_masks(chunk);
+        // The quotes from the current member's key on (its opening quote is the lowest).
+        let mut q = quotes;
+        let mut key = 0usize;
+        loop {
+            let rest = q & q.wrapping_sub(1);
+            let key_end = rest.trailing_zeros() as usize;
+            let rest = rest & rest.wrapping_sub(1);
+            let value = rest.trailing_zeros() as usize;
+            let rest = rest & rest.wrapping_sub(1);
+            let value_end = rest.trailing_zeros() as usize;
+            let rest = rest & rest.wrapping_sub(1);
+            if value_end >= 63 {
+                // The member runs past this block.
+                break;
+            }
+            let span = (u64::MAX >> (63 - value_end)) & (u64::MAX << key);
+            if chunk[key_end + 1] != b':' || value != key_end + 2 || stops & span != 0 {
+                return Err(pos + key);
+            }
+            let at = pos + key;
+            if judge {
+                if let Some(stop) = stops_at(here, &chunk[key + 1..key_end], at, pos + key_end) {
+                    return Ok(stop);
+                }
+            }
+            // (64 when no quote follows in the block.)
+            let next = rest.trailing_zeros() as usize;
+            match chunk[value_end + 1] {
+                b',' if next == value_end + 2 && next < 64 => {
+                    key = next;
+                    q = rest;
+                    judge = true;
+                }
+                b',' => return Err(validate::ws(b, pos + value_end + 2)),
+                b'}' => return Ok(Members::Closed(pos + value_end + 2)),
+                _ => return Err(at),
+            }
+        }
+        if key == 0 {
+            return Err(pos);
+        }
+        // The next block starts with the key not yet judged.
+        pos += key;
+    }
+    Err(pos)
+}
+
+/// The quotes of a block, and its backslashes and control bytes, 16 bytes at a time with
+/// portable vector compares.
+#[inline(always)]
+fn quote_masks(chunk: &[u8; 64]) -> (u64, u64) {
+    use wide::u8x16;
+    let (mut quotes, mut stops) = (0u64, 0u64);
+    for (k, lane) in chunk.chunks_exact(16).enumerate() {
+        let v = u8x16::new(lane.try_into().expect("16 bytes"));
+        let at = 16 * k as u32;
+        quotes |= u64::from(v.simd_eq(u8x16::splat(b'"')).to_bitmask()) << at;
+        let stop = v.simd_eq(u8x16::splat(b'\\')) | v.min(u8x16::splat(0x1F)).simd_eq(v);
+        stops |= u64::from(stop.to_bitmask()) << at;
+    }
+    (quotes, stops)
 }
 
 /// Where [`skip_members`] stopped.
