@@ -949,8 +949,9 @@ mod avx2 {
             acc = _mm256_or_si256(acc, _mm256_or_si256(load(at), load(at + 32)));
             at += 64;
         }
-        if at < last {
+        while at < last {
             acc = _mm256_or_si256(acc, load(at));
+            at += 32;
         }
         _mm256_movemask_epi8(acc) == 0
     }
@@ -1966,14 +1967,36 @@ mod tests {
         }
     }
 
+    /// [`ascii`] with AVX2 and with AVX-512, each where the CPU has them.
+    fn ascii_each(b: &[u8]) -> Vec<bool> {
+        let mut out = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            let cpu = cpu_state();
+            // SAFETY: as in `container_each`: each runs only where `cpu_state` found its
+            // target features.
+            unsafe {
+                if cpu >= 2 {
+                    out.push(avx2::ascii(b));
+                }
+                if cpu == 3 {
+                    out.push(avx2::ascii512(b));
+                }
+            }
+        }
+        out
+    }
+
     #[test]
     fn ascii_is_the_byte_loops() {
         for len in 0..300 {
             let mut b: Vec<u8> = (0..len).map(|k| (k * 7 % 128) as u8).collect();
             assert!(ascii(&b).unwrap_or(true), "{len}");
+            assert!(ascii_each(&b).iter().all(|&a| a), "{len}");
             for at in 0..len {
                 b[at] |= 0x80;
                 assert_eq!(ascii(&b), available().then_some(false), "{len} {at}");
+                assert!(ascii_each(&b).iter().all(|&a| !a), "{len} {at}");
                 b[at] &= 0x7F;
             }
         }
