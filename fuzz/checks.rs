@@ -443,6 +443,12 @@ pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
     assert!(!switch.set_wide(false), "AVX-512 still runs when turned off");
     let narrow = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event, AVX2");
     assert_eq!(narrow, scalar, "AVX2 vs scalar on {}", printable(event));
+    assert_eq!(
+        full_error(&rig.matcher, event),
+        scalar_error,
+        "AVX2 vs scalar error on {}",
+        printable(event)
+    );
     let narrow_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
     assert_eq!(narrow_valid, scalar_valid, "validate: AVX2 vs scalar on {}", printable(event));
     switch.set_wide(true);

@@ -1,7 +1,9 @@
-//! Structural validation 64 bytes at a time (AVX2, chosen at run time).
+//! Structural validation 64 bytes at a time (AVX2, or AVX-512 where the CPU has it, chosen
+//! at run time).
 //!
 //! [`container`] checks an object or array against the JSON grammar without walking its
-//! tokens one by one. Per 64-byte block, AVX2 compares give bit masks of the byte classes
+//! tokens one by one. Per 64-byte block, vector compares (two 32-byte AVX2 halves, or one
+//! AVX-512 compare into a mask register) give bit masks of the byte classes
 //! (quotes, brackets, commas, colons, whitespace, control bytes, and the characters of
 //! numbers); the in-string mask is a carry-less prefix XOR of the quotes. The grammar is
 //! then checked on whole masks at once: for each kind of token, the position of the next

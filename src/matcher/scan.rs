@@ -877,3 +877,28 @@ fn hit(t: Target, leaf: u32) -> Hit {
 fn push(hits: &mut Vec<Hit>, targets: &[Target], leaf: u32) {
     hits.extend(targets.iter().map(|&t| hit(t, leaf)));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::quote_masks;
+
+    #[test]
+    fn quote_masks_are_the_byte_loops() {
+        // Every byte value at every position of a block, among quotes and backslashes.
+        let mut block = [b'a'; 64];
+        for at in 0..64 {
+            for byte in 0..=255u8 {
+                block[at] = byte;
+                block[(at + 17) % 64] = b'"';
+                block[(at + 40) % 64] = b'\\';
+                let (mut quotes, mut stops) = (0u64, 0u64);
+                for (k, &x) in block.iter().enumerate() {
+                    quotes |= u64::from(x == b'"') << k;
+                    stops |= u64::from(x == b'\\' || x < 0x20) << k;
+                }
+                assert_eq!(quote_masks(&block), (quotes, stops), "{byte:#x} at {at}");
+                block = [b'a'; 64];
+            }
+        }
+    }
+}
