@@ -123,7 +123,7 @@ impl Reader<'_, '_> {
                 let (start, end, escaped) = self.string()?;
                 if let Some(f) = self.field_of(node) {
                     let raw = &self.b[start..end];
-                    if self.lazy && !raw.is_ascii() {
+                    if self.lazy && !is_ascii(raw) {
                         if let Err(e) = std::str::from_utf8(raw) {
                             return Err(EventError::malformed(
                                 Malformed::Utf8,
@@ -532,7 +532,7 @@ pub(crate) fn string_tests(
         // ASCII values match ASCII texts of their lower case; the others are candidates
         // under their case key, confirmed one by one.
         fold.clear();
-        if bytes.is_ascii() {
+        if is_ascii(bytes) {
             fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
             if let Some(list) = field.folded.get(fold.as_slice()) {
                 hit(list);
@@ -729,6 +729,19 @@ fn skip_members(
     }
 }
 
+/// Whether `b` is all ASCII: for the short texts of events, in one or two word loads
+/// (overlapping) rather than a call.
+#[inline(always)]
+fn is_ascii(b: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
+    match b.len() {
+        0..=7 => b.iter().fold(0u8, |acc, &x| acc | x) < 0x80,
+        8..=16 => (word(&b[..8]) | word(&b[b.len() - 8..])) & HIGH == 0,
+        _ => b.is_ascii(),
+    }
+}
+
 /// Whether [`skip_members`] stops at the key `key` (without escapes) whose opening quote is
 /// at `at` and closing quote at `end`: it leads to a child of `here`, or it holds a dot
 /// where a dotted key could lead somewhere (left to the caller).
@@ -881,6 +894,20 @@ fn push(hits: &mut Vec<Hit>, targets: &[Target], leaf: u32) {
 #[cfg(test)]
 mod tests {
     use super::quote_masks;
+
+    #[test]
+    fn is_ascii_is_the_byte_loops() {
+        for len in 0..40 {
+            let mut b = vec![b'a'; len];
+            assert!(super::is_ascii(&b), "{len}");
+            for at in 0..len {
+                b[at] = 0x80;
+                assert!(!super::is_ascii(&b), "{len} {at}");
+                b[at] = 0x7F;
+                assert!(super::is_ascii(&b), "{len} {at}");
+            }
+        }
+    }
 
     #[test]
     fn quote_masks_are_the_byte_loops() {
