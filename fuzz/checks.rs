@@ -439,29 +439,26 @@ pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
     let scalar_error = full_error(&rig.matcher, event);
     let scalar_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
     switch.set(true);
-    // AVX2 alone first (where AVX-512 runs by default), then the default fast path.
-    assert!(!switch.set_wide(false), "AVX-512 still runs when turned off");
-    let narrow = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event, AVX2");
-    assert_eq!(narrow, scalar, "AVX2 vs scalar on {}", printable(event));
-    assert_eq!(
-        full_error(&rig.matcher, event),
-        scalar_error,
-        "AVX2 vs scalar error on {}",
-        printable(event)
-    );
-    let narrow_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
-    assert_eq!(narrow_valid, scalar_valid, "validate: AVX2 vs scalar on {}", printable(event));
-    switch.set_wide(true);
-    let fast = check_rules_on_event(&rig.matcher, &rig.rules, event, "match_event rules, SIMD");
-    assert_eq!(fast, scalar, "SIMD vs scalar on {}", printable(event));
-    assert_eq!(
-        full_error(&rig.matcher, event),
-        scalar_error,
-        "SIMD vs scalar error on {}",
-        printable(event)
-    );
-    let fast_valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
-    assert_eq!(fast_valid, scalar_valid, "validate: SIMD vs scalar on {}", printable(event));
+    // AVX2 alone (where AVX-512 runs by default), then the default fast path: each gives
+    // what the byte loop gives.
+    let mut default_path = None;
+    for (wide, path) in [(false, "AVX2"), (true, "SIMD")] {
+        let on = switch.set_wide(wide);
+        assert!(wide || !on, "AVX-512 still runs when turned off");
+        let what = format!("match_event rules, {path}");
+        let rules = check_rules_on_event(&rig.matcher, &rig.rules, event, &what);
+        assert_eq!(rules, scalar, "{path} vs scalar on {}", printable(event));
+        assert_eq!(
+            full_error(&rig.matcher, event),
+            scalar_error,
+            "{path} vs scalar error on {}",
+            printable(event)
+        );
+        let valid = weir::json::validate(event).map_err(|e| (e.offset(), e.to_string()));
+        assert_eq!(valid, scalar_valid, "validate: {path} vs scalar on {}", printable(event));
+        default_path = Some((rules, valid));
+    }
+    let (fast, fast_valid) = default_path.expect("the default path ran");
     // The validating matcher refuses what validate refuses, at the same offset, for the same
     // reason (it reads the objects its rules walk into itself).
     assert_eq!(
