@@ -588,7 +588,7 @@ pub enum SplitItem {
     Error(String, usize, usize, usize, usize, usize),
 }
 
-fn own_split_item(item: Result<weir::json::Event<'_>, weir::json::SplitError>) -> SplitItem {
+pub fn own_split_item(item: Result<weir::json::Event<'_>, weir::json::SplitError>) -> SplitItem {
     match item {
         Ok(e) => SplitItem::Event(e.bytes.to_vec(), e.offset, e.line, e.column),
         Err(e) => SplitItem::Error(
@@ -617,6 +617,35 @@ pub fn split_streamed(
     for &cut in cuts.iter().chain([&input.len()]) {
         let cut = cut.clamp(from, input.len());
         s.feed(&input[from..cut]);
+        out.extend(s.events().map(own_split_item));
+        from = cut;
+    }
+    s.finish();
+    out.extend(s.events().map(own_split_item));
+    out
+}
+
+/// [`split_streamed`] with each piece handed over in a buffer of its own with `room` bytes
+/// before it (`feed_buffer`), the buffers handed back reused with their stale bytes in the
+/// room (the splitter must not read them).
+pub fn split_in_buffers(
+    input: &[u8],
+    cuts: &[usize],
+    layout: weir::json::Layout,
+    checking: weir::json::Checking,
+    room: usize,
+) -> Vec<SplitItem> {
+    let mut s = weir::json::StreamSplitter::new()
+        .layout(layout)
+        .checking(checking);
+    let (mut out, mut spare, mut from) = (Vec::new(), Vec::new(), 0);
+    for &cut in cuts.iter().chain([&input.len()]) {
+        let cut = cut.clamp(from, input.len());
+        let mut buffer: Vec<u8> = std::mem::take(&mut spare);
+        buffer.truncate(room.min(buffer.len()));
+        buffer.resize(room, b'"');
+        buffer.extend_from_slice(&input[from..cut]);
+        spare = s.feed_buffer(buffer, room);
         out.extend(s.events().map(own_split_item));
         from = cut;
     }
@@ -736,20 +765,11 @@ pub fn check_split_stream(data: &[u8]) {
     // Handed over in buffers of their own (room for short tails, or none), the buffers
     // handed back reused with stale bytes in them.
     for room in [0, usize::from(pick >> 3 & 0x0f), 64] {
-        let mut s = StreamSplitter::new().layout(layout).checking(checking);
-        let (mut out, mut spare, mut from) = (Vec::new(), Vec::new(), 0);
-        for cut in cuts.iter().copied().chain([input.len()]) {
-            let mut buffer: Vec<u8> = std::mem::take(&mut spare);
-            buffer.truncate(room.min(buffer.len()));
-            buffer.resize(room, b'"');
-            buffer.extend_from_slice(&input[from..cut]);
-            spare = s.feed_buffer(buffer, room);
-            out.extend(s.events().map(own_split_item));
-            from = cut;
-        }
-        s.finish();
-        out.extend(s.events().map(own_split_item));
-        assert_eq!(out, whole, "{what}: feed_buffer, blocks of {block}, room {room}");
+        assert_eq!(
+            split_in_buffers(input, &cuts, layout, checking, room),
+            whole,
+            "{what}: feed_buffer, blocks of {block}, room {room}"
+        );
     }
 
     // JSONL cut from any line start gives the rest of the whole cut (lines counted from

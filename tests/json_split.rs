@@ -4,28 +4,19 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
-use weir::json::{self, Checking, Event, Layout, SplitError, Splitter, StreamSplitter};
+use weir::json::{self, Checking, Layout, Splitter};
 
-/// An item with everything it says, owned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Item {
-    Event(Vec<u8>, usize, usize, usize),
-    Error(String, usize, usize, usize, usize, usize),
+/// The helpers the `split_stream` fuzz target uses (fuzz/checks.rs), shared so that the two
+/// cut inputs the same way.
+#[allow(dead_code)]
+mod checks {
+    include!("../fuzz/checks.rs");
 }
 
-fn own(item: Result<Event<'_>, SplitError>) -> Item {
-    match item {
-        Ok(e) => Item::Event(e.bytes.to_vec(), e.offset, e.line, e.column),
-        Err(e) => Item::Error(
-            e.reason().to_string(),
-            e.offset(),
-            e.line(),
-            e.column(),
-            e.event_offset(),
-            e.event_line(),
-        ),
-    }
-}
+use checks::{
+    own_split_item as own, split_in_buffers as streamed_buffers, split_streamed as streamed,
+    SplitItem as Item,
+};
 
 const LAYOUTS: [Layout; 5] = [
     Layout::Auto,
@@ -42,50 +33,6 @@ fn whole(input: &[u8], layout: Layout, checking: Checking) -> Vec<Item> {
         .checking(checking)
         .map(own)
         .collect()
-}
-
-fn streamed(input: &[u8], cuts: &[usize], layout: Layout, checking: Checking) -> Vec<Item> {
-    let mut s = StreamSplitter::new().layout(layout).checking(checking);
-    let mut out = Vec::new();
-    let mut from = 0;
-    for &cut in cuts.iter().chain([&input.len()]) {
-        let cut = cut.clamp(from, input.len());
-        s.feed(&input[from..cut]);
-        out.extend(s.events().map(own));
-        from = cut;
-    }
-    s.finish();
-    out.extend(s.events().map(own));
-    out
-}
-
-/// The same as [`streamed`], each block handed over in a buffer of its own with `room`
-/// spare bytes before it (`feed_buffer`), the spare buffers handed back reused.
-fn streamed_buffers(
-    input: &[u8],
-    cuts: &[usize],
-    layout: Layout,
-    checking: Checking,
-    room: usize,
-) -> Vec<Item> {
-    let mut s = StreamSplitter::new().layout(layout).checking(checking);
-    let mut out = Vec::new();
-    let mut from = 0;
-    let mut spare = Vec::new();
-    for &cut in cuts.iter().chain([&input.len()]) {
-        let cut = cut.clamp(from, input.len());
-        let mut block = std::mem::take(&mut spare);
-        // What the buffer held before is stale: the splitter must not read it.
-        block.clear();
-        block.resize(room, b'{');
-        block.extend_from_slice(&input[from..cut]);
-        spare = s.feed_buffer(block, room);
-        out.extend(s.events().map(own));
-        from = cut;
-    }
-    s.finish();
-    out.extend(s.events().map(own));
-    out
 }
 
 /// Pieces that make inputs hard to cut: brackets, quotes, escapes, line breaks, a byte order
