@@ -897,6 +897,7 @@ mod avx2 {
         use crate::json::skip::{block_at, walk_brackets, walk_bytes, Brackets};
         let mut padded = [b' '; BLOCK];
         while pos < b.len() {
+            ahead(b, pos);
             let block = block_at(b, pos, &mut padded);
             let [quote, backslash, open, close] = L::load(block).brackets();
             if backslash != 0 {
@@ -1041,6 +1042,23 @@ mod avx2 {
         }
     }
 
+    /// How far ahead of the block being read [`ahead`] asks for bytes: 16 cache lines. The
+    /// hardware prefetcher alone leaves the block loops waiting on memory for about a fifth
+    /// of their time on events that are not in cache; asking this far ahead (rather than
+    /// 4-8 lines) was the fastest distance measured, for AVX2 and AVX-512 alike.
+    const AHEAD: usize = 1024;
+
+    /// Asks the CPU to start loading the cache line [`AHEAD`] bytes past `pos` of `b`
+    /// (usually past the value, in the events that follow it in a batch).
+    #[inline(always)]
+    fn ahead(b: &[u8], pos: usize) {
+        // (`wrapping_add`: the address may lie past `b`, and no pointer is read from it.)
+        let line = b.as_ptr().wrapping_add(pos + AHEAD).cast::<i8>();
+        // SAFETY: `_mm_prefetch` needs only SSE, which every x86_64 CPU has. The instruction
+        // is a hint: it reads nothing into any value and never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
+    }
+
     /// See [`super::container`]. Safety: the CPU must have AVX2 and PCLMULQDQ.
     #[target_feature(enable = "avx2,pclmulqdq")]
     pub(super) unsafe fn container(b: &[u8], start: usize, depth: usize) -> Option<usize> {
@@ -1076,6 +1094,7 @@ mod avx2 {
                     &padded
                 }
             };
+            ahead(b, pos);
             let v = L::load(block);
             let m = v.masks(&splats);
             let mut quote = m.quote;
