@@ -45,3 +45,72 @@ fn one_rule_with_the_same_pattern_twice_and_other_patterns() {
     assert!(!m.is_match(EVENT).unwrap());
     assert_eq!(m.rule_count(), 0);
 }
+
+/// Exact and ignore-case values are looked up only for texts of a length some value has:
+/// lengths follow the rules as they are added and removed, and lengths from 63 on (which
+/// share one mark) still need the lookup to agree.
+#[test]
+fn value_lookups_follow_the_lengths_of_the_rules_left() {
+    let text = |n: usize| "x".repeat(n);
+    let exact = |n: usize| format!(r#"{{"s": ["{}"]}}"#, text(n));
+    let folded = |n: usize| format!(r#"{{"s": [{{"equals-ignore-case": "{}"}}]}}"#, text(n));
+    let event = |s: &str| format!(r#"{{"s": "{s}"}}"#);
+    for lazy in [false, true] {
+        let mut m = Matcher::new();
+        if lazy {
+            m.set_reading(weir::EventReading::Lazy);
+        }
+        for n in [3, 62, 63, 100] {
+            m.add_rule(format!("e{n}"), &exact(n)).unwrap();
+            m.add_rule(format!("f{n}"), &folded(n)).unwrap();
+        }
+        let names = |m: &Matcher, s: &str| -> Vec<String> {
+            let found = m.matching_rules(event(s).as_bytes()).unwrap();
+            found.into_iter().map(String::from).collect()
+        };
+        for n in [3, 62, 63, 100] {
+            let mut want = vec![format!("e{n}"), format!("f{n}")];
+            want.sort();
+            assert_eq!(names(&m, &text(n)), want, "lazy {lazy}, length {n}");
+            assert_eq!(names(&m, &text(n).to_uppercase()), [format!("f{n}")]);
+        }
+        // Lengths no rule has, below and past 63.
+        for n in [2, 4, 61, 64, 99, 101] {
+            assert!(names(&m, &text(n)).is_empty(), "lazy {lazy}, length {n}");
+        }
+        // Removing the rules of a length takes it out; the others stay.
+        assert!(m.remove_rule("e3"));
+        assert_eq!(names(&m, "xxx"), ["f3"]);
+        assert!(m.remove_rule("f3"));
+        assert!(names(&m, "xxx").is_empty());
+        assert!(m.remove_rule("e100"));
+        assert!(m.remove_rule("f100"));
+        assert!(names(&m, &text(100)).is_empty());
+        assert_eq!(names(&m, &text(63)), ["e63", "f63"]);
+        m.add_rule("again", &exact(3)).unwrap();
+        assert_eq!(names(&m, "xxx"), ["again"]);
+    }
+}
+
+/// An ASCII text is still folded for the ignore-case values beyond ASCII when no ASCII value
+/// has its length: the Kelvin sign `K` (3 bytes) folds like `k`.
+#[test]
+fn ascii_texts_meet_ignore_case_values_beyond_ascii_of_other_lengths() {
+    let mut m = Matcher::new();
+    m.add_rule("kelvin", r#"{"s": [{"equals-ignore-case": "\u212a"}]}"#)
+        .unwrap();
+    m.add_rule("long", r#"{"s": [{"equals-ignore-case": "abcdef"}]}"#)
+        .unwrap();
+    let reference = |s: &str| {
+        let p = weir::Pattern::parse(r#"{"s": [{"equals-ignore-case": "\u212a"}]}"#).unwrap();
+        weir_reference::matches_text(&p, format!(r#"{{"s": "{s}"}}"#).as_bytes()).unwrap()
+    };
+    for s in ["k", "K", "\u{212a}", "x"] {
+        let got = m
+            .matching_rules(format!(r#"{{"s": "{s}"}}"#).as_bytes())
+            .unwrap()
+            .contains(&"kelvin");
+        assert_eq!(got, reference(s), "text {s:?}");
+    }
+    assert!(reference("k"), "the reference folds k with the Kelvin sign");
+}

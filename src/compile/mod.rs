@@ -92,6 +92,11 @@ pub(crate) struct Field {
     /// distinct value with the targets it feeds: a text with the key is a candidate, confirmed
     /// with `crate::ir::eq_ignore_case`.
     pub folded_unicode: FxHashMap<Box<[u8]>, Vec<IgnoreCaseValue>>,
+    /// Bit [`len_bit`] of the length of each key of `strings`: a text of another length is
+    /// not looked up.
+    pub string_lens: u64,
+    /// The same for the keys of `folded` (an ASCII text folds to its own length).
+    pub folded_lens: u64,
     /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr), each
     /// distinct test once with every target it feeds.
     pub scans: Vec<(Scan, Vec<Target>)>,
@@ -134,6 +139,13 @@ pub(crate) struct Node {
     /// Bit [`key_head`] of each child's key is set: with `key_lens`, the keys of the same
     /// length as a child's but of another first byte are turned away without a lookup.
     pub key_heads: u64,
+}
+
+/// The bit of a text of `len` bytes in [`Field::string_lens`] and [`Field::folded_lens`]
+/// (all lengths from 63 on share the top bit).
+#[inline(always)]
+pub(crate) fn len_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 /// The bit of `key` in [`Node::key_heads`]: its first byte's low 6 bits (0 for `""`).
@@ -573,6 +585,7 @@ impl Field {
                 if let Some(ip) = parse_ip(s) {
                     push_to(&mut self.ips, ip, t);
                 }
+                self.string_lens |= len_bit(s.len());
                 push_to(&mut self.strings, s.as_bytes().into(), t);
             }
             Matcher::Exact(Literal::Number(n)) => match n.value() {
@@ -585,11 +598,14 @@ impl Field {
             Matcher::Exact(Literal::Bool(true)) => self.trues.push(t),
             Matcher::Exact(Literal::Bool(false)) => self.falses.push(t),
             Matcher::Exact(Literal::Null) => self.nulls.push(t),
-            Matcher::EqualsIgnoreCase(s) if s.is_ascii() => push_to(
-                &mut self.folded,
-                s.to_ascii_lowercase().into_bytes().into(),
-                t,
-            ),
+            Matcher::EqualsIgnoreCase(s) if s.is_ascii() => {
+                self.folded_lens |= len_bit(s.len());
+                push_to(
+                    &mut self.folded,
+                    s.to_ascii_lowercase().into_bytes().into(),
+                    t,
+                )
+            }
             Matcher::EqualsIgnoreCase(s) => {
                 let groups = self.folded_unicode.entry(case_key(s).into()).or_default();
                 match groups.iter_mut().find(|(p, _)| **p == **s) {
@@ -633,6 +649,8 @@ impl Field {
         retain_map(&mut self.number_texts, &keep);
         retain_map(&mut self.ips, &keep);
         retain_map(&mut self.folded, &keep);
+        self.string_lens = self.strings.keys().fold(0, |m, k| m | len_bit(k.len()));
+        self.folded_lens = self.folded.keys().fold(0, |m, k| m | len_bit(k.len()));
         self.folded_unicode.retain(|_, groups| {
             groups.retain_mut(|(_, targets)| {
                 targets.retain(&keep);

@@ -2,7 +2,7 @@
 //! JSON, validates everything, and for each scalar on a path some rule names runs that
 //! field's value tests, recording hits.
 
-use crate::compile::{key_head, Compiled, Field, Scan, Target};
+use crate::compile::{key_head, len_bit, Compiled, Field, Scan, Target};
 use crate::error::{EventError, Malformed};
 use crate::ir::{
     ends_with_ignore_case_bytes, eq_ignore_case_bytes, finite_f64, is_exact, number_spelling,
@@ -512,7 +512,7 @@ pub(crate) fn string_tests(
     fold: &mut Vec<u8>,
     mut hit: impl FnMut(&[Target]),
 ) {
-    if !field.strings.is_empty() {
+    if field.string_lens & len_bit(bytes.len()) != 0 {
         if let Some(list) = field.strings.get(bytes) {
             hit(list);
         }
@@ -533,9 +533,16 @@ pub(crate) fn string_tests(
         // under their case key, confirmed one by one.
         fold.clear();
         if is_ascii(bytes) {
-            fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
-            if let Some(list) = field.folded.get(fold.as_slice()) {
-                hit(list);
+            // (The fold is made when an ASCII value of its length could match it, or the
+            // values beyond ASCII look it up below.)
+            let lookup = field.folded_lens & len_bit(bytes.len()) != 0;
+            if lookup || !field.folded_unicode.is_empty() {
+                fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
+            }
+            if lookup {
+                if let Some(list) = field.folded.get(fold.as_slice()) {
+                    hit(list);
+                }
             }
         } else if !field.folded_unicode.is_empty() {
             // (Only values beyond ASCII can accept a text beyond ASCII.)
