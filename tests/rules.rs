@@ -114,3 +114,53 @@ fn ascii_texts_meet_ignore_case_values_beyond_ascii_of_other_lengths() {
     }
     assert!(reference("k"), "the reference folds k with the Kelvin sign");
 }
+
+/// The verdict on an event with one hit for a one-field rule is the full evaluation's,
+/// against the reference interpreter: a value a repeated key replaced (Lambda's rule), a
+/// value reached through a `""` key, one in an array, and with rules of other shapes beside.
+#[test]
+fn one_hit_verdicts_are_the_full_evaluations() {
+    let patterns = [
+        r#"{"a": ["x"]}"#,
+        r#"{"": {"a": ["x"]}}"#,
+        r#"{"b": [{"exists": false}]}"#,
+        r#"{"a": ["x"], "c": ["z"]}"#,
+    ];
+    let events = [
+        r#"{"a": "x"}"#,
+        r#"{"a": "x", "a": "y"}"#,
+        r#"{"a": "y", "a": "x"}"#,
+        r#"{"": {"a": "x"}}"#,
+        r#"{"a": ["y", "x"]}"#,
+        r#"{"a": "x", "b": 1}"#,
+        r#"{"a": "x", "c": "z"}"#,
+    ];
+    for strict in [false, true] {
+        let options = weir::Options::new().lambda_strict(strict);
+        // Each pattern alone (the one-hit case) and all of them together.
+        let sets: Vec<Vec<&str>> = patterns
+            .iter()
+            .map(|p| vec![*p])
+            .chain([patterns.to_vec()])
+            .collect();
+        for set in &sets {
+            let mut m = Matcher::with_options(options.clone());
+            for (i, p) in set.iter().enumerate() {
+                m.add_rule(format!("r{i}"), p).unwrap();
+            }
+            for event in events {
+                let got = m.matching_rules(event.as_bytes()).unwrap();
+                let want: Vec<String> = set
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| {
+                        let p = weir::Pattern::parse_with(p, &options).unwrap();
+                        weir_reference::matches_text(&p, event.as_bytes()).unwrap()
+                    })
+                    .map(|(i, _)| format!("r{i}"))
+                    .collect();
+                assert_eq!(got, want, "strict {strict}, rules {set:?}, event {event}");
+            }
+        }
+    }
+}

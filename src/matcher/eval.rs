@@ -10,8 +10,28 @@ pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
     // Most events of most rule sets pass no value test: with no hit and no term that holds
     // without one, no rule matches, and nothing below needs doing (the stamps are only read
     // for the terms of hits; the next event takes a new stamp anyway).
-    if s.hits.is_empty() && c.unconditional.is_empty() {
-        return;
+    if c.unconditional.is_empty() {
+        match s.hits[..] {
+            [] => return,
+            // One hit for a term of one value slot (as most rules of one field are): the
+            // term holds when its value may count (what the full search below decides for
+            // it too, with nothing to be consistent with).
+            [h] if c.terms[h.term as usize].slots.len() == 1 => {
+                let info = &c.terms[h.term as usize];
+                let leaf = &s.leaves[h.leaf as usize];
+                if info.slots[0].0 == SlotKind::Value
+                    && info.alive
+                    && leaf.alive
+                    && !(leaf.via_empty_key && info.skips_empty_keys)
+                {
+                    out.extend_from_slice(&info.rules);
+                    out.sort_unstable();
+                    out.dedup();
+                    return;
+                }
+            }
+            _ => {}
+        }
     }
     s.stamp = s.stamp.wrapping_add(1);
     if s.stamp == 0 {

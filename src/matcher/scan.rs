@@ -501,6 +501,10 @@ impl Reader<'_, '_> {
     }
 }
 
+/// Up to how many ASCII `equals-ignore-case` values of a field a text is compared with one
+/// by one rather than folded and looked up.
+const FEW_FOLDED: usize = 4;
+
 /// Runs the value tests of `field` on a string (its unescaped UTF-8 bytes), calling `hit`
 /// with the targets of every test that passes; `fold` is working memory for the case-folded
 /// text. The one statement of what each test accepts from a string: the matcher and
@@ -517,7 +521,9 @@ pub(crate) fn string_tests(
             hit(list);
         }
     }
-    hit(&field.any);
+    if !field.any.is_empty() {
+        hit(&field.any);
+    }
     // Valid UTF-8 (checked when read; unescaping writes UTF-8): the text is made only for
     // the tests that need characters, and once.
     let mut text_memo: Option<&str> = None;
@@ -536,12 +542,23 @@ pub(crate) fn string_tests(
             // (The fold is made when an ASCII value of its length could match it, or the
             // values beyond ASCII look it up below.)
             let lookup = field.folded_lens & len_bit(bytes.len()) != 0;
-            if lookup || !field.folded_unicode.is_empty() {
-                fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
-            }
-            if lookup {
-                if let Some(list) = field.folded.get(fold.as_slice()) {
-                    hit(list);
+            if field.folded_unicode.is_empty() && field.folded.len() <= FEW_FOLDED {
+                // A few values: compared in place, without the fold or a hash.
+                if lookup {
+                    for (value, list) in &field.folded {
+                        if value.len() == bytes.len() && value.eq_ignore_ascii_case(bytes) {
+                            hit(list);
+                        }
+                    }
+                }
+            } else {
+                if lookup || !field.folded_unicode.is_empty() {
+                    fold.extend(bytes.iter().map(u8::to_ascii_lowercase));
+                }
+                if lookup {
+                    if let Some(list) = field.folded.get(fold.as_slice()) {
+                        hit(list);
+                    }
                 }
             }
         } else if !field.folded_unicode.is_empty() {
