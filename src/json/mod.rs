@@ -56,6 +56,13 @@ pub use split::{
 /// ```
 pub const MAX_EVENT_DEPTH: usize = 127;
 
+/// The quotes of a block, and its backslashes and control bytes: see `simd::quote_masks`
+/// (`None` where the fast path does not run).
+#[inline]
+pub(crate) fn simd_quote_masks(block: &[u8; 64]) -> Option<(u64, u64)> {
+    simd::quote_masks(block)
+}
+
 /// The offset of the first byte of `bytes` that is not valid UTF-8, if any: SIMD (`simdutf8`,
 /// chosen at run time) for the common valid case, the standard library for the offset.
 #[inline]

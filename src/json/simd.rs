@@ -282,6 +282,29 @@ pub(crate) fn ascii(b: &[u8]) -> Option<bool> {
     }
 }
 
+/// The quotes of a 64-byte block (bit `k` for byte `k`), and its backslashes and control
+/// bytes (below 0x20) together, with one or two vector compares each: `None` where the fast
+/// path does not run. The member reader of the matcher finds members from them.
+#[inline]
+pub(crate) fn quote_masks(block: &[u8; 64]) -> Option<(u64, u64)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match state() {
+            // SAFETY: state 3 says this CPU has AVX-512 F and BW (checked at run time), the
+            // target features of `avx2::quote_masks512`; it reads only `block`.
+            3 => Some(unsafe { avx2::quote_masks512(block) }),
+            // SAFETY: state 2 says AVX2, the target feature of `avx2::quote_masks`.
+            2 => Some(unsafe { avx2::quote_masks(block) }),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = block;
+        None
+    }
+}
+
 /// Checks the object or array whose opening bracket is at `i`, nested in `depth` containers:
 /// `Some(end)` (the position after its closing bracket) when it is valid JSON, exactly as
 /// [`super::validate::value`] would return `Ok(end)`; `None` when it is not, or when this
@@ -932,6 +955,35 @@ mod avx2 {
             depth,
             in_string,
         }
+    }
+
+    /// See [`super::quote_masks`]. Safety: the CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn quote_masks(block: &[u8; 64]) -> (u64, u64) {
+        let half = |at: usize| {
+            let chunk: &[u8; 32] = block[at..at + 32].try_into().expect("32 bytes");
+            // SAFETY: `chunk` is 32 readable bytes; unaligned loads are allowed.
+            let v = _mm256_loadu_si256(chunk.as_ptr().cast());
+            let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+            let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+            // Bytes below 0x20: equal to their minimum with 0x1F.
+            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v);
+            let mask = |x: __m256i| u64::from(_mm256_movemask_epi8(x) as u32);
+            (mask(quote), mask(_mm256_or_si256(backslash, control)))
+        };
+        let ((q0, s0), (q1, s1)) = (half(0), half(32));
+        (q0 | q1 << 32, s0 | s1 << 32)
+    }
+
+    /// See [`super::quote_masks`]. Safety: the CPU must have AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn quote_masks512(block: &[u8; 64]) -> (u64, u64) {
+        // SAFETY: `block` is 64 readable bytes; unaligned loads are allowed.
+        let v = _mm512_loadu_si512(block.as_ptr().cast());
+        let quote = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8));
+        let backslash = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\\' as i8));
+        let control = _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1F));
+        (quote, backslash | control)
     }
 
     /// See [`super::ascii`]. Safety: the CPU must have AVX2.

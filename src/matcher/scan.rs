@@ -802,7 +802,8 @@ fn compact_members(
     let mut judge = false;
     while let Some(chunk) = b.get(pos..pos + 64) {
         let chunk: &[u8; 64] = chunk.try_into().expect("64 bytes");
-        let (quotes, stops) = quote_masks(chunk);
+        let (quotes, stops) =
+            crate::json::simd_quote_masks(chunk).unwrap_or_else(|| quote_masks(chunk));
         // The quotes from the current member's key on (its opening quote is the lowest).
         let mut q = quotes;
         let mut key = 0usize;
@@ -935,7 +936,20 @@ mod tests {
 
     #[test]
     fn quote_masks_are_the_byte_loops() {
-        // Every byte value at every position of a block, among quotes and backslashes.
+        // Every byte value at every position of a block, among quotes and backslashes; the
+        // portable compares, and the vector ones (AVX2 and AVX-512) where the CPU has them.
+        let switch = crate::json::SimdSwitch::take();
+        let fast = |block: &[u8; 64]| {
+            let mut all = Vec::new();
+            for wide in [false, true] {
+                switch.set(true);
+                switch.set_wide(wide);
+                all.extend(crate::json::simd_quote_masks(block));
+            }
+            switch.set(false);
+            assert_eq!(crate::json::simd_quote_masks(block), None);
+            all
+        };
         let mut block = [b'a'; 64];
         for at in 0..64 {
             for byte in 0..=255u8 {
@@ -948,6 +962,9 @@ mod tests {
                     stops |= u64::from(x == b'\\' || x < 0x20) << k;
                 }
                 assert_eq!(quote_masks(&block), (quotes, stops), "{byte:#x} at {at}");
+                for got in fast(&block) {
+                    assert_eq!(got, (quotes, stops), "vector: {byte:#x} at {at}");
+                }
                 block = [b'a'; 64];
             }
         }
