@@ -97,6 +97,9 @@ pub(crate) struct Field {
     pub string_lens: u64,
     /// The same for the keys of `folded` (an ASCII text folds to its own length).
     pub folded_lens: u64,
+    /// `folded` again as a list when it holds at most [`FEW_FOLDED`] values: a text is
+    /// compared with each in place, without folding it or hashing.
+    pub folded_few: Vec<(Box<[u8]>, Vec<Target>)>,
     /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr), each
     /// distinct test once with every target it feeds.
     pub scans: Vec<(Scan, Vec<Target>)>,
@@ -140,6 +143,10 @@ pub(crate) struct Node {
     /// length as a child's but of another first byte are turned away without a lookup.
     pub key_heads: u64,
 }
+
+/// Up to how many ASCII `equals-ignore-case` values of a field are also kept as a list
+/// ([`Field::folded_few`]).
+pub(crate) const FEW_FOLDED: usize = 4;
 
 /// The bit of a text of `len` bytes in [`Field::string_lens`] and [`Field::folded_lens`]
 /// (all lengths from 63 on share the top bit).
@@ -604,7 +611,8 @@ impl Field {
                     &mut self.folded,
                     s.to_ascii_lowercase().into_bytes().into(),
                     t,
-                )
+                );
+                self.list_folded();
             }
             Matcher::EqualsIgnoreCase(s) => {
                 let groups = self.folded_unicode.entry(case_key(s).into()).or_default();
@@ -651,6 +659,7 @@ impl Field {
         retain_map(&mut self.folded, &keep);
         self.string_lens = self.strings.keys().fold(0, |m, k| m | len_bit(k.len()));
         self.folded_lens = self.folded.keys().fold(0, |m, k| m | len_bit(k.len()));
+        self.list_folded();
         self.folded_unicode.retain(|_, groups| {
             groups.retain_mut(|(_, targets)| {
                 targets.retain(&keep);
@@ -679,6 +688,16 @@ impl Field {
             .enumerate()
             .map(|(i, (scan, _))| (format!("{scan:?}"), i))
             .collect();
+    }
+
+    /// Makes `folded_few` from `folded` again.
+    fn list_folded(&mut self) {
+        self.folded_few.clear();
+        if self.folded.len() <= FEW_FOLDED {
+            let list = self.folded.iter().map(|(k, v)| (k.clone(), v.clone()));
+            self.folded_few.extend(list);
+        }
+        shrink_vec(&mut self.folded_few);
     }
 
     /// Whether any test on this field looks values up by their case key.

@@ -2,7 +2,7 @@
 //! JSON, validates everything, and for each scalar on a path some rule names runs that
 //! field's value tests, recording hits.
 
-use crate::compile::{key_head, len_bit, Compiled, Field, Scan, Target};
+use crate::compile::{key_head, len_bit, Compiled, Field, Scan, Target, FEW_FOLDED};
 use crate::error::{EventError, Malformed};
 use crate::ir::{
     ends_with_ignore_case_bytes, eq_ignore_case_bytes, finite_f64, is_exact, number_spelling,
@@ -510,10 +510,6 @@ impl Reader<'_, '_> {
     }
 }
 
-/// Up to how many ASCII `equals-ignore-case` values of a field a text is compared with one
-/// by one rather than folded and looked up.
-const FEW_FOLDED: usize = 4;
-
 /// Runs the value tests of `field` on a string (its unescaped UTF-8 bytes), calling `hit`
 /// with the targets of every test that passes; `fold` is working memory for the case-folded
 /// text. The one statement of what each test accepts from a string: the matcher and
@@ -554,7 +550,7 @@ pub(crate) fn string_tests(
             if field.folded_unicode.is_empty() && field.folded.len() <= FEW_FOLDED {
                 // A few values: compared in place, without the fold or a hash.
                 if lookup {
-                    for (value, list) in &field.folded {
+                    for (value, list) in &field.folded_few {
                         if value.len() == bytes.len() && value.eq_ignore_ascii_case(bytes) {
                             hit(list);
                         }
