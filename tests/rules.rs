@@ -113,6 +113,65 @@ fn ascii_texts_meet_ignore_case_values_beyond_ascii_of_other_lengths() {
         assert_eq!(got, reference(s), "text {s:?}");
     }
     assert!(reference("k"), "the reference folds k with the Kelvin sign");
+    // The ASCII values are still looked up beside the one beyond ASCII.
+    let names = |s: &str| {
+        m.matching_rules(format!(r#"{{"s": "{s}"}}"#).as_bytes())
+            .unwrap()
+    };
+    assert_eq!(names("ABCDEF"), ["long"]);
+    assert!(names("abcdeg").is_empty());
+    assert!(names("abcde").is_empty());
+}
+
+/// More ASCII ignore-case values than are compared in place (so the fold and the hash table
+/// decide), lengths past 63, and the count going down to the in-place list and up again.
+#[test]
+fn many_ignore_case_values_and_the_list_of_few() {
+    let text = |n: usize| "x".repeat(n - 1) + "y";
+    let rule = |n: usize| format!(r#"{{"s": [{{"equals-ignore-case": "{}"}}]}}"#, text(n));
+    let names = |m: &Matcher, s: &str| -> Vec<String> {
+        let found = m
+            .matching_rules(format!(r#"{{"s": "{s}"}}"#).as_bytes())
+            .unwrap();
+        found.into_iter().map(String::from).collect()
+    };
+    let check = |m: &Matcher, live: &[usize]| {
+        for n in [3, 5, 62, 63, 64, 100] {
+            let want: Vec<String> = if live.contains(&n) {
+                vec![format!("r{n}")]
+            } else {
+                vec![]
+            };
+            assert_eq!(names(m, &text(n)), want, "length {n}, live {live:?}");
+            assert_eq!(names(m, &text(n).to_uppercase()), want, "length {n} upper");
+        }
+        for n in [4, 61, 101] {
+            assert!(names(m, &text(n)).is_empty(), "length {n}");
+        }
+    };
+    for lazy in [false, true] {
+        let mut m = Matcher::new();
+        if lazy {
+            m.set_reading(weir::EventReading::Lazy);
+        }
+        let mut live = vec![3, 5, 62, 63, 64, 100];
+        for &n in &live {
+            m.add_rule(format!("r{n}"), &rule(n)).unwrap();
+        }
+        check(&m, &live);
+        // Down to four values, then up to five again, then a second target on one of them.
+        assert!(m.remove_rule("r63"));
+        assert!(m.remove_rule("r5"));
+        live.retain(|&n| n != 63 && n != 5);
+        check(&m, &live);
+        m.add_rule("r5", &rule(5)).unwrap();
+        live.push(5);
+        check(&m, &live);
+        assert!(m.remove_rule("r5"));
+        live.retain(|&n| n != 5);
+        m.add_rule("also", &rule(3)).unwrap();
+        assert_eq!(names(&m, "XXY"), ["r3", "also"]);
+    }
 }
 
 /// The verdict on an event with one hit for a one-field rule is the full evaluation's,
@@ -123,26 +182,35 @@ fn one_hit_verdicts_are_the_full_evaluations() {
     let patterns = [
         r#"{"a": ["x"]}"#,
         r#"{"": {"a": ["x"]}}"#,
+        r#"{"a.": ["x"]}"#,
         r#"{"b": [{"exists": false}]}"#,
         r#"{"a": ["x"], "c": ["z"]}"#,
+        r#"{"a": [{"prefix": "x"}]}"#,
+        r#"{"c": ["z"]}"#,
     ];
     let events = [
         r#"{"a": "x"}"#,
         r#"{"a": "x", "a": "y"}"#,
         r#"{"a": "y", "a": "x"}"#,
         r#"{"": {"a": "x"}}"#,
+        r#"{"a": {"": "x"}}"#,
+        r#"{"a.": "x"}"#,
         r#"{"a": ["y", "x"]}"#,
         r#"{"a": "x", "b": 1}"#,
         r#"{"a": "x", "c": "z"}"#,
+        r#"{"c": "z"}"#,
     ];
     for strict in [false, true] {
         let options = weir::Options::new().lambda_strict(strict);
-        // Each pattern alone (the one-hit case) and all of them together.
-        let sets: Vec<Vec<&str>> = patterns
-            .iter()
-            .map(|p| vec![*p])
-            .chain([patterns.to_vec()])
-            .collect();
+        // Each pattern alone (the one-hit case), pairs without the one that holds without a
+        // hit (one hit or two, of one term or two), the same pattern twice (a shared term),
+        // and all of them together.
+        let mut sets: Vec<Vec<&str>> = patterns.iter().map(|p| vec![*p]).collect();
+        sets.push(vec![patterns[0], patterns[6]]);
+        sets.push(vec![patterns[0], patterns[5]]);
+        sets.push(vec![patterns[5], patterns[0], patterns[0]]);
+        sets.push(vec![patterns[2], patterns[0]]);
+        sets.push(patterns.to_vec());
         for set in &sets {
             let mut m = Matcher::with_options(options.clone());
             for (i, p) in set.iter().enumerate() {
@@ -162,5 +230,18 @@ fn one_hit_verdicts_are_the_full_evaluations() {
                 assert_eq!(got, want, "strict {strict}, rules {set:?}, event {event}");
             }
         }
+        // A shared term whose rules were removed and added again, out of order: the names
+        // still come in rule order.
+        let mut m = Matcher::with_options(options.clone());
+        for name in ["p", "q", "r"] {
+            m.add_rule(name, patterns[0]).unwrap();
+        }
+        assert!(m.remove_rule("p"));
+        m.add_rule("p", patterns[0]).unwrap();
+        m.add_rule("o", patterns[0]).unwrap();
+        assert_eq!(
+            m.matching_rules(br#"{"a": "x"}"#).unwrap(),
+            ["q", "r", "p", "o"]
+        );
     }
 }

@@ -607,12 +607,18 @@ impl Field {
             Matcher::Exact(Literal::Null) => self.nulls.push(t),
             Matcher::EqualsIgnoreCase(s) if s.is_ascii() => {
                 self.folded_lens |= len_bit(s.len());
-                push_to(
-                    &mut self.folded,
-                    s.to_ascii_lowercase().into_bytes().into(),
-                    t,
-                );
-                self.list_folded();
+                let key: Box<[u8]> = s.to_ascii_lowercase().into_bytes().into();
+                // The list follows the map: the same push while there are few values, and
+                // none once there are more (one step per target, however many rules).
+                if self.folded.len() + usize::from(!self.folded.contains_key(&key)) > FEW_FOLDED {
+                    self.folded_few = Vec::new();
+                } else {
+                    match self.folded_few.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, targets)) => targets.push(t),
+                        None => self.folded_few.push((key.clone(), vec![t])),
+                    }
+                }
+                push_to(&mut self.folded, key, t);
             }
             Matcher::EqualsIgnoreCase(s) => {
                 let groups = self.folded_unicode.entry(case_key(s).into()).or_default();

@@ -7,32 +7,57 @@ use super::cache::{Choice, Hit, Scratch, Search};
 /// Appends to `out` the ids of the rules whose terms the scanned event satisfies, ascending.
 pub(crate) fn evaluate(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
     out.clear();
-    // Most events of most rule sets pass no value test: with no hit and no term that holds
-    // without one, no rule matches, and nothing below needs doing (the stamps are only read
-    // for the terms of hits; the next event takes a new stamp anyway).
-    if c.unconditional.is_empty() {
-        match s.hits[..] {
-            [] => return,
-            // One hit for a term of one value slot (as most rules of one field are): the
-            // term holds when its value may count (what the full search below decides for
-            // it too, with nothing to be consistent with).
-            [h] if c.terms[h.term as usize].slots.len() == 1 => {
-                let info = &c.terms[h.term as usize];
-                let leaf = &s.leaves[h.leaf as usize];
-                if info.slots[0].0 == SlotKind::Value
-                    && info.alive
-                    && leaf.alive
-                    && !(leaf.via_empty_key && info.skips_empty_keys)
-                {
-                    out.extend_from_slice(&info.rules);
-                    out.sort_unstable();
-                    out.dedup();
-                    return;
-                }
-            }
-            _ => {}
+    if shortcut(c, s, out) {
+        // Debug builds (every test) check the shortcut against the full evaluation.
+        #[cfg(debug_assertions)]
+        {
+            let mut full = Vec::new();
+            evaluate_all(c, s, &mut full);
+            debug_assert_eq!(
+                *out, full,
+                "the shortcut's verdict is the full evaluation's"
+            );
         }
+        return;
     }
+    evaluate_all(c, s, out);
+}
+
+/// The verdicts of the common events that need no search, into the empty `out`: true when
+/// it decided. Most events of most rule sets pass no value test: with no hit and no term that
+/// holds without one, no rule matches. One hit for a term of one value slot (as most rules of
+/// one field are) holds when its value may count, which is what the search decides for it too,
+/// with nothing to be consistent with. (The stamps are only read for the terms of hits; the
+/// next event takes a new stamp anyway.)
+#[inline]
+fn shortcut(c: &Compiled, s: &Scratch, out: &mut Vec<u32>) -> bool {
+    if !c.unconditional.is_empty() {
+        return false;
+    }
+    match s.hits[..] {
+        [] => true,
+        [h] => {
+            let info = &c.terms[h.term as usize];
+            let leaf = &s.leaves[h.leaf as usize];
+            let holds = matches!(info.slots[..], [(SlotKind::Value, _)])
+                && info.alive
+                && leaf.alive
+                && !(leaf.via_empty_key && info.skips_empty_keys);
+            if holds {
+                out.extend_from_slice(&info.rules);
+                out.sort_unstable();
+                out.dedup();
+            }
+            holds
+        }
+        _ => false,
+    }
+}
+
+/// [`evaluate`] without the shortcut: every term of a hit (and every unconditional term)
+/// through the array-consistency search.
+fn evaluate_all(c: &Compiled, s: &mut Scratch, out: &mut Vec<u32>) {
+    out.clear();
     s.stamp = s.stamp.wrapping_add(1);
     if s.stamp == 0 {
         s.present.iter_mut().for_each(|x| *x = 0);
