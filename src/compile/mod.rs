@@ -97,9 +97,6 @@ pub(crate) struct Field {
     pub string_lens: u64,
     /// The same for the keys of `folded` (an ASCII text folds to its own length).
     pub folded_lens: u64,
-    /// `folded` again as a list when it holds at most [`FEW_FOLDED`] values: a text is
-    /// compared with each in place, without folding it or hashing.
-    pub folded_few: Vec<(Box<[u8]>, Vec<Target>)>,
     /// Tests checked one by one (prefix, suffix, wildcard, numeric, anything-but, cidr), each
     /// distinct test once with every target it feeds.
     pub scans: Vec<(Scan, Vec<Target>)>,
@@ -144,12 +141,25 @@ pub(crate) struct Node {
     pub key_heads: u64,
 }
 
-/// Up to how many ASCII `equals-ignore-case` values of a field are also kept as a list
-/// ([`Field::folded_few`]).
+impl Node {
+    /// The child for the key segment `key`, turning most other keys away by their length
+    /// and first byte before any lookup.
+    #[inline(always)]
+    pub fn child(&self, key: &[u8]) -> Option<u32> {
+        if self.key_lens & len_bit(key.len()) != 0 && self.key_heads >> key_head(key) & 1 == 1 {
+            self.children.get(key)
+        } else {
+            None
+        }
+    }
+}
+
+/// Up to how many ASCII `equals-ignore-case` values of a field (with none beyond ASCII) a
+/// text is compared with one by one rather than folded and looked up in [`Field::folded`].
 pub(crate) const FEW_FOLDED: usize = 4;
 
-/// The bit of a text of `len` bytes in [`Field::string_lens`] and [`Field::folded_lens`]
-/// (all lengths from 63 on share the top bit).
+/// The bit of a text or key of `len` bytes in [`Node::key_lens`], [`Field::string_lens`] and
+/// [`Field::folded_lens`] (all lengths from 63 on share the top bit).
 #[inline(always)]
 pub(crate) fn len_bit(len: usize) -> u64 {
     1 << len.min(63)
@@ -302,7 +312,7 @@ impl Compiled {
                 None => {
                     let next = take_slot(&mut self.nodes, &mut self.free_nodes);
                     self.nodes[node].children.insert(segment.as_bytes(), next);
-                    self.nodes[node].key_lens |= 1 << segment.len().min(63);
+                    self.nodes[node].key_lens |= len_bit(segment.len());
                     self.nodes[node].key_heads |= 1 << key_head(segment.as_bytes());
                     next
                 }
@@ -464,7 +474,7 @@ impl Compiled {
     fn refresh(&mut self, n: u32) {
         let (mut deep, mut key_lens, mut key_heads) = (false, 0u64, 0u64);
         self.nodes[n as usize].children.for_each(|key, child| {
-            key_lens |= 1 << key.len().min(63);
+            key_lens |= len_bit(key.len());
             key_heads |= 1 << key_head(key);
             deep |= self.nodes[child as usize].children.len() > 0;
         });
@@ -607,18 +617,11 @@ impl Field {
             Matcher::Exact(Literal::Null) => self.nulls.push(t),
             Matcher::EqualsIgnoreCase(s) if s.is_ascii() => {
                 self.folded_lens |= len_bit(s.len());
-                let key: Box<[u8]> = s.to_ascii_lowercase().into_bytes().into();
-                // The list follows the map: the same push while there are few values, and
-                // none once there are more (one step per target, however many rules).
-                if self.folded.len() + usize::from(!self.folded.contains_key(&key)) > FEW_FOLDED {
-                    self.folded_few = Vec::new();
-                } else {
-                    match self.folded_few.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, targets)) => targets.push(t),
-                        None => self.folded_few.push((key.clone(), vec![t])),
-                    }
-                }
-                push_to(&mut self.folded, key, t);
+                push_to(
+                    &mut self.folded,
+                    s.to_ascii_lowercase().into_bytes().into(),
+                    t,
+                );
             }
             Matcher::EqualsIgnoreCase(s) => {
                 let groups = self.folded_unicode.entry(case_key(s).into()).or_default();
@@ -665,7 +668,6 @@ impl Field {
         retain_map(&mut self.folded, &keep);
         self.string_lens = self.strings.keys().fold(0, |m, k| m | len_bit(k.len()));
         self.folded_lens = self.folded.keys().fold(0, |m, k| m | len_bit(k.len()));
-        self.list_folded();
         self.folded_unicode.retain(|_, groups| {
             groups.retain_mut(|(_, targets)| {
                 targets.retain(&keep);
@@ -694,16 +696,6 @@ impl Field {
             .enumerate()
             .map(|(i, (scan, _))| (format!("{scan:?}"), i))
             .collect();
-    }
-
-    /// Makes `folded_few` from `folded` again.
-    fn list_folded(&mut self) {
-        self.folded_few.clear();
-        if self.folded.len() <= FEW_FOLDED {
-            let list = self.folded.iter().map(|(k, v)| (k.clone(), v.clone()));
-            self.folded_few.extend(list);
-        }
-        shrink_vec(&mut self.folded_few);
     }
 
     /// Whether any test on this field looks values up by their case key.

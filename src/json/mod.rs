@@ -79,21 +79,24 @@ pub(crate) fn utf8_error(bytes: &[u8]) -> Option<usize> {
 /// Checks that `bytes` is one JSON value with nothing but whitespace around it; on failure the
 /// offset and reason (the validating matcher's, for the same bytes).
 pub(crate) fn check(bytes: &[u8], scratch: &mut Vec<u8>) -> Result<(), validate::Invalid> {
-    let grammar = (|| {
-        let start = validate::ws(bytes, 0);
-        let end = validate::value(bytes, start, 0, scratch)?;
-        let end = validate::ws(bytes, end);
-        if end != bytes.len() {
-            return Err((end, Malformed::Trailing));
-        }
-        Ok(())
-    })();
+    let grammar = check_grammar(bytes, scratch);
     // UTF-8 after the grammar, which has brought the bytes into cache; an invalid byte is
     // the error whatever the grammar found, as if it were checked first.
     if let Some(at) = utf8_error(bytes) {
         return Err((at, Malformed::Utf8));
     }
     grammar
+}
+
+/// [`check`] but for UTF-8.
+fn check_grammar(bytes: &[u8], scratch: &mut Vec<u8>) -> Result<(), validate::Invalid> {
+    let start = validate::ws(bytes, 0);
+    let end = validate::value(bytes, start, 0, scratch)?;
+    let end = validate::ws(bytes, end);
+    if end != bytes.len() {
+        return Err((end, Malformed::Trailing));
+    }
+    Ok(())
 }
 
 /// Checks that `buf` is one well-formed JSON value (whitespace around it allowed), exactly as

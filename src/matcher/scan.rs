@@ -2,7 +2,7 @@
 //! JSON, validates everything, and for each scalar on a path some rule names runs that
 //! field's value tests, recording hits.
 
-use crate::compile::{key_head, len_bit, Compiled, Field, Scan, Target};
+use crate::compile::{len_bit, Compiled, Field, Scan, Target, FEW_FOLDED};
 use crate::error::{EventError, Malformed};
 use crate::ir::{
     ends_with_ignore_case_bytes, eq_ignore_case_bytes, finite_f64, is_exact, number_spelling,
@@ -547,11 +547,10 @@ pub(crate) fn string_tests(
             // (The fold is made when an ASCII value of its length could match it, or the
             // values beyond ASCII look it up below.)
             let lookup = field.folded_lens & len_bit(bytes.len()) != 0;
-            // (`folded_few` holds all of `folded`, or nothing once there are more.)
-            if field.folded_unicode.is_empty() && field.folded_few.len() == field.folded.len() {
+            if field.folded_unicode.is_empty() && field.folded.len() <= FEW_FOLDED {
                 // A few values: compared in place, without the fold or a hash.
                 if lookup {
-                    for (value, list) in &field.folded_few {
+                    for (value, list) in &field.folded {
                         if value.len() == bytes.len() && value.eq_ignore_ascii_case(bytes) {
                             hit(list);
                         }
@@ -777,10 +776,8 @@ fn is_ascii(b: &[u8]) -> bool {
 /// where a dotted key could lead somewhere (left to the caller).
 #[inline(always)]
 fn stops_at(here: &crate::compile::Node, key: &[u8], at: usize, end: usize) -> Option<Members> {
-    if here.key_lens >> key.len().min(63) & here.key_heads >> key_head(key) & 1 == 1 {
-        if let Some(child) = here.children.get(key) {
-            return Some(Members::Needed { at, end, child });
-        }
+    if let Some(child) = here.child(key) {
+        return Some(Members::Needed { at, end, child });
     }
     if here.deep && key.contains(&b'.') {
         return Some(Members::Other(at));
@@ -890,10 +887,8 @@ enum Members {
 fn lookup(c: &Compiled, node: u32, key: &[u8]) -> Option<(u32, bool)> {
     let nodes = &c.nodes;
     let here = &nodes[node as usize];
-    if here.key_lens >> key.len().min(63) & here.key_heads >> key_head(key) & 1 == 1 {
-        if let Some(child) = here.children.get(key) {
-            return Some((child, true));
-        }
+    if let Some(child) = here.child(key) {
+        return Some((child, true));
     }
     // A dotted key can only lead somewhere below a child that has children, and only if its
     // first segment does.
