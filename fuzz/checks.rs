@@ -479,6 +479,45 @@ pub fn check_event_bytes(rig: &EventRig, event: &[u8]) {
             assert_eq!(lazy, fast, "lazy vs validating on {}", printable(event));
         }
     }
+    // As JSONL: the input alone, and twice with a line break between (so the one-pass
+    // reading has bytes after each line), both readings.
+    let mut twice = event.to_vec();
+    twice.push(b'\n');
+    twice.extend_from_slice(event);
+    for input in [event, &twice[..]] {
+        check_jsonl_part(&rig.matcher, input);
+        check_jsonl_part(&rig.lazy, input);
+    }
+}
+
+/// `match_jsonl_part` on `input` (from 0 and from its second line, whole and one event at a
+/// time) gives what cutting it with `Splitter` and matching the events with `match_batch`
+/// gives.
+pub fn check_jsonl_part(matcher: &Matcher, input: &[u8]) {
+    use weir::json::{Checking, Splitter};
+    let starts = std::iter::once(0).chain(input.iter().position(|&b| b == b'\n').map(|i| i + 1));
+    for from in starts {
+        for max in [1, usize::MAX] {
+            let want: Vec<_> = Splitter::new(input)
+                .checking(Checking::Boundaries)
+                .jsonl_from(from, 1)
+                .take(max)
+                .map(|item| item.expect("a JSONL cut has no errors"))
+                .collect();
+            let mut want_results = weir::BatchResults::new();
+            matcher.match_batch(want.iter().map(|e| e.bytes), &mut want_results);
+            let (mut events, mut results) = (Vec::new(), weir::BatchResults::new());
+            let part = matcher.match_jsonl_part(input, from, max, &mut events, &mut results);
+            assert_eq!(events, want, "match_jsonl_part events on {}", printable(input));
+            let got: Vec<_> = results.iter().map(|r| r.map(<[_]>::to_vec).map_err(Clone::clone)).collect();
+            let expected: Vec<_> =
+                want_results.iter().map(|r| r.map(<[_]>::to_vec).map_err(Clone::clone)).collect();
+            assert_eq!(got, expected, "match_jsonl_part results on {}", printable(input));
+            assert!(part.end >= from.min(input.len()) && part.end <= input.len());
+            let breaks = input[from.min(part.end)..part.end].iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(part.line_breaks, breaks, "match_jsonl_part line breaks on {}", printable(input));
+        }
+    }
 }
 
 /// Whether some object of the (valid) JSON `event` names a key twice.

@@ -47,7 +47,7 @@ pub use error::{
 };
 pub use explain::{Explanation, RuleExplanation};
 pub use ir::{Options, Pattern};
-pub use matcher::{BatchResults, Cache, EventReading, Matcher, RuleId, MAX_EVENT_DEPTH};
+pub use matcher::{BatchResults, Cache, EventReading, JsonlPart, Matcher, RuleId, MAX_EVENT_DEPTH};
 
 /// The README's Rust examples, run as doctests.
 #[cfg(doctest)]

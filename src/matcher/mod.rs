@@ -7,6 +7,7 @@
 
 mod cache;
 mod eval;
+mod jsonl;
 mod prefetch;
 mod scan;
 
@@ -656,10 +657,11 @@ impl Matcher {
         }
     }
 
-    /// Matches every line of a JSONL buffer (blank lines are skipped; a line's number is its
-    /// index in `results.lines()`). The lines are cut by [`json::Splitter`](crate::json::Splitter)
-    /// with [`Layout::Jsonl`](crate::json::Layout::Jsonl): each event is its line without the
-    /// line break and surrounding whitespace, and error offsets count from there.
+    /// Matches every line of a JSONL buffer (blank lines are skipped; event `i`'s line number
+    /// is `results.lines()[i]`). The events are the lines [`json::Splitter`](crate::json::Splitter)
+    /// cuts with [`Layout::Jsonl`](crate::json::Layout::Jsonl): each event is its line without
+    /// the line break and surrounding whitespace, and error offsets count from there. Cutting
+    /// and matching are one pass (see [`Matcher::match_jsonl_part`]).
     ///
     /// # Example
     /// ```
@@ -688,19 +690,98 @@ impl Matcher {
     /// # Ok::<(), weir::PatternError>(())
     /// ```
     pub fn match_jsonl_with(&self, cache: &mut Cache, buffer: &[u8], results: &mut BatchResults) {
-        use crate::json::{Checking, Layout, Splitter};
         results.clear();
         let (c, lazy) = (&*self.compiled, self.lazy());
+        let lines = &mut results.lines;
+        let mut kept = std::mem::take(lines);
+        jsonl::cut_and_match(
+            c,
+            lazy,
+            &mut cache.scratch,
+            buffer,
+            0,
+            usize::MAX,
+            results,
+            |e| kept.push(e.line),
+        );
+        results.lines = kept;
+    }
+
+    /// Cuts and matches a part of a JSONL buffer: the lines from byte `from` (a line start,
+    /// counted as line 1) on, at most `max_events` of them, each event pushed to `events`
+    /// (cleared first) as [`json::Splitter::jsonl_from`](crate::json::Splitter::jsonl_from)
+    /// with [`Checking::Boundaries`](crate::json::Checking::Boundaries) cuts it, and its
+    /// result to `results` (as [`Matcher::match_batch`] gives it for those events). For
+    /// matching one large buffer on several threads, each from a line start it found; a
+    /// part's lines count from 1 (add the line breaks of the parts before it:
+    /// [`JsonlPart::line_breaks`]). After the `max_events`-th event the part ends after that
+    /// event's line break; the returned [`JsonlPart::end`] is where the next part starts.
+    ///
+    /// Validating, each line is read once, where it lies: the object that starts it is read
+    /// to its end and only then is the line break looked for, among bytes already in cache
+    /// (a line that is not one object alone is read again, cut at its line break, so results
+    /// and errors are the cut line's).
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// m.add_rule("r", r#"{"a": [1]}"#)?;
+    /// let buffer = b"{\"a\": 1}\n\n{\"a\": 2}\n  {\"a\": 1}\n";
+    /// let (mut events, mut results) = (Vec::new(), weir::BatchResults::new());
+    /// let part = m.match_jsonl_part(buffer, 0, 2, &mut events, &mut results);
+    /// assert_eq!((events.len(), results.matched_count()), (2, 1));
+    /// assert_eq!((events[1].offset, events[1].line), (10, 3));
+    /// assert_eq!((part.end, part.line_breaks), (19, 3));
+    /// // The rest, from where the part ended: lines count from 1 there.
+    /// m.match_jsonl_part(buffer, part.end, usize::MAX, &mut events, &mut results);
+    /// assert_eq!((events[0].line, events[0].column, events[0].bytes), (1, 3, &b"{\"a\": 1}"[..]));
+    /// assert_eq!(results.matched_count(), 1);
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn match_jsonl_part<'a>(
+        &self,
+        buffer: &'a [u8],
+        from: usize,
+        max_events: usize,
+        events: &mut Vec<crate::json::Event<'a>>,
+        results: &mut BatchResults,
+    ) -> JsonlPart {
+        with_thread_cache(|cache| {
+            self.match_jsonl_part_with(cache, buffer, from, max_events, events, results)
+        })
+    }
+
+    /// [`Matcher::match_jsonl_part`], working in `cache`.
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = weir::Matcher::new();
+    /// m.add_rule("r", r#"{"a": [1]}"#)?;
+    /// let mut cache = m.create_cache();
+    /// let (mut events, mut results) = (Vec::new(), weir::BatchResults::new());
+    /// let part = m.match_jsonl_part_with(&mut cache, b"{\"a\": 1}\n", 0, 10, &mut events, &mut results);
+    /// assert_eq!((part.end, part.line_breaks, results.matched_count()), (9, 1, 1));
+    /// # Ok::<(), weir::PatternError>(())
+    /// ```
+    pub fn match_jsonl_part_with<'a>(
+        &self,
+        cache: &mut Cache,
+        buffer: &'a [u8],
+        from: usize,
+        max_events: usize,
+        events: &mut Vec<crate::json::Event<'a>>,
+        results: &mut BatchResults,
+    ) -> JsonlPart {
+        results.clear();
+        events.clear();
+        let (c, lazy) = (&*self.compiled, self.lazy());
         let s = &mut cache.scratch;
-        // Boundaries only: the matcher validates each line itself. A JSONL cut has no error
-        // of its own (every non-blank line is an event).
-        let lines = Splitter::new(buffer)
-            .layout(Layout::Jsonl)
-            .checking(Checking::Boundaries)
-            .flatten();
-        for event in lines {
-            results.lines.push(event.line);
-            results.push_from(|out| run(c, lazy, s, event.bytes, out));
+        let stop = jsonl::cut_and_match(c, lazy, s, buffer, from, max_events, results, |e| {
+            events.push(e)
+        });
+        JsonlPart {
+            end: stop.end,
+            line_breaks: stop.breaks,
         }
     }
 
@@ -789,6 +870,25 @@ impl fmt::Debug for Matcher {
             .field("reading", &self.reading)
             .finish_non_exhaustive()
     }
+}
+
+/// Where [`Matcher::match_jsonl_part`] ended.
+///
+/// # Example
+/// ```
+/// let m = weir::Matcher::new();
+/// let (mut events, mut results) = (Vec::new(), weir::BatchResults::new());
+/// let part = m.match_jsonl_part(b"{}\n\n{}\n{}", 0, 2, &mut events, &mut results);
+/// assert_eq!((part.end, part.line_breaks), (7, 3));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JsonlPart {
+    /// The offset after the line break of the part's last line (or the buffer's end): where
+    /// the next part starts.
+    pub end: usize,
+    /// How many line breaks the part holds.
+    pub line_breaks: usize,
 }
 
 /// The results of a batch: for each event, the matching rule ids or an error. Reused across

@@ -36,6 +36,34 @@ pub(crate) fn scan(
     read
 }
 
+/// Reads the JSON value at the start of `bytes` as one event, validating, and returns where
+/// it ends; whatever follows it is not read as part of it (but may have been looked at).
+/// On `Ok(end)`, what `s` holds is what [`scan`] of `&bytes[..end]` gives. An error here
+/// is not the error [`scan`] gives for the line it came from: callers read the line again
+/// with [`scan`] for that.
+pub(crate) fn scan_prefix(
+    c: &Compiled,
+    s: &mut Scratch,
+    bytes: &[u8],
+) -> Result<usize, EventError> {
+    s.reset();
+    let mut r = Reader {
+        b: bytes,
+        pos: 0,
+        c,
+        s,
+        lazy: false,
+        done: false,
+        empty_keys: 0,
+    };
+    r.value(Some(0), 0, true)?;
+    let end = r.pos;
+    if let Some(at) = crate::json::utf8_error(&bytes[..end]) {
+        return Err(EventError::malformed(Malformed::Utf8, bytes, at));
+    }
+    Ok(end)
+}
+
 /// [`scan`] but for the UTF-8 check.
 #[inline(always)]
 fn read(c: &Compiled, s: &mut Scratch, bytes: &[u8], lazy: bool) -> Result<(), EventError> {

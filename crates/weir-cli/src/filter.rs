@@ -1,7 +1,8 @@
 //! `weir filter`: grep for events.
 
+use weir::json::Event;
 use weir::lambda::{DropReason, FilterCriteria, RecordVerdict, Source};
-use weir::{BatchResults, EventReading, Matcher, Pattern, PatternError, RuleId};
+use weir::{BatchResults, EventReading, JsonlPart, Matcher, Pattern, PatternError, RuleId};
 
 use crate::input::{one_line, read_arg, read_path, refuse_stdin_twice};
 use crate::report::{criteria_origin, Stop};
@@ -77,6 +78,22 @@ impl Judge for Selector {
                 criteria.evaluate_batch(*source, events.iter().copied(), &mut out.records)
             }
             Selector::Infer(infer) => infer.judge(events, out),
+        }
+    }
+
+    fn judge_lines<'m>(
+        &self,
+        bytes: &'m [u8],
+        from: usize,
+        max: usize,
+        events: &mut Vec<Event<'m>>,
+        out: &mut Verdicts,
+    ) -> Option<JsonlPart> {
+        match self {
+            Selector::Pattern(matcher) => {
+                Some(matcher.match_jsonl_part(bytes, from, max, events, &mut out.results))
+            }
+            Selector::Lambda(..) | Selector::Infer(_) => None,
         }
     }
 }

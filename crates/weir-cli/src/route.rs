@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use weir::{BatchResults, Matcher};
+use weir::json::Event;
+use weir::{BatchResults, JsonlPart, Matcher};
 
 use crate::filter::exit_code;
 use crate::input::{read_path, refuse_stdin_twice};
@@ -18,6 +19,17 @@ impl Judge for Rules {
 
     fn judge(&self, events: &[&[u8]], out: &mut BatchResults) {
         self.0.match_batch(events.iter().copied(), out);
+    }
+
+    fn judge_lines<'m>(
+        &self,
+        bytes: &'m [u8],
+        from: usize,
+        max: usize,
+        events: &mut Vec<Event<'m>>,
+        out: &mut BatchResults,
+    ) -> Option<JsonlPart> {
+        Some(self.0.match_jsonl_part(bytes, from, max, events, out))
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::time::Instant;
 
 use weir::json::{Checking, Event, Layout, SplitError, Splitter, StreamSplitter};
-use weir::{EventError, Position};
+use weir::{EventError, JsonlPart, Position};
 
 use crate::input::io_reason;
 use crate::map::Map;
@@ -34,6 +34,22 @@ pub trait Judge: Sync {
     type Out: Send + Default;
     /// Matches `events`, replacing what `out` held.
     fn judge(&self, events: &[&[u8]], out: &mut Self::Out);
+
+    /// Cuts the JSONL lines of `bytes` from `from` (a line start) and matches them in one
+    /// pass, as [`weir::Matcher::match_jsonl_part`] does (at most `max` events, pushed to
+    /// `events`, results to `out`); `None` when this judge cannot, and then the engine cuts
+    /// the lines and calls [`Judge::judge`].
+    fn judge_lines<'m>(
+        &self,
+        bytes: &'m [u8],
+        from: usize,
+        max: usize,
+        events: &mut Vec<Event<'m>>,
+        out: &mut Self::Out,
+    ) -> Option<JsonlPart> {
+        let _ = (bytes, from, max, events, out);
+        None
+    }
 }
 
 /// Whether to go on after an event.
@@ -532,6 +548,8 @@ struct Batch<'m, O> {
     number: u64,
     items: Vec<Result<Event<'m>, SplitError>>,
     events: Vec<&'m [u8]>,
+    /// The events [`Judge::judge_lines`] cut.
+    cut: Vec<Event<'m>>,
     out: O,
     /// [`not_object`] of each event, found on the matching thread.
     shapes: Vec<Option<&'static str>>,
@@ -553,6 +571,7 @@ impl<O: Default> Default for Batch<'_, O> {
             number: 0,
             items: Vec::new(),
             events: Vec::new(),
+            cut: Vec::new(),
             out: O::default(),
             shapes: Vec::new(),
             start: 0,
@@ -626,13 +645,33 @@ fn cut_lines<'m, O>(bytes: &'m [u8], batch: &mut Batch<'m, O>) {
 /// which events are not objects, and matches it.
 fn prepare_and_judge<'m, J: Judge>(bytes: &'m [u8], judge: &J, batch: &mut Batch<'m, J::Out>) {
     if batch.cut_here {
+        let (from, cap) = (batch.start, batch.cap);
+        let whole = &bytes[..batch.end];
+        if let Some(part) = judge.judge_lines(whole, from, cap, &mut batch.cut, &mut batch.out) {
+            batch.items.clear();
+            batch.items.extend(batch.cut.iter().map(|&e| Ok(e)));
+            batch.events.clear();
+            batch.events.extend(batch.cut.iter().map(|e| e.bytes));
+            if part.end < batch.end {
+                batch.rest = Some(batch.end);
+                batch.end = part.end;
+            }
+            batch.lines = part.line_breaks;
+            note_shapes(batch);
+            return;
+        }
         cut_lines(bytes, batch);
     }
+    note_shapes(batch);
+    judge.judge(&batch.events, &mut batch.out);
+}
+
+/// Notes which of a batch's events are not objects.
+fn note_shapes<O>(batch: &mut Batch<'_, O>) {
     batch.shapes.clear();
     batch
         .shapes
         .extend(batch.events.iter().map(|e| not_object(e)));
-    judge.judge(&batch.events, &mut batch.out);
 }
 
 /// Sets the flag when dropped: the matching threads stop taking batches.

@@ -1,0 +1,148 @@
+//! Cutting and matching JSONL in one pass: the events are the lines
+//! [`Splitter`](crate::json::Splitter) cuts with [`Layout::Jsonl`](crate::json::Layout::Jsonl)
+//! and [`Checking::Boundaries`](crate::json::Checking::Boundaries), the results those of
+//! matching each of them, and reading validates each line where it lies instead of first
+//! searching it for its line break.
+//!
+//! Validating, an event's bytes are read once from memory: the reader reads the object that
+//! starts the line up to its closing bracket, and the search for the line break then runs
+//! over bytes already in cache (it also checks that the value did not go on past its line).
+//! Anything unusual on a line (it does not start with `{`, the value is broken or is not
+//! alone on its line) is read again the plain way, cut at its line break, so results and
+//! errors are exactly those of the cut lines. A value that runs on past its line (a broken
+//! line that the next lines seem to continue) costs the bytes read beyond the line; once
+//! those exceed the bytes the call was given, the in-place reading is off for the rest of
+//! the call, so no input is read more than about three times. Lazy reading, which stops
+//! early in an event, cuts each line first.
+
+use super::cache::Scratch;
+use super::{eval, run, scan, BatchResults};
+use crate::compile::Compiled;
+use crate::json::Event;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Where a call stopped: the offset after the last line break it read (or the end of the
+/// buffer) and how many line breaks it read.
+pub(super) struct Stop {
+    pub end: usize,
+    pub breaks: usize,
+}
+
+/// Cuts and matches the lines of `buf` from `from` (a line start, counted as line 1; at
+/// offset 0 a byte order mark is skipped), at most `max` events, pushing each to `each`
+/// and its result to `results`. After the `max`-th event, stops after its line break.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn cut_and_match<'a>(
+    c: &Compiled,
+    lazy: bool,
+    s: &mut Scratch,
+    buf: &'a [u8],
+    from: usize,
+    max: usize,
+    results: &mut BatchResults,
+    mut each: impl FnMut(Event<'a>),
+) -> Stop {
+    let mut pos = from.min(buf.len());
+    let mut line = 1;
+    let mut line_start = pos;
+    // Characters before `pos` on its line that are not one byte each (the byte order mark:
+    // three bytes, one character).
+    let mut wide = 0;
+    if pos == 0 && buf.starts_with(BOM) {
+        pos = BOM.len();
+        wide = BOM.len() - 1;
+    }
+    let mut in_place = !lazy;
+    // Bytes the in-place reading may read beyond lines' ends before it is turned off.
+    let mut budget = buf.len() - pos;
+    let mut n = 0;
+    while n < max {
+        // Blank space and blank lines up to the next event.
+        loop {
+            match buf.get(pos) {
+                Some(b'\n') => {
+                    pos += 1;
+                    line += 1;
+                    line_start = pos;
+                    wide = 0;
+                }
+                Some(b' ' | b'\t' | b'\r') => pos += 1,
+                _ => break,
+            }
+        }
+        if pos == buf.len() {
+            return Stop {
+                end: pos,
+                breaks: line - 1,
+            };
+        }
+        let start = pos;
+        let mut read = None;
+        if in_place && buf[start] == b'{' {
+            let (got, beyond) = read_in_place(c, s, &buf[start..]);
+            read = got;
+            budget = budget.saturating_sub(beyond);
+            in_place = budget > 0;
+        }
+        let (end, next) = match read {
+            Some((end, next)) => {
+                results.push_from(|out| {
+                    eval::evaluate(c, s, out);
+                    Ok(())
+                });
+                (start + end, start + next)
+            }
+            None => {
+                let nl = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
+                let mut end = nl;
+                while matches!(buf[end - 1], b' ' | b'\t' | b'\r') {
+                    end -= 1;
+                }
+                results.push_from(|out| run(c, lazy, s, &buf[start..end], out));
+                (end, nl)
+            }
+        };
+        each(Event {
+            bytes: &buf[start..end],
+            offset: start,
+            line,
+            column: start - line_start - wide + 1,
+        });
+        n += 1;
+        pos = next;
+    }
+    // After the last event allowed: its line break, if it has one.
+    if pos < buf.len() {
+        pos += 1;
+        line += 1;
+    }
+    Stop {
+        end: pos,
+        breaks: line - 1,
+    }
+}
+
+/// Reads the object that starts `line` (and the rest of the buffer after it) in place:
+/// `Some((end, line_end))` when it is valid and alone on its line (the event is `..end`, its
+/// line break or the buffer's end at `line_end`), with its reading in `s`; and how many
+/// bytes past the line's end were read (a broken line the next lines seem to continue).
+fn read_in_place(c: &Compiled, s: &mut Scratch, line: &[u8]) -> (Option<(usize, usize)>, usize) {
+    let (end, ok) = match scan::scan_prefix(c, s, line) {
+        Ok(end) => (end, true),
+        Err(e) => (e.offset(), false),
+    };
+    // The bytes up to `end` were just read: searching them again is cheap.
+    let nl = memchr::memchr(b'\n', line).unwrap_or(line.len());
+    if nl < end {
+        return (None, end - nl);
+    }
+    if !ok
+        || !line[end..nl]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+    {
+        return (None, 0);
+    }
+    (Some((end, nl)), 0)
+}
