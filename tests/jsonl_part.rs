@@ -45,6 +45,14 @@ const PIECES: &[&[u8]] = &[
     b"{} {}",
     br#"{"a": 1} x"#,
     b"{\"b\": \"\xff\"}",
+    b"{\"\xff\":",
+    // Keys the rules do not need, and members enough to be read a 64-byte block at a time,
+    // so the in-place reading looks past the object's end into the next line.
+    br#"{"z":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","y":"q"}"#,
+    br#"{"z":[1,{"q":2}],"a":1}"#,
+    br#"{"zz":"aaaaaaaa","yy":"bbbbbbbb","xx":"cccccccc","ww":"dddddddd","vv":"e","b":"xy"}"#,
+    br#"{"zz":"aaaaaaaa","yy":"bbbbbbbb","xx":"cccccccc","ww":"dddddddd","vv":"e","b":"#,
+    br#"{"z":{"y":[1,2,3],"x":"w"}}"#,
     b"\xEF\xBB\xBF",
     b"\xEF\xBB\xBF{}",
     b" ",
@@ -104,6 +112,7 @@ fn two_pass<'a>(
     let mut results = BatchResults::new();
     m.match_batch(events.iter().map(|e| e.bytes), &mut results);
     let end = match events.last() {
+        _ if max == 0 => from.min(input.len()),
         Some(last) if events.len() == max => {
             let after = last.offset + last.bytes.len();
             memchr_nl(&input[after..]).map_or(input.len(), |i| after + i + 1)
@@ -147,9 +156,13 @@ fn check_part(m: &Matcher, input: &[u8], from: usize, max: usize) {
 fn check_all(input: &[u8]) {
     for m in matchers() {
         for from in line_starts(input) {
-            for max in [1, 2, 3, usize::MAX] {
+            for max in [0, 1, 2, 3, usize::MAX] {
                 check_part(&m, input, from, max);
             }
+        }
+        // A part may start anywhere (that place counts as a line start), or past the end.
+        for from in [1, input.len() / 2, input.len(), input.len() + 3] {
+            check_part(&m, input, from, usize::MAX);
         }
         // The whole buffer through `match_jsonl`.
         let (events, want, _, _) = two_pass(&m, input, 0, usize::MAX);

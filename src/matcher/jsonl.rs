@@ -10,10 +10,11 @@
 //! Anything unusual on a line (it does not start with `{`, the value is broken or is not
 //! alone on its line) is read again the plain way, cut at its line break, so results and
 //! errors are exactly those of the cut lines. A value that runs on past its line (a broken
-//! line that the next lines seem to continue) costs the bytes read beyond the line; once
-//! those exceed the bytes the call was given, the in-place reading is off for the rest of
-//! the call, so no input is read more than about three times. Lazy reading, which stops
-//! early in an event, cuts each line first.
+//! line that the next lines seem to continue) costs the bytes read beyond the line: those
+//! are charged to an allowance of 1 MiB plus the bytes read in place so far, no reading is
+//! given more bytes than the allowance holds, and once it is spent the rest of the call cuts
+//! first; so a call reads its input at most about three times, plus 1 MiB. Lazy reading,
+//! which stops early in an event, cuts each line first.
 
 use super::cache::Scratch;
 use super::{eval, run, scan, BatchResults};
@@ -21,6 +22,12 @@ use crate::compile::Compiled;
 use crate::json::Event;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The bytes the in-place reading may read past lines' ends before it has read any line.
+const OVER_READ: usize = 1 << 20;
+
+/// The most bytes one in-place reading is given (a longer line is cut first).
+const MAX_IN_PLACE: usize = 64 << 20;
 
 /// Where a call stopped: the offset after the last line break it read (or the end of the
 /// buffer) and how many line breaks it read.
@@ -54,9 +61,17 @@ pub(super) fn cut_and_match<'a>(
         wide = BOM.len() - 1;
     }
     let mut in_place = !lazy;
-    // Bytes the in-place reading may read beyond lines' ends before it is turned off.
-    let mut budget = buf.len() - pos;
+    // Bytes the in-place reading may still read beyond lines' ends: it grows with the bytes
+    // read in place, and one reading is given no more than it (so positions also stay far
+    // below what the reader's `u32` offsets hold).
+    let mut budget = OVER_READ;
     let mut n = 0;
+    if max == 0 {
+        return Stop {
+            end: from.min(buf.len()),
+            breaks: 0,
+        };
+    }
     while n < max {
         // Blank space and blank lines up to the next event.
         loop {
@@ -80,9 +95,13 @@ pub(super) fn cut_and_match<'a>(
         let start = pos;
         let mut read = None;
         if in_place && buf[start] == b'{' {
-            let (got, beyond) = read_in_place(c, s, &buf[start..]);
+            let limit = buf.len().min(start + budget);
+            let (got, beyond) = read_in_place(c, s, &buf[start..limit], limit == buf.len());
             read = got;
-            budget = budget.saturating_sub(beyond);
+            budget -= beyond.min(budget);
+            if let Some((_, next)) = read {
+                budget = (budget + next).min(MAX_IN_PLACE);
+            }
             in_place = budget > 0;
         }
         let (end, next) = match read {
@@ -123,17 +142,28 @@ pub(super) fn cut_and_match<'a>(
     }
 }
 
-/// Reads the object that starts `line` (and the rest of the buffer after it) in place:
-/// `Some((end, line_end))` when it is valid and alone on its line (the event is `..end`, its
-/// line break or the buffer's end at `line_end`), with its reading in `s`; and how many
-/// bytes past the line's end were read (a broken line the next lines seem to continue).
-fn read_in_place(c: &Compiled, s: &mut Scratch, line: &[u8]) -> (Option<(usize, usize)>, usize) {
+/// Reads the object that starts `line` (and what follows it, up to the end of the buffer or
+/// the reading's allowance, `at_end` telling which) in place: `Some((end, line_end))` when
+/// it is valid and alone on its line (the event is `..end`, its line break or the buffer's
+/// end at `line_end`), with its reading in `s`; and how many bytes past the line's end were
+/// read (a broken line the next lines seem to continue).
+fn read_in_place(
+    c: &Compiled,
+    s: &mut Scratch,
+    line: &[u8],
+    at_end: bool,
+) -> (Option<(usize, usize)>, usize) {
     let (end, ok) = match scan::scan_prefix(c, s, line) {
         Ok(end) => (end, true),
-        Err(e) => (e.offset(), false),
+        Err(upto) => (upto, false),
     };
     // The bytes up to `end` were just read: searching them again is cheap.
-    let nl = memchr::memchr(b'\n', line).unwrap_or(line.len());
+    let nl = match memchr::memchr(b'\n', line) {
+        Some(nl) => nl,
+        None if at_end => line.len(),
+        // The line goes on past the allowance: it is read the plain way.
+        None => return (None, 0),
+    };
     if nl < end {
         return (None, end - nl);
     }

@@ -38,14 +38,10 @@ pub(crate) fn scan(
 
 /// Reads the JSON value at the start of `bytes` as one event, validating, and returns where
 /// it ends; whatever follows it is not read as part of it (but may have been looked at).
-/// On `Ok(end)`, what `s` holds is what [`scan`] of `&bytes[..end]` gives. An error here
-/// is not the error [`scan`] gives for the line it came from: callers read the line again
-/// with [`scan`] for that.
-pub(crate) fn scan_prefix(
-    c: &Compiled,
-    s: &mut Scratch,
-    bytes: &[u8],
-) -> Result<usize, EventError> {
+/// On `Ok(end)`, what `s` holds is what [`scan`] of `&bytes[..end]` gives. On `Err(upto)`
+/// the value is broken somewhere and `upto` is how far the reading got; callers read the
+/// line again with [`scan`] for its error.
+pub(crate) fn scan_prefix(c: &Compiled, s: &mut Scratch, bytes: &[u8]) -> Result<usize, usize> {
     s.reset();
     let mut r = Reader {
         b: bytes,
@@ -56,10 +52,12 @@ pub(crate) fn scan_prefix(
         done: false,
         empty_keys: 0,
     };
-    r.value(Some(0), 0, true)?;
+    if let Err(e) = r.value(Some(0), 0, true) {
+        return Err(e.offset().max(r.pos));
+    }
     let end = r.pos;
-    if let Some(at) = crate::json::utf8_error(&bytes[..end]) {
-        return Err(EventError::malformed(Malformed::Utf8, bytes, at));
+    if crate::json::utf8_error(&bytes[..end]).is_some() {
+        return Err(end);
     }
     Ok(end)
 }
