@@ -77,6 +77,40 @@ impl Outcome<'_> {
 
 /// Every bad event's error in index order: `failed` (sorted) first, then the matcher's
 /// errors, then events that are not objects. `lines`: each event's line in a buffer.
+/// The events of one buffer and their results. JSONL (as the splitter decides it on the
+/// first event) is cut and matched in one pass (`match_jsonl_part`); any other layout, or a
+/// first event that is broken, is cut first and then matched.
+fn cut_and_match<'b>(
+    m: &weir::Matcher,
+    bytes: &'b [u8],
+) -> (
+    Vec<Result<weir::json::Event<'b>, weir::json::SplitError>>,
+    weir::BatchResults,
+) {
+    use weir::json::{Checking, Layout, Splitter};
+    let mut results = weir::BatchResults::new();
+    let mut split = Splitter::new(bytes).checking(Checking::Boundaries);
+    let first = split.next();
+    if let Some(Ok(first)) = first {
+        if split.current_layout() == Layout::Jsonl {
+            let mut events = Vec::new();
+            m.match_jsonl_part(bytes, 0, usize::MAX, &mut events, &mut results);
+            if events.first() == Some(&first) {
+                return (events.into_iter().map(Ok).collect(), results);
+            }
+        }
+    }
+    let cuts: Vec<_> = Splitter::new(bytes)
+        .checking(Checking::Boundaries)
+        .collect();
+    m.match_batch(
+        cuts.iter()
+            .map(|c| c.as_ref().map_or(&b""[..], |e| e.bytes)),
+        &mut results,
+    );
+    (cuts, results)
+}
+
 fn batch_errors(
     py: Python<'_>,
     results: &weir::BatchResults,
@@ -179,18 +213,7 @@ impl PyMatcher {
             // reads them.
             let m = self.snapshot();
             let bytes = buffer.as_bytes();
-            let (cuts, results) = py.detach(|| {
-                let cuts: Vec<_> = weir::json::Splitter::new(bytes)
-                    .checking(weir::json::Checking::Boundaries)
-                    .collect();
-                let mut r = weir::BatchResults::new();
-                m.match_batch(
-                    cuts.iter()
-                        .map(|c| c.as_ref().map_or(&b""[..], |e| e.bytes)),
-                    &mut r,
-                );
-                (cuts, r)
-            });
+            let (cuts, results) = py.detach(|| cut_and_match(&m, bytes));
             let mut failed = Vec::new();
             let mut lines = Vec::with_capacity(cuts.len());
             let mut slices = Vec::with_capacity(cuts.len());
