@@ -56,6 +56,12 @@ pub use split::{
 /// ```
 pub const MAX_EVENT_DEPTH: usize = 127;
 
+/// See `simd::read_ahead`: asks for the bytes a line search will read next.
+#[inline(always)]
+pub(crate) fn read_ahead(b: &[u8], pos: usize) {
+    simd::read_ahead(b, pos);
+}
+
 /// The quotes of a block, and its backslashes and control bytes: see `simd::quote_masks`
 /// (`None` where the fast path does not run).
 #[inline]

@@ -563,6 +563,7 @@ impl Cutter {
                 }
                 Phase::Line { from } => {
                     let line_start = self.pos;
+                    super::read_ahead(w, from - base);
                     let Some(nl) = memchr::memchr(b'\n', &w[from - base..]).map(|i| from + i)
                     else {
                         if !eof {

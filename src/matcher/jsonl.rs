@@ -113,6 +113,7 @@ pub(super) fn cut_and_match<'a>(
                 (start + end, start + next)
             }
             None => {
+                crate::json::read_ahead(buf, start);
                 let nl = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
                 let mut end = nl;
                 while matches!(buf[end - 1], b' ' | b'\t' | b'\r') {
