@@ -75,18 +75,17 @@ impl Outcome<'_> {
     }
 }
 
-/// Every bad event's error in index order: `failed` (sorted) first, then the matcher's
-/// errors, then events that are not objects. `lines`: each event's line in a buffer.
+/// How a buffer was cut: JSONL lines (cut and matched in one pass), or the splitter's items
+/// of any other layout.
+enum Cut<'b> {
+    Lines(Vec<weir::json::Event<'b>>),
+    Items(Vec<Result<weir::json::Event<'b>, weir::json::SplitError>>),
+}
+
 /// The events of one buffer and their results. JSONL (as the splitter decides it on the
 /// first event) is cut and matched in one pass (`match_jsonl_part`); any other layout, or a
 /// first event that is broken, is cut first and then matched.
-fn cut_and_match<'b>(
-    m: &weir::Matcher,
-    bytes: &'b [u8],
-) -> (
-    Vec<Result<weir::json::Event<'b>, weir::json::SplitError>>,
-    weir::BatchResults,
-) {
+fn cut_and_match<'b>(m: &weir::Matcher, bytes: &'b [u8]) -> (Cut<'b>, weir::BatchResults) {
     use weir::json::{Checking, Layout, Splitter};
     let mut results = weir::BatchResults::new();
     let mut split = Splitter::new(bytes).checking(Checking::Boundaries);
@@ -96,7 +95,7 @@ fn cut_and_match<'b>(
             let mut events = Vec::new();
             m.match_jsonl_part(bytes, 0, usize::MAX, &mut events, &mut results);
             if events.first() == Some(&first) {
-                return (events.into_iter().map(Ok).collect(), results);
+                return (Cut::Lines(events), results);
             }
         }
     }
@@ -108,9 +107,11 @@ fn cut_and_match<'b>(
             .map(|c| c.as_ref().map_or(&b""[..], |e| e.bytes)),
         &mut results,
     );
-    (cuts, results)
+    (Cut::Items(cuts), results)
 }
 
+/// Every bad event's error in index order: `failed` (sorted) first, then the matcher's
+/// errors, then events that are not objects. `lines`: each event's line in a buffer.
 fn batch_errors(
     py: Python<'_>,
     results: &weir::BatchResults,
@@ -213,23 +214,22 @@ impl PyMatcher {
             // reads them.
             let m = self.snapshot();
             let bytes = buffer.as_bytes();
-            let (cuts, results) = py.detach(|| cut_and_match(&m, bytes));
+            let (cut, results) = py.detach(|| cut_and_match(&m, bytes));
             let mut failed = Vec::new();
-            let mut lines = Vec::with_capacity(cuts.len());
-            let mut slices = Vec::with_capacity(cuts.len());
-            for (i, cut) in cuts.iter().enumerate() {
-                match cut {
-                    Ok(e) => {
-                        lines.push(e.line);
-                        slices.push(e.bytes);
-                    }
-                    Err(e) => {
-                        lines.push(e.event_line());
-                        slices.push(&b""[..]);
-                        failed.push((i, errors::split_error(py, e, bytes, i)));
-                    }
-                }
-            }
+            let (lines, slices): (Vec<usize>, Vec<&[u8]>) = match &cut {
+                Cut::Lines(events) => events.iter().map(|e| (e.line, e.bytes)).unzip(),
+                Cut::Items(cuts) => cuts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, cut)| match cut {
+                        Ok(e) => (e.line, e.bytes),
+                        Err(e) => {
+                            failed.push((i, errors::split_error(py, e, bytes, i)));
+                            (e.event_line(), &b""[..])
+                        }
+                    })
+                    .unzip(),
+            };
             let errors = batch_errors(py, &results, &slices, failed, Some(&lines));
             return Ok(Outcome {
                 results,
