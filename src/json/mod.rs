@@ -56,10 +56,11 @@ pub use split::{
 /// ```
 pub const MAX_EVENT_DEPTH: usize = 127;
 
-/// See `simd::read_ahead`: asks for the bytes a line search will read next.
+/// See `simd::read_ahead`: asks for the bytes a line search will read next (none below
+/// `*asked`, which it moves on).
 #[inline(always)]
-pub(crate) fn read_ahead(b: &[u8], pos: usize) {
-    simd::read_ahead(b, pos);
+pub(crate) fn read_ahead(b: &[u8], pos: usize, asked: &mut usize) {
+    simd::read_ahead(b, pos, asked);
 }
 
 /// The quotes of a block, and its backslashes and control bytes: see `simd::quote_masks`

@@ -266,18 +266,25 @@ pub(crate) const READ_AHEAD: usize = 2048;
 pub(crate) const READ_AHEAD_SPAN: usize = 1024;
 
 /// Asks the CPU to start loading the [`READ_AHEAD_SPAN`] bytes [`READ_AHEAD`] past `pos` of
-/// `b` (those of `b` only) into cache; returns how many 64-byte lines it asked for (none on
-/// targets other than x86_64). For the searches for line breaks, which read every byte of
-/// memory not yet in cache: the hardware prefetcher stops at each 4 KiB page and left them
-/// waiting at every page. A hint only, whatever `SIMD` says: it changes no value and never
-/// faults.
+/// `b` (those of `b` only) into cache, but none below `*asked`, and moves `*asked` past what
+/// it asked for, so that searches over many short lines ask for each byte once; returns how
+/// many 64-byte lines it asked for (none on targets other than x86_64). For the searches
+/// for line breaks, which read every byte of memory not yet in cache: the hardware
+/// prefetcher stops at each 4 KiB page and left them waiting at every page. A hint only,
+/// whatever `SIMD` says: it changes no value and never faults.
 #[inline(always)]
-pub(crate) fn read_ahead(b: &[u8], pos: usize) -> usize {
+pub(crate) fn read_ahead(b: &[u8], pos: usize, asked: &mut usize) -> usize {
+    let from = pos.saturating_add(READ_AHEAD).max(*asked);
+    let to = pos
+        .saturating_add(READ_AHEAD + READ_AHEAD_SPAN)
+        .min(b.len());
+    if from >= to {
+        return 0;
+    }
+    *asked = to;
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let from = pos.saturating_add(READ_AHEAD);
-        let to = from.saturating_add(READ_AHEAD_SPAN).min(b.len());
         let mut lines = 0;
         let mut at = from;
         while at < to {
@@ -292,7 +299,6 @@ pub(crate) fn read_ahead(b: &[u8], pos: usize) -> usize {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (b, pos);
         0
     }
 }
@@ -1407,15 +1413,26 @@ mod tests {
     }
 
     #[test]
-    fn read_ahead_asks_for_the_bytes_ahead_only() {
+    fn read_ahead_asks_for_the_bytes_ahead_once() {
         let b = vec![b'x'; READ_AHEAD + READ_AHEAD_SPAN + 100];
         let lines = |n| if cfg!(target_arch = "x86_64") { n } else { 0 };
-        assert_eq!(read_ahead(&b, 0), lines(READ_AHEAD_SPAN / 64));
+        let mut asked = 0;
+        assert_eq!(read_ahead(&b, 0, &mut asked), lines(READ_AHEAD_SPAN / 64));
+        assert_eq!(asked, READ_AHEAD + READ_AHEAD_SPAN);
+        // Again from the same place, or a little further: only what was not asked for.
+        assert_eq!(read_ahead(&b, 0, &mut asked), 0);
+        assert_eq!(read_ahead(&b, 64, &mut asked), lines(1));
         // Near the end, only the bytes there are: none past the end.
-        assert_eq!(read_ahead(&b, 100 + READ_AHEAD_SPAN - 64), lines(1));
-        assert_eq!(read_ahead(&b, b.len()), 0);
-        assert_eq!(read_ahead(&b, usize::MAX), 0);
-        assert_eq!(read_ahead(&[], 0), 0);
+        let mut asked = 0;
+        assert_eq!(
+            read_ahead(&b, 100 + READ_AHEAD_SPAN - 64, &mut asked),
+            lines(1)
+        );
+        assert_eq!(asked, b.len());
+        let mut asked = 0;
+        assert_eq!(read_ahead(&b, b.len(), &mut asked), 0);
+        assert_eq!(read_ahead(&b, usize::MAX, &mut asked), 0);
+        assert_eq!(read_ahead(&[], 0, &mut asked), 0);
     }
 
     /// Whether this machine runs the fast path (the tests below check more when it does).

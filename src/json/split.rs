@@ -458,6 +458,8 @@ pub(crate) struct Cutter {
     pos: usize,
     lines: Lines,
     scratch: Vec<u8>,
+    /// How far the searches for line breaks have asked for bytes ahead (an offset).
+    asked: usize,
 }
 
 impl Cutter {
@@ -470,6 +472,7 @@ impl Cutter {
             pos: 0,
             lines: Lines::new(),
             scratch: Vec::new(),
+            asked: 0,
         }
     }
 
@@ -563,7 +566,9 @@ impl Cutter {
                 }
                 Phase::Line { from } => {
                     let line_start = self.pos;
-                    super::read_ahead(w, from - base);
+                    let mut asked = self.asked.saturating_sub(base);
+                    super::read_ahead(w, from - base, &mut asked);
+                    self.asked = base + asked;
                     let Some(nl) = memchr::memchr(b'\n', &w[from - base..]).map(|i| from + i)
                     else {
                         if !eof {

@@ -65,6 +65,8 @@ pub(super) fn cut_and_match<'a>(
     // read in place, and one reading is given no more than it (so positions also stay far
     // below what the reader's `u32` offsets hold).
     let mut budget = OVER_READ;
+    // How far the searches for line breaks have asked for bytes ahead.
+    let mut asked = 0;
     let mut n = 0;
     if max == 0 {
         return Stop {
@@ -113,7 +115,7 @@ pub(super) fn cut_and_match<'a>(
                 (start + end, start + next)
             }
             None => {
-                crate::json::read_ahead(buf, start);
+                crate::json::read_ahead(buf, start, &mut asked);
                 let nl = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
                 let mut end = nl;
                 while matches!(buf[end - 1], b' ' | b'\t' | b'\r') {

@@ -83,25 +83,24 @@ enum Cut<'b> {
 }
 
 /// The events of one buffer and their results. JSONL (as the splitter decides it on the
-/// first event) is cut and matched in one pass (`match_jsonl_part`); any other layout, or a
-/// first event that is broken, is cut first and then matched.
+/// first event) is cut and matched in one pass (`match_jsonl_part`); any other layout is cut
+/// first and then matched.
 fn cut_and_match<'b>(m: &weir::Matcher, bytes: &'b [u8]) -> (Cut<'b>, weir::BatchResults) {
     use weir::json::{Checking, Layout, Splitter};
     let mut results = weir::BatchResults::new();
     let mut split = Splitter::new(bytes).checking(Checking::Boundaries);
     let first = split.next();
-    if let Some(Ok(first)) = first {
+    if let Some(Ok(event)) = &first {
         if split.current_layout() == Layout::Jsonl {
             let mut events = Vec::new();
             m.match_jsonl_part(bytes, 0, usize::MAX, &mut events, &mut results);
-            if events.first() == Some(&first) {
+            // (The same first event, as the JSONL cut gives the layout it decided.)
+            if events.first() == Some(event) {
                 return (Cut::Lines(events), results);
             }
         }
     }
-    let cuts: Vec<_> = Splitter::new(bytes)
-        .checking(Checking::Boundaries)
-        .collect();
+    let cuts: Vec<_> = first.into_iter().chain(split).collect();
     m.match_batch(
         cuts.iter()
             .map(|c| c.as_ref().map_or(&b""[..], |e| e.bytes)),
