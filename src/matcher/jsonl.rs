@@ -50,6 +50,12 @@ pub(super) fn cut_and_match<'a>(
     results: &mut BatchResults,
     mut each: impl FnMut(Event<'a>),
 ) -> Stop {
+    if max == 0 {
+        return Stop {
+            end: from.min(buf.len()),
+            breaks: 0,
+        };
+    }
     let mut pos = from.min(buf.len());
     let mut line = 1;
     let mut line_start = pos;
@@ -68,12 +74,6 @@ pub(super) fn cut_and_match<'a>(
     // How far the searches for line breaks have asked for bytes ahead.
     let mut asked = 0;
     let mut n = 0;
-    if max == 0 {
-        return Stop {
-            end: from.min(buf.len()),
-            breaks: 0,
-        };
-    }
     while n < max {
         // Blank space and blank lines up to the next event.
         loop {
