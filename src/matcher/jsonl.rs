@@ -84,7 +84,7 @@ pub(super) fn cut_and_match<'a>(
                     line_start = pos;
                     wide = 0;
                 }
-                Some(b' ' | b'\t' | b'\r') => pos += 1,
+                Some(&b) if blank(b) => pos += 1,
                 _ => break,
             }
         }
@@ -118,7 +118,7 @@ pub(super) fn cut_and_match<'a>(
                 crate::json::read_ahead(buf, start, &mut asked);
                 let nl = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
                 let mut end = nl;
-                while matches!(buf[end - 1], b' ' | b'\t' | b'\r') {
+                while blank(buf[end - 1]) {
                     end -= 1;
                 }
                 results.push_from(|out| run(c, lazy, s, &buf[start..end], out));
@@ -170,12 +170,14 @@ fn read_in_place(
     if nl < end {
         return (None, end - nl);
     }
-    if !ok
-        || !line[end..nl]
-            .iter()
-            .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
-    {
+    if !ok || !line[end..nl].iter().all(|&b| blank(b)) {
         return (None, 0);
     }
     (Some((end, nl)), 0)
+}
+
+/// JSON whitespace other than a line break: what may stand around an event on its line.
+#[inline]
+fn blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r')
 }

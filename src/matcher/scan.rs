@@ -42,16 +42,7 @@ pub(crate) fn scan(
 /// the value is broken somewhere and `upto` is how far the reading got; callers read the
 /// line again with [`scan`] for its error.
 pub(crate) fn scan_prefix(c: &Compiled, s: &mut Scratch, bytes: &[u8]) -> Result<usize, usize> {
-    s.reset();
-    let mut r = Reader {
-        b: bytes,
-        pos: 0,
-        c,
-        s,
-        lazy: false,
-        done: false,
-        empty_keys: 0,
-    };
+    let mut r = Reader::new(c, s, bytes, false);
     if let Err(e) = r.value(Some(0), 0, true) {
         return Err(e.offset().max(r.pos));
     }
@@ -65,16 +56,7 @@ pub(crate) fn scan_prefix(c: &Compiled, s: &mut Scratch, bytes: &[u8]) -> Result
 /// [`scan`] but for the UTF-8 check.
 #[inline(always)]
 fn read(c: &Compiled, s: &mut Scratch, bytes: &[u8], lazy: bool) -> Result<(), EventError> {
-    s.reset();
-    let mut r = Reader {
-        b: bytes,
-        pos: 0,
-        c,
-        s,
-        lazy,
-        done: false,
-        empty_keys: 0,
-    };
+    let mut r = Reader::new(c, s, bytes, lazy);
     r.ws();
     r.value(Some(0), 0, true)?;
     if r.done {
@@ -99,7 +81,21 @@ struct Reader<'a, 'c> {
     empty_keys: u32,
 }
 
-impl Reader<'_, '_> {
+impl<'a, 'c> Reader<'a, 'c> {
+    /// A reader at the start of `bytes`, with `s` emptied.
+    fn new(c: &'c Compiled, s: &'c mut Scratch, bytes: &'a [u8], lazy: bool) -> Self {
+        s.reset();
+        Reader {
+            b: bytes,
+            pos: 0,
+            c,
+            s,
+            lazy,
+            done: false,
+            empty_keys: 0,
+        }
+    }
+
     fn err(&self, why: Malformed) -> EventError {
         EventError::malformed(why, self.b, self.pos)
     }
